@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Installs everything the example and the tests need on a fresh Debian 12 machine (run as root), then
+# builds the workspace. Safe to run again.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PNPM_VERSION=12.4.2   # keep in step with "packageManager" in package.json
+# Debian packages: real peers for the tests and the example.
+#   haproxy          HAProxy 2.6, pointed at the wrapper's health port
+#   python3-waitress the server Plone 6 runs on, for the sample instance
+#   postgresql-15    a real PostgreSQL for the database checks
+#   wrk              load for the benchmarks
+#   util-linux       unshare/nsenter for the disposable systemd
+APT_PACKAGES=(haproxy python3-waitress postgresql-15 wrk util-linux iproute2 systemd)
+missing=()
+for p in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  # policy-rc.d: do not let the packages start their services (haproxy, postgresql) on the host.
+  printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d; chmod +x /usr/sbin/policy-rc.d
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  rm -f /usr/sbin/policy-rc.d
+fi
+
+if ! command -v pnpm >/dev/null || [ "$(pnpm --version)" != "$PNPM_VERSION" ]; then
+  echo "setup: installing pnpm@$PNPM_VERSION"
+  npm install -g --silent "pnpm@$PNPM_VERSION" >/dev/null
+fi
+pnpm install --frozen-lockfile --reporter=silent
+pnpm run --silent build
+echo "setup: ready"
