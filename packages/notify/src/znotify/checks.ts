@@ -1,0 +1,293 @@
+// One function per check type. Each runs once, honours an AbortSignal and its own timeout, never throws, and
+// returns a CheckResult that says what the peer answered, in words fit for STATUS=, the agent's `#reason`
+// and the journal.
+import net from 'node:net';
+import { spawn } from 'node:child_process';
+import { Pool } from 'undici';
+import type { Address, CheckSpec } from './config.js';
+import { formatAddress } from './config.js';
+import { formatDuration } from './duration.js';
+
+export interface CheckResult {
+  ok: boolean;
+  /** The check did not finish within its timeout. */
+  timedOut: boolean;
+  /** For http checks that timed out: a fresh TCP connection to the same address was accepted. */
+  tcpConnects?: boolean;
+  /** What happened, short: "200 in 12 ms", "connection refused", "timed out after 2.0 s". */
+  detail: string;
+  durationMs: number;
+  /** Type-specific facts (HTTP status, ZEO storages, ...), for /health and logs. */
+  info?: Record<string, unknown>;
+}
+
+export interface HttpRequestSpec {
+  path: string;
+  host?: string;
+  status: number;
+  text?: string;
+  timeoutMs: number;
+}
+
+function describeError(err: unknown, timeoutMs: number): { detail: string; timedOut: boolean } {
+  const e = err as { name?: string; code?: string; message?: string; cause?: { code?: string } };
+  if (e?.name === 'TimeoutError' || e?.code === 'UND_ERR_HEADERS_TIMEOUT' || e?.code === 'UND_ERR_BODY_TIMEOUT' || e?.code === 'ETIMEDOUT') {
+    return { detail: `timed out after ${formatDuration(timeoutMs)}`, timedOut: true };
+  }
+  const code = e?.code ?? e?.cause?.code;
+  switch (code) {
+    case 'ECONNREFUSED': return { detail: 'connection refused', timedOut: false };
+    case 'ECONNRESET': case 'UND_ERR_SOCKET': return { detail: 'connection reset', timedOut: false };
+    case 'EHOSTUNREACH': return { detail: 'host unreachable', timedOut: false };
+    case 'ENOTFOUND': case 'EAI_AGAIN': return { detail: 'host name not found', timedOut: false };
+    default: return { detail: `${code ? `${code}: ` : ''}${e?.message ?? String(err)}`, timedOut: false };
+  }
+}
+
+function abortable(timeoutMs: number, signal?: AbortSignal): AbortSignal {
+  const t = AbortSignal.timeout(timeoutMs);
+  return signal ? AbortSignal.any([signal, t]) : t;
+}
+
+const MAX_BODY = 4 * 1024 * 1024;
+
+/**
+ * HTTP GETs against one origin (the instance) through one undici Pool: connections are reused between
+ * checks and warm-up requests; a request that times out is aborted, which destroys its connection.
+ */
+export class HttpProber {
+  private readonly pool: Pool;
+  readonly origin: string;
+  constructor(readonly address: Address) {
+    this.origin = `http://${formatAddress(address)}`;
+    // A Zope instance often has one worker thread: more than a couple of connections only queue inside it.
+    this.pool = new Pool(this.origin, { connections: 4, pipelining: 1, keepAliveTimeout: 4000, connectTimeout: 10_000 });
+  }
+
+  async get(req: HttpRequestSpec, signal?: AbortSignal): Promise<CheckResult> {
+    const t0 = performance.now();
+    const sig = abortable(req.timeoutMs, signal);
+    try {
+      const headers: Record<string, string> = { 'user-agent': 'znotify', accept: '*/*' };
+      if (req.host) headers.host = req.host;
+      const res = await this.pool.request({ path: req.path, method: 'GET', headers, signal: sig });
+      let found: boolean | undefined;
+      if (req.text !== undefined) {
+        let body = '';
+        for await (const chunk of res.body) {
+          body += (chunk as Buffer).toString('utf8');
+          if (body.includes(req.text) || body.length > MAX_BODY) break;
+        }
+        found = body.includes(req.text);
+        res.body.destroy();
+      } else {
+        await res.body.dump({ limit: MAX_BODY, signal: sig });
+      }
+      const ms = performance.now() - t0;
+      const statusOk = res.statusCode === req.status;
+      const ok = statusOk && found !== false;
+      let detail = `${res.statusCode} in ${formatDuration(ms)}`;
+      if (!statusOk) detail = `${res.statusCode} (expected ${req.status}) in ${formatDuration(ms)}`;
+      else if (found === false) detail = `${res.statusCode} without ${JSON.stringify(req.text)} in ${formatDuration(ms)}`;
+      return { ok, timedOut: false, detail, durationMs: ms, info: { status: res.statusCode } };
+    } catch (err) {
+      const ms = performance.now() - t0;
+      if (signal?.aborted) return { ok: false, timedOut: false, detail: 'cancelled', durationMs: ms };
+      const d = describeError(sig.aborted && !signal?.aborted ? Object.assign(new Error('timeout'), { name: 'TimeoutError' }) : err, req.timeoutMs);
+      return { ok: false, ...d, durationMs: ms };
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.pool.destroy().catch(() => {});
+  }
+}
+
+/** Opens one TCP connection and closes it. */
+export async function tcpCheck(address: Address, timeoutMs: number, signal?: AbortSignal): Promise<CheckResult> {
+  const t0 = performance.now();
+  return await withSocket(address, timeoutMs, signal, (sock, done) => {
+    sock.once('connect', () => done({ ok: true, timedOut: false, detail: `connected in ${formatDuration(performance.now() - t0)}`, durationMs: performance.now() - t0 }));
+  });
+}
+
+type Done = (r: Omit<CheckResult, 'durationMs'> & { durationMs?: number }) => void;
+
+/** Runs `body` on a fresh connection; guarantees one result, socket destroyed, timers cleared. */
+function withSocket(address: Address, timeoutMs: number, signal: AbortSignal | undefined,
+  body: (sock: net.Socket, done: Done) => void): Promise<CheckResult> {
+  const t0 = performance.now();
+  return new Promise((resolve) => {
+    if (signal?.aborted) { resolve({ ok: false, timedOut: false, detail: 'cancelled', durationMs: 0 }); return; }
+    const sock = net.connect({ host: address.host, port: address.port });
+    let settled = false;
+    const done: Done = (r) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
+      sock.destroy();
+      resolve({ ...r, durationMs: r.durationMs ?? performance.now() - t0 });
+    };
+    const timer = setTimeout(() => done({ ok: false, timedOut: true, detail: `timed out after ${formatDuration(timeoutMs)}` }), timeoutMs);
+    const onAbort = () => done({ ok: false, timedOut: false, detail: 'cancelled' });
+    signal?.addEventListener('abort', onAbort, { once: true });
+    sock.once('error', (err) => done({ ok: false, ...describeError(err, timeoutMs) }));
+    sock.once('close', () => done({ ok: false, timedOut: false, detail: 'connection closed early' }));
+    body(sock, done);
+  });
+}
+
+/** Reads ZEO-framed messages (4-byte big-endian length, then the payload) from a byte stream. */
+export class FrameReader {
+  private buf: Buffer = Buffer.alloc(0);
+  constructor(private readonly max = 1 << 20) {}
+  push(chunk: Buffer): Buffer[] {
+    this.buf = this.buf.length ? Buffer.concat([this.buf, chunk]) : chunk;
+    const out: Buffer[] = [];
+    while (this.buf.length >= 4) {
+      const n = this.buf.readUInt32BE(0);
+      if (n > this.max) throw new Error(`frame of ${n} bytes exceeds ${this.max}`);
+      if (this.buf.length < 4 + n) break;
+      out.push(this.buf.subarray(4, 4 + n));
+      this.buf = this.buf.subarray(4 + n);
+    }
+    return out;
+  }
+}
+
+export function frame(payload: string | Buffer): Buffer {
+  const p = typeof payload === 'string' ? Buffer.from(payload, 'latin1') : payload;
+  const h = Buffer.alloc(4);
+  h.writeUInt32BE(p.length, 0);
+  return Buffer.concat([h, p]);
+}
+
+/**
+ * ZEO's own health probe (ZEO/asyncio/server.py): the server greets with its protocol version ('Z5', 'M5',
+ * 'Z4', 'Z3101'); a client that answers `ruok` instead of a version gets one framed JSON object (one entry
+ * per storage) and the connection closes. Servers older than protocol 5 do not know `ruok`: for them the
+ * greeting alone has to do.
+ */
+export async function zeoCheck(address: Address, timeoutMs: number, signal?: AbortSignal): Promise<CheckResult> {
+  const t0 = performance.now();
+  return await withSocket(address, timeoutMs, signal, (sock, done) => {
+    const reader = new FrameReader();
+    let greeting: string | undefined;
+    sock.on('data', (chunk: Buffer) => {
+      let frames: Buffer[];
+      try { frames = reader.push(chunk); } catch (err) { done({ ok: false, timedOut: false, detail: `not a ZEO server: ${(err as Error).message}` }); return; }
+      for (const f of frames) {
+        if (greeting === undefined) {
+          greeting = f.toString('latin1');
+          const m = /^([ZM])(\d+)$/.exec(greeting);
+          if (!m) { done({ ok: false, timedOut: false, detail: `not a ZEO server: greeting ${JSON.stringify(greeting.slice(0, 40))}` }); return; }
+          const ver = m[2]!;
+          // 'Z3101', 'Z309' (ZEO 3), 'Z4' (ZEO 4): before asyncio's ruok.
+          if (ver.length > 2 || Number(ver) < 5) {
+            done({ ok: true, timedOut: false, detail: `ZEO ${greeting} greeted in ${formatDuration(performance.now() - t0)} (no ruok before protocol 5)`, info: { greeting } });
+            return;
+          }
+          sock.write(frame('ruok'));
+          continue;
+        }
+        let status: unknown;
+        try { status = JSON.parse(f.toString('utf8')); } catch {
+          done({ ok: false, timedOut: false, detail: `ZEO ${greeting}: ruok reply is not JSON` }); return;
+        }
+        if (!status || typeof status !== 'object' || Array.isArray(status)) {
+          done({ ok: false, timedOut: false, detail: `ZEO ${greeting}: ruok reply is not an object` }); return;
+        }
+        const storages = Object.keys(status);
+        done({
+          ok: true, timedOut: false,
+          detail: `ZEO ${greeting} ruok: ${storages.length} storage${storages.length === 1 ? '' : 's'} in ${formatDuration(performance.now() - t0)}`,
+          info: { greeting, storages: status },
+        });
+        return;
+      }
+    });
+    sock.once('end', () => done({ ok: false, timedOut: false, detail: greeting === undefined ? 'closed before the ZEO greeting' : `ZEO ${greeting}: closed without a ruok reply` }));
+  });
+}
+
+// SSLRequest: int32 length 8, int32 code 80877103 (PostgreSQL protocol, "Message Formats").
+const SSL_REQUEST = Buffer.from([0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f]);
+
+/**
+ * The postmaster answers an SSLRequest with one byte, 'S' or 'N', before any authentication: proof that it
+ * accepts connections, without a user, a database or a log line for a refused login.
+ */
+export async function postgresCheck(address: Address, timeoutMs: number, signal?: AbortSignal): Promise<CheckResult> {
+  const t0 = performance.now();
+  return await withSocket(address, timeoutMs, signal, (sock, done) => {
+    sock.once('connect', () => sock.write(SSL_REQUEST));
+    sock.once('data', (chunk: Buffer) => {
+      const c = String.fromCharCode(chunk[0]!);
+      const ms = performance.now() - t0;
+      if (c === 'S' || c === 'N') done({ ok: true, timedOut: false, detail: `SSLRequest answered '${c}' in ${formatDuration(ms)}`, info: { ssl: c === 'S' } });
+      else if (c === 'E') done({ ok: false, timedOut: false, detail: `server answered the SSLRequest with an error: ${chunk.subarray(1).toString('utf8').replace(/[\0\n]+/g, ' ').trim().slice(0, 120)}` });
+      else done({ ok: false, timedOut: false, detail: `not a PostgreSQL server: answered ${JSON.stringify(chunk.subarray(0, 16).toString('latin1'))}` });
+    });
+  });
+}
+
+/** Runs a command; exit 0 passes. On timeout the whole process group is killed (SIGKILL). */
+export async function commandCheck(argv: readonly string[], timeoutMs: number, env: NodeJS.ProcessEnv, signal?: AbortSignal): Promise<CheckResult> {
+  const t0 = performance.now();
+  return await new Promise((resolve) => {
+    if (signal?.aborted) { resolve({ ok: false, timedOut: false, detail: 'cancelled', durationMs: 0 }); return; }
+    let out = '';
+    let timedOut = false;
+    let cancelled = false;
+    const child = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'], env, detached: true });
+    const keep = (b: Buffer) => { out = (out + b.toString('utf8')).slice(-400); };
+    child.stdout?.on('data', keep);
+    child.stderr?.on('data', keep);
+    const kill = () => {
+      try { if (child.pid) process.kill(-child.pid, 'SIGKILL'); } catch { child.kill('SIGKILL'); }
+    };
+    const timer = setTimeout(() => { timedOut = true; kill(); }, timeoutMs);
+    const onAbort = () => { cancelled = true; kill(); };
+    signal?.addEventListener('abort', onAbort, { once: true });
+    let spawnError: Error | undefined;
+    child.once('error', (err) => { spawnError = err; });
+    child.once('close', (code, sig) => {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
+      const ms = performance.now() - t0;
+      const last = out.trim().split('\n').pop()?.slice(0, 200);
+      const tail = last ? `: ${last}` : '';
+      if (cancelled) resolve({ ok: false, timedOut: false, detail: 'cancelled', durationMs: ms });
+      else if (spawnError) resolve({ ok: false, timedOut: false, detail: `cannot run ${argv[0]}: ${(spawnError as NodeJS.ErrnoException).code ?? spawnError.message}`, durationMs: ms });
+      else if (timedOut) resolve({ ok: false, timedOut: true, detail: `timed out after ${formatDuration(timeoutMs)}, killed`, durationMs: ms });
+      else if (code === 0) resolve({ ok: true, timedOut: false, detail: `exit 0 in ${formatDuration(ms)}`, durationMs: ms });
+      else resolve({ ok: false, timedOut: false, detail: `${code !== null ? `exit ${code}` : `killed by ${sig}`}${tail}`, durationMs: ms, info: { exitCode: code, signal: sig } });
+    });
+  });
+}
+
+/** What a check needs from its surroundings: the shared HTTP prober and the child's environment. */
+export interface CheckDeps {
+  http(address: Address): HttpProber;
+  env: NodeJS.ProcessEnv;
+}
+
+/** Runs one check of any type once. For http checks that time out, also tries a bare TCP connect (busy vs hung). */
+export async function runCheck(spec: CheckSpec, deps: CheckDeps, signal?: AbortSignal): Promise<CheckResult> {
+  switch (spec.type) {
+    case 'http': {
+      const r = await deps.http(spec.address).get({ path: spec.path, status: spec.status, timeoutMs: spec.timeoutMs,
+        ...(spec.host ? { host: spec.host } : {}), ...(spec.text !== undefined ? { text: spec.text } : {}) }, signal);
+      if (r.timedOut) {
+        const tcp = await tcpCheck(spec.address, spec.timeoutMs, signal);
+        r.tcpConnects = tcp.ok;
+      }
+      return r;
+    }
+    case 'tcp': return await tcpCheck(spec.address, spec.timeoutMs, signal);
+    case 'zeo': return await zeoCheck(spec.address, spec.timeoutMs, signal);
+    case 'postgresql': return await postgresCheck(spec.address, spec.timeoutMs, signal);
+    case 'command': return await commandCheck(spec.command, spec.timeoutMs, deps.env, signal);
+  }
+}

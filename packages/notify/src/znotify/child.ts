@@ -1,0 +1,129 @@
+// The supervised instance. The wrapper stays MainPID (systemd only credits notifications from a process it
+// can attribute, FIELD_NOTES), so the instance is a child, never exec'd into.
+//
+// No orphans: on Linux the child is started through `setpriv --pdeathsig KILL --` (util-linux, setpriv(1)),
+// which sets PR_SET_PDEATHSIG (prctl(2)) and then execs the command: if the wrapper dies, even by SIGKILL,
+// the kernel kills the instance. Node cannot run code between fork and exec, hence the tiny prefix. The
+// death signal fires when the *thread* that forked exits; libuv forks from the main thread, which lives as
+// long as the wrapper. Remaining window: a wrapper killed between fork and setpriv's prctl leaves the child
+// running (microseconds). Without setpriv (not Linux, or util-linux < 2.33) the wrapper still kills the
+// child on every exit path it controls, and systemd's KillMode=control-group cleans up the rest.
+//
+// The child gets its own process group (detached) so that a terminal's Ctrl-C reaches it once, through the
+// wrapper's forwarding, and so that SIGKILL can take its whole group (a `bin/instance` script and its
+// Python). Stop and forwarded signals go to the child's PID only, as a shell would deliver them.
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { accessSync, constants as fsConstants, statSync } from 'node:fs';
+import { constants as osConstants } from 'node:os';
+import path from 'node:path';
+import { StartError } from './errors.js';
+
+export interface ChildExit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+}
+
+/** The wrapper's exit status for a child's end: its code, or 128 + signal number as a shell reports it. */
+export function exitStatusOf(e: ChildExit): number {
+  if (e.code !== null) return e.code;
+  if (e.signal) return 128 + (osConstants.signals[e.signal] ?? 0);
+  return 1;
+}
+
+export function describeExit(e: ChildExit): string {
+  return e.code !== null ? `exited with status ${e.code}` : `was killed by ${e.signal}`;
+}
+
+/** Resolves argv[0] like execvp(3) would; throws a one-line StartError when it cannot be run. */
+export function resolveCommand(cmd: string, env: NodeJS.ProcessEnv): string {
+  const check = (p: string): boolean => {
+    try {
+      if (!statSync(p).isFile()) return false;
+      accessSync(p, fsConstants.X_OK);
+      return true;
+    } catch { return false; }
+  };
+  if (cmd.includes('/')) {
+    let exists = false;
+    try { exists = statSync(cmd).isFile(); } catch { /* missing */ }
+    if (!exists) throw new StartError('ZNOTIFY_COMMAND_NOT_FOUND', `command not found: ${cmd} (no such file)`);
+    if (!check(cmd)) throw new StartError('ZNOTIFY_COMMAND_NOT_FOUND', `command not executable: ${cmd} (check its mode and the x bit)`);
+    return cmd;
+  }
+  for (const dir of (env.PATH ?? '/usr/local/bin:/usr/bin:/bin').split(':')) {
+    const p = path.join(dir || '.', cmd);
+    if (check(p)) return p;
+  }
+  throw new StartError('ZNOTIFY_COMMAND_NOT_FOUND', `command not found: ${cmd} (searched PATH=${env.PATH ?? ''})`);
+}
+
+let setprivCache: string | null | undefined;
+/** Path of a setpriv that knows --pdeathsig, or null. Asked once per process (one `setpriv --help`, ~2 ms). */
+export function findSetpriv(env: NodeJS.ProcessEnv = process.env): string | null {
+  if (setprivCache !== undefined) return setprivCache;
+  setprivCache = null;
+  if (process.platform !== 'linux') return null;
+  let p: string;
+  try { p = resolveCommand('setpriv', { PATH: `${env.PATH ?? ''}:/usr/bin:/bin` }); } catch { return null; }
+  const r = spawnSync(p, ['--help'], { encoding: 'utf8', timeout: 2000 });
+  if (r.status === 0 && r.stdout.includes('--pdeathsig')) setprivCache = p;
+  return setprivCache;
+}
+
+export interface SpawnOptions {
+  env: NodeJS.ProcessEnv;
+  /** Use the setpriv prefix when available (default true). */
+  pdeathsig?: boolean;
+}
+
+export class Child {
+  readonly process: ChildProcess;
+  readonly pid: number;
+  readonly exited: Promise<ChildExit>;
+  readonly pdeathsig: boolean;
+  private exit: ChildExit | undefined;
+
+  private constructor(cp: ChildProcess, pdeathsig: boolean) {
+    this.process = cp;
+    this.pid = cp.pid!;
+    this.pdeathsig = pdeathsig;
+    this.exited = new Promise((resolve) => {
+      cp.once('exit', (code, signal) => { this.exit = { code, signal }; resolve(this.exit); });
+    });
+  }
+
+  /** Starts argv with inherited stdio. Resolves once the process exists (spawn errors reject with a StartError). */
+  static async spawn(argv: readonly string[], opts: SpawnOptions): Promise<Child> {
+    resolveCommand(argv[0]!, opts.env);
+    const setpriv = opts.pdeathsig === false ? null : findSetpriv(opts.env);
+    const [file, args] = setpriv
+      ? [setpriv, ['--pdeathsig', 'KILL', '--', ...argv]]
+      : [argv[0]!, argv.slice(1)];
+    const cp = spawn(file, args, { stdio: 'inherit', env: opts.env, detached: true });
+    await new Promise<void>((resolve, reject) => {
+      cp.once('spawn', () => resolve());
+      cp.once('error', (err: NodeJS.ErrnoException) => reject(new StartError('ZNOTIFY_SPAWN_FAILED', `cannot start ${argv[0]}: ${err.code ?? err.message}`, 1, { cause: err })));
+    });
+    return new Child(cp, setpriv !== null);
+  }
+
+  get alive(): boolean {
+    return this.exit === undefined;
+  }
+
+  get exitInfo(): ChildExit | undefined {
+    return this.exit;
+  }
+
+  /** Sends a signal to the child's PID. Returns false when it is gone. */
+  signal(sig: NodeJS.Signals): boolean {
+    if (!this.alive) return false;
+    try { process.kill(this.pid, sig); return true; } catch { return false; }
+  }
+
+  /** SIGKILL to the child's whole process group (the instance and anything it started). */
+  killGroup(): void {
+    if (!this.alive) return;
+    try { process.kill(-this.pid, 'SIGKILL'); } catch { try { process.kill(this.pid, 'SIGKILL'); } catch { /* gone */ } }
+  }
+}

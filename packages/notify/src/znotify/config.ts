@@ -1,0 +1,604 @@
+// The znotify configuration: YAML file + command-line flags -> one validated, immutable model.
+// Pure except for loadConfig(), which reads the file. The shape is fixed in docs/dev/CONTRACTS.md
+// ("znotify config") because unitgen generates these files; docs/znotify.md documents every key.
+//
+// Every problem is collected (not just the first) and reported as `file:line:col: key: what; fix`, quoting
+// the bad value. Unknown keys are errors with a did-you-mean, so a typo never silently disables a check.
+import { readFileSync } from 'node:fs';
+import { constants as osConstants } from 'node:os';
+import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, type Document } from 'yaml';
+import { ConfigError, type ConfigProblem } from './errors.js';
+import { DURATION_HINT, parseDuration } from './duration.js';
+
+export interface Address {
+  host: string;
+  port: number;
+}
+
+export type Role = 'startup' | 'readiness' | 'liveness';
+export const ROLES: readonly Role[] = ['startup', 'readiness', 'liveness'];
+export type CheckType = 'http' | 'tcp' | 'zeo' | 'postgresql' | 'command';
+export const CHECK_TYPES: readonly CheckType[] = ['http', 'tcp', 'zeo', 'postgresql', 'command'];
+
+interface CheckCommon {
+  name: string;
+  intervalMs: number;
+  timeoutMs: number;
+  failureThreshold: number;
+  successThreshold: number;
+  roles: Role[];
+  /** For liveness only: how long this check may fail before liveness is lost (database-grace for databases). */
+  graceMs: number;
+}
+export interface HttpCheckSpec extends CheckCommon {
+  type: 'http';
+  address: Address;
+  path: string;
+  host?: string;
+  status: number;
+  text?: string;
+}
+export interface TcpCheckSpec extends CheckCommon { type: 'tcp'; address: Address }
+export interface ZeoCheckSpec extends CheckCommon { type: 'zeo'; address: Address }
+export interface PostgresCheckSpec extends CheckCommon { type: 'postgresql'; address: Address }
+export interface CommandCheckSpec extends CheckCommon { type: 'command'; command: string[] }
+export type CheckSpec = HttpCheckSpec | TcpCheckSpec | ZeoCheckSpec | PostgresCheckSpec | CommandCheckSpec;
+
+export interface WarmupUrl {
+  path: string;
+  host?: string;
+  status: number;
+  text?: string;
+  timeoutMs: number;
+}
+
+export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
+export const LOG_LEVELS: readonly LogLevel[] = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
+
+export interface Config {
+  name: string;
+  /** Empty only for `znotify check` without a command; `run` requires one. */
+  command: string[];
+  http: Address;
+  warmup: { budgetMs: number; intervalMs: number; urls: WarmupUrl[] };
+  health: { agent?: Address; http?: Address };
+  checks: CheckSpec[];
+  watchdog: { databaseGraceMs: number; hangTimeoutMs: number; dumpStacks: boolean };
+  stop: { drainMs: number; signal: NodeJS.Signals; timeoutMs: number };
+  haproxy?: { statsSocket: string; backend: string; server: string };
+  log: { level: LogLevel };
+  /** The file the configuration came from, for messages. */
+  source?: string;
+}
+
+/** Command-line flags; each overrides the file's key of the same meaning. */
+export interface Flags {
+  name?: string;
+  http?: string;
+  healthAgent?: string;
+  healthHttp?: string;
+  logLevel?: string;
+  /** Everything after `--`; wins over `command:`. */
+  command?: string[];
+}
+
+export const DEFAULTS = {
+  http: { host: '127.0.0.1', port: 8080 },
+  warmup: { budgetMs: 600_000, intervalMs: 1000, timeoutMs: 60_000 },
+  check: { intervalMs: 5000, timeoutMs: 2000, failureThreshold: 3, successThreshold: 1 },
+  watchdog: { databaseGraceMs: 120_000, hangTimeoutMs: 300_000, dumpStacks: true },
+  stop: { drainMs: 10_000, signal: 'SIGTERM' as NodeJS.Signals, timeoutMs: 60_000 },
+  log: { level: 'info' as LogLevel },
+} as const;
+
+const DEFAULT_ROLES: Record<CheckType, Role[]> = {
+  http: ['liveness', 'readiness'],
+  tcp: ['readiness'],
+  zeo: ['readiness', 'liveness'],
+  postgresql: ['readiness', 'liveness'],
+  command: ['readiness'],
+};
+
+// ---------------------------------------------------------------------------------------------------------
+// did-you-mean
+
+function editDistance(a: string, b: string): number {
+  const d = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    let prev = d[0]!;
+    d[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const tmp = d[j]!;
+      d[j] = Math.min(d[j]! + 1, d[j - 1]! + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
+      prev = tmp;
+    }
+  }
+  return d[b.length]!;
+}
+
+/** The closest candidate, if it is close enough to be a plausible typo (also catches camelCase/snake_case). */
+export function didYouMean(input: string, candidates: readonly string[]): string | undefined {
+  const norm = (s: string) => s.toLowerCase().replace(/[-_ ]/g, '');
+  let best: string | undefined;
+  let bestScore = Infinity;
+  for (const c of candidates) {
+    const score = norm(c) === norm(input) ? 0 : editDistance(input.toLowerCase(), c.toLowerCase());
+    if (score < bestScore) { best = c; bestScore = score; }
+  }
+  if (best === undefined) return undefined;
+  return bestScore <= Math.max(1, Math.min(3, Math.floor(best.length / 3))) ? best : undefined;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// addresses, signals
+
+/** `host:port`, `[v6]:port`, or a bare port (loopback). Port 0 only where `allowZero` (the kernel picks). */
+export function parseAddress(value: unknown, allowZero = false): Address | undefined {
+  let host = '127.0.0.1';
+  let portText: string;
+  if (typeof value === 'number') portText = String(value);
+  else if (typeof value !== 'string') return undefined;
+  else {
+    const s = value.trim();
+    let m: RegExpMatchArray | null;
+    if ((m = s.match(/^\[([0-9a-fA-F:.%a-zA-Z]+)\]:(\d+)$/))) { host = m[1]!; portText = m[2]!; }
+    else if ((m = s.match(/^([A-Za-z0-9.-]+):(\d+)$/))) { host = m[1]!; portText = m[2]!; }
+    else if (/^\d+$/.test(s)) portText = s;
+    else return undefined;
+  }
+  if (!/^\d+$/.test(portText)) return undefined;
+  const port = Number(portText);
+  if (port > 65535 || (port === 0 && !allowZero)) return undefined;
+  return { host, port };
+}
+
+export function formatAddress(a: Address): string {
+  return a.host.includes(':') ? `[${a.host}]:${a.port}` : `${a.host}:${a.port}`;
+}
+
+const SIGNALS = Object.keys(osConstants.signals);
+export function parseSignal(value: unknown): NodeJS.Signals | undefined {
+  if (typeof value !== 'string') return undefined;
+  const up = value.trim().toUpperCase();
+  const name = up.startsWith('SIG') ? up : `SIG${up}`;
+  return SIGNALS.includes(name) ? (name as NodeJS.Signals) : undefined;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// the validator
+
+type Path = (string | number)[];
+
+function keyPath(path: Path): string {
+  let s = '';
+  for (const p of path) s += typeof p === 'number' ? `[${p}]` : s ? `.${p}` : p;
+  return s;
+}
+
+function show(v: unknown): string {
+  if (typeof v === 'string') return JSON.stringify(v);
+  if (v === null || v === undefined) return 'nothing';
+  try { return JSON.stringify(v); } catch { return String(v); }
+}
+
+class Validator {
+  readonly problems: ConfigProblem[] = [];
+  constructor(
+    private readonly file: string,
+    private readonly doc?: Document.Parsed,
+    private readonly lines?: LineCounter,
+  ) {}
+
+  /** `file:line:col` of the value at `path` (or of its key when `ofKey`), falling back to the nearest parent. */
+  where(path: Path, ofKey = false): string {
+    if (!this.doc || !this.lines) return this.file;
+    for (let n = path.length; n >= 0; n--) {
+      const sub = path.slice(0, n);
+      let node: unknown;
+      if (ofKey && n === path.length && n > 0) {
+        const parent = sub.length > 1 ? this.doc.getIn(sub.slice(0, -1), true) : this.doc.contents;
+        if (isMap(parent)) {
+          const pair = parent.items.find((it) => isPair(it) && isScalar(it.key) && it.key.value === sub[sub.length - 1]);
+          node = pair?.key;
+        }
+      } else {
+        node = n === 0 ? this.doc.contents : this.doc.getIn(sub, true);
+      }
+      const range = (node as { range?: [number, number, number] } | undefined)?.range;
+      if (range) {
+        const { line, col } = this.lines.linePos(range[0]);
+        return `${this.file}:${line}:${col}`;
+      }
+    }
+    return this.file;
+  }
+
+  add(path: Path, message: string, fix?: string, opts: { ofKey?: boolean; where?: string } = {}): void {
+    this.problems.push({ where: opts.where ?? this.where(path, opts.ofKey), key: keyPath(path), message, ...(fix ? { fix } : {}) });
+  }
+
+  /** Reports keys of `obj` that are not in `known`, each with a did-you-mean. */
+  keys(obj: Record<string, unknown>, path: Path, known: readonly string[]): void {
+    for (const k of Object.keys(obj)) {
+      if (known.includes(k)) continue;
+      const guess = didYouMean(k, known);
+      this.add([...path, k], `unknown key ${JSON.stringify(k)}`,
+        guess ? `did you mean ${JSON.stringify(guess)}?` : `known keys here: ${known.join(', ')}`, { ofKey: true });
+    }
+  }
+
+  map(v: unknown, path: Path): Record<string, unknown> | undefined {
+    if (v === undefined || v === null) return undefined;
+    if (typeof v === 'object' && !Array.isArray(v)) return v as Record<string, unknown>;
+    this.add(path, `expected a mapping of keys, got ${show(v)}`, 'indent the keys below it');
+    return undefined;
+  }
+
+  duration(v: unknown, path: Path, dflt: number, opts: { min?: number } = {}): number {
+    if (v === undefined || v === null) return dflt;
+    const ms = parseDuration(v);
+    if (ms === undefined) { this.add(path, `${show(v)} is not a time span`, DURATION_HINT); return dflt; }
+    if (opts.min !== undefined && ms < opts.min) {
+      this.add(path, `${show(v)} is too short (at least ${opts.min} ms)`, `use a value of at least ${opts.min}ms`);
+      return dflt;
+    }
+    return ms;
+  }
+
+  int(v: unknown, path: Path, dflt: number, min: number, max: number): number {
+    if (v === undefined || v === null) return dflt;
+    if (typeof v === 'number' && Number.isInteger(v) && v >= min && v <= max) return v;
+    this.add(path, `${show(v)} is not a whole number from ${min} to ${max}`, `write e.g. ${dflt}`);
+    return dflt;
+  }
+
+  str(v: unknown, path: Path, opts: { required?: boolean; pattern?: RegExp; fix?: string } = {}): string | undefined {
+    if (v === undefined || v === null) {
+      if (opts.required) this.add(path, 'is missing', opts.fix);
+      return undefined;
+    }
+    if (typeof v === 'number' || typeof v === 'boolean') v = String(v);
+    if (typeof v !== 'string' || (opts.required && v === '')) {
+      this.add(path, `expected text, got ${show(v)}`, opts.fix);
+      return undefined;
+    }
+    if (/[\0-\x1f\x7f]/.test(v)) {
+      this.add(path, `${show(v)} contains a control character (a newline?)`, 'write it on one line');
+      return undefined;
+    }
+    if (opts.pattern && !opts.pattern.test(v)) { this.add(path, `${show(v)} is not valid`, opts.fix); return undefined; }
+    return v;
+  }
+
+  bool(v: unknown, path: Path, dflt: boolean): boolean {
+    if (v === undefined || v === null) return dflt;
+    if (typeof v === 'boolean') return v;
+    this.add(path, `${show(v)} is not true or false`, 'write true or false');
+    return dflt;
+  }
+
+  address(v: unknown, path: Path, opts: { allowZero?: boolean; where?: string } = {}): Address | undefined {
+    if (v === undefined || v === null) return undefined;
+    const a = parseAddress(v, opts.allowZero);
+    if (!a) {
+      this.add(path, `${show(v)} is not an address`,
+        'write host:port such as 127.0.0.1:8080 or [::1]:8080, or a bare port for 127.0.0.1',
+        opts.where ? { where: opts.where } : {});
+    }
+    return a;
+  }
+
+  argv(v: unknown, path: Path): string[] | undefined {
+    if (v === undefined || v === null) return undefined;
+    if (typeof v === 'string') {
+      this.add(path, `${show(v)} is a string, not a list`,
+        `write it as a list of arguments, e.g. [${v.split(/\s+/).filter(Boolean).map((x) => JSON.stringify(x)).join(', ')}]`);
+      return undefined;
+    }
+    if (!Array.isArray(v) || v.length === 0) {
+      this.add(path, `expected a non-empty list of arguments, got ${show(v)}`, 'write e.g. [/srv/plone/bin/client1, console]');
+      return undefined;
+    }
+    const out: string[] = [];
+    v.forEach((a, i) => {
+      const s = this.str(a, [...path, i], { fix: 'every argument must be text' });
+      if (s !== undefined) out.push(s);
+    });
+    return out.length === v.length ? out : undefined;
+  }
+
+  oneOf<T extends string>(v: unknown, path: Path, allowed: readonly T[], dflt: T): T {
+    if (v === undefined || v === null) return dflt;
+    if (typeof v === 'string' && (allowed as readonly string[]).includes(v)) return v as T;
+    const guess = typeof v === 'string' ? didYouMean(v, allowed) : undefined;
+    this.add(path, `${show(v)} is not one of ${allowed.join(', ')}`, guess ? `did you mean ${JSON.stringify(guess)}?` : undefined);
+    return dflt;
+  }
+}
+
+const TOP_KEYS = ['name', 'command', 'http', 'warmup', 'health', 'checks', 'watchdog', 'stop', 'haproxy', 'log'] as const;
+const WARMUP_KEYS = ['budget', 'interval', 'urls'];
+const URL_KEYS = ['path', 'host', 'status', 'text', 'timeout'];
+const HEALTH_KEYS = ['agent', 'http'];
+const COMMON_CHECK_KEYS = ['name', 'type', 'interval', 'timeout', 'failure-threshold', 'success-threshold', 'roles', 'grace'];
+const CHECK_KEYS: Record<CheckType, string[]> = {
+  http: [...COMMON_CHECK_KEYS, 'address', 'path', 'host', 'status', 'text'],
+  tcp: [...COMMON_CHECK_KEYS, 'address'],
+  zeo: [...COMMON_CHECK_KEYS, 'address'],
+  postgresql: [...COMMON_CHECK_KEYS, 'address'],
+  command: [...COMMON_CHECK_KEYS, 'command'],
+};
+const WATCHDOG_KEYS = ['database-grace', 'hang-timeout', 'dump-stacks'];
+const STOP_KEYS = ['drain', 'signal', 'timeout'];
+const HAPROXY_KEYS = ['stats-socket', 'backend', 'server'];
+const LOG_KEYS = ['level'];
+
+const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_.@-]*$/;
+const NAME_FIX = 'use letters, digits and _ . @ - (it names the HAProxy server and the metrics label)';
+const PATH_FIX = 'write an absolute path such as /Plone or /VirtualHostBase/https/www.example.org:443/Plone/VirtualHostRoot/';
+
+export interface ParseOptions {
+  /** `run` needs a command; `check` does not (it may come after `--` in the unit). */
+  requireCommand?: boolean;
+}
+
+/**
+ * Validates YAML text plus flags into a Config. Throws ConfigError listing every problem.
+ * `file` is only used in messages. Pure: reads nothing but its arguments.
+ */
+export function parseConfig(text: string | undefined, file: string, flags: Flags = {}, options: ParseOptions = {}): Config {
+  let raw: Record<string, unknown> = {};
+  let v: Validator;
+  if (text !== undefined) {
+    const lines = new LineCounter();
+    const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
+    if (doc.errors.length) {
+      throw new ConfigError(doc.errors.map((e) => {
+        const pos = e.linePos?.[0];
+        return {
+          where: pos ? `${file}:${pos.line}:${pos.col}` : file, key: '',
+          message: `YAML syntax error: ${e.message.split('\n')[0]}`, fix: 'fix the YAML syntax (indentation, quoting, colons)',
+        };
+      }));
+    }
+    v = new Validator(file, doc, lines);
+    const js = doc.toJS({ maxAliasCount: 100 }) as unknown;
+    if (js !== null && js !== undefined) {
+      const m = v.map(js, []);
+      if (m) raw = m;
+    }
+  } else {
+    v = new Validator(file);
+  }
+  const cfg = validate(v, raw, flags, options);
+  if (v.problems.length) throw new ConfigError(v.problems);
+  if (text !== undefined) cfg.source = file;
+  return cfg;
+}
+
+function validate(v: Validator, raw: Record<string, unknown>, flags: Flags, options: ParseOptions): Config {
+  v.keys(raw, [], TOP_KEYS);
+
+  // name
+  let name: string | undefined;
+  if (flags.name !== undefined) {
+    name = NAME_RE.test(flags.name) ? flags.name : undefined;
+    if (!name) v.add([], `--name ${show(flags.name)} is not a valid name`, NAME_FIX, { where: '--name' });
+  } else {
+    name = v.str(raw.name, ['name'], { required: true, pattern: NAME_RE, fix: raw.name === undefined ? 'add `name: client1` or pass --name client1' : NAME_FIX });
+  }
+
+  // command: after `--` wins
+  let command: string[] = [];
+  if (flags.command && flags.command.length) command = flags.command;
+  else {
+    const c = v.argv(raw.command, ['command']);
+    if (c) command = c;
+    else if (raw.command === undefined && options.requireCommand) {
+      v.add([], 'no command to run', 'give it after `--` (znotify run --config FILE -- /srv/plone/bin/client1 console) or as `command:` in the config', { where: v.where([]) });
+    }
+  }
+
+  // http
+  let http: Address = { ...DEFAULTS.http };
+  if (flags.http !== undefined) http = v.address(flags.http, ['http'], { where: '--http' }) ?? http;
+  else if (raw.http !== undefined) http = v.address(raw.http, ['http']) ?? http;
+
+  // warmup
+  const wr = v.map(raw.warmup, ['warmup']) ?? {};
+  v.keys(wr, ['warmup'], WARMUP_KEYS);
+  const warmup = {
+    budgetMs: v.duration(wr.budget, ['warmup', 'budget'], DEFAULTS.warmup.budgetMs, { min: 1 }),
+    intervalMs: v.duration(wr.interval, ['warmup', 'interval'], DEFAULTS.warmup.intervalMs, { min: 10 }),
+    urls: [] as WarmupUrl[],
+  };
+  if (wr.urls === undefined || wr.urls === null) {
+    warmup.urls.push({ path: '/', status: 200, timeoutMs: DEFAULTS.warmup.timeoutMs });
+  } else if (!Array.isArray(wr.urls)) {
+    v.add(['warmup', 'urls'], `expected a list, got ${show(wr.urls)}`, 'write a list of `- path: /Plone` entries');
+  } else {
+    wr.urls.forEach((u, i) => {
+      const p: Path = ['warmup', 'urls', i];
+      const um = typeof u === 'string' ? { path: u } : v.map(u, p);
+      if (!um) return;
+      v.keys(um, p, URL_KEYS);
+      const path = v.str(um.path, [...p, 'path'], { required: true, pattern: /^\/\S*$/, fix: PATH_FIX });
+      const host = v.str(um.host, [...p, 'host'], { pattern: /^[A-Za-z0-9.:[\]-]+$/, fix: 'write a host name such as www.example.org' });
+      const text = v.str(um.text, [...p, 'text']);
+      warmup.urls.push({
+        path: path ?? '/',
+        status: v.int(um.status, [...p, 'status'], 200, 100, 599),
+        timeoutMs: v.duration(um.timeout, [...p, 'timeout'], DEFAULTS.warmup.timeoutMs, { min: 1 }),
+        ...(host ? { host } : {}),
+        ...(text ? { text } : {}),
+      });
+    });
+    if (wr.urls.length === 0) v.add(['warmup', 'urls'], 'is empty', 'list at least one URL, or remove `urls:` to warm up with /');
+  }
+
+  // health
+  const hr = v.map(raw.health, ['health']) ?? {};
+  v.keys(hr, ['health'], HEALTH_KEYS);
+  const health: Config['health'] = {};
+  const agent = flags.healthAgent !== undefined
+    ? v.address(flags.healthAgent, ['health', 'agent'], { allowZero: true, where: '--health-agent' })
+    : v.address(hr.agent, ['health', 'agent'], { allowZero: true });
+  if (agent) health.agent = agent;
+  const hhttp = flags.healthHttp !== undefined
+    ? v.address(flags.healthHttp, ['health', 'http'], { allowZero: true, where: '--health-http' })
+    : v.address(hr.http, ['health', 'http'], { allowZero: true });
+  if (hhttp) health.http = hhttp;
+
+  // watchdog (before checks: database-grace is the default grace of database checks)
+  const wd = v.map(raw.watchdog, ['watchdog']) ?? {};
+  v.keys(wd, ['watchdog'], WATCHDOG_KEYS);
+  const watchdog = {
+    databaseGraceMs: v.duration(wd['database-grace'], ['watchdog', 'database-grace'], DEFAULTS.watchdog.databaseGraceMs),
+    hangTimeoutMs: v.duration(wd['hang-timeout'], ['watchdog', 'hang-timeout'], DEFAULTS.watchdog.hangTimeoutMs),
+    dumpStacks: v.bool(wd['dump-stacks'], ['watchdog', 'dump-stacks'], DEFAULTS.watchdog.dumpStacks),
+  };
+
+  // checks
+  const checks: CheckSpec[] = [];
+  if (raw.checks === undefined || raw.checks === null) {
+    checks.push({
+      name: 'root', type: 'http', address: http, path: '/', status: 200, roles: [...DEFAULT_ROLES.http], graceMs: 0,
+      ...DEFAULTS.check,
+    });
+  } else if (!Array.isArray(raw.checks)) {
+    v.add(['checks'], `expected a list, got ${show(raw.checks)}`, 'write a list of `- { name: root, type: http, path: / }` entries');
+  } else {
+    const seen = new Set<string>();
+    raw.checks.forEach((c, i) => {
+      const spec = validateCheck(v, c, ['checks', i], http, watchdog.databaseGraceMs);
+      if (!spec) return;
+      if (seen.has(spec.name)) {
+        v.add(['checks', i, 'name'], `${show(spec.name)} is used by an earlier check`, 'give every check its own name');
+      }
+      seen.add(spec.name);
+      checks.push(spec);
+    });
+  }
+
+  // stop
+  const st = v.map(raw.stop, ['stop']) ?? {};
+  v.keys(st, ['stop'], STOP_KEYS);
+  let signal = DEFAULTS.stop.signal;
+  if (st.signal !== undefined) {
+    const s = parseSignal(st.signal);
+    if (s) signal = s;
+    else {
+      const guess = typeof st.signal === 'string' ? didYouMean(st.signal.toUpperCase(), SIGNALS) : undefined;
+      v.add(['stop', 'signal'], `${show(st.signal)} is not a signal name`, guess ? `did you mean ${guess}?` : 'write e.g. SIGTERM, SIGINT or SIGQUIT');
+    }
+  }
+  const stop = {
+    drainMs: v.duration(st.drain, ['stop', 'drain'], DEFAULTS.stop.drainMs),
+    signal,
+    timeoutMs: v.duration(st.timeout, ['stop', 'timeout'], DEFAULTS.stop.timeoutMs, { min: 1 }),
+  };
+
+  // haproxy
+  let haproxy: Config['haproxy'];
+  if (raw.haproxy !== undefined && raw.haproxy !== null) {
+    const hp = v.map(raw.haproxy, ['haproxy']) ?? {};
+    v.keys(hp, ['haproxy'], HAPROXY_KEYS);
+    const statsSocket = v.str(hp['stats-socket'], ['haproxy', 'stats-socket'], {
+      required: true, pattern: /^(\/\S+|[A-Za-z0-9.-]+:\d+|\[[0-9a-fA-F:]+\]:\d+)$/,
+      fix: 'write the path of the `stats socket ... level admin` (e.g. /run/haproxy/admin.sock) or host:port',
+    });
+    const backend = v.str(hp.backend, ['haproxy', 'backend'], { required: true, pattern: /^\S+$/, fix: 'write the backend name from haproxy.cfg, e.g. plone' });
+    const server = v.str(hp.server, ['haproxy', 'server'], { pattern: /^\S+$/, fix: 'write the server name from haproxy.cfg' });
+    if (statsSocket && backend) haproxy = { statsSocket, backend, server: server ?? name ?? '' };
+  }
+
+  // log
+  const lg = v.map(raw.log, ['log']) ?? {};
+  v.keys(lg, ['log'], LOG_KEYS);
+  let level: LogLevel = DEFAULTS.log.level;
+  if (flags.logLevel !== undefined) {
+    if ((LOG_LEVELS as readonly string[]).includes(flags.logLevel)) level = flags.logLevel as LogLevel;
+    else v.add([], `--log-level ${show(flags.logLevel)} is not one of ${LOG_LEVELS.join(', ')}`, undefined, { where: '--log-level' });
+  } else level = v.oneOf(lg.level, ['log', 'level'], LOG_LEVELS, DEFAULTS.log.level);
+
+  return {
+    name: name ?? 'znotify', command, http, warmup, health, checks, watchdog, stop,
+    ...(haproxy ? { haproxy } : {}),
+    log: { level },
+  };
+}
+
+function validateCheck(v: Validator, c: unknown, p: Path, http: Address, databaseGraceMs: number): CheckSpec | undefined {
+  const m = v.map(c, p);
+  if (!m) {
+    if (c === null || c === undefined) v.add(p, 'empty check', 'write e.g. `- { name: root, type: http, path: / }`');
+    return undefined;
+  }
+  const type = v.oneOf(m.type, [...p, 'type'], CHECK_TYPES, 'http');
+  if (m.type === undefined) v.add([...p, 'type'], 'is missing', `add \`type:\` (one of ${CHECK_TYPES.join(', ')})`, { where: v.where(p) });
+  v.keys(m, p, CHECK_KEYS[type]);
+  const name = v.str(m.name, [...p, 'name'], { pattern: NAME_RE, fix: NAME_FIX }) ?? type;
+  let roles = [...DEFAULT_ROLES[type]];
+  if (m.roles !== undefined) {
+    const rs = typeof m.roles === 'string' ? [m.roles] : m.roles;
+    if (!Array.isArray(rs) || rs.length === 0) {
+      v.add([...p, 'roles'], `expected a non-empty list, got ${show(m.roles)}`, `write e.g. [readiness, liveness] (from ${ROLES.join(', ')})`);
+    } else {
+      roles = [];
+      rs.forEach((r, j) => {
+        const role = v.oneOf(r, [...p, 'roles', j], ROLES, 'readiness');
+        if (!roles.includes(role)) roles.push(role);
+      });
+    }
+  }
+  const isDb = type === 'zeo' || type === 'postgresql';
+  const common: CheckCommon = {
+    name,
+    intervalMs: v.duration(m.interval, [...p, 'interval'], DEFAULTS.check.intervalMs, { min: 10 }),
+    timeoutMs: v.duration(m.timeout, [...p, 'timeout'], DEFAULTS.check.timeoutMs, { min: 1 }),
+    failureThreshold: v.int(m['failure-threshold'], [...p, 'failure-threshold'], DEFAULTS.check.failureThreshold, 1, 1000),
+    successThreshold: v.int(m['success-threshold'], [...p, 'success-threshold'], DEFAULTS.check.successThreshold, 1, 1000),
+    roles,
+    graceMs: v.duration(m.grace, [...p, 'grace'], isDb ? databaseGraceMs : 0),
+  };
+  const addr = (required: boolean, dflt?: Address): Address => {
+    const a = v.address(m.address, [...p, 'address']);
+    if (!a && m.address === undefined && required) {
+      v.add([...p, 'address'], 'is missing', `add \`address: host:port\` of the ${type === 'zeo' ? 'ZEO server (e.g. 127.0.0.1:8100)' : 'PostgreSQL server (e.g. 127.0.0.1:5432)'}`, { where: v.where(p) });
+    }
+    return a ?? dflt ?? { host: '127.0.0.1', port: 1 };
+  };
+  switch (type) {
+    case 'http': {
+      const host = v.str(m.host, [...p, 'host'], { pattern: /^[A-Za-z0-9.:[\]-]+$/, fix: 'write a host name such as www.example.org' });
+      const text = v.str(m.text, [...p, 'text']);
+      return {
+        ...common, type, address: addr(false, http),
+        path: v.str(m.path, [...p, 'path'], { pattern: /^\/\S*$/, fix: PATH_FIX }) ?? '/',
+        status: v.int(m.status, [...p, 'status'], 200, 100, 599),
+        ...(host ? { host } : {}), ...(text ? { text } : {}),
+      };
+    }
+    case 'tcp': return { ...common, type, address: addr(false, http) };
+    case 'zeo': return { ...common, type, address: addr(true) };
+    case 'postgresql': return { ...common, type, address: addr(true) };
+    case 'command': {
+      const command = v.argv(m.command, [...p, 'command']);
+      if (m.command === undefined) v.add([...p, 'command'], 'is missing', 'add e.g. `command: [/usr/bin/test, -w, /srv/plone/var]`', { where: v.where(p) });
+      return { ...common, type, command: command ?? ['false'] };
+    }
+  }
+}
+
+/** Reads and validates a config file (or flags alone when `file` is undefined). Throws ConfigError. */
+export function loadConfig(file: string | undefined, flags: Flags = {}, options: ParseOptions = {}): Config {
+  if (file === undefined) return parseConfig(undefined, '(command line)', flags, options);
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? 'error';
+    throw new ConfigError([{ where: file, key: '', message: `cannot read the config file (${code})`, fix: 'check the path given to --config and its permissions' }], { cause: err });
+  }
+  return parseConfig(text, file, flags, options);
+}

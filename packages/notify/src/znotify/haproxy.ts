@@ -1,0 +1,42 @@
+// HAProxy Runtime API (management.txt, "stats socket ... level admin"): one command per connection, in
+// non-interactive mode HAProxy answers and closes. `set server <backend>/<server> state ready|drain|maint`
+// answers nothing on success and an error text otherwise.
+import net from 'node:net';
+import { parseAddress } from './config.js';
+
+export interface RuntimeApiTarget {
+  statsSocket: string;
+  backend: string;
+  server: string;
+}
+
+/** Sends one command; resolves with HAProxy's answer (trimmed). Rejects on connect errors and timeouts. */
+export async function haproxyCommand(socket: string, command: string, timeoutMs = 2000, signal?: AbortSignal): Promise<string> {
+  if (/[\r\n;]/.test(command)) throw new Error(`refusing a Runtime API command with a newline or ';': ${JSON.stringify(command)}`);
+  const addr = socket.startsWith('/') ? undefined : parseAddress(socket);
+  return await new Promise((resolve, reject) => {
+    const sock = addr ? net.connect({ host: addr.host, port: addr.port }) : net.connect({ path: socket });
+    let out = '';
+    const timer = setTimeout(() => { sock.destroy(); reject(new Error(`HAProxy stats socket ${socket}: no answer within ${timeoutMs} ms`)); }, timeoutMs);
+    const onAbort = () => { sock.destroy(); clearTimeout(timer); reject(new Error('cancelled')); };
+    signal?.addEventListener('abort', onAbort, { once: true });
+    sock.setEncoding('utf8');
+    sock.on('connect', () => sock.write(`${command}\n`));
+    sock.on('data', (d: string) => { out += d; });
+    sock.on('error', (err: NodeJS.ErrnoException) => {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
+      reject(new Error(`HAProxy stats socket ${socket}: ${err.code ?? err.message}`, { cause: err }));
+    });
+    sock.on('close', () => {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
+      resolve(out.trim());
+    });
+  });
+}
+
+/** `set server B/S state <state>`. Resolves with HAProxy's answer ('' on success). */
+export async function setServerState(t: RuntimeApiTarget, state: 'ready' | 'drain' | 'maint', timeoutMs = 2000): Promise<string> {
+  return await haproxyCommand(t.statsSocket, `set server ${t.backend}/${t.server} state ${state}`, timeoutMs);
+}

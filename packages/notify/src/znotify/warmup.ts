@@ -1,0 +1,98 @@
+// Warm-up gating: READY=1 only once every configured URL answered as expected, in order (a cold Zope answers
+// `/` at once but needs seconds to minutes for `/Plone` while objects load from the ZODB; FIELD_NOTES).
+// A URL that fails is retried after `interval` until the whole warm-up runs out of `budget`.
+import type { WarmupUrl } from './config.js';
+import type { CheckResult, HttpProber } from './checks.js';
+import { formatDuration } from './duration.js';
+import type { Clock } from './probe.js';
+import { realClock } from './probe.js';
+
+export interface WarmupEvent {
+  /** URLs passed so far. */
+  done: number;
+  total: number;
+  url: WarmupUrl;
+  attempt: number;
+  /** Absent for 'attempt' events (a request is about to go out). */
+  result?: CheckResult;
+  kind: 'attempt' | 'pass' | 'retry';
+  /** Milliseconds of budget left. */
+  remainingMs: number;
+  /** Longest the next step can take (request timeout + pause), for EXTEND_TIMEOUT_USEC. */
+  nextStepMs: number;
+}
+
+export type WarmupOutcome =
+  | { ok: true; elapsedMs: number; summary: string }
+  | { ok: false; elapsedMs: number; reason: string; cancelled: boolean };
+
+export interface WarmupOptions {
+  urls: readonly WarmupUrl[];
+  budgetMs: number;
+  intervalMs: number;
+  prober: Pick<HttpProber, 'get'>;
+  onEvent?(e: WarmupEvent): void;
+  clock?: Clock;
+}
+
+/** "/Plone" or "/Plone (Host: www.example.org)". */
+export function describeUrl(u: WarmupUrl): string {
+  return u.host ? `${u.path} (Host: ${u.host})` : u.path;
+}
+
+/** STATUS= text for a warm-up event: "warm-up 2/3: /Plone 200 in 4.1 s". */
+export function warmupStatus(e: WarmupEvent): string {
+  const u = describeUrl(e.url);
+  if (e.kind === 'attempt') return `warm-up ${e.done}/${e.total}: requesting ${u}${e.attempt > 1 ? ` (attempt ${e.attempt})` : ''}`;
+  if (e.kind === 'pass') return `warm-up ${e.done}/${e.total}: ${u} ${e.result!.detail}`;
+  return `warm-up ${e.done}/${e.total}: ${u} ${e.result!.detail}, retrying in ${formatDuration(e.nextStepMs)}`;
+}
+
+export async function warmUp(o: WarmupOptions, signal: AbortSignal): Promise<WarmupOutcome> {
+  const clock = o.clock ?? realClock;
+  const t0 = clock.now();
+  const deadline = t0 + o.budgetMs;
+  const passed: string[] = [];
+  let done = 0;
+  for (const url of o.urls) {
+    let attempt = 0;
+    let last: CheckResult | undefined;
+    for (;;) {
+      if (signal.aborted) {
+        return { ok: false, elapsedMs: clock.now() - t0, cancelled: true, reason: failureText(url, last, attempt, passed, o.urls, done) };
+      }
+      const remaining = deadline - clock.now();
+      if (remaining <= 0) {
+        return {
+          ok: false, elapsedMs: clock.now() - t0, cancelled: false,
+          reason: `warm-up budget of ${formatDuration(o.budgetMs)} exhausted: ${failureText(url, last, attempt, passed, o.urls, done)}`,
+        };
+      }
+      attempt++;
+      const timeoutMs = Math.min(url.timeoutMs, remaining);
+      o.onEvent?.({ done, total: o.urls.length, url, attempt, kind: 'attempt', remainingMs: remaining, nextStepMs: timeoutMs });
+      last = await o.prober.get({ ...url, timeoutMs }, signal);
+      if (signal.aborted) continue;
+      if (last.ok) {
+        done++;
+        passed.push(`${describeUrl(url)} ${last.detail}`);
+        o.onEvent?.({ done, total: o.urls.length, url, attempt, result: last, kind: 'pass', remainingMs: deadline - clock.now(), nextStepMs: 0 });
+        break;
+      }
+      const pause = Math.max(0, Math.min(o.intervalMs, deadline - clock.now()));
+      o.onEvent?.({ done, total: o.urls.length, url, attempt, result: last, kind: 'retry', remainingMs: deadline - clock.now(), nextStepMs: pause });
+      if (pause > 0) await clock.sleep(pause, signal);
+    }
+  }
+  return { ok: true, elapsedMs: clock.now() - t0, summary: passed.join('; ') };
+}
+
+/** "/Plone answered 500 (expected 200) in 30 ms (attempt 12); passed: / 200 in 3 ms; not tried: /news". */
+function failureText(url: WarmupUrl, last: CheckResult | undefined, attempts: number, passed: string[], all: readonly WarmupUrl[], done: number): string {
+  const what = last
+    ? `${describeUrl(url)} ${last.info?.status !== undefined ? 'answered' : 'failed:'} ${last.detail}${attempts > 1 ? ` (${attempts} attempts)` : ''}`
+    : `${describeUrl(url)} was not requested yet`;
+  const rest = all.slice(done + 1).map(describeUrl);
+  return [what, passed.length ? `passed: ${passed.join(', ')}` : '', rest.length ? `not tried: ${rest.join(', ')}` : '']
+    .filter(Boolean).join('; ');
+}
