@@ -24,6 +24,7 @@ Behaviour
   answers HTTP again); this is a one-way switch, as a real deadlock is.
 * SIGUSR1: all thread stacks are written to stderr (faulthandler, from C, so it works however stuck the
   Python threads are), as Zope does.
+* SIGHUP: logged (``SIGHUP received``), nothing else.
 * SIGTERM/SIGINT: graceful stop: close the listening socket, let accepted requests finish (at most
   ``--graceful-timeout`` seconds), exit 0. A second signal exits at once with status 1.
 * One line per request on stderr (``host "METHOD path HTTP/x" status bytes seconds thread``), a startup line
@@ -315,7 +316,7 @@ def main(argv=None):
 
     # Python-level handlers only set flags: the main loop acts on them (touching waitress' locks or
     # buffered stderr from inside a handler could deadlock with the main thread).
-    requests = {"stop": 0, "hang": False}
+    requests = {"stop": 0, "hang": False, "hup": 0}
 
     def on_stop(signum, _frame):
         requests["stop"] += 1
@@ -329,6 +330,9 @@ def main(argv=None):
     signal.signal(signal.SIGTERM, on_stop)
     signal.signal(signal.SIGINT, on_stop)
     signal.signal(signal.SIGUSR2, on_hang)
+    # Zope restarts on SIGHUP under zdaemon; here it is only logged, so a supervisor's forwarding is visible
+    # and does not kill the instance (the default action would).
+    signal.signal(signal.SIGHUP, lambda *_: requests.__setitem__("hup", requests["hup"] + 1))
 
     zeo_text = zeo.address if zeo else "none"
     log(
@@ -338,8 +342,12 @@ def main(argv=None):
 
     hang_queued = False
     stop_deadline = None
+    hups_seen = 0
     while True:
         wasyncore.loop(timeout=LOOP_TICK, map=server._map, use_poll=server.adj.asyncore_use_poll, count=1)
+        if requests["hup"] != hups_seen:
+            hups_seen = requests["hup"]
+            log("SIGHUP received (logged only)")
         if (requests["hang"] or instance.hanging.is_set()) and not hang_queued:
             hang_queued = True
             instance.hanging.set()

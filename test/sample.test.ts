@@ -143,9 +143,11 @@ describe('sample instance on waitress', { skip }, () => {
     assert.match(p.stderr(), /still busy after 1s, exiting anyway/);
   });
 
-  it('SIGUSR2 hangs a one-thread instance like POST /hang', async (t) => {
+  it('SIGHUP is only logged; SIGUSR2 hangs a one-thread instance like POST /hang', async (t) => {
     const port = await freePort();
     const p = await instance(t, { port, gracefulTimeout: 1 });
+    assert.ok(p.signal('SIGHUP'));
+    await p.waitForOutput(/instance: SIGHUP received \(logged only\)/);
     assert.ok(p.signal('SIGUSR2'));
     await p.waitForOutput(/hang requested: all 1 worker thread\(s\)/);
     await assert.rejects(get(port, '/', { timeoutMs: 800 }), /timeout/);

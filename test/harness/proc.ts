@@ -208,8 +208,10 @@ export async function startPeer(argv: readonly string[], options: PeerOptions = 
     try {
       await waitReady(peer, options.ready, readyTimeoutMs);
     } catch (e) {
+      // An exit is the clearest reason, whichever probe noticed it first.
+      const exitedEarly = peer.exitInfo;
       await peer.stop({ timeoutMs: 2_000 });
-      const why = e instanceof Error ? e.message : String(e);
+      const why = exitedEarly ? describeExit(exitedEarly) : e instanceof Error ? e.message : String(e);
       throw new PeerError('PEER_NOT_READY', `${name} (pid ${pid}) not ready: ${why}\noutput:\n${tail(all)}`, { cause: e });
     }
   }
