@@ -1,1 +1,13 @@
-export {};
+// @zope-systemd/unitgen: parse (config -> model), render (model + templates -> files), IO (write, verify).
+export { ConfigError, TemplateError, OutputConflictError, VerifyError, formatIssue, type ConfigIssue } from './errors.js';
+export { parseStack, KEYS, type ParseOptions } from './parse.js';
+export type { StackModel, ClientModel, MemoryLimits, WarmupUrl } from './model.js';
+export { render, renderWith, createEnv, compileTemplates, checkUnitShape, header, TEMPLATE_NAMES, type GeneratedFile, type RenderOptions, type TemplateSources } from './render.js';
+export { loadTemplates, defaultTemplatesDir } from './templates.js';
+export { systemdEscape, systemdUnescape, execArg, execLine, unitValue, listWord, invalidUnitName } from './escape.js';
+export { parseSize, parseDuration, parseAddress, formatAddress, formatDuration, formatSize, expandTemplate, didYouMean, unsafeText, type Address, type Size } from './values.js';
+export { plan, write, planDiff, unifiedDiff, readManifest, manifestName, type Plan, type Manifest } from './io.js';
+export { generate, type GenerateOptions, type GenerateResult } from './generate.js';
+export { verify, execPaths, listUnits, type VerifyOptions, type VerifyResult } from './verify.js';
+export { runGenerator, generatorMain, DEFAULT_CONFIG_DIR } from './generator.js';
+export { sampleStackConfig, type SampleStackOptions } from './sample.js';

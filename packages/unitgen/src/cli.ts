@@ -1,0 +1,121 @@
+#!/usr/bin/env node
+// zunitgen: the command line. Maps errors to exit codes in one place (exitCodeOf).
+
+import { Command } from 'commander';
+import { readFileSync, writeFileSync, chmodSync, mkdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { ConfigError, OutputConflictError, TemplateError, VerifyError, formatIssue } from './errors.js';
+import { generate } from './generate.js';
+import { generatorMain } from './generator.js';
+import { parseStack } from './parse.js';
+import { parseAddress, parseDuration } from './values.js';
+import { verify } from './verify.js';
+import { waitTcp } from './wait-tcp.js';
+
+export function exitCodeOf(e: unknown): number {
+  if (e instanceof ConfigError || e instanceof TemplateError) return 78;
+  if (e instanceof OutputConflictError) return 73;
+  return 1;
+}
+
+function report(e: unknown): number {
+  if (e instanceof ConfigError) process.stderr.write(`${e.issues.map(formatIssue).join('\n')}\n${e.issues.length} error${e.issues.length === 1 ? '' : 's'}; nothing was written.\n`);
+  else if (e instanceof VerifyError) process.stderr.write(`${e.message}\n${e.output}\n`);
+  else process.stderr.write(`zunitgen: ${(e as Error).message}\n`);
+  return exitCodeOf(e);
+}
+
+export async function main(argv: string[]): Promise<number> {
+  let code = 0;
+  const program = new Command('zunitgen')
+    .description('One YAML description of a Plone/Zope stack in; ordered, socket-activated, verified systemd units out.')
+    .exitOverride()
+    .configureOutput({ writeErr: (s) => process.stderr.write(s) });
+
+  program.command('generate').argument('<config>', 'stack config (YAML)')
+    .requiredOption('--out <dir>', 'output directory (e.g. /etc/systemd/system)')
+    .option('--templates <dir>', 'directory of templates overriding the built-in ones (by file name)')
+    .option('--dry-run', 'write nothing; list what would be created, updated, removed')
+    .option('--diff', 'print a unified diff of the changes')
+    .option('--force', 'take over files zunitgen did not generate, or that were edited since')
+    .description('render the units of one stack into a directory (atomic; removes stale files it generated)')
+    .action((config: string, o: { out: string; templates?: string; dryRun?: boolean; diff?: boolean; force?: boolean }) => {
+      const r = generate(config, { out: o.out, ...(o.templates ? { templates: o.templates } : {}), dryRun: !!o.dryRun, diff: !!o.diff, force: !!o.force });
+      if (r.diff) process.stdout.write(r.diff);
+      const p = r.plan;
+      const verb = o.dryRun ? 'would ' : '';
+      for (const n of p.create) process.stdout.write(`${verb}create ${join(p.outDir, n)}\n`);
+      for (const n of p.update) process.stdout.write(`${verb}update ${join(p.outDir, n)}\n`);
+      for (const n of p.remove) process.stdout.write(`${verb}remove ${join(p.outDir, n)}\n`);
+      for (const c of p.conflicts) process.stdout.write(`conflict ${join(p.outDir, c.name)} (${c.reason})\n`);
+      if (o.dryRun && p.conflicts.length) code = 73;
+    });
+
+  program.command('check').argument('<config...>', 'stack configs (YAML)')
+    .description('validate configs only; exit 0, or 78 with every error listed')
+    .action((configs: string[]) => {
+      const issues = [];
+      for (const c of configs) {
+        try { parseStack(readFileSync(c, 'utf8'), { file: c }); } catch (e) { if (e instanceof ConfigError) issues.push(...e.issues); else throw e; }
+      }
+      if (issues.length) throw new ConfigError(issues);
+    });
+
+  program.command('verify').argument('<dir>', 'directory with generated units')
+    .option('--stub-exec', 'verify in a temporary root with stub executables at every Exec*= path (for machines without the binaries)')
+    .option('--systemd-analyze <path>', 'systemd-analyze binary', 'systemd-analyze')
+    .description('run systemd-analyze verify on the units; fail on any error or warning')
+    .action((dir: string, o: { stubExec?: boolean; systemdAnalyze: string }) => {
+      const r = verify(dir, { stubExec: !!o.stubExec, systemdAnalyze: o.systemdAnalyze });
+      if (!r.ok) throw new VerifyError(`systemd-analyze verify reported problems in ${dir}:`, r.output);
+      process.stdout.write(`ok: ${r.units.length} units verified\n`);
+    });
+
+  program.command('generator').argument('<normal-dir>').argument('[early-dir]').argument('[late-dir]')
+    .option('--config-dir <dir>', 'where the stack configs are (default /etc/zope-systemd, or $ZUNITGEN_CONFIG_DIR)')
+    .description('systemd generator mode: write units for /etc/zope-systemd/*.yaml into normal-dir; errors to /dev/kmsg')
+    .action((normal: string, early: string | undefined, late: string | undefined, o: { configDir?: string }) => {
+      if (o.configDir) process.env.ZUNITGEN_CONFIG_DIR = o.configDir;
+      code = generatorMain([normal, ...(early !== undefined ? [early, late ?? ''] : [])]);
+    });
+
+  program.command('install-generator')
+    .option('--dir <dir>', 'generator directory', '/etc/systemd/system-generators')
+    .description('install a wrapper script that runs the generator with this Node and this zunitgen')
+    .action((o: { dir: string }) => {
+      const entry = fileURLToPath(new URL('./generator-main.js', import.meta.url));
+      const path = join(resolve(o.dir), 'zope-systemd-generator');
+      mkdirSync(resolve(o.dir), { recursive: true });
+      writeFileSync(path, `#!/bin/sh\n# Installed by zunitgen install-generator.\nexec ${shq(process.execPath)} ${shq(entry)} "$@"\n`);
+      chmodSync(path, 0o755);
+      process.stdout.write(`installed ${path}\n`);
+    });
+
+  program.command('wait-tcp').argument('<address>', 'host:port')
+    .option('--timeout <duration>', 'give up after this long', '5min')
+    .description('wait until something accepts TCP connections on address (ExecStartPost= of the ZEO unit)')
+    .action(async (address: string, o: { timeout: string }) => {
+      const a = parseAddress(address), t = parseDuration(o.timeout);
+      if (!a.ok) throw new ConfigError([{ file: '<argv>', line: 1, col: 1, message: a.message }]);
+      if (!t.ok) throw new ConfigError([{ file: '<argv>', line: 1, col: 1, message: t.message }]);
+      if (!(await waitTcp(a.value, t.value))) { process.stderr.write(`zunitgen: nothing accepted connections on ${address} within ${o.timeout}\n`); code = 1; }
+    });
+
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+  } catch (e) {
+    const ce = e as { code?: string; exitCode?: number };
+    if (typeof ce.code === 'string' && ce.code.startsWith('commander.')) return ce.code === 'commander.helpDisplayed' || ce.code === 'commander.version' ? 0 : 64;
+    return report(e);
+  }
+  return code;
+}
+
+function shq(s: string): string {
+  return `'${s.replace(/'/g, `'\\''`)}'`;
+}
+
+if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  main(process.argv.slice(2)).then((c) => { process.exitCode = c; });
+}

@@ -1,0 +1,34 @@
+// The pipeline of `zunitgen generate`, as a function: read -> parse -> render -> (plan | write).
+
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { parseStack } from './parse.js';
+import { render, type GeneratedFile } from './render.js';
+import { loadTemplates } from './templates.js';
+import { plan, planDiff, write, type Plan } from './io.js';
+import type { StackModel } from './model.js';
+
+export interface GenerateOptions {
+  out: string;
+  templates?: string;
+  dryRun?: boolean;
+  diff?: boolean;
+  force?: boolean;
+  /** Name of the config in headers and errors; defaults to the path as given. */
+  sourceName?: string;
+}
+
+export interface GenerateResult { model: StackModel; files: GeneratedFile[]; plan: Plan; diff?: string }
+
+/** Throws ConfigError (78), TemplateError (78) or OutputConflictError before anything is written. */
+export function generate(configPath: string, opts: GenerateOptions): GenerateResult {
+  const text = readFileSync(configPath, 'utf8');
+  const model = parseStack(text, { file: opts.sourceName ?? configPath });
+  const outDir = resolve(opts.out);
+  const files = render(model, loadTemplates(opts.templates), { outDir });
+  const meta = { stack: model.stack, source: model.source };
+  const p = opts.dryRun ? plan(outDir, model.prefix, files, opts) : undefined;
+  const diffText = opts.diff ? planDiff(p ?? plan(outDir, model.prefix, files, opts), files) : undefined;
+  const done = p ?? write(outDir, model.prefix, files, meta, opts);
+  return diffText !== undefined ? { model, files, plan: done, diff: diffText } : { model, files, plan: done };
+}

@@ -1,0 +1,73 @@
+// The validated model of one stack: everything the renderer needs, already expanded per instance, with
+// units, paths and numbers in their final form. Produced by parse.ts, consumed by render.ts; pure data.
+
+import type { Address, Size } from './values.js';
+
+export interface MemoryLimits {
+  high?: Size;
+  max?: Size;
+}
+
+export interface WarmupUrl {
+  path: string;
+  host?: string;
+  status: number;
+  text?: string;
+  timeoutMs?: number;
+}
+
+export interface ClientModel {
+  /** 1-based instance number. */
+  n: number;
+  /** `client1`: the wrapper's --name, the HAProxy server name. */
+  name: string;
+  unit: string;            // plone-client1.service
+  agentSocket: string;     // plone-client1-agent.socket
+  healthSocket?: string;   // plone-client1-health.socket (only when an HTTP health address is configured)
+  /** The instance's own argv (absolute executable). */
+  command: string[];
+  http: Address;
+  health: { agent: Address; http?: Address };
+  memory: MemoryLimits;
+  /** Units this client is ordered after (the previous client, or ZEO / PostgreSQL for the first one). */
+  after: string[];
+  /** Units this client pulls in (the database units; never another client, see render.ts). */
+  wants: string[];
+}
+
+export interface StackModel {
+  /** Path of the config file as given (named in every generated-by header). */
+  source: string;
+  stack: string;
+  /** systemd-escape(stack): the prefix of every unit name. */
+  prefix: string;
+  description: string;
+  user: string;
+  group?: string;
+  directory: string;
+  znotify: string;
+  zunitgen: string;
+  hardening: boolean;
+  protectHome: 'yes' | 'read-only';
+  readWritePaths: string[];
+  target: string;
+  slice: string;
+  limits: {
+    memoryMax?: Size;
+    memoryHigh?: Size;
+    cpuWeight?: number;
+    ioWeight?: number;
+    tasksMax?: number | Size;
+  };
+  postgresql?: { unit: string; address?: Address };
+  zeo?: { unit: string; command: string[]; address: Address; memory: MemoryLimits; readyTimeoutMs: number };
+  clients: ClientModel[];
+  threads?: number;
+  warmup: { budgetMs: number; intervalMs: number; urls: WarmupUrl[] };
+  watchdogMs: number;
+  clientWatchdog: { databaseGraceMs?: number; hangTimeoutMs?: number; dumpStacks?: boolean };
+  stop: { drainMs: number; timeoutMs: number; signal: string };
+  haproxy: { backend: string; statsSocket?: string; balance: string; maxconn?: number; checkInterMs: number };
+  wantedBy: string[];
+  logLevel: string;
+}

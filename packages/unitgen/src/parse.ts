@@ -1,0 +1,573 @@
+// Layer 1: pure parse + validate. YAML text -> StackModel, or a ConfigError listing EVERY problem with
+// file:line:col and a hint. Positions come from the yaml library's node ranges and LineCounter.
+
+import { isMap, isScalar, isSeq, isAlias, LineCounter, parseDocument, type Node, type Pair, type Scalar, type YAMLMap } from 'yaml';
+import { ConfigError, type ConfigIssue } from './errors.js';
+import { invalidUnitName, systemdEscape, UNIT_NAME_MAX } from './escape.js';
+import type { ClientModel, MemoryLimits, StackModel, WarmupUrl } from './model.js';
+import {
+  didYouMean, expandTemplate, formatAddress, parseAddress, parseDuration, parseSize, q, sizeBytes, unsafeText,
+  type Address, type Result, type Size,
+} from './values.js';
+
+/** The keys allowed in each object of the config. schema/stack.schema.json must agree (tested). */
+export const KEYS = {
+  root: ['stack', 'description', 'user', 'group', 'directory', 'znotify', 'zunitgen', 'hardening', 'read-write-paths',
+    'database', 'zeo', 'clients', 'limits', 'watchdog', 'haproxy', 'wanted-by', 'log-level'],
+  database: ['postgresql'],
+  postgresql: ['unit', 'address'],
+  zeo: ['command', 'address', 'memory', 'ready-timeout'],
+  clients: ['count', 'command', 'http', 'health', 'warmup', 'memory', 'threads', 'stop', 'watchdog'],
+  health: ['agent', 'http'],
+  warmup: ['budget', 'interval', 'urls'],
+  'warmup-url': ['path', 'host', 'status', 'text', 'timeout'],
+  memory: ['high', 'max'],
+  stop: ['drain', 'timeout', 'signal'],
+  'clients-watchdog': ['database-grace', 'hang-timeout', 'dump-stacks'],
+  limits: ['memory-max', 'memory-high', 'cpu-weight', 'io-weight', 'tasks-max'],
+  haproxy: ['backend', 'stats-socket', 'balance', 'maxconn', 'check-interval'],
+} as const;
+
+export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal'];
+export const STOP_SIGNALS = ['SIGTERM', 'SIGINT', 'SIGQUIT', 'SIGHUP', 'SIGUSR1', 'SIGUSR2'];
+export const BALANCE = ['leastconn', 'roundrobin', 'first', 'source'];
+const MAX_CLIENTS = 128;
+
+type Loc = Node | Pair | null | undefined;
+
+class Walker {
+  readonly issues: ConfigIssue[] = [];
+  constructor(readonly file: string, readonly lc: LineCounter, readonly root: Node | null) {}
+
+  pos(node: Loc, delta = 0): { line: number; col: number } {
+    let n: Node | null | undefined;
+    if (node && 'key' in node && !('range' in node)) n = (node.key as Node | null) ?? (node.value as Node | null);
+    else n = node as Node | null | undefined;
+    const off = n?.range?.[0] ?? this.root?.range?.[0] ?? 0;
+    const { line, col } = this.lc.linePos(off + delta);
+    return { line, col };
+  }
+
+  err(node: Loc, message: string, hint?: string, delta = 0): void {
+    const { line, col } = this.pos(node, delta);
+    this.issues.push(hint ? { file: this.file, line, col, message, hint } : { file: this.file, line, col, message });
+  }
+
+  fromResult<T>(node: Loc, where: string, r: Result<T>): T | undefined {
+    if (r.ok) return r.value;
+    this.err(node, `${where}: ${r.message}`, r.hint);
+    return undefined;
+  }
+
+  /** The pairs of a mapping, with unknown keys reported (did-you-mean) and required keys checked. */
+  map(node: Node | null, where: string, keys: readonly string[], required: readonly string[] = []): Map<string, Node | null> | undefined {
+    if (!isMap(node)) {
+      this.err(node, `${where}: expected a mapping (key: value), got ${describe(node)}`);
+      return undefined;
+    }
+    const out = new Map<string, Node | null>();
+    for (const pair of (node as YAMLMap<unknown, unknown>).items) {
+      const k = pair.key as Node | null;
+      const key = isScalar(k) ? k.value : undefined;
+      if (typeof key !== 'string') {
+        this.err(k ?? node, `${where}: keys must be strings, got ${describe(k)}`);
+        continue;
+      }
+      if (!keys.includes(key)) {
+        const dym = didYouMean(key, keys);
+        this.err(k, `${where}: unknown key ${q(key)}`, dym ? `did you mean ${q(dym)}?` : `known keys: ${keys.join(', ')}`);
+        continue;
+      }
+      out.set(key, (pair.value as Node | null) ?? null);
+    }
+    for (const r of required) if (!out.has(r)) this.err(node, `${where}: missing required key ${q(r)}`);
+    return out;
+  }
+
+  scalar(node: Node | null): unknown {
+    return isScalar(node) ? node.value : undefined;
+  }
+
+  /** A string without control characters (and, unless allowed, non-empty). */
+  str(node: Node | null, where: string, opts: { empty?: boolean } = {}): string | undefined {
+    const v = this.scalar(node);
+    if (typeof v !== 'string') {
+      this.err(node, `${where}: expected a string, got ${describe(node)}`, typeof v === 'number' || typeof v === 'boolean' ? 'quote it: "..."' : undefined);
+      return undefined;
+    }
+    const why = unsafeText(v);
+    if (why) { this.err(node, `${where}: ${q(v)} ${why}`, 'a newline or control character would break the unit file'); return undefined; }
+    if (!opts.empty && v === '') { this.err(node, `${where}: must not be empty`); return undefined; }
+    return v;
+  }
+
+  int(node: Node | null, where: string, min: number, max: number): number | undefined {
+    const v = this.scalar(node);
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
+      this.err(node, `${where}: expected an integer ${min}..${max}, got ${describe(node)}`);
+      return undefined;
+    }
+    return v;
+  }
+
+  bool(node: Node | null, where: string): boolean | undefined {
+    const v = this.scalar(node);
+    if (typeof v !== 'boolean') { this.err(node, `${where}: expected true or false, got ${describe(node)}`); return undefined; }
+    return v;
+  }
+
+  duration(node: Node | null, where: string, min = 0): number | undefined {
+    const v = this.scalar(node);
+    if (typeof v === 'string' && unsafeText(v)) return this.str(node, where) as undefined;
+    const ms = this.fromResult(node, where, parseDuration(v));
+    if (ms !== undefined && ms < min) { this.err(node, `${where}: must be at least ${min} ms, got ${q(v)}`); return undefined; }
+    return ms;
+  }
+
+  size(node: Node | null, where: string, percent = true): Size | undefined {
+    const v = this.scalar(node);
+    if (typeof v === 'string' && unsafeText(v)) return this.str(node, where) as undefined;
+    return this.fromResult(node, where, parseSize(v, { percent }));
+  }
+
+  address(node: Node | null, where: string): Address | undefined {
+    const v = this.str(node, where);
+    return v === undefined ? undefined : this.fromResult(node, where, parseAddress(v));
+  }
+
+  enumOf(node: Node | null, where: string, values: readonly string[]): string | undefined {
+    const v = this.str(node, where);
+    if (v === undefined) return undefined;
+    if (!values.includes(v)) {
+      const dym = didYouMean(v, values);
+      this.err(node, `${where}: expected one of ${values.join(', ')}, got ${q(v)}`, dym ? `did you mean ${q(dym)}?` : undefined);
+      return undefined;
+    }
+    return v;
+  }
+
+  /** An absolute, normalized path made of characters that need no quoting anywhere (see paths in docs/unitgen.md). */
+  path(node: Node | null, where: string, opts: { executable?: boolean } = {}): string | undefined {
+    const v = this.str(node, where);
+    if (v === undefined) return undefined;
+    return this.checkPath(node, where, v, opts);
+  }
+
+  checkPath(node: Node | null, where: string, v: string, opts: { executable?: boolean } = {}): string | undefined {
+    if (!v.startsWith('/')) { this.err(node, `${where}: expected an absolute path, got ${q(v)}`, 'start it with /'); return undefined; }
+    if (v.length > 1 && (v.endsWith('/') || /\/\.{0,2}(\/|$)/.test(v) || v.includes('//'))) {
+      this.err(node, `${where}: path is not normalized: ${q(v)}`, 'no trailing "/", no "//", "." or ".." components');
+      return undefined;
+    }
+    const bad = opts.executable ? /[^A-Za-z0-9._/+@,:=~-]/ : /[^A-Za-z0-9._/+@,:=~%-]/;
+    const m = bad.exec(v);
+    if (m) {
+      this.err(node, `${where}: character ${q(m[0])} is not supported in ${opts.executable ? 'an executable path' : 'a path'}: ${q(v)}`,
+        `paths may use letters, digits and . _ / + @ , : = ~ -${opts.executable ? '' : ' %'}`);
+      return undefined;
+    }
+    if (v.length > 4096) { this.err(node, `${where}: path longer than 4096 characters`); return undefined; }
+    return v;
+  }
+}
+
+function describe(node: Node | null | undefined): string {
+  if (node === null || node === undefined) return 'nothing';
+  if (isAlias(node)) return 'an alias';
+  if (isMap(node)) return 'a mapping';
+  if (isSeq(node)) return 'a list';
+  if (isScalar(node)) {
+    const v = node.value;
+    if (v === null) return 'null';
+    return `${typeof v} ${q(v)}`;
+  }
+  return 'an unknown node';
+}
+
+/** Offset of a scalar's first character from the start of its node (1 for a quoted scalar). Exact unless escapes precede it. */
+function quotedDelta(node: Node | null): number {
+  return isScalar(node) && (node.type === 'QUOTE_DOUBLE' || node.type === 'QUOTE_SINGLE') ? 1 : 0;
+}
+
+const NAME_RE = /^[a-z_][a-z0-9_-]{0,31}$/;
+const HAPROXY_ID = /^[A-Za-z0-9_.:-]{1,64}$/;
+
+export interface ParseOptions {
+  /** Shown in errors and headers; defaults to "<config>". */
+  file?: string;
+}
+
+/** Parses and validates one stack config. Throws ConfigError with every issue found. Pure. */
+export function parseStack(text: string, opts: ParseOptions = {}): StackModel {
+  const file = opts.file ?? '<config>';
+  const lc = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false, uniqueKeys: true, strict: true });
+  const w = new Walker(file, lc, doc.contents as Node | null);
+  for (const e of doc.errors) {
+    const { line, col } = lc.linePos(e.pos[0]);
+    w.issues.push({ file, line, col, message: `YAML: ${e.message.split('\n')[0]}`, hint: e.code === 'DUPLICATE_KEY' ? 'each key may appear once' : undefined } as ConfigIssue);
+  }
+  if (w.issues.length) throw new ConfigError(w.issues.map(stripUndefined));
+  let hasAlias = false;
+  // Aliases would make one node appear in two places (and positions ambiguous): refuse them.
+  const visit = (n: unknown): void => {
+    if (isAlias(n)) { if (!hasAlias) w.err(n as Node, 'YAML anchors and aliases are not supported', 'write the value out'); hasAlias = true; return; }
+    if (isMap(n)) for (const p of n.items) { visit(p.key); visit(p.value); }
+    else if (isSeq(n)) for (const i of n.items) visit(i);
+  };
+  visit(doc.contents);
+  if (hasAlias) throw new ConfigError(w.issues);
+  const model = validate(w, doc.contents as Node | null, file);
+  w.issues.sort((a, b) => a.line - b.line || a.col - b.col);
+  if (w.issues.length || !model) throw new ConfigError(w.issues.length ? w.issues : [{ file, line: 1, col: 1, message: 'invalid configuration' }]);
+  return model;
+}
+
+function stripUndefined(i: ConfigIssue): ConfigIssue {
+  return i.hint === undefined ? { file: i.file, line: i.line, col: i.col, message: i.message } : i;
+}
+
+/** A command: a list (exact argv) or a string split at spaces; relative executables resolve against `directory`. */
+function command(w: Walker, node: Node | null, where: string, directory: string | undefined, n?: number): string[] | undefined {
+  let parts: Array<{ v: string; node: Node | null; at: number }>;
+  if (isSeq(node)) {
+    parts = [];
+    for (const item of node.items as Array<Node | null>) {
+      const v = w.str(item, where, { empty: true });
+      if (v === undefined) return undefined;
+      parts.push({ v, node: item, at: quotedDelta(item) });
+    }
+  } else {
+    const v = w.str(node, where);
+    if (v === undefined) return undefined;
+    parts = [];
+    const re = /[^ ]+/g;
+    for (let m = re.exec(v); m; m = re.exec(v)) parts.push({ v: m[0], node, at: quotedDelta(node) + m.index });
+  }
+  if (parts.length === 0 || parts[0]!.v === '') { w.err(node, `${where}: the command is empty`, 'e.g. bin/client{n} console'); return undefined; }
+  const argv: string[] = [];
+  for (const p of parts) {
+    let v = p.v;
+    if (n !== undefined) {
+      const r = expandTemplate(v, n);
+      if (!r.ok) { w.err(p.node, `${where}: ${r.message}`, r.hint, p.at + (r.offset ?? 0)); return undefined; }
+      v = r.value;
+    }
+    argv.push(v);
+  }
+  const exe = argv[0]!;
+  if (!exe.startsWith('/')) {
+    if (directory === undefined) return undefined;
+    argv[0] = `${directory === '/' ? '' : directory}/${exe.replace(/^\.\//, '')}`;
+  }
+  if (w.checkPath(parts[0]!.node, `${where} (executable)`, argv[0]!, { executable: true }) === undefined) return undefined;
+  return argv;
+}
+
+function memory(w: Walker, node: Node | null, where: string): MemoryLimits {
+  const m = w.map(node, where, KEYS.memory);
+  const out: MemoryLimits = {};
+  if (!m) return out;
+  if (m.has('high')) { const s = w.size(m.get('high')!, `${where}.high`); if (s) out.high = s; }
+  if (m.has('max')) { const s = w.size(m.get('max')!, `${where}.max`); if (s) out.max = s; }
+  const hb = out.high && sizeBytes(out.high), mb = out.max && sizeBytes(out.max);
+  if (hb !== undefined && mb !== undefined && hb > mb) w.err(m.get('high')!, `${where}: high (${hb} bytes) is above max (${mb} bytes)`, 'MemoryHigh= throttles before MemoryMax= kills: keep high <= max');
+  return out;
+}
+
+function validate(w: Walker, root: Node | null, file: string): StackModel | undefined {
+  if (root === null) { w.err(root, 'the config is empty', 'see examples/stack/plone.yaml'); return undefined; }
+  const top = w.map(root, 'config', KEYS.root, ['stack', 'user', 'directory', 'clients']);
+  if (!top) return undefined;
+  const g = (k: string) => top.get(k) ?? null;
+
+  // ---- identity
+  let stack: string | undefined, prefix = '';
+  if (top.has('stack')) {
+    stack = w.str(g('stack'), 'stack');
+    if (stack !== undefined && (stack !== stack.trim() || stack.endsWith('\\'))) {
+      w.err(g('stack'), `stack: ${q(stack)} must not start or end with whitespace or end with a backslash`, 'it is part of unit descriptions; use a short name such as "plone"');
+      stack = undefined;
+    }
+    if (stack !== undefined) {
+      prefix = systemdEscape(stack);
+      const longest = `${prefix}-client${MAX_CLIENTS}-health.socket`;
+      if (longest.length > UNIT_NAME_MAX) { w.err(g('stack'), `stack: too long, unit names would exceed ${UNIT_NAME_MAX} characters`, 'use a short name such as "plone"'); stack = undefined; }
+      else if (stack.length > 64) { w.err(g('stack'), 'stack: longer than 64 characters'); stack = undefined; }
+    }
+  }
+  const description = top.has('description') ? w.str(g('description'), 'description') : undefined;
+  if (description !== undefined) {
+    if (description !== description.trim()) w.err(g('description'), 'description: leading or trailing whitespace would be lost', 'remove it');
+    else if (description.endsWith('\\')) w.err(g('description'), 'description: must not end with a backslash', 'a trailing backslash continues the line in a unit file');
+  }
+  const userName = (k: 'user' | 'group') => {
+    const v = w.str(g(k), k);
+    if (v !== undefined && !NAME_RE.test(v)) { w.err(g(k), `${k}: not a valid ${k} name: ${q(v)}`, 'lower-case letters, digits, _ and -, starting with a letter or _, at most 32 characters'); return undefined; }
+    return v;
+  };
+  const user = top.has('user') ? userName('user') : undefined;
+  const group = top.has('group') ? userName('group') : undefined;
+  if (user === 'root') w.err(g('user'), 'user: Zope must not run as root', 'create a dedicated user, e.g. plone');
+  const directory = top.has('directory') ? w.path(g('directory'), 'directory') : undefined;
+  const znotify = top.has('znotify') ? w.path(g('znotify'), 'znotify', { executable: true }) : '/usr/local/bin/znotify';
+  const zunitgen = top.has('zunitgen') ? w.path(g('zunitgen'), 'zunitgen', { executable: true }) : '/usr/local/bin/zunitgen';
+  const hardening = top.has('hardening') ? w.bool(g('hardening'), 'hardening') ?? true : true;
+  const rwPaths: string[] = [];
+  if (directory !== undefined) rwPaths.push(`${directory === '/' ? '' : directory}/var`);
+  if (top.has('read-write-paths')) {
+    const n = g('read-write-paths');
+    if (!isSeq(n)) w.err(n, `read-write-paths: expected a list of paths, got ${describe(n)}`);
+    else for (const item of n.items as Array<Node | null>) { const p = w.path(item, 'read-write-paths[]'); if (p !== undefined && !rwPaths.includes(p)) rwPaths.push(p); }
+  }
+  const logLevel = top.has('log-level') ? w.enumOf(g('log-level'), 'log-level', LOG_LEVELS) : 'info';
+  const wantedBy: string[] = [];
+  if (top.has('wanted-by')) {
+    const n = g('wanted-by');
+    const items = isSeq(n) ? (n.items as Array<Node | null>) : [n];
+    for (const item of items) {
+      const u = w.str(item, 'wanted-by');
+      if (u === undefined) continue;
+      const why = invalidUnitName(u);
+      if (why) w.err(item, `wanted-by: ${q(u)}: ${why}`); else wantedBy.push(u);
+    }
+  } else wantedBy.push('multi-user.target');
+
+  // ---- limits (the slice)
+  const limits: StackModel['limits'] = {};
+  if (top.has('limits')) {
+    const m = w.map(g('limits'), 'limits', KEYS.limits);
+    if (m) {
+      if (m.has('memory-max')) limits.memoryMax = w.size(m.get('memory-max')!, 'limits.memory-max');
+      if (m.has('memory-high')) limits.memoryHigh = w.size(m.get('memory-high')!, 'limits.memory-high');
+      if (m.has('cpu-weight')) limits.cpuWeight = w.int(m.get('cpu-weight')!, 'limits.cpu-weight', 1, 10000);
+      if (m.has('io-weight')) limits.ioWeight = w.int(m.get('io-weight')!, 'limits.io-weight', 1, 10000);
+      if (m.has('tasks-max')) {
+        const n = m.get('tasks-max')!;
+        const v = w.scalar(n);
+        if (typeof v === 'number') limits.tasksMax = w.int(n, 'limits.tasks-max', 1, 4_194_304);
+        else if (typeof v === 'string' && (v === 'infinity' || v.endsWith('%'))) limits.tasksMax = w.size(n, 'limits.tasks-max');
+        else w.err(n, `limits.tasks-max: expected a number, a percentage or infinity, got ${describe(n)}`);
+      }
+      for (const k of Object.keys(limits) as Array<keyof typeof limits>) if (limits[k] === undefined) delete limits[k];
+    }
+  }
+
+  // ---- database
+  let postgresql: StackModel['postgresql'];
+  if (top.has('database')) {
+    const m = w.map(g('database'), 'database', KEYS.database);
+    if (m?.has('postgresql')) {
+      const pm = w.map(m.get('postgresql')!, 'database.postgresql', KEYS.postgresql, ['unit']);
+      if (pm) {
+        const unit = w.str(pm.get('unit') ?? null, 'database.postgresql.unit');
+        const why = unit !== undefined ? invalidUnitName(unit) : undefined;
+        if (why) w.err(pm.get('unit')!, `database.postgresql.unit: ${q(unit)}: ${why}`, 'e.g. postgresql@15-main.service');
+        const address = pm.has('address') ? w.address(pm.get('address')!, 'database.postgresql.address') : undefined;
+        if (unit !== undefined && !why) postgresql = address ? { unit, address } : { unit };
+      }
+    }
+  }
+
+  // ---- zeo
+  let zeo: StackModel['zeo'];
+  if (top.has('zeo')) {
+    const m = w.map(g('zeo'), 'zeo', KEYS.zeo, ['command', 'address']);
+    if (m) {
+      const cmd = m.has('command') ? command(w, m.get('command')!, 'zeo.command', directory) : undefined;
+      const address = m.has('address') ? w.address(m.get('address')!, 'zeo.address') : undefined;
+      const mem = m.has('memory') ? memory(w, m.get('memory')!, 'zeo.memory') : {};
+      const readyTimeoutMs = m.has('ready-timeout') ? w.duration(m.get('ready-timeout')!, 'zeo.ready-timeout', 1000) : 300_000;
+      if (cmd && address && readyTimeoutMs !== undefined) zeo = { unit: `${prefix}-zeo.service`, command: cmd, address, memory: mem, readyTimeoutMs };
+    }
+  }
+
+  // ---- watchdog
+  const watchdogMs = top.has('watchdog') ? w.duration(g('watchdog'), 'watchdog', 1000) : 60_000;
+
+  // ---- clients
+  const cm = w.map(g('clients'), 'clients', KEYS.clients, ['count', 'command', 'http', 'health']);
+  let count: number | undefined;
+  let threads: number | undefined;
+  const warmup: StackModel['warmup'] = { budgetMs: 600_000, intervalMs: 1000, urls: [] };
+  let clientMemory: MemoryLimits = {};
+  const stop: StackModel['stop'] = { drainMs: 10_000, timeoutMs: 60_000, signal: 'SIGTERM' };
+  const clientWatchdog: StackModel['clientWatchdog'] = {};
+  const clients: ClientModel[] = [];
+  if (cm) {
+    if (cm.has('count')) count = w.int(cm.get('count')!, 'clients.count', 1, MAX_CLIENTS);
+    if (cm.has('threads')) threads = w.int(cm.get('threads')!, 'clients.threads', 1, 1024);
+    if (cm.has('memory')) clientMemory = memory(w, cm.get('memory')!, 'clients.memory');
+    if (cm.has('warmup')) parseWarmup(w, cm.get('warmup')!, warmup);
+    if (cm.has('stop')) {
+      const m = w.map(cm.get('stop')!, 'clients.stop', KEYS.stop);
+      if (m?.has('drain')) stop.drainMs = w.duration(m.get('drain')!, 'clients.stop.drain') ?? stop.drainMs;
+      if (m?.has('timeout')) stop.timeoutMs = w.duration(m.get('timeout')!, 'clients.stop.timeout', 1000) ?? stop.timeoutMs;
+      if (m?.has('signal')) stop.signal = w.enumOf(m.get('signal')!, 'clients.stop.signal', STOP_SIGNALS) ?? stop.signal;
+    }
+    if (cm.has('watchdog')) {
+      const m = w.map(cm.get('watchdog')!, 'clients.watchdog', KEYS['clients-watchdog']);
+      if (m?.has('database-grace')) { const d = w.duration(m.get('database-grace')!, 'clients.watchdog.database-grace'); if (d !== undefined) clientWatchdog.databaseGraceMs = d; }
+      if (m?.has('hang-timeout')) { const d = w.duration(m.get('hang-timeout')!, 'clients.watchdog.hang-timeout'); if (d !== undefined) clientWatchdog.hangTimeoutMs = d; }
+      if (m?.has('dump-stacks')) { const b = w.bool(m.get('dump-stacks')!, 'clients.watchdog.dump-stacks'); if (b !== undefined) clientWatchdog.dumpStacks = b; }
+    }
+    // Per-instance values: templates are checked once (n = 1) so an error is reported once, not per client.
+    const healthNode = cm.get('health') ?? null;
+    let agentNode: Node | null = null, healthHttpNode: Node | null = null;
+    if (cm.has('health')) {
+      if (isMap(healthNode)) {
+        const hm = w.map(healthNode, 'clients.health', KEYS.health, ['agent']);
+        agentNode = hm?.get('agent') ?? null;
+        healthHttpNode = hm?.get('http') ?? null;
+        if (!hm?.has('agent')) agentNode = null;
+      } else agentNode = healthNode;
+    }
+    const tmpl = (node: Node | null, where: string) => {
+      const v = w.str(node, where);
+      if (v === undefined) return undefined;
+      const r = expandTemplate(v, 1);
+      if (!r.ok) {
+        w.err(node, `${where}: ${r.message}`, r.hint, (r.offset ?? 0) + quotedDelta(node));
+        return undefined;
+      }
+      return v;
+    };
+    const httpT = cm.has('http') ? tmpl(cm.get('http')!, 'clients.http') : undefined;
+    const agentT = agentNode ? tmpl(agentNode, isMap(healthNode) ? 'clients.health.agent' : 'clients.health') : undefined;
+    const healthHttpT = healthHttpNode ? tmpl(healthHttpNode, 'clients.health.http') : undefined;
+    const cmd1 = cm.has('command') ? command(w, cm.get('command')!, 'clients.command', directory, 1) : undefined;
+    if (count !== undefined && count > 1) {
+      const noN = (t: string | undefined, node: Node | null, where: string) => {
+        if (t !== undefined && !/\{[^{]/.test(t.replace(/\{\{/g, ''))) w.err(node, `${where}: ${q(t)} is the same for all ${count} clients`, 'use a placeholder such as 127.0.0.1:{8080+n}');
+      };
+      noN(httpT, cm.get('http') ?? null, 'clients.http');
+      noN(agentT, agentNode, isMap(healthNode) ? 'clients.health.agent' : 'clients.health');
+      noN(healthHttpT, healthHttpNode, 'clients.health.http');
+    }
+    const issuesBefore = w.issues.length;
+    if (count !== undefined && httpT !== undefined && agentT !== undefined && cmd1 && (healthHttpNode === null || healthHttpT !== undefined) && stack !== undefined && directory !== undefined) {
+      for (let n = 1; n <= count; n++) {
+        const addr = (t: string, node: Node | null, where: string): Address | undefined => {
+          const r = expandTemplate(t, n);
+          if (!r.ok) return undefined;
+          const a = parseAddress(r.value);
+          if (!a.ok) { w.err(node, `${where} (client${n}): ${a.message}`, a.hint); return undefined; }
+          return a.value;
+        };
+        const http = addr(httpT, cm.get('http')!, 'clients.http');
+        const agent = addr(agentT, agentNode, 'clients.health');
+        const hh = healthHttpT !== undefined ? addr(healthHttpT, healthHttpNode, 'clients.health.http') : undefined;
+        const argv = command(w, cm.get('command')!, 'clients.command', directory, n);
+        if (!http || !agent || !argv || (healthHttpT !== undefined && !hh)) continue;
+        const name = `client${n}`;
+        const unit = `${prefix}-${name}.service`;
+        clients.push({
+          n, name, unit,
+          agentSocket: `${prefix}-${name}-agent.socket`,
+          ...(hh ? { healthSocket: `${prefix}-${name}-health.socket` } : {}),
+          command: argv, http, health: hh ? { agent, http: hh } : { agent },
+          memory: clientMemory, after: [], wants: [],
+        });
+        if (w.issues.length - issuesBefore > 20) break; // one broken template: do not list it 128 times
+      }
+    }
+  }
+
+  // ---- dependencies: PostgreSQL -> ZEO -> client1 -> client2 -> ...
+  const dbUnits = [postgresql?.unit, zeo?.unit].filter((u): u is string => u !== undefined);
+  for (const [i, c] of clients.entries()) {
+    c.wants = [...dbUnits];
+    c.after = i === 0 ? [...dbUnits] : [...dbUnits, clients[i - 1]!.unit];
+  }
+
+  // ---- every TCP port once (a clash would make the later socket or instance fail to bind)
+  const used: Array<{ a: Address; label: string; node: Node | null }> = [];
+  const claim = (a: Address | undefined, label: string, node: Node | null) => {
+    if (!a) return;
+    const wild = (x: Address) => x.host === '0.0.0.0' || x.host === '::';
+    const clash = used.find((u) => u.a.port === a.port && (u.a.host === a.host || wild(u.a) || wild(a)));
+    if (clash) w.err(node, `${label}: ${formatAddress(a)} is already used by ${clash.label}`, 'give every client its own http and health ports');
+    else used.push({ a, label, node });
+  };
+  if (zeo) claim(zeo.address, 'zeo.address', top.get('zeo') ?? null);
+  if (postgresql?.address) claim(postgresql.address, 'database.postgresql.address', top.get('database') ?? null);
+  for (const c of clients) {
+    claim(c.http, `${c.name} http`, cm?.get('http') ?? null);
+    claim(c.health.agent, `${c.name} health agent`, cm?.get('health') ?? null);
+    if (c.health.http) claim(c.health.http, `${c.name} health http`, cm?.get('health') ?? null);
+  }
+
+  // ---- haproxy
+  const haproxy: StackModel['haproxy'] = { backend: stack ?? '', balance: 'leastconn', checkInterMs: 2000 };
+  let backendNode: Node | null = g('stack');
+  if (top.has('haproxy')) {
+    const m = w.map(g('haproxy'), 'haproxy', KEYS.haproxy);
+    if (m?.has('backend')) { backendNode = m.get('backend')!; const b = w.str(backendNode, 'haproxy.backend'); if (b !== undefined) haproxy.backend = b; }
+    if (m?.has('stats-socket')) { const p = w.path(m.get('stats-socket')!, 'haproxy.stats-socket'); if (p) haproxy.statsSocket = p; }
+    if (m?.has('balance')) haproxy.balance = w.enumOf(m.get('balance')!, 'haproxy.balance', BALANCE) ?? haproxy.balance;
+    if (m?.has('maxconn')) { const n = w.int(m.get('maxconn')!, 'haproxy.maxconn', 1, 100000); if (n !== undefined) haproxy.maxconn = n; }
+    if (m?.has('check-interval')) haproxy.checkInterMs = w.duration(m.get('check-interval')!, 'haproxy.check-interval', 100) ?? haproxy.checkInterMs;
+  }
+  if (haproxy.maxconn === undefined && threads !== undefined) haproxy.maxconn = threads;
+  if (stack !== undefined && !HAPROXY_ID.test(haproxy.backend)) {
+    w.err(backendNode, `haproxy.backend: ${q(haproxy.backend)} is not a valid HAProxy backend name`, top.has('haproxy') ? 'letters, digits, _ . : - (at most 64)' : 'set haproxy.backend (letters, digits, _ . : -)');
+  }
+
+  // ---- hardening: ProtectHome=yes hides /home, /root and /run/user entirely, so an instance living there
+  // gets read-only instead (ReadWritePaths= then re-opens its var/).
+  const underHome = directory !== undefined && /^\/(home|root|run\/user)(\/|$)/.test(directory);
+
+  if (w.issues.length) return undefined;
+  return {
+    source: file,
+    stack: stack!, prefix,
+    description: description ?? `Plone/Zope stack ${stack}`,
+    user: user!, ...(group !== undefined ? { group } : {}),
+    directory: directory!, znotify: znotify!, zunitgen: zunitgen!,
+    hardening, protectHome: underHome ? 'read-only' : 'yes', readWritePaths: rwPaths,
+    target: `${prefix}.target`, slice: `${prefix}.slice`,
+    limits,
+    ...(postgresql ? { postgresql } : {}),
+    ...(zeo ? { zeo } : {}),
+    clients,
+    ...(threads !== undefined ? { threads } : {}),
+    warmup, watchdogMs: watchdogMs!, clientWatchdog, stop, haproxy,
+    wantedBy, logLevel: logLevel!,
+  };
+}
+
+function parseWarmup(w: Walker, node: Node | null, out: StackModel['warmup']): void {
+  let urlsNode: Node | null = node;
+  if (isMap(node)) {
+    const m = w.map(node, 'clients.warmup', KEYS.warmup);
+    if (!m) return;
+    if (m.has('budget')) out.budgetMs = w.duration(m.get('budget')!, 'clients.warmup.budget', 1000) ?? out.budgetMs;
+    if (m.has('interval')) out.intervalMs = w.duration(m.get('interval')!, 'clients.warmup.interval', 10) ?? out.intervalMs;
+    urlsNode = m.get('urls') ?? null;
+    if (!m.has('urls')) return;
+  }
+  if (!isSeq(urlsNode)) { w.err(urlsNode, `clients.warmup: expected a list of paths, got ${describe(urlsNode)}`, 'e.g. warmup: [/Plone, /Plone/@@search]'); return; }
+  for (const item of urlsNode.items as Array<Node | null>) {
+    const u: WarmupUrl = { path: '', status: 200 };
+    let pathNode: Node | null = item;
+    if (isMap(item)) {
+      const m = w.map(item, 'clients.warmup.urls[]', KEYS['warmup-url'], ['path']);
+      if (!m) continue;
+      pathNode = m.get('path') ?? null;
+      if (m.has('host')) {
+        const h = w.str(m.get('host')!, 'clients.warmup.urls[].host');
+        if (h !== undefined && !/^[A-Za-z0-9.-]+(:\d{1,5})?$|^\[[0-9a-fA-F:.]+\](:\d{1,5})?$/.test(h)) w.err(m.get('host')!, `clients.warmup.urls[].host: not a host name: ${q(h)}`);
+        else if (h !== undefined) u.host = h;
+      }
+      if (m.has('status')) u.status = w.int(m.get('status')!, 'clients.warmup.urls[].status', 100, 599) ?? 200;
+      if (m.has('text')) { const t = w.str(m.get('text')!, 'clients.warmup.urls[].text'); if (t !== undefined) u.text = t; }
+      if (m.has('timeout')) { const d = w.duration(m.get('timeout')!, 'clients.warmup.urls[].timeout', 1); if (d !== undefined) u.timeoutMs = d; }
+      if (!m.has('path')) continue;
+    }
+    const p = w.str(pathNode, 'clients.warmup path');
+    if (p === undefined) continue;
+    if (!p.startsWith('/') || /\s/.test(p)) { w.err(pathNode, `clients.warmup: expected a URL path starting with /, without spaces, got ${q(p)}`, 'e.g. /Plone or /Plone/@@search'); continue; }
+    u.path = p;
+    out.urls.push(u);
+  }
+}

@@ -1,0 +1,225 @@
+// Pure parsers for the scalar value syntaxes of the stack config: sizes, durations, addresses,
+// per-instance templates ({n}, {8080+n}). Each returns a value or a message (never throws), so the
+// validator can collect every problem with its position.
+
+export type Result<T> = { ok: true; value: T } | { ok: false; message: string; hint?: string };
+const ok = <T>(value: T): Result<T> => ({ ok: true, value });
+const bad = (message: string, hint?: string): Result<never> => (hint ? { ok: false, message, hint } : { ok: false, message });
+
+/** Quotes a user value for an error message (JSON style, so control characters are visible). */
+export function q(v: unknown): string {
+  return typeof v === 'string' ? JSON.stringify(v) : String(v);
+}
+
+// ---------------------------------------------------------------- text safety
+
+/**
+ * Why a string cannot go into a unit file, or undefined when it can. Unit files are line based: a newline
+ * starts a new directive (injection), other control characters are refused by systemd ("control characters
+ * are not allowed", systemd.service(5)), and a lone surrogate is not representable in UTF-8.
+ */
+export function unsafeText(s: string): string | undefined {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x20 || c === 0x7f || (c >= 0x80 && c <= 0x9f)) {
+      return `contains the control character U+${c.toString(16).toUpperCase().padStart(4, '0')}`;
+    }
+    if (c >= 0xd800 && c <= 0xdfff) {
+      const next = s.charCodeAt(i + 1);
+      if (c <= 0xdbff && next >= 0xdc00 && next <= 0xdfff) { i++; continue; }
+      return 'contains a lone UTF-16 surrogate (not valid Unicode)';
+    }
+  }
+  return undefined;
+}
+
+// ---------------------------------------------------------------- sizes (systemd.resource-control(5))
+
+export type Size = { bytes: bigint } | { percent: number } | 'infinity';
+
+const SIZE_UNITS: Record<string, bigint> = { '': 1n, K: 1n << 10n, M: 1n << 20n, G: 1n << 30n, T: 1n << 40n, P: 1n << 50n };
+
+/** `1.5G`, `512M`, `1073741824`, `80%`, `infinity`. Suffixes are base 1024, as systemd reads them. */
+export function parseSize(v: unknown, opts: { percent?: boolean } = {}): Result<Size> {
+  if (typeof v === 'number') v = String(v);
+  if (typeof v !== 'string') return bad(`expected a size such as 1.5G or 512M, got ${q(v)}`);
+  if (v === 'infinity') return ok('infinity');
+  const pm = /^(\d+(?:\.\d+)?)%$/.exec(v);
+  if (pm) {
+    if (!opts.percent) return bad(`a percentage is not allowed here, got ${q(v)}`, 'give an absolute size such as 2G');
+    const p = Number(pm[1]);
+    if (!(p > 0 && p <= 100)) return bad(`percentage must be in (0, 100], got ${q(v)}`);
+    return ok({ percent: p });
+  }
+  const m = /^(\d+)(?:\.(\d+))?\s*([KMGTP]?)$/.exec(v);
+  if (!m) return bad(`expected a size such as 1.5G, 512M or 1073741824, got ${q(v)}`, 'suffixes K, M, G, T, P (base 1024, upper case), a percentage of RAM (80%) or infinity');
+  const unit = SIZE_UNITS[m[3] ?? '']!;
+  const frac = m[2] ?? '';
+  // Exact decimal arithmetic: 1.5G = 15 * 2^30 / 10, rounded down to a byte.
+  const bytes = (BigInt(m[1]! + frac) * unit) / 10n ** BigInt(frac.length);
+  if (bytes <= 0n) return bad(`size must be positive, got ${q(v)}`);
+  if (bytes >= 1n << 63n) return bad(`size too large, got ${q(v)}`);
+  return ok({ bytes });
+}
+
+/** Renders a size for a resource-control directive. Not `%%`: these settings do not expand specifiers (systemd reads `40%%` as an invalid limit). */
+export function formatSize(s: Size): string {
+  if (s === 'infinity') return 'infinity';
+  if ('percent' in s) return `${s.percent}%`;
+  return s.bytes.toString();
+}
+
+export function sizeBytes(s: Size): bigint | undefined {
+  return typeof s === 'object' && 'bytes' in s ? s.bytes : undefined;
+}
+
+// ---------------------------------------------------------------- durations (systemd.time(7) subset)
+
+const TIME_UNITS: Array<[RegExp, number]> = [
+  [/^(ms|msec)$/, 1],
+  [/^(s|sec|second|seconds)$/, 1000],
+  [/^(m|min|minute|minutes)$/, 60_000],
+  [/^(h|hr|hour|hours)$/, 3_600_000],
+  [/^(d|day|days)$/, 86_400_000],
+];
+
+/** `500ms`, `30s`, `2min`, `1h`, `1min 30s`, or a number of seconds. Returns milliseconds. */
+export function parseDuration(v: unknown): Result<number> {
+  if (typeof v === 'number') {
+    if (!Number.isFinite(v) || v < 0) return bad(`expected a non-negative number of seconds, got ${q(v)}`);
+    return ok(Math.round(v * 1000));
+  }
+  if (typeof v !== 'string') return bad(`expected a duration such as 30s or 2min, got ${q(v)}`);
+  const s = v.trim();
+  if (s === '') return bad('expected a duration such as 30s or 2min, got an empty string');
+  let total = 0;
+  const re = /(\d+(?:\.\d+)?)\s*([a-z]*)\s*/y;
+  let pos = 0;
+  while (pos < s.length) {
+    re.lastIndex = pos;
+    const m = re.exec(s);
+    if (!m) return bad(`expected a duration such as 30s, 2min or 1h 30min, got ${q(v)}`, 'units: ms, s, min, h, d');
+    const unit = m[2] ?? '';
+    const mult = unit === '' ? 1000 : TIME_UNITS.find(([r]) => r.test(unit))?.[1];
+    if (mult === undefined) return bad(`unknown time unit ${q(unit)} in ${q(v)}`, 'units: ms, s, min, h, d');
+    total += Number(m[1]) * mult;
+    pos = re.lastIndex;
+  }
+  if (!Number.isFinite(total) || total > 365 * 86_400_000) return bad(`duration too long, got ${q(v)}`);
+  return ok(Math.round(total));
+}
+
+/** Milliseconds as one systemd time span in the largest unit that divides it (`10min`, `90s`, `500ms`). */
+export function formatDuration(ms: number): string {
+  if (ms === 0) return '0';
+  for (const [unit, n] of [['h', 3_600_000], ['min', 60_000], ['s', 1000]] as const) {
+    if (ms % n === 0) return `${ms / n}${unit}`;
+  }
+  return `${ms}ms`;
+}
+
+// ---------------------------------------------------------------- addresses
+
+export interface Address {
+  /** IPv4 dotted quad or IPv6 without brackets. */
+  host: string;
+  port: number;
+  family: 4 | 6;
+}
+
+export function formatAddress(a: Address): string {
+  return a.family === 6 ? `[${a.host}]:${a.port}` : `${a.host}:${a.port}`;
+}
+
+const IPV4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
+
+function isIPv6(h: string): boolean {
+  if (!/^[0-9a-fA-F:.]+$/.test(h) || h.length > 45) return false;
+  const dbl = h.split('::');
+  if (dbl.length > 2) return false;
+  const groups = (part: string) => (part === '' ? [] : part.split(':'));
+  const parts = [...groups(dbl[0]!), ...(dbl.length === 2 ? groups(dbl[1]!) : [])];
+  let count = 0;
+  for (const [i, p] of parts.entries()) {
+    if (i === parts.length - 1 && p.includes('.')) { if (!IPV4.test(p)) return false; count += 2; continue; }
+    if (!/^[0-9a-fA-F]{1,4}$/.test(p)) return false;
+    count += 1;
+  }
+  return dbl.length === 2 ? count < 8 : count === 8;
+}
+
+/**
+ * `127.0.0.1:8080` or `[::1]:8080`. Only IP literals: ListenStream= binds without resolving names, and a
+ * name in the HAProxy snippet would be resolved once at HAProxy start.
+ */
+export function parseAddress(v: unknown): Result<Address> {
+  if (typeof v !== 'string') return bad(`expected an address host:port, got ${q(v)}`, 'e.g. 127.0.0.1:8080 or [::1]:8080');
+  const m = /^(?:\[([^\]]*)\]|([^:[\]]*)):(\d{1,5})$/.exec(v);
+  if (!m) return bad(`expected an address host:port, got ${q(v)}`, 'e.g. 127.0.0.1:8080 or [::1]:8080 (IPv6 in brackets)');
+  const port = Number(m[3]);
+  if (port < 1 || port > 65535) return bad(`port must be 1..65535, got ${port} in ${q(v)}`);
+  if (m[1] !== undefined) {
+    if (!isIPv6(m[1])) return bad(`not an IPv6 address: ${q(m[1])}`);
+    return ok({ host: m[1].toLowerCase(), port, family: 6 });
+  }
+  if (!IPV4.test(m[2]!)) return bad(`expected an IP address, got ${q(m[2])} in ${q(v)}`, 'use an IP literal such as 127.0.0.1 (ListenStream= does not resolve names)');
+  return ok({ host: m[2]!, port, family: 4 });
+}
+
+// ---------------------------------------------------------------- per-instance templates
+
+/**
+ * Expands `{n}`, `{8080+n}`, `{n+8080}` with the instance number n. `{{` and `}}` are literal braces.
+ * Returns the expanded string, or the offset (in v) and text of the first bad placeholder.
+ */
+export function expandTemplate(v: string, n: number): Result<string> & { offset?: number } {
+  let out = '';
+  for (let i = 0; i < v.length; i++) {
+    const c = v[i]!;
+    if (c === '{' && v[i + 1] === '{') { out += '{'; i++; continue; }
+    if (c === '}' && v[i + 1] === '}') { out += '}'; i++; continue; }
+    if (c === '}') return { ...bad(`unmatched "}" in ${q(v)}`, 'write }} for a literal brace'), offset: i };
+    if (c !== '{') { out += c; continue; }
+    const end = v.indexOf('}', i);
+    const expr = end < 0 ? v.slice(i + 1) : v.slice(i + 1, end);
+    const m = /^\s*(?:n|(\d+)\s*\+\s*n|n\s*\+\s*(\d+))\s*$/.exec(expr);
+    if (end < 0 || !m) {
+      return { ...bad(`bad placeholder {${expr}${end < 0 ? '' : '}'} in ${q(v)}`, 'placeholders are {n}, {8080+n} or {n+8080}; write {{ for a literal brace'), offset: i };
+    }
+    out += String(Number(m[1] ?? m[2] ?? 0) + n);
+    i = end;
+  }
+  return ok(out);
+}
+
+export function hasPlaceholder(v: string): boolean {
+  return /(^|[^{])\{(?!\{)/.test(v.replace(/\{\{/g, ''));
+}
+
+// ---------------------------------------------------------------- did you mean
+
+export function levenshtein(a: string, b: string): number {
+  const prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    let diag = prev[0]!;
+    prev[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const tmp = prev[j]!;
+      prev[j] = Math.min(prev[j]! + 1, prev[j - 1]! + 1, diag + (a[i - 1] === b[j - 1] ? 0 : 1));
+      diag = tmp;
+    }
+  }
+  return prev[b.length]!;
+}
+
+/** The closest known word, if it is close enough to be a plausible typo. */
+export function didYouMean(word: string, known: readonly string[]): string | undefined {
+  let best: string | undefined;
+  let bestD = Infinity;
+  const w = word.toLowerCase().replace(/_/g, '-');
+  for (const k of known) {
+    const d = w === k ? 0 : levenshtein(w, k);
+    if (d < bestD) { bestD = d; best = k; }
+  }
+  return best !== undefined && bestD <= Math.max(2, Math.floor(best.length / 3)) ? best : undefined;
+}

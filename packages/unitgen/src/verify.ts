@@ -1,0 +1,84 @@
+// `zunitgen verify DIR`: systemd-analyze verify on the generated units, failing on warnings too
+// (systemd #23860: verify exits 0 when it only printed warnings).
+
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { VerifyError } from './errors.js';
+
+export const UNIT_SUFFIXES = ['.service', '.socket', '.target', '.slice', '.timer', '.path', '.mount'];
+
+export interface VerifyOptions {
+  /**
+   * Verify inside a temporary root (systemd-analyze --root) that holds the host's system units, the units
+   * under test and an executable stub at every absolute Exec*= path. For checking generated units on a
+   * machine where /srv/plone/bin/... or znotify are not installed (CI, golden fixtures).
+   */
+  stubExec?: boolean;
+  systemdAnalyze?: string;
+  /** Where the host's vendor units are (copied into the temporary root). */
+  systemUnitDir?: string;
+}
+
+export interface VerifyResult { ok: boolean; output: string; units: string[] }
+
+/** The executables of every Exec*= line of a unit file (first word, prefixes and quotes removed). */
+export function execPaths(text: string): string[] {
+  const out: string[] = [];
+  for (const line of text.split('\n')) {
+    const m = /^\s*Exec[A-Za-z]*=\s*(.*)$/.exec(line);
+    if (!m) continue;
+    let rest = m[1]!;
+    let word: string;
+    if (rest.startsWith('"')) {
+      const end = /^"((?:[^"\\]|\\.)*)"/.exec(rest);
+      word = (end?.[1] ?? '').replace(/\\(.)/g, '$1');
+    } else {
+      word = rest.split(/\s+/)[0] ?? '';
+    }
+    rest = word.replace(/^[-@:+!]+/, '').replace(/%%/g, '%');
+    if (rest.startsWith('/')) out.push(rest);
+  }
+  return out;
+}
+
+export function listUnits(dir: string): string[] {
+  return fs.readdirSync(dir).filter((n) => UNIT_SUFFIXES.some((s) => n.endsWith(s)) && fs.statSync(join(dir, n)).isFile()).sort();
+}
+
+export function verify(dir: string, opts: VerifyOptions = {}): VerifyResult {
+  const units = listUnits(dir);
+  if (units.length === 0) throw new VerifyError(`no unit files in ${dir}`, '');
+  const exe = opts.systemdAnalyze ?? 'systemd-analyze';
+  let args: string[];
+  let root: string | undefined;
+  if (opts.stubExec) {
+    root = fs.mkdtempSync(join(tmpdir(), 'zunitgen-verify-'));
+    const vendor = opts.systemUnitDir ?? '/usr/lib/systemd/system';
+    fs.mkdirSync(join(root, 'usr/lib/systemd'), { recursive: true });
+    if (fs.existsSync(vendor)) fs.cpSync(vendor, join(root, 'usr/lib/systemd/system'), { recursive: true, verbatimSymlinks: true });
+    const etc = join(root, 'etc/systemd/system');
+    fs.mkdirSync(etc, { recursive: true });
+    for (const u of units) {
+      const text = fs.readFileSync(join(dir, u), 'utf8');
+      fs.writeFileSync(join(etc, u), text);
+      for (const p of execPaths(text)) {
+        const target = join(root, p);
+        fs.mkdirSync(join(target, '..'), { recursive: true });
+        if (!fs.existsSync(target)) fs.writeFileSync(target, '#!/bin/sh\nexit 0\n', { mode: 0o755 });
+      }
+    }
+    args = ['verify', '--man=no', `--root=${root}`, ...units];
+  } else {
+    args = ['verify', '--man=no', ...units.map((u) => join(dir, u))];
+  }
+  try {
+    const r = spawnSync(exe, args, { encoding: 'utf8', timeout: 60_000, env: { ...process.env, SYSTEMD_LOG_COLOR: '0', SYSTEMD_PAGER: '' } });
+    if (r.error) throw new VerifyError(`cannot run ${exe}: ${r.error.message}`, '');
+    const output = `${r.stdout ?? ''}${r.stderr ?? ''}`.trim();
+    return { ok: r.status === 0 && output === '', output, units };
+  } finally {
+    if (root) fs.rmSync(root, { recursive: true, force: true });
+  }
+}
