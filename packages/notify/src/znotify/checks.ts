@@ -225,7 +225,8 @@ export async function postgresCheck(address: Address, timeoutMs: number, signal?
     sock.once('data', (chunk: Buffer) => {
       const c = String.fromCharCode(chunk[0]!);
       const ms = performance.now() - t0;
-      if (c === 'S' || c === 'N') done({ ok: true, timedOut: false, detail: `SSLRequest answered '${c}' in ${formatDuration(ms)}`, info: { ssl: c === 'S' } });
+      // The answer is exactly one byte, after which the server waits for us (TLS or a startup packet).
+      if ((c === 'S' || c === 'N') && chunk.length === 1) done({ ok: true, timedOut: false, detail: `SSLRequest answered '${c}' in ${formatDuration(ms)}`, info: { ssl: c === 'S' } });
       else if (c === 'E') done({ ok: false, timedOut: false, detail: `server answered the SSLRequest with an error: ${chunk.subarray(1).toString('utf8').replace(/[\0\n]+/g, ' ').trim().slice(0, 120)}` });
       else done({ ok: false, timedOut: false, detail: `not a PostgreSQL server: answered ${JSON.stringify(chunk.subarray(0, 16).toString('latin1'))}` });
     });
@@ -251,8 +252,13 @@ export async function commandCheck(argv: readonly string[], timeoutMs: number, e
     const onAbort = () => { cancelled = true; kill(); };
     signal?.addEventListener('abort', onAbort, { once: true });
     let spawnError: Error | undefined;
-    child.once('error', (err) => { spawnError = err; });
-    child.once('close', (code, sig) => {
+    let finished = false;
+    // A command that cannot be spawned emits 'error' and no 'close'.
+    child.once('error', (err) => { spawnError = err; if (child.pid === undefined) finish(null, null); });
+    child.once('close', (code, sig) => finish(code, sig));
+    function finish(code: number | null, sig: NodeJS.Signals | null): void {
+      if (finished) return;
+      finished = true;
       clearTimeout(timer);
       signal?.removeEventListener('abort', onAbort);
       const ms = performance.now() - t0;
@@ -263,7 +269,7 @@ export async function commandCheck(argv: readonly string[], timeoutMs: number, e
       else if (timedOut) resolve({ ok: false, timedOut: true, detail: `timed out after ${formatDuration(timeoutMs)}, killed`, durationMs: ms });
       else if (code === 0) resolve({ ok: true, timedOut: false, detail: `exit 0 in ${formatDuration(ms)}`, durationMs: ms });
       else resolve({ ok: false, timedOut: false, detail: `${code !== null ? `exit ${code}` : `killed by ${sig}`}${tail}`, durationMs: ms, info: { exitCode: code, signal: sig } });
-    });
+    }
   });
 }
 

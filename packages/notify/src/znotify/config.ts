@@ -102,18 +102,18 @@ const DEFAULT_ROLES: Record<CheckType, Role[]> = {
 // ---------------------------------------------------------------------------------------------------------
 // did-you-mean
 
+/** Optimal string alignment distance: insertions, deletions, substitutions and adjacent swaps ("tpc"/"tcp"). */
 function editDistance(a: string, b: string): number {
-  const d = Array.from({ length: b.length + 1 }, (_, j) => j);
+  const d: number[][] = Array.from({ length: a.length + 1 }, (_, i) => Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)));
   for (let i = 1; i <= a.length; i++) {
-    let prev = d[0]!;
-    d[0] = i;
     for (let j = 1; j <= b.length; j++) {
-      const tmp = d[j]!;
-      d[j] = Math.min(d[j]! + 1, d[j - 1]! + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
-      prev = tmp;
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      let v = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) v = Math.min(v, d[i - 2]![j - 2]! + 1);
+      d[i]![j] = v;
     }
   }
-  return d[b.length]!;
+  return d[a.length]![b.length]!;
 }
 
 /** The closest candidate, if it is close enough to be a plausible typo (also catches camelCase/snake_case). */
@@ -351,13 +351,13 @@ export function parseConfig(text: string | undefined, file: string, flags: Flags
   let v: Validator;
   if (text !== undefined) {
     const lines = new LineCounter();
-    const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
+    const doc = parseDocument(text, { lineCounter: lines, prettyErrors: true, uniqueKeys: true });
     if (doc.errors.length) {
       throw new ConfigError(doc.errors.map((e) => {
         const pos = e.linePos?.[0];
         return {
           where: pos ? `${file}:${pos.line}:${pos.col}` : file, key: '',
-          message: `YAML syntax error: ${e.message.split('\n')[0]}`, fix: 'fix the YAML syntax (indentation, quoting, colons)',
+          message: `YAML syntax error: ${e.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '')}`, fix: 'fix the YAML syntax (indentation, quoting, colons)',
         };
       }));
     }

@@ -1,0 +1,171 @@
+// Probe state machine (thresholds, busy vs hung, database grace) and what the service state tells HAProxy,
+// /health and /metrics. Time is what is tested here, so it is passed in explicitly.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import type { CheckSpec } from '../src/znotify/config.js';
+import type { CheckResult } from '../src/znotify/checks.js';
+import { applyResult, isLive, isPassing, isBusy, newProbeState, runProbe, type Clock } from '../src/znotify/probe.js';
+import { ServiceState } from '../src/znotify/state.js';
+
+const http: CheckSpec = {
+  name: 'root', type: 'http', address: { host: '127.0.0.1', port: 1 }, path: '/', status: 200,
+  intervalMs: 5000, timeoutMs: 2000, failureThreshold: 3, successThreshold: 2, roles: ['liveness', 'readiness'], graceMs: 0,
+};
+const zeo: CheckSpec = {
+  name: 'zeo', type: 'zeo', address: { host: '127.0.0.1', port: 2 },
+  intervalMs: 5000, timeoutMs: 2000, failureThreshold: 2, successThreshold: 1, roles: ['readiness', 'liveness'], graceMs: 120_000,
+};
+const ok: CheckResult = { ok: true, timedOut: false, detail: '200 in 3 ms', durationMs: 3 };
+const bad: CheckResult = { ok: false, timedOut: false, detail: '500 (expected 200) in 9 ms', durationMs: 9 };
+const refused: CheckResult = { ok: false, timedOut: false, detail: 'connection refused', durationMs: 1 };
+const busy: CheckResult = { ok: false, timedOut: true, tcpConnects: true, detail: 'timed out after 2.0 s', durationMs: 2000 };
+const dead: CheckResult = { ok: false, timedOut: true, tcpConnects: false, detail: 'timed out after 2.0 s', durationMs: 2000 };
+const ctx = (now: number, childAlive = true) => ({ now, childAlive, hangTimeoutMs: 60_000 });
+
+test('the first result decides; then failure-threshold failures to fail, success-threshold successes to pass', () => {
+  const p = newProbeState(http);
+  assert.equal(p.status, 'pending');
+  assert.ok(isPassing(p), 'pending counts as passing for readiness');
+  assert.equal(applyResult(p, ok, ctx(0)), 'pass');
+  assert.equal(applyResult(p, bad, ctx(5000)), undefined);
+  assert.equal(applyResult(p, bad, ctx(10_000)), undefined);
+  assert.equal(p.status, 'pass');
+  assert.equal(applyResult(p, bad, ctx(15_000)), 'fail');
+  assert.equal(p.reason, 'root: 500 (expected 200) in 9 ms');
+  assert.equal(applyResult(p, ok, ctx(20_000)), undefined, 'one success is not enough (success-threshold 2)');
+  assert.equal(applyResult(p, ok, ctx(25_000)), 'pass');
+  assert.equal(p.reason, undefined);
+  assert.deepEqual(p.runs, { pass: 3, fail: 3, busy: 0 });
+  const q = newProbeState(http);
+  assert.equal(applyResult(q, refused, ctx(0)), 'fail', 'a pending probe fails on its first failure');
+});
+
+test('busy is not dead: timeouts while TCP connects and the child lives count as passing until hang-timeout', () => {
+  const p = newProbeState(http);
+  applyResult(p, ok, ctx(0));
+  for (let t = 5000; t < 60_000; t += 5000) {
+    assert.equal(applyResult(p, busy, ctx(t)), undefined, `still busy at ${t}`);
+    assert.ok(isPassing(p) && isLive(p, t) && isBusy(p));
+  }
+  assert.equal(p.busySince, 3000, 'busy since the start of the first timed-out request');
+  assert.equal(applyResult(p, busy, ctx(63_000)), 'fail');
+  assert.match(p.reason!, /^root: hung, \/ unanswered for 1 min while TCP connects$/);
+  assert.ok(!isLive(p, 63_000));
+  // an answer ends it
+  applyResult(p, ok, ctx(64_000));
+  applyResult(p, ok, ctx(65_000));
+  assert.equal(p.status, 'pass');
+  assert.equal(p.busySince, undefined);
+});
+
+test('a timeout without TCP, or with the child gone, is a plain failure', () => {
+  const p = newProbeState(http);
+  applyResult(p, ok, ctx(0));
+  applyResult(p, dead, ctx(5000));
+  applyResult(p, busy, ctx(10_000, false));
+  assert.equal(p.consecutiveFailures, 2);
+  assert.equal(p.busySince, undefined);
+  assert.equal(applyResult(p, dead, ctx(15_000)), 'fail');
+});
+
+test('database grace: a failing zeo check stays live for database-grace, not ready at once', () => {
+  const p = newProbeState(zeo);
+  applyResult(p, { ...ok, detail: 'ZEO Z5 ruok' }, ctx(0));
+  applyResult(p, refused, ctx(10_000));
+  assert.equal(applyResult(p, refused, ctx(15_000)), 'fail');
+  assert.equal(p.failingSince, 9999, 'measured from the first failed run');
+  assert.ok(!isPassing(p));
+  assert.ok(isLive(p, 15_000));
+  assert.ok(isLive(p, 129_998));
+  assert.ok(!isLive(p, 129_999), 'grace over: liveness lost');
+  applyResult(p, ok, ctx(130_000));
+  assert.ok(isLive(p, 130_000) && isPassing(p));
+  assert.equal(p.failingSince, undefined);
+});
+
+test('agent replies follow the phase: warming up, up ready 100%, down #reason, drain', () => {
+  const s = new ServiceState('client1', 3, 0);
+  const root = newProbeState(http);
+  const z = newProbeState(zeo);
+  s.probes.push(root, z);
+  s.childAlive = true;
+  assert.equal(s.agentReply(), 'down #warming up 0/3\n');
+  s.warmup.done = 2;
+  assert.equal(s.agentReply(), 'down #warming up 2/3\n');
+  s.phase = 'running';
+  assert.equal(s.agentReply(), 'up ready 100%\n');
+  applyResult(z, refused, ctx(1000));
+  assert.equal(s.agentReply(), 'down #zeo: connection refused\n');
+  assert.equal(s.ready(), false);
+  assert.equal(s.live(2000), true, 'within the database grace');
+  applyResult(z, ok, ctx(3000));
+  assert.equal(s.agentReply(), 'up ready 100%\n');
+  applyResult(z, { ...refused, detail: 'weird\nline\r\n#x' }, ctx(4000));
+  applyResult(z, { ...refused, detail: 'weird\nline\r\n#x' }, ctx(5000));
+  assert.equal(s.agentReply(), 'down #zeo: weird line #x\n', 'one line, always');
+  s.phase = 'stopping';
+  assert.equal(s.agentReply(), 'drain\n');
+  s.phase = 'running';
+  s.childAlive = false;
+  assert.equal(s.agentReply(), 'down #instance exited\n');
+});
+
+test('/health JSON and /metrics text', () => {
+  const s = new ServiceState('client"1', 1, 0, Date.UTC(2026, 0, 1));
+  const root = newProbeState(http);
+  s.probes.push(root);
+  s.childAlive = true;
+  s.childPid = 4242;
+  s.phase = 'running';
+  s.warmup.done = 1;
+  applyResult(root, ok, ctx(1000));
+  applyResult(root, busy, ctx(6000));
+  const j = s.toJSON(7000);
+  assert.equal(j.ready, true);
+  assert.equal(j.busy, true);
+  assert.equal(j.pid, 4242);
+  assert.deepEqual((j.checks as Array<Record<string, unknown>>)[0], {
+    name: 'root', type: 'http', roles: ['liveness', 'readiness'], status: 'pass', busy: true, live: true,
+    last: 'timed out after 2.0 s', lastDurationMs: 2000, lastAgoSeconds: 1, busyForSeconds: 3,
+  });
+  const m = s.metrics(7000, { rss: 1234, heapTotal: 0, heapUsed: 0, external: 0, arrayBuffers: 0 });
+  assert.match(m, /^# HELP znotify_up /);
+  assert.match(m, /\nznotify_ready\{name="client\\"1"\} 1\n/);
+  assert.match(m, /\nznotify_busy\{name="client\\"1"\} 1\n/);
+  assert.match(m, /\nznotify_phase\{name="client\\"1",phase="running"\} 1\n/);
+  assert.match(m, /\nznotify_check_runs_total\{name="client\\"1",check="root",type="http",result="busy"\} 1\n/);
+  assert.match(m, /\nprocess_resident_memory_bytes\{name="client\\"1"\} 1234\n/);
+  assert.match(m, /\nprocess_start_time_seconds\{name="client\\"1"\} 1767225600\n$/);
+  // every sample line is `name{labels} number`
+  for (const line of m.trim().split('\n')) {
+    if (!line.startsWith('#')) assert.match(line, /^[a-z_]+\{[^}]*\} -?[0-9.e+-]+$/, line);
+  }
+});
+
+test('runProbe: first run at once, then every interval start-to-start; stops on abort', async () => {
+  let t = 0;
+  const sleeps: number[] = [];
+  const ac = new AbortController();
+  const clock: Clock = { now: () => t, sleep: async (ms) => { sleeps.push(ms); t += ms; } };
+  const p = newProbeState({ ...http, intervalMs: 1000 });
+  let runs = 0;
+  await runProbe({
+    state: p, clock,
+    run: async () => { runs++; t += 300; if (runs === 4) ac.abort(); return ok; },
+    context: () => ({ childAlive: true, hangTimeoutMs: 1 }),
+    onResult: () => {},
+  }, ac.signal);
+  assert.equal(runs, 4);
+  assert.deepEqual(sleeps, [700, 700, 700]);
+  // untilPass: a startup-only probe stops once it passes
+  const q = newProbeState({ ...http, roles: ['startup'], successThreshold: 1 });
+  let n = 0;
+  await runProbe({
+    state: q, clock, untilPass: true,
+    run: async () => (++n < 3 ? refused : ok),
+    context: () => ({ childAlive: true, hangTimeoutMs: 1 }),
+    onResult: () => {},
+  }, new AbortController().signal);
+  assert.equal(n, 3);
+  assert.equal(q.status, 'pass');
+});
