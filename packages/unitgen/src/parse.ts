@@ -309,6 +309,8 @@ function validate(w: Walker, root: Node | null, file: string): StackModel | unde
   const user = top.has('user') ? userName('user') : undefined;
   const group = top.has('group') ? userName('group') : undefined;
   if (user === 'root') w.err(g('user'), 'user: Zope must not run as root', 'create a dedicated user, e.g. plone');
+  // systemd refuses to trust "nobody" ("Special user nobody configured, this is not safe!", systemd.exec(5)).
+  if (user === 'nobody' || group === 'nogroup' || group === 'nobody') w.err(g(user === 'nobody' ? 'user' : 'group'), `${user === 'nobody' ? 'user' : 'group'}: systemd warns that nobody/nogroup is not safe for services`, 'create a dedicated user, e.g. plone');
   const directory = top.has('directory') ? w.path(g('directory'), 'directory') : undefined;
   const znotify = top.has('znotify') ? w.path(g('znotify'), 'znotify', { executable: true }) : '/usr/local/bin/znotify';
   const zunitgen = top.has('zunitgen') ? w.path(g('zunitgen'), 'zunitgen', { executable: true }) : '/usr/local/bin/zunitgen';

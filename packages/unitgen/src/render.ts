@@ -59,6 +59,8 @@ export function createEnv(): typeof Handlebars {
   hb.registerHelper('dur', (ms: unknown) => formatDuration(Number(must(ms, 'dur'))));
   hb.registerHelper('size', (s: unknown) => (typeof s === 'number' ? String(s) : formatSize(must(s as Size, 'size'))));
   hb.registerHelper('addr', (a: unknown) => formatAddress(must(a as Address, 'addr')));
+  // HAProxy's "addr" wants IPv6 in brackets ("addr ::1" is refused), "agent-addr" takes it bare.
+  hb.registerHelper('hapaddr', (a: unknown) => { const x = must(a as Address, 'hapaddr'); return x.family === 6 ? `[${x.host}]` : x.host; });
   hb.registerHelper('comment', (v: unknown) => commentText(String(v)));
   hb.registerHelper('concat', (...args: unknown[]) => args.slice(0, -1).map(String).join(''));
   hb.registerHelper('list', (...args: unknown[]) => args.slice(0, -1));

@@ -5,6 +5,7 @@ export interface SampleStackOptions {
   /** The repository as seen by the services (Box.repo inside a box). */
   repo: string;
   stack?: string;
+  /** Must exist where the units run; default "daemon" (exists on Debian; systemd warns about "nobody"). */
   user?: string;
   clients?: number;
   /** Ports: ZEO at base, client n HTTP at base+n, agent at base+100+n, health HTTP at base+200+n. */
@@ -26,7 +27,7 @@ export function sampleStackConfig(o: SampleStackOptions): string {
   const b = o.basePort;
   return [
     `stack: ${JSON.stringify(o.stack ?? 'sample')}`,
-    `user: ${JSON.stringify(o.user ?? 'nobody')}`,
+    `user: ${JSON.stringify(o.user ?? 'daemon')}`,
     `directory: ${JSON.stringify(o.repo)}`,
     `znotify: ${JSON.stringify(o.znotify)}`,
     `zunitgen: ${JSON.stringify(o.zunitgen)}`,
