@@ -288,6 +288,9 @@ export class DgramReceiver {
     if (this.#closed) return;
     this.#closed = true;
     Atomics.store(this.#stop, 0, 1);
+    // The worker is unref'd (a forgotten receiver must not hold the test process up); while we wait for it
+    // to leave its poll loop, it has to keep the event loop alive.
+    this.#worker.ref();
     await new Promise<void>((resolve) => {
       if (this.#worker.threadId === -1) return resolve();
       this.#worker.once('exit', () => resolve());

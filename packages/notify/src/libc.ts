@@ -6,6 +6,7 @@
 //
 // Structures (msghdr, iovec, cmsghdr, pollfd, timespec) are laid out by koffi from their C definitions, so
 // offsets and sizes follow the platform's ABI; the code writes them into Buffers that koffi passes in place.
+import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import util from 'node:util';
@@ -84,7 +85,10 @@ export function libc(): Libc {
   let lib: KoffiTypes.LibraryHandle;
   try {
     const require = createRequire(import.meta.url);
-    koffi = require('koffi') as Koffi;
+    // Require koffi by its real path: koffi finds its native addon relative to its own __dirname, which must
+    // be the pnpm store path (seen here: a child spawned with inherited sockets got the symlinked path and
+    // koffi looked for @koromix/koffi-linux-x64 beside the symlink).
+    koffi = require(fs.realpathSync(require.resolve('koffi'))) as Koffi;
     lib = koffi.load('libc.so.6');
   } catch (cause) {
     loadError = new NotifyError(

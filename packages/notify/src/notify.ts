@@ -75,7 +75,9 @@ function integer(state: unknown, field: string, value: unknown, min: bigint, max
   let n: bigint;
   if (typeof value === 'bigint') n = value;
   else if (typeof value === 'number' && Number.isSafeInteger(value)) n = BigInt(value);
-  else throw invalid(state, `${field} must be an integer from ${min} to ${max}, got ${quote(value)}`);
+  else if (typeof value === 'number' && Number.isInteger(value)) {
+    throw invalid(state, `${field} ${value} is beyond Number.MAX_SAFE_INTEGER and may have lost precision; pass a bigint (from ${min} to ${max})`);
+  } else throw invalid(state, `${field} must be an integer from ${min} to ${max}, got ${quote(value)}`);
   if (n < min || n > max) throw invalid(state, `${field} must be an integer from ${min} to ${max}, got ${quote(value)}`);
   return n.toString();
 }
