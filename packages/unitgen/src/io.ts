@@ -154,8 +154,8 @@ export function unifiedDiff(aName: string, bName: string, a: string, b: string):
   let i = 0, j = 0;
   while (i < n || j < m) {
     if (i < n && j < m && A[i] === B[j]) { ops.push({ t: ' ', s: A[i]!, ai: i, bi: j }); i++; j++; }
-    else if (j < m && (i >= n || L[i]![j + 1]! >= L[i + 1]![j]!)) { ops.push({ t: '+', s: B[j]!, ai: i, bi: j }); j++; }
-    else { ops.push({ t: '-', s: A[i]!, ai: i, bi: j }); i++; }
+    else if (i < n && (j >= m || L[i + 1]![j]! >= L[i]![j + 1]!)) { ops.push({ t: '-', s: A[i]!, ai: i, bi: j }); i++; }
+    else { ops.push({ t: '+', s: B[j]!, ai: i, bi: j }); j++; }
   }
   const out = [`--- ${aName}`, `+++ ${bName}`];
   const C = 3;

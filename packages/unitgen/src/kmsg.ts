@@ -5,9 +5,13 @@ import * as fs from 'node:fs';
 
 export function kmsgLogger(path = process.env.ZUNITGEN_KMSG ?? '/dev/kmsg', ident = 'zunitgen-generator'): (level: 'err' | 'warning' | 'info', msg: string) => void {
   let fd: number | undefined;
-  try { fd = fs.openSync(path, 'a'); } catch { fd = undefined; }
+  let opened = false;
   const prio = { err: 3, warning: 4, info: 6 } as const;
   return (level, msg) => {
+    if (!opened) {
+      opened = true;
+      try { fd = fs.openSync(path, 'a'); } catch { fd = undefined; }
+    }
     for (const line of msg.split('\n')) {
       const rec = `<${prio[level]}>${ident}[${process.pid}]: ${line}\n`;
       if (fd !== undefined) {
