@@ -1,0 +1,80 @@
+// znotify end to end (issue 3, item 8): `systemctl start` of the wrapped sample instance returns only after the
+// warm-up, the unit turns active only then, and HAProxy (agent-check on the wrapper) sees the instance DOWN during
+// the warm-up and UP after. Real systemd 252 in a box, real waitress, real HAProxy 2.6.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { BACKEND, e2eSkipReason, recordStates, SERVER, setUp, sleep } from './fixtures/znotify/e2e.js';
+
+const skip = e2eSkipReason();
+const WARMUP_S = 3;
+
+test('systemctl start returns after the warm-up; HAProxy sees DOWN during it and UP after', { skip }, async (t) => {
+  const e = await setUp(t, { warmupSeconds: WARMUP_S });
+
+  // HAProxy 2.6 counts a server with agent-check only (no `check`) as UP until its agent first answers (there is
+  // no `init-state` before 3.1): it is UP now, with nothing listening. That is HAProxy's start state, not the
+  // wrapper's doing; what the wrapper controls begins with its first answer.
+  const rec = recordStates(e.hx, BACKEND, SERVER);
+  const active: Array<{ t: number; state: string }> = [];
+  let polling = true;
+  const activePoll = (async () => {
+    while (polling) {
+      const s = await e.show(['ActiveState']).catch(() => ({ ActiveState: 'error' }));
+      active.push({ t: Date.now(), state: s.ActiveState! });
+      await sleep(50);
+    }
+  })();
+  t.after(async () => { polling = false; await activePoll; await rec.stop(); });
+
+  const t0 = Date.now();
+  await e.start();
+  const tStarted = Date.now();
+  polling = false;
+  await activePoll;
+  // A little more of HAProxy's view after READY: agent-inter is 100 ms.
+  await e.hx.waitForState(BACKEND, SERVER, 'UP', { timeoutMs: 3000 });
+  await sleep(300);
+  await rec.stop();
+  t.diagnostic(`systemctl start took ${tStarted - t0} ms; HAProxy: ${rec.describe(t0)}`);
+
+  // The start blocked for the warm-up (the first /Plone takes WARMUP_S seconds in the sample).
+  assert.ok(tStarted - t0 >= WARMUP_S * 1000, `systemctl start returned after ${tStarted - t0} ms, before the ${WARMUP_S} s warm-up`);
+  const props = await e.show(['ActiveState', 'SubState', 'NRestarts', 'ExecMainStartTimestampMonotonic', 'ActiveEnterTimestampMonotonic', 'StatusText', 'MainPID']);
+  assert.equal(props.ActiveState, 'active');
+  assert.equal(props.SubState, 'running');
+  assert.equal(props.NRestarts, '0');
+  const activatingUs = Number(props.ActiveEnterTimestampMonotonic) - Number(props.ExecMainStartTimestampMonotonic);
+  assert.ok(activatingUs >= WARMUP_S * 1e6, `unit became active ${activatingUs} us after its main process started`);
+  assert.match(props.StatusText!, /^ready/);
+
+  // The unit was `activating` during the whole start, `active` never before systemctl returned.
+  const early = active.filter((s) => s.t < tStarted - 100);
+  assert.ok(early.length > 10, `only ${early.length} ActiveState samples during the start`);
+  assert.deepEqual([...new Set(early.map((s) => s.state))], ['activating'], `ActiveState during start: ${JSON.stringify(active.map((s) => s.state))}`);
+
+  // HAProxy: once the agent answered, DOWN through the warm-up; UP only after it.
+  const firstAnswer = rec.samples.findIndex((s) => s.state === 'DOWN');
+  assert.ok(firstAnswer >= 0, `HAProxy never saw the instance DOWN: ${rec.describe(t0)}`);
+  const afterAnswer = rec.samples.slice(firstAnswer);
+  const firstUp = afterAnswer.findIndex((s) => s.state === 'UP');
+  assert.ok(firstUp > 0, `HAProxy never saw the instance UP after the warm-up: ${rec.describe(t0)}`);
+  const down = afterAnswer.slice(0, firstUp);
+  assert.ok(down.every((s) => s.state === 'DOWN'), `states during warm-up: ${rec.describe(t0)}`);
+  // DOWN from early on (the agent listens before the instance is even spawned) until the warm-up is over.
+  assert.ok(down[0]!.t - t0 < 1500, `first DOWN only ${down[0]!.t - t0} ms after systemctl start`);
+  const upAt = afterAnswer[firstUp]!.t;
+  assert.ok(upAt - t0 >= WARMUP_S * 1000, `HAProxy saw UP ${upAt - t0} ms after start, inside the ${WARMUP_S} s warm-up`);
+  assert.ok(upAt - tStarted > -500, `HAProxy saw UP ${tStarted - upAt} ms before systemctl start returned`);
+  assert.ok(afterAnswer.slice(firstUp).every((s) => s.state === 'UP'), `states after READY: ${rec.describe(t0)}`);
+
+  // The wrapper's own answers agree; the instance served the warm-up's /Plone in about WARMUP_S seconds.
+  assert.equal(await e.agent(), 'up ready 100%\n');
+  const h = await e.health();
+  assert.equal(h.ready, true);
+  const journal = (await e.journal()).map((l) => l.message).join('\n');
+  assert.match(journal, /"GET \/Plone HTTP\/1\.1" 200 \d+ 3\.\d+s/);
+  assert.match(journal, /ready: warm-up 1\/1/);
+
+  // The agent said `down #warming up 0/1` meanwhile: HAProxy keeps the reason.
+  assert.match(e.hx.output(), /client1 is DOWN, reason: Layer7 wrong status, code: 0, info: "via agent : down \(warming up 0\/1\)"/);
+});

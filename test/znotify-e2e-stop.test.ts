@@ -1,0 +1,124 @@
+// znotify end to end (issue 3, item 8): how the wrapped instance ends.
+// - `systemctl stop`: HAProxy shows DRAIN (agent says `drain`) before the instance receives its stop signal;
+//   the order is read from HAProxy's state, polled with host wall-clock times, against the journal's realtime
+//   stamp of the instance's own "stopping" line (the sample logs it when its SIGTERM handler ran).
+// - kill -9 of the instance: the wrapper exits with 137 and systemd (Restart=on-failure) restarts the service.
+// - kill -9 of the wrapper: no orphan. The instance dies with it (PR_SET_PDEATHSIG through setpriv), long before
+//   systemd's own SIGKILL of the cgroup (KillMode=mixed: only after TimeoutStopSec=20s), and the service restarts.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { BACKEND, e2eSkipReason, recordStates, SERVER, setUp, sleep, until, type E2E } from './fixtures/znotify/e2e.js';
+
+const skip = e2eSkipReason();
+const DRAIN_S = 2;
+
+test('systemctl stop: DRAIN in HAProxy before the instance gets its stop signal', { skip }, async (t) => {
+  const e = await setUp(t, { drain: `${DRAIN_S}s` });
+  await e.start();
+  await e.hx.waitForState(BACKEND, SERVER, 'UP', { timeoutMs: 5000 });
+  const child = (await e.health()).pid!;
+
+  const rec = recordStates(e.hx, BACKEND, SERVER);
+  t.after(() => rec.stop());
+  await sleep(200);
+  const t0 = Date.now();
+  await e.box.exec(['systemctl', 'stop', 'client1.service'], { timeoutMs: 30_000 });
+  const tStopped = Date.now();
+  await sleep(200);
+  await rec.stop();
+  t.diagnostic(`systemctl stop took ${tStopped - t0} ms; HAProxy: ${rec.describe(t0)}`);
+
+  const lines = await e.journal();
+  const find = (re: RegExp, pid?: number) => lines.find((l) => re.test(l.message) && (pid === undefined || l.pid === pid));
+  // The sample writes this line from its main loop at most 0.2 s (LOOP_TICK) after SIGTERM arrived.
+  const childStop = find(/instance: stopping: no new connections/, child);
+  assert.ok(childStop, `the instance did not log its stop:\n${lines.map((l) => l.message).join('\n')}`);
+  const childStopMs = childStop.us / 1000;
+  const firstDrain = rec.samples.find((s) => s.state === 'DRAIN');
+  assert.ok(firstDrain, `HAProxy never showed DRAIN: ${rec.describe(t0)}`);
+  const lead = childStopMs - firstDrain.t;
+  t.diagnostic(`DRAIN seen ${firstDrain.t - t0} ms after systemctl stop; the instance logged its SIGTERM ${Math.round(childStopMs - t0)} ms after: DRAIN led by ${Math.round(lead)} ms`);
+  // DRAIN was visible at least 1 s (of the 2 s drain) before the instance's stop line: far more than the 0.2 s the
+  // instance may take to log its signal, so DRAIN came before the signal.
+  assert.ok(lead >= 1000, `DRAIN seen only ${Math.round(lead)} ms before the instance logged its stop signal`);
+  // Before stop: UP; from the first DRAIN until the instance stopped: DRAIN only (never UP again, not DOWN).
+  const beforeStop = rec.samples.filter((s) => s.t < t0);
+  assert.ok(beforeStop.length > 0 && beforeStop.every((s) => s.state === 'UP'), rec.describe(t0));
+  const draining = rec.samples.filter((s) => s.t >= firstDrain.t && s.t <= childStopMs);
+  assert.ok(draining.every((s) => s.state === 'DRAIN'), rec.describe(t0));
+  // The wrapper's own order: STOPPING/drain, the drain period, then the stop signal; the instance exited 0.
+  const sending = find(/sending the stop signal/);
+  assert.ok(sending, 'the wrapper did not log sending the stop signal');
+  assert.ok(sending.us <= childStop.us);
+  assert.match(lines.map((l) => l.message).join('\n'), /instance: stopped/);
+  const p = await e.show(['ActiveState', 'Result', 'ExecMainStatus']);
+  assert.deepEqual(p, { ActiveState: 'inactive', Result: 'success', ExecMainStatus: '0' });
+});
+
+/** Is `pid` (a pid inside the box) a live sample instance? */
+async function isInstance(e: E2E, pid: number): Promise<boolean> {
+  const r = await e.box.exec(['cat', `/proc/${pid}/cmdline`], { allowFail: true });
+  return r.code === 0 && r.stdout.includes('sample/instance.py') && !(await isZombie(e, pid));
+}
+async function isZombie(e: E2E, pid: number): Promise<boolean> {
+  const r = await e.box.exec(['cat', `/proc/${pid}/stat`], { allowFail: true });
+  return r.code === 0 && /^\d+ \(.*\) Z/.test(r.stdout);
+}
+async function instancePids(e: E2E): Promise<number[]> {
+  // The wrapper's own command line names instance.py too (after `--`): match the interpreter only.
+  const r = await e.box.exec(['pgrep', '-f', '^/usr/bin/python3 \\S*/sample/instance\\.py'], { allowFail: true });
+  return r.stdout.split('\n').filter(Boolean).map(Number);
+}
+
+test('kill -9 of the instance restarts the service', { skip }, async (t) => {
+  const e = await setUp(t);
+  await e.start();
+  const before = await e.show(['MainPID', 'NRestarts']);
+  const child = (await e.health()).pid!;
+  assert.ok(await isInstance(e, child));
+  await e.box.exec(['kill', '-9', String(child)]);
+  const p = await until('a restart', async () => {
+    const s = await e.show(['NRestarts', 'ActiveState', 'MainPID']);
+    return s.NRestarts === '1' && s.ActiveState === 'active' ? s : undefined;
+  }, 10_000, 100);
+  assert.notEqual(p.MainPID, before.MainPID);
+  assert.equal(await isInstance(e, child), false);
+  const h = await e.health();
+  assert.equal(h.ready, true);
+  assert.notEqual(h.pid, child);
+  assert.deepEqual(await instancePids(e), [h.pid]);
+  await e.hx.waitForState(BACKEND, SERVER, 'UP', { timeoutMs: 5000 });
+  const journal = (await e.journal()).map((l) => l.message).join('\n');
+  assert.match(journal, /instance was killed by SIGKILL/);
+  assert.match(journal, /client1\.service: Main process exited, code=exited, status=137/);
+});
+
+test('kill -9 of the wrapper leaves no orphan, and the service restarts', { skip }, async (t) => {
+  const e = await setUp(t, { timeoutStopSec: 20 });
+  await e.start();
+  const before = await e.show(['MainPID', 'NRestarts']);
+  const wrapper = Number(before.MainPID);
+  const child = (await e.health()).pid!;
+  assert.ok(await isInstance(e, child));
+  const t0 = Date.now();
+  await e.box.exec(['kill', '-9', String(wrapper)]);
+  // PR_SET_PDEATHSIG: the kernel kills the instance with its parent. systemd would only SIGKILL the rest of the
+  // cgroup after TimeoutStopSec=20s (KillMode=mixed sends the first signal to the main process only).
+  await until(`instance ${child} to be gone`, async () => ((await isInstance(e, child)) ? undefined : true), 3000, 20);
+  const gone = Date.now() - t0;
+  const p = await until('a restart', async () => {
+    const s = await e.show(['NRestarts', 'ActiveState', 'MainPID']);
+    return s.NRestarts === '1' && s.ActiveState === 'active' ? s : undefined;
+  }, 10_000, 100);
+  const restarted = Date.now() - t0;
+  t.diagnostic(`instance gone ${gone} ms after kill -9 of the wrapper; service active again after ${restarted} ms`);
+  assert.ok(restarted < 10_000, 'the restart waited for systemd\'s stop timeout: the instance outlived the wrapper');
+  assert.notEqual(p.MainPID, before.MainPID);
+  const h = await e.health();
+  assert.notEqual(h.pid, child);
+  assert.deepEqual(await instancePids(e), [h.pid], 'exactly one instance (the new one) runs');
+  await e.hx.waitForState(BACKEND, SERVER, 'UP', { timeoutMs: 5000 });
+  const journal = (await e.journal()).map((l) => l.message).join('\n');
+  assert.match(journal, /client1\.service: Main process exited, code=killed, status=9\/KILL/);
+  assert.doesNotMatch(journal, /client1\.service: Killing process \d+ \(python3\) with signal SIGKILL/);
+});

@@ -1,0 +1,64 @@
+// znotify end to end (issue 3, item 8): the database going away. The sample instance depends on a host-side ZEO
+// stub (sample/zeo_server.py, ZEO framing + `ruok`); the wrapper's zeo check (readiness + liveness) sees it go:
+// HAProxy turns the server DOWN at once, but within watchdog.database-grace the watchdog keeps being fed, so
+// systemd restarts nothing (restarting ZEO clients does not bring a ZEO server back, FIELD_NOTES); when the
+// server returns, the instance is UP again, same process.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { BACKEND, e2eSkipReason, recordStates, SERVER, setUp, sleep, until } from './fixtures/znotify/e2e.js';
+
+const skip = e2eSkipReason();
+// 3 x WatchdogSec=2s: were the watchdog not fed during the outage, systemd would have killed the wrapper by then.
+const OUTAGE_MS = 6000;
+
+test('ZEO server gone: DOWN in HAProxy without a restart within database-grace, UP again when it is back', { skip }, async (t) => {
+  const e = await setUp(t, { zeo: true, watchdogSec: 2, watchdogYaml: ['  database-grace: 30s', '  hang-timeout: 30s'] });
+  await e.start();
+  await e.hx.waitForState(BACKEND, SERVER, 'UP', { timeoutMs: 5000 });
+  const before = await e.show(['MainPID', 'NRestarts']);
+  const childBefore = (await e.health()).pid;
+
+  const rec = recordStates(e.hx, BACKEND, SERVER);
+  t.after(() => rec.stop());
+  const t0 = Date.now();
+  await e.zeo!.peer.stop();
+  // zeo check: every 300 ms, failure-threshold 1, agent-inter 100 ms: DOWN within about a second.
+  await e.hx.waitForState(BACKEND, SERVER, 'DOWN', { timeoutMs: 3000 });
+  const tDown = Date.now();
+  const agent = await e.agent();
+  // `closed before the ZEO greeting` while it shuts down, `connection refused` once it is gone.
+  assert.match(agent, /^down #zeo: (connection refused|closed before the ZEO greeting)\n$/);
+  const h = await e.health();
+  assert.equal(h.ready, false);
+  assert.equal(h.live, true, 'liveness must hold within database-grace');
+  // The instance itself is alive and well (`/` needs no database), only /Plone fails.
+  assert.equal((await fetch(`http://127.0.0.1:${e.port}/Plone`, { signal: AbortSignal.timeout(5000) })).status, 500);
+
+  await sleep(Math.max(0, OUTAGE_MS - (Date.now() - t0)));
+  const during = await e.show(['MainPID', 'NRestarts', 'ActiveState']);
+  assert.deepEqual(during, { MainPID: before.MainPID, NRestarts: '0', ActiveState: 'active' });
+  assert.match((await e.show(['StatusText'])).StatusText!, /not ready: zeo: (connection refused|closed before the ZEO greeting)/);
+
+  const tBack = Date.now();
+  await e.zeo!.start();
+  await e.hx.waitForState(BACKEND, SERVER, 'UP', { timeoutMs: 5000 });
+  const tUp = Date.now();
+  await sleep(300);
+  await rec.stop();
+  t.diagnostic(`DOWN ${tDown - t0} ms after the ZEO stub stopped; UP ${tUp - tBack} ms after it was back; HAProxy: ${rec.describe(t0)}`);
+
+  // DOWN for the whole outage: no flapping back to UP while the server was gone.
+  const outage = rec.samples.filter((s) => s.t >= tDown && s.t < tBack);
+  assert.ok(outage.length > 50 && outage.every((s) => s.state === 'DOWN'), rec.describe(t0));
+  const after = await e.show(['MainPID', 'NRestarts', 'ActiveState']);
+  assert.deepEqual(after, { MainPID: before.MainPID, NRestarts: '0', ActiveState: 'active' });
+  const h2 = await e.health();
+  assert.equal(h2.ready, true);
+  assert.equal(h2.pid, childBefore, 'the instance was restarted');
+  assert.equal((await fetch(`http://127.0.0.1:${e.port}/Plone`, { signal: AbortSignal.timeout(5000) })).status, 200);
+  const journal = (await e.journal()).map((l) => l.message).join('\n');
+  assert.doesNotMatch(journal, /[Ww]atchdog timeout|liveness lost/);
+  assert.match(journal, /check zeo failing/);
+  assert.match(journal, /check zeo passing/);
+  await until('StatusText back to ready', async () => (/^ready/.test((await e.show(['StatusText'])).StatusText!) ? true : undefined), 3000);
+});
