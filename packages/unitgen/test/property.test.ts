@@ -1,0 +1,177 @@
+// Property tests (fast-check): arbitrary strings in every string field of the config. Each run either
+// (a) is rejected with a ConfigError whose every issue has a position and a message, or (b) renders files
+// that an independent reader (unitfile.ts, the yaml parser) reads back into exactly the intended
+// sections, keys, values and argv: the same shape as a known-good stack, the user's value verbatim.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fc from 'fast-check';
+import { parse as parseYaml, stringify } from 'yaml';
+import {
+  ConfigError, compileTemplates, createEnv, formatAddress, formatDuration, loadTemplates, parseStack, renderWith,
+  systemdUnescape, invalidUnitName, expandTemplate, type GeneratedFile, type StackModel,
+} from '../src/index.ts';
+import { parseExec, parseUnitFile, shape, splitWords, unspecify, values, type Directive } from './unitfile.ts';
+
+const compiled = compileTemplates(createEnv(), loadTemplates());
+const OUT = '/etc/systemd/system';
+const RUNS = Number(process.env.FC_RUNS ?? 150);
+
+type Cfg = Record<string, unknown>;
+const base = (): Cfg => ({
+  stack: 'plone',
+  description: 'Plone',
+  user: 'plone',
+  group: 'plone',
+  directory: '/srv/plone',
+  'read-write-paths': ['/srv/blobs'],
+  database: { postgresql: { unit: 'postgresql@15-main.service', address: '127.0.0.1:5432' } },
+  zeo: { command: ['bin/zeoserver', 'fg'], address: '127.0.0.1:8100' },
+  clients: {
+    count: 2, command: ['bin/client{n}', 'console'], http: '127.0.0.1:{8080+n}', health: { agent: '127.0.0.1:{9080+n}', http: '127.0.0.1:{9180+n}' },
+    warmup: { budget: '5min', urls: [{ path: '/Plone', host: 'www.example.org', text: '</html>' }] },
+  },
+  haproxy: { backend: 'plone', 'stats-socket': '/run/haproxy/admin.sock' },
+  'wanted-by': ['multi-user.target'],
+});
+
+function render(text: string): { model: StackModel; files: GeneratedFile[] } | ConfigError {
+  let model: StackModel;
+  try {
+    model = parseStack(text, { file: 'prop.yaml' });
+  } catch (e) {
+    if (!(e instanceof ConfigError)) throw e;
+    assert.ok(e.issues.length > 0);
+    for (const i of e.issues) {
+      assert.ok(i.line >= 1 && i.col >= 1 && i.message.length > 0, JSON.stringify(i));
+      assert.equal(i.file, 'prop.yaml');
+    }
+    return e;
+  }
+  return { model, files: renderWith(model, compiled, { outDir: OUT }) };
+}
+
+const baseline = render(stringify(base())) as { model: StackModel; files: GeneratedFile[] };
+const baseShapes = baseline.files.map((f) => (f.kind === 'unit' ? shape(parseUnitFile(f.content)) : []));
+
+/** What every Description= should read, by file. */
+function descriptions(m: StackModel): Map<string, string> {
+  const d = new Map<string, string>([[m.target, m.description], [m.slice, `${m.description}: resource limits`]]);
+  if (m.zeo) d.set(m.zeo.unit, `${m.description}: ZEO server`);
+  for (const c of m.clients) {
+    d.set(c.unit, `${m.description}: ZEO client ${c.name}`);
+    d.set(c.agentSocket, `${m.description}: ${c.name} health agent socket`);
+    if (c.healthSocket) d.set(c.healthSocket, `${m.description}: ${c.name} health HTTP socket`);
+  }
+  return d;
+}
+
+const units = (v: string) => v.split(/\s+/).filter(Boolean);
+
+/** The full round trip: everything in the output means exactly what the model says. */
+function roundTrip(m: StackModel, files: GeneratedFile[]): void {
+  assert.equal(files.length, baseline.files.length, 'same set of files');
+  const desc = descriptions(m);
+  files.forEach((f, i) => {
+    assert.equal(f.kind, baseline.files[i]!.kind);
+    assert.ok(f.content.split('\n').every((l) => !/[\u0000-\u0008\u000b-\u001f\u007f]/.test(l)), `${f.name}: control character`);
+    if (f.kind !== 'unit') return;
+    assert.equal(invalidUnitName(f.name), undefined, f.name);
+    const ds: Directive[] = parseUnitFile(f.content);
+    assert.deepEqual(shape(ds), baseShapes[i], `${f.name}: same sections and keys as the known-good stack`);
+    for (const d of ds) {
+      switch (d.key) {
+        case 'Description': assert.equal(unspecify(d.value), desc.get(f.name), f.name); break;
+        case 'User': assert.equal(d.value, m.user); break;
+        case 'Group': assert.equal(d.value, m.group); break;
+        case 'WorkingDirectory': assert.equal(unspecify(d.value), m.directory); break;
+        case 'ReadWritePaths': assert.deepEqual(splitWords(d.value).map(unspecify), m.readWritePaths); break;
+        case 'Slice': assert.equal(d.value, m.slice); break;
+        case 'PartOf': assert.equal(d.value, f.name.endsWith('.socket') ? m.clients.find((c) => f.name === c.agentSocket || f.name === c.healthSocket)!.unit : m.target); break;
+        case 'Service': assert.equal(d.value, m.clients.find((c) => f.name === c.agentSocket || f.name === c.healthSocket)!.unit); break;
+        case 'SyslogIdentifier': assert.equal(unspecify(d.value), f.name.replace(/\.service$/, '')); break;
+        case 'WantedBy': assert.deepEqual(units(d.value), m.wantedBy); break;
+        case 'ExecStart': {
+          const c = m.clients.find((x) => x.unit === f.name);
+          const want = c ? [m.znotify, 'run', '--name', c.name, '--config', `${OUT}/${m.prefix}-${c.name}.znotify.yaml`, '--', ...c.command] : m.zeo!.command;
+          assert.deepEqual(parseExec(d.value), [want]);
+          break;
+        }
+        case 'ExecStartPost': assert.deepEqual(parseExec(d.value), [[m.zunitgen, 'wait-tcp', formatAddress(m.zeo!.address), '--timeout', formatDuration(m.zeo!.readyTimeoutMs)]]); break;
+        default:
+          if (['After', 'Wants', 'Sockets'].includes(d.key)) for (const u of units(d.value)) assert.equal(invalidUnitName(u), undefined, `${d.key}=${u}`);
+      }
+    }
+  });
+  // unit names carry the stack, escaped so that systemd-escape --unescape gives it back
+  assert.equal(systemdUnescape(m.prefix), m.stack.replace(/\//g, '/'));
+  for (const c of m.clients) {
+    const f = files.find((x) => x.name === `${m.prefix}-${c.name}.znotify.yaml`)!;
+    const y = parseYaml(f.content) as Record<string, unknown>;
+    assert.deepEqual(y.name, c.name);
+    assert.deepEqual(y.command, c.command);
+    assert.deepEqual(y.http, formatAddress(c.http));
+    assert.deepEqual((y.warmup as { urls?: unknown }).urls, m.warmup.urls.length ? m.warmup.urls.map((u) => ({ path: u.path, ...(u.host ? { host: u.host } : {}), status: u.status, ...(u.text ? { text: u.text } : {}), ...(u.timeoutMs ? { timeout: formatDuration(u.timeoutMs) } : {}) })) : undefined);
+    assert.deepEqual(y.haproxy, m.haproxy.statsSocket ? { 'stats-socket': m.haproxy.statsSocket, backend: m.haproxy.backend, server: c.name } : undefined);
+  }
+  const hap = files.find((x) => x.kind === 'haproxy')!.content;
+  assert.match(hap, new RegExp(`^backend ${m.haproxy.backend.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`, 'm'));
+  assert.equal(hap.split('\n').filter((l) => /^\s+server /.test(l)).length, m.clients.length);
+}
+
+/** Strings that hit unit-file syntax often, mixed with arbitrary Unicode (lone surrogates included). */
+const nasty = fc.oneof(
+  fc.string({ unit: 'binary', maxLength: 24 }),
+  fc.string({ unit: fc.constantFrom('%', '$', ';', '\\', '"', "'", ' ', '\t', '\n', '\r', '{', '}', 'n', '+', '1', '/', '.', '-', '@', ':', '#', '=', '[', ']', 'a', 'Z', 'ä', '\u0000', '\u007f', '\u2028'), maxLength: 24 }),
+);
+
+function property(name: string, arb: fc.Arbitrary<string>, set: (c: Cfg, s: string) => void, verbatim: (m: StackModel, s: string) => void, minAccepted = 0) {
+  test(`property: arbitrary ${name}`, () => {
+    let accepted = 0;
+    fc.assert(fc.property(arb, (s) => {
+      const c = base();
+      set(c, s);
+      const r = render(stringify(c));
+      if (r instanceof ConfigError) return;
+      accepted++;
+      verbatim(r.model, s);
+      roundTrip(r.model, r.files);
+    }), { numRuns: RUNS });
+    // Free-text fields must mostly be accepted (and so round-tripped), not rejected wholesale.
+    assert.ok(accepted >= minAccepted * RUNS, `${name}: only ${accepted} of ${RUNS} accepted`);
+  });
+}
+
+const clients = (c: Cfg) => c.clients as Cfg;
+property('stack', nasty, (c, s) => { c.stack = s; (c.haproxy as Cfg).backend = 'plone'; }, (m, s) => assert.equal(m.stack, s), 0.3);
+property('description', nasty, (c, s) => { c.description = s; }, (m, s) => assert.equal(m.description, s), 0.3);
+property('user', nasty, (c, s) => { c.user = s; }, (m, s) => assert.equal(m.user, s));
+property('group', nasty, (c, s) => { c.group = s; }, (m, s) => assert.equal(m.group, s));
+property('directory', nasty.map((s) => `/${s}`), (c, s) => { c.directory = s; }, (m, s) => assert.equal(m.directory, s));
+property('znotify path', nasty.map((s) => `/${s}`), (c, s) => { c.znotify = s; }, (m, s) => assert.equal(m.znotify, s));
+property('zunitgen path', nasty.map((s) => `/${s}`), (c, s) => { c.zunitgen = s; }, (m, s) => assert.equal(m.zunitgen, s));
+property('read-write-paths item', nasty.map((s) => `/${s}`), (c, s) => { c['read-write-paths'] = [s]; }, (m, s) => assert.ok(m.readWritePaths.includes(s)));
+property('client command argument', nasty, (c, s) => { clients(c).command = ['/srv/plone/bin/client{n}', s, 'x']; }, (m, s) => {
+  m.clients.forEach((cl, i) => { const e = expandTemplate(s, i + 1); assert.ok(e.ok); assert.deepEqual(cl.command, ['/srv/plone/bin/client' + (i + 1), e.value, 'x']); });
+}, 0.3);
+property('client command as one string', nasty, (c, s) => { clients(c).command = `bin/client{n} ${s}`; }, () => {});
+property('zeo command argument', nasty, (c, s) => { (c.zeo as Cfg).command = ['bin/zeoserver', s]; }, (m, s) => assert.deepEqual(m.zeo!.command.slice(1), [expandTemplateOrSelf(s)]), 0.3);
+property('clients.http', nasty, (c, s) => { clients(c).http = s; }, () => {});
+property('clients.health.agent', nasty, (c, s) => { clients(c).health = { agent: s }; }, () => {});
+property('warmup path', nasty, (c, s) => { clients(c).warmup = [s]; }, (m, s) => assert.equal(m.warmup.urls[0]!.path, s));
+property('warmup host', nasty, (c, s) => { clients(c).warmup = [{ path: '/', host: s }]; }, (m, s) => assert.equal(m.warmup.urls[0]!.host, s));
+property('warmup text', nasty, (c, s) => { clients(c).warmup = [{ path: '/', text: s }]; }, (m, s) => assert.equal(m.warmup.urls[0]!.text, s), 0.3);
+property('postgresql unit', nasty, (c, s) => { ((c.database as Cfg).postgresql as Cfg).unit = s; }, (m, s) => assert.equal(m.postgresql!.unit, s));
+property('haproxy backend', nasty, (c, s) => { (c.haproxy as Cfg).backend = s; }, (m, s) => assert.equal(m.haproxy.backend, s));
+property('haproxy stats-socket', nasty.map((s) => `/${s}`), (c, s) => { (c.haproxy as Cfg)['stats-socket'] = s; }, (m, s) => assert.equal(m.haproxy.statsSocket, s));
+property('wanted-by', nasty, (c, s) => { c['wanted-by'] = [s]; }, (m, s) => assert.deepEqual(m.wantedBy, [s]));
+property('log-level', nasty, (c, s) => { c['log-level'] = s; }, (m, s) => assert.equal(m.logLevel, s));
+property('stop signal', nasty, (c, s) => { clients(c).stop = { signal: s }; }, (m, s) => assert.equal(m.stop.signal, s));
+property('a key name', nasty, (c, s) => { clients(c)[s] = 1; }, () => {});
+
+function expandTemplateOrSelf(s: string): string {
+  return s; // the ZEO command is not a per-instance template
+}
+
+test('property: the model oracle itself is sound (known-good stack renders and round-trips)', () => {
+  roundTrip(baseline.model, baseline.files);
+});
