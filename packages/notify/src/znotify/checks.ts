@@ -45,7 +45,7 @@ function describeError(err: unknown, timeoutMs: number): { detail: string; timed
 }
 
 function abortable(timeoutMs: number, signal?: AbortSignal): AbortSignal {
-  const t = AbortSignal.timeout(timeoutMs);
+  const t = AbortSignal.timeout(Math.max(1, Math.ceil(timeoutMs)));
   return signal ? AbortSignal.any([signal, t]) : t;
 }
 

@@ -146,7 +146,7 @@ export async function start(config: Config, log: Logger, opts: RunOptions = {}):
   if (!child.pdeathsig && opts.pdeathsig !== false) {
     log.warn('setpriv --pdeathsig is not available (util-linux): if the wrapper is SIGKILLed, systemd (KillMode=control-group) has to clean up the instance');
   }
-  log.info({ pid: child.pid, command: config.command, pdeathsig: child.pdeathsig, watchdogMs: watchdog ? Number(watchdog.usec / 1000n) : null }, 'instance started');
+  log.info({ childPid: child.pid, command: config.command, pdeathsig: child.pdeathsig, watchdogMs: watchdog ? Number(watchdog.usec / 1000n) : null }, 'instance started');
 
   const probers = new Map<string, HttpProber>();
   const deps: CheckDeps = {
@@ -220,7 +220,7 @@ export async function start(config: Config, log: Logger, opts: RunOptions = {}):
     status(`liveness lost: ${reason}`);
     void (async () => {
       if (config.watchdog.dumpStacks && child.signal('SIGUSR1')) {
-        log.warn({ pid: child.pid }, 'sent SIGUSR1 so the instance logs its thread stacks');
+        log.warn({ childPid: child.pid }, 'sent SIGUSR1 so the instance logs its thread stacks');
         await sleep(Math.min(DUMP_PAUSE_MS, watchdog!.intervalMs / 2));
       }
       if (state.phase === 'running' && child.alive) send([{ type: 'watchdog-trigger' }]);
@@ -232,7 +232,7 @@ export async function start(config: Config, log: Logger, opts: RunOptions = {}):
   const on = (sig: NodeJS.Signals, fn: () => void) => { handlers.set(sig, fn); signals.on(sig, fn); };
   for (const sig of FORWARDED) {
     on(sig, () => {
-      log.info({ signal: sig, pid: child.pid }, 'forwarding signal to the instance');
+      log.info({ signal: sig, childPid: child.pid }, 'forwarding signal to the instance');
       child.signal(sig);
     });
   }
@@ -273,12 +273,12 @@ export async function start(config: Config, log: Logger, opts: RunOptions = {}):
       ]);
     }
     if (child.alive) {
-      log.info({ signal: config.stop.signal, pid: child.pid, timeoutMs: config.stop.timeoutMs }, 'sending the stop signal');
+      log.info({ signal: config.stop.signal, childPid: child.pid, timeoutMs: config.stop.timeoutMs }, 'sending the stop signal');
       status(`stopping: sent ${config.stop.signal}, waiting up to ${formatDuration(config.stop.timeoutMs)}`);
       child.signal(config.stop.signal);
       const t = await Promise.race([child.exited.then(() => 'exited' as const), sleep(config.stop.timeoutMs).then(() => 'timeout' as const)]);
       if (t === 'timeout' && child.alive) {
-        log.warn({ pid: child.pid }, `no exit within ${formatDuration(config.stop.timeoutMs)}: SIGKILL`);
+        log.warn({ childPid: child.pid }, `no exit within ${formatDuration(config.stop.timeoutMs)}: SIGKILL`);
         status(`stopping: SIGKILL after ${formatDuration(config.stop.timeoutMs)}`);
         child.killGroup();
       }
@@ -305,10 +305,10 @@ export async function start(config: Config, log: Logger, opts: RunOptions = {}):
     lifetime.abort();
     pinger?.stop();
     let code = exitStatusOf(exit);
-    if (stopping) {
+    if (failure) {
+      code = 1;
+    } else if (stopping) {
       log.info({ exitStatus: code, how: describeExit(exit) }, `instance ${describeExit(exit)} after stop`);
-    } else if (failure) {
-      if (code === 0) code = 1;
     } else if (state.phase === 'starting') {
       failure = `instance ${describeExit(exit)} during warm-up: ${lastStatus}`;
       state.failure = failure;

@@ -1,0 +1,392 @@
+// `znotify run` end to end on the host: the built CLI as a real child process, the real waitress sample
+// instance as its child, the real datagram receiver as NOTIFY_SOCKET (READY/STATUS/WATCHDOG/STOPPING in
+// order), the real ZEO stub, a real HAProxy. Only systemd itself is missing here (see test/ for the box).
+import { test, type TestContext } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { freePort, waitForTcp } from '../../../test/harness/net.js';
+import { startDgramReceiver, type DgramReceiver } from '../../../test/harness/dgram-receiver.js';
+import { instanceArgv, peerEnv, REPO_ROOT, sampleSkipReason, startZeoServer, usePeer, type Peer } from '../../../test/harness/proc.js';
+import { haproxySkipReason, useHaproxy } from '../../../test/harness/haproxy.js';
+
+const CLI = path.join(REPO_ROOT, 'packages/notify/dist/znotify/cli.js');
+const skipSample = sampleSkipReason();
+
+function tmp(): string {
+  return mkdtempSync(path.join(os.tmpdir(), 'znotify-run-'));
+}
+
+async function receiver(t: TestContext): Promise<DgramReceiver> {
+  const r = await startDgramReceiver();
+  t.after(() => r.close());
+  return r;
+}
+
+/** One agent-check exchange, as HAProxy does it. */
+async function agent(port: number): Promise<string> {
+  return await new Promise((resolve, reject) => {
+    const s = net.connect(port, '127.0.0.1');
+    let d = '';
+    s.setEncoding('utf8');
+    s.on('data', (x: string) => { d += x; });
+    s.on('error', reject);
+    s.on('close', () => resolve(d));
+  });
+}
+
+async function get(port: number, p: string): Promise<{ status: number; body: string; type: string }> {
+  return await new Promise((resolve, reject) => {
+    http.get({ host: '127.0.0.1', port, path: p, agent: false }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => { body += c; });
+      res.on('end', () => resolve({ status: res.statusCode!, body, type: String(res.headers['content-type']) }));
+    }).on('error', reject);
+  });
+}
+
+async function waitFor<T>(what: string, fn: () => Promise<T | undefined> | T | undefined, timeoutMs = 10_000, everyMs = 50): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let lastErr: unknown;
+  for (;;) {
+    try {
+      const v = await fn();
+      if (v !== undefined && v !== false) return v;
+    } catch (err) { lastErr = err; }
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${lastErr ? `: ${String(lastErr)}` : ''}`);
+    await sleep(everyMs);
+  }
+}
+
+const texts = (r: DgramReceiver) => r.received.map((d) => d.text);
+const datagram = (r: DgramReceiver, re: RegExp, timeoutMs = 10_000) =>
+  waitFor(`a datagram matching ${re}`, () => r.received.find((d) => re.test(d.text))?.text, timeoutMs);
+const alive = (pid: number) => { try { process.kill(pid, 0); return true; } catch { return false; } };
+
+interface Setup {
+  dir: string;
+  port: number;
+  agentPort: number;
+  httpPort: number;
+  config: string;
+}
+
+async function setup(yaml: (s: Omit<Setup, 'config' | 'dir'>) => string): Promise<Setup> {
+  const dir = tmp();
+  const s = { port: await freePort(), agentPort: await freePort(), httpPort: await freePort() };
+  const config = path.join(dir, 'client1.yaml');
+  writeFileSync(config, yaml(s));
+  return { ...s, dir, config };
+}
+
+function znotify(t: TestContext, args: string[], env: NodeJS.ProcessEnv): Promise<Peer> {
+  return usePeer(t, [process.execPath, CLI, 'run', ...args], { name: 'znotify', env, stopTimeoutMs: 15_000 });
+}
+
+test('warm-up gates READY=1; STATUS shows progress; agent and HTTP health follow; SIGTERM drains, then stops the instance', { skip: skipSample }, async (t) => {
+  const r = await receiver(t);
+  const s = await setup((p) => `
+name: client1
+http: 127.0.0.1:${p.port}
+warmup:
+  interval: 200ms
+  urls:
+    - /
+    - { path: /Plone, text: "</html>", timeout: 10s }
+health: { agent: 127.0.0.1:${p.agentPort}, http: 127.0.0.1:${p.httpPort} }
+checks:
+  - { name: root, type: http, path: /, interval: 300ms, timeout: 1s }
+stop: { drain: 1500ms, timeout: 5s }
+`);
+  const zn = await znotify(t, ['--config', s.config, '--', ...instanceArgv({ port: s.port, warmupSeconds: 2 })], r.env(peerEnv()));
+  await waitForTcp(s.agentPort);
+  // During the cold /Plone: down with progress.
+  const warming = await waitFor('agent: warming up 1/2', async () => { const a = await agent(s.agentPort); return a === 'down #warming up 1/2\n' ? a : undefined; });
+  assert.equal(warming, 'down #warming up 1/2\n');
+  const h0 = await get(s.httpPort, '/health');
+  assert.equal(h0.status, 503);
+  assert.equal(JSON.parse(h0.body).state, 'starting');
+  assert.ok(!texts(r).some((x) => x.includes('READY=1')), 'no READY=1 while /Plone is cold');
+
+  const ready = await datagram(r, /READY=1/, 15_000);
+  assert.match(ready, /^READY=1\nSTATUS=ready: warm-up 2\/2 in \d/);
+  const all = texts(r);
+  const iReady = all.findIndex((x) => x.includes('READY=1'));
+  const before = all.slice(0, iReady);
+  assert.match(before[0]!, /^STATUS=starting \/usr\/bin\/python3$/);
+  assert.ok(before.some((x) => /^EXTEND_TIMEOUT_USEC=\d+\nSTATUS=warm-up 0\/2: requesting \/$/.test(x)), before.join(' | '));
+  assert.ok(before.some((x) => /^STATUS=warm-up 1\/2: \/ 200 in \d+ ms$/.test(x)), before.join(' | '));
+  assert.ok(before.some((x) => /^EXTEND_TIMEOUT_USEC=2\d{7}\nSTATUS=warm-up 1\/2: requesting \/Plone$/.test(x)), 'extension covers timeout 10s + interval + slack');
+  assert.ok(before.some((x) => /^STATUS=warm-up 2\/2: \/Plone 200 in [23]\.\d s$/.test(x)), before.join(' | '));
+
+  assert.equal(await agent(s.agentPort), 'up ready 100%\n');
+  const h = await get(s.httpPort, '/health');
+  assert.equal(h.status, 200);
+  assert.equal(h.type, 'application/json');
+  const body = JSON.parse(h.body);
+  assert.equal(body.ready, true);
+  assert.equal(body.name, 'client1');
+  const childPid = body.pid as number;
+  assert.ok(alive(childPid));
+  assert.equal((await get(s.httpPort, '/health/live')).status, 200);
+  assert.equal((await get(s.httpPort, '/health/ready')).status, 200);
+  const m = await get(s.httpPort, '/metrics');
+  assert.match(m.type, /^text\/plain; version=0\.0\.4/);
+  assert.match(m.body, /\nznotify_ready\{name="client1"\} 1\n/);
+  assert.equal((await get(s.httpPort, '/nope')).status, 404);
+
+  // Forwarded signal: SIGUSR1 makes the instance dump its stacks (faulthandler), the wrapper lives on.
+  const mark = zn.output().length;
+  zn.signal('SIGUSR1');
+  await zn.waitForOutput(/Thread 0x|Current thread/, { from: mark, timeoutMs: 5000 });
+  assert.ok(alive(childPid));
+
+  // Graceful stop.
+  const n = r.received.length;
+  const stopAt = Date.now();
+  zn.signal('SIGTERM');
+  const stopping = await waitFor('STOPPING=1', () => r.received.slice(n).find((d) => d.text.includes('STOPPING=1'))?.text);
+  assert.match(stopping, /^STOPPING=1\nSTATUS=stopping: draining for 1\.5 s\nEXTEND_TIMEOUT_USEC=16500000$/);
+  assert.equal(await agent(s.agentPort), 'drain\n');
+  assert.equal((await get(s.httpPort, '/health')).status, 503);
+  assert.ok(alive(childPid), 'the instance keeps serving while draining');
+  const exit = await zn.exited;
+  assert.ok(Date.now() - stopAt >= 1400, 'drain period honoured');
+  assert.deepEqual(exit, { code: 0, signal: null }, 'exit status of the instance (waitress exits 0 on SIGTERM)');
+  assert.ok(!alive(childPid));
+  assert.ok(texts(r).slice(n).some((x) => /^STATUS=stopping: sent SIGTERM, waiting up to 5\.0 s$/.test(x)));
+});
+
+test('watchdog: WATCHDOG=1 while live; busy is not dead; a hung instance gets SIGUSR1, then WATCHDOG=trigger', { skip: skipSample }, async (t) => {
+  const r = await receiver(t);
+  const s = await setup((p) => `
+name: client1
+http: 127.0.0.1:${p.port}
+warmup: { urls: [/] }
+health: { http: 127.0.0.1:${p.httpPort} }
+checks:
+  - { name: root, type: http, path: /, interval: 250ms, timeout: 300ms, failure-threshold: 1 }
+watchdog: { hang-timeout: 2s, dump-stacks: true }
+stop: { drain: 0, timeout: 1s }
+`);
+  const zn = await znotify(t, ['--config', s.config, '--', ...instanceArgv({ port: s.port })], r.env({ ...peerEnv(), WATCHDOG_USEC: '600000' }));
+  await datagram(r, /READY=1/);
+  await waitFor('3 pings', () => (texts(r).filter((x) => x === 'WATCHDOG=1').length >= 3 ? true : undefined), 5000);
+
+  // A 3 s request occupies the only thread: busy, still ready, still pinging.
+  const slow = get(s.port, '/slow?seconds=1.5');
+  const busy = await waitFor('busy STATUS', () => texts(r).find((x) => /^STATUS=ready, busy: root unanswered for/.test(x)), 5000);
+  assert.ok(busy);
+  const pingsAtBusy = texts(r).filter((x) => x === 'WATCHDOG=1').length;
+  await slow;
+  await waitFor('back to plain ready', () => texts(r).slice(-3).includes('STATUS=ready') || undefined, 5000);
+  assert.ok(texts(r).filter((x) => x === 'WATCHDOG=1').length > pingsAtBusy, 'pings went on while busy');
+  assert.ok(!texts(r).includes('WATCHDOG=trigger'));
+
+  // Now hang every worker for good: after hang-timeout liveness is lost; stacks first, then the trigger.
+  const mark = zn.output().length;
+  await new Promise<void>((resolve, reject) => {
+    const req = http.request({ host: '127.0.0.1', port: s.port, path: '/hang', method: 'POST', agent: false }, (res) => { res.resume(); res.on('end', resolve); });
+    req.on('error', reject);
+    req.end();
+  });
+  const trigger = await datagram(r, /^WATCHDOG=trigger$/, 10_000);
+  assert.ok(trigger);
+  const out = zn.output().slice(mark);
+  const iDump = out.search(/Thread 0x|Current thread/);
+  assert.ok(iDump >= 0, 'the instance dumped its stacks');
+  const all = texts(r);
+  const iLost = all.findIndex((x) => /^STATUS=liveness lost: root: hung, \/ unanswered for [23]\.\d s while TCP connects$/.test(x));
+  const iTrig = all.indexOf('WATCHDOG=trigger');
+  assert.ok(iLost >= 0 && iLost < iTrig, all.join(' | '));
+  assert.ok(!all.slice(iLost).includes('WATCHDOG=1'), 'no ping after liveness was lost');
+  // the hung instance ignores SIGTERM's graceful path: SIGKILL after stop.timeout, exit 128+9
+  zn.signal('SIGTERM');
+  const exit = await zn.exited;
+  assert.ok(exit.code === 137 || exit.code === 1 || exit.code === 0, JSON.stringify(exit));
+});
+
+test('ZEO outage: down in the agent at once, watchdog fed within database-grace, trigger after it', { skip: skipSample }, async (t) => {
+  const r = await receiver(t);
+  const zeoPort = await freePort();
+  let zeo = await startZeoServer({ port: zeoPort });
+  t.after(() => zeo.stop());
+  const s = await setup((p) => `
+name: client1
+http: 127.0.0.1:${p.port}
+warmup: { urls: [/Plone] }
+health: { agent: 127.0.0.1:${p.agentPort} }
+checks:
+  - { name: root, type: http, path: /, interval: 300ms }
+  - { name: zeo, type: zeo, address: 127.0.0.1:${zeoPort}, interval: 200ms, timeout: 500ms, failure-threshold: 1 }
+watchdog: { database-grace: 2500ms, dump-stacks: false }
+stop: { drain: 0 }
+`);
+  await znotify(t, ['--config', s.config, '--', ...instanceArgv({ port: s.port, zeo: `127.0.0.1:${zeoPort}` })], r.env({ ...peerEnv(), WATCHDOG_USEC: '400000' }));
+  await datagram(r, /READY=1/);
+  await waitFor('up', async () => ((await agent(s.agentPort)) === 'up ready 100%\n' ? true : undefined));
+
+  await zeo.stop();
+  const down = await waitFor('down #zeo', async () => { const a = await agent(s.agentPort); return a.startsWith('down #zeo') ? a : undefined; }, 5000);
+  // refused, or (while the stub shuts down) accepted and closed before answering
+  assert.match(down, /^down #zeo: (connection refused|closed before the ZEO greeting|ZEO Z5: closed without a ruok reply)\n$/);
+  const pings = texts(r).filter((x) => x === 'WATCHDOG=1').length;
+  await sleep(1000);
+  assert.ok(texts(r).filter((x) => x === 'WATCHDOG=1').length >= pings + 2, 'still pinging within the grace');
+  zeo = await startZeoServer({ port: zeoPort });
+  await waitFor('up again', async () => ((await agent(s.agentPort)) === 'up ready 100%\n' ? true : undefined), 5000);
+  assert.ok(!texts(r).includes('WATCHDOG=trigger'), 'no restart for a short outage');
+
+  await zeo.stop();
+  const t0 = Date.now();
+  await datagram(r, /^WATCHDOG=trigger$/, 10_000);
+  assert.ok(Date.now() - t0 >= 2000, 'only after database-grace');
+  assert.ok(texts(r).some((x) => /^STATUS=liveness lost: zeo: (connection refused|closed before the ZEO greeting|ZEO Z5: closed without a ruok reply)$/.test(x)), texts(r).join(' | '));
+});
+
+test('start failures: the instance exits during warm-up; the warm-up budget runs out', { skip: skipSample }, async (t) => {
+  const r = await receiver(t);
+  const port = await freePort();
+  const a = await znotify(t, ['--name', 'c1', '--http', `127.0.0.1:${port}`, '--', '/bin/sh', '-c', 'sleep 0.7; exit 3'], r.env(peerEnv()));
+  const ea = await a.exited;
+  assert.deepEqual(ea, { code: 3, signal: null }, 'the exit status of the instance');
+  assert.match(a.output(), /instance exited with status 3 during warm-up: warm-up 0\/1: \/ connection refused, retrying in 1\.0 s/);
+  assert.ok(texts(r).some((x) => /^STATUS=instance exited with status 3 during warm-up/.test(x)));
+  assert.ok(!texts(r).some((x) => x.includes('READY=1')));
+
+  const s = await setup((p) => `
+name: client1
+http: 127.0.0.1:${p.port}
+warmup: { budget: 1500ms, interval: 200ms, urls: [/, { path: /nope, status: 200 }, /Plone] }
+watchdog: { dump-stacks: false }
+stop: { timeout: 3s }
+`);
+  const b = await znotify(t, ['--config', s.config, '--', ...instanceArgv({ port: s.port })], r.env(peerEnv()));
+  const eb = await b.exited;
+  assert.deepEqual(eb, { code: 1, signal: null });
+  assert.match(b.output(), /start failed: warm-up budget of 1\.5 s exhausted: \/nope answered 404 \(expected 200\) in \d+ ms \(\d+ attempts\); passed: \/ 200 in \d+ ms; not tried: \/Plone/);
+  const childGone = /"childPid":(\d+),"command"/.exec(b.output());
+  assert.ok(childGone && !alive(Number(childGone[1])), 'the instance was stopped');
+});
+
+test('bad input: one clear line and a non-zero exit (missing command, port in use, malformed NOTIFY_SOCKET, bad config)', async (t) => {
+  const run = (args: string[], env: NodeJS.ProcessEnv = peerEnv()) => spawnSync(process.execPath, [CLI, 'run', ...args], { encoding: 'utf8', env, timeout: 10_000 });
+  const a = run(['--name', 'c1', '--', '/nonexistent/bin/client1', 'console']);
+  assert.equal(a.status, 1);
+  assert.equal(a.stderr, 'znotify: command not found: /nonexistent/bin/client1 (no such file)\n');
+
+  const busy = net.createServer();
+  await new Promise<void>((resolve) => busy.listen(0, '127.0.0.1', resolve));
+  t.after(() => { busy.close(); });
+  const port = (busy.address() as net.AddressInfo).port;
+  const dir = tmp();
+  const marker = path.join(dir, 'started');
+  const b = run(['--name', 'c1', '--health-agent', `127.0.0.1:${port}`, '--', '/bin/sh', '-c', `touch ${marker}`]);
+  assert.equal(b.status, 1);
+  assert.match(b.stderr.split('\n').filter((l) => l.startsWith('znotify:')).join('\n'),
+    new RegExp(`^znotify: health agent 127\\.0\\.0\\.1:${port} is already in use \\(EADDRINUSE\\): stop what listens there or choose another port$`));
+  assert.throws(() => readFileSync(marker), /ENOENT/, 'the instance was never started');
+
+  const c = run(['--name', 'c1', '--', '/bin/true'], { ...peerEnv(), NOTIFY_SOCKET: 'relative/notify.sock' });
+  assert.equal(c.status, 1);
+  assert.equal(c.stderr.split('\n').filter(Boolean).length, 1, c.stderr);
+  assert.match(c.stderr, /^znotify: .*NOTIFY_SOCKET.*"relative\/notify\.sock"/);
+
+  const d = run(['--name', 'c1', '--http', 'not-an-address', '--', '/bin/true']);
+  assert.equal(d.status, 78);
+  assert.equal(d.stderr, 'znotify: --http: http: "not-an-address" is not an address; write host:port such as 127.0.0.1:8080 or [::1]:8080, or a bare port for 127.0.0.1\n');
+  const e = run(['--config', path.join(dir, 'missing.yaml'), '--', '/bin/true']);
+  assert.equal(e.status, 78);
+});
+
+test('kill -9 of the wrapper leaves no orphan; kill -9 of the instance ends the wrapper with 137', { skip: skipSample }, async (t) => {
+  const r = await receiver(t);
+  const s = await setup((p) => `name: client1\nhttp: 127.0.0.1:${p.port}\nhealth: { http: 127.0.0.1:${p.httpPort} }\n`);
+  const a = await znotify(t, ['--config', s.config, '--', ...instanceArgv({ port: s.port })], r.env(peerEnv()));
+  await datagram(r, /READY=1/);
+  const pid = JSON.parse((await get(s.httpPort, '/health')).body).pid as number;
+  a.signal('SIGKILL');
+  await a.exited;
+  await waitFor('the orphan to die (PR_SET_PDEATHSIG)', () => (!alive(pid) ? true : undefined), 5000);
+
+  r.reset();
+  const b = await znotify(t, ['--config', s.config, '--', ...instanceArgv({ port: s.port })], r.env(peerEnv()));
+  await datagram(r, /READY=1/);
+  const pid2 = JSON.parse((await get(s.httpPort, '/health')).body).pid as number;
+  process.kill(pid2, 'SIGKILL');
+  assert.deepEqual(await b.exited, { code: 137, signal: null });
+  assert.ok(texts(r).includes('STATUS=instance was killed by SIGKILL'));
+});
+
+test('socket activation: sockets by FileDescriptorName answer agent and HTTP; the instance sees no NOTIFY_SOCKET, WATCHDOG_* or LISTEN_*', { skip: skipSample }, async (t) => {
+  const r = await receiver(t);
+  const agentPort = await freePort();
+  const httpPort = await freePort();
+  const port = await freePort();
+  // The wrapper gets listening sockets it did not create: made by a helper that binds and hands them over.
+  const helper = `
+    const net = require('node:net'); const { spawn } = require('node:child_process');
+    const a = net.createServer(); const h = net.createServer();
+    a.listen(${agentPort}, '127.0.0.1', () => h.listen(${httpPort}, '127.0.0.1', () => {
+      const c = spawn('/bin/sh', ['-c', 'LISTEN_PID=$$ exec "$0" "$@"', ...JSON.parse(process.argv[1])],
+        { stdio: ['ignore', 'inherit', 'inherit', a._handle.fd, h._handle.fd], env: process.env });
+      a.close(); h.close();
+      c.on('exit', (code) => process.exit(code ?? 1));
+      process.on('SIGTERM', () => c.kill('SIGTERM'));
+    }));`;
+  const dir = tmp();
+  const envFile = path.join(dir, 'env');
+  const config = path.join(dir, 'c1.yaml');
+  writeFileSync(config, 'name: c1\nstop: { drain: 0 }\n');
+  const inst = instanceArgv({ port });
+  const argv = [process.execPath, CLI, 'run', '--config', config, '--http', `127.0.0.1:${port}`, '--',
+    '/bin/sh', '-c', `env > ${envFile}; exec "$0" "$@"`, ...inst];
+  const peer = await usePeer(t, [process.execPath, '-e', helper, JSON.stringify(argv)], {
+    name: 'activator', env: r.env({ ...peerEnv(), LISTEN_FDS: '2', LISTEN_FDNAMES: 'agent:http', WATCHDOG_USEC: '10000000' }), stopTimeoutMs: 10_000,
+  });
+  await datagram(r, /READY=1/);
+  const env = readFileSync(envFile, 'utf8');
+  for (const k of ['NOTIFY_SOCKET', 'WATCHDOG_USEC', 'WATCHDOG_PID', 'LISTEN_PID', 'LISTEN_FDS', 'LISTEN_FDNAMES']) {
+    assert.ok(!new RegExp(`^${k}=`, 'm').test(env), `${k} leaked into the instance's environment`);
+  }
+  assert.match(peer.output(), /health agent listening on the socket systemd passed \(agent\)/);
+  assert.match(peer.output(), /health http listening on the socket systemd passed \(http\)/);
+  assert.equal(await agent(agentPort), 'up ready 100%\n');
+  const h = await get(httpPort, '/health/ready');
+  assert.equal(h.status, 200);
+  assert.equal(JSON.parse(h.body).ready, true);
+  assert.deepEqual(await peer.stop(), { code: 0, signal: null });
+});
+
+test('HAProxy: agent-check DOWN while warming, UP after READY, DRAIN (agent + Runtime API) before the stop signal', { skip: skipSample ?? haproxySkipReason() }, async (t) => {
+  const r = await receiver(t);
+  const port = await freePort();
+  const agentPort = await freePort();
+  const hx = await useHaproxy(t, { backends: [{ name: 'plone', servers: [{ name: 'client1', port, agentPort, agentInterMs: 100 }] }] });
+  const dir = tmp();
+  const config = path.join(dir, 'c.yaml');
+  writeFileSync(config, `
+name: client1
+http: 127.0.0.1:${port}
+warmup: { interval: 100ms, urls: [/Plone] }
+health: { agent: 127.0.0.1:${agentPort} }
+haproxy: { stats-socket: ${hx.statsSocket}, backend: plone }
+stop: { drain: 1500ms, timeout: 5s }
+`);
+  const zn = await znotify(t, ['--config', config, '--', ...instanceArgv({ port, warmupSeconds: 1.5 })], r.env(peerEnv()));
+  await hx.waitForState('plone', 'client1', 'DOWN', { timeoutMs: 5000 });
+  await datagram(r, /READY=1/);
+  await hx.waitForState('plone', 'client1', 'UP', { timeoutMs: 5000 });
+  const mark = zn.output().length;
+  zn.signal('SIGTERM');
+  await hx.waitForState('plone', 'client1', 'DRAIN', { timeoutMs: 1000 });
+  assert.doesNotMatch(zn.output().slice(mark), /sending the stop signal/, 'DRAIN before the stop signal');
+  await zn.waitForOutput(/HAProxy server set to drain/, { from: mark, timeoutMs: 2000 });
+  assert.deepEqual(await zn.exited, { code: 0, signal: null });
+});
