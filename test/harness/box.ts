@@ -4,7 +4,7 @@
 // (Debian 12, systemd 252, hybrid cgroup v1 + v2).
 //
 // What a box is:
-// - Root: overlay, lowerdir=/ (the host's root file system: /usr/local/bin/node and the system packages are
+// - Root: overlay, lowerdir=/ (the host's root file system: Node (BOX_NODE) and the system packages are
 //   visible), upper layer on a tmpfs: writes inside the box vanish with it.
 // - Private /run, /tmp, /dev (null, zero, full, random, urandom, tty; console -> null; own devpts), /proc, /sys
 //   read-only; cgroup v1 hierarchies memory/cpu/cpuacct/pids/name=systemd and the cgroup2 "unified" one are
@@ -12,8 +12,9 @@
 //   controllers are mounted read-only.
 // - /etc/systemd/system is a per-box host directory (empty but for the boot target): the host's enabled units
 //   do not start; boot goes to zsd-box.target = basic.target. The host's unit generators are hidden (Debian's
-//   postgresql-generator would start the host's cluster). DefaultStartLimitIntervalSec=0 (system.conf.d), so
-//   restart loops in tests never hit the start limit.
+//   postgresql-generator would start the host's cluster); boot units that would act on the host's kernel
+//   (sysctl, modules) or that tests do not need are masked (MASKED). DefaultStartLimitIntervalSec=0
+//   (system.conf.d), so restart loops in tests never hit the start limit; other defaults are systemd's.
 // - The repository is bind-mounted read-only at REPO_IN_BOX (/srv/zope-systemd), readable by unprivileged
 //   users wherever CI cloned it (the box hides /tmp and /root is 0700); also at its host path, so absolute
 //   paths and symlinks keep working for root.
@@ -29,6 +30,19 @@
 // If the test process is SIGKILLed, setpriv --pdeathsig + unshare --kill-child take PID 1 and with it the whole
 // pid namespace; all mounts live only in the box's own mount namespace, so none are left on the host; a later
 // boot sweeps the leftover empty directories of boxes whose owner process is gone.
+//
+// Usage (see test/notify-systemd.test.ts):
+//   import { BOX_NODE, boxSkipReason, useBox } from './harness/box.js';
+//   test('...', { skip: boxSkipReason() }, async (t) => {
+//     const box = await useBox(t);                   // ~0.3-0.8 s; torn down by t.after, journal printed on failure
+//     await box.writeUnit('x.service', `[Unit]\nStartLimitIntervalSec=0\n[Service]\nType=notify\nUser=${box.user.name}\n` +
+//       `ExecStart=${BOX_NODE} ${box.repo}/path/to/service.mjs\n`);
+//     await box.systemctl('start', 'x.service');     // throws BoxError (code, result) on failure
+//     const { ActiveState } = await box.show('x.service', ['ActiveState']);
+//   });
+// exec() runs as root in all the box's namespaces with a clean environment (PATH, LANG=C.UTF-8, SYSTEMD_PAGER=cat,
+// SYSTEMD_COLORS=0, plus opts.env). Files a service writes into box.shared are readable on the host at the same
+// path; any other file of the box is readable through box.hostPath('/run/...').
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
@@ -43,7 +57,8 @@ import type { TestContext } from 'node:test';
 export const REPO_IN_BOX = '/srv/zope-systemd';
 /** Unprivileged user (and group) that exists inside every box, for `User=`. */
 export const BOX_USER = 'zsdtest';
-/** Node inside the box: the host's, seen through the overlay. */
+/** Node inside the box: the very binary running the tests (here /usr/bin/node), seen through the overlay. It must
+ * be executable by BOX_USER: a Node under /root (nvm) is not. */
 export const BOX_NODE = process.execPath;
 
 const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -390,6 +405,7 @@ class BoxImpl implements Box {
     const child = spawn('/bin/sh', ['-ec', outer], { detached: true, stdio: ['ignore', log, log] });
     fs.closeSync(log);
     this.child = child;
+    child.unref(); // a test that forgets down() must not keep the process alive: the exit handler cleans up
     this.childExited = new Promise((resolve) => { child.once('exit', () => resolve()); child.once('error', () => resolve()); });
     let exited = false;
     void this.childExited.then(() => { exited = true; });
