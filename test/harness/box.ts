@@ -151,6 +151,9 @@ function computeSkipReason(): string | undefined {
     const r = spawnSync(tool, ['--version'], { stdio: 'ignore' });
     if (r.error || r.status !== 0) return `systemd boxes need util-linux \`${tool}\` (not found on PATH)`;
   }
+  // Root in a container without CAP_SYS_ADMIN cannot make namespaces: ask the kernel (a few ms).
+  const probe = spawnSync('unshare', ['--pid', '--fork', '--mount', '--uts', '--ipc', '--cgroup', '--', 'true'], { encoding: 'utf8' });
+  if (probe.status !== 0) return `systemd boxes need to create namespaces, and unshare cannot here: ${(probe.stderr || String(probe.error ?? probe.signal)).trim().split('\n')[0]}`;
   if (!fs.existsSync(SYSTEMD)) return `systemd boxes need systemd (${SYSTEMD} is missing)`;
   if (!fs.readFileSync('/proc/filesystems', 'utf8').includes('\toverlay')) return 'systemd boxes need overlayfs (not in /proc/filesystems)';
   try {
