@@ -390,3 +390,30 @@ stop: { drain: 1500ms, timeout: 5s }
   await zn.waitForOutput(/HAProxy server set to drain/, { from: mark, timeoutMs: 2000 });
   assert.deepEqual(await zn.exited, { code: 0, signal: null });
 });
+
+test('startup checks gate READY=1 too (Kubernetes order), then keep running as readiness checks', { skip: skipSample }, async (t) => {
+  const r = await receiver(t);
+  const zeoPort = await freePort();
+  const s = await setup((p) => `
+name: client1
+http: 127.0.0.1:${p.port}
+warmup: { interval: 100ms, urls: [/] }
+health: { agent: 127.0.0.1:${p.agentPort} }
+checks:
+  - { name: zeo, type: zeo, address: 127.0.0.1:${zeoPort}, interval: 200ms, timeout: 500ms, failure-threshold: 1, roles: [startup, readiness] }
+stop: { drain: 0 }
+`);
+  await znotify(t, ['--config', s.config, '--', ...instanceArgv({ port: s.port })], r.env(peerEnv()));
+  await datagram(r, /^EXTEND_TIMEOUT_USEC=\d+\nSTATUS=warm-up 1\/1: waiting for startup check zeo$/);
+  await sleep(500);
+  assert.ok(!texts(r).some((x) => x.includes('READY=1')), 'no READY=1 before the startup check passed');
+  assert.equal(await agent(s.agentPort), 'down #warming up 1/1\n');
+  const startedAt = Date.now();
+  const zeo = await startZeoServer({ port: zeoPort });
+  t.after(() => zeo.stop());
+  await datagram(r, /READY=1/);
+  assert.ok(Date.now() - startedAt < 2000);
+  assert.equal(await agent(s.agentPort), 'up ready 100%\n');
+  await zeo.stop();
+  await waitFor('down #zeo', async () => ((await agent(s.agentPort)).startsWith('down #zeo') ? true : undefined), 5000);
+});
