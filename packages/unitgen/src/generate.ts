@@ -3,7 +3,8 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseStack } from './parse.js';
-import { render, type GeneratedFile } from './render.js';
+import { render } from './compile.js';
+import type { GeneratedFile } from './render.js';
 import { loadTemplates } from './templates.js';
 import { plan, planDiff, write, type Plan } from './io.js';
 import type { StackModel } from './model.js';

@@ -8,14 +8,14 @@ import { join } from 'node:path';
 import { ConfigError, formatIssue } from './errors.js';
 import { kmsgLogger } from './kmsg.js';
 import { parseStack } from './parse.js';
-import { compileTemplates, createEnv, renderWith, type GeneratedFile } from './render.js';
-import { loadTemplates } from './templates.js';
+import { builtinTemplates } from './builtin.js';
+import { renderWith, type Compiled, type GeneratedFile } from './render.js';
 
 export const DEFAULT_CONFIG_DIR = '/etc/zope-systemd';
 
 export interface GeneratorResult { stacks: string[]; files: string[]; failed: string[] }
 
-export function runGenerator(normalDir: string, opts: { configDir?: string; log?: (level: 'err' | 'warning' | 'info', msg: string) => void; templatesDir?: string } = {}): GeneratorResult {
+export function runGenerator(normalDir: string, opts: { configDir?: string; log?: (level: 'err' | 'warning' | 'info', msg: string) => void; templates?: Compiled } = {}): GeneratorResult {
   const configDir = opts.configDir ?? process.env.ZUNITGEN_CONFIG_DIR ?? DEFAULT_CONFIG_DIR;
   const log = opts.log ?? kmsgLogger();
   const res: GeneratorResult = { stacks: [], files: [], failed: [] };
@@ -27,7 +27,7 @@ export function runGenerator(normalDir: string, opts: { configDir?: string; log?
     throw e;
   }
   if (names.length === 0) return res;
-  const compiled = compileTemplates(createEnv(), loadTemplates(opts.templatesDir));
+  const compiled = opts.templates ?? builtinTemplates();
   const taken = new Set<string>();
   for (const n of names) {
     const file = join(configDir, n);

@@ -2,7 +2,10 @@
 export { ConfigError, TemplateError, OutputConflictError, VerifyError, formatIssue, type ConfigIssue } from './errors.js';
 export { parseStack, KEYS, type ParseOptions } from './parse.js';
 export type { StackModel, ClientModel, MemoryLimits, WarmupUrl } from './model.js';
-export { render, renderWith, createEnv, compileTemplates, checkUnitShape, header, TEMPLATE_NAMES, type GeneratedFile, type RenderOptions, type TemplateSources } from './render.js';
+export { renderWith, checkUnitShape, header, TEMPLATE_NAMES, type GeneratedFile, type RenderOptions, type TemplateSources, type Compiled, type TemplateFn } from './render.js';
+export { render, createEnv, compileTemplates } from './compile.js';
+export { builtinTemplates } from './builtin.js';
+export { registerHelpers } from './helpers.js';
 export { loadTemplates, defaultTemplatesDir } from './templates.js';
 export { systemdEscape, systemdUnescape, execArg, execLine, unitValue, listWord, invalidUnitName } from './escape.js';
 export { parseSize, parseDuration, parseAddress, formatAddress, formatDuration, formatSize, expandTemplate, didYouMean, unsafeText, type Address, type Size } from './values.js';

@@ -4,8 +4,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ConfigError, parseStack } from '../src/index.ts';
-import { tempDir, zunitgen } from './helpers.ts';
+import { ConfigError, parseStack } from '../src/index.js';
+import { tempDir, zunitgen } from './helpers.js';
 
 const BAD = `stack: plone
 user: root

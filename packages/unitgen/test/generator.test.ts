@@ -3,9 +3,10 @@
 // skipped without stopping the others.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { REPO, tempDir, zunitgen } from './helpers.ts';
+import { REPO, tempDir, zunitgen } from './helpers.js';
 
 test('generator: writes every valid stack, links the target, logs errors in kmsg format, exits 1', (t) => {
   const dir = tempDir(t);
@@ -42,5 +43,31 @@ test('install-generator writes a wrapper that runs the generator entry', (t) => 
   assert.equal(r.code, 0, r.stderr);
   const script = readFileSync(join(dir, 'zope-systemd-generator'), 'utf8');
   assert.match(script, /^#!\/bin\/sh\n/);
-  assert.match(script, /generator-main\.js' "\$@"\n$/);
+  assert.match(script, /(generator-main\.js|zope-systemd-generator\.cjs)' "\$@"\n$/);
+});
+
+test('the bundled generator (code-cache loader) writes exactly what the unbundled one writes', async (t) => {
+  let bundleGenerator: () => Promise<string>;
+  try {
+    ({ bundleGenerator } = await import(join(REPO, 'packages/unitgen/scripts/bundle-generator.mjs')) as { bundleGenerator: () => Promise<string> });
+    await bundleGenerator();
+  } catch (e) {
+    t.skip(`cannot bundle (esbuild from tsx not available?): ${(e as Error).message}`);
+    return;
+  }
+  const dir = tempDir(t);
+  const cfgDir = join(dir, 'etc'), a = join(dir, 'a'), b = join(dir, 'b');
+  for (const d of [cfgDir, a, b]) mkdirSync(d);
+  writeFileSync(join(cfgDir, 'plone.yaml'), readFileSync(join(REPO, 'examples/stack/plone.yaml')));
+  const env = { ZUNITGEN_CONFIG_DIR: cfgDir, ZUNITGEN_KMSG: join(dir, 'kmsg') };
+  const run = (entry: string, out: string) => spawnSync(process.execPath, [entry, out], { env: { ...process.env, ...env }, encoding: 'utf8' });
+  const ra = run(join(REPO, 'packages/unitgen/dist/generator-main.js'), a);
+  const rb = run(join(REPO, 'packages/unitgen/dist/zope-systemd-generator.cjs'), b);
+  assert.equal(ra.status, 0, ra.stderr);
+  assert.equal(rb.status, 0, rb.stderr);
+  const names = readdirSync(a).sort();
+  assert.deepEqual(readdirSync(b).sort(), names);
+  for (const n of names.filter((x) => !x.endsWith('.wants'))) {
+    assert.equal(readFileSync(join(b, n), 'utf8'), readFileSync(join(a, n), 'utf8').replaceAll(a, b), n);
+  }
 });

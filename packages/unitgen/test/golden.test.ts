@@ -8,9 +8,9 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import { loadTemplates, parseStack, render, sampleStackConfig, verify, type GeneratedFile } from '../src/index.ts';
-import { FIXTURES, have, REPO, tempDir } from './helpers.ts';
-import { parseExec, parseUnitFile, values } from './unitfile.ts';
+import { loadTemplates, parseStack, render, sampleStackConfig, verify, type GeneratedFile } from '../src/index.js';
+import { FIXTURES, have, REPO, tempDir } from './helpers.js';
+import { parseExec, parseUnitFile, values } from './unitfile.js';
 
 const OUT = '/etc/systemd/system';
 const cases = readdirSync(FIXTURES).filter((d) => existsSync(join(FIXTURES, d, 'stack.yaml'))).sort();

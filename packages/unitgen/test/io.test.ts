@@ -4,8 +4,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync, writeFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { OutputConflictError, generate, readManifest, unifiedDiff } from '../src/index.ts';
-import { REPO, tempDir, zunitgen } from './helpers.ts';
+import { OutputConflictError, generate, readManifest, unifiedDiff } from '../src/index.js';
+import { REPO, tempDir, zunitgen } from './helpers.js';
 
 const EXAMPLE = join(REPO, 'examples/stack/plone.yaml');
 

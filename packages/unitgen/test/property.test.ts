@@ -9,8 +9,8 @@ import { parse as parseYaml, stringify } from 'yaml';
 import {
   ConfigError, compileTemplates, createEnv, formatAddress, formatDuration, loadTemplates, parseStack, renderWith,
   systemdUnescape, invalidUnitName, expandTemplate, type GeneratedFile, type StackModel,
-} from '../src/index.ts';
-import { parseExec, parseUnitFile, shape, splitWords, unspecify, values, type Directive } from './unitfile.ts';
+} from '../src/index.js';
+import { parseExec, parseUnitFile, shape, splitWords, unspecify, values, type Directive } from './unitfile.js';
 
 const compiled = compileTemplates(createEnv(), loadTemplates());
 const OUT = '/etc/systemd/system';

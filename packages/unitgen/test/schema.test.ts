@@ -5,8 +5,8 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import { ConfigError, KEYS, parseStack } from '../src/index.ts';
-import { FIXTURES, PKG, REPO } from './helpers.ts';
+import { ConfigError, KEYS, parseStack } from '../src/index.js';
+import { FIXTURES, PKG, REPO } from './helpers.js';
 
 type Schema = Record<string, unknown>;
 const schema = JSON.parse(readFileSync(join(PKG, 'schema/stack.schema.json'), 'utf8')) as Schema;

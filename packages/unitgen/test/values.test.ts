@@ -3,8 +3,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import fc from 'fast-check';
-import { execArg, expandTemplate, formatDuration, parseAddress, parseDuration, parseSize, systemdEscape, systemdUnescape, didYouMean } from '../src/index.ts';
-import { have } from './helpers.ts';
+import { execArg, expandTemplate, formatDuration, parseAddress, parseDuration, parseSize, systemdEscape, systemdUnescape, didYouMean } from '../src/index.js';
+import { have } from './helpers.js';
 
 test('sizes: base 1024, exact decimals, percentages, infinity', () => {
   assert.deepEqual(parseSize('1.5G'), { ok: true, value: { bytes: 1610612736n } });

@@ -1,0 +1,51 @@
+// The Handlebars helpers: the only way template values reach the output. Each escapes for the syntax it
+// writes (escape.ts); templates run with noEscape, so a bare {{value}} is reserved for values the renderer
+// computed itself (numbers, validated names).
+
+import { TemplateError } from './errors.js';
+import { commentText, execLine, invalidUnitName, listWord, unitValue } from './escape.js';
+import { formatAddress, formatDuration, formatSize, type Address, type Size } from './values.js';
+
+/** What the helpers need of a Handlebars environment (the full one or the runtime-only one). */
+export interface HelperHost {
+  registerHelper(name: string, fn: (...args: any[]) => unknown): void; // eslint-disable-line @typescript-eslint/no-explicit-any
+}
+
+function must<T>(v: T | undefined | null, what: string): T {
+  if (v === undefined || v === null) throw new TemplateError(`template used ${what} without a value`);
+  return v;
+}
+
+export function registerHelpers(hb: HelperHost): void {
+  hb.registerHelper('unit', (v: unknown) => unitValue(String(must(v, 'unit'))));
+  hb.registerHelper('exec', (argv: unknown) => {
+    if (!Array.isArray(argv)) throw new TemplateError('exec helper needs an argv array');
+    return execLine(argv.map(String));
+  });
+  hb.registerHelper('words', (list: unknown) => {
+    if (!Array.isArray(list)) throw new TemplateError('words helper needs a list');
+    return list.map((s) => listWord(String(s))).join(' ');
+  });
+  hb.registerHelper('units', (list: unknown) => {
+    if (!Array.isArray(list)) throw new TemplateError('units helper needs a list');
+    return list.map((u) => {
+      const why = invalidUnitName(String(u));
+      if (why) throw new TemplateError(`not a unit name: ${JSON.stringify(u)} (${why})`);
+      return String(u);
+    }).join(' ');
+  });
+  // JSON is a subset of YAML flow syntax: a JSON string is a YAML double-quoted scalar with the same
+  // escapes, a JSON array a flow sequence. So values can never break out of their YAML node.
+  hb.registerHelper('yaml', (v: unknown) => JSON.stringify(v));
+  hb.registerHelper('dur', (ms: unknown) => formatDuration(Number(must(ms, 'dur'))));
+  hb.registerHelper('size', (s: unknown) => (typeof s === 'number' ? String(s) : formatSize(must(s as Size, 'size'))));
+  hb.registerHelper('addr', (a: unknown) => formatAddress(must(a as Address, 'addr')));
+  // HAProxy's "addr" wants IPv6 in brackets ("addr ::1" is refused), "agent-addr" takes it bare.
+  hb.registerHelper('hapaddr', (a: unknown) => { const x = must(a as Address, 'hapaddr'); return x.family === 6 ? `[${x.host}]` : x.host; });
+  hb.registerHelper('comment', (v: unknown) => commentText(String(v)));
+  hb.registerHelper('concat', (...args: unknown[]) => args.slice(0, -1).map(String).join(''));
+  hb.registerHelper('list', (...args: unknown[]) => args.slice(0, -1));
+}
+
+/** Compile options shared by run-time compilation and the precompiled set. */
+export const COMPILE_OPTIONS = { noEscape: true, strict: false, preventIndent: true } as const;
