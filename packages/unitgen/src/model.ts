@@ -45,8 +45,10 @@ export interface StackModel {
   user: string;
   group?: string;
   directory: string;
-  znotify: string;
-  zunitgen: string;
+  /** argv prefix that runs znotify (usually one absolute path). */
+  znotify: string[];
+  /** argv prefix that runs zunitgen (ExecStartPost= wait-tcp of the ZEO unit). */
+  zunitgen: string[];
   hardening: boolean;
   protectHome: 'yes' | 'read-only';
   readWritePaths: string[];

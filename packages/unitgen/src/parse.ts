@@ -264,6 +264,22 @@ function command(w: Walker, node: Node | null, where: string, directory: string 
   return argv;
 }
 
+/**
+ * How to run znotify / zunitgen: an absolute executable, or an argv prefix such as
+ * [/usr/bin/node, /opt/zope-systemd/packages/notify/dist/znotify/cli.js] (a checkout without bin links).
+ */
+function tool(w: Walker, node: Node | null, where: string): string[] | undefined {
+  if (!isSeq(node)) { const p = w.path(node, where, { executable: true }); return p === undefined ? undefined : [p]; }
+  const out: string[] = [];
+  for (const [i, item] of (node.items as Array<Node | null>).entries()) {
+    const v = i === 0 ? w.path(item, `${where}[0]`, { executable: true }) : w.str(item, `${where}[${i}]`);
+    if (v === undefined) return undefined;
+    out.push(v);
+  }
+  if (out.length === 0) { w.err(node, `${where}: the command is empty`); return undefined; }
+  return out;
+}
+
 function memory(w: Walker, node: Node | null, where: string): MemoryLimits {
   const m = w.map(node, where, KEYS.memory);
   const out: MemoryLimits = {};
@@ -312,8 +328,8 @@ function validate(w: Walker, root: Node | null, file: string): StackModel | unde
   // systemd refuses to trust "nobody" ("Special user nobody configured, this is not safe!", systemd.exec(5)).
   if (user === 'nobody' || group === 'nogroup' || group === 'nobody') w.err(g(user === 'nobody' ? 'user' : 'group'), `${user === 'nobody' ? 'user' : 'group'}: systemd warns that nobody/nogroup is not safe for services`, 'create a dedicated user, e.g. plone');
   const directory = top.has('directory') ? w.path(g('directory'), 'directory') : undefined;
-  const znotify = top.has('znotify') ? w.path(g('znotify'), 'znotify', { executable: true }) : '/usr/local/bin/znotify';
-  const zunitgen = top.has('zunitgen') ? w.path(g('zunitgen'), 'zunitgen', { executable: true }) : '/usr/local/bin/zunitgen';
+  const znotify = top.has('znotify') ? tool(w, g('znotify'), 'znotify') : ['/usr/local/bin/znotify'];
+  const zunitgen = top.has('zunitgen') ? tool(w, g('zunitgen'), 'zunitgen') : ['/usr/local/bin/zunitgen'];
   const hardening = top.has('hardening') ? w.bool(g('hardening'), 'hardening') ?? true : true;
   const rwPaths: string[] = [];
   if (directory !== undefined) rwPaths.push(`${directory === '/' ? '' : directory}/var`);

@@ -75,7 +75,7 @@ export function renderWith(m: StackModel, t: Compiled, opts: RenderOptions): Gen
   run(m.target, 'unit', t.target, { wants: [...(m.zeo ? [m.zeo.unit] : []), ...clientUnits] });
   run(m.slice, 'unit', t.slice, {});
   if (m.zeo) {
-    const waitArgv = [m.zunitgen, 'wait-tcp', formatAddress(m.zeo.address), '--timeout', formatDuration(m.zeo.readyTimeoutMs)];
+    const waitArgv = [...m.zunitgen, 'wait-tcp', formatAddress(m.zeo.address), '--timeout', formatDuration(m.zeo.readyTimeoutMs)];
     run(m.zeo.unit, 'unit', t['zeo.service'], { waitArgv, timeoutStartMs: m.zeo.readyTimeoutMs + 10_000 });
   }
   const servers = m.clients.map((c) => ({ name: c.name, http: c.http, agent: c.health.agent, healthHttp: c.health.http }));
@@ -84,7 +84,7 @@ export function renderWith(m: StackModel, t: Compiled, opts: RenderOptions): Gen
   const hasWatchdog = m.clientWatchdog.databaseGraceMs !== undefined || m.clientWatchdog.hangTimeoutMs !== undefined || dumpStacksSet;
   for (const c of m.clients) {
     const cfgName = znotifyConfigName(m, c);
-    const execStart = [m.znotify, 'run', '--name', c.name, '--config', joinPath(opts.outDir, cfgName), '--', ...c.command];
+    const execStart = [...m.znotify, 'run', '--name', c.name, '--config', joinPath(opts.outDir, cfgName), '--', ...c.command];
     const sockets = [c.agentSocket, ...(c.healthSocket ? [c.healthSocket] : [])];
     run(c.unit, 'unit', t['client.service'], {
       c, execStart, sockets,

@@ -11,9 +11,12 @@ export interface SampleStackOptions {
   /** Ports: ZEO at base, client n HTTP at base+n, agent at base+100+n, health HTTP at base+200+n. */
   basePort: number;
   warmupSeconds?: number;
-  /** Absolute path of the znotify executable. */
-  znotify: string;
-  zunitgen: string;
+  /** How to run znotify: an absolute executable, or an argv prefix ([/usr/bin/node, <repo>/packages/notify/dist/znotify/cli.js]). */
+  znotify?: string | string[];
+  /** How to run zunitgen (the ZEO unit's ExecStartPost= wait-tcp); like znotify. */
+  zunitgen?: string | string[];
+  /** Node for the defaults of znotify and zunitgen (the repository's dist/ files are not executable). */
+  node?: string;
   python?: string;
   /** Off inside containers without mount-namespace support. */
   hardening?: boolean;
@@ -25,12 +28,15 @@ export interface SampleStackOptions {
 export function sampleStackConfig(o: SampleStackOptions): string {
   const py = JSON.stringify(o.python ?? '/usr/bin/python3');
   const b = o.basePort;
+  const node = o.node ?? '/usr/bin/node';
+  const znotify = o.znotify ?? [node, `${o.repo}/packages/notify/dist/znotify/cli.js`];
+  const zunitgen = o.zunitgen ?? [node, `${o.repo}/packages/unitgen/dist/cli.js`];
   return [
     `stack: ${JSON.stringify(o.stack ?? 'sample')}`,
     `user: ${JSON.stringify(o.user ?? 'daemon')}`,
     `directory: ${JSON.stringify(o.repo)}`,
-    `znotify: ${JSON.stringify(o.znotify)}`,
-    `zunitgen: ${JSON.stringify(o.zunitgen)}`,
+    `znotify: ${JSON.stringify(znotify)}`,
+    `zunitgen: ${JSON.stringify(zunitgen)}`,
     `hardening: ${o.hardening ?? false}`,
     'zeo:',
     `  command: [${py}, sample/zeo_server.py, --host, 127.0.0.1, --port, "${b}"]`,

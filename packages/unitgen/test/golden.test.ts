@@ -139,13 +139,17 @@ test('the example config (examples/stack/plone.yaml) renders the same files as t
 });
 
 test('sampleStackConfig: a stack for sample/instance.py that validates and verifies', (t) => {
-  const text = sampleStackConfig({ repo: REPO.replace(/\/$/, ''), basePort: 18100, znotify: '/usr/local/bin/znotify', zunitgen: '/usr/local/bin/zunitgen', clients: 3 });
+  const repo = REPO.replace(/\/$/, '');
+  const text = sampleStackConfig({ repo, basePort: 18100, clients: 3 });
   const m = parseStack(text, { file: 'sample.yaml' });
   assert.equal(m.clients.length, 3);
   assert.equal(m.hardening, false);
   const files = render(m, loadTemplates(), { outDir: '/etc/systemd/system' });
   const c2 = parseUnitFile(files.find((f) => f.name === 'sample-client2.service')!.content);
   const argv = parseExec(values(c2, 'Service', 'ExecStart')[0]!)[0]!;
+  assert.deepEqual(argv.slice(0, 3), ['/usr/bin/node', `${repo}/packages/notify/dist/znotify/cli.js`, 'run']);
+  const zeo = parseUnitFile(files.find((f) => f.name === 'sample-zeo.service')!.content);
+  assert.deepEqual(parseExec(values(zeo, 'Service', 'ExecStartPost')[0]!)[0]!.slice(0, 3), ['/usr/bin/node', `${repo}/packages/unitgen/dist/cli.js`, 'wait-tcp']);
   assert.deepEqual(argv.slice(argv.indexOf('--') + 1), ['/usr/bin/python3', 'sample/instance.py', '--host', '127.0.0.1', '--port', '18102', '--threads', '1', '--warmup-seconds', '1', '--zeo', '127.0.0.1:18100']);
   assert.deepEqual(values(c2, 'Service', 'WorkingDirectory'), [REPO.replace(/\/$/, '')]);
   if (have('systemd-analyze')) {

@@ -92,11 +92,11 @@ function roundTrip(m: StackModel, files: GeneratedFile[]): void {
         case 'WantedBy': assert.deepEqual(units(d.value), m.wantedBy); break;
         case 'ExecStart': {
           const c = m.clients.find((x) => x.unit === f.name);
-          const want = c ? [m.znotify, 'run', '--name', c.name, '--config', `${OUT}/${m.prefix}-${c.name}.znotify.yaml`, '--', ...c.command] : m.zeo!.command;
+          const want = c ? [...m.znotify, 'run', '--name', c.name, '--config', `${OUT}/${m.prefix}-${c.name}.znotify.yaml`, '--', ...c.command] : m.zeo!.command;
           assert.deepEqual(parseExec(d.value), [want]);
           break;
         }
-        case 'ExecStartPost': assert.deepEqual(parseExec(d.value), [[m.zunitgen, 'wait-tcp', formatAddress(m.zeo!.address), '--timeout', formatDuration(m.zeo!.readyTimeoutMs)]]); break;
+        case 'ExecStartPost': assert.deepEqual(parseExec(d.value), [[...m.zunitgen, 'wait-tcp', formatAddress(m.zeo!.address), '--timeout', formatDuration(m.zeo!.readyTimeoutMs)]]); break;
         default:
           if (['After', 'Wants', 'Sockets'].includes(d.key)) for (const u of units(d.value)) assert.equal(invalidUnitName(u), undefined, `${d.key}=${u}`);
       }
@@ -147,8 +147,9 @@ property('description', nasty, (c, s) => { c.description = s; }, (m, s) => asser
 property('user', nasty, (c, s) => { c.user = s; }, (m, s) => assert.equal(m.user, s));
 property('group', nasty, (c, s) => { c.group = s; }, (m, s) => assert.equal(m.group, s));
 property('directory', nasty.map((s) => `/${s}`), (c, s) => { c.directory = s; }, (m, s) => assert.equal(m.directory, s));
-property('znotify path', nasty.map((s) => `/${s}`), (c, s) => { c.znotify = s; }, (m, s) => assert.equal(m.znotify, s));
-property('zunitgen path', nasty.map((s) => `/${s}`), (c, s) => { c.zunitgen = s; }, (m, s) => assert.equal(m.zunitgen, s));
+property('znotify path', nasty.map((s) => `/${s}`), (c, s) => { c.znotify = s; }, (m, s) => assert.deepEqual(m.znotify, [s]));
+property('zunitgen path', nasty.map((s) => `/${s}`), (c, s) => { c.zunitgen = s; }, (m, s) => assert.deepEqual(m.zunitgen, [s]));
+property('znotify argv prefix argument', nasty, (c, s) => { c.znotify = ['/usr/bin/node', s]; }, (m, s) => assert.deepEqual(m.znotify, ['/usr/bin/node', s]), 0.3);
 property('read-write-paths item', nasty.map((s) => `/${s}`), (c, s) => { c['read-write-paths'] = [s]; }, (m, s) => assert.ok(m.readWritePaths.includes(s)));
 property('client command argument', nasty, (c, s) => { clients(c).command = ['/srv/plone/bin/client{n}', s, 'x']; }, (m, s) => {
   m.clients.forEach((cl, i) => { const e = expandTemplate(s, i + 1); assert.ok(e.ok); assert.deepEqual(cl.command, ['/srv/plone/bin/client' + (i + 1), e.value, 'x']); });
