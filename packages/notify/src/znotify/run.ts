@@ -100,7 +100,7 @@ export async function start(config: Config, log: Logger, opts: RunOptions = {}):
   try {
     for (const f of fds) {
       if (f.name !== 'agent' && f.name !== 'http') {
-        log.warn({ fd: f.fd, name: f.name }, 'ignoring a passed socket that is not named agent or http (set FileDescriptorName=)');
+        log.warn({ fd: f.fd, fdName: f.name }, 'ignoring a passed socket that is not named agent or http (set FileDescriptorName=)');
       }
     }
     const agentFd = fds.find((f) => f.name === 'agent');

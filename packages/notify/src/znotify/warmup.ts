@@ -7,6 +7,9 @@ import { formatDuration } from './duration.js';
 import type { Clock } from './probe.js';
 import { realClock } from './probe.js';
 
+/** Below this much budget no new attempt starts (unless none was made yet). */
+const MIN_ATTEMPT_MS = 20;
+
 export interface WarmupEvent {
   /** URLs passed so far. */
   done: number;
@@ -62,7 +65,8 @@ export async function warmUp(o: WarmupOptions, signal: AbortSignal): Promise<War
         return { ok: false, elapsedMs: clock.now() - t0, cancelled: true, reason: failureText(url, last, attempt, passed, o.urls, done) };
       }
       const remaining = deadline - clock.now();
-      if (remaining <= 0) {
+      // A last attempt with a few milliseconds left could only time out and hide the real last answer.
+      if (remaining <= 0 || (remaining < MIN_ATTEMPT_MS && attempt > 0)) {
         return {
           ok: false, elapsedMs: clock.now() - t0, cancelled: false,
           reason: `warm-up budget of ${formatDuration(o.budgetMs)} exhausted: ${failureText(url, last, attempt, passed, o.urls, done)}`,
@@ -71,8 +75,10 @@ export async function warmUp(o: WarmupOptions, signal: AbortSignal): Promise<War
       attempt++;
       const timeoutMs = Math.min(url.timeoutMs, remaining);
       o.onEvent?.({ done, total: o.urls.length, url, attempt, kind: 'attempt', remainingMs: remaining, nextStepMs: timeoutMs });
-      last = await o.prober.get({ ...url, timeoutMs }, signal);
+      const r = await o.prober.get({ ...url, timeoutMs }, signal);
       if (signal.aborted) continue;
+      // Cut short by the budget: keep the previous, informative answer for the failure message.
+      if (!(r.timedOut && timeoutMs < url.timeoutMs && last)) last = r;
       if (last.ok) {
         done++;
         passed.push(`${describeUrl(url)} ${last.detail}`);
