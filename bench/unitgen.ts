@@ -85,6 +85,9 @@ const NOTES = `## What the numbers mean
   bundle is ~20 ms, which V8's code cache (produced once by the bundle script) removes.
 - Output goes to tmpfs (/dev/shm), as systemd's generator directories are on tmpfs (/run). On this VM's
   root file system, creating the 70 files alone takes ~50 ms.
+- Tried and not adopted: a V8 startup snapshot of the bundle (\`node --build-snapshot\`): about the same wall
+  time (a 4.4 MB blob to deserialize), and one more file bound to the exact Node binary. V8 flags
+  (semi-space size, --no-opt, --single-threaded) did not help either.
 - This machine is shared (2 CPUs, other jobs running; see the load average above): medians of interleaved
   rounds, so all three programs see the same load; p90 shows the noise.
 `;
