@@ -368,7 +368,7 @@ test('HAProxy: agent-check DOWN while warming, UP after READY, DRAIN (agent + Ru
   const r = await receiver(t);
   const port = await freePort();
   const agentPort = await freePort();
-  const hx = await useHaproxy(t, { backends: [{ name: 'plone', servers: [{ name: 'client1', port, agentPort, agentInterMs: 100 }] }] });
+  const hx = await useHaproxy(t, { backends: [{ name: 'plone', servers: [{ name: 'client1', port, agentPort, agentInterMs: 100, agentSend: 'client1' }] }] });
   const dir = tmp();
   const config = path.join(dir, 'c.yaml');
   writeFileSync(config, `

@@ -17,6 +17,9 @@ export function agentServer(state: ServiceState, server: net.Server = net.create
     sock.on('error', () => {});
     sock.setNoDelay(true);
     sock.end(state.agentReply());
+    // Read (and drop) HAProxy's agent-send string, so its close is seen at once and the socket goes away
+    // cleanly instead of lingering with unread data (which would end in a RST).
+    sock.resume();
     // Do not wait for HAProxy to close: a peer that never closes must not keep sockets around.
     sock.setTimeout(2000, () => sock.destroy());
   });
