@@ -647,7 +647,7 @@ export const PRECOMPILED = {
     + ((stack1 = lookupProperty(helpers,"each").call(alias1,(depth0 != null ? lookupProperty(depth0,"servers") : depth0),{"name":"each","hash":{},"fn":container.program(4, data, 0, blockParams, depths),"inverse":container.noop,"data":data,"loc":{"start":{"line":21,"column":0},"end":{"line":23,"column":9}}})) != null ? stack1 : "");
 },"useData":true,"useDepths":true},
   "hardening": {"0":function(container,depth0,helpers,partials,data) {
-    var stack1, lookupProperty = container.lookupProperty || function(parent, propertyName) {
+    var stack1, alias1=depth0 != null ? depth0 : (container.nullContext || {}), lookupProperty = container.lookupProperty || function(parent, propertyName) {
         if (Object.prototype.hasOwnProperty.call(parent, propertyName)) {
           return parent[propertyName];
         }
@@ -655,10 +655,21 @@ export const PRECOMPILED = {
     };
 
   return "# Sandboxing that Zope (Python, waitress, ZODB) and the Node wrapper tolerate (systemd.exec(5)).\n# Not set on purpose: MemoryDenyWriteExecute= (breaks the V8 JIT of znotify and ctypes/cffi callbacks in\n# Python), PrivateUsers= and ProcSubset=pid (hide /proc/cpuinfo, /proc/meminfo that Node and psutil read).\nNoNewPrivileges=yes\nPrivateTmp=yes\nPrivateDevices=yes\nProtectSystem=strict\nReadWritePaths="
-    + ((stack1 = (lookupProperty(helpers,"words")||(depth0 && lookupProperty(depth0,"words"))||container.hooks.helperMissing).call(depth0 != null ? depth0 : (container.nullContext || {}),((stack1 = (depth0 != null ? lookupProperty(depth0,"m") : depth0)) != null ? lookupProperty(stack1,"readWritePaths") : stack1),{"name":"words","hash":{},"data":data,"loc":{"start":{"line":9,"column":15},"end":{"line":9,"column":41}}})) != null ? stack1 : "")
+    + ((stack1 = (lookupProperty(helpers,"optpath")||(depth0 && lookupProperty(depth0,"optpath"))||container.hooks.helperMissing).call(alias1,((stack1 = (depth0 != null ? lookupProperty(depth0,"m") : depth0)) != null ? lookupProperty(stack1,"varPath") : stack1),{"name":"optpath","hash":{},"data":data,"loc":{"start":{"line":9,"column":15},"end":{"line":9,"column":36}}})) != null ? stack1 : "")
+    + ((stack1 = lookupProperty(helpers,"if").call(alias1,((stack1 = ((stack1 = (depth0 != null ? lookupProperty(depth0,"m") : depth0)) != null ? lookupProperty(stack1,"readWritePaths") : stack1)) != null ? lookupProperty(stack1,"length") : stack1),{"name":"if","hash":{},"fn":container.program(1, data, 0),"inverse":container.noop,"data":data,"loc":{"start":{"line":9,"column":36},"end":{"line":9,"column":101}}})) != null ? stack1 : "")
     + "\nProtectHome="
     + ((stack1 = container.lambda(((stack1 = (depth0 != null ? lookupProperty(depth0,"m") : depth0)) != null ? lookupProperty(stack1,"protectHome") : stack1), depth0)) != null ? stack1 : "")
     + "\nProtectKernelTunables=yes\nProtectKernelModules=yes\nProtectKernelLogs=yes\nProtectControlGroups=yes\nProtectClock=yes\nProtectHostname=yes\nRestrictAddressFamilies=AF_UNIX AF_INET AF_INET6\nRestrictNamespaces=yes\nRestrictRealtime=yes\nRestrictSUIDSGID=yes\nLockPersonality=yes\nSystemCallArchitectures=native\nSystemCallFilter=@system-service\nSystemCallErrorNumber=EPERM\nCapabilityBoundingSet=\nAmbientCapabilities=\nRemoveIPC=yes\nUMask=0027\n";
+},"1":function(container,depth0,helpers,partials,data) {
+    var stack1, lookupProperty = container.lookupProperty || function(parent, propertyName) {
+        if (Object.prototype.hasOwnProperty.call(parent, propertyName)) {
+          return parent[propertyName];
+        }
+        return undefined
+    };
+
+  return " "
+    + ((stack1 = (lookupProperty(helpers,"words")||(depth0 && lookupProperty(depth0,"words"))||container.hooks.helperMissing).call(depth0 != null ? depth0 : (container.nullContext || {}),((stack1 = (depth0 != null ? lookupProperty(depth0,"m") : depth0)) != null ? lookupProperty(stack1,"readWritePaths") : stack1),{"name":"words","hash":{},"data":data,"loc":{"start":{"line":9,"column":68},"end":{"line":9,"column":94}}})) != null ? stack1 : "");
 },"compiler":[8,">= 4.3.0"],"main":function(container,depth0,helpers,partials,data) {
     var stack1, lookupProperty = container.lookupProperty || function(parent, propertyName) {
         if (Object.prototype.hasOwnProperty.call(parent, propertyName)) {

@@ -43,6 +43,10 @@ export async function main(argv: string[]): Promise<number> {
     .action((config: string, o: { out: string; templates?: string; dryRun?: boolean; diff?: boolean; force?: boolean }) => {
       const r = generate(config, { out: o.out, ...(o.templates ? { templates: o.templates } : {}), dryRun: !!o.dryRun, diff: !!o.diff, force: !!o.force });
       if (r.diff) process.stdout.write(r.diff);
+      // PrivateTmp=yes gives the services their own /tmp and /var/tmp: a znotify config there is invisible.
+      if (r.model.hardening && /^\/(var\/)?tmp(\/|$)/.test(r.plan.outDir)) {
+        process.stderr.write(`zunitgen: warning: the clients read their znotify configs from ${r.plan.outDir}, but PrivateTmp=yes hides /tmp and /var/tmp from them; generate into /etc/systemd/system (or set hardening: false)\n`);
+      }
       const p = r.plan;
       const verb = o.dryRun ? 'would ' : '';
       for (const n of p.create) process.stdout.write(`${verb}create ${join(p.outDir, n)}\n`);

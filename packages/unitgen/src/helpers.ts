@@ -26,6 +26,9 @@ export function registerHelpers(hb: HelperHost): void {
     if (!Array.isArray(list)) throw new TemplateError('words helper needs a list');
     return list.map((s) => listWord(String(s))).join(' ');
   });
+  // "-" + path: ReadWritePaths= ignores the path when it does not exist (systemd.exec(5)), instead of failing
+  // the start with 226/NAMESPACE.
+  hb.registerHelper('optpath', (p: unknown) => `-${listWord(String(must(p, 'optpath')))}`);
   hb.registerHelper('units', (list: unknown) => {
     if (!Array.isArray(list)) throw new TemplateError('units helper needs a list');
     return list.map((u) => {

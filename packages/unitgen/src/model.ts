@@ -51,6 +51,9 @@ export interface StackModel {
   zunitgen: string[];
   hardening: boolean;
   protectHome: 'yes' | 'read-only';
+  /** <directory>/var: writable, and ignored when missing (ReadWritePaths=-...), e.g. a RelStorage instance without var/. */
+  varPath: string;
+  /** read-write-paths from the config: writable, must exist. */
   readWritePaths: string[];
   target: string;
   slice: string;

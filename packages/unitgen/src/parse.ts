@@ -332,11 +332,11 @@ function validate(w: Walker, root: Node | null, file: string): StackModel | unde
   const zunitgen = top.has('zunitgen') ? tool(w, g('zunitgen'), 'zunitgen') : ['/usr/local/bin/zunitgen'];
   const hardening = top.has('hardening') ? w.bool(g('hardening'), 'hardening') ?? true : true;
   const rwPaths: string[] = [];
-  if (directory !== undefined) rwPaths.push(`${directory === '/' ? '' : directory}/var`);
+  const varPath = directory !== undefined ? `${directory === '/' ? '' : directory}/var` : '';
   if (top.has('read-write-paths')) {
     const n = g('read-write-paths');
     if (!isSeq(n)) w.err(n, `read-write-paths: expected a list of paths, got ${describe(n)}`);
-    else for (const item of n.items as Array<Node | null>) { const p = w.path(item, 'read-write-paths[]'); if (p !== undefined && !rwPaths.includes(p)) rwPaths.push(p); }
+    else for (const item of n.items as Array<Node | null>) { const p = w.path(item, 'read-write-paths[]'); if (p !== undefined && p !== varPath && !rwPaths.includes(p)) rwPaths.push(p); }
   }
   const logLevel = top.has('log-level') ? w.enumOf(g('log-level'), 'log-level', LOG_LEVELS) : 'info';
   const wantedBy: string[] = [];
@@ -542,7 +542,7 @@ function validate(w: Walker, root: Node | null, file: string): StackModel | unde
     description: description ?? `Plone/Zope stack ${stack}`,
     user: user!, ...(group !== undefined ? { group } : {}),
     directory: directory!, znotify: znotify!, zunitgen: zunitgen!,
-    hardening, protectHome: underHome ? 'read-only' : 'yes', readWritePaths: rwPaths,
+    hardening, protectHome: underHome ? 'read-only' : 'yes', varPath, readWritePaths: rwPaths,
     target: `${prefix}.target`, slice: `${prefix}.slice`,
     limits,
     ...(postgresql ? { postgresql } : {}),
