@@ -63,6 +63,8 @@ const setsockopt = lib.func('int setsockopt(int, int, int, const void *, uint32_
 const recvmsg = lib.func('intptr_t recvmsg(int, void *, int)');
 const poll = lib.func('int poll(void *, unsigned long, int)');
 const close = lib.func('int close(int)');
+const pipe2 = lib.func('int pipe2(void *, int)');
+const read = lib.func('intptr_t read(int, void *, size_t)');
 if (koffi.sizeof('void *') !== 8) throw new Error('dgram-receiver: only LP64 layouts are implemented');
 const AF_UNIX = 1, SOCK_DGRAM = 2, SOCK_CLOEXEC = 0o2000000, SOL_SOCKET = 1, SO_PASSCRED = 16;
 const SCM_RIGHTS = 1, SCM_CREDENTIALS = 2, MSG_DONTWAIT = 0x40, MSG_CMSG_CLOEXEC = 0x40000000;
@@ -82,7 +84,10 @@ if (bind(fd, addr, 2 + workerData.addressLength) !== 0) {
   const e = koffi.errno(); close(fd);
   parentPort.postMessage({ kind: 'error', message: 'bind() failed, errno ' + e }); return;
 }
-parentPort.postMessage({ kind: 'ready' });
+// A control pipe: the main thread writes a byte to wake the poll below (pause, resume, stop) at once.
+const ctl = new Int32Array(2);
+if (pipe2(ctl, 0o2000000 | 0o4000) !== 0) { close(fd); parentPort.postMessage({ kind: 'error', message: 'pipe2() failed' }); return; }
+parentPort.postMessage({ kind: 'ready', wakeFd: ctl[1] });
 
 const payload = Buffer.alloc(8192);
 const control = Buffer.alloc(16 + 4 * 253 + 64);
@@ -90,13 +95,20 @@ const iov = Buffer.alloc(16);
 iov.writeBigUInt64LE(koffi.address(payload), 0);
 iov.writeBigUInt64LE(BigInt(payload.length), 8);
 const msg = Buffer.alloc(56);
-const pfd = Buffer.alloc(8);
-pfd.writeInt32LE(fd, 0); pfd.writeInt16LE(POLLIN, 4);
+const pfd = Buffer.alloc(16);
+pfd.writeInt32LE(ctl[0], 0); pfd.writeInt16LE(POLLIN, 4);
+pfd.writeInt32LE(fd, 8); pfd.writeInt16LE(POLLIN, 12);
+const sink = Buffer.alloc(64);
 
 while (Atomics.load(stop, 0) === 0) {
-  pfd.writeInt16LE(0, 6);
-  const r = poll(pfd, 1, 20);
+  // stop[1]: 0 running, 1 pause requested, 2 paused (acknowledged: nothing is read until it is 0 again)
+  let paused = Atomics.load(stop, 1) !== 0;
+  if (paused && Atomics.compareExchange(stop, 1, 1, 2) === 1) Atomics.notify(stop, 1);
+  pfd.writeInt16LE(0, 6); pfd.writeInt16LE(0, 14);
+  const r = poll(pfd, paused ? 1 : 2, 1000);
   if (r <= 0) continue;
+  if (pfd.readInt16LE(6) !== 0) while (Number(read(ctl[0], sink, sink.length)) > 0);
+  if (paused || pfd.readInt16LE(14) === 0) continue;
   for (;;) {
     msg.fill(0);
     msg.writeBigUInt64LE(koffi.address(iov), 16);
@@ -131,6 +143,8 @@ while (Atomics.load(stop, 0) === 0) {
   }
 }
 close(fd);
+close(ctl[0]);
+close(ctl[1]);
 })();
 `;
 
@@ -148,13 +162,15 @@ export class DgramReceiver {
   #openFds = new Set<number>();
   #tmpDir: string | undefined;
   #closed = false;
+  #wakeFd: number;
 
-  private constructor(address: string, socketPath: string | undefined, tmpDir: string | undefined, worker: Worker, stop: Int32Array) {
+  private constructor(address: string, socketPath: string | undefined, tmpDir: string | undefined, worker: Worker, stop: Int32Array, wakeFd: number) {
     this.address = address;
     this.path = socketPath;
     this.#tmpDir = tmpDir;
     this.#worker = worker;
     this.#stop = stop;
+    this.#wakeFd = wakeFd;
     worker.on('message', (m: { kind: string } & Omit<Datagram, 'text'>) => {
       if (m.kind !== 'datagram') return;
       const d: Datagram = {
@@ -192,7 +208,7 @@ export class DgramReceiver {
       // A path counts its terminating NUL in the address length.
       addressBytes = Buffer.concat([Buffer.from(socketPath, 'utf8'), Buffer.from([0])]);
     }
-    const stop = new Int32Array(new SharedArrayBuffer(4));
+    const stop = new Int32Array(new SharedArrayBuffer(8)); // [0]: stop, [1]: paused
     const worker = new Worker(WORKER, {
       eval: true,
       execArgv: [],
@@ -205,9 +221,11 @@ export class DgramReceiver {
       },
     });
     worker.unref();
+    let wakeFd = -1;
     await new Promise<void>((resolve, reject) => {
-      const onMessage = (m: { kind: string; message?: string }) => {
+      const onMessage = (m: { kind: string; message?: string; wakeFd?: number }) => {
         if (m.kind === 'ready') {
+          wakeFd = m.wakeFd!;
           cleanup();
           resolve();
         } else if (m.kind === 'error') {
@@ -235,7 +253,7 @@ export class DgramReceiver {
       if (tmpDir) fs.rmSync(tmpDir, { recursive: true, force: true });
       throw err;
     });
-    return new DgramReceiver(address, socketPath, tmpDir, worker, stop);
+    return new DgramReceiver(address, socketPath, tmpDir, worker, stop, wakeFd);
   }
 
   /** An environment for a sender: `{ ...extra, NOTIFY_SOCKET: address }` (never process.env). */
@@ -270,6 +288,30 @@ export class DgramReceiver {
     }
   }
 
+  /**
+   * Stops reading (datagrams queue up in the kernel, at most net.unix.max_dgram_qlen of them) until
+   * resume(). For benchmarks that time the sender alone.
+   */
+  async pause(): Promise<void> {
+    Atomics.store(this.#stop, 1, 1);
+    this.#wake();
+    // The receiving thread acknowledges by setting 2; until then it may still be reading.
+    while (Atomics.load(this.#stop, 1) === 1) await new Promise((r) => setImmediate(r));
+  }
+
+  resume(): void {
+    Atomics.store(this.#stop, 1, 0);
+    this.#wake();
+  }
+
+  #wake(): void {
+    try {
+      fs.writeSync(this.#wakeFd, Buffer.from([1]));
+    } catch {
+      /* pipe full (the thread is already awake) or the thread has exited */
+    }
+  }
+
   /** Forgets what was received so far (queue and `received`), closing any fds that came with it. */
   reset(): void {
     for (const fd of [...this.#openFds]) this.closeFd(fd);
@@ -288,6 +330,7 @@ export class DgramReceiver {
     if (this.#closed) return;
     this.#closed = true;
     Atomics.store(this.#stop, 0, 1);
+    this.#wake();
     // The worker is unref'd (a forgotten receiver must not hold the test process up); while we wait for it
     // to leave its poll loop, it has to keep the event loop alive.
     this.#worker.ref();

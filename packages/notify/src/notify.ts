@@ -137,12 +137,24 @@ function checkFds(state: unknown, fds: unknown): number[] {
 // at most 255 characters (D-Bus specification, "Error names").
 const DBUS_ERROR_NAME = /^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+$/;
 const CUSTOM_KEY = /^X_[A-Z0-9_]+$/;
+const CONSTANT_LINES = new Map<string, string>([
+  ['ready', 'READY=1'],
+  ['stopping', 'STOPPING=1'],
+  ['watchdog', 'WATCHDOG=1'],
+  ['watchdog-trigger', 'WATCHDOG=trigger'],
+]);
 
 /**
  * Turns states into the datagram text (and the fds to pass). The one place where the vocabulary of
  * sd_notify(3) is spelled out. Throws NotifyError for every malformed state; never touches the network.
  */
 export function formatStates(states: NotifyState | readonly NotifyState[], options: FormatOptions = {}): FormattedMessage {
+  // Fast path for the messages sent most often (WATCHDOG=1 every few seconds, READY=1): one state without
+  // fields, nothing to validate. Same result as the general path below.
+  if (!Array.isArray(states) && states !== null && typeof states === 'object') {
+    const constant = CONSTANT_LINES.get((states as { type?: unknown }).type as string);
+    if (constant !== undefined) return { text: constant, fds: [] };
+  }
   const list: readonly unknown[] = Array.isArray(states) ? states : [states];
   if (list.length === 0) throw new NotifyError(NotifyErrorCode.INVALID_STATE, 'no notify states given: pass at least one state');
   const lines: string[] = [];

@@ -92,6 +92,9 @@ interface Scratch {
   cmsg: Buffer;
   pollfd: Buffer;
   cmsgAddress: bigint;
+  /** The text now in `payload` (iov_len set for it), and whether msg_control is currently NULL. */
+  lastText: string | undefined;
+  noControl: boolean;
 }
 
 const sockets = new Map<string, number>();
@@ -109,7 +112,7 @@ function getScratch(c: Libc): Scratch {
   c.writePtr(iov, L.iovec.base, c.address(payload));
   c.writePtr(msg, L.msghdr.iov, c.address(iov));
   c.writePtr(msg, L.msghdr.iovlen, 1n);
-  scratch = { msg, iov, payload, cmsg, pollfd, cmsgAddress: c.address(cmsg) };
+  scratch = { msg, iov, payload, cmsg, pollfd, cmsgAddress: c.address(cmsg), lastText: undefined, noControl: true };
   return scratch;
 }
 
@@ -163,9 +166,14 @@ export function sendDatagram(addr: NotifyAddress, text: string, fds: readonly nu
   const c = libc();
   const s = getScratch(c);
   const L = c.layout;
-  const n = s.payload.write(text, 0, 'utf8');
-  c.writePtr(s.iov, L.iovec.len, BigInt(n));
+  // The same text as last time (WATCHDOG=1 every few seconds) is already in place.
+  if (text !== s.lastText) {
+    const n = s.payload.write(text, 0, 'utf8');
+    c.writePtr(s.iov, L.iovec.len, BigInt(n));
+    s.lastText = text;
+  }
   if (fds.length > 0) {
+    s.noControl = false;
     const dataLen = 4 * fds.length;
     const space = L.cmsg.hdr + align(dataLen, L.cmsg.align);
     s.cmsg.fill(0, 0, space);
@@ -175,9 +183,10 @@ export function sendDatagram(addr: NotifyAddress, text: string, fds: readonly nu
     for (let i = 0; i < fds.length; i++) c.writeI32(s.cmsg, L.cmsg.hdr + 4 * i, fds[i]!);
     c.writePtr(s.msg, L.msghdr.control, s.cmsgAddress);
     c.writePtr(s.msg, L.msghdr.controllen, BigInt(space));
-  } else {
+  } else if (!s.noControl) {
     c.writePtr(s.msg, L.msghdr.control, 0n);
     c.writePtr(s.msg, L.msghdr.controllen, 0n);
+    s.noControl = true;
   }
 
   let reconnected = false;
