@@ -9,7 +9,9 @@ const skip = e2eSkipReason();
 const WARMUP_S = 3;
 
 test('systemctl start returns after the warm-up; HAProxy sees DOWN during it and UP after', { skip }, async (t) => {
-  const e = await setUp(t, { warmupSeconds: WARMUP_S });
+  // TimeoutStartSec=2 is shorter than the warm-up: the start only succeeds because the wrapper extends it with
+  // EXTEND_TIMEOUT_USEC= while the warm-up progresses (systemd.service(5), sd_notify(3)).
+  const e = await setUp(t, { warmupSeconds: WARMUP_S, service: ['TimeoutStartSec=2'] });
 
   // HAProxy 2.6 counts a server with agent-check only (no `check`) as UP until its agent first answers (there is
   // no `init-state` before 3.1): it is UP now, with nothing listening. That is HAProxy's start state, not the
@@ -39,7 +41,8 @@ test('systemctl start returns after the warm-up; HAProxy sees DOWN during it and
 
   // The start blocked for the warm-up (the first /Plone takes WARMUP_S seconds in the sample).
   assert.ok(tStarted - t0 >= WARMUP_S * 1000, `systemctl start returned after ${tStarted - t0} ms, before the ${WARMUP_S} s warm-up`);
-  const props = await e.show(['ActiveState', 'SubState', 'NRestarts', 'ExecMainStartTimestampMonotonic', 'ActiveEnterTimestampMonotonic', 'StatusText', 'MainPID']);
+  const props = await e.show(['ActiveState', 'SubState', 'NRestarts', 'ExecMainStartTimestampMonotonic', 'ActiveEnterTimestampMonotonic', 'StatusText', 'MainPID', 'TimeoutStartUSec']);
+  assert.equal(props.TimeoutStartUSec, '2s');
   assert.equal(props.ActiveState, 'active');
   assert.equal(props.SubState, 'running');
   assert.equal(props.NRestarts, '0');
@@ -48,9 +51,12 @@ test('systemctl start returns after the warm-up; HAProxy sees DOWN during it and
   assert.match(props.StatusText!, /^ready/);
 
   // The unit was `activating` during the whole start, `active` never before systemctl returned.
-  const early = active.filter((s) => s.t < tStarted - 100);
-  assert.ok(early.length > 10, `only ${early.length} ActiveState samples during the start`);
-  assert.deepEqual([...new Set(early.map((s) => s.state))], ['activating'], `ActiveState during start: ${JSON.stringify(active.map((s) => s.state))}`);
+  // (The poller's first sample may predate the start job: `inactive`.)
+  const early = active.filter((s) => s.t < tStarted - 100).map((s) => s.state);
+  const seen = JSON.stringify(active.map((s) => s.state));
+  assert.ok(early.filter((s) => s === 'activating').length > 10, `too few ActiveState samples during the start: ${seen}`);
+  assert.ok(early.every((s) => s === 'activating' || s === 'inactive'), `ActiveState during start: ${seen}`);
+  assert.ok(early.lastIndexOf('inactive') < early.indexOf('activating'), `inactive after activating: ${seen}`);
 
   // HAProxy: once the agent answered, DOWN through the warm-up; UP only after it.
   const firstAnswer = rec.samples.findIndex((s) => s.state === 'DOWN');
@@ -60,9 +66,10 @@ test('systemctl start returns after the warm-up; HAProxy sees DOWN during it and
   assert.ok(firstUp > 0, `HAProxy never saw the instance UP after the warm-up: ${rec.describe(t0)}`);
   const down = afterAnswer.slice(0, firstUp);
   assert.ok(down.every((s) => s.state === 'DOWN'), `states during warm-up: ${rec.describe(t0)}`);
-  // DOWN from early on (the agent listens before the instance is even spawned) until the warm-up is over.
-  assert.ok(down[0]!.t - t0 < 1500, `first DOWN only ${down[0]!.t - t0} ms after systemctl start`);
+  // DOWN from early on (the agent listens before the instance is even spawned) until the warm-up is over: for
+  // at least half of the warm-up (Node's own start, ~0.5 s here, may take longer on a loaded CI machine).
   const upAt = afterAnswer[firstUp]!.t;
+  assert.ok(upAt - down[0]!.t >= WARMUP_S * 500, `DOWN for only ${upAt - down[0]!.t} ms of the ${WARMUP_S} s warm-up`);
   assert.ok(upAt - t0 >= WARMUP_S * 1000, `HAProxy saw UP ${upAt - t0} ms after start, inside the ${WARMUP_S} s warm-up`);
   assert.ok(upAt - tStarted > -500, `HAProxy saw UP ${tStarted - upAt} ms before systemctl start returned`);
   assert.ok(afterAnswer.slice(firstUp).every((s) => s.state === 'UP'), `states after READY: ${rec.describe(t0)}`);

@@ -55,6 +55,38 @@ test('systemctl stop: DRAIN in HAProxy before the instance gets its stop signal'
   assert.deepEqual(p, { ActiveState: 'inactive', Result: 'success', ExecMainStatus: '0' });
 });
 
+test('systemctl stop with the Runtime API configured: the wrapper sets DRAIN itself, without waiting for the agent', { skip }, async (t) => {
+  // agent-inter 4 s: the agent alone would show a drain only up to 4 s late, after the 2 s drain period.
+  const e = await setUp(t, { drain: `${DRAIN_S}s`, runtimeApi: true, agentInterMs: 4000 });
+  await e.start();
+  const stat = async () => (await e.hx.showStat()).find((r) => r.pxname === BACKEND && r.svname === SERVER)!;
+  // Wait for the agent's first `up ready 100%`, so that a later drain cannot come from an earlier reply.
+  await until('the agent to report up', async () => (/via agent : up/.test((await stat()).last_agt ?? '') ? true : undefined), 12_000, 100);
+  await e.hx.waitForState(BACKEND, SERVER, 'UP', { timeoutMs: 2000 });
+  const child = (await e.health()).pid!;
+
+  const rec = recordStates(e.hx, BACKEND, SERVER, 10);
+  t.after(() => rec.stop());
+  const t0 = Date.now();
+  const stopping = e.box.exec(['systemctl', 'stop', 'client1.service'], { timeoutMs: 30_000 });
+  const drainState = await e.hx.waitForState(BACKEND, SERVER, 'DRAIN', { timeoutMs: 3000, intervalMs: 10 });
+  const tDrain = Date.now();
+  const agentSaid = (await stat()).last_agt;
+  await stopping;
+  await rec.stop();
+  t.diagnostic(`DRAIN ${tDrain - t0} ms after systemctl stop (agent's last reply then: ${JSON.stringify(agentSaid)}); HAProxy: ${rec.describe(t0)}`);
+  assert.equal(drainState, 'DRAIN');
+
+  const lines = await e.journal();
+  const pushed = lines.find((l) => /HAProxy server set to drain/.test(l.message));
+  assert.ok(pushed, `the wrapper did not push drain over the Runtime API:\n${lines.map((l) => l.message).join('\n')}`);
+  assert.ok(lines.some((l) => /HAProxy server set to ready/.test(l.message)), 'the wrapper did not push ready at READY=1');
+  const childStop = lines.find((l) => /instance: stopping: no new connections/.test(l.message) && l.pid === child);
+  assert.ok(childStop);
+  assert.ok(childStop.us / 1000 - tDrain >= 1000, `DRAIN seen only ${Math.round(childStop.us / 1000 - tDrain)} ms before the instance's stop`);
+  assert.ok(tDrain - t0 < 1500, `DRAIN took ${tDrain - t0} ms: not the Runtime API push`);
+});
+
 /** Is `pid` (a pid inside the box) a live sample instance? */
 async function isInstance(e: E2E, pid: number): Promise<boolean> {
   const r = await e.box.exec(['cat', `/proc/${pid}/cmdline`], { allowFail: true });
