@@ -6,8 +6,7 @@
 //   dist/zope-systemd-generator.cache    that code cache, produced by running the generator once.
 // Generators run at every boot and daemon-reload. Loading ~100 small module files of yaml and handlebars
 // costs more than Node's own start; one file whose bytecode comes from the cache does not.
-// Needs esbuild (a dependency of tsx, the workspace's dev dependency):
-//   pnpm build && node packages/unitgen/scripts/bundle-generator.mjs
+// Runs as part of `pnpm build` (after tsc -b). esbuild is a dev dependency of this package.
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync, existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -37,9 +36,7 @@ if (process.env.ZUNITGEN_PRODUCE_CODE_CACHE) fs.writeFileSync(process.env.ZUNITG
 `;
 
 export async function bundleGenerator() {
-  // esbuild is not a dependency of this package: borrow tsx's (the workspace's dev dependency).
-  const root = createRequire(here('../../../package.json'));
-  const esbuild = root(createRequire(root.resolve('tsx')).resolve('esbuild'));
+  const esbuild = createRequire(import.meta.url)('esbuild');
   await esbuild.build({
     entryPoints: [here('../dist/generator.js')],
     outfile: LIB,
