@@ -2,6 +2,7 @@
 // warm-up, the unit turns active only then, and HAProxy (agent-check on the wrapper) sees the instance DOWN during
 // the warm-up and UP after. Real systemd 252 in a box, real waitress, real HAProxy 2.6.
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
 import { test } from 'node:test';
 import { BACKEND, e2eSkipReason, recordStates, SERVER, setUp, sleep } from './fixtures/znotify/e2e.js';
 
@@ -84,4 +85,17 @@ test('systemctl start returns after the warm-up; HAProxy sees DOWN during it and
 
   // The agent said `down #warming up 0/1` meanwhile: HAProxy keeps the reason.
   assert.match(e.hx.output(), /client1 is DOWN, reason: Layer7 wrong status, code: 0, info: "via agent : down \(warming up 0\/1\)"/);
+});
+
+test('a configuration error fails the start with status 78, and RestartPreventExitStatus=78 stops the restart loop', { skip }, async (t) => {
+  const e = await setUp(t);
+  // A typo in a key: the wrapper exits 78 (EX_CONFIG) naming the file, the line and the fix.
+  fs.writeFileSync(e.configFile, fs.readFileSync(e.configFile, 'utf8').replace('warmup:', 'warmpu:'));
+  const r = await e.box.exec(['systemctl', 'start', 'client1.service'], { allowFail: true, timeoutMs: 30_000 });
+  assert.notEqual(r.code, 0);
+  await sleep(1000); // RestartSec=200ms: a restart would have happened by now
+  const p = await e.show(['ActiveState', 'Result', 'ExecMainStatus', 'NRestarts']);
+  assert.deepEqual(p, { ActiveState: 'failed', Result: 'exit-code', ExecMainStatus: '78', NRestarts: '0' });
+  const journal = (await e.journal()).map((l) => l.message).join('\n');
+  assert.match(journal, /client1\.yaml:\d+:\d+: .*unknown key "warmpu".*did you mean "warmup"/);
 });

@@ -62,3 +62,32 @@ test('ZEO server gone: DOWN in HAProxy without a restart within database-grace, 
   assert.match(journal, /check zeo passing/);
   await until('StatusText back to ready', async () => (/^ready/.test((await e.show(['StatusText'])).StatusText!) ? true : undefined), 3000);
 });
+
+test('the contrast: a ZEO outage longer than database-grace does restart the instance', { skip }, async (t) => {
+  // database-grace 2s: liveness is lost 2 s after the first failed zeo check; the wrapper dumps stacks, sends
+  // WATCHDOG=trigger, systemd restarts the unit. Proves the test above would notice a grace that is not honoured.
+  const e = await setUp(t, { zeo: true, watchdogSec: 2, watchdogYaml: ['  database-grace: 2s', '  hang-timeout: 30s', '  dump-stacks: true'] });
+  await e.start();
+  await e.hx.waitForState(BACKEND, SERVER, 'UP', { timeoutMs: 5000 });
+  const before = await e.show(['MainPID', 'NRestarts']);
+  const t0 = Date.now();
+  await e.zeo!.peer.stop();
+  const p = await until('a restart', async () => {
+    const s = await e.show(['NRestarts', 'MainPID']);
+    return Number(s.NRestarts) >= 1 ? s : undefined;
+  }, 15_000, 100);
+  const restartedAfter = Date.now() - t0;
+  t.diagnostic(`restarted ${restartedAfter} ms after the ZEO stub stopped (database-grace 2 s)`);
+  assert.ok(restartedAfter >= 2000, `restarted after ${restartedAfter} ms, inside the 2 s grace`);
+  assert.notEqual(p.MainPID, before.MainPID);
+  // The new instance cannot warm up without its database (/Plone answers 500): activating, DOWN in HAProxy...
+  await sleep(1000);
+  assert.equal((await e.show(['ActiveState'])).ActiveState, 'activating');
+  assert.equal(await e.state(), 'DOWN');
+  // ...until the database is back.
+  await e.zeo!.start();
+  await until('active again', async () => ((await e.show(['ActiveState'])).ActiveState === 'active' ? true : undefined), 10_000, 100);
+  await e.hx.waitForState(BACKEND, SERVER, 'UP', { timeoutMs: 5000 });
+  const journal = (await e.journal()).map((l) => l.message).join('\n');
+  assert.match(journal, /liveness lost/);
+});
