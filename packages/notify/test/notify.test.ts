@@ -8,7 +8,7 @@ import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { startDgramReceiver, type DgramReceiver } from '../../../test/harness/dgram-receiver.js';
-import { notify, formatStates, closeNotifySockets, NotifyError, type NotifyState } from '../src/index.js';
+import { notify, formatStates, closeNotifySockets, parseNotifySocket, NotifyError, type NotifyState } from '../src/index.js';
 import { monotonicUsec } from '../src/libc.js';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
@@ -147,6 +147,36 @@ describe('notify() transport', () => {
     assert.equal(fs.readdirSync('/proc/self/fd').length, fdsAfterFirst, 'no fd per message');
   });
 
+  test('a receiver that stops reading: notify() waits (bounded) for room, then ERR_NOTIFY_SEND_FAILED / EAGAIN', async (t) => {
+    const rx = await startDgramReceiver({ abstract: true });
+    t.after(() => rx.close());
+    await rx.pause();
+    let sent = 0;
+    let started = 0;
+    const err = (() => {
+      try {
+        for (; sent < 100_000; sent++) {
+          started = Date.now();
+          notify({ type: 'status', text: `message ${sent}` }, { env: rx.env() });
+        }
+      } catch (e) {
+        return e;
+      }
+      return undefined;
+    })();
+    const waited = Date.now() - started;
+    assert.ok(err instanceof NotifyError, `queue never filled after ${sent} messages`);
+    assert.equal(err.code, 'ERR_NOTIFY_SEND_FAILED');
+    assert.equal(err.errno, 'EAGAIN');
+    assert.ok(err.message.includes(rx.address));
+    assert.ok(waited >= 1900 && waited < 4000, `blocked ${waited} ms before giving up`);
+    rx.resume();
+    await rx.waitForCount(sent);
+    notify({ type: 'status', text: 'room again' }, { env: rx.env() });
+    await rx.waitForCount(sent + 1);
+    assert.equal(rx.received.at(-1)?.text, 'STATUS=room again');
+  });
+
   test('a receiver closed and bound again at the same path: the cached socket reconnects', async (t) => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'zsd-rebind-'));
     t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
@@ -180,6 +210,18 @@ describe('notify() transport', () => {
       errno: 'ECONNREFUSED',
       message: /ECONNREFUSED.*|.*zsd-nobody/,
     });
+  });
+
+  test('address lengths: a path counts its trailing NUL, an abstract name does not (sd_notify)', () => {
+    const p = parseNotifySocket('/run/n');
+    assert.equal(p.kind, 'path');
+    assert.equal(p.length, 2 + 6 + 1);
+    assert.deepEqual(p.sockaddr.subarray(2, 2 + 7), Buffer.from('/run/n\0', 'latin1'));
+    const a = parseNotifySocket('@abc');
+    assert.equal(a.kind, 'abstract');
+    assert.equal(a.length, 2 + 1 + 3);
+    assert.deepEqual(a.sockaddr.subarray(2, 2 + 4), Buffer.from('\0abc', 'latin1'));
+    // The receivers above bind exactly these lengths; a wrong one would address a different socket.
   });
 
   test('vsock: ERR_NOTIFY_UNSUPPORTED with a clear message', () => {
