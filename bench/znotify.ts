@@ -191,6 +191,12 @@ for (let i = 0; i < 5; i++) {
 const nodeE0 = median(baselines.nodeE0);
 const nodeUndici = median(baselines.undici);
 const wrapperLoaded = median(baselines.check);
+// Which of its dependencies the built wrapper imports (the explanation below depends on it, undici above all).
+const distDir = path.dirname(CLI);
+const distText = [distDir, path.dirname(distDir)].flatMap((d) => fs.readdirSync(d).filter((f) => f.endsWith('.js')).map((f) => fs.readFileSync(path.join(d, f), 'utf8'))).join('\n');
+// (koffi is required lazily, on the first notification: `znotify check` does not load it, `znotify run` does.)
+const wrapperDeps = ['undici', 'pino', 'yaml', 'commander', 'koffi'].filter((m) => new RegExp(`(from |import\\(|require\\(|resolve\\()\\s*['"]${m}['"]`).test(distText));
+const usesUndici = wrapperDeps.includes('undici');
 
 interface RssRun {
   flags: string[];
@@ -265,7 +271,7 @@ const heapFlat: boolean | undefined = gcs.length >= 3 ? gcs[gcs.length - 1]! - g
 const rssRatioTuned = lastRss(rssRuns[1]!) / nodeE0;
 log(`   node -e 0 (peak, median of 5)           ${f1(mib(nodeE0))} MiB`);
 log(`   node + require(undici) (peak)           ${f1(mib(nodeUndici))} MiB  (undici: +${f1(mib(nodeUndici - nodeE0))} MiB)`);
-log(`   znotify check (module graph, peak)      ${f1(mib(wrapperLoaded))} MiB`);
+log(`   znotify check (module graph, peak)      ${f1(mib(wrapperLoaded))} MiB  (imports: ${wrapperDeps.join(', ')})`);
 for (const r of rssRuns) {
   log(`   znotify run ${r.flags.join(' ') || '(default V8 flags)'}: ${r.checkRuns} check runs, ${r.agentAnswers} agent answers, ${r.wdPings} WATCHDOG=1`);
   log(`     RSS ${r.readings.map((x) => `${f1(mib(x.rss))} MiB @${x.at.toFixed(0)}s`).join(', ')}; peak ${f1(mib(Math.max(...r.readings.map((x) => x.hwm))))} MiB`);
@@ -461,13 +467,12 @@ process); \`--trace-gc\` gives the JS heap left after each full GC.
 ${rssRuns.map((r) => `| \`znotify run\` ${r.flags.length ? `with \`${r.flags.join(' ')}\`` : '(default V8 flags)'}: ${r.checkRuns} check runs, ${r.agentAnswers} agent answers, ${r.wdPings} pings | ${r.readings.map((x) => `${f1(mib(x.rss))} @${x.at.toFixed(0)}s`).join(', ')} MiB (peak ${f1(mib(Math.max(...r.readings.map((x) => x.hwm))))} MiB); heap after full GCs ${r.heapAfterGc.length ? `${f1(Math.min(...r.heapAfterGc))}-${f1(Math.max(...r.heapAfterGc))} MB used, ${f1(Math.min(...r.heapCommitted))}-${f1(Math.max(...r.heapCommitted))} MB committed` : 'n/a'} |`).join('\n')}
 
 Ratio of the wrapper's final RSS to \`node -e 0\`: **${f2(rssRatio)}x** with default flags, ${f2(rssRatioTuned)}x with
-\`--max-semi-space-size=1\` (target <= 1.3x: **${rssRatio <= 1.3 ? 'met' : rssRatioTuned <= 1.3 ? 'met only with --max-semi-space-size=1' : 'missed'}**). ${rssRatio <= 1.3 ? '' : `Where it goes: loading undici
-alone takes a Node process to ${f2(nodeUndici / nodeE0)}x of \`node -e 0\`, and the wrapper's module graph (undici, pino, yaml,
-commander, koffi) to ${f2(wrapperLoaded / nodeE0)}x before a single check runs; the rest is V8 growing its young generation
+\`--max-semi-space-size=1\` (target <= 1.3x: **${rssRatio <= 1.3 ? 'met' : rssRatioTuned <= 1.3 ? 'met only with --max-semi-space-size=1' : 'missed'}**). ${rssRatio <= 1.3 ? '' : `Where it goes: the wrapper's module graph (${wrapperDeps.join(', ')}) takes a Node
+process to ${f2(wrapperLoaded / nodeE0)}x of \`node -e 0\` before a single check runs (undici alone, for reference: ${f2(nodeUndici / nodeE0)}x;
+the wrapper ${usesUndici ? 'loads it' : 'does not load it'}); the rest is V8 growing its young generation
 under the allocation rate of checks every ${INTERVAL_MS} ms and keeping heap pages committed after GCs (${heapFlat === undefined ? 'too few full GCs to tell a leak apart: run longer' : heapFlat ? 'the heap left after full GCs stays flat: no leak' : 'the heap left after full GCs GREW: a leak is possible, see the figures'}).
-\`--max-semi-space-size=1\` on the ExecStart= line trims that part (${f2(rssRatioTuned)}x), it does not remove it. 1.3x is out of reach
-while undici is loaded: it would need the http checks on \`node:http\` (or undici imported lazily, which still loads it for
-the first http check).`}
+\`--max-semi-space-size=1\` on the ExecStart= line trims that part (${f2(rssRatioTuned)}x), it does not remove it.${usesUndici ? ` 1.3x is out of
+reach while undici is loaded: it would need the http checks on \`node:http\`.` : ''}`}
 
 ## 2. Health-answer latency while the instance's only thread is busy
 
