@@ -7,7 +7,7 @@
 //   journal (SIGUSR1, dump-stacks), systemd kills it through the watchdog and restarts it.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { BACKEND, e2eSkipReason, recordStates, SERVER, setUp, sleep, until } from './fixtures/znotify/e2e.js';
+import { BACKEND, e2eSkipReason, recordStates, SERVER, setUp, until } from './fixtures/znotify/e2e.js';
 
 const skip = e2eSkipReason();
 
