@@ -1,9 +1,9 @@
 // One function per check type. Each runs once, honours an AbortSignal and its own timeout, never throws, and
 // returns a CheckResult that says what the peer answered, in words fit for STATUS=, the agent's `#reason`
 // and the journal.
+import http from 'node:http';
 import net from 'node:net';
 import { spawn } from 'node:child_process';
-import { Pool } from 'undici';
 import type { Address, CheckSpec } from './config.js';
 import { formatAddress } from './config.js';
 import { formatDuration } from './duration.js';
@@ -31,75 +31,130 @@ export interface HttpRequestSpec {
 
 function describeError(err: unknown, timeoutMs: number): { detail: string; timedOut: boolean } {
   const e = err as { name?: string; code?: string; message?: string; cause?: { code?: string } };
-  if (e?.name === 'TimeoutError' || e?.code === 'UND_ERR_HEADERS_TIMEOUT' || e?.code === 'UND_ERR_BODY_TIMEOUT' || e?.code === 'ETIMEDOUT') {
+  if (e?.name === 'TimeoutError' || e?.code === 'ETIMEDOUT') {
     return { detail: `timed out after ${formatDuration(timeoutMs)}`, timedOut: true };
   }
   const code = e?.code ?? e?.cause?.code;
   switch (code) {
     case 'ECONNREFUSED': return { detail: 'connection refused', timedOut: false };
-    case 'ECONNRESET': case 'UND_ERR_SOCKET': return { detail: 'connection reset', timedOut: false };
+    case 'ECONNRESET': case 'EPIPE': return { detail: 'connection reset', timedOut: false };
     case 'EHOSTUNREACH': return { detail: 'host unreachable', timedOut: false };
     case 'ENOTFOUND': case 'EAI_AGAIN': return { detail: 'host name not found', timedOut: false };
     default: return { detail: `${code ? `${code}: ` : ''}${e?.message ?? String(err)}`, timedOut: false };
   }
 }
 
-function abortable(timeoutMs: number, signal?: AbortSignal): AbortSignal {
-  const t = AbortSignal.timeout(Math.max(1, Math.ceil(timeoutMs)));
-  return signal ? AbortSignal.any([signal, t]) : t;
+const MAX_BODY = 4 * 1024 * 1024;
+/** A connection attempt that takes longer than this fails (not "timed out": the peer is not busy, it is unreachable). */
+const CONNECT_TIMEOUT_MS = 10_000;
+
+class ConnectTimeoutError extends Error {
+  readonly code = 'ZNOTIFY_CONNECT_TIMEOUT';
+  constructor() { super(`no TCP connection within ${formatDuration(CONNECT_TIMEOUT_MS)}`); }
 }
 
-const MAX_BODY = 4 * 1024 * 1024;
-
 /**
- * HTTP GETs against one origin (the instance) through one undici Pool: connections are reused between
- * checks and warm-up requests; a request that times out is aborted, which destroys its connection.
+ * HTTP GETs against one origin (the instance) over node:http with one keep-alive Agent: connections are
+ * reused between checks and warm-up requests; a request that times out or is cancelled is destroyed with its
+ * connection. node:http, not undici: the wrapper is resident next to every instance, and undici's module graph
+ * alone costs ~20 MiB of RSS, more than the wrapper's whole budget above bare Node (docs/benchmarks/znotify-memory.md).
+ * Timeouts and cancellation use one plain timer and one listener per request, both removed when it ends
+ * (no AbortSignal.timeout/any, whose signals stay linked to a long-lived parent signal until it aborts).
  */
 export class HttpProber {
-  private readonly pool: Pool;
+  private readonly agent: http.Agent;
   readonly origin: string;
   constructor(readonly address: Address) {
     this.origin = `http://${formatAddress(address)}`;
     // A Zope instance often has one worker thread: more than a couple of connections only queue inside it.
-    this.pool = new Pool(this.origin, { connections: 4, pipelining: 1, keepAliveTimeout: 4000, connectTimeout: 10_000 });
+    // Idle connections close after 4 s (`timeout` applies to free sockets of a keep-alive Agent).
+    this.agent = new http.Agent({ keepAlive: true, maxSockets: 4, maxFreeSockets: 4, timeout: 4000, scheduling: 'lifo' });
   }
 
   async get(req: HttpRequestSpec, signal?: AbortSignal): Promise<CheckResult> {
     const t0 = performance.now();
-    const sig = abortable(req.timeoutMs, signal);
-    try {
+    if (signal?.aborted) return { ok: false, timedOut: false, detail: 'cancelled', durationMs: 0 };
+    let r = await this.once(req, t0, signal);
+    // A keep-alive connection the instance closed while it sat idle fails on its first use, before any answer:
+    // the GET goes out again, as an HTTP client may for an idempotent request (RFC 9110, 9.2.2). Each stale
+    // connection is gone after its failure, so this ends (at the latest on a fresh connection).
+    for (let i = 0; r.retry && i < 5; i++) r = await this.once(req, t0, signal);
+    return r.result;
+  }
+
+  private once(req: HttpRequestSpec, t0: number, signal?: AbortSignal): Promise<{ result: CheckResult; retry?: boolean }> {
+    return new Promise((resolve) => {
+      let settled = false;
+      let timedOut = false;
+      let cancelled = false;
+      let responded = false;
       const headers: Record<string, string> = { 'user-agent': 'znotify', accept: '*/*' };
       if (req.host) headers.host = req.host;
-      const res = await this.pool.request({ path: req.path, method: 'GET', headers, signal: sig });
-      let found: boolean | undefined;
-      if (req.text !== undefined) {
+      const cr = http.request({ host: this.address.host, port: this.address.port, path: req.path, method: 'GET', headers, agent: this.agent });
+      const finish = (result: CheckResult, retry = false) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        clearTimeout(connectTimer);
+        signal?.removeEventListener('abort', onAbort);
+        resolve({ result, retry });
+      };
+      const fail = (err: unknown) => {
+        const ms = performance.now() - t0;
+        if (cancelled || signal?.aborted) { finish({ ok: false, timedOut: false, detail: 'cancelled', durationMs: ms }); return; }
+        if (timedOut) { finish({ ok: false, timedOut: true, detail: `timed out after ${formatDuration(req.timeoutMs)}`, durationMs: ms }); return; }
+        const code = (err as { code?: string })?.code;
+        if (!responded && cr.reusedSocket && (code === 'ECONNRESET' || code === 'EPIPE')) { finish({ ok: false, timedOut: false, detail: '', durationMs: ms }, true); return; }
+        finish({ ok: false, ...describeError(err, req.timeoutMs), durationMs: ms });
+      };
+      const timer = setTimeout(() => { timedOut = true; cr.destroy(); fail(undefined); }, Math.max(1, Math.ceil(req.timeoutMs - (performance.now() - t0))));
+      let connectTimer: NodeJS.Timeout | undefined;
+      const onAbort = () => { cancelled = true; cr.destroy(); fail(undefined); };
+      signal?.addEventListener('abort', onAbort, { once: true });
+      cr.once('socket', (sock) => {
+        if (!sock.connecting) return;
+        connectTimer = setTimeout(() => cr.destroy(new ConnectTimeoutError()), CONNECT_TIMEOUT_MS);
+        sock.once('connect', () => clearTimeout(connectTimer));
+      });
+      cr.on('error', fail);
+      cr.once('response', (res) => {
+        responded = true;
+        res.on('error', fail);
+        const status = res.statusCode ?? 0;
         let body = '';
-        for await (const chunk of res.body) {
-          body += (chunk as Buffer).toString('utf8');
-          if (body.includes(req.text) || body.length > MAX_BODY) break;
-        }
-        found = body.includes(req.text);
-        res.body.destroy();
-      } else {
-        await res.body.dump({ limit: MAX_BODY, signal: sig });
-      }
-      const ms = performance.now() - t0;
-      const statusOk = res.statusCode === req.status;
-      const ok = statusOk && found !== false;
-      let detail = `${res.statusCode} in ${formatDuration(ms)}`;
-      if (!statusOk) detail = `${res.statusCode} (expected ${req.status}) in ${formatDuration(ms)}`;
-      else if (found === false) detail = `${res.statusCode} without ${JSON.stringify(req.text)} in ${formatDuration(ms)}`;
-      return { ok, timedOut: false, detail, durationMs: ms, info: { status: res.statusCode } };
-    } catch (err) {
-      const ms = performance.now() - t0;
-      if (signal?.aborted) return { ok: false, timedOut: false, detail: 'cancelled', durationMs: ms };
-      const d = describeError(sig.aborted && !signal?.aborted ? Object.assign(new Error('timeout'), { name: 'TimeoutError' }) : err, req.timeoutMs);
-      return { ok: false, ...d, durationMs: ms };
-    }
+        let size = 0;
+        let found: boolean | undefined;
+        if (req.text !== undefined) res.setEncoding('utf8');
+        res.on('data', (chunk: string | Buffer) => {
+          size += chunk.length;
+          if (req.text !== undefined) {
+            body += chunk as string;
+            if (body.includes(req.text)) { found = true; res.destroy(); done(); return; }
+          }
+          // Too big to read on: drop the connection rather than drain it.
+          if (size > MAX_BODY) { res.destroy(); done(); }
+        });
+        res.once('end', () => done());
+        // The connection closed in the middle of the body (node:http also reports this as an ECONNRESET error).
+        res.once('close', () => { if (!res.complete) fail(Object.assign(new Error('connection closed before the end of the body'), { code: 'ECONNRESET' })); });
+        const done = () => {
+          if (settled) return;
+          if (req.text !== undefined) found ??= body.includes(req.text);
+          const ms = performance.now() - t0;
+          const statusOk = status === req.status;
+          const ok = statusOk && found !== false;
+          let detail = `${status} in ${formatDuration(ms)}`;
+          if (!statusOk) detail = `${status} (expected ${req.status}) in ${formatDuration(ms)}`;
+          else if (found === false) detail = `${status} without ${JSON.stringify(req.text)} in ${formatDuration(ms)}`;
+          finish({ ok, timedOut: false, detail, durationMs: ms, info: { status } });
+        };
+      });
+      cr.end();
+    });
   }
 
   async close(): Promise<void> {
-    await this.pool.destroy().catch(() => {});
+    this.agent.destroy();
   }
 }
 

@@ -1,0 +1,349 @@
+// znotify's steady-state memory (issue 3, item 9: "the wrapper's RSS after a long run of checks against bare
+// `node -e 0`, target at most 1.3x"), measured, with the baseline taken in the same run.
+//
+// One round = one wrapper run + one bare Node run, back to back on the same machine:
+//   - the built wrapper (`node packages/notify/dist/znotify/cli.js run ...`, exactly as bench/znotify.ts and
+//     `[node, cli.js]` ExecStart= prefixes start it) supervises a real HTTP peer: the waitress sample instance
+//     (/usr/bin/python3 sample/instance.py, one thread) or, with --peer node (or without waitress), a node:http
+//     server; warm-up of /Plone, then checks every --interval-ms (http /, tcp, and zeo `ruok` against
+//     sample/zeo_server.py when python3 is there) for --seconds, an agent-check every 10 ms from this process,
+//     and WATCHDOG=1 every 500 ms to a real datagram receiver (so the notify path, koffi included, is loaded);
+//   - VmRSS and VmHWM of the wrapper process (/proc/PID/status) at 25/50/75/100 % of the run;
+//   - the baseline: bare `node -e "setTimeout(()=>{},3000)"`, VmRSS sampled after 2.5 s.
+// Figures: median over --runs rounds of the final VmRSS, VmHWM and the per-round ratio wrapper / bare node.
+// Several --cli paths (e.g. a copy of an older build) or --flags variants run interleaved in each round, so
+// before/after comparisons see the same machine (it is shared with other jobs: medians, same-run baselines).
+//
+//   pnpm build && node --import tsx bench/znotify-memory.ts [--runs 5] [--seconds 30] [--interval-ms 10]
+//        [--peer waitress|node] [--cli path/to/cli.js ...] [--flags=--some-v8-flag ...] [--flags= (none)] [--smaps] [--imports] [--json]
+//
+// --smaps: where the wrapper's RSS sits at the end (node binary pages, anonymous = V8 heap + malloc, libraries).
+// --imports: first, what loading each dependency alone costs a Node process (VmRSS 1.2 s after start, beside
+//   bare node in the same rounds): undici, pino, yaml, commander, koffi, node:http, and the wrapper's modules.
+//
+// Children run without NODE_EXTRA_CA_CERTS (this VM sets it: +1.7 MiB per Node start, FIELD_NOTES) and
+// without NODE_OPTIONS. Everything started here is stopped by pid, also when the benchmark fails.
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { startDgramReceiver } from '../test/harness/dgram-receiver.js';
+import { freePort, waitForTcp } from '../test/harness/net.js';
+import { instanceArgv, sampleSkipReason, SAMPLE_PYTHON, zeoServerArgv } from '../test/harness/proc.js';
+
+const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const DEFAULT_CLI = path.join(REPO, 'packages/notify/dist/znotify/cli.js');
+const NODE = process.execPath;
+
+const { values } = parseArgs({
+  options: {
+    runs: { type: 'string', default: '5' },
+    seconds: { type: 'string', default: '30' },
+    'interval-ms': { type: 'string', default: '10' },
+    peer: { type: 'string' },
+    cli: { type: 'string', multiple: true },
+    flags: { type: 'string', multiple: true },
+    json: { type: 'boolean', default: false },
+    smaps: { type: 'boolean', default: false },
+    imports: { type: 'boolean', default: false },
+  },
+});
+const RUNS = Number(values.runs);
+const SECONDS = Number(values.seconds);
+const INTERVAL_MS = Number(values['interval-ms']);
+const waitressMissing = sampleSkipReason();
+const PEER = values.peer ?? (waitressMissing ? 'node' : 'waitress');
+if (PEER === 'waitress' && waitressMissing) throw new Error(`--peer waitress: ${waitressMissing}`);
+const ZEO = fs.existsSync(SAMPLE_PYTHON);
+
+interface Variant { label: string; cli: string; flags: string[] }
+const clis = values.cli?.length ? values.cli.map((c) => path.resolve(c)) : [DEFAULT_CLI];
+const flagSets = values.flags?.length ? values.flags.map((f) => f.split(/\s+/).filter(Boolean)) : [[]];
+const variants: Variant[] = clis.flatMap((cli) => flagSets.map((flags) => ({
+  label: `${path.relative(REPO, cli).startsWith('..') ? cli : path.relative(REPO, cli)}${flags.length ? ` ${flags.join(' ')}` : ''}`,
+  cli, flags,
+})));
+for (const v of variants) {
+  if (!fs.existsSync(v.cli)) { process.stderr.write(`${v.cli} is missing: run \`pnpm build\` first\n`); process.exit(1); }
+}
+
+const childEnv = (): NodeJS.ProcessEnv => {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(process.env)) {
+    if (k === 'NODE_EXTRA_CA_CERTS' || k === 'NODE_OPTIONS' || k === 'NOTIFY_SOCKET' || k.startsWith('WATCHDOG_') || k.startsWith('LISTEN_')) continue;
+    env[k] = v;
+  }
+  return env;
+};
+const median = (xs: number[]) => { const s = [...xs].sort((a, b) => a - b); return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2; };
+const mib = (kib: number) => kib / 1024;
+const f1 = (x: number) => x.toFixed(1);
+const f2 = (x: number) => x.toFixed(2);
+const log = (s: string) => process.stdout.write(`${s}\n`);
+
+/**
+ * Where a process's resident memory sits (/proc/PID/smaps): the binary and libraries (file-backed), glibc's
+ * main heap ([heap], brk), thread stacks, and anonymous mappings (V8's heap pages, glibc's thread arenas,
+ * mmap'ed malloc chunks), the largest listed with their size. KiB.
+ */
+function smapsBreakdown(pid: number): string {
+  const text = fs.readFileSync(`/proc/${pid}/smaps`, 'utf8');
+  const groups: Record<string, number> = {};
+  const anon: { size: number; rss: number; range: string }[] = [];
+  let cur: { range: string; name: string; size: number } | undefined;
+  for (const line of text.split('\n')) {
+    const head = /^([0-9a-f]+-[0-9a-f]+) \S+ \S+ \S+ \d+\s*(.*)$/.exec(line);
+    if (head) { cur = { range: head[1]!, name: head[2]!.trim(), size: 0 }; continue; }
+    const m = /^(Size|Rss):\s+(\d+) kB/.exec(line);
+    if (!m || !cur) continue;
+    if (m[1] === 'Size') { cur.size = Number(m[2]); continue; }
+    const rss = Number(m[2]);
+    const g = cur.name === '' ? 'anonymous' : cur.name.startsWith('/') ? (cur.name.endsWith('/node') || cur.name === process.execPath ? 'node binary' : 'libraries/files') : cur.name;
+    groups[g] = (groups[g] ?? 0) + rss;
+    if (cur.name === '') anon.push({ size: cur.size, rss, range: cur.range });
+  }
+  anon.sort((a, b) => b.rss - a.rss);
+  return Object.entries(groups).sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k} ${f1(mib(v))}`).join(', ')
+    + `; largest anonymous (rss/size MiB): ${anon.slice(0, 8).map((a) => `${f1(mib(a.rss))}/${f1(mib(a.size))}`).join(' ')}`;
+}
+
+function procStatus(pid: number): { rss: number; hwm: number } {
+  const text = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kib = (k: string) => Number(new RegExp(`^${k}:\\s+(\\d+) kB`, 'm').exec(text)?.[1] ?? NaN);
+  return { rss: kib('VmRSS'), hwm: kib('VmHWM') };
+}
+
+/** CPU seconds (user + system) a process has used so far, from /proc/PID/stat (USER_HZ = 100 on Linux). */
+function cpuSeconds(pid: number): number {
+  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(f[11]) + Number(f[12])) / 100;
+}
+
+interface Proc { cp: ChildProcess; out: () => string; exited: Promise<void> }
+const started = new Set<Proc>();
+function run(argv: string[], env: NodeJS.ProcessEnv): Proc {
+  const cp = spawn(argv[0]!, argv.slice(1), { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  const keep = (d: string) => { out = (out + d).slice(-20_000); };
+  cp.stdout!.setEncoding('utf8').on('data', keep);
+  cp.stderr!.setEncoding('utf8').on('data', keep);
+  const exited = new Promise<void>((r) => cp.once('exit', () => r()));
+  const p = { cp, out: () => out, exited };
+  started.add(p);
+  void exited.then(() => started.delete(p));
+  return p;
+}
+async function stopProc(p: Proc, ms = 5000): Promise<void> {
+  if (p.cp.exitCode !== null || p.cp.signalCode !== null) return;
+  p.cp.kill('SIGTERM');
+  const t = setTimeout(() => p.cp.kill('SIGKILL'), ms);
+  await p.exited;
+  clearTimeout(t);
+}
+// Last resort: nothing started here outlives the benchmark.
+process.on('exit', () => { for (const p of started) { try { p.cp.kill('SIGKILL'); } catch { /* gone */ } } });
+
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'zsd-bench-znotify-mem-'));
+process.on('exit', () => fs.rmSync(tmp, { recursive: true, force: true }));
+
+// The node:http peer: answers / at once and /Plone with a page, like a warm instance.
+const NODE_PEER = `
+const http = require('node:http');
+http.createServer((q, r) => {
+  const b = q.url.startsWith('/Plone') ? '<html><body>Plone</body></html>' : 'ok';
+  r.writeHead(200, { 'content-type': 'text/html', 'content-length': b.length }); r.end(b);
+}).listen(+process.argv[1], '127.0.0.1', () => console.log('instance: serving on', process.argv[1]));
+process.on('SIGTERM', () => process.exit(0));
+`;
+
+function agentOnce(port: number): Promise<void> {
+  return new Promise((resolve) => {
+    const s = net.connect({ port, host: '127.0.0.1' });
+    s.on('data', () => {});
+    s.once('error', () => resolve());
+    s.once('close', () => resolve());
+  });
+}
+
+async function httpGet(port: number, p: string): Promise<{ status: number; text: string }> {
+  const r = await fetch(`http://127.0.0.1:${port}${p}`, { signal: AbortSignal.timeout(2000) });
+  return { status: r.status, text: await r.text() };
+}
+
+interface Sample { at: number; rss: number; hwm: number }
+interface WrapperRun { samples: Sample[]; steady: number; cpu: number; checkRuns: number; agentAnswers: number; wdPings: number; datagrams: number; smaps?: string }
+
+async function wrapperRun(v: Variant): Promise<WrapperRun> {
+  const [ip, ap, hp, zp] = [await freePort(), await freePort(), await freePort(), await freePort()];
+  const zeo = ZEO ? run(zeoServerArgv({ port: zp }), childEnv()) : undefined;
+  if (zeo) await waitForTcp(zp);
+  const rx = await startDgramReceiver();
+  let datagrams = 0;
+  let draining = true;
+  const drain = (async () => { while (draining) { try { await rx.next(200); datagrams++; } catch { /* idle */ } } })();
+  const cfg = path.join(tmp, `w${ip}.yaml`);
+  fs.writeFileSync(cfg, [
+    'name: mem',
+    `http: 127.0.0.1:${ip}`,
+    'warmup:', '  budget: 60s', '  interval: 50ms', '  urls:', '    - { path: /Plone, text: "</html>", timeout: 30s }',
+    'health:', `  agent: 127.0.0.1:${ap}`, `  http: 127.0.0.1:${hp}`,
+    'checks:',
+    `  - { name: root, type: http, path: /, interval: ${INTERVAL_MS}ms, timeout: 1s }`,
+    `  - { name: port, type: tcp, interval: ${INTERVAL_MS}ms, timeout: 1s }`,
+    ...(zeo ? [`  - { name: zeo, type: zeo, address: 127.0.0.1:${zp}, interval: ${INTERVAL_MS}ms, timeout: 1s }`] : []),
+    'watchdog:', '  database-grace: 1h', '  hang-timeout: 1h',
+    'stop:', '  drain: 0s', '  timeout: 3s',
+    'log:', '  level: warn', '',
+  ].join('\n'));
+  const peer = PEER === 'waitress'
+    ? instanceArgv({ port: ip, threads: 1, warmupSeconds: 0, gracefulTimeout: 1 })
+    : [NODE, '-e', NODE_PEER, String(ip)];
+  const w = run([NODE, ...v.flags, v.cli, 'run', '--config', cfg, '--', ...peer],
+    { ...childEnv(), NOTIFY_SOCKET: rx.address, WATCHDOG_USEC: '1000000' });
+  try {
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      if (w.cp.exitCode !== null) throw new Error(`wrapper exited ${w.cp.exitCode}:\n${w.out()}`);
+      if ((await httpGet(hp, '/health/ready').catch(() => ({ status: 0 }))).status === 200) break;
+      if (Date.now() > deadline) throw new Error(`wrapper not ready within 30 s:\n${w.out()}`);
+      await sleep(50);
+    }
+    let agentAnswers = 0;
+    let agentLoop = true;
+    const agents = (async () => { while (agentLoop) { await agentOnce(ap); agentAnswers++; await sleep(10); } })();
+    const cpu0 = cpuSeconds(w.cp.pid!);
+    const samples: Sample[] = [];
+    const steady: number[] = [];
+    const t0 = Date.now();
+    // The reported samples at 25/50/75/100 %, and one a second over the second half: V8's old generation grows
+    // in a sawtooth between full GCs, so one sample lands anywhere on it; their median is the steady level.
+    const marks = [0.25, 0.5, 0.75, 1].map((frac) => ({ at: frac * SECONDS * 1000, report: true }));
+    for (let at = SECONDS * 500; at < SECONDS * 1000; at += 1000) marks.push({ at, report: false });
+    marks.sort((a, b) => a.at - b.at);
+    for (const m of marks) {
+      await sleep(Math.max(0, t0 + m.at - Date.now()));
+      const st = procStatus(w.cp.pid!);
+      if (m.at >= SECONDS * 500) steady.push(st.rss);
+      if (m.report) samples.push({ at: (Date.now() - t0) / 1000, ...st });
+    }
+    const smaps = values.smaps ? smapsBreakdown(w.cp.pid!) : undefined;
+    const cpu = cpuSeconds(w.cp.pid!) - cpu0;
+    agentLoop = false;
+    await agents;
+    const metrics = (await httpGet(hp, '/metrics')).text;
+    const sum = (name: string) => [...metrics.matchAll(new RegExp(`^${name}\\{[^}]*\\} (\\S+)$`, 'gm'))].reduce((a, m) => a + Number(m[1]), 0);
+    if (w.cp.exitCode !== null) throw new Error(`wrapper exited ${w.cp.exitCode} during the run:\n${w.out()}`);
+    return { samples, steady: median(steady), cpu, checkRuns: sum('znotify_check_runs_total'), agentAnswers, wdPings: sum('znotify_watchdog_pings_total'), datagrams, ...(smaps ? { smaps } : {}) };
+  } finally {
+    await stopProc(w);
+    if (zeo) await stopProc(zeo);
+    draining = false;
+    await drain;
+    await rx.close();
+  }
+}
+
+async function bareRun(): Promise<Sample> {
+  const p = run([NODE, '-e', 'setTimeout(()=>{},3000)'], childEnv());
+  await sleep(2500);
+  const s = { at: 2.5, ...procStatus(p.cp.pid!) };
+  await stopProc(p);
+  return s;
+}
+
+/** VmRSS (KiB) of `node <args>` 1.2 s after start (the process idles in a timer; killed after reading). */
+async function idleRss(args: string[]): Promise<number> {
+  const p = run([NODE, ...args], childEnv());
+  await sleep(1200);
+  const { rss } = procStatus(p.cp.pid!);
+  await stopProc(p);
+  return rss;
+}
+
+async function importCosts(rounds: number): Promise<void> {
+  const pkg = path.join(REPO, 'packages/notify/package.json');
+  const dist = path.join(REPO, 'packages/notify/dist');
+  const idle = 'setTimeout(() => {}, 3000)';
+  const req = (m: string) => ['-e', `require(require('node:module').createRequire(${JSON.stringify(pkg)}).resolve(${JSON.stringify(m)})); ${idle}`];
+  const imp = (f: string) => ['--input-type=module', '-e', `await import(${JSON.stringify(path.join(dist, f))}); ${idle}`];
+  const cases: [string, string[]][] = [
+    ['bare node', ['-e', idle]],
+    ['node:http', ['-e', `require('node:http'); ${idle}`]],
+    ['undici', req('undici')],
+    ['pino', req('pino')],
+    ['yaml', req('yaml')],
+    ['commander', req('commander')],
+    ['koffi', req('koffi')],
+    ['@zope-systemd/notify (dist/index.js)', imp('index.js')],
+    ['znotify config.js (yaml)', imp('znotify/config.js')],
+    ['znotify log.js (pino)', imp('znotify/log.js')],
+    ['znotify checks.js', imp('znotify/checks.js')],
+    ['znotify run.js (all but cli/log)', imp('znotify/run.js')],
+  ];
+  const got = new Map<string, number[]>(cases.map(([k]) => [k, []]));
+  for (let r = 0; r < rounds; r++) for (const [k, a] of cases) got.get(k)!.push(await idleRss(a));
+  const base = median(got.get('bare node')!);
+  log(`import costs: VmRSS 1.2 s after start, median of ${rounds} interleaved rounds, each module alone in a fresh process`);
+  for (const [k] of cases) {
+    const v = median(got.get(k)!);
+    log(`   ${k.padEnd(38)} ${f1(mib(v)).padStart(5)} MiB  ${k === 'bare node' ? '' : `+${f1(mib(v - base))} MiB`}`);
+  }
+  log('');
+}
+
+// -----------------------------------------------------------------------------------------------------
+const load0 = os.loadavg();
+log(`znotify memory: node ${process.version}, ${os.cpus().length} CPU(s), ${new Date().toISOString()}, load ${load0.map(f2).join(' ')}`);
+log(`${RUNS} rounds; each: the wrapper around the ${PEER === 'waitress' ? 'waitress sample instance (1 thread)' : 'node:http peer'} with checks every ${INTERVAL_MS} ms `
+  + `(http /, tcp${ZEO ? ', zeo ruok' : ''}) for ${SECONDS} s, agent-check every 10 ms, WATCHDOG=1 every 500 ms; then bare node -e "setTimeout(()=>{},3000)"`);
+
+if (values.imports) await importCosts(Math.max(3, RUNS));
+if (RUNS === 0) process.exit(0); // --imports --runs 0: only the import costs
+const results = new Map<string, WrapperRun[]>(variants.map((v) => [v.label, []]));
+const bare: Sample[] = [];
+const ratios = new Map<string, number[]>(variants.map((v) => [v.label, []]));
+const steadyRatios = new Map<string, number[]>(variants.map((v) => [v.label, []]));
+for (let round = 0; round < RUNS; round++) {
+  const b0 = await bareRun();
+  const got: [Variant, WrapperRun][] = [];
+  for (const v of variants) got.push([v, await wrapperRun(v)]);
+  const b1 = await bareRun();
+  const b = (b0.rss + b1.rss) / 2;
+  bare.push(b0, b1);
+  const line = [`round ${round + 1}: bare node ${f1(mib(b0.rss))}/${f1(mib(b1.rss))} MiB`];
+  for (const [v, r] of got) {
+    results.get(v.label)!.push(r);
+    const last = r.samples[r.samples.length - 1]!;
+    ratios.get(v.label)!.push(last.rss / b);
+    steadyRatios.get(v.label)!.push(r.steady / b);
+    line.push(`${v.label}: ${r.samples.map((s) => f1(mib(s.rss))).join(' ')} MiB (HWM ${f1(mib(last.hwm))}; 2nd-half median ${f1(mib(r.steady))}), ${r.checkRuns} check runs, CPU ${f1(r.cpu)} s, ${f2(last.rss / b)}x (2nd half ${f2(r.steady / b)}x)`);
+    if (r.smaps) line.push(`  smaps (MiB): ${r.smaps}`);
+  }
+  log(line.join('\n   '));
+}
+
+const bareMed = median(bare.map((s) => s.rss));
+log('');
+log(`bare node -e "setTimeout(()=>{},3000)": VmRSS median ${f1(mib(bareMed))} MiB (${bare.length} runs, ${f1(mib(Math.min(...bare.map((s) => s.rss))))}-${f1(mib(Math.max(...bare.map((s) => s.rss))))})`);
+const summary: Record<string, unknown> = { node: process.version, peer: PEER, seconds: SECONDS, intervalMs: INTERVAL_MS, runs: RUNS, bareMiB: mib(bareMed), variants: {} };
+for (const v of variants) {
+  const rs = results.get(v.label)!;
+  const rss = median(rs.map((r) => r.samples[r.samples.length - 1]!.rss));
+  const hwm = median(rs.map((r) => r.samples[r.samples.length - 1]!.hwm));
+  const ratio = median(ratios.get(v.label)!);
+  const steadyRss = median(rs.map((r) => r.steady));
+  const steadyRatio = median(steadyRatios.get(v.label)!);
+  const checks = median(rs.map((r) => r.checkRuns));
+  const cpu = median(rs.map((r) => r.cpu));
+  log(`${v.label}: final VmRSS median ${f1(mib(rss))} MiB (${f2(ratio)}x), 2nd-half VmRSS median ${f1(mib(steadyRss))} MiB (${f2(steadyRatio)}x), `
+    + `VmHWM median ${f1(mib(hwm))} MiB, ${checks} check runs/run, CPU ${f1(cpu)} s/run; ratios to bare node are medians of the rounds -> target <= 1.30x ${ratio <= 1.3 ? 'met' : 'MISSED'}`);
+  (summary.variants as Record<string, unknown>)[v.label] = { rssMiB: mib(rss), steadyMiB: mib(steadyRss), steadyRatio, hwmMiB: mib(hwm), ratio, checkRuns: checks, cpuSeconds: cpu,
+    rounds: rs.map((r, i) => ({ samplesMiB: r.samples.map((s) => mib(s.rss)), hwmMiB: mib(r.samples[r.samples.length - 1]!.hwm), ratio: ratios.get(v.label)![i], checkRuns: r.checkRuns, agentAnswers: r.agentAnswers, wdPings: r.wdPings })) };
+}
+log(`load at the end ${os.loadavg().map(f2).join(' ')}`);
+if (values.json) log(JSON.stringify(summary));
