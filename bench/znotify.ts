@@ -273,9 +273,9 @@ log(`   node -e 0 (peak, median of 5)           ${f1(mib(nodeE0))} MiB`);
 log(`   node + require(undici) (peak)           ${f1(mib(nodeUndici))} MiB  (undici: +${f1(mib(nodeUndici - nodeE0))} MiB)`);
 log(`   znotify check (module graph, peak)      ${f1(mib(wrapperLoaded))} MiB  (imports: ${wrapperDeps.join(', ')})`);
 for (const r of rssRuns) {
-  log(`   znotify run ${r.flags.join(' ') || '(default V8 flags)'}: ${r.checkRuns} check runs, ${r.agentAnswers} agent answers, ${r.wdPings} WATCHDOG=1`);
+  log(`   znotify run ${r.flags.join(' ') || '(as started)'}: ${r.checkRuns} check runs, ${r.agentAnswers} agent answers, ${r.wdPings} WATCHDOG=1`);
   log(`     RSS ${r.readings.map((x) => `${f1(mib(x.rss))} MiB @${x.at.toFixed(0)}s`).join(', ')}; peak ${f1(mib(Math.max(...r.readings.map((x) => x.hwm))))} MiB`);
-  log(`     heap after full GCs (used/committed): ${r.heapAfterGc.map((u, i) => `${f1(u)}/${f1(r.heapCommitted[i]!)}`).join(', ') || 'none'} MB; ratio to node -e 0: ${f2(lastRss(r) / nodeE0)}x`);
+  log(`     heap after full GCs (used/committed): ${r.heapAfterGc.map((u, i) => `${f1(u)}/${f1(r.heapCommitted[i]!)} MB`).join(', ') || 'none'}; ratio to node -e 0: ${f2(lastRss(r) / nodeE0)}x`);
 }
 log(`   JS heap after full GCs flat (< 2 MB growth from the 2nd to the last, default run): ${heapFlat === undefined ? 'n/a (fewer than 3 full GCs)' : heapFlat ? 'yes' : 'NO'}`);
 log(`   target <= 1.30x node -e 0: ${rssRatio <= 1.3 ? 'met' : 'MISSED'} (${f2(rssRatio)}x; ${f2(rssRatioTuned)}x with --max-semi-space-size=1)`);
@@ -464,14 +464,13 @@ process); \`--trace-gc\` gives the JS heap left after each full GC.
 | \`node -e 0\` (peak, ru_maxrss, median of 5) | ${f1(mib(nodeE0))} MiB |
 | \`node -e "require('undici')"\` (peak, median of 5) | ${f1(mib(nodeUndici))} MiB (undici alone: +${f1(mib(nodeUndici - nodeE0))} MiB) |
 | \`znotify check\` (the wrapper's whole module graph loaded, nothing run; peak, median of 5) | ${f1(mib(wrapperLoaded))} MiB |
-${rssRuns.map((r) => `| \`znotify run\` ${r.flags.length ? `with \`${r.flags.join(' ')}\`` : '(default V8 flags)'}: ${r.checkRuns} check runs, ${r.agentAnswers} agent answers, ${r.wdPings} pings | ${r.readings.map((x) => `${f1(mib(x.rss))} @${x.at.toFixed(0)}s`).join(', ')} MiB (peak ${f1(mib(Math.max(...r.readings.map((x) => x.hwm))))} MiB); heap after full GCs ${r.heapAfterGc.length ? `${f1(Math.min(...r.heapAfterGc))}-${f1(Math.max(...r.heapAfterGc))} MB used, ${f1(Math.min(...r.heapCommitted))}-${f1(Math.max(...r.heapCommitted))} MB committed` : 'n/a'} |`).join('\n')}
+${rssRuns.map((r) => `| \`znotify run\` ${r.flags.length ? `with \`${r.flags.join(' ')}\`` : '(as started)'}: ${r.checkRuns} check runs, ${r.agentAnswers} agent answers, ${r.wdPings} pings | ${r.readings.map((x) => `${f1(mib(x.rss))} @${x.at.toFixed(0)}s`).join(', ')} MiB (peak ${f1(mib(Math.max(...r.readings.map((x) => x.hwm))))} MiB); heap after full GCs ${r.heapAfterGc.length ? `${f1(Math.min(...r.heapAfterGc))}-${f1(Math.max(...r.heapAfterGc))} MB used, ${f1(Math.min(...r.heapCommitted))}-${f1(Math.max(...r.heapCommitted))} MB committed` : 'n/a'} |`).join('\n')}
 
-Ratio of the wrapper's final RSS to \`node -e 0\`: **${f2(rssRatio)}x** with default flags, ${f2(rssRatioTuned)}x with
-\`--max-semi-space-size=1\` (target <= 1.3x: **${rssRatio <= 1.3 ? 'met' : rssRatioTuned <= 1.3 ? 'met only with --max-semi-space-size=1' : 'missed'}**). ${rssRatio <= 1.3 ? '' : `Where it goes: the wrapper's module graph (${wrapperDeps.join(', ')}) takes a Node
+Ratio of the wrapper's final RSS to \`node -e 0\`: **${f2(rssRatio)}x** as started (with whatever V8 flags the wrapper sets
+itself), ${f2(rssRatioTuned)}x with \`--max-semi-space-size=1\` added on the node command line (target <= 1.3x: **${rssRatio <= 1.3 ? 'met' : rssRatioTuned <= 1.3 ? 'met only with --max-semi-space-size=1' : 'missed'}**). ${rssRatio <= 1.3 ? '' : `Where it goes: the wrapper's module graph (${wrapperDeps.join(', ')}) takes a Node
 process to ${f2(wrapperLoaded / nodeE0)}x of \`node -e 0\` before a single check runs (undici alone, for reference: ${f2(nodeUndici / nodeE0)}x;
-the wrapper ${usesUndici ? 'loads it' : 'does not load it'}); the rest is V8 growing its young generation
-under the allocation rate of checks every ${INTERVAL_MS} ms and keeping heap pages committed after GCs (${heapFlat === undefined ? 'too few full GCs to tell a leak apart: run longer' : heapFlat ? 'the heap left after full GCs stays flat: no leak' : 'the heap left after full GCs GREW: a leak is possible, see the figures'}).
-\`--max-semi-space-size=1\` on the ExecStart= line trims that part (${f2(rssRatioTuned)}x), it does not remove it.${usesUndici ? ` 1.3x is out of
+the wrapper ${usesUndici ? 'loads it' : 'does not load it'}); the rest is heap and code the checks allocate at this rate
+(${heapFlat === undefined ? `only ${gcs.length} full GC(s) in ${RSS_SECONDS} s, too few to judge a leak by the heap left after them; the RSS readings above are the better guide` : heapFlat ? 'the heap left after full GCs stays flat: no leak' : 'the heap left after full GCs GREW: a leak is possible, see the figures'}).${usesUndici ? ` 1.3x is out of
 reach while undici is loaded: it would need the http checks on \`node:http\`.` : ''}`}
 
 ## 2. Health-answer latency while the instance's only thread is busy
