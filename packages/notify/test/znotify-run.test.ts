@@ -417,3 +417,30 @@ stop: { drain: 0 }
   await zeo.stop();
   await waitFor('down #zeo', async () => ((await agent(s.agentPort)).startsWith('down #zeo') ? true : undefined), 5000);
 });
+
+test('exit status after a stop: dying of the stop signal is clean (0); ignoring it ends in SIGKILL (137)', { skip: skipSample }, async (t) => {
+  // python's http.server has no SIGTERM handler: it dies of the stop signal, which systemd itself would count as
+  // a clean stop. With SIGTERM ignored (inherited SIG_IGN), only the SIGKILL after stop.timeout ends it.
+  const r = await receiver(t);
+  for (const [label, prefix, want] of [
+    ['dies of SIGTERM', [] as string[], 0],
+    ['ignores SIGTERM', ['/bin/sh', '-c', 'trap "" TERM; exec "$@"', 'sh'], 137],
+  ] as const) {
+    const s = await setup((p) => `
+name: c1
+http: 127.0.0.1:${p.port}
+warmup: { urls: [/] }
+health: { agent: 127.0.0.1:${p.agentPort} }
+stop: { drain: 0, timeout: 1s }
+`);
+    const zn = await znotify(t, ['--config', s.config, '--', ...prefix, '/usr/bin/python3', '-m', 'http.server', '--bind', '127.0.0.1', String(s.port)], r.env(peerEnv()));
+    await waitFor(`${label}: READY`, () => (zn.output().includes('READY') || texts(r).some((x) => x.includes('READY=1')) ? true : undefined));
+    await waitFor(`${label}: agent up`, async () => ((await agent(s.agentPort)) === 'up ready 100%\n' ? true : undefined));
+    const t0 = Date.now();
+    zn.signal('SIGTERM');
+    const exit = await zn.exited;
+    assert.deepEqual(exit, { code: want, signal: null }, `${label}: ${zn.output().slice(-600)}`);
+    if (want === 137) assert.ok(Date.now() - t0 >= 1000, `${label}: SIGKILL only after stop.timeout`);
+    assert.match(zn.output(), want === 0 ? /instance was killed by SIGTERM after stop/ : /SIGKILL/);
+  }
+});

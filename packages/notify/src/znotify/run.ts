@@ -308,6 +308,10 @@ export async function start(config: Config, log: Logger, opts: RunOptions = {}):
     if (failure) {
       code = 1;
     } else if (stopping) {
+      // An instance without a handler for its stop signal dies of it. systemd counts a main process killed by
+      // SIGTERM/SIGINT/SIGHUP/SIGPIPE during a stop as a clean exit (systemd.service(5), SuccessExitStatus=);
+      // the wrapper's 128+signal would make every such stop leave the unit failed. So: 0, as systemd would.
+      if (exit.signal !== null && exit.signal === config.stop.signal && !failure) code = 0;
       log.info({ exitStatus: code, how: describeExit(exit) }, `instance ${describeExit(exit)} after stop`);
     } else if (state.phase === 'starting') {
       failure = `instance ${describeExit(exit)} during warm-up: ${lastStatus}`;
