@@ -14,7 +14,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { sampleStackConfig } from '@zope-systemd/unitgen';
 import { BOX_NODE, BOX_USER, bootBox, boxSkipReason, type Box } from '../test/harness/box.js';
-import { freePort } from '../test/harness/net.js';
+import { agentLine, freePort } from '../test/harness/net.js';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const zunitgen = path.join(repo, 'packages/unitgen/dist/cli.js');
@@ -25,16 +25,9 @@ function run(argv: string[]): string {
   return execFileSync(argv[0]!, argv.slice(1), { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
 }
 
-/** One line from an agent-check port, as HAProxy reads it. */
+/** One line from an agent-check port, as HAProxy reads it; the error code when nothing answers. */
 async function agentAnswer(port: number): Promise<string> {
-  return await new Promise((resolve) => {
-    const s = net.connect({ port, host: '127.0.0.1' });
-    let buf = '';
-    s.setTimeout(2000, () => { s.destroy(); resolve('(timeout)'); });
-    s.on('data', (d) => { buf += d.toString(); });
-    s.on('close', () => resolve(buf.trim() || '(closed)'));
-    s.on('error', (e: NodeJS.ErrnoException) => resolve(`(${e.code ?? e.message})`));
-  });
+  return (await agentLine(port).catch((e: NodeJS.ErrnoException) => `(${e.code ?? 'timeout'})`)).trim() || '(closed)';
 }
 
 async function basePortWithRoom(): Promise<number> {

@@ -29,3 +29,15 @@ export async function waitForTcp(port: number, host = '127.0.0.1', timeoutMs = 1
     await sleep(50);
   }
 }
+
+/** One HAProxy agent-check exchange: connect, read until the peer closes, return what it said. */
+export async function agentLine(port: number, timeoutMs = 2000, host = '127.0.0.1'): Promise<string> {
+  return await new Promise((resolve, reject) => {
+    const s = net.connect({ port, host });
+    let data = '';
+    const timer = setTimeout(() => { s.destroy(); reject(new Error(`agent ${host}:${port}: no answer within ${timeoutMs} ms`)); }, timeoutMs);
+    s.setEncoding('utf8').on('data', (d: string) => { data += d; });
+    s.once('close', () => { clearTimeout(timer); resolve(data); });
+    s.once('error', (err) => { clearTimeout(timer); reject(err); });
+  });
+}
