@@ -4,8 +4,9 @@
 import http from 'node:http';
 import net from 'node:net';
 import { spawn } from 'node:child_process';
-import type { Address, CheckSpec } from './config.js';
-import { formatAddress } from './config.js';
+import type { Address } from './address.js';
+import { formatAddress } from './address.js';
+import type { CheckSpec } from './config.js';
 import { formatDuration } from './duration.js';
 
 export interface CheckResult {

@@ -2,7 +2,7 @@
 // non-interactive mode HAProxy answers and closes. `set server <backend>/<server> state ready|drain|maint`
 // answers nothing on success and an error text otherwise.
 import net from 'node:net';
-import { parseAddress } from './config.js';
+import { parseAddress } from './address.js';
 
 export interface RuntimeApiTarget {
   statsSocket: string;

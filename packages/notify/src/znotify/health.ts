@@ -6,8 +6,7 @@
 // - http: GET /health (200 ready / 503 not, JSON), /health/live, /health/ready, /metrics (Prometheus text).
 import http from 'node:http';
 import net from 'node:net';
-import type { Address } from './config.js';
-import { formatAddress } from './config.js';
+import { formatAddress, type Address } from './address.js';
 import { StartError } from './errors.js';
 import type { ServiceState } from './state.js';
 

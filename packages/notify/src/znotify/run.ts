@@ -21,8 +21,8 @@ import {
   childEnv, listenFds, listenServer, notify, NotifyError, watchdogEnabled, WatchdogPinger,
   type NotifyState, type WatchdogInfo,
 } from '../index.js';
-import type { Address, CheckSpec, Config } from './config.js';
-import { formatAddress } from './config.js';
+import { formatAddress, type Address } from './address.js';
+import type { CheckSpec, Config } from './config.js';
 import { HttpProber, runCheck, type CheckDeps } from './checks.js';
 import { Child, describeExit, exitStatusOf, findSetpriv } from './child.js';
 import { formatDuration, msToUsec } from './duration.js';
