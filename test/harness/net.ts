@@ -41,3 +41,17 @@ export async function agentLine(port: number, timeoutMs = 2000, host = '127.0.0.
     s.once('error', (err) => { clearTimeout(timer); reject(err); });
   });
 }
+
+/** Polls fn until it returns something other than undefined; fails naming `what` (and the last error). */
+export async function until<T>(what: string, fn: () => Promise<T | undefined> | T | undefined, timeoutMs = 10_000, everyMs = 50): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let lastErr: unknown;
+  for (;;) {
+    try {
+      const v = await fn();
+      if (v !== undefined) return v;
+    } catch (err) { lastErr = err; }
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastErr ? ` (last error: ${(lastErr as Error).message})` : ''}`);
+    await sleep(everyMs);
+  }
+}
