@@ -429,11 +429,11 @@ export const PRECOMPILED = {
     };
 
   return "watchdog:\n"
-    + ((stack1 = lookupProperty(helpers,"if").call(alias1,((stack1 = ((stack1 = (depth0 != null ? lookupProperty(depth0,"m") : depth0)) != null ? lookupProperty(stack1,"clientWatchdog") : stack1)) != null ? lookupProperty(stack1,"databaseGraceMs") : stack1),{"name":"if","hash":{},"fn":container.program(10, data, 0),"inverse":container.noop,"data":data,"loc":{"start":{"line":44,"column":0},"end":{"line":46,"column":7}}})) != null ? stack1 : "")
-    + ((stack1 = lookupProperty(helpers,"if").call(alias1,((stack1 = ((stack1 = (depth0 != null ? lookupProperty(depth0,"m") : depth0)) != null ? lookupProperty(stack1,"clientWatchdog") : stack1)) != null ? lookupProperty(stack1,"hangTimeoutMs") : stack1),{"name":"if","hash":{},"fn":container.program(11, data, 0),"inverse":container.noop,"data":data,"loc":{"start":{"line":47,"column":0},"end":{"line":49,"column":7}}})) != null ? stack1 : "")
+    + ((stack1 = lookupProperty(helpers,"if").call(alias1,((stack1 = (depth0 != null ? lookupProperty(depth0,"watchdog") : depth0)) != null ? lookupProperty(stack1,"databaseGrace") : stack1),{"name":"if","hash":{},"fn":container.program(10, data, 0),"inverse":container.noop,"data":data,"loc":{"start":{"line":44,"column":0},"end":{"line":46,"column":7}}})) != null ? stack1 : "")
+    + ((stack1 = lookupProperty(helpers,"if").call(alias1,((stack1 = (depth0 != null ? lookupProperty(depth0,"watchdog") : depth0)) != null ? lookupProperty(stack1,"hangTimeout") : stack1),{"name":"if","hash":{},"fn":container.program(11, data, 0),"inverse":container.noop,"data":data,"loc":{"start":{"line":47,"column":0},"end":{"line":49,"column":7}}})) != null ? stack1 : "")
     + ((stack1 = lookupProperty(helpers,"if").call(alias1,(depth0 != null ? lookupProperty(depth0,"dumpStacksSet") : depth0),{"name":"if","hash":{},"fn":container.program(12, data, 0),"inverse":container.noop,"data":data,"loc":{"start":{"line":50,"column":0},"end":{"line":52,"column":7}}})) != null ? stack1 : "");
 },"10":function(container,depth0,helpers,partials,data) {
-    var stack1, alias1=depth0 != null ? depth0 : (container.nullContext || {}), alias2=container.hooks.helperMissing, lookupProperty = container.lookupProperty || function(parent, propertyName) {
+    var stack1, lookupProperty = container.lookupProperty || function(parent, propertyName) {
         if (Object.prototype.hasOwnProperty.call(parent, propertyName)) {
           return parent[propertyName];
         }
@@ -441,10 +441,10 @@ export const PRECOMPILED = {
     };
 
   return "  database-grace: "
-    + ((stack1 = (lookupProperty(helpers,"yaml")||(depth0 && lookupProperty(depth0,"yaml"))||alias2).call(alias1,(lookupProperty(helpers,"dur")||(depth0 && lookupProperty(depth0,"dur"))||alias2).call(alias1,((stack1 = ((stack1 = (depth0 != null ? lookupProperty(depth0,"m") : depth0)) != null ? lookupProperty(stack1,"clientWatchdog") : stack1)) != null ? lookupProperty(stack1,"databaseGraceMs") : stack1),{"name":"dur","hash":{},"data":data,"loc":{"start":{"line":45,"column":25},"end":{"line":45,"column":63}}}),{"name":"yaml","hash":{},"data":data,"loc":{"start":{"line":45,"column":18},"end":{"line":45,"column":65}}})) != null ? stack1 : "")
+    + ((stack1 = (lookupProperty(helpers,"yaml")||(depth0 && lookupProperty(depth0,"yaml"))||container.hooks.helperMissing).call(depth0 != null ? depth0 : (container.nullContext || {}),((stack1 = (depth0 != null ? lookupProperty(depth0,"watchdog") : depth0)) != null ? lookupProperty(stack1,"databaseGrace") : stack1),{"name":"yaml","hash":{},"data":data,"loc":{"start":{"line":45,"column":18},"end":{"line":45,"column":49}}})) != null ? stack1 : "")
     + "\n";
 },"11":function(container,depth0,helpers,partials,data) {
-    var stack1, alias1=depth0 != null ? depth0 : (container.nullContext || {}), alias2=container.hooks.helperMissing, lookupProperty = container.lookupProperty || function(parent, propertyName) {
+    var stack1, lookupProperty = container.lookupProperty || function(parent, propertyName) {
         if (Object.prototype.hasOwnProperty.call(parent, propertyName)) {
           return parent[propertyName];
         }
@@ -452,7 +452,7 @@ export const PRECOMPILED = {
     };
 
   return "  hang-timeout: "
-    + ((stack1 = (lookupProperty(helpers,"yaml")||(depth0 && lookupProperty(depth0,"yaml"))||alias2).call(alias1,(lookupProperty(helpers,"dur")||(depth0 && lookupProperty(depth0,"dur"))||alias2).call(alias1,((stack1 = ((stack1 = (depth0 != null ? lookupProperty(depth0,"m") : depth0)) != null ? lookupProperty(stack1,"clientWatchdog") : stack1)) != null ? lookupProperty(stack1,"hangTimeoutMs") : stack1),{"name":"dur","hash":{},"data":data,"loc":{"start":{"line":48,"column":23},"end":{"line":48,"column":59}}}),{"name":"yaml","hash":{},"data":data,"loc":{"start":{"line":48,"column":16},"end":{"line":48,"column":61}}})) != null ? stack1 : "")
+    + ((stack1 = (lookupProperty(helpers,"yaml")||(depth0 && lookupProperty(depth0,"yaml"))||container.hooks.helperMissing).call(depth0 != null ? depth0 : (container.nullContext || {}),((stack1 = (depth0 != null ? lookupProperty(depth0,"watchdog") : depth0)) != null ? lookupProperty(stack1,"hangTimeout") : stack1),{"name":"yaml","hash":{},"data":data,"loc":{"start":{"line":48,"column":16},"end":{"line":48,"column":45}}})) != null ? stack1 : "")
     + "\n";
 },"12":function(container,depth0,helpers,partials,data) {
     var stack1, lookupProperty = container.lookupProperty || function(parent, propertyName) {

@@ -82,6 +82,12 @@ export function renderWith(m: StackModel, t: Compiled, opts: RenderOptions): Gen
   const chk = checks(m);
   const dumpStacksSet = m.clientWatchdog.dumpStacks !== undefined;
   const hasWatchdog = m.clientWatchdog.databaseGraceMs !== undefined || m.clientWatchdog.hangTimeoutMs !== undefined || dumpStacksSet;
+  // Durations as text, so that a 0 the operator wrote ("restart at once") is "0", present, and not a falsy
+  // number that {{#if}} would drop (the wrapper would then use its 2min/5min defaults).
+  const watchdog = {
+    ...(m.clientWatchdog.databaseGraceMs !== undefined ? { databaseGrace: formatDuration(m.clientWatchdog.databaseGraceMs) } : {}),
+    ...(m.clientWatchdog.hangTimeoutMs !== undefined ? { hangTimeout: formatDuration(m.clientWatchdog.hangTimeoutMs) } : {}),
+  };
   for (const c of m.clients) {
     const cfgName = znotifyConfigName(m, c);
     const execStart = [...m.znotify, 'run', '--name', c.name, '--config', joinPath(opts.outDir, cfgName), '--', ...c.command];
@@ -94,7 +100,7 @@ export function renderWith(m: StackModel, t: Compiled, opts: RenderOptions): Gen
     });
     run(c.agentSocket, 'unit', t.socket, { c, address: c.health.agent, fdname: 'agent', purpose: 'health agent socket' });
     if (c.healthSocket && c.health.http) run(c.healthSocket, 'unit', t.socket, { c, address: c.health.http, fdname: 'http', purpose: 'health HTTP socket' });
-    run(cfgName, 'znotify', t['znotify.yaml'], { c, checks: chk, hasWatchdog, dumpStacksSet });
+    run(cfgName, 'znotify', t['znotify.yaml'], { c, checks: chk, hasWatchdog, dumpStacksSet, watchdog });
   }
   const hapName = `haproxy-${m.prefix}.cfg`;
   const hapAlt = `haproxy-${m.prefix}-httpchk.cfg`;

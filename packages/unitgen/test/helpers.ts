@@ -25,3 +25,28 @@ export function zunitgen(args: string[], env: NodeJS.ProcessEnv = {}): { code: n
   const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', env: { ...process.env, ...env }, timeout: 60_000 });
   return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
 }
+
+/** The built wrapper (the test command builds first): what the generated units run. */
+export const ZNOTIFY_CLI = join(REPO, 'packages', 'notify', 'dist', 'znotify', 'cli.js');
+
+/** A check as the wrapper reads it (`znotify check --print`: durations in ms, addresses as { host, port }). */
+export interface WrapperCheck {
+  name: string; type: string; intervalMs: number; timeoutMs: number; failureThreshold: number; successThreshold: number;
+  roles: string[]; graceMs: number; address?: { host: string; port: number }; path?: string; host?: string;
+  status?: number; text?: string; command?: string[];
+}
+export interface WrapperConfig {
+  name: string;
+  checks: WrapperCheck[];
+  watchdog: { databaseGraceMs: number; hangTimeoutMs: number; dumpStacks: boolean };
+}
+
+/**
+ * `znotify check --config FILE --print` with the built wrapper: exit 0 and the configuration exactly as the wrapper
+ * will run it, or 78 and its errors on stderr. The authority on what a generated config means.
+ */
+export function znotifyCheck(file: string): { code: number; stderr: string; config?: WrapperConfig } {
+  const r = spawnSync(process.execPath, [ZNOTIFY_CLI, 'check', '--config', file, '--print'], { encoding: 'utf8', timeout: 60_000 });
+  const code = r.status ?? -1;
+  return code === 0 ? { code, stderr: r.stderr, config: JSON.parse(r.stdout) as WrapperConfig } : { code, stderr: `${r.stderr}${r.error ? String(r.error) : ''}` };
+}
