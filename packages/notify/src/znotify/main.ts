@@ -1,5 +1,6 @@
-#!/usr/bin/env node
 // znotify: the ExecStart= wrapper that makes a Zope instance a true Type=notify service.
+// The `znotify` executable is dist/znotify/cli.js: this module with its dependencies bundled into one file by
+// scripts/bundle-znotify.mjs (less resident memory, faster start); dist/znotify/main.js runs the same unbundled.
 //
 //   znotify run --name client1 --config /etc/zope-systemd/client1.yaml -- /srv/plone/bin/client1 console
 //   znotify check --config /etc/zope-systemd/client1.yaml
@@ -14,8 +15,8 @@
 // (the rest of the module graph is imported dynamically below, after these lines) three V8 flags are set
 // through v8.setFlagsFromString, which works for them at run time (measured: each changed RSS as on the
 // command line; --max-semi-space-size does NOT, the heap is configured by then). They apply however node
-// is started (`znotify ...`, `node cli.js ...`, an ExecStart= prefix), and a flag given on node's own command
-// line or in NODE_OPTIONS wins:
+// is started (`znotify ...`, `node cli.js ...`, `node main.js ...`, an ExecStart= prefix), and a flag given
+// on node's own command line or in NODE_OPTIONS wins:
 //   --semi-space-growth-factor=1  the young generation stays at its initial 2 x 1 MiB instead of growing
 //                                 to 2 x 16 MiB under the steady allocation of checks (-20 MiB at 10 ms);
 //   --max-opt=1                   Ignition + Sparkplug, no optimizing compiler: TurboFan pages in ~4 MiB
