@@ -1,0 +1,203 @@
+// The positioned reader of the stack config's YAML nodes: typed values (strings, integers, durations, sizes,
+// addresses, paths, commands), each problem recorded as file:line:col with a hint and reading going on, so that
+// every error is reported, not only the first. Used by parse.ts and checks.ts.
+
+import { isMap, isScalar, isSeq, isAlias, type LineCounter, type Node, type Pair, type YAMLMap } from 'yaml';
+import type { ConfigIssue } from './errors.js';
+import {
+  didYouMean, expandTemplate, parseAddress, parseDuration, parseSize, q, unsafeText,
+  type Address, type Result, type Size,
+} from './values.js';
+
+export type Loc = Node | Pair | null | undefined;
+
+export class Walker {
+  readonly issues: ConfigIssue[] = [];
+  constructor(readonly file: string, readonly lc: LineCounter, readonly root: Node | null) {}
+
+  pos(node: Loc, delta = 0): { line: number; col: number } {
+    let n: Node | null | undefined;
+    if (node && 'key' in node && !('range' in node)) n = (node.key as Node | null) ?? (node.value as Node | null);
+    else n = node as Node | null | undefined;
+    const off = n?.range?.[0] ?? this.root?.range?.[0] ?? 0;
+    const { line, col } = this.lc.linePos(off + delta);
+    return { line, col };
+  }
+
+  err(node: Loc, message: string, hint?: string, delta = 0): void {
+    const { line, col } = this.pos(node, delta);
+    this.issues.push(hint ? { file: this.file, line, col, message, hint } : { file: this.file, line, col, message });
+  }
+
+  fromResult<T>(node: Loc, where: string, r: Result<T>): T | undefined {
+    if (r.ok) return r.value;
+    this.err(node, `${where}: ${r.message}`, r.hint);
+    return undefined;
+  }
+
+  /** The pairs of a mapping, with unknown keys reported (did-you-mean) and required keys checked. */
+  map(node: Node | null, where: string, keys: readonly string[], required: readonly string[] = []): Map<string, Node | null> | undefined {
+    if (!isMap(node)) {
+      this.err(node, `${where}: expected a mapping (key: value), got ${describe(node)}`);
+      return undefined;
+    }
+    const out = new Map<string, Node | null>();
+    for (const pair of (node as YAMLMap<unknown, unknown>).items) {
+      const k = pair.key as Node | null;
+      const key = isScalar(k) ? k.value : undefined;
+      if (typeof key !== 'string') {
+        this.err(k ?? node, `${where}: keys must be strings, got ${describe(k)}`);
+        continue;
+      }
+      if (!keys.includes(key)) {
+        const dym = didYouMean(key, keys);
+        this.err(k, `${where}: unknown key ${q(key)}`, dym ? `did you mean ${q(dym)}?` : `known keys: ${keys.join(', ')}`);
+        continue;
+      }
+      out.set(key, (pair.value as Node | null) ?? null);
+    }
+    for (const r of required) if (!out.has(r)) this.err(node, `${where}: missing required key ${q(r)}`);
+    return out;
+  }
+
+  scalar(node: Node | null): unknown {
+    return isScalar(node) ? node.value : undefined;
+  }
+
+  /** A string without control characters (and, unless allowed, non-empty). */
+  str(node: Node | null, where: string, opts: { empty?: boolean } = {}): string | undefined {
+    const v = this.scalar(node);
+    if (typeof v !== 'string') {
+      this.err(node, `${where}: expected a string, got ${describe(node)}`, typeof v === 'number' || typeof v === 'boolean' ? 'quote it: "..."' : undefined);
+      return undefined;
+    }
+    const why = unsafeText(v);
+    if (why) { this.err(node, `${where}: ${q(v)} ${why}`, 'a newline or control character would break the unit file'); return undefined; }
+    if (!opts.empty && v === '') { this.err(node, `${where}: must not be empty`); return undefined; }
+    return v;
+  }
+
+  int(node: Node | null, where: string, min: number, max: number): number | undefined {
+    const v = this.scalar(node);
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
+      this.err(node, `${where}: expected an integer ${min}..${max}, got ${describe(node)}`);
+      return undefined;
+    }
+    return v;
+  }
+
+  bool(node: Node | null, where: string): boolean | undefined {
+    const v = this.scalar(node);
+    if (typeof v !== 'boolean') { this.err(node, `${where}: expected true or false, got ${describe(node)}`); return undefined; }
+    return v;
+  }
+
+  duration(node: Node | null, where: string, min = 0): number | undefined {
+    const v = this.scalar(node);
+    if (typeof v === 'string' && unsafeText(v)) return this.str(node, where) as undefined;
+    const ms = this.fromResult(node, where, parseDuration(v));
+    if (ms !== undefined && ms < min) { this.err(node, `${where}: must be at least ${min} ms, got ${q(v)}`); return undefined; }
+    return ms;
+  }
+
+  size(node: Node | null, where: string, percent = true): Size | undefined {
+    const v = this.scalar(node);
+    if (typeof v === 'string' && unsafeText(v)) return this.str(node, where) as undefined;
+    return this.fromResult(node, where, parseSize(v, { percent }));
+  }
+
+  address(node: Node | null, where: string): Address | undefined {
+    const v = this.str(node, where);
+    return v === undefined ? undefined : this.fromResult(node, where, parseAddress(v));
+  }
+
+  enumOf(node: Node | null, where: string, values: readonly string[]): string | undefined {
+    const v = this.str(node, where);
+    if (v === undefined) return undefined;
+    if (!values.includes(v)) {
+      const dym = didYouMean(v, values);
+      this.err(node, `${where}: expected one of ${values.join(', ')}, got ${q(v)}`, dym ? `did you mean ${q(dym)}?` : undefined);
+      return undefined;
+    }
+    return v;
+  }
+
+  /** An absolute, normalized path made of characters that need no quoting anywhere (see paths in docs/unitgen.md). */
+  path(node: Node | null, where: string, opts: { executable?: boolean } = {}): string | undefined {
+    const v = this.str(node, where);
+    if (v === undefined) return undefined;
+    return this.checkPath(node, where, v, opts);
+  }
+
+  checkPath(node: Node | null, where: string, v: string, opts: { executable?: boolean } = {}): string | undefined {
+    if (!v.startsWith('/')) { this.err(node, `${where}: expected an absolute path, got ${q(v)}`, 'start it with /'); return undefined; }
+    if (v.length > 1 && (v.endsWith('/') || /\/\.{0,2}(\/|$)/.test(v) || v.includes('//'))) {
+      this.err(node, `${where}: path is not normalized: ${q(v)}`, 'no trailing "/", no "//", "." or ".." components');
+      return undefined;
+    }
+    const bad = opts.executable ? /[^A-Za-z0-9._/+@,:=~-]/ : /[^A-Za-z0-9._/+@,:=~%-]/;
+    const m = bad.exec(v);
+    if (m) {
+      this.err(node, `${where}: character ${q(m[0])} is not supported in ${opts.executable ? 'an executable path' : 'a path'}: ${q(v)}`,
+        `paths may use letters, digits and . _ / + @ , : = ~ -${opts.executable ? '' : ' %'}`);
+      return undefined;
+    }
+    if (v.length > 4096) { this.err(node, `${where}: path longer than 4096 characters`); return undefined; }
+    return v;
+  }
+}
+
+export function describe(node: Node | null | undefined): string {
+  if (node === null || node === undefined) return 'nothing';
+  if (isAlias(node)) return 'an alias';
+  if (isMap(node)) return 'a mapping';
+  if (isSeq(node)) return 'a list';
+  if (isScalar(node)) {
+    const v = node.value;
+    if (v === null) return 'null';
+    return `${typeof v} ${q(v)}`;
+  }
+  return 'an unknown node';
+}
+
+/** Offset of a scalar's first character from the start of its node (1 for a quoted scalar). Exact unless escapes precede it. */
+export function quotedDelta(node: Node | null): number {
+  return isScalar(node) && (node.type === 'QUOTE_DOUBLE' || node.type === 'QUOTE_SINGLE') ? 1 : 0;
+}
+
+/** A command: a list (exact argv) or a string split at spaces; relative executables resolve against `directory`. */
+export function command(w: Walker, node: Node | null, where: string, directory: string | undefined, n?: number): string[] | undefined {
+  let parts: Array<{ v: string; node: Node | null; at: number }>;
+  if (isSeq(node)) {
+    parts = [];
+    for (const item of node.items as Array<Node | null>) {
+      const v = w.str(item, where, { empty: true });
+      if (v === undefined) return undefined;
+      parts.push({ v, node: item, at: quotedDelta(item) });
+    }
+  } else {
+    const v = w.str(node, where);
+    if (v === undefined) return undefined;
+    parts = [];
+    const re = /[^ ]+/g;
+    for (let m = re.exec(v); m; m = re.exec(v)) parts.push({ v: m[0], node, at: quotedDelta(node) + m.index });
+  }
+  if (parts.length === 0 || parts[0]!.v === '') { w.err(node, `${where}: the command is empty`, 'e.g. bin/client{n} console'); return undefined; }
+  const argv: string[] = [];
+  for (const p of parts) {
+    let v = p.v;
+    if (n !== undefined) {
+      const r = expandTemplate(v, n);
+      if (!r.ok) { w.err(p.node, `${where}: ${r.message}`, r.hint, p.at + (r.offset ?? 0)); return undefined; }
+      v = r.value;
+    }
+    argv.push(v);
+  }
+  const exe = argv[0]!;
+  if (!exe.startsWith('/')) {
+    if (directory === undefined) return undefined;
+    argv[0] = `${directory === '/' ? '' : directory}/${exe.replace(/^\.\//, '')}`;
+  }
+  if (w.checkPath(parts[0]!.node, `${where} (executable)`, argv[0]!, { executable: true }) === undefined) return undefined;
+  return argv;
+}
