@@ -10,12 +10,16 @@
 //     and WATCHDOG=1 every 500 ms to a real datagram receiver (so the notify path, koffi included, is loaded);
 //   - VmRSS and VmHWM of the wrapper process (/proc/PID/status) at 25/50/75/100 % of the run;
 //   - the baseline: bare `node -e "setTimeout(()=>{},3000)"`, VmRSS sampled after 2.5 s.
+//   - the floor (bench/znotify-floor.mjs, unless --skip-floor): a hand-written minimum that does the same resident
+//     work with the same V8 flags and notify transport, and nothing else. It says how much of the ratio is Node
+//     doing this work at all, and how much is the wrapper's own weight (printed as "over the floor").
 // Figures: median over --runs rounds of the final VmRSS, VmHWM and the per-round ratio wrapper / bare node.
 // Several --cli paths (e.g. a copy of an older build) or --flags variants run interleaved in each round, so
 // before/after comparisons see the same machine (it is shared with other jobs: medians, same-run baselines).
 //
 //   pnpm build && node --import tsx bench/znotify-memory.ts [--runs 5] [--seconds 30] [--interval-ms 10]
-//        [--peer waitress|node] [--cli path/to/cli.js ...] [--flags=--some-v8-flag ...] [--flags= (none)] [--smaps] [--imports] [--json]
+//        [--peer waitress|node] [--cli path/to/cli.js ...] [--flags=--some-v8-flag ...] [--flags= (none)] [--smaps] [--imports]
+//        [--skip-floor] [--json]
 //
 // --smaps: where the wrapper's RSS sits at the end (node binary pages, anonymous = V8 heap + malloc, libraries).
 // --imports: first, what loading each dependency alone costs a Node process (VmRSS 1.2 s after start, beside
@@ -37,6 +41,8 @@ import { instanceArgv, sampleSkipReason, SAMPLE_PYTHON, zeoServerArgv } from '..
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const DEFAULT_CLI = path.join(REPO, 'packages/notify/dist/znotify/cli.js');
+const FLOOR = path.join(REPO, 'bench/znotify-floor.mjs');
+const FLOOR_LABEL = 'floor (bench/znotify-floor.mjs)';
 const NODE = process.execPath;
 
 const { values } = parseArgs({
@@ -50,6 +56,7 @@ const { values } = parseArgs({
     json: { type: 'boolean', default: false },
     smaps: { type: 'boolean', default: false },
     imports: { type: 'boolean', default: false },
+    'skip-floor': { type: 'boolean', default: false },
   },
 });
 const RUNS = Number(values.runs);
@@ -67,6 +74,7 @@ const variants: Variant[] = clis.flatMap((cli) => flagSets.map((flags) => ({
   label: `${path.relative(REPO, cli).startsWith('..') ? cli : path.relative(REPO, cli)}${flags.length ? ` ${flags.join(' ')}` : ''}`,
   cli, flags,
 })));
+if (!values['skip-floor']) variants.push({ label: FLOOR_LABEL, cli: FLOOR, flags: [] });
 for (const v of variants) {
   if (!fs.existsSync(v.cli)) { process.stderr.write(`${v.cli} is missing: run \`pnpm build\` first\n`); process.exit(1); }
 }
@@ -200,6 +208,8 @@ async function wrapperRun(v: Variant): Promise<WrapperRun> {
     'stop:', '  drain: 0s', '  timeout: 3s',
     'log:', '  level: warn', '',
   ].join('\n'));
+  // The same settings for the floor, which has no YAML parser (bench/znotify-floor.mjs).
+  fs.writeFileSync(cfg.replace(/\.yaml$/, '.json'), JSON.stringify({ http: ip, agent: ap, health: hp, intervalMs: INTERVAL_MS, warmup: '/Plone', ...(zeo ? { zeo: zp } : {}) }));
   const peer = PEER === 'waitress'
     ? instanceArgv({ port: ip, threads: 1, warmupSeconds: 0, gracefulTimeout: 1 })
     : [NODE, '-e', NODE_PEER, String(ip)];
@@ -340,8 +350,11 @@ for (const v of variants) {
   const steadyRatio = median(steadyRatios.get(v.label)!);
   const checks = median(rs.map((r) => r.checkRuns));
   const cpu = median(rs.map((r) => r.cpu));
+  const floor = v.label === FLOOR_LABEL || !results.has(FLOOR_LABEL) ? undefined : median(results.get(FLOOR_LABEL)!.map((r) => r.steady));
   log(`${v.label}: final VmRSS median ${f1(mib(rss))} MiB (${f2(ratio)}x), 2nd-half VmRSS median ${f1(mib(steadyRss))} MiB (${f2(steadyRatio)}x), `
-    + `VmHWM median ${f1(mib(hwm))} MiB, ${checks} check runs/run, CPU ${f1(cpu)} s/run; ratios to bare node are medians of the rounds -> target <= 1.30x ${ratio <= 1.3 ? 'met' : 'MISSED'}`);
+    + `VmHWM median ${f1(mib(hwm))} MiB, ${checks} check runs/run, CPU ${f1(cpu)} s/run`
+    + `${floor === undefined ? '' : `, 2nd half +${f1(mib(steadyRss - floor))} MiB over the floor`}`
+    + `; ratios to bare node are medians of the rounds -> target <= 1.30x ${ratio <= 1.3 ? 'met' : 'MISSED'}`);
   (summary.variants as Record<string, unknown>)[v.label] = { rssMiB: mib(rss), steadyMiB: mib(steadyRss), steadyRatio, hwmMiB: mib(hwm), ratio, checkRuns: checks, cpuSeconds: cpu,
     rounds: rs.map((r, i) => ({ samplesMiB: r.samples.map((s) => mib(s.rss)), hwmMiB: mib(r.samples[r.samples.length - 1]!.hwm), ratio: ratios.get(v.label)![i], checkRuns: r.checkRuns, agentAnswers: r.agentAnswers, wdPings: r.wdPings })) };
 }
