@@ -31,6 +31,11 @@ export interface PeerOptions {
   stopSignal?: NodeJS.Signals;
   /** SIGKILL this long after the stop signal; default 5 000 ms. */
   stopTimeoutMs?: number;
+  /**
+   * Sees each chunk as it arrives (e.g. to timestamp or parse lines while the peer runs); chunks split
+   * anywhere, not at line ends. Output is kept for output() either way. Must not throw.
+   */
+  onOutput?: (chunk: string, stream: 'stdout' | 'stderr') => void;
 }
 
 export interface Peer {
@@ -126,8 +131,9 @@ export async function startPeer(argv: readonly string[], options: PeerOptions = 
   let all = '';
   const listeners = new Set<() => void>();
   const changed = () => { for (const l of listeners) l(); };
-  child.stdout!.setEncoding('utf8').on('data', (s: string) => { out += s; all += s; changed(); });
-  child.stderr!.setEncoding('utf8').on('data', (s: string) => { err += s; all += s; changed(); });
+  const { onOutput } = options;
+  child.stdout!.setEncoding('utf8').on('data', (s: string) => { out += s; all += s; onOutput?.(s, 'stdout'); changed(); });
+  child.stderr!.setEncoding('utf8').on('data', (s: string) => { err += s; all += s; onOutput?.(s, 'stderr'); changed(); });
 
   let exitInfo: ExitInfo | undefined;
   const exited = new Promise<ExitInfo>((resolve) => {
