@@ -27,7 +27,6 @@
 //
 // Children run without NODE_EXTRA_CA_CERTS (this VM sets it: +1.7 MiB per Node start, FIELD_NOTES) and
 // without NODE_OPTIONS. Everything started here is stopped by pid, also when the benchmark fails.
-import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
@@ -36,8 +35,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { startDgramReceiver } from '../test/harness/dgram-receiver.js';
-import { freePort, waitForTcp } from '../test/harness/net.js';
-import { instanceArgv, sampleSkipReason, SAMPLE_PYTHON, zeoServerArgv } from '../test/harness/proc.js';
+import { freePort } from '../test/harness/net.js';
+import { instanceArgv, sampleSkipReason, SAMPLE_PYTHON, startPeer, zeoServerArgv } from '../test/harness/proc.js';
+import { childEnv, exitedError, f1, f2, log, median, mib, outputTail, procStatus } from './lib.js';
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const DEFAULT_CLI = path.join(REPO, 'packages/notify/dist/znotify/cli.js');
@@ -79,20 +79,6 @@ for (const v of variants) {
   if (!fs.existsSync(v.cli)) { process.stderr.write(`${v.cli} is missing: run \`pnpm build\` first\n`); process.exit(1); }
 }
 
-const childEnv = (): NodeJS.ProcessEnv => {
-  const env: NodeJS.ProcessEnv = {};
-  for (const [k, v] of Object.entries(process.env)) {
-    if (k === 'NODE_EXTRA_CA_CERTS' || k === 'NODE_OPTIONS' || k === 'NOTIFY_SOCKET' || k.startsWith('WATCHDOG_') || k.startsWith('LISTEN_')) continue;
-    env[k] = v;
-  }
-  return env;
-};
-const median = (xs: number[]) => { const s = [...xs].sort((a, b) => a - b); return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2; };
-const mib = (kib: number) => kib / 1024;
-const f1 = (x: number) => x.toFixed(1);
-const f2 = (x: number) => x.toFixed(2);
-const log = (s: string) => process.stdout.write(`${s}\n`);
-
 /**
  * Where a process's resident memory sits (/proc/PID/smaps): the binary and libraries (file-backed), glibc's
  * main heap ([heap], brk), thread stacks, and anonymous mappings (V8's heap pages, glibc's thread arenas,
@@ -119,42 +105,12 @@ function smapsBreakdown(pid: number): string {
     + `; largest anonymous (rss/size MiB): ${anon.slice(0, 8).map((a) => `${f1(mib(a.rss))}/${f1(mib(a.size))}`).join(' ')}`;
 }
 
-function procStatus(pid: number): { rss: number; hwm: number } {
-  const text = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
-  const kib = (k: string) => Number(new RegExp(`^${k}:\\s+(\\d+) kB`, 'm').exec(text)?.[1] ?? NaN);
-  return { rss: kib('VmRSS'), hwm: kib('VmHWM') };
-}
-
 /** CPU seconds (user + system) a process has used so far, from /proc/PID/stat (USER_HZ = 100 on Linux). */
 function cpuSeconds(pid: number): number {
   const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
   const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   return (Number(f[11]) + Number(f[12])) / 100;
 }
-
-interface Proc { cp: ChildProcess; out: () => string; exited: Promise<void> }
-const started = new Set<Proc>();
-function run(argv: string[], env: NodeJS.ProcessEnv): Proc {
-  const cp = spawn(argv[0]!, argv.slice(1), { env, stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  const keep = (d: string) => { out = (out + d).slice(-20_000); };
-  cp.stdout!.setEncoding('utf8').on('data', keep);
-  cp.stderr!.setEncoding('utf8').on('data', keep);
-  const exited = new Promise<void>((r) => cp.once('exit', () => r()));
-  const p = { cp, out: () => out, exited };
-  started.add(p);
-  void exited.then(() => started.delete(p));
-  return p;
-}
-async function stopProc(p: Proc, ms = 5000): Promise<void> {
-  if (p.cp.exitCode !== null || p.cp.signalCode !== null) return;
-  p.cp.kill('SIGTERM');
-  const t = setTimeout(() => p.cp.kill('SIGKILL'), ms);
-  await p.exited;
-  clearTimeout(t);
-}
-// Last resort: nothing started here outlives the benchmark.
-process.on('exit', () => { for (const p of started) { try { p.cp.kill('SIGKILL'); } catch { /* gone */ } } });
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'zsd-bench-znotify-mem-'));
 process.on('exit', () => fs.rmSync(tmp, { recursive: true, force: true }));
@@ -188,8 +144,7 @@ interface WrapperRun { samples: Sample[]; steady: number; cpu: number; checkRuns
 
 async function wrapperRun(v: Variant): Promise<WrapperRun> {
   const [ip, ap, hp, zp] = [await freePort(), await freePort(), await freePort(), await freePort()];
-  const zeo = ZEO ? run(zeoServerArgv({ port: zp }), childEnv()) : undefined;
-  if (zeo) await waitForTcp(zp);
+  const zeo = ZEO ? await startPeer(zeoServerArgv({ port: zp }), { name: 'zeo', env: childEnv(), ready: { tcp: zp } }) : undefined;
   const rx = await startDgramReceiver();
   let datagrams = 0;
   let draining = true;
@@ -213,20 +168,21 @@ async function wrapperRun(v: Variant): Promise<WrapperRun> {
   const peer = PEER === 'waitress'
     ? instanceArgv({ port: ip, threads: 1, warmupSeconds: 0, gracefulTimeout: 1 })
     : [NODE, '-e', NODE_PEER, String(ip)];
-  const w = run([NODE, ...v.flags, v.cli, 'run', '--config', cfg, '--', ...peer],
-    { ...childEnv(), NOTIFY_SOCKET: rx.address, WATCHDOG_USEC: '1000000' });
+  const w = await startPeer([NODE, ...v.flags, v.cli, 'run', '--config', cfg, '--', ...peer],
+    { name: v.label, env: { ...childEnv(), NOTIFY_SOCKET: rx.address, WATCHDOG_USEC: '1000000' } });
   try {
     const deadline = Date.now() + 30_000;
     for (;;) {
-      if (w.cp.exitCode !== null) throw new Error(`wrapper exited ${w.cp.exitCode}:\n${w.out()}`);
+      const gone = exitedError(w, 'wrapper');
+      if (gone) throw gone;
       if ((await httpGet(hp, '/health/ready').catch(() => ({ status: 0 }))).status === 200) break;
-      if (Date.now() > deadline) throw new Error(`wrapper not ready within 30 s:\n${w.out()}`);
+      if (Date.now() > deadline) throw new Error(`wrapper not ready within 30 s:\n${outputTail(w)}`);
       await sleep(50);
     }
     let agentAnswers = 0;
     let agentLoop = true;
     const agents = (async () => { while (agentLoop) { await agentOnce(ap); agentAnswers++; await sleep(10); } })();
-    const cpu0 = cpuSeconds(w.cp.pid!);
+    const cpu0 = cpuSeconds(w.pid);
     const samples: Sample[] = [];
     const steady: number[] = [];
     const t0 = Date.now();
@@ -237,21 +193,22 @@ async function wrapperRun(v: Variant): Promise<WrapperRun> {
     marks.sort((a, b) => a.at - b.at);
     for (const m of marks) {
       await sleep(Math.max(0, t0 + m.at - Date.now()));
-      const st = procStatus(w.cp.pid!);
+      const st = procStatus(w.pid);
       if (m.at >= SECONDS * 500) steady.push(st.rss);
       if (m.report) samples.push({ at: (Date.now() - t0) / 1000, ...st });
     }
-    const smaps = values.smaps ? smapsBreakdown(w.cp.pid!) : undefined;
-    const cpu = cpuSeconds(w.cp.pid!) - cpu0;
+    const smaps = values.smaps ? smapsBreakdown(w.pid) : undefined;
+    const cpu = cpuSeconds(w.pid) - cpu0;
     agentLoop = false;
     await agents;
     const metrics = (await httpGet(hp, '/metrics')).text;
     const sum = (name: string) => [...metrics.matchAll(new RegExp(`^${name}\\{[^}]*\\} (\\S+)$`, 'gm'))].reduce((a, m) => a + Number(m[1]), 0);
-    if (w.cp.exitCode !== null) throw new Error(`wrapper exited ${w.cp.exitCode} during the run:\n${w.out()}`);
+    const gone = exitedError(w, 'wrapper', 'during the run');
+    if (gone) throw gone;
     return { samples, steady: median(steady), cpu, checkRuns: sum('znotify_check_runs_total'), agentAnswers, wdPings: sum('znotify_watchdog_pings_total'), datagrams, ...(smaps ? { smaps } : {}) };
   } finally {
-    await stopProc(w);
-    if (zeo) await stopProc(zeo);
+    await w.stop();
+    if (zeo) await zeo.stop();
     draining = false;
     await drain;
     await rx.close();
@@ -259,19 +216,19 @@ async function wrapperRun(v: Variant): Promise<WrapperRun> {
 }
 
 async function bareRun(): Promise<Sample> {
-  const p = run([NODE, '-e', 'setTimeout(()=>{},3000)'], childEnv());
+  const p = await startPeer([NODE, '-e', 'setTimeout(()=>{},3000)'], { name: 'bare node', env: childEnv() });
   await sleep(2500);
-  const s = { at: 2.5, ...procStatus(p.cp.pid!) };
-  await stopProc(p);
+  const s = { at: 2.5, ...procStatus(p.pid) };
+  await p.stop();
   return s;
 }
 
 /** VmRSS (KiB) of `node <args>` 1.2 s after start (the process idles in a timer; killed after reading). */
 async function idleRss(args: string[]): Promise<number> {
-  const p = run([NODE, ...args], childEnv());
+  const p = await startPeer([NODE, ...args], { name: `node ${args.join(' ')}`, env: childEnv() });
   await sleep(1200);
-  const { rss } = procStatus(p.cp.pid!);
-  await stopProc(p);
+  const { rss } = procStatus(p.pid);
+  await p.stop();
   return rss;
 }
 
