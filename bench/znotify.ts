@@ -14,7 +14,7 @@
 //
 // Children run without NODE_EXTRA_CA_CERTS (this VM sets it: +45 ms, +1.7 MiB per Node start, FIELD_NOTES).
 // Everything started here is stopped by pid; the figures go to docs/benchmarks/znotify.md unless --no-write.
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import net from 'node:net';
@@ -25,7 +25,8 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { startDgramReceiver, type DgramReceiver } from '../test/harness/dgram-receiver.js';
 import { freePort, waitForTcp } from '../test/harness/net.js';
-import { instanceArgv, SAMPLE_PYTHON, zeoServerArgv } from '../test/harness/proc.js';
+import { instanceArgv, SAMPLE_PYTHON, startPeer, zeoServerArgv, type Peer } from '../test/harness/proc.js';
+import { childEnv, exitedError, f1, f2, f3, log, mib, outputTail, percentile, procStatus } from './lib.js';
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const CLI = path.join(REPO, 'packages/notify/dist/znotify/cli.js');
@@ -53,25 +54,9 @@ if (!fs.existsSync(CLI)) {
 // ---------------------------------------------------------------------------------------------------------
 // helpers
 
-const childEnv = (): NodeJS.ProcessEnv => {
-  const env: NodeJS.ProcessEnv = {};
-  for (const [k, v] of Object.entries(process.env)) {
-    if (k === 'NODE_EXTRA_CA_CERTS' || k === 'NOTIFY_SOCKET' || k.startsWith('WATCHDOG_') || k.startsWith('LISTEN_') || k === 'NODE_OPTIONS') continue;
-    env[k] = v;
-  }
-  return env;
-};
-const sorted = (xs: number[]) => [...xs].sort((a, b) => a - b);
-const pct = (xs: number[], p: number) => {
-  const s = sorted(xs);
-  return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))]!;
-};
-const median = (xs: number[]) => pct(xs, 50);
-const mib = (kib: number) => kib / 1024;
-const f1 = (x: number) => x.toFixed(1);
-const f2 = (x: number) => x.toFixed(2);
-const f3 = (x: number) => x.toFixed(3);
-const log = (s: string) => process.stdout.write(`${s}\n`);
+// This benchmark's medians are nearest-rank (the lower middle value of an even count, e.g. of the latencies), as
+// in the figures recorded in docs/benchmarks/znotify.md; lib.ts's median() would average the two.
+const median = (xs: number[]) => percentile(xs, 50);
 
 /** Peak RSS (KiB) of a process run to completion, from wait4(2)'s rusage (ru_maxrss), via python. */
 function maxRssOf(argv: string[]): number {
@@ -82,32 +67,6 @@ function maxRssOf(argv: string[]): number {
   if (code !== 0) throw new Error(`${argv.join(' ')} exited ${code}`);
   return rss!;
 }
-
-function procStatus(pid: number): { rss: number; hwm: number } {
-  const text = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
-  const kib = (k: string) => Number(new RegExp(`^${k}:\\s+(\\d+) kB`, 'm').exec(text)?.[1] ?? NaN);
-  return { rss: kib('VmRSS'), hwm: kib('VmHWM') };
-}
-
-interface Proc { cp: ChildProcess; out: () => string; exited: Promise<void> }
-function run(argv: string[], env: NodeJS.ProcessEnv, onStdout?: (chunk: string) => void): Proc {
-  const cp = spawn(argv[0]!, argv.slice(1), { env, stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  cp.stdout!.setEncoding('utf8').on('data', (d: string) => { onStdout?.(d); out = (out + d).slice(-20_000); });
-  cp.stderr!.setEncoding('utf8').on('data', (d: string) => { out = (out + d).slice(-20_000); });
-  const exited = new Promise<void>((r) => cp.once('exit', () => r()));
-  return { cp, out: () => out, exited };
-}
-const started: Proc[] = [];
-async function stopProc(p: Proc, ms = 5000): Promise<void> {
-  if (p.cp.exitCode !== null || p.cp.signalCode !== null) return;
-  p.cp.kill('SIGTERM');
-  const t = setTimeout(() => p.cp.kill('SIGKILL'), ms);
-  await p.exited;
-  clearTimeout(t);
-}
-// Last resort: whatever happens, nothing this script started outlives it.
-process.on('exit', () => { for (const p of started) { try { p.cp.kill('SIGKILL'); } catch { /* gone */ } } });
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'zsd-bench-znotify-'));
 process.on('exit', () => fs.rmSync(tmp, { recursive: true, force: true }));
@@ -125,9 +84,10 @@ interface WrapperOpts {
   level?: string;
   zeoPort?: number;
   nodeFlags?: string[];
+  /** The wrapper's stdout as it arrives (stderr, where the instance's access log goes, is not passed). */
   onStdout?: (chunk: string) => void;
 }
-function startWrapper(o: WrapperOpts): Proc {
+async function startWrapper(o: WrapperOpts): Promise<Peer> {
   const cfg = path.join(tmp, `${o.name}.yaml`);
   fs.writeFileSync(cfg, [
     `name: ${o.name}`,
@@ -142,20 +102,23 @@ function startWrapper(o: WrapperOpts): Proc {
   const argv = [NODE, ...(o.nodeFlags ?? []), CLI, 'run', '--config', cfg, '--',
     ...instanceArgv({ port: o.instancePort, threads: 1, warmupSeconds: o.warmupSeconds ?? 0, gracefulTimeout: 1,
       ...(o.zeoPort ? { zeo: `127.0.0.1:${o.zeoPort}` } : {}) })];
-  const p = run(argv, { ...childEnv(), ...o.env }, o.onStdout);
-  started.push(p);
-  return p;
+  return await startPeer(argv, {
+    name: `znotify ${o.name}`,
+    env: { ...childEnv(), ...o.env },
+    onOutput: (d, stream) => { if (stream === 'stdout') o.onStdout?.(d); },
+  });
 }
 
-async function waitReady(healthPort: number, p: Proc, timeoutMs = 20_000): Promise<void> {
+async function waitReady(healthPort: number, p: Peer, timeoutMs = 20_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    if (p.cp.exitCode !== null) throw new Error(`wrapper exited ${p.cp.exitCode}:\n${p.out()}`);
+    const gone = exitedError(p, 'wrapper');
+    if (gone) throw gone;
     try {
       const r = await fetch(`http://127.0.0.1:${healthPort}/health/ready`, { signal: AbortSignal.timeout(1000) });
       if (r.status === 200) return;
     } catch { /* not yet */ }
-    if (Date.now() > deadline) throw new Error(`wrapper not ready within ${timeoutMs} ms:\n${p.out()}`);
+    if (Date.now() > deadline) throw new Error(`wrapper not ready within ${timeoutMs} ms:\n${outputTail(p)}`);
     await sleep(50);
   }
 }
@@ -214,12 +177,10 @@ interface RssRun {
 async function rssRun(flags: string[]): Promise<RssRun> {
   const r: RssRun = { flags, readings: [], checkRuns: 0, agentAnswers: 0, wdPings: 0, heapAfterGc: [], heapCommitted: [] };
   const [ip, ap, hp, zp] = [await freePort(), await freePort(), await freePort(), await freePort()];
-  const zeo = run(zeoServerArgv({ port: zp }), childEnv());
-  started.push(zeo);
-  await waitForTcp(zp);
+  const zeo = await startPeer(zeoServerArgv({ port: zp }), { name: 'zeo', env: childEnv(), ready: { tcp: zp } });
   const rx = await startDgramReceiver();
   let partial = '';
-  const w = startWrapper({
+  const w = await startWrapper({
     name: 'rss', instancePort: ip, agentPort: ap, healthPort: hp, zeoPort: zp,
     // --trace-gc: one line per GC on stdout; "Mark-Compact 23.1 (63.1) -> 12.9 (54.8) MB" = used (committed) before -> after.
     nodeFlags: ['--trace-gc', ...flags],
@@ -249,14 +210,14 @@ async function rssRun(flags: string[]): Promise<RssRun> {
   const t0 = Date.now();
   for (const frac of [0.25, 0.5, 0.75, 1]) {
     await sleep(Math.max(0, t0 + frac * RSS_SECONDS * 1000 - Date.now()));
-    r.readings.push({ at: (Date.now() - t0) / 1000, ...procStatus(w.cp.pid!) });
+    r.readings.push({ at: (Date.now() - t0) / 1000, ...procStatus(w.pid) });
   }
   agentLoop = false;
   await agents;
   r.checkRuns = await metric(hp, 'znotify_check_runs_total');
   r.wdPings = await metric(hp, 'znotify_watchdog_pings_total');
-  await stopProc(w);
-  await stopProc(zeo);
+  await w.stop();
+  await zeo.stop();
   await rx.close();
   return r;
 }
@@ -343,10 +304,9 @@ const roundP99: Record<string, number[]> = Object.fromEntries(KEYS.map((k) => [k
 let busySeen = false;
 {
   const [bareA, bareH] = [await freePort(), await freePort()];
-  const bare = run([NODE, '-e', BARE, String(bareA), String(bareH)], childEnv());
-  started.push(bare);
+  const bare = await startPeer([NODE, '-e', BARE, String(bareA), String(bareH)], { name: 'bare node', env: childEnv() });
   const [ip, ap, hp] = [await freePort(), await freePort(), await freePort()];
-  const w = startWrapper({
+  const w = await startWrapper({
     name: 'latency', instancePort: ip, agentPort: ap, healthPort: hp,
     checks: ['{ name: root, type: http, path: /, interval: 500ms, timeout: 500ms }'],
   });
@@ -366,20 +326,20 @@ let busySeen = false;
       'bare node http': latencies('http', bareH, n),
       'znotify GET /health (busy)': latencies('http', hp, n),
     };
-    for (const k of KEYS) { lat[k]!.push(...got[k]!); roundP99[k]!.push(pct(got[k]!, 99)); }
+    for (const k of KEYS) { lat[k]!.push(...got[k]!); roundP99[k]!.push(percentile(got[k]!, 99)); }
   }
   busySeen &&= await isBusy();
-  await stopProc(w, 8000);
-  await stopProc(bare);
+  await w.stop({ timeoutMs: 8000 });
+  await bare.stop();
   void slow;
 }
 for (const k of KEYS) {
   const xs = lat[k]!;
-  log(`   ${k.padEnd(28)} p50 ${f3(median(xs))} ms  p99 ${f3(pct(xs, 99))} ms  (median of ${ROUNDS} round p99s ${f3(median(roundP99[k]!))} ms)  max ${f3(Math.max(...xs))} ms`);
+  log(`   ${k.padEnd(28)} p50 ${f3(median(xs))} ms  p99 ${f3(percentile(xs, 99))} ms  (median of ${ROUNDS} round p99s ${f3(median(roundP99[k]!))} ms)  max ${f3(Math.max(...xs))} ms`);
 }
 log(`   the instance was busy (wrapper's root check timing out while TCP connects) throughout: ${busySeen ? 'yes' : 'NO'}`);
-const agentP99 = pct(lat['znotify agent (busy)']!, 99);
-const httpP99 = pct(lat['znotify GET /health (busy)']!, 99);
+const agentP99 = percentile(lat['znotify agent (busy)']!, 99);
+const httpP99 = percentile(lat['znotify GET /health (busy)']!, 99);
 log(`   target p99 <= 1 ms: agent ${agentP99 <= 1 ? 'met' : 'MISSED'} (${f3(agentP99)} ms), http ${httpP99 <= 1 ? 'met' : 'MISSED'} (${f3(httpP99)} ms)`);
 
 // ---------------------------------------------------------------------------------------------------------
@@ -415,7 +375,7 @@ const readyDelays: number[] = [];
     const [ip, ap, hp] = [await freePort(), await freePort(), await freePort()];
     const rl = await relay(ip);
     rx.reset();
-    const w = startWrapper({
+    const w = await startWrapper({
       name: `ready${i}`, instancePort: ip, httpPort: rl.port, agentPort: ap, healthPort: hp, warmupSeconds: 0.3,
       env: { NOTIFY_SOCKET: rx.address }, checks: ['{ name: root, type: http, path: /, interval: 5s }'],
     });
@@ -426,14 +386,14 @@ const readyDelays: number[] = [];
       if (/^READY=1$/m.test(d.text)) readyAt = performance.now();
     }
     readyDelays.push(readyAt - rl.lastFromInstance());
-    await stopProc(w);
+    await w.stop();
     await rl.close();
   }
   await rx.close();
 }
 const readyMed = median(readyDelays);
 const readyMax = Math.max(...readyDelays);
-log(`   median ${f2(readyMed)} ms, p90 ${f2(pct(readyDelays, 90))} ms, max ${f2(readyMax)} ms (target <= 20 ms: ${readyMax <= 20 ? 'met' : readyMed <= 20 ? 'met by the median, not by the max' : 'MISSED'})`);
+log(`   median ${f2(readyMed)} ms, p90 ${f2(percentile(readyDelays, 90))} ms, max ${f2(readyMax)} ms (target <= 20 ms: ${readyMax <= 20 ? 'met' : readyMed <= 20 ? 'met by the median, not by the max' : 'MISSED'})`);
 log(`   runs: ${readyDelays.map(f2).join(', ')}`);
 
 // ---------------------------------------------------------------------------------------------------------
@@ -484,7 +444,7 @@ The bare baseline is a separate \`node -e\` process answering the same bytes wit
 
 | server | p50 | p99 (all requests) | median of the round p99s | max |
 |---|---|---|---|---|
-${KEYS.map((k) => `| ${k} | ${f3(median(lat[k]!))} ms | ${f3(pct(lat[k]!, 99))} ms | ${f3(median(roundP99[k]!))} ms | ${f3(Math.max(...lat[k]!))} ms |`).join('\n')}
+${KEYS.map((k) => `| ${k} | ${f3(median(lat[k]!))} ms | ${f3(percentile(lat[k]!, 99))} ms | ${f3(median(roundP99[k]!))} ms | ${f3(Math.max(...lat[k]!))} ms |`).join('\n')}
 
 Target p99 <= 1 ms: agent **${agentP99 <= 1 ? 'met' : 'missed'}** (${f3(agentP99)} ms), HTTP **${httpP99 <= 1 ? 'met' : 'missed'}** (${f3(httpP99)} ms).
 
@@ -497,7 +457,7 @@ hop and this process's event-loop delay, i.e. it is an upper bound.
 
 | median | p90 | max |
 |---|---|---|
-| ${f2(readyMed)} ms | ${f2(pct(readyDelays, 90))} ms | ${f2(readyMax)} ms |
+| ${f2(readyMed)} ms | ${f2(percentile(readyDelays, 90))} ms | ${f2(readyMax)} ms |
 
 Target <= 20 ms: **${readyMax <= 20 ? 'met' : readyMed <= 20 ? 'met by the median, not by every run' : 'missed'}**. Runs: ${readyDelays.map(f2).join(', ')} ms.
 `;
