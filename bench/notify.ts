@@ -13,6 +13,7 @@ import os from 'node:os';
 import { parseArgs } from 'node:util';
 import { startDgramReceiver } from '../test/harness/dgram-receiver.js';
 import { notify, closeNotifySockets, type NotifyState } from '../packages/notify/src/index.js';
+import { median } from './lib.js';
 
 const { values } = parseArgs({
   options: {
@@ -27,11 +28,6 @@ const R = Number(values.rounds);
 const S = Number(values.spawns);
 const PYTHON = '/usr/bin/python3';
 
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-};
 const fmt = (ns: number) => (ns >= 1e6 ? `${(ns / 1e6).toFixed(2)} ms` : `${(ns / 1e3).toFixed(2)} us`);
 
 const rx = await startDgramReceiver({ abstract: values.abstract });
