@@ -113,3 +113,8 @@ test('CLI: a bad config leaves an existing output directory untouched', (t) => {
   assert.equal(zunitgen(['generate', cfg, '--out', dir]).code, 78);
   assert.deepEqual(readdirSync(dir).sort(), ['bad.yaml', 'keep.service']);
 });
+
+test('haproxy.stats-socket "/" is refused: the wrapper would refuse the generated config at every start', () => {
+  const e = issues('stack: a\nuser: a\ndirectory: /a\nclients: { count: 1, command: /a/b, http: "127.0.0.1:1", health: "127.0.0.1:2" }\nhaproxy: { stats-socket: / }\n');
+  assert.deepEqual(e.map((i) => `${i.line}:${i.col} ${i.message}`), ['5:26 haproxy.stats-socket: "/" is a directory, not a socket']);
+});
