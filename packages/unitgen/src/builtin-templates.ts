@@ -381,6 +381,16 @@ export const PRECOMPILED = {
     + ((stack1 = (lookupProperty(helpers,"yaml")||(depth0 && lookupProperty(depth0,"yaml"))||alias2).call(alias1,(lookupProperty(helpers,"addr")||(depth0 && lookupProperty(depth0,"addr"))||alias2).call(alias1,((stack1 = ((stack1 = (depth0 != null ? lookupProperty(depth0,"c") : depth0)) != null ? lookupProperty(stack1,"health") : stack1)) != null ? lookupProperty(stack1,"http") : stack1),{"name":"addr","hash":{},"data":data,"loc":{"start":{"line":28,"column":15},"end":{"line":28,"column":35}}}),{"name":"yaml","hash":{},"data":data,"loc":{"start":{"line":28,"column":8},"end":{"line":28,"column":37}}})) != null ? stack1 : "")
     + "\n";
 },"6":function(container,depth0,helpers,partials,data) {
+    var stack1, lookupProperty = container.lookupProperty || function(parent, propertyName) {
+        if (Object.prototype.hasOwnProperty.call(parent, propertyName)) {
+          return parent[propertyName];
+        }
+        return undefined
+    };
+
+  return "checks:\n"
+    + ((stack1 = lookupProperty(helpers,"each").call(depth0 != null ? depth0 : (container.nullContext || {}),(depth0 != null ? lookupProperty(depth0,"checks") : depth0),{"name":"each","hash":{},"fn":container.program(7, data, 0),"inverse":container.noop,"data":data,"loc":{"start":{"line":32,"column":0},"end":{"line":71,"column":9}}})) != null ? stack1 : "");
+},"7":function(container,depth0,helpers,partials,data) {
     var stack1, alias1=depth0 != null ? depth0 : (container.nullContext || {}), alias2=container.hooks.helperMissing, lookupProperty = container.lookupProperty || function(parent, propertyName) {
         if (Object.prototype.hasOwnProperty.call(parent, propertyName)) {
           return parent[propertyName];
@@ -389,26 +399,22 @@ export const PRECOMPILED = {
     };
 
   return "  - name: "
-    + ((stack1 = (lookupProperty(helpers,"yaml")||(depth0 && lookupProperty(depth0,"yaml"))||alias2).call(alias1,(depth0 != null ? lookupProperty(depth0,"name") : depth0),{"name":"yaml","hash":{},"data":data,"loc":{"start":{"line":32,"column":10},"end":{"line":32,"column":23}}})) != null ? stack1 : "")
+    + ((stack1 = (lookupProperty(helpers,"yaml")||(depth0 && lookupProperty(depth0,"yaml"))||alias2).call(alias1,(depth0 != null ? lookupProperty(depth0,"name") : depth0),{"name":"yaml","hash":{},"data":data,"loc":{"start":{"line":33,"column":10},"end":{"line":33,"column":23}}})) != null ? stack1 : "")
     + "\n    type: "
-    + ((stack1 = (lookupProperty(helpers,"yaml")||(depth0 && lookupProperty(depth0,"yaml"))||alias2).call(alias1,(depth0 != null ? lookupProperty(depth0,"type") : depth0),{"name":"yaml","hash":{},"data":data,"loc":{"start":{"line":33,"column":10},"end":{"line":33,"column":23}}})) != null ? stack1 : "")
+    + ((stack1 = (lookupProperty(helpers,"yaml")||(depth0 && lookupProperty(depth0,"yaml"))||alias2).call(alias1,(depth0 != null ? lookupProperty(depth0,"type") : depth0),{"name":"yaml","hash":{},"data":data,"loc":{"start":{"line":34,"column":10},"end":{"line":34,"column":23}}})) != null ? stack1 : "")
     + "\n"
-    + ((stack1 = lookupProperty(helpers,"if").call(alias1,(depth0 != null ? lookupProperty(depth0,"path") : depth0),{"name":"if","hash":{},"fn":container.program(7, data, 0),"inverse":container.noop,"data":data,"loc":{"start":{"line":34,"column":0},"end":{"line":36,"column":7}}})) != null ? stack1 : "")
-    + ((stack1 = lookupProperty(helpers,"if").call(alias1,(depth0 != null ? lookupProperty(depth0,"address") : depth0),{"name":"if","hash":{},"fn":container.program(8, data, 0),"inverse":container.noop,"data":data,"loc":{"start":{"line":37,"column":0},"end":{"line":39,"column":7}}})) != null ? stack1 : "")
-    + "    roles: "
-    + ((stack1 = (lookupProperty(helpers,"yaml")||(depth0 && lookupProperty(depth0,"yaml"))||alias2).call(alias1,(depth0 != null ? lookupProperty(depth0,"roles") : depth0),{"name":"yaml","hash":{},"data":data,"loc":{"start":{"line":40,"column":11},"end":{"line":40,"column":25}}})) != null ? stack1 : "")
-    + "\n";
-},"7":function(container,depth0,helpers,partials,data) {
-    var stack1, lookupProperty = container.lookupProperty || function(parent, propertyName) {
-        if (Object.prototype.hasOwnProperty.call(parent, propertyName)) {
-          return parent[propertyName];
-        }
-        return undefined
-    };
-
-  return "    path: "
-    + ((stack1 = (lookupProperty(helpers,"yaml")||(depth0 && lookupProperty(depth0,"yaml"))||container.hooks.helperMissing).call(depth0 != null ? depth0 : (container.nullContext || {}),(depth0 != null ? lookupProperty(depth0,"path") : depth0),{"name":"yaml","hash":{},"data":data,"loc":{"start":{"line":35,"column":10},"end":{"line":35,"column":23}}})) != null ? stack1 : "")
-    + "\n";
+    + ((stack1 = lookupProperty(helpers,"if").call(alias1,(depth0 != null ? lookupProperty(depth0,"path") : depth0),{"name":"if","hash":{},"fn":container.program(8, data, 0),"inverse":container.noop,"data":data,"loc":{"start":{"line":35,"column":0},"end":{"line":37,"column":7}}})) != null ? stack1 : "")
+    + ((stack1 = lookupProperty(helpers,"if").call(alias1,(depth0 != null ? lookupProperty(depth0,"host") : depth0),{"name":"if","hash":{},"fn":container.program(9, data, 0),"inverse":container.noop,"data":data,"loc":{"start":{"line":38,"column":0},"end":{"line":40,"column":7}}})) != null ? stack1 : "")
+    + ((stack1 = lookupProperty(helpers,"if").call(alias1,(depth0 != null ? lookupProperty(depth0,"status") : depth0),{"name":"if","hash":{},"fn":container.program(10, data, 0),"inverse":container.noop,"data":data,"loc":{"start":{"line":41,"column":0},"end":{"line":43,"column":7}}})) != null ? stack1 : "")
+    + ((stack1 = lookupProperty(helpers,"if").call(alias1,(depth0 != null ? lookupProperty(depth0,"text") : depth0),{"name":"if","hash":{},"fn":container.program(11, data, 0),"inverse":container.noop,"data":data,"loc":{"start":{"line":44,"column":0},"end":{"line":46,"column":7}}})) != null ? stack1 : "")
+    + ((stack1 = lookupProperty(helpers,"if").call(alias1,(depth0 != null ? lookupProperty(depth0,"address") : depth0),{"name":"if","hash":{},"fn":container.program(12, data, 0),"inverse":container.noop,"data":data,"loc":{"start":{"line":47,"column":0},"end":{"line":49,"column":7}}})) != null ? stack1 : "")
+    + ((stack1 = lookupProperty(helpers,"if").call(alias1,(depth0 != null ? lookupProperty(depth0,"command") : depth0),{"name":"if","hash":{},"fn":container.program(13, data, 0),"inverse":container.noop,"data":data,"loc":{"start":{"line":50,"column":0},"end":{"line":52,"column":7}}})) != null ? stack1 : "")
+    + ((stack1 = lookupProperty(helpers,"if").call(alias1,(depth0 != null ? lookupProperty(depth0,"interval") : depth0),{"name":"if","hash":{},"fn":container.program(14, data, 0),"inverse":container.noop,"data":data,"loc":{"start":{"line":53,"column":0},"end":{"line":55,"column":7}}})) != null ? stack1 : "")
+    + ((stack1 = lookupProperty(helpers,"if").call(alias1,(depth0 != null ? lookupProperty(depth0,"timeout") : depth0),{"name":"if","hash":{},"fn":container.program(15, data, 0),"inverse":container.noop,"data":data,"loc":{"start":{"line":56,"column":0},"end":{"line":58,"column":7}}})) != null ? stack1 : "")
+    + ((stack1 = lookupProperty(helpers,"if").call(alias1,(depth0 != null ? lookupProperty(depth0,"failureThreshold") : depth0),{"name":"if","hash":{},"fn":container.program(16, data, 0),"inverse":container.noop,"data":data,"loc":{"start":{"line":59,"column":0},"end":{"line":61,"column":7}}})) != null ? stack1 : "")
+    + ((stack1 = lookupProperty(helpers,"if").call(alias1,(depth0 != null ? lookupProperty(depth0,"successThreshold") : depth0),{"name":"if","hash":{},"fn":container.program(17, data, 0),"inverse":container.noop,"data":data,"loc":{"start":{"line":62,"column":0},"end":{"line":64,"column":7}}})) != null ? stack1 : "")
+    + ((stack1 = lookupProperty(helpers,"if").call(alias1,(depth0 != null ? lookupProperty(depth0,"grace") : depth0),{"name":"if","hash":{},"fn":container.program(18, data, 0),"inverse":container.noop,"data":data,"loc":{"start":{"line":65,"column":0},"end":{"line":67,"column":7}}})) != null ? stack1 : "")
+    + ((stack1 = lookupProperty(helpers,"if").call(alias1,(depth0 != null ? lookupProperty(depth0,"roles") : depth0),{"name":"if","hash":{},"fn":container.program(19, data, 0),"inverse":container.noop,"data":data,"loc":{"start":{"line":68,"column":0},"end":{"line":70,"column":7}}})) != null ? stack1 : "");
 },"8":function(container,depth0,helpers,partials,data) {
     var stack1, lookupProperty = container.lookupProperty || function(parent, propertyName) {
         if (Object.prototype.hasOwnProperty.call(parent, propertyName)) {
@@ -417,21 +423,20 @@ export const PRECOMPILED = {
         return undefined
     };
 
-  return "    address: "
-    + ((stack1 = (lookupProperty(helpers,"yaml")||(depth0 && lookupProperty(depth0,"yaml"))||container.hooks.helperMissing).call(depth0 != null ? depth0 : (container.nullContext || {}),(depth0 != null ? lookupProperty(depth0,"address") : depth0),{"name":"yaml","hash":{},"data":data,"loc":{"start":{"line":38,"column":13},"end":{"line":38,"column":29}}})) != null ? stack1 : "")
+  return "    path: "
+    + ((stack1 = (lookupProperty(helpers,"yaml")||(depth0 && lookupProperty(depth0,"yaml"))||container.hooks.helperMissing).call(depth0 != null ? depth0 : (container.nullContext || {}),(depth0 != null ? lookupProperty(depth0,"path") : depth0),{"name":"yaml","hash":{},"data":data,"loc":{"start":{"line":36,"column":10},"end":{"line":36,"column":23}}})) != null ? stack1 : "")
     + "\n";
 },"9":function(container,depth0,helpers,partials,data) {
-    var stack1, alias1=depth0 != null ? depth0 : (container.nullContext || {}), lookupProperty = container.lookupProperty || function(parent, propertyName) {
+    var stack1, lookupProperty = container.lookupProperty || function(parent, propertyName) {
         if (Object.prototype.hasOwnProperty.call(parent, propertyName)) {
           return parent[propertyName];
         }
         return undefined
     };
 
-  return "watchdog:\n"
-    + ((stack1 = lookupProperty(helpers,"if").call(alias1,((stack1 = (depth0 != null ? lookupProperty(depth0,"watchdog") : depth0)) != null ? lookupProperty(stack1,"databaseGrace") : stack1),{"name":"if","hash":{},"fn":container.program(10, data, 0),"inverse":container.noop,"data":data,"loc":{"start":{"line":44,"column":0},"end":{"line":46,"column":7}}})) != null ? stack1 : "")
-    + ((stack1 = lookupProperty(helpers,"if").call(alias1,((stack1 = (depth0 != null ? lookupProperty(depth0,"watchdog") : depth0)) != null ? lookupProperty(stack1,"hangTimeout") : stack1),{"name":"if","hash":{},"fn":container.program(11, data, 0),"inverse":container.noop,"data":data,"loc":{"start":{"line":47,"column":0},"end":{"line":49,"column":7}}})) != null ? stack1 : "")
-    + ((stack1 = lookupProperty(helpers,"if").call(alias1,(depth0 != null ? lookupProperty(depth0,"dumpStacksSet") : depth0),{"name":"if","hash":{},"fn":container.program(12, data, 0),"inverse":container.noop,"data":data,"loc":{"start":{"line":50,"column":0},"end":{"line":52,"column":7}}})) != null ? stack1 : "");
+  return "    host: "
+    + ((stack1 = (lookupProperty(helpers,"yaml")||(depth0 && lookupProperty(depth0,"yaml"))||container.hooks.helperMissing).call(depth0 != null ? depth0 : (container.nullContext || {}),(depth0 != null ? lookupProperty(depth0,"host") : depth0),{"name":"yaml","hash":{},"data":data,"loc":{"start":{"line":39,"column":10},"end":{"line":39,"column":23}}})) != null ? stack1 : "")
+    + "\n";
 },"10":function(container,depth0,helpers,partials,data) {
     var stack1, lookupProperty = container.lookupProperty || function(parent, propertyName) {
         if (Object.prototype.hasOwnProperty.call(parent, propertyName)) {
@@ -440,8 +445,8 @@ export const PRECOMPILED = {
         return undefined
     };
 
-  return "  database-grace: "
-    + ((stack1 = (lookupProperty(helpers,"yaml")||(depth0 && lookupProperty(depth0,"yaml"))||container.hooks.helperMissing).call(depth0 != null ? depth0 : (container.nullContext || {}),((stack1 = (depth0 != null ? lookupProperty(depth0,"watchdog") : depth0)) != null ? lookupProperty(stack1,"databaseGrace") : stack1),{"name":"yaml","hash":{},"data":data,"loc":{"start":{"line":45,"column":18},"end":{"line":45,"column":49}}})) != null ? stack1 : "")
+  return "    status: "
+    + ((stack1 = (lookupProperty(helpers,"yaml")||(depth0 && lookupProperty(depth0,"yaml"))||container.hooks.helperMissing).call(depth0 != null ? depth0 : (container.nullContext || {}),(depth0 != null ? lookupProperty(depth0,"status") : depth0),{"name":"yaml","hash":{},"data":data,"loc":{"start":{"line":42,"column":12},"end":{"line":42,"column":27}}})) != null ? stack1 : "")
     + "\n";
 },"11":function(container,depth0,helpers,partials,data) {
     var stack1, lookupProperty = container.lookupProperty || function(parent, propertyName) {
@@ -451,8 +456,8 @@ export const PRECOMPILED = {
         return undefined
     };
 
-  return "  hang-timeout: "
-    + ((stack1 = (lookupProperty(helpers,"yaml")||(depth0 && lookupProperty(depth0,"yaml"))||container.hooks.helperMissing).call(depth0 != null ? depth0 : (container.nullContext || {}),((stack1 = (depth0 != null ? lookupProperty(depth0,"watchdog") : depth0)) != null ? lookupProperty(stack1,"hangTimeout") : stack1),{"name":"yaml","hash":{},"data":data,"loc":{"start":{"line":48,"column":16},"end":{"line":48,"column":45}}})) != null ? stack1 : "")
+  return "    text: "
+    + ((stack1 = (lookupProperty(helpers,"yaml")||(depth0 && lookupProperty(depth0,"yaml"))||container.hooks.helperMissing).call(depth0 != null ? depth0 : (container.nullContext || {}),(depth0 != null ? lookupProperty(depth0,"text") : depth0),{"name":"yaml","hash":{},"data":data,"loc":{"start":{"line":45,"column":10},"end":{"line":45,"column":23}}})) != null ? stack1 : "")
     + "\n";
 },"12":function(container,depth0,helpers,partials,data) {
     var stack1, lookupProperty = container.lookupProperty || function(parent, propertyName) {
@@ -462,10 +467,134 @@ export const PRECOMPILED = {
         return undefined
     };
 
-  return "  dump-stacks: "
-    + ((stack1 = (lookupProperty(helpers,"yaml")||(depth0 && lookupProperty(depth0,"yaml"))||container.hooks.helperMissing).call(depth0 != null ? depth0 : (container.nullContext || {}),((stack1 = ((stack1 = (depth0 != null ? lookupProperty(depth0,"m") : depth0)) != null ? lookupProperty(stack1,"clientWatchdog") : stack1)) != null ? lookupProperty(stack1,"dumpStacks") : stack1),{"name":"yaml","hash":{},"data":data,"loc":{"start":{"line":51,"column":15},"end":{"line":51,"column":51}}})) != null ? stack1 : "")
+  return "    address: "
+    + ((stack1 = (lookupProperty(helpers,"yaml")||(depth0 && lookupProperty(depth0,"yaml"))||container.hooks.helperMissing).call(depth0 != null ? depth0 : (container.nullContext || {}),(depth0 != null ? lookupProperty(depth0,"address") : depth0),{"name":"yaml","hash":{},"data":data,"loc":{"start":{"line":48,"column":13},"end":{"line":48,"column":29}}})) != null ? stack1 : "")
     + "\n";
 },"13":function(container,depth0,helpers,partials,data) {
+    var stack1, lookupProperty = container.lookupProperty || function(parent, propertyName) {
+        if (Object.prototype.hasOwnProperty.call(parent, propertyName)) {
+          return parent[propertyName];
+        }
+        return undefined
+    };
+
+  return "    command: "
+    + ((stack1 = (lookupProperty(helpers,"yaml")||(depth0 && lookupProperty(depth0,"yaml"))||container.hooks.helperMissing).call(depth0 != null ? depth0 : (container.nullContext || {}),(depth0 != null ? lookupProperty(depth0,"command") : depth0),{"name":"yaml","hash":{},"data":data,"loc":{"start":{"line":51,"column":13},"end":{"line":51,"column":29}}})) != null ? stack1 : "")
+    + "\n";
+},"14":function(container,depth0,helpers,partials,data) {
+    var stack1, lookupProperty = container.lookupProperty || function(parent, propertyName) {
+        if (Object.prototype.hasOwnProperty.call(parent, propertyName)) {
+          return parent[propertyName];
+        }
+        return undefined
+    };
+
+  return "    interval: "
+    + ((stack1 = (lookupProperty(helpers,"yaml")||(depth0 && lookupProperty(depth0,"yaml"))||container.hooks.helperMissing).call(depth0 != null ? depth0 : (container.nullContext || {}),(depth0 != null ? lookupProperty(depth0,"interval") : depth0),{"name":"yaml","hash":{},"data":data,"loc":{"start":{"line":54,"column":14},"end":{"line":54,"column":31}}})) != null ? stack1 : "")
+    + "\n";
+},"15":function(container,depth0,helpers,partials,data) {
+    var stack1, lookupProperty = container.lookupProperty || function(parent, propertyName) {
+        if (Object.prototype.hasOwnProperty.call(parent, propertyName)) {
+          return parent[propertyName];
+        }
+        return undefined
+    };
+
+  return "    timeout: "
+    + ((stack1 = (lookupProperty(helpers,"yaml")||(depth0 && lookupProperty(depth0,"yaml"))||container.hooks.helperMissing).call(depth0 != null ? depth0 : (container.nullContext || {}),(depth0 != null ? lookupProperty(depth0,"timeout") : depth0),{"name":"yaml","hash":{},"data":data,"loc":{"start":{"line":57,"column":13},"end":{"line":57,"column":29}}})) != null ? stack1 : "")
+    + "\n";
+},"16":function(container,depth0,helpers,partials,data) {
+    var stack1, lookupProperty = container.lookupProperty || function(parent, propertyName) {
+        if (Object.prototype.hasOwnProperty.call(parent, propertyName)) {
+          return parent[propertyName];
+        }
+        return undefined
+    };
+
+  return "    failure-threshold: "
+    + ((stack1 = (lookupProperty(helpers,"yaml")||(depth0 && lookupProperty(depth0,"yaml"))||container.hooks.helperMissing).call(depth0 != null ? depth0 : (container.nullContext || {}),(depth0 != null ? lookupProperty(depth0,"failureThreshold") : depth0),{"name":"yaml","hash":{},"data":data,"loc":{"start":{"line":60,"column":23},"end":{"line":60,"column":48}}})) != null ? stack1 : "")
+    + "\n";
+},"17":function(container,depth0,helpers,partials,data) {
+    var stack1, lookupProperty = container.lookupProperty || function(parent, propertyName) {
+        if (Object.prototype.hasOwnProperty.call(parent, propertyName)) {
+          return parent[propertyName];
+        }
+        return undefined
+    };
+
+  return "    success-threshold: "
+    + ((stack1 = (lookupProperty(helpers,"yaml")||(depth0 && lookupProperty(depth0,"yaml"))||container.hooks.helperMissing).call(depth0 != null ? depth0 : (container.nullContext || {}),(depth0 != null ? lookupProperty(depth0,"successThreshold") : depth0),{"name":"yaml","hash":{},"data":data,"loc":{"start":{"line":63,"column":23},"end":{"line":63,"column":48}}})) != null ? stack1 : "")
+    + "\n";
+},"18":function(container,depth0,helpers,partials,data) {
+    var stack1, lookupProperty = container.lookupProperty || function(parent, propertyName) {
+        if (Object.prototype.hasOwnProperty.call(parent, propertyName)) {
+          return parent[propertyName];
+        }
+        return undefined
+    };
+
+  return "    grace: "
+    + ((stack1 = (lookupProperty(helpers,"yaml")||(depth0 && lookupProperty(depth0,"yaml"))||container.hooks.helperMissing).call(depth0 != null ? depth0 : (container.nullContext || {}),(depth0 != null ? lookupProperty(depth0,"grace") : depth0),{"name":"yaml","hash":{},"data":data,"loc":{"start":{"line":66,"column":11},"end":{"line":66,"column":25}}})) != null ? stack1 : "")
+    + "\n";
+},"19":function(container,depth0,helpers,partials,data) {
+    var stack1, lookupProperty = container.lookupProperty || function(parent, propertyName) {
+        if (Object.prototype.hasOwnProperty.call(parent, propertyName)) {
+          return parent[propertyName];
+        }
+        return undefined
+    };
+
+  return "    roles: "
+    + ((stack1 = (lookupProperty(helpers,"yaml")||(depth0 && lookupProperty(depth0,"yaml"))||container.hooks.helperMissing).call(depth0 != null ? depth0 : (container.nullContext || {}),(depth0 != null ? lookupProperty(depth0,"roles") : depth0),{"name":"yaml","hash":{},"data":data,"loc":{"start":{"line":69,"column":11},"end":{"line":69,"column":25}}})) != null ? stack1 : "")
+    + "\n";
+},"20":function(container,depth0,helpers,partials,data) {
+    return "checks: []\n";
+},"21":function(container,depth0,helpers,partials,data) {
+    var stack1, alias1=depth0 != null ? depth0 : (container.nullContext || {}), lookupProperty = container.lookupProperty || function(parent, propertyName) {
+        if (Object.prototype.hasOwnProperty.call(parent, propertyName)) {
+          return parent[propertyName];
+        }
+        return undefined
+    };
+
+  return "watchdog:\n"
+    + ((stack1 = lookupProperty(helpers,"if").call(alias1,((stack1 = (depth0 != null ? lookupProperty(depth0,"watchdog") : depth0)) != null ? lookupProperty(stack1,"databaseGrace") : stack1),{"name":"if","hash":{},"fn":container.program(22, data, 0),"inverse":container.noop,"data":data,"loc":{"start":{"line":78,"column":0},"end":{"line":80,"column":7}}})) != null ? stack1 : "")
+    + ((stack1 = lookupProperty(helpers,"if").call(alias1,((stack1 = (depth0 != null ? lookupProperty(depth0,"watchdog") : depth0)) != null ? lookupProperty(stack1,"hangTimeout") : stack1),{"name":"if","hash":{},"fn":container.program(23, data, 0),"inverse":container.noop,"data":data,"loc":{"start":{"line":81,"column":0},"end":{"line":83,"column":7}}})) != null ? stack1 : "")
+    + ((stack1 = lookupProperty(helpers,"if").call(alias1,(depth0 != null ? lookupProperty(depth0,"dumpStacksSet") : depth0),{"name":"if","hash":{},"fn":container.program(24, data, 0),"inverse":container.noop,"data":data,"loc":{"start":{"line":84,"column":0},"end":{"line":86,"column":7}}})) != null ? stack1 : "");
+},"22":function(container,depth0,helpers,partials,data) {
+    var stack1, lookupProperty = container.lookupProperty || function(parent, propertyName) {
+        if (Object.prototype.hasOwnProperty.call(parent, propertyName)) {
+          return parent[propertyName];
+        }
+        return undefined
+    };
+
+  return "  database-grace: "
+    + ((stack1 = (lookupProperty(helpers,"yaml")||(depth0 && lookupProperty(depth0,"yaml"))||container.hooks.helperMissing).call(depth0 != null ? depth0 : (container.nullContext || {}),((stack1 = (depth0 != null ? lookupProperty(depth0,"watchdog") : depth0)) != null ? lookupProperty(stack1,"databaseGrace") : stack1),{"name":"yaml","hash":{},"data":data,"loc":{"start":{"line":79,"column":18},"end":{"line":79,"column":49}}})) != null ? stack1 : "")
+    + "\n";
+},"23":function(container,depth0,helpers,partials,data) {
+    var stack1, lookupProperty = container.lookupProperty || function(parent, propertyName) {
+        if (Object.prototype.hasOwnProperty.call(parent, propertyName)) {
+          return parent[propertyName];
+        }
+        return undefined
+    };
+
+  return "  hang-timeout: "
+    + ((stack1 = (lookupProperty(helpers,"yaml")||(depth0 && lookupProperty(depth0,"yaml"))||container.hooks.helperMissing).call(depth0 != null ? depth0 : (container.nullContext || {}),((stack1 = (depth0 != null ? lookupProperty(depth0,"watchdog") : depth0)) != null ? lookupProperty(stack1,"hangTimeout") : stack1),{"name":"yaml","hash":{},"data":data,"loc":{"start":{"line":82,"column":16},"end":{"line":82,"column":45}}})) != null ? stack1 : "")
+    + "\n";
+},"24":function(container,depth0,helpers,partials,data) {
+    var stack1, lookupProperty = container.lookupProperty || function(parent, propertyName) {
+        if (Object.prototype.hasOwnProperty.call(parent, propertyName)) {
+          return parent[propertyName];
+        }
+        return undefined
+    };
+
+  return "  dump-stacks: "
+    + ((stack1 = (lookupProperty(helpers,"yaml")||(depth0 && lookupProperty(depth0,"yaml"))||container.hooks.helperMissing).call(depth0 != null ? depth0 : (container.nullContext || {}),((stack1 = ((stack1 = (depth0 != null ? lookupProperty(depth0,"m") : depth0)) != null ? lookupProperty(stack1,"clientWatchdog") : stack1)) != null ? lookupProperty(stack1,"dumpStacks") : stack1),{"name":"yaml","hash":{},"data":data,"loc":{"start":{"line":85,"column":15},"end":{"line":85,"column":51}}})) != null ? stack1 : "")
+    + "\n";
+},"25":function(container,depth0,helpers,partials,data) {
     var stack1, alias1=depth0 != null ? depth0 : (container.nullContext || {}), alias2=container.hooks.helperMissing, lookupProperty = container.lookupProperty || function(parent, propertyName) {
         if (Object.prototype.hasOwnProperty.call(parent, propertyName)) {
           return parent[propertyName];
@@ -474,11 +603,11 @@ export const PRECOMPILED = {
     };
 
   return "haproxy:\n  stats-socket: "
-    + ((stack1 = (lookupProperty(helpers,"yaml")||(depth0 && lookupProperty(depth0,"yaml"))||alias2).call(alias1,((stack1 = ((stack1 = (depth0 != null ? lookupProperty(depth0,"m") : depth0)) != null ? lookupProperty(stack1,"haproxy") : stack1)) != null ? lookupProperty(stack1,"statsSocket") : stack1),{"name":"yaml","hash":{},"data":data,"loc":{"start":{"line":60,"column":16},"end":{"line":60,"column":46}}})) != null ? stack1 : "")
+    + ((stack1 = (lookupProperty(helpers,"yaml")||(depth0 && lookupProperty(depth0,"yaml"))||alias2).call(alias1,((stack1 = ((stack1 = (depth0 != null ? lookupProperty(depth0,"m") : depth0)) != null ? lookupProperty(stack1,"haproxy") : stack1)) != null ? lookupProperty(stack1,"statsSocket") : stack1),{"name":"yaml","hash":{},"data":data,"loc":{"start":{"line":94,"column":16},"end":{"line":94,"column":46}}})) != null ? stack1 : "")
     + "\n  backend: "
-    + ((stack1 = (lookupProperty(helpers,"yaml")||(depth0 && lookupProperty(depth0,"yaml"))||alias2).call(alias1,((stack1 = ((stack1 = (depth0 != null ? lookupProperty(depth0,"m") : depth0)) != null ? lookupProperty(stack1,"haproxy") : stack1)) != null ? lookupProperty(stack1,"backend") : stack1),{"name":"yaml","hash":{},"data":data,"loc":{"start":{"line":61,"column":11},"end":{"line":61,"column":37}}})) != null ? stack1 : "")
+    + ((stack1 = (lookupProperty(helpers,"yaml")||(depth0 && lookupProperty(depth0,"yaml"))||alias2).call(alias1,((stack1 = ((stack1 = (depth0 != null ? lookupProperty(depth0,"m") : depth0)) != null ? lookupProperty(stack1,"haproxy") : stack1)) != null ? lookupProperty(stack1,"backend") : stack1),{"name":"yaml","hash":{},"data":data,"loc":{"start":{"line":95,"column":11},"end":{"line":95,"column":37}}})) != null ? stack1 : "")
     + "\n  server: "
-    + ((stack1 = (lookupProperty(helpers,"yaml")||(depth0 && lookupProperty(depth0,"yaml"))||alias2).call(alias1,((stack1 = (depth0 != null ? lookupProperty(depth0,"c") : depth0)) != null ? lookupProperty(stack1,"name") : stack1),{"name":"yaml","hash":{},"data":data,"loc":{"start":{"line":62,"column":10},"end":{"line":62,"column":25}}})) != null ? stack1 : "")
+    + ((stack1 = (lookupProperty(helpers,"yaml")||(depth0 && lookupProperty(depth0,"yaml"))||alias2).call(alias1,((stack1 = (depth0 != null ? lookupProperty(depth0,"c") : depth0)) != null ? lookupProperty(stack1,"name") : stack1),{"name":"yaml","hash":{},"data":data,"loc":{"start":{"line":96,"column":10},"end":{"line":96,"column":25}}})) != null ? stack1 : "")
     + "\n";
 },"compiler":[8,">= 4.3.0"],"main":function(container,depth0,helpers,partials,data) {
     var stack1, helper, alias1=depth0 != null ? depth0 : (container.nullContext || {}), alias2=container.hooks.helperMissing, alias3=container.lambda, lookupProperty = container.lookupProperty || function(parent, propertyName) {
@@ -509,19 +638,18 @@ export const PRECOMPILED = {
     + ((stack1 = (lookupProperty(helpers,"yaml")||(depth0 && lookupProperty(depth0,"yaml"))||alias2).call(alias1,(lookupProperty(helpers,"addr")||(depth0 && lookupProperty(depth0,"addr"))||alias2).call(alias1,((stack1 = ((stack1 = (depth0 != null ? lookupProperty(depth0,"c") : depth0)) != null ? lookupProperty(stack1,"health") : stack1)) != null ? lookupProperty(stack1,"agent") : stack1),{"name":"addr","hash":{},"data":data,"loc":{"start":{"line":26,"column":16},"end":{"line":26,"column":37}}}),{"name":"yaml","hash":{},"data":data,"loc":{"start":{"line":26,"column":9},"end":{"line":26,"column":39}}})) != null ? stack1 : "")
     + "\n"
     + ((stack1 = lookupProperty(helpers,"if").call(alias1,((stack1 = ((stack1 = (depth0 != null ? lookupProperty(depth0,"c") : depth0)) != null ? lookupProperty(stack1,"health") : stack1)) != null ? lookupProperty(stack1,"http") : stack1),{"name":"if","hash":{},"fn":container.program(5, data, 0),"inverse":container.noop,"data":data,"loc":{"start":{"line":27,"column":0},"end":{"line":29,"column":7}}})) != null ? stack1 : "")
-    + "checks:\n"
-    + ((stack1 = lookupProperty(helpers,"each").call(alias1,(depth0 != null ? lookupProperty(depth0,"checks") : depth0),{"name":"each","hash":{},"fn":container.program(6, data, 0),"inverse":container.noop,"data":data,"loc":{"start":{"line":31,"column":0},"end":{"line":41,"column":9}}})) != null ? stack1 : "")
-    + ((stack1 = lookupProperty(helpers,"if").call(alias1,(depth0 != null ? lookupProperty(depth0,"hasWatchdog") : depth0),{"name":"if","hash":{},"fn":container.program(9, data, 0),"inverse":container.noop,"data":data,"loc":{"start":{"line":42,"column":0},"end":{"line":53,"column":7}}})) != null ? stack1 : "")
+    + ((stack1 = lookupProperty(helpers,"if").call(alias1,((stack1 = (depth0 != null ? lookupProperty(depth0,"checks") : depth0)) != null ? lookupProperty(stack1,"length") : stack1),{"name":"if","hash":{},"fn":container.program(6, data, 0),"inverse":container.program(20, data, 0),"data":data,"loc":{"start":{"line":30,"column":0},"end":{"line":75,"column":7}}})) != null ? stack1 : "")
+    + ((stack1 = lookupProperty(helpers,"if").call(alias1,(depth0 != null ? lookupProperty(depth0,"hasWatchdog") : depth0),{"name":"if","hash":{},"fn":container.program(21, data, 0),"inverse":container.noop,"data":data,"loc":{"start":{"line":76,"column":0},"end":{"line":87,"column":7}}})) != null ? stack1 : "")
     + "stop:\n  drain: "
-    + ((stack1 = (lookupProperty(helpers,"yaml")||(depth0 && lookupProperty(depth0,"yaml"))||alias2).call(alias1,(lookupProperty(helpers,"dur")||(depth0 && lookupProperty(depth0,"dur"))||alias2).call(alias1,((stack1 = ((stack1 = (depth0 != null ? lookupProperty(depth0,"m") : depth0)) != null ? lookupProperty(stack1,"stop") : stack1)) != null ? lookupProperty(stack1,"drainMs") : stack1),{"name":"dur","hash":{},"data":data,"loc":{"start":{"line":55,"column":16},"end":{"line":55,"column":36}}}),{"name":"yaml","hash":{},"data":data,"loc":{"start":{"line":55,"column":9},"end":{"line":55,"column":38}}})) != null ? stack1 : "")
+    + ((stack1 = (lookupProperty(helpers,"yaml")||(depth0 && lookupProperty(depth0,"yaml"))||alias2).call(alias1,(lookupProperty(helpers,"dur")||(depth0 && lookupProperty(depth0,"dur"))||alias2).call(alias1,((stack1 = ((stack1 = (depth0 != null ? lookupProperty(depth0,"m") : depth0)) != null ? lookupProperty(stack1,"stop") : stack1)) != null ? lookupProperty(stack1,"drainMs") : stack1),{"name":"dur","hash":{},"data":data,"loc":{"start":{"line":89,"column":16},"end":{"line":89,"column":36}}}),{"name":"yaml","hash":{},"data":data,"loc":{"start":{"line":89,"column":9},"end":{"line":89,"column":38}}})) != null ? stack1 : "")
     + "\n  signal: "
-    + ((stack1 = (lookupProperty(helpers,"yaml")||(depth0 && lookupProperty(depth0,"yaml"))||alias2).call(alias1,((stack1 = ((stack1 = (depth0 != null ? lookupProperty(depth0,"m") : depth0)) != null ? lookupProperty(stack1,"stop") : stack1)) != null ? lookupProperty(stack1,"signal") : stack1),{"name":"yaml","hash":{},"data":data,"loc":{"start":{"line":56,"column":10},"end":{"line":56,"column":32}}})) != null ? stack1 : "")
+    + ((stack1 = (lookupProperty(helpers,"yaml")||(depth0 && lookupProperty(depth0,"yaml"))||alias2).call(alias1,((stack1 = ((stack1 = (depth0 != null ? lookupProperty(depth0,"m") : depth0)) != null ? lookupProperty(stack1,"stop") : stack1)) != null ? lookupProperty(stack1,"signal") : stack1),{"name":"yaml","hash":{},"data":data,"loc":{"start":{"line":90,"column":10},"end":{"line":90,"column":32}}})) != null ? stack1 : "")
     + "\n  timeout: "
-    + ((stack1 = (lookupProperty(helpers,"yaml")||(depth0 && lookupProperty(depth0,"yaml"))||alias2).call(alias1,(lookupProperty(helpers,"dur")||(depth0 && lookupProperty(depth0,"dur"))||alias2).call(alias1,((stack1 = ((stack1 = (depth0 != null ? lookupProperty(depth0,"m") : depth0)) != null ? lookupProperty(stack1,"stop") : stack1)) != null ? lookupProperty(stack1,"timeoutMs") : stack1),{"name":"dur","hash":{},"data":data,"loc":{"start":{"line":57,"column":18},"end":{"line":57,"column":40}}}),{"name":"yaml","hash":{},"data":data,"loc":{"start":{"line":57,"column":11},"end":{"line":57,"column":42}}})) != null ? stack1 : "")
+    + ((stack1 = (lookupProperty(helpers,"yaml")||(depth0 && lookupProperty(depth0,"yaml"))||alias2).call(alias1,(lookupProperty(helpers,"dur")||(depth0 && lookupProperty(depth0,"dur"))||alias2).call(alias1,((stack1 = ((stack1 = (depth0 != null ? lookupProperty(depth0,"m") : depth0)) != null ? lookupProperty(stack1,"stop") : stack1)) != null ? lookupProperty(stack1,"timeoutMs") : stack1),{"name":"dur","hash":{},"data":data,"loc":{"start":{"line":91,"column":18},"end":{"line":91,"column":40}}}),{"name":"yaml","hash":{},"data":data,"loc":{"start":{"line":91,"column":11},"end":{"line":91,"column":42}}})) != null ? stack1 : "")
     + "\n"
-    + ((stack1 = lookupProperty(helpers,"if").call(alias1,((stack1 = ((stack1 = (depth0 != null ? lookupProperty(depth0,"m") : depth0)) != null ? lookupProperty(stack1,"haproxy") : stack1)) != null ? lookupProperty(stack1,"statsSocket") : stack1),{"name":"if","hash":{},"fn":container.program(13, data, 0),"inverse":container.noop,"data":data,"loc":{"start":{"line":58,"column":0},"end":{"line":63,"column":7}}})) != null ? stack1 : "")
+    + ((stack1 = lookupProperty(helpers,"if").call(alias1,((stack1 = ((stack1 = (depth0 != null ? lookupProperty(depth0,"m") : depth0)) != null ? lookupProperty(stack1,"haproxy") : stack1)) != null ? lookupProperty(stack1,"statsSocket") : stack1),{"name":"if","hash":{},"fn":container.program(25, data, 0),"inverse":container.noop,"data":data,"loc":{"start":{"line":92,"column":0},"end":{"line":97,"column":7}}})) != null ? stack1 : "")
     + "log:\n  level: "
-    + ((stack1 = (lookupProperty(helpers,"yaml")||(depth0 && lookupProperty(depth0,"yaml"))||alias2).call(alias1,((stack1 = (depth0 != null ? lookupProperty(depth0,"m") : depth0)) != null ? lookupProperty(stack1,"logLevel") : stack1),{"name":"yaml","hash":{},"data":data,"loc":{"start":{"line":65,"column":9},"end":{"line":65,"column":28}}})) != null ? stack1 : "")
+    + ((stack1 = (lookupProperty(helpers,"yaml")||(depth0 && lookupProperty(depth0,"yaml"))||alias2).call(alias1,((stack1 = (depth0 != null ? lookupProperty(depth0,"m") : depth0)) != null ? lookupProperty(stack1,"logLevel") : stack1),{"name":"yaml","hash":{},"data":data,"loc":{"start":{"line":99,"column":9},"end":{"line":99,"column":28}}})) != null ? stack1 : "")
     + "\n";
 },"useData":true},
   "haproxy.cfg": {"0":function(container,depth0,helpers,partials,data,blockParams,depths) {

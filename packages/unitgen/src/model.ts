@@ -16,6 +16,33 @@ export interface WarmupUrl {
   timeoutMs?: number;
 }
 
+/** The wrapper's check types and roles (docs/znotify.md, "Checks"). */
+export type CheckType = 'http' | 'tcp' | 'zeo' | 'postgresql' | 'command';
+export type CheckRole = 'startup' | 'readiness' | 'liveness';
+
+/**
+ * One check of a client's wrapper config, expanded for that client (checks.ts). Holds only what zunitgen
+ * generates or the stack config sets; the wrapper's defaults apply to the rest (an http check without an
+ * address asks the client's own http address).
+ */
+export interface CheckModel {
+  name: string;
+  type: CheckType;
+  address?: Address;
+  path?: string;
+  host?: string;
+  status?: number;
+  text?: string;
+  /** argv, absolute executable. */
+  command?: string[];
+  intervalMs?: number;
+  timeoutMs?: number;
+  failureThreshold?: number;
+  successThreshold?: number;
+  graceMs?: number;
+  roles?: CheckRole[];
+}
+
 export interface ClientModel {
   /** 1-based instance number. */
   n: number;
@@ -29,6 +56,8 @@ export interface ClientModel {
   http: Address;
   health: { agent: Address; http?: Address };
   memory: MemoryLimits;
+  /** The wrapper's checks: the generated ones combined with clients.checks (checks.ts). */
+  checks: CheckModel[];
   /** Units this client is ordered after (the previous client, or ZEO / PostgreSQL for the first one). */
   after: string[];
   /** Units this client pulls in (the database units; never another client, see render.ts). */

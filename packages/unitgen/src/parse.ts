@@ -5,7 +5,8 @@ import { isMap, isSeq, isAlias, LineCounter, parseDocument, type Node } from 'ya
 import { ConfigError, type ConfigIssue } from './errors.js';
 import { invalidUnitName, systemdEscape, UNIT_NAME_MAX } from './escape.js';
 import type { ClientModel, MemoryLimits, StackModel, WarmupUrl } from './model.js';
-import { expandTemplate, formatAddress, parseAddress, q, sizeBytes, type Address } from './values.js';
+import { expandTemplate, formatAddress, isHostHeader, isUrlPath, parseAddress, q, sizeBytes, type Address } from './values.js';
+import { CHECK_KEYS, checksFor, generatedChecks, parseChecks } from './checks.js';
 import { command, describe, quotedDelta, Walker } from './walker.js';
 
 /** The keys allowed in each object of the config. schema/stack.schema.json must agree (tested). */
@@ -15,13 +16,14 @@ export const KEYS = {
   database: ['postgresql'],
   postgresql: ['unit', 'address'],
   zeo: ['command', 'address', 'memory', 'ready-timeout'],
-  clients: ['count', 'command', 'http', 'health', 'warmup', 'memory', 'threads', 'stop', 'watchdog'],
+  clients: ['count', 'command', 'http', 'health', 'warmup', 'memory', 'threads', 'stop', 'watchdog', 'checks'],
   health: ['agent', 'http'],
   warmup: ['budget', 'interval', 'urls'],
   'warmup-url': ['path', 'host', 'status', 'text', 'timeout'],
   memory: ['high', 'max'],
   stop: ['drain', 'timeout', 'signal'],
   'clients-watchdog': ['database-grace', 'hang-timeout', 'dump-stacks'],
+  check: CHECK_KEYS,
   limits: ['memory-max', 'memory-high', 'cpu-weight', 'io-weight', 'tasks-max'],
   haproxy: ['backend', 'stats-socket', 'balance', 'maxconn', 'check-interval'],
 } as const;
@@ -179,6 +181,9 @@ function validate(w: Walker, root: Node | null, file: string): StackModel | unde
 
   // ---- database
   let postgresql: StackModel['postgresql'];
+  // The sources of the generated zeo and postgresql checks, present as soon as the config names them.
+  let pgCheck: { address: Address | undefined } | undefined;
+  let zeoCheck: { address: Address | undefined } | undefined;
   if (top.has('database')) {
     const m = w.map(g('database'), 'database', KEYS.database);
     if (m?.has('postgresql')) {
@@ -188,6 +193,7 @@ function validate(w: Walker, root: Node | null, file: string): StackModel | unde
         const why = unit !== undefined ? invalidUnitName(unit) : undefined;
         if (why) w.err(pm.get('unit')!, `database.postgresql.unit: ${q(unit)}: ${why}`, 'e.g. postgresql@15-main.service');
         const address = pm.has('address') ? w.address(pm.get('address')!, 'database.postgresql.address') : undefined;
+        if (pm.has('address')) pgCheck = { address };
         if (unit !== undefined && !why) postgresql = address ? { unit, address } : { unit };
       }
     }
@@ -200,6 +206,7 @@ function validate(w: Walker, root: Node | null, file: string): StackModel | unde
     if (m) {
       const cmd = m.has('command') ? command(w, m.get('command')!, 'zeo.command', directory) : undefined;
       const address = m.has('address') ? w.address(m.get('address')!, 'zeo.address') : undefined;
+      zeoCheck = { address };
       const mem = m.has('memory') ? memory(w, m.get('memory')!, 'zeo.memory') : {};
       const readyTimeoutMs = m.has('ready-timeout') ? w.duration(m.get('ready-timeout')!, 'zeo.ready-timeout', 1000) : 300_000;
       if (cmd && address && readyTimeoutMs !== undefined) zeo = { unit: `${prefix}-zeo.service`, command: cmd, address, memory: mem, readyTimeoutMs };
@@ -260,6 +267,13 @@ function validate(w: Walker, root: Node | null, file: string): StackModel | unde
     const agentT = agentNode ? tmpl(agentNode, isMap(healthNode) ? 'clients.health.agent' : 'clients.health') : undefined;
     const healthHttpT = healthHttpNode ? tmpl(healthHttpNode, 'clients.health.http') : undefined;
     const cmd1 = cm.has('command') ? command(w, cm.get('command')!, 'clients.command', directory, 1) : undefined;
+    const generated = generatedChecks({ ...(zeoCheck ? { zeo: zeoCheck } : {}), ...(pgCheck ? { postgresql: pgCheck } : {}) });
+    const { plan: checkPlan, ok: checksOk } = cm.has('checks') ? parseChecks(w, cm.get('checks')!, generated) : { plan: generated.map((base) => ({ base })), ok: true };
+    // Expanded for every client before the loop, each broken value reported once (at the first client it breaks),
+    // also when other problems keep the loop from running.
+    const reported = new Set<Node | null>();
+    const clientChecks = directory === undefined ? [] : Array.from({ length: count ?? 1 }, (_, i) => checksFor(w, checkPlan, i + 1, directory, reported));
+    const checks1 = clientChecks[0];
     if (count !== undefined && count > 1) {
       const noN = (t: string | undefined, node: Node | null, where: string) => {
         if (t !== undefined && !/\{[^{]/.test(t.replace(/\{\{/g, ''))) w.err(node, `${where}: ${q(t)} is the same for all ${count} clients`, 'use a placeholder such as 127.0.0.1:{8080+n}');
@@ -269,7 +283,7 @@ function validate(w: Walker, root: Node | null, file: string): StackModel | unde
       noN(healthHttpT, healthHttpNode, 'clients.health.http');
     }
     const issuesBefore = w.issues.length;
-    if (count !== undefined && httpT !== undefined && agentT !== undefined && cmd1 && (healthHttpNode === null || healthHttpT !== undefined) && stack !== undefined && directory !== undefined) {
+    if (count !== undefined && httpT !== undefined && agentT !== undefined && cmd1 && checksOk && checks1 && (healthHttpNode === null || healthHttpT !== undefined) && stack !== undefined && directory !== undefined) {
       for (let n = 1; n <= count; n++) {
         const addr = (t: string, node: Node | null, where: string): Address | undefined => {
           const r = expandTemplate(t, n);
@@ -282,7 +296,8 @@ function validate(w: Walker, root: Node | null, file: string): StackModel | unde
         const agent = addr(agentT, agentNode, 'clients.health');
         const hh = healthHttpT !== undefined ? addr(healthHttpT, healthHttpNode, 'clients.health.http') : undefined;
         const argv = command(w, cm.get('command')!, 'clients.command', directory, n);
-        if (!http || !agent || !argv || (healthHttpT !== undefined && !hh)) continue;
+        const checks = clientChecks[n - 1];
+        if (!http || !agent || !argv || !checks || (healthHttpT !== undefined && !hh)) continue;
         const name = `client${n}`;
         const unit = `${prefix}-${name}.service`;
         clients.push({
@@ -290,7 +305,7 @@ function validate(w: Walker, root: Node | null, file: string): StackModel | unde
           agentSocket: `${prefix}-${name}-agent.socket`,
           ...(hh ? { healthSocket: `${prefix}-${name}-health.socket` } : {}),
           command: argv, http, health: hh ? { agent, http: hh } : { agent },
-          memory: clientMemory, after: [], wants: [],
+          memory: clientMemory, checks, after: [], wants: [],
         });
         if (w.issues.length - issuesBefore > 20) break; // one broken template: do not list it 128 times
       }
@@ -385,7 +400,7 @@ function parseWarmup(w: Walker, node: Node | null, out: StackModel['warmup']): v
       pathNode = m.get('path') ?? null;
       if (m.has('host')) {
         const h = w.str(m.get('host')!, 'clients.warmup.urls[].host');
-        if (h !== undefined && !/^[A-Za-z0-9.-]+(:\d{1,5})?$|^\[[0-9a-fA-F:.]+\](:\d{1,5})?$/.test(h)) w.err(m.get('host')!, `clients.warmup.urls[].host: not a host name: ${q(h)}`);
+        if (h !== undefined && !isHostHeader(h)) w.err(m.get('host')!, `clients.warmup.urls[].host: not a host name: ${q(h)}`);
         else if (h !== undefined) u.host = h;
       }
       if (m.has('status')) u.status = w.int(m.get('status')!, 'clients.warmup.urls[].status', 100, 599) ?? 200;
@@ -395,7 +410,7 @@ function parseWarmup(w: Walker, node: Node | null, out: StackModel['warmup']): v
     }
     const p = w.str(pathNode, 'clients.warmup path');
     if (p === undefined) continue;
-    if (!p.startsWith('/') || /\s/.test(p)) { w.err(pathNode, `clients.warmup: expected a URL path starting with /, without spaces, got ${q(p)}`, 'e.g. /Plone or /Plone/@@search'); continue; }
+    if (!isUrlPath(p)) { w.err(pathNode, `clients.warmup: expected a URL path starting with /, without spaces, got ${q(p)}`, 'e.g. /Plone or /Plone/@@search'); continue; }
     u.path = p;
     out.urls.push(u);
   }

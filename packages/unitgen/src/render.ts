@@ -5,7 +5,7 @@
 
 import { TemplateError } from './errors.js';
 import { commentText } from './escape.js';
-import type { ClientModel, StackModel } from './model.js';
+import type { CheckModel, ClientModel, StackModel } from './model.js';
 import { formatAddress, formatDuration } from './values.js';
 
 /** Template names (files `<name>.hbs` in templates/); `hardening` is a partial. */
@@ -44,13 +44,21 @@ export function znotifyConfigName(m: StackModel, c: ClientModel): string {
   return `${m.prefix}-${c.name}.znotify.yaml`;
 }
 
-function checks(m: StackModel): Array<{ name: string; type: string; path?: string; address?: string; roles: string[] }> {
-  const out: Array<{ name: string; type: string; path?: string; address?: string; roles: string[] }> = [
-    { name: 'root', type: 'http', path: '/', roles: ['liveness', 'readiness'] },
-  ];
-  if (m.zeo) out.push({ name: 'zeo', type: 'zeo', address: formatAddress(m.zeo.address), roles: ['readiness', 'liveness'] });
-  if (m.postgresql?.address) out.push({ name: 'postgresql', type: 'postgresql', address: formatAddress(m.postgresql.address), roles: ['readiness', 'liveness'] });
-  return out;
+/**
+ * A check as the wrapper's YAML spells it, only the keys that are set. Durations as text, so that a 0 the
+ * operator wrote (grace: 0) is "0", present, and not a falsy number {{#if}} would drop.
+ */
+function checkView(c: CheckModel): Record<string, unknown> {
+  const dur = (ms: number | undefined) => (ms === undefined ? undefined : formatDuration(ms));
+  const v: Record<string, unknown> = {
+    name: c.name, type: c.type, path: c.path, host: c.host, status: c.status, text: c.text,
+    address: c.address && formatAddress(c.address), command: c.command,
+    interval: dur(c.intervalMs), timeout: dur(c.timeoutMs),
+    failureThreshold: c.failureThreshold, successThreshold: c.successThreshold,
+    grace: dur(c.graceMs), roles: c.roles,
+  };
+  for (const k of Object.keys(v)) if (v[k] === undefined) delete v[k];
+  return v;
 }
 
 export function renderWith(m: StackModel, t: Compiled, opts: RenderOptions): GeneratedFile[] {
@@ -79,7 +87,6 @@ export function renderWith(m: StackModel, t: Compiled, opts: RenderOptions): Gen
     run(m.zeo.unit, 'unit', t['zeo.service'], { waitArgv, timeoutStartMs: m.zeo.readyTimeoutMs + 10_000 });
   }
   const servers = m.clients.map((c) => ({ name: c.name, http: c.http, agent: c.health.agent, healthHttp: c.health.http }));
-  const chk = checks(m);
   const dumpStacksSet = m.clientWatchdog.dumpStacks !== undefined;
   const hasWatchdog = m.clientWatchdog.databaseGraceMs !== undefined || m.clientWatchdog.hangTimeoutMs !== undefined || dumpStacksSet;
   // Durations as text, so that a 0 the operator wrote ("restart at once") is "0", present, and not a falsy
@@ -100,7 +107,7 @@ export function renderWith(m: StackModel, t: Compiled, opts: RenderOptions): Gen
     });
     run(c.agentSocket, 'unit', t.socket, { c, address: c.health.agent, fdname: 'agent', purpose: 'health agent socket' });
     if (c.healthSocket && c.health.http) run(c.healthSocket, 'unit', t.socket, { c, address: c.health.http, fdname: 'http', purpose: 'health HTTP socket' });
-    run(cfgName, 'znotify', t['znotify.yaml'], { c, checks: chk, hasWatchdog, dumpStacksSet, watchdog });
+    run(cfgName, 'znotify', t['znotify.yaml'], { c, checks: c.checks.map(checkView), hasWatchdog, dumpStacksSet, watchdog });
   }
   const hapName = `haproxy-${m.prefix}.cfg`;
   const hapAlt = `haproxy-${m.prefix}-httpchk.cfg`;

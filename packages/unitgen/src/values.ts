@@ -166,6 +166,18 @@ export function parseAddress(v: unknown): Result<Address> {
   return ok({ host: m[2]!, port, family: 4 });
 }
 
+// ---------------------------------------------------------------- HTTP requests (warm-up URLs, http checks)
+
+/** A request path as the wrapper sends it: absolute, no whitespace (VirtualHostMonster paths welcome). */
+export function isUrlPath(p: string): boolean {
+  return p.startsWith('/') && !/\s/.test(p);
+}
+
+/** A Host: header value: a DNS name or IP literal, with an optional port. */
+export function isHostHeader(h: string): boolean {
+  return /^[A-Za-z0-9.-]+(:\d{1,5})?$|^\[[0-9a-fA-F:.]+\](:\d{1,5})?$/.test(h);
+}
+
 // ---------------------------------------------------------------- per-instance templates
 
 /**

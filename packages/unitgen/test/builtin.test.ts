@@ -15,7 +15,7 @@ test('src/builtin-templates.ts is generated from the current templates/ (run scr
 test('precompiled and run-time compiled templates render the same files', () => {
   const pre = builtinTemplates();
   const rt = compileTemplates(createEnv(), loadTemplates());
-  for (const name of ['plone', 'minimal', 'nasty']) {
+  for (const name of ['plone', 'minimal', 'nasty', 'checks']) {
     const m = parseStack(readFileSync(join(FIXTURES, name, 'stack.yaml'), 'utf8'), { file: name });
     assert.deepEqual(renderWith(m, pre, { outDir: '/run/systemd/generator' }), renderWith(m, rt, { outDir: '/run/systemd/generator' }));
   }

@@ -114,6 +114,65 @@ test('CLI: a bad config leaves an existing output directory untouched', (t) => {
   assert.deepEqual(readdirSync(dir).sort(), ['bad.yaml', 'keep.service']);
 });
 
+const BAD_CHECKS = `stack: site
+user: zope
+directory: /srv/site
+zeo: { command: bin/zeoserver fg, address: 127.0.0.1:8100 }
+clients:
+  count: 2
+  command: bin/instance{n} console
+  http: 127.0.0.1:{8080+n}
+  health: 127.0.0.1:{9080+n}
+  checks:
+    - { name: root, intervall: 30s }
+    - { name: zeo, type: tpc }
+    - name: pg
+      type: postgresql
+      address: 127.0.0.1:5432
+      timeout: 2 parsecs
+    - { name: postgresql, enabled: false }
+    - { name: plone, path: /Plone }
+    - { name: port, type: tcp, path: /x, address: "127.0.0.1:{65534+n}" }
+    - { name: disk, type: command, command: /usr/bin/test -w var }
+    - { name: root, interval: 5ms }
+    - { name: web, type: http, host: "a b", roles: [readiness, readyness] }
+  watchdog: { database-grace: soon }
+`;
+
+test('clients.checks: every error located at file:line:col, with a hint where one helps', () => {
+  const list = issues(BAD_CHECKS);
+  assert.deepEqual(list.map((i) => `${i.line}:${i.col} ${i.message}${i.hint ? ` | ${i.hint}` : ''}`), [
+    '11:21 clients.checks[0]: unknown key "intervall" | did you mean "interval"?',
+    '12:26 clients.checks[1].type: expected one of http, tcp, zeo, postgresql, command, got "tpc" | did you mean "tcp"?',
+    '16:16 clients.checks[2].timeout: unknown time unit "parsecs" in "2 parsecs" | units: ms, s, min, h, d',
+    '17:15 clients.checks[3]: there is no generated check "postgresql" to drop (enabled: false) | generated here: root, zeo; an entry of your own is dropped by removing it',
+    '18:7 clients.checks[4]: missing required key "type" ("plone" is a new check) | one of http, tcp, zeo, postgresql, command; only an entry named like a generated check (here: root, zeo) may leave it out',
+    '19:32 clients.checks[5].path: a tcp check has no "path" | keys of a tcp check: name, type, enabled, interval, timeout, failure-threshold, success-threshold, roles, grace, address',
+    // {65534+n} is a valid port for client1 only: reported for the client where it breaks.
+    '19:51 clients.checks[5].address (client2): port must be 1..65535, got 65536 in "127.0.0.1:65536"',
+    '20:45 clients.checks[6].command: expected a list of arguments, got string "/usr/bin/test -w var" | write it as a list, as the wrapper does: [/usr/bin/test, -w, var]',
+    '21:15 clients.checks[7].name: "root" is already used by clients.checks[0] | give every check its own name (an entry named like a generated check changes that check)',
+    '21:31 clients.checks[7].interval: must be at least 10 ms, got "5ms"',
+    '22:38 clients.checks[8].host: not a host name: "a b" | the Host: header to send, e.g. www.example.org or www.example.org:8080',
+    '22:64 clients.checks[8].roles: expected one of startup, readiness, liveness, got "readyness" | did you mean "readiness"?',
+    '23:31 clients.watchdog.database-grace: expected a duration such as 30s, 2min or 1h 30min, got "soon" | units: ms, s, min, h, d',
+  ]);
+});
+
+test('clients.checks: a bad placeholder points at the brace; the CLI exits 78 and writes nothing', (t) => {
+  const text = BAD_CHECKS.split('\n').slice(0, 10).join('\n') + '\n    - { name: zeo, address: "127.0.0.1:{m}" }\n';
+  assert.deepEqual(issues(text).map((i) => `${i.line}:${i.col} ${i.message}`), ['11:40 clients.checks[0].address: bad placeholder {m} in "127.0.0.1:{m}"']);
+  const dir = tempDir(t);
+  const cfg = join(dir, 'checks.yaml');
+  writeFileSync(cfg, BAD_CHECKS);
+  const r = zunitgen(['generate', cfg, '--out', join(dir, 'out')]);
+  assert.equal(r.code, 78, r.stderr);
+  assert.match(r.stderr, /checks\.yaml:12:26: error: clients\.checks\[1\]\.type: expected one of http, tcp, zeo, postgresql, command, got "tpc"\n {2}hint: did you mean "tcp"\?/);
+  assert.match(r.stderr, /13 errors; nothing was written\./);
+  assert.deepEqual(readdirSync(dir), ['checks.yaml']);
+});
+
+
 test('haproxy.stats-socket "/" is refused: the wrapper would refuse the generated config at every start', () => {
   const e = issues('stack: a\nuser: a\ndirectory: /a\nclients: { count: 1, command: /a/b, http: "127.0.0.1:1", health: "127.0.0.1:2" }\nhaproxy: { stats-socket: / }\n');
   assert.deepEqual(e.map((i) => `${i.line}:${i.col} ${i.message}`), ['5:26 haproxy.stats-socket: "/" is a directory, not a socket']);

@@ -1,7 +1,7 @@
 // Golden fixtures: test/fixtures/<case>/stack.yaml -> expected/ (exact bytes), plus inline assertions in
 // the quadlet style ("## assert-key-is FILE SECTION KEY VALUE"), plus the real checkers: every unit file
 // through `systemd-analyze verify`, every HAProxy snippet through `haproxy -c`, every wrapper config
-// through the wrapper's own parser. UPDATE_GOLDEN=1 rewrites expected/.
+// through the wrapper's own parser and through the built `znotify check`. UPDATE_GOLDEN=1 rewrites expected/.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -9,7 +9,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync
 import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { loadTemplates, parseStack, render, sampleStackConfig, verify, type GeneratedFile } from '../src/index.js';
-import { FIXTURES, have, REPO, tempDir } from './helpers.js';
+import { assertWrapperRead, FIXTURES, have, REPO, tempDir, ZNOTIFY_CLI, znotifyCheck } from './helpers.js';
 import { parseExec, parseUnitFile, values } from './unitfile.js';
 
 const OUT = '/etc/systemd/system';
@@ -127,6 +127,19 @@ for (const name of cases) {
         return;
       }
       for (const f of files.filter((x) => x.kind === 'znotify')) parseConfig!(f.content, f.name, {}, { requireCommand: true });
+    });
+    await t.test('the built wrapper (znotify check) accepts every generated config and reads the checks and watchdog as generated', (tt) => {
+      assert.ok(existsSync(ZNOTIFY_CLI), `${ZNOTIFY_CLI} is missing: run pnpm build first`);
+      const model = parseStack(text, { file: `fixtures/${name}/stack.yaml` });
+      const dir = tempDir(tt);
+      for (const c of model.clients) {
+        const f = files.find((x) => x.name === `${model.prefix}-${c.name}.znotify.yaml`)!;
+        const p = join(dir, f.name);
+        writeFileSync(p, f.content);
+        const r = znotifyCheck(p);
+        assert.equal(r.code, 0, `${f.name}: ${r.stderr}`);
+        assertWrapperRead(r.config!, model, c.checks, f.name);
+      }
     });
   });
 }

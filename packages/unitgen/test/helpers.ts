@@ -4,6 +4,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import assert from 'node:assert/strict';
+import type { CheckModel, StackModel } from '../src/index.js';
 
 export const PKG = fileURLToPath(new URL('..', import.meta.url));
 export const REPO = fileURLToPath(new URL('../../..', import.meta.url));
@@ -49,4 +51,30 @@ export function znotifyCheck(file: string): { code: number; stderr: string; conf
   const r = spawnSync(process.execPath, [ZNOTIFY_CLI, 'check', '--config', file, '--print'], { encoding: 'utf8', timeout: 60_000 });
   const code = r.status ?? -1;
   return code === 0 ? { code, stderr: r.stderr, config: JSON.parse(r.stdout) as WrapperConfig } : { code, stderr: `${r.stderr}${r.error ? String(r.error) : ''}` };
+}
+
+/**
+ * The wrapper read a client's checks and watchdog as the model says: the same checks in the same order, each value
+ * zunitgen set equal to the wrapper's (what zunitgen leaves out is the wrapper's default, not asserted here).
+ */
+export function assertWrapperRead(read: WrapperConfig, m: StackModel, checks: readonly CheckModel[], what: string): void {
+  assert.deepEqual(read.checks.map((c) => c.name), checks.map((c) => c.name), `${what}: check names`);
+  checks.forEach((c, i) => {
+    const r = read.checks[i]!;
+    const want: Record<string, unknown> = { type: c.type };
+    const got: Record<string, unknown> = { type: r.type };
+    const pairs: Array<[unknown, unknown, string]> = [
+      [c.address && { host: c.address.host, port: c.address.port }, r.address, 'address'],
+      [c.path, r.path, 'path'], [c.host, r.host, 'host'], [c.status, r.status, 'status'], [c.text, r.text, 'text'],
+      [c.command, r.command, 'command'], [c.intervalMs, r.intervalMs, 'intervalMs'], [c.timeoutMs, r.timeoutMs, 'timeoutMs'],
+      [c.failureThreshold, r.failureThreshold, 'failureThreshold'], [c.successThreshold, r.successThreshold, 'successThreshold'],
+      [c.graceMs, r.graceMs, 'graceMs'], [c.roles, r.roles, 'roles'],
+    ];
+    for (const [mine, theirs, k] of pairs) if (mine !== undefined) { want[k] = mine; got[k] = theirs; }
+    assert.deepEqual(got, want, `${what}: check ${c.name}`);
+  });
+  const wd = m.clientWatchdog;
+  if (wd.databaseGraceMs !== undefined) assert.equal(read.watchdog.databaseGraceMs, wd.databaseGraceMs, `${what}: database-grace`);
+  if (wd.hangTimeoutMs !== undefined) assert.equal(read.watchdog.hangTimeoutMs, wd.hangTimeoutMs, `${what}: hang-timeout`);
+  if (wd.dumpStacks !== undefined) assert.equal(read.watchdog.dumpStacks, wd.dumpStacks, `${what}: dump-stacks`);
 }

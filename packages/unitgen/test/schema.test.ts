@@ -78,6 +78,7 @@ test('schema properties are exactly the keys zunitgen accepts', () => {
     [KEYS.memory, resolve('#/$defs/memory')],
     [KEYS.stop, clients.stop!],
     [KEYS['clients-watchdog'], clients.watchdog!],
+    [KEYS.check, resolve('#/$defs/check')],
     [KEYS.limits, p.limits!],
     [KEYS.haproxy, p.haproxy!],
   ];

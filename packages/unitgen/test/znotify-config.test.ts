@@ -1,42 +1,141 @@
-// The generated wrapper configs (<stack>-clientN.znotify.yaml), read back by the real wrapper (the built
-// `znotify check --print`): what the stack config says is what the wrapper runs.
+// The generated wrapper configs (<stack>-clientN.znotify.yaml): how clients.checks combines with the generated
+// checks (change by name, drop with enabled: false, add), {n} in check values, clients.watchdog, each read back
+// by the real wrapper (the built `znotify check --print`): what the stack config says is what the wrapper runs.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { loadTemplates, parseStack, render, type GeneratedFile } from '../src/index.js';
-import { tempDir, ZNOTIFY_CLI, znotifyCheck, type WrapperConfig } from './helpers.js';
+import { parse as parseYaml } from 'yaml';
+import { loadTemplates, parseStack, render, type GeneratedFile, type StackModel } from '../src/index.js';
+import { assertWrapperRead, tempDir, ZNOTIFY_CLI, znotifyCheck, type WrapperConfig } from './helpers.js';
 
+/** Two clients; ZEO and PostgreSQL with addresses, so all three checks are generated. */
 const STACK = `stack: site
 user: zope
 directory: /srv/site
+database:
+  postgresql: { unit: postgresql@15-main.service, address: 127.0.0.1:5432 }
+zeo: { command: bin/zeoserver fg, address: 127.0.0.1:8100 }
 clients:
   count: 2
   command: bin/instance{n} console
   http: 127.0.0.1:{8080+n}
   health: 127.0.0.1:{9080+n}
 `;
+const withChecks = (checks: string) => `${STACK}  checks:\n${checks.trim().split('\n').map((l) => `    ${l.trim()}`).join('\n')}\n`;
 
-function generate(text: string): GeneratedFile[] {
-  return render(parseStack(text, { file: 'stack.yaml' }), loadTemplates(), { outDir: '/etc/systemd/system' });
-}
+interface Generated { model: StackModel; files: GeneratedFile[]; read: WrapperConfig[] }
 
-/** Every generated wrapper config through the built `znotify check`; the configs as the wrapper read them. */
-function wrapperRead(t: { after(fn: () => void): void }, files: GeneratedFile[]): WrapperConfig[] {
+/** Parses and renders a stack, then has the built wrapper read every generated config (which must pass). */
+function generate(t: { after(fn: () => void): void }, text: string): Generated {
+  const model = parseStack(text, { file: 'stack.yaml' });
+  const files = render(model, loadTemplates(), { outDir: '/etc/systemd/system' });
   assert.ok(existsSync(ZNOTIFY_CLI), `${ZNOTIFY_CLI} is missing: run pnpm build first`);
   const dir = tempDir(t);
-  return files.filter((f) => f.kind === 'znotify').map((f) => {
+  const read = files.filter((f) => f.kind === 'znotify').map((f, i) => {
     const p = join(dir, f.name);
     writeFileSync(p, f.content);
     const r = znotifyCheck(p);
     assert.equal(r.code, 0, `znotify check refused ${f.name}:\n${r.stderr}\n${f.content}`);
+    assertWrapperRead(r.config!, model, model.clients[i]!.checks, f.name);
     return r.config!;
   });
+  assert.equal(read.length, model.clients.length);
+  return { model, files, read };
 }
 
+const checkOf = (g: Generated, client: number, name: string) => g.read[client - 1]!.checks.find((c) => c.name === name);
+const names = (g: Generated, client = 1) => g.read[client - 1]!.checks.map((c) => `${c.name}:${c.type}`);
+
+test('without clients.checks: root (http /), zeo and postgresql, as before', (t) => {
+  const g = generate(t, STACK);
+  assert.deepEqual(names(g), ['root:http', 'zeo:zeo', 'postgresql:postgresql']);
+  assert.deepEqual(g.model.clients[0]!.checks, [
+    { name: 'root', type: 'http', path: '/', roles: ['liveness', 'readiness'] },
+    { name: 'zeo', type: 'zeo', address: { host: '127.0.0.1', port: 8100, family: 4 }, roles: ['readiness', 'liveness'] },
+    { name: 'postgresql', type: 'postgresql', address: { host: '127.0.0.1', port: 5432, family: 4 }, roles: ['readiness', 'liveness'] },
+  ]);
+  // The root check asks each client's own http address (the wrapper's default for an http check).
+  assert.deepEqual(checkOf(g, 2, 'root')!.address, { host: '127.0.0.1', port: 8082 });
+});
+
+test('an entry named like a generated check changes only the keys it gives', (t) => {
+  const g = generate(t, withChecks(`
+    - { name: root, interval: 30s, timeout: 5s, failure-threshold: 5, path: /Plone/@@ok, host: www.example.org }
+    - { name: postgresql, grace: 5min, roles: liveness }
+  `));
+  assert.deepEqual(names(g), ['root:http', 'zeo:zeo', 'postgresql:postgresql'], 'same checks, same order');
+  const root = checkOf(g, 1, 'root')!;
+  assert.deepEqual([root.intervalMs, root.timeoutMs, root.failureThreshold, root.path, root.host, root.roles],
+    [30_000, 5000, 5, '/Plone/@@ok', 'www.example.org', ['liveness', 'readiness']]);
+  const pg = checkOf(g, 1, 'postgresql')!;
+  assert.deepEqual([pg.address, pg.graceMs, pg.roles], [{ host: '127.0.0.1', port: 5432 }, 300_000, ['liveness']]);
+  // Untouched: the zeo check, and what the root entry did not give (the wrapper's defaults).
+  assert.equal(root.successThreshold, 1);
+  assert.deepEqual(g.model.clients[0]!.checks[1], { name: 'zeo', type: 'zeo', address: { host: '127.0.0.1', port: 8100, family: 4 }, roles: ['readiness', 'liveness'] });
+});
+
+test('changing the type keeps the generated keys the new type has, drops the others', (t) => {
+  const g = generate(t, withChecks(`
+    - { name: zeo, type: tcp }
+    - { name: root, type: tcp, address: "127.0.0.1:{8080+n}" }
+  `));
+  assert.deepEqual(g.model.clients[1]!.checks.slice(0, 2), [
+    { name: 'root', type: 'tcp', address: { host: '127.0.0.1', port: 8082, family: 4 }, roles: ['liveness', 'readiness'] },
+    { name: 'zeo', type: 'tcp', address: { host: '127.0.0.1', port: 8100, family: 4 }, roles: ['readiness', 'liveness'] },
+  ]);
+  assert.equal(checkOf(g, 2, 'root')!.path, undefined, 'a tcp check has no path');
+});
+
+test('enabled: false drops a generated check; dropping all of them writes checks: [], not the wrapper default', (t) => {
+  const g = generate(t, withChecks('- { name: postgresql, enabled: false }'));
+  assert.deepEqual(names(g), ['root:http', 'zeo:zeo']);
+  const none = generate(t, withChecks(`
+    - { name: root, enabled: false }
+    - { name: zeo, enabled: false }
+    - { name: postgresql, enabled: false }
+  `));
+  const yaml = parseYaml(none.files.find((f) => f.kind === 'znotify')!.content) as { checks: unknown };
+  assert.deepEqual(yaml.checks, []);
+  assert.deepEqual(none.read[0]!.checks, [], 'the wrapper runs no check (a missing checks: would give it one of /)');
+});
+
+test('new checks follow the generated ones in the order written; {n} is the client in address, path, host and command', (t) => {
+  const g = generate(t, withChecks(`
+    - { name: plone, type: http, path: "/Plone/client{n}/@@ok", host: "client{n}.example.org", status: 204, text: "OK {n} {{x}}", roles: [readiness] }
+    - { name: disk, type: command, command: [bin/check-disk, "var/client{n}", --min, 1G], timeout: 10s }
+    - { name: memcached, type: tcp, address: "127.0.0.1:11211", interval: 1min }
+    - { name: sidecar, type: tcp, address: "[::1]:{7000+n}", roles: [startup, readiness] }
+    - { name: root, enabled: true }
+  `));
+  assert.deepEqual(names(g, 2), ['root:http', 'zeo:zeo', 'postgresql:postgresql', 'plone:http', 'disk:command', 'memcached:tcp', 'sidecar:tcp']);
+  const plone = checkOf(g, 2, 'plone')!;
+  assert.deepEqual([plone.path, plone.host, plone.status, plone.text, plone.roles],
+    ['/Plone/client2/@@ok', 'client2.example.org', 204, 'OK {n} {{x}}', ['readiness']], 'text is matched verbatim: no placeholders there');
+  // A relative executable is taken relative to `directory`, as in every command of the stack config.
+  assert.deepEqual(checkOf(g, 2, 'disk')!.command, ['/srv/site/bin/check-disk', 'var/client2', '--min', '1G']);
+  assert.deepEqual(checkOf(g, 1, 'disk')!.command, ['/srv/site/bin/check-disk', 'var/client1', '--min', '1G']);
+  assert.deepEqual(checkOf(g, 2, 'memcached')!.address, { host: '127.0.0.1', port: 11211 });
+  assert.deepEqual(checkOf(g, 2, 'sidecar')!.address, { host: '::1', port: 7002 });
+  assert.deepEqual(checkOf(g, 2, 'sidecar')!.roles, ['startup', 'readiness']);
+});
+
+test('every key of every check type reaches the wrapper, 0 and small values included', (t) => {
+  generate(t, withChecks(`
+    - { name: root, type: http, address: "127.0.0.1:{8080+n}", path: "/", host: "[::1]:8080", status: 200, text: "</html>", interval: 10ms, timeout: 1ms, failure-threshold: 1000, success-threshold: 1000, roles: [startup], grace: 0 }
+    - { name: zeo, type: zeo, address: "[::1]:8100", interval: 1.5s, timeout: 2min, failure-threshold: 1, success-threshold: 2, roles: [liveness, readiness, startup], grace: 0 }
+    - { name: postgresql, type: postgresql, address: "127.0.0.1:5433", interval: 1h, grace: 90s }
+    - { name: port, type: tcp, address: "127.0.0.1:{9000+n}", timeout: 500ms, grace: 1 }
+    - { name: cmd, type: command, command: [/usr/bin/test, "", "-w", "with space", "$HOME", "%n", "it's \\"q\\""], roles: liveness }
+  `));
+});
+
 test('clients.watchdog: every value reaches the wrapper, 0 and false included', (t) => {
-  const [c1] = wrapperRead(t, generate(`${STACK}  watchdog: { database-grace: 0, hang-timeout: 0, dump-stacks: false }\n`));
-  assert.deepEqual(c1!.watchdog, { databaseGraceMs: 0, hangTimeoutMs: 0, dumpStacks: false });
-  const [d1] = wrapperRead(t, generate(`${STACK}  watchdog: { database-grace: 5min, hang-timeout: 90s }\n`));
-  assert.deepEqual(d1!.watchdog, { databaseGraceMs: 300_000, hangTimeoutMs: 90_000, dumpStacks: true });
+  const a = generate(t, `${STACK}  watchdog: { database-grace: 0, hang-timeout: 0, dump-stacks: false }\n`);
+  assert.deepEqual(a.read[0]!.watchdog, { databaseGraceMs: 0, hangTimeoutMs: 0, dumpStacks: false });
+  const b = generate(t, `${STACK}  watchdog: { database-grace: 5min, hang-timeout: 90s }\n`);
+  assert.deepEqual(b.read[1]!.watchdog, { databaseGraceMs: 300_000, hangTimeoutMs: 90_000, dumpStacks: true });
+  // database-grace is the grace of the database checks unless a check sets its own.
+  const c = generate(t, `${withChecks('- { name: zeo, grace: 10s }')}  watchdog: { database-grace: 5min }\n`);
+  assert.deepEqual([checkOf(c, 1, 'zeo')!.graceMs, checkOf(c, 1, 'postgresql')!.graceMs, checkOf(c, 1, 'root')!.graceMs], [10_000, 300_000, 0]);
 });
