@@ -11,6 +11,15 @@ import {
   systemdUnescape, invalidUnitName, expandTemplate, type GeneratedFile, type StackModel,
 } from '../src/index.js';
 import { parseExec, parseUnitFile, shape, splitWords, unspecify, values, type Directive } from './unitfile.js';
+import { assertWrapperRead, REPO, type WrapperConfig } from './helpers.js';
+import { join } from 'node:path';
+import type { CheckModel } from '../src/index.js';
+
+// The wrapper's own parser, in-process (the built CLI once per run would take minutes; golden.test.ts runs it):
+// every accepted config must mean to the wrapper what the model says.
+const { parseConfig } = await import(join(REPO, 'packages/notify/src/znotify/config.ts')) as {
+  parseConfig: (text: string, file: string, flags?: object, options?: { requireCommand?: boolean }) => WrapperConfig;
+};
 
 const compiled = compileTemplates(createEnv(), loadTemplates());
 const OUT = '/etc/systemd/system';
@@ -29,6 +38,12 @@ const base = (): Cfg => ({
   clients: {
     count: 2, command: ['bin/client{n}', 'console'], http: '127.0.0.1:{8080+n}', health: { agent: '127.0.0.1:{9080+n}', http: '127.0.0.1:{9180+n}' },
     warmup: { budget: '5min', urls: [{ path: '/Plone', host: 'www.example.org', text: '</html>' }] },
+    checks: [
+      { name: 'root', interval: '30s' },
+      { name: 'plone', type: 'http', path: '/Plone/@@ok', host: 'client{n}.example.org', text: 'OK' },
+      { name: 'disk', type: 'command', command: ['bin/check-disk', 'var/client{n}'] },
+    ],
+    watchdog: { 'database-grace': '5min', 'hang-timeout': 0, 'dump-stacks': false },
   },
   haproxy: { backend: 'plone', 'stats-socket': '/run/haproxy/admin.sock' },
   'wanted-by': ['multi-user.target'],
@@ -116,10 +131,23 @@ function roundTrip(m: StackModel, files: GeneratedFile[]): void {
     assert.deepEqual(y.http, formatAddress(c.http));
     assert.deepEqual((y.warmup as { urls?: unknown }).urls, m.warmup.urls.length ? m.warmup.urls.map((u) => ({ path: u.path, ...(u.host ? { host: u.host } : {}), status: u.status, ...(u.text ? { text: u.text } : {}), ...(u.timeoutMs ? { timeout: formatDuration(u.timeoutMs) } : {}) })) : undefined);
     assert.deepEqual(y.haproxy, m.haproxy.statsSocket ? { 'stats-socket': m.haproxy.statsSocket, backend: m.haproxy.backend, server: c.name } : undefined);
+    assert.deepEqual(y.checks, c.checks.map(checkYaml), `${f.name}: checks`);
+    assertWrapperRead(parseConfig(f.content, f.name, {}, { requireCommand: true }), m, c.checks, f.name);
   }
   const hap = files.find((x) => x.kind === 'haproxy')!.content;
   assert.match(hap, new RegExp(`^backend ${m.haproxy.backend.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`, 'm'));
   assert.equal(hap.split('\n').filter((l) => /^\s+server /.test(l)).length, m.clients.length);
+}
+
+/** A check as the generated YAML must spell it: the wrapper's keys, only those the model sets. */
+function checkYaml(c: CheckModel): Record<string, unknown> {
+  const y: Record<string, unknown> = { name: c.name, type: c.type };
+  const put = (k: string, v: unknown) => { if (v !== undefined) y[k] = v; };
+  const dur = (ms: number | undefined) => (ms === undefined ? undefined : formatDuration(ms));
+  put('address', c.address && formatAddress(c.address)); put('path', c.path); put('host', c.host); put('status', c.status);
+  put('text', c.text); put('command', c.command); put('interval', dur(c.intervalMs)); put('timeout', dur(c.timeoutMs));
+  put('failure-threshold', c.failureThreshold); put('success-threshold', c.successThreshold); put('grace', dur(c.graceMs)); put('roles', c.roles);
+  return y;
 }
 
 /** Strings that hit unit-file syntax often, mixed with arbitrary Unicode (lone surrogates included). */
@@ -172,6 +200,34 @@ property('wanted-by', nasty, (c, s) => { c['wanted-by'] = [s]; }, (m, s) => asse
 property('log-level', nasty, (c, s) => { c['log-level'] = s; }, (m, s) => assert.equal(m.logLevel, s));
 property('stop signal', nasty, (c, s) => { clients(c).stop = { signal: s }; }, (m, s) => assert.equal(m.stop.signal, s));
 property('a key name', nasty, (c, s) => { clients(c)[s] = 1; }, () => {});
+
+// clients.checks: a new entry appended to the base's, each string field arbitrary. `{n}` expands where it may.
+// Nasty strings are nearly always refused as names, hosts and addresses; near-valid ones make sure the accepted
+// side (escaping, expansion, the wrapper reading it) is exercised as well.
+const nearName = fc.oneof(nasty, fc.stringMatching(/^[A-Za-z0-9_.@ {}-]{1,12}$/));
+const nearHost = fc.oneof(nasty, fc.stringMatching(/^[a-z0-9.{}n+ -]{1,20}(:[0-9{}n+]{1,6})?$/));
+const nearAddress = fc.oneof(nasty, fc.tuple(
+  fc.constantFrom('127.0.0.1', '[::1]', '10.0.0.256', 'localhost', '[fe80::1%eth0]', ''),
+  fc.oneof(fc.integer({ min: 0, max: 70000 }).map(String), fc.constantFrom('{n}', '{8080+n}', '{n+65534}', '{ 1 + n }', '{m}', '{{n}}', '{n', 'n}')),
+).map(([h, p]) => `${h}:${p}`));
+const addCheck = (c: Cfg, check: Cfg) => { (clients(c).checks as Cfg[]).push(check); };
+const lastCheck = (m: StackModel, i: number) => m.clients[i]!.checks.at(-1)!;
+const perClient = (m: StackModel, s: string, get: (c: CheckModel) => unknown, wrap: (v: string) => unknown = (v) => v) => {
+  m.clients.forEach((_, i) => { const e = expandTemplate(s, i + 1); assert.ok(e.ok); assert.deepEqual(get(lastCheck(m, i)), wrap(e.value)); });
+};
+property('check name', nearName, (c, s) => addCheck(c, { name: s, type: 'tcp' }), (m, s) => assert.ok(m.clients[0]!.checks.some((k) => k.name === s)));
+property('check type', nasty, (c, s) => addCheck(c, { name: 'x', type: s, address: '127.0.0.1:1' }), (m, s) => assert.equal(lastCheck(m, 0).type, s));
+property('check path', nasty.map((s) => `/${s}`), (c, s) => addCheck(c, { name: 'x', type: 'http', path: s }), (m, s) => perClient(m, s, (k) => k.path));
+property('check host', nearHost, (c, s) => addCheck(c, { name: 'x', type: 'http', host: s }), (m, s) => perClient(m, s, (k) => k.host));
+property('check text', nasty, (c, s) => addCheck(c, { name: 'x', type: 'http', text: s }), (m, s) => assert.equal(lastCheck(m, 1).text, s), 0.3);
+property('check address', nearAddress, (c, s) => addCheck(c, { name: 'x', type: 'tcp', address: s }), (m, s) => perClient(m, s, (k) => k.address && formatAddress(k.address)));
+property('check command argument', nasty, (c, s) => addCheck(c, { name: 'x', type: 'command', command: ['/usr/bin/test', s] }),
+  (m, s) => perClient(m, s, (k) => k.command, (v) => ['/usr/bin/test', v]), 0.3);
+property('check role', nasty, (c, s) => addCheck(c, { name: 'x', type: 'tcp', roles: [s] }), (m, s) => assert.deepEqual(lastCheck(m, 0).roles, [s]));
+property('check interval', nasty, (c, s) => addCheck(c, { name: 'x', type: 'tcp', interval: s }), () => {});
+property('generated check changed by a key', nasty, (c, s) => addCheck(c, { name: 'zeo', [s]: '1s' }), () => {});
+property('check dropped by name', nearName, (c, s) => addCheck(c, { name: s, enabled: false }), (m, s) => assert.ok(!m.clients[0]!.checks.some((k) => k.name === s)));
+property('watchdog database-grace', nasty, (c, s) => { (clients(c).watchdog as Cfg)['database-grace'] = s; }, (m) => assert.ok(m.clientWatchdog.databaseGraceMs !== undefined));
 
 function expandTemplateOrSelf(s: string): string {
   return s; // the ZEO command is not a per-instance template
