@@ -96,6 +96,12 @@ test('typical mistakes fail both the schema and zunitgen', () => {
     ['  command: bin/zeoserver fg', '  command: []'],
     ['haproxy: { backend: plone }', 'haproxy: { backend: "a b" }'],
     ['user: plone', 'user: Plone User'],
+    ['{ name: root, interval: 10s }', '{ name: root, intervall: 10s }'],
+    ['{ name: root, interval: 10s }', '{ name: root, interval: 10 parsecs }'],
+    ['type: http, path: /Plone/@@ok', 'type: htp, path: /Plone/@@ok'],
+    ['text: OK, roles: [readiness]', 'text: OK, roles: [ready]'],
+    ['{ name: plone, type: http', '{ name: "plone site", type: http'],
+    ['watchdog: { database-grace: 5min }', 'watchdog: { database-grace: soon }'],
   ];
   for (const [from, to] of mutations) {
     assert.ok(base.includes(from), from);
