@@ -98,85 +98,83 @@ export function parseChecks(w: Walker, node: Node | null, generated: readonly Ch
   return { plan: plan as CheckPlan, ok: w.issues.length === before };
 }
 
-/** One entry: a change of a generated check, a new check, or (entry undefined) a generated check dropped. */
+/**
+ * One entry: a change of a generated check, a new check, or (entry undefined) a generated check dropped.
+ * Undefined when the entry is unusable; its other keys are still validated, so that no problem hides another.
+ */
 function parseEntry(w: Walker, item: Node | null, where: string, generated: readonly CheckModel[]): { name: string; nameNode: Node | null; entry?: Entry } | undefined {
   const m = w.map(item, where, CHECK_KEYS, ['name']);
-  if (!m?.has('name')) return undefined;
-  const nameNode = m.get('name')!;
-  const name = w.str(nameNode, `${where}.name`);
-  if (name === undefined) return undefined;
-  if (!CHECK_NAME.test(name)) {
+  if (!m) return undefined;
+  const get = (k: string) => m.get(k) ?? null;
+  const keyNode = (k: string): Node | null => ((item as YAMLMap<Node, Node>).items.find((p) => (p.key as { value?: unknown } | null)?.value === k)?.key ?? null);
+  const nameNode = get('name');
+  let name = m.has('name') ? w.str(nameNode, `${where}.name`) : undefined;
+  if (name !== undefined && !CHECK_NAME.test(name)) {
     w.err(nameNode, `${where}.name: ${q(name)} is not a check name`, "letters, digits and _ . @ -, starting with a letter or digit (it names the check in the wrapper's /health, STATUS= and logs)");
-    return undefined;
+    name = undefined;
   }
   const names = generated.map((g) => g.name);
   const base = generated.find((g) => g.name === name);
-  const keyNode = (k: string): Node | null => ((item as YAMLMap<Node, Node>).items.find((p) => (p.key as { value?: unknown } | null)?.value === k)?.key ?? null);
+  const dym = name === undefined || base ? undefined : didYouMean(name, names);
 
-  const enabled = m.has('enabled') ? w.bool(m.get('enabled')!, `${where}.enabled`) : true;
-  if (enabled === undefined) return undefined;
-  if (!enabled) {
-    if (!base) {
-      const dym = didYouMean(name, names);
+  const enabled = m.has('enabled') ? w.bool(get('enabled'), `${where}.enabled`) : true;
+  if (enabled === false) {
+    if (name !== undefined && !base) {
       w.err(nameNode, `${where}: there is no generated check ${q(name)} to drop (enabled: false)`,
         dym ? `did you mean ${q(dym)}?` : `generated here: ${names.join(', ')}; an entry of your own is dropped by removing it`);
     }
     for (const k of m.keys()) {
       if (k !== 'name' && k !== 'enabled') w.err(keyNode(k), `${where}.${k}: a dropped check (enabled: false) takes no other keys`, 'remove the key, or remove enabled: false to change the check instead');
     }
-    return { name, nameNode };
+    return name === undefined ? undefined : { name, nameNode };
   }
 
-  let type = base?.type;
-  if (m.has('type')) {
-    type = w.enumOf(m.get('type')!, `${where}.type`, CHECK_TYPES) as CheckType | undefined;
-    if (type === undefined) return undefined;
-  } else if (!base) {
-    const dym = didYouMean(name, names);
+  // The type: given, or the generated check's. Without one, only the keys every check has can be checked.
+  let type = m.has('type') ? w.enumOf(get('type'), `${where}.type`, CHECK_TYPES) as CheckType | undefined : base?.type;
+  if (!m.has('type') && !base && name !== undefined) {
     w.err(item, `${where}: missing required key "type" (${q(name)} is a new check)`,
       `one of ${CHECK_TYPES.join(', ')}; only an entry named like a generated check (here: ${names.join(', ')}) may leave it out${dym ? `; did you mean ${q(dym)}?` : ''}`);
-    return undefined;
   }
-  const t = type!;
-  for (const k of m.keys()) {
-    if ((COMMON_KEYS as readonly string[]).includes(k) || TYPE_KEYS[t].includes(k)) continue;
-    w.err(keyNode(k), `${where}.${k}: a ${t} check has no ${q(k)}`, `keys of a ${t} check: ${[...COMMON_KEYS, ...TYPE_KEYS[t]].join(', ')}`);
+  const has = (k: string) => m.has(k) && (type === undefined ? !TYPE_SPECIFIC.includes(k) : (COMMON_KEYS as readonly string[]).includes(k) || TYPE_KEYS[type].includes(k));
+  if (type !== undefined) {
+    for (const k of m.keys()) {
+      if (!has(k)) w.err(keyNode(k), `${where}.${k}: a ${type} check has no ${q(k)}`, `keys of a ${type} check: ${[...COMMON_KEYS, ...TYPE_KEYS[type]].join(', ')}`);
+    }
   }
 
   const fixed: Entry['fixed'] = {};
-  const get = (k: string) => m.get(k) ?? null;
-  if (m.has('interval')) fixed.intervalMs = w.duration(get('interval'), `${where}.interval`, 10);
-  if (m.has('timeout')) fixed.timeoutMs = w.duration(get('timeout'), `${where}.timeout`, 1);
-  if (m.has('failure-threshold')) fixed.failureThreshold = w.int(get('failure-threshold'), `${where}.failure-threshold`, 1, 1000);
-  if (m.has('success-threshold')) fixed.successThreshold = w.int(get('success-threshold'), `${where}.success-threshold`, 1, 1000);
-  if (m.has('grace')) fixed.graceMs = w.duration(get('grace'), `${where}.grace`);
-  if (m.has('roles')) fixed.roles = roles(w, get('roles'), `${where}.roles`);
-  if (m.has('status') && TYPE_KEYS[t].includes('status')) fixed.status = w.int(get('status'), `${where}.status`, 100, 599);
-  if (m.has('text') && TYPE_KEYS[t].includes('text')) fixed.text = w.str(get('text'), `${where}.text`);
-  const entry: Entry = { where, name, type: t, fixed };
+  if (has('interval')) fixed.intervalMs = w.duration(get('interval'), `${where}.interval`, 10);
+  if (has('timeout')) fixed.timeoutMs = w.duration(get('timeout'), `${where}.timeout`, 1);
+  if (has('failure-threshold')) fixed.failureThreshold = w.int(get('failure-threshold'), `${where}.failure-threshold`, 1, 1000);
+  if (has('success-threshold')) fixed.successThreshold = w.int(get('success-threshold'), `${where}.success-threshold`, 1, 1000);
+  if (has('grace')) fixed.graceMs = w.duration(get('grace'), `${where}.grace`);
+  if (has('roles')) fixed.roles = roles(w, get('roles'), `${where}.roles`);
+  if (has('status')) fixed.status = w.int(get('status'), `${where}.status`, 100, 599);
+  if (has('text')) fixed.text = w.str(get('text'), `${where}.text`);
+  const templates: Pick<Entry, 'address' | 'path' | 'host' | 'command'> = {};
   for (const k of ['address', 'path', 'host'] as const) {
-    if (!m.has(k) || !TYPE_KEYS[t].includes(k)) continue;
+    if (!has(k)) continue;
     const text = w.str(get(k), `${where}.${k}`);
-    if (text !== undefined) entry[k] = { text, node: get(k) };
+    if (text !== undefined) templates[k] = { text, node: get(k) };
   }
-  if (m.has('command') && t === 'command') {
+  if (has('command')) {
     const c = get('command');
-    if (isSeq(c)) entry.command = c;
+    if (isSeq(c)) templates.command = c;
     else {
       const words = typeof w.scalar(c) === 'string' ? String(w.scalar(c)).split(' ').filter(Boolean) : [];
       w.err(c, `${where}.command: expected a list of arguments, got ${describe(c)}`,
         words.length ? `write it as a list, as the wrapper does: [${words.join(', ')}]` : 'e.g. command: [/usr/bin/test, -w, /srv/plone/var]');
     }
   }
+  if (name === undefined || type === undefined) return undefined;
 
   // What the wrapper requires of the type, given or kept from the generated check.
-  const kept = (k: string) => base !== undefined && TYPE_KEYS[t].includes(k) && Object.hasOwn(base, k);
-  const needs = t === 'zeo' || t === 'postgresql' ? 'address' : t === 'command' ? 'command' : undefined;
-  if (needs && !m.has(needs) && !kept(needs)) {
-    w.err(item, `${where}: a ${t} check needs ${q(needs)}`,
-      needs === 'command' ? 'e.g. command: [/usr/bin/test, -w, /srv/plone/var]' : `e.g. address: 127.0.0.1:${t === 'zeo' ? 8100 : 5432}`);
+  const needs = type === 'zeo' || type === 'postgresql' ? 'address' : type === 'command' ? 'command' : undefined;
+  if (needs && !m.has(needs) && !(base && TYPE_KEYS[type].includes(needs) && Object.hasOwn(base, needs))) {
+    w.err(item, `${where}: a ${type} check needs ${q(needs)}`,
+      needs === 'command' ? 'e.g. command: [/usr/bin/test, -w, /srv/plone/var]' : `e.g. address: 127.0.0.1:${type === 'zeo' ? 8100 : 5432}`);
   }
-  return { name, nameNode, entry };
+  return { name, nameNode, entry: { where, name, type, fixed, ...templates } };
 }
 
 function roles(w: Walker, node: Node | null, where: string): CheckRole[] | undefined {

@@ -125,7 +125,7 @@ clients:
   health: 127.0.0.1:{9080+n}
   checks:
     - { name: root, intervall: 30s }
-    - { name: zeo, type: tpc }
+    - { name: zeo, type: tpc, failure-threshold: 0 }
     - name: pg
       type: postgresql
       address: 127.0.0.1:5432
@@ -144,6 +144,8 @@ test('clients.checks: every error located at file:line:col, with a hint where on
   assert.deepEqual(list.map((i) => `${i.line}:${i.col} ${i.message}${i.hint ? ` | ${i.hint}` : ''}`), [
     '11:21 clients.checks[0]: unknown key "intervall" | did you mean "interval"?',
     '12:26 clients.checks[1].type: expected one of http, tcp, zeo, postgresql, command, got "tpc" | did you mean "tcp"?',
+    // A bad type does not hide the entry's other problems.
+    '12:50 clients.checks[1].failure-threshold: expected an integer 1..1000, got number 0',
     '16:16 clients.checks[2].timeout: unknown time unit "parsecs" in "2 parsecs" | units: ms, s, min, h, d',
     '17:15 clients.checks[3]: there is no generated check "postgresql" to drop (enabled: false) | generated here: root, zeo; an entry of your own is dropped by removing it',
     '18:7 clients.checks[4]: missing required key "type" ("plone" is a new check) | one of http, tcp, zeo, postgresql, command; only an entry named like a generated check (here: root, zeo) may leave it out',
@@ -168,7 +170,7 @@ test('clients.checks: a bad placeholder points at the brace; the CLI exits 78 an
   const r = zunitgen(['generate', cfg, '--out', join(dir, 'out')]);
   assert.equal(r.code, 78, r.stderr);
   assert.match(r.stderr, /checks\.yaml:12:26: error: clients\.checks\[1\]\.type: expected one of http, tcp, zeo, postgresql, command, got "tpc"\n {2}hint: did you mean "tcp"\?/);
-  assert.match(r.stderr, /13 errors; nothing was written\./);
+  assert.match(r.stderr, /14 errors; nothing was written\./);
   assert.deepEqual(readdirSync(dir), ['checks.yaml']);
 });
 
