@@ -6,8 +6,10 @@ import assert from 'node:assert/strict';
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
+import { CHECK_TYPES, TYPE_KEYS } from '../src/checks.js';
 import { loadTemplates, parseStack, render, type GeneratedFile, type StackModel } from '../src/index.js';
-import { assertWrapperRead, tempDir, ZNOTIFY_CLI, znotifyCheck, type WrapperConfig } from './helpers.js';
+import { KEYS } from '../src/parse.js';
+import { assertWrapperRead, REPO, tempDir, ZNOTIFY_CLI, znotifyCheck, type WrapperConfig } from './helpers.js';
 
 /** Two clients; ZEO and PostgreSQL with addresses, so all three checks are generated. */
 const STACK = `stack: site
@@ -138,4 +140,24 @@ test('clients.watchdog: every value reaches the wrapper, 0 and false included', 
   // database-grace is the grace of the database checks unless a check sets its own.
   const c = generate(t, `${withChecks('- { name: zeo, grace: 10s }')}  watchdog: { database-grace: 5min }\n`);
   assert.deepEqual([checkOf(c, 1, 'zeo')!.graceMs, checkOf(c, 1, 'postgresql')!.graceMs, checkOf(c, 1, 'root')!.graceMs], [10_000, 300_000, 0]);
+});
+
+// The other direction of drift: a key the wrapper gains must reach the stack config too (the tests above only prove
+// that what zunitgen writes, the wrapper reads).
+test('the stack config offers exactly the wrapper\'s keys for checks, watchdog, warm-up, health and stop', async () => {
+  const { WRAPPER_KEYS: w } = await import(join(REPO, 'packages/notify/src/znotify/config.ts')) as {
+    WRAPPER_KEYS: { check: Record<string, readonly string[]> } & Record<'watchdog' | 'warmup' | 'url' | 'health' | 'stop', readonly string[]>;
+  };
+  const sorted = (xs: Iterable<string>) => [...new Set(xs)].sort();
+  assert.deepEqual(sorted(CHECK_TYPES), sorted(Object.keys(w.check)), 'check types');
+  // clients.checks: the wrapper's keys of each type, plus zunitgen's own `enabled`.
+  const common = KEYS.check.filter((k) => !Object.values(TYPE_KEYS).some((ks) => ks.includes(k)) && k !== 'enabled');
+  for (const type of CHECK_TYPES) {
+    assert.deepEqual(sorted([...common, ...TYPE_KEYS[type]]), sorted(w.check[type]!), `keys of a ${type} check`);
+  }
+  assert.deepEqual(sorted(KEYS['clients-watchdog']), sorted(w.watchdog), 'clients.watchdog');
+  assert.deepEqual(sorted(KEYS.warmup), sorted(w.warmup), 'clients.warmup');
+  assert.deepEqual(sorted(KEYS['warmup-url']), sorted(w.url), 'clients.warmup.urls entries');
+  assert.deepEqual(sorted(KEYS.health), sorted(w.health), 'clients.health');
+  assert.deepEqual(sorted(KEYS.stop), sorted(w.stop), 'clients.stop');
 });

@@ -295,7 +295,7 @@ const WARMUP_KEYS = ['budget', 'interval', 'urls'];
 const URL_KEYS = ['path', 'host', 'status', 'text', 'timeout'];
 const HEALTH_KEYS = ['agent', 'http'];
 const COMMON_CHECK_KEYS = ['name', 'type', 'interval', 'timeout', 'failure-threshold', 'success-threshold', 'roles', 'grace'];
-const CHECK_KEYS: Record<CheckType, string[]> = {
+const CHECK_KEYS: Readonly<Record<CheckType, readonly string[]>> = {
   http: [...COMMON_CHECK_KEYS, 'address', 'path', 'host', 'status', 'text'],
   tcp: [...COMMON_CHECK_KEYS, 'address'],
   zeo: [...COMMON_CHECK_KEYS, 'address'],
@@ -306,6 +306,9 @@ const WATCHDOG_KEYS = ['database-grace', 'hang-timeout', 'dump-stacks'];
 const STOP_KEYS = ['drain', 'signal', 'timeout'];
 const HAPROXY_KEYS = ['stats-socket', 'backend', 'server'];
 const LOG_KEYS = ['level'];
+/** The sections zunitgen writes from a stack config; its tests compare them with its own key lists, so that a
+ *  key added here cannot go unnoticed there. */
+export const WRAPPER_KEYS = { check: CHECK_KEYS, watchdog: WATCHDOG_KEYS, warmup: WARMUP_KEYS, url: URL_KEYS, health: HEALTH_KEYS, stop: STOP_KEYS } as const;
 
 const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_.@-]*$/;
 const NAME_FIX = 'use letters, digits and _ . @ - (it names the HAProxy server and the metrics label)';
