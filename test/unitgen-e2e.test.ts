@@ -194,6 +194,21 @@ test('the generated stack in a real systemd: order, slice limits, health sockets
     assert.ok(procs.length >= 2, `client1's cgroup holds ${procs.length} processes`);
   });
 
+  await t.test('clients.checks reach every running wrapper: the generated checks and the one added', async () => {
+    for (const n of CLIENTS) {
+      const body = await until(`client${n}'s plone check to have run`, async () => {
+        const r = await fetch(`http://127.0.0.1:${s.ports.health(n)}/health`, { signal: AbortSignal.timeout(2000) });
+        const b = await r.json() as { checks: Array<{ name: string; type: string; roles: string[]; status: string; last?: string }> };
+        return b.checks.find((c) => c.name === 'plone')?.last ? b : undefined;
+      }, 10_000, 200);
+      assert.deepEqual(body.checks.map((c) => `${c.name}:${c.type}`), ['root:http', 'zeo:zeo', 'postgresql:postgresql', 'plone:http'], `client${n}`);
+      const plone = body.checks.find((c) => c.name === 'plone')!;
+      assert.deepEqual(plone.roles, ['readiness']);
+      assert.equal(plone.status, 'pass', `client${n}'s plone check: ${JSON.stringify(plone)}`);
+      assert.match(plone.last!, /^200 in /);
+    }
+  });
+
   await t.test('HAProxy with the generated backend sees every client UP once the target is up', async () => {
     for (const n of CLIENTS) await hx.waitForState(BACKEND, `client${n}`, 'UP', { timeoutMs: 5000 });
     // The httpchk alternative asks the wrapper's /health/ready on the health HTTP port.
