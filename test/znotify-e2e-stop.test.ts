@@ -167,7 +167,9 @@ test('kill -9 of the wrapper under KillMode=process: the death signal alone ends
   t.diagnostic(`KillMode=process: instance gone ${r.gone} ms after kill -9 of the wrapper; service active again after ${r.restarted} ms`);
   const journal = (await e.journal()).map((l) => l.message).join('\n');
   assert.doesNotMatch(journal, new RegExp(`client1\\.service: Killing process ${r.child} `), 'systemd killed the instance');
-  assert.doesNotMatch(journal, new RegExp(`left-over process ${r.child} |process ${r.child} \\(python3\\) remains running`));
+  // Not asserted: systemd's "remains running after unit stopped" / "left-over process" lines. They race the
+  // kernel too (the instance has its SIGKILL pending but may not have exited when systemd reaps the wrapper);
+  // without the death signal the wait for the instance to go above times out instead (tried: it does).
 });
 
 // An instance without a SIGTERM handler dies of the stop signal. Were the wrapper to pass that on as 128+15 = 143,
