@@ -47,7 +47,9 @@ describe('sample instance on waitress', { skip }, () => {
 
     const root = await get(port, '/');
     assert.equal(root.status, 200);
-    assert.ok(root.ms < 500, `/ took ${root.ms} ms`);
+    // "Fast" is under 900 ms here: the slow paths take >= 1400 ms (cold /Plone) and >= 1000 ms (behind /slow), so
+    // the bound only has to tell the two apart, and leaves a loaded CI machine room.
+    assert.ok(root.ms < 900, `/ took ${root.ms} ms`);
 
     const cold = await get(port, '/Plone');
     assert.equal(cold.status, 200);
@@ -56,7 +58,7 @@ describe('sample instance on waitress', { skip }, () => {
 
     const warm = await get(port, '/Plone');
     assert.equal(warm.status, 200);
-    assert.ok(warm.ms < 500, `warm /Plone took ${warm.ms} ms`);
+    assert.ok(warm.ms < 900, `warm /Plone took ${warm.ms} ms`);
 
     // VirtualHostMonster paths reach the same site.
     const vhm = await get(port, '/VirtualHostBase/http/www.example.org:80/Plone/VirtualHostRoot/');
@@ -78,7 +80,7 @@ describe('sample instance on waitress', { skip }, () => {
       const root = await get(port, '/');
       assert.equal(root.status, 200);
       if (blocked) assert.ok(root.ms >= 1_000, `/ behind /slow on 1 thread took only ${root.ms} ms`);
-      else assert.ok(root.ms < 500, `/ beside /slow on 2 threads took ${root.ms} ms`);
+      else assert.ok(root.ms < 900, `/ beside /slow on 2 threads took ${root.ms} ms`);
       const s = await slow;
       assert.equal(s.status, 200);
       assert.equal(s.body, 'slept 1.5 s\n');
