@@ -142,7 +142,9 @@ test('EXTEND_TIMEOUT_USEC= keeps a start alive past TimeoutStartSec; without it 
   t0 = Date.now();
   const r = await b.exec(['systemctl', 'start', 'no-extend.service'], { allowFail: true });
   assert.notEqual(r.code, 0);
-  assert.ok(Date.now() - t0 < 2500, `the start without extensions took ${Date.now() - t0} ms`);
+  t.diagnostic(`the start without extensions failed after ${Date.now() - t0} ms`);
+  // Result=timeout is the proof that TimeoutStartSec ended it (a 2.5 s warm-up left alone would have succeeded);
+  // no upper bound on the wall time, which only measures how busy the machine is.
   assert.equal((await b.show('no-extend.service', ['Result'])).Result, 'timeout');
 });
 

@@ -412,7 +412,8 @@ stop: { drain: 0 }
   const zeo = await startZeoServer({ port: zeoPort });
   t.after(() => zeo.stop());
   await datagram(r, /READY=1/);
-  assert.ok(Date.now() - startedAt < 2000);
+  // The check runs every 200 ms; the bound only leaves room for Python's start on a busy machine.
+  assert.ok(Date.now() - startedAt < 5000, `READY=1 ${Date.now() - startedAt} ms after the ZEO server was started`);
   assert.equal(await agent(s.agentPort), 'up ready 100%\n');
   await zeo.stop();
   await waitFor('down #zeo', async () => ((await agent(s.agentPort)).startsWith('down #zeo') ? true : undefined), 5000);
