@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Regenerates src/builtin-templates.ts from templates/*.hbs (Handlebars.precompile). Run after editing a
+// Regenerates src/builtin-templates.ts from templates/*.hbs (plain functions, src/lean.ts). Run after editing a
 // template, then `pnpm build`:   node packages/unitgen/scripts/precompile.mjs
 // (test/builtin.test.ts fails when the two are out of step.)
 import { writeFileSync } from 'node:fs';

@@ -1,22 +1,95 @@
-// The precompiled built-in templates (generator mode) are current and render exactly what the run-time
-// compiled templates render.
-import { test } from 'node:test';
+// The built-in templates (plain functions compiled at build time by src/lean.ts; generator mode) are current
+// and render exactly what the run-time compiled Handlebars templates render.
+import { describe, it, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { builtinTemplates, compileTemplates, createEnv, loadTemplates, parseStack, renderWith } from '../src/index.js';
 import { builtinTemplatesSource } from '../src/precompile-source.js';
+import { leanCompile } from '../src/lean.js';
+import { A, L, O, S, T } from '../src/lean-runtime.js';
+import { COMPILE_OPTIONS, registerHelpers } from '../src/helpers.js';
+import { TemplateError } from '../src/errors.js';
 import { FIXTURES, PKG } from './helpers.js';
 
 test('src/builtin-templates.ts is generated from the current templates/ (run scripts/precompile.mjs)', () => {
   assert.equal(readFileSync(join(PKG, 'src/builtin-templates.ts'), 'utf8'), builtinTemplatesSource());
 });
 
-test('precompiled and run-time compiled templates render the same files', () => {
+test('built-in (lean) and run-time compiled Handlebars templates render the same files', () => {
   const pre = builtinTemplates();
   const rt = compileTemplates(createEnv(), loadTemplates());
   for (const name of ['plone', 'minimal', 'nasty', 'checks']) {
     const m = parseStack(readFileSync(join(FIXTURES, name, 'stack.yaml'), 'utf8'), { file: name });
     assert.deepEqual(renderWith(m, pre, { outDir: '/run/systemd/generator' }), renderWith(m, rt, { outDir: '/run/systemd/generator' }));
   }
+});
+
+// The lean compiler on small templates: each construct it supports renders what Handlebars renders, over values
+// that probe Handlebars' rules (0, '', empty arrays, null, missing keys, inherited properties).
+describe('lean templates: the same semantics as Handlebars', () => {
+  const hb = createEnv();
+  const helpers: Record<string, unknown> = Object.create(null);
+  registerHelpers({ registerHelper: (n, fn) => { helpers[n] = fn; } });
+  const lean = (src: string, partials: Record<string, string> = {}) => {
+    const load = (name: string, s: string) => new Function('A', 'L', 'O', 'S', 'T', `return ${leanCompile(name, s)}`)(A, L, O, S, T) as (c: object, h: object, p: object) => string;
+    const p = Object.fromEntries(Object.entries(partials).map(([n, s]) => [n, load(n, s)]));
+    const fn = load('t', src);
+    return (ctx: object) => fn(ctx, helpers, p);
+  };
+  const contexts: object[] = [
+    { x: 0, list: [], o: { a: 'A', n: null }, s: '', grid: [] },
+    { x: 1, list: [{ name: 'a' }, { name: 'b' }, { name: '' }], o: { a: 'A%', n: 0 }, s: 'text', grid: [[], ['p', 0]] },
+    { x: 'yes', list: ['p', 'q'], o: Object.create({ a: 'inherited' }), s: ' ', top: 'T' },
+    { x: false, list: null, o: null, s: 'x\ny' },
+    { x: [0], list: [[], [1]], o: { a: [] }, s: 12.5 },
+  ];
+  const cases: Array<[string, string, Record<string, string>?]> = [
+    ['plain paths', 'a={{o.a}} n={{o.n}} missing={{o.nope.deeper}} s={{s}} x={{x}}\n'],
+    ['if / else on every kind of value', '{{#if x}}X{{else}}no X{{/if}}|{{#if o.a}}A{{/if}}|{{#if list}}L{{else}}no L{{/if}}|{{#if s}}S{{/if}}\n'],
+    ['unless', '{{#unless x}}not x{{else}}x{{/unless}}\n'],
+    ['else if chains', '{{#if s}}s{{else if x}}x{{else}}neither{{/if}}\n'],
+    ['each with data, parent access and else', '{{#each list}}{{@index}}:{{name}}{{this}}{{#if @first}}F{{/if}}{{#if @last}}L{{/if}} top={{../top}} {{else}}empty{{/each}}\n'],
+    ['nested each', '{{#each grid}}[{{#each this}}{{this}}/{{../length}}/{{../../x}} {{/each}}]{{/each}}\n'],
+    ['standalone block lines are removed, inline ones kept', 'a\n{{#if x}}\nin\n{{/if}}\nb {{#if x}} in {{/if}} c\n  {{#each list}}\n  - {{name}}\n  {{/each}}\nend\n'],
+    ['whitespace control', 'a   {{~#if x~}}   b   {{~/if~}}   c\n'],
+    ['helpers, subexpressions, literals', '{{unit (concat "a%" s 1 true)}} {{yaml (list s x null)}} {{dur 1500}} {{comment s}}\n'],
+    ['a standalone partial in the current context', 'before\n{{> part}}\nafter {{#each list}}{{> part}}{{/each}}\n', { part: 'part s={{s}} name={{name}}\n' }],
+    ['comments', '{{! a comment }}{{!-- another --}}x\n'],
+  ];
+  for (const [name, src, partials] of cases) {
+    it(name, () => {
+      const h = createEnv();
+      for (const [n, s] of Object.entries(partials ?? {})) h.registerPartial(n, s);
+      const want = h.compile(src, COMPILE_OPTIONS);
+      const got = lean(src, partials);
+      // Either the same text, or the same error (a helper refusing a value).
+      const run = (f: (c: object) => string, ctx: object) => { try { return f(ctx); } catch (e) { return `throws ${(e as Error).message}`; } };
+      for (const ctx of contexts) assert.equal(run(got, ctx), run(want, ctx), `${JSON.stringify(ctx)}`);
+    });
+  }
+  void hb;
+
+  it('refuses what it does not implement, naming the template and line', () => {
+    const refused: Array<[string, RegExp]> = [
+      ['a\n{{#with o}}{{a}}{{/with}}', /t\.hbs:2: the block helper \{\{#with\}\}/],
+      ['{{lookup o "a"}}', /t\.hbs:1: calling "lookup"/],
+      ['{{nohelper x}}', /calling "nohelper"/],
+      ['{{unit x key=1}}', /a hash argument/],
+      ['{{@index}}', /@index outside an #each/],
+      ['{{../x}}', /"\.\.\/" above the template's own context/],
+      ['{{#each list as |item|}}{{item}}{{/each}}', /with other than one argument/],
+      ['{{> (dyn) }}', /a partial with parameters, a hash or a dynamic name/],
+      ['{{> part x}}', /a partial with parameters/],
+      ['{{log x}}', /calling "log"/],
+      ['{{each}}', /the built-in helper "each" as a value/],
+      ['{{#if x}}', /t\.hbs: Parse error/],
+    ];
+    for (const [src, re] of refused) assert.throws(() => leanCompile('t', src), (e: Error) => e instanceof TemplateError && re.test(e.message), src);
+  });
+
+  it('refuses at render time what Handlebars would call or iterate differently', () => {
+    assert.throws(() => lean('{{x}}')({ x: () => 'called' }), /a template value is a function/);
+    assert.throws(() => lean('{{#each o}}{{this}}{{/each}}')({ o: { a: 1 } }), /#each over an object/);
+  });
 });

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { parse as parseYaml, stringify } from 'yaml';
 import {
-  ConfigError, compileTemplates, createEnv, formatAddress, formatDuration, loadTemplates, parseStack, renderWith,
+  ConfigError, builtinTemplates, compileTemplates, createEnv, formatAddress, formatDuration, loadTemplates, parseStack, renderWith,
   systemdUnescape, invalidUnitName, expandTemplate, type GeneratedFile, type StackModel,
 } from '../src/index.js';
 import { parseExec, parseUnitFile, shape, splitWords, unspecify, values, type Directive } from './unitfile.js';
@@ -22,6 +22,7 @@ const { parseConfig } = await import(join(REPO, 'packages/notify/src/znotify/con
 };
 
 const compiled = compileTemplates(createEnv(), loadTemplates());
+const lean = builtinTemplates();
 const OUT = '/etc/systemd/system';
 const RUNS = Number(process.env.FC_RUNS ?? 150);
 
@@ -62,7 +63,10 @@ function render(text: string): { model: StackModel; files: GeneratedFile[] } | C
     }
     return e;
   }
-  return { model, files: renderWith(model, compiled, { outDir: OUT }) };
+  const files = renderWith(model, compiled, { outDir: OUT });
+  // The built-in templates (plain functions compiled from the same sources, generator mode) render the same.
+  assert.deepEqual(renderWith(model, lean, { outDir: OUT }), files);
+  return { model, files };
 }
 
 const baseline = render(stringify(base())) as { model: StackModel; files: GeneratedFile[] };
