@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Builds the fast generator entry (docs/benchmarks/unitgen.md has the figures):
-//   dist/zope-systemd-generator.lib.cjs  dist/generator.js + yaml + the Handlebars runtime + the
-//                                        precompiled templates, bundled into ONE CommonJS file;
+//   dist/zope-systemd-generator.lib.cjs  dist/generator.js + yaml + the built-in templates (compiled to
+//                                        plain functions, src/lean.ts), bundled into ONE CommonJS file;
 //   dist/zope-systemd-generator.cjs      a tiny loader that compiles the bundle with V8's code cache;
 //   dist/zope-systemd-generator.cache    that code cache, produced by running the generator once.
 // Generators run at every boot and daemon-reload. Loading ~100 small module files of yaml and handlebars
@@ -46,11 +46,10 @@ export async function bundleGenerator() {
     format: 'cjs',
     target: 'node20',
     logLevel: 'error',
-    // The ES module sources of both libraries (yaml's browser build is the same code as ESM; handlebars
-    // ships its runtime's ESM source in lib/), so that unused parts can be dropped.
+    // yaml's ES module source (its browser build is the same code as ESM), so that unused parts can be
+    // dropped. Handlebars is not in the bundle: generator mode renders the built-in templates only.
     alias: {
       yaml: here('../node_modules/yaml/browser/index.js'),
-      'handlebars/runtime.js': here('../node_modules/handlebars/lib/handlebars.runtime.js'),
     },
   });
   writeFileSync(LOADER, LOADER_SOURCE, { mode: 0o755 });

@@ -1,5 +1,5 @@
 // Run-time template compilation (full Handlebars, with its compiler): for --templates DIR and the library
-// API. Generator mode avoids this module and uses the precompiled built-in set (builtin.ts).
+// API. Generator mode avoids this module and uses the built-in set compiled at build time (builtin.ts).
 
 import Handlebars from 'handlebars';
 import { TemplateError } from './errors.js';
@@ -32,9 +32,4 @@ export function compileTemplates(hb: typeof Handlebars, sources: TemplateSources
 /** Renders every file of the stack from template sources. Pure: same model, templates, options -> same files. */
 export function render(m: StackModel, sources: TemplateSources, opts: RenderOptions, hb: typeof Handlebars = createEnv()): GeneratedFile[] {
   return renderWith(m, compileTemplates(hb, sources), opts);
-}
-
-/** Handlebars.precompile output for each template: the source of builtin-templates.ts (scripts/precompile.mjs). */
-export function precompileAll(sources: TemplateSources): Record<string, string> {
-  return Object.fromEntries(TEMPLATE_NAMES.map((n) => [n, Handlebars.precompile(sources[n], COMPILE_OPTIONS) as string]));
 }

@@ -50,5 +50,5 @@ export function registerHelpers(hb: HelperHost): void {
   hb.registerHelper('list', (...args: unknown[]) => args.slice(0, -1));
 }
 
-/** Compile options shared by run-time compilation and the precompiled set. */
+/** Compile options shared by run-time compilation and the built-in set (lean.ts parses with them). */
 export const COMPILE_OPTIONS = { noEscape: true, strict: false, preventIndent: true } as const;

@@ -1,5 +1,5 @@
 // Layer 2: pure render. StackModel + compiled templates -> file contents. No IO and no Handlebars import
-// here: templates arrive compiled (compile.ts at run time, precompiled.ts for generator mode). Handlebars'
+// here: templates arrive compiled (compile.ts at run time, builtin.ts for the built-in set). Handlebars'
 // HTML escaping is wrong for unit files, so it is off (noEscape) and every value goes through a helper that
 // escapes for the syntax it lands in (helpers.ts, escape.ts).
 
@@ -28,7 +28,7 @@ export interface RenderOptions {
   generator?: string;
 }
 
-/** A template function: context -> text (compiled at run time, or precompiled for generator mode). */
+/** A template function: context -> text (Handlebars-compiled at run time, or the built-in set compiled at build time). */
 export type TemplateFn = (context: object) => string;
 export type Compiled = Record<Exclude<TemplateName, 'hardening'>, TemplateFn>;
 
@@ -117,19 +117,37 @@ export function renderWith(m: StackModel, t: Compiled, opts: RenderOptions): Gen
   return files;
 }
 
+// eslint-disable-next-line no-control-regex
+const CONTROL = /[\u0000-\u0008\u000b-\u001f\u007f]/;
+const SECTION = /^\[[A-Za-z0-9-]+\]$/;
+const DIRECTIVE = /^[A-Za-z][A-Za-z0-9]*=/;
+
 /**
  * Defence in depth for --templates: whatever a template does, a unit file must consist of comments,
  * [Section] headers and Key=value lines, without control characters or continuation lines.
+ * (One scan of the whole text for control characters, then one test per line: generator mode runs this on
+ * every unit at every boot.)
  */
 export function checkUnitShape(name: string, content: string): void {
-  const lines = content.split('\n');
-  for (const [i, line] of lines.entries()) {
-    // eslint-disable-next-line no-control-regex
-    if (/[\u0000-\u0008\u000b-\u001f\u007f]/.test(line)) throw new TemplateError(`${name}:${i + 1}: control character in output`);
+  const control = CONTROL.exec(content);
+  if (control) {
+    const line = content.slice(0, control.index).split('\n').length;
+    throw new TemplateError(`${name}:${line}: control character in output`);
+  }
+  let start = 0;
+  for (let n = 1; start < content.length; n++) {
+    let end = content.indexOf('\n', start);
+    if (end < 0) end = content.length;
+    const line = content.slice(start, end);
+    start = end + 1;
     const s = line.trim();
-    if (s === '' || s.startsWith('#') || s.startsWith(';')) continue;
-    if (/^\[[A-Za-z0-9-]+\]$/.test(s)) continue;
-    if (!/^[A-Za-z][A-Za-z0-9]*=/.test(s)) throw new TemplateError(`${name}:${i + 1}: not a directive, section or comment: ${JSON.stringify(line)}`);
-    if (s.endsWith('\\')) throw new TemplateError(`${name}:${i + 1}: line ends with a backslash (continuation): ${JSON.stringify(line)}`);
+    if (s === '') continue;
+    const first = s.charCodeAt(0);
+    if (first === 0x23 /* # */ || first === 0x3b /* ; */) continue;
+    if (first === 0x5b /* [ */ ? SECTION.test(s) : DIRECTIVE.test(s)) {
+      if (s.endsWith('\\')) throw new TemplateError(`${name}:${n}: line ends with a backslash (continuation): ${JSON.stringify(line)}`);
+      continue;
+    }
+    throw new TemplateError(`${name}:${n}: not a directive, section or comment: ${JSON.stringify(line)}`);
   }
 }
