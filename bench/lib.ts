@@ -17,10 +17,12 @@ export function childEnv(env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEn
 }
 
 /** VmRSS and VmHWM (peak RSS) of a running process, KiB, from /proc/PID/status (proc(5)); NaN if absent. */
-export function procStatus(pid: number): { rss: number; hwm: number } {
+export function procStatus(pid: number): { rss: number; hwm: number; anon: number; file: number } {
   const text = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
   const kib = (k: string) => Number(new RegExp(`^${k}:\\s+(\\d+) kB`, 'm').exec(text)?.[1] ?? NaN);
-  return { rss: kib('VmRSS'), hwm: kib('VmHWM') };
+  // RssAnon: anonymous pages (V8's heap, malloc), this process's own; RssFile: file-backed pages (the node binary,
+  // libraries), shared with every other process that maps the same files.
+  return { rss: kib('VmRSS'), hwm: kib('VmHWM'), anon: kib('RssAnon'), file: kib('RssFile') };
 }
 
 /** The end of a peer's output, for an error message (a long run's access log would drown it). */

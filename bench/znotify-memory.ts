@@ -139,8 +139,8 @@ async function httpGet(port: number, p: string): Promise<{ status: number; text:
   return { status: r.status, text: await r.text() };
 }
 
-interface Sample { at: number; rss: number; hwm: number }
-interface WrapperRun { samples: Sample[]; steady: number; cpu: number; checkRuns: number; agentAnswers: number; wdPings: number; datagrams: number; smaps?: string }
+interface Sample { at: number; rss: number; hwm: number; anon: number; file: number }
+interface WrapperRun { samples: Sample[]; steady: number; steadyAnon: number; cpu: number; checkRuns: number; agentAnswers: number; wdPings: number; datagrams: number; smaps?: string }
 
 async function wrapperRun(v: Variant): Promise<WrapperRun> {
   const [ip, ap, hp, zp] = [await freePort(), await freePort(), await freePort(), await freePort()];
@@ -185,6 +185,7 @@ async function wrapperRun(v: Variant): Promise<WrapperRun> {
     const cpu0 = cpuSeconds(w.pid);
     const samples: Sample[] = [];
     const steady: number[] = [];
+    const steadyAnon: number[] = [];
     const t0 = Date.now();
     // The reported samples at 25/50/75/100 %, and one a second over the second half: V8's old generation grows
     // in a sawtooth between full GCs, so one sample lands anywhere on it; their median is the steady level.
@@ -194,7 +195,7 @@ async function wrapperRun(v: Variant): Promise<WrapperRun> {
     for (const m of marks) {
       await sleep(Math.max(0, t0 + m.at - Date.now()));
       const st = procStatus(w.pid);
-      if (m.at >= SECONDS * 500) steady.push(st.rss);
+      if (m.at >= SECONDS * 500) { steady.push(st.rss); steadyAnon.push(st.anon); }
       if (m.report) samples.push({ at: (Date.now() - t0) / 1000, ...st });
     }
     const smaps = values.smaps ? smapsBreakdown(w.pid) : undefined;
@@ -205,7 +206,7 @@ async function wrapperRun(v: Variant): Promise<WrapperRun> {
     const sum = (name: string) => [...metrics.matchAll(new RegExp(`^${name}\\{[^}]*\\} (\\S+)$`, 'gm'))].reduce((a, m) => a + Number(m[1]), 0);
     const gone = exitedError(w, 'wrapper', 'during the run');
     if (gone) throw gone;
-    return { samples, steady: median(steady), cpu, checkRuns: sum('znotify_check_runs_total'), agentAnswers, wdPings: sum('znotify_watchdog_pings_total'), datagrams, ...(smaps ? { smaps } : {}) };
+    return { samples, steady: median(steady), steadyAnon: median(steadyAnon), cpu, checkRuns: sum('znotify_check_runs_total'), agentAnswers, wdPings: sum('znotify_watchdog_pings_total'), datagrams, ...(smaps ? { smaps } : {}) };
   } finally {
     await w.stop();
     if (zeo) await zeo.stop();
@@ -295,9 +296,10 @@ for (let round = 0; round < RUNS; round++) {
 }
 
 const bareMed = median(bare.map((s) => s.rss));
+const bareAnon = median(bare.map((s) => s.anon));
 log('');
-log(`bare node -e "setTimeout(()=>{},3000)": VmRSS median ${f1(mib(bareMed))} MiB (${bare.length} runs, ${f1(mib(Math.min(...bare.map((s) => s.rss))))}-${f1(mib(Math.max(...bare.map((s) => s.rss))))})`);
-const summary: Record<string, unknown> = { node: process.version, peer: PEER, seconds: SECONDS, intervalMs: INTERVAL_MS, runs: RUNS, bareMiB: mib(bareMed), variants: {} };
+log(`bare node -e "setTimeout(()=>{},3000)": VmRSS median ${f1(mib(bareMed))} MiB (${bare.length} runs, ${f1(mib(Math.min(...bare.map((s) => s.rss))))}-${f1(mib(Math.max(...bare.map((s) => s.rss))))}), of which anonymous (RssAnon) ${f1(mib(bareAnon))} MiB`);
+const summary: Record<string, unknown> = { node: process.version, peer: PEER, seconds: SECONDS, intervalMs: INTERVAL_MS, runs: RUNS, bareMiB: mib(bareMed), bareAnonMiB: mib(bareAnon), variants: {} };
 for (const v of variants) {
   const rs = results.get(v.label)!;
   const rss = median(rs.map((r) => r.samples[r.samples.length - 1]!.rss));
@@ -312,7 +314,11 @@ for (const v of variants) {
     + `VmHWM median ${f1(mib(hwm))} MiB, ${checks} check runs/run, CPU ${f1(cpu)} s/run`
     + `${floor === undefined ? '' : `, 2nd half +${f1(mib(steadyRss - floor))} MiB over the floor`}`
     + `; ratios to bare node are medians of the rounds -> target <= 1.30x ${ratio <= 1.3 ? 'met' : 'MISSED'}`);
-  (summary.variants as Record<string, unknown>)[v.label] = { rssMiB: mib(rss), steadyMiB: mib(steadyRss), steadyRatio, hwmMiB: mib(hwm), ratio, checkRuns: checks, cpuSeconds: cpu,
+  // What each more process costs a host: its anonymous pages. The file-backed rest (node's binary, libraries) is
+  // shared by every wrapper on the host and by any other node process.
+  const anon = median(rs.map((r) => r.steadyAnon));
+  log(`   ${' '.repeat(v.label.length)}  2nd-half anonymous (RssAnon, this process's own) ${f1(mib(anon))} MiB = bare node's ${f1(mib(bareAnon))} MiB + ${f1(mib(anon - bareAnon))} MiB (${f2(anon / bareAnon)}x); file-backed, shared: ${f1(mib(steadyRss - anon))} MiB`);
+  (summary.variants as Record<string, unknown>)[v.label] = { rssMiB: mib(rss), steadyMiB: mib(steadyRss), steadyAnonMiB: mib(anon), steadyRatio, hwmMiB: mib(hwm), ratio, checkRuns: checks, cpuSeconds: cpu,
     rounds: rs.map((r, i) => ({ samplesMiB: r.samples.map((s) => mib(s.rss)), hwmMiB: mib(r.samples[r.samples.length - 1]!.hwm), ratio: ratios.get(v.label)![i], checkRuns: r.checkRuns, agentAnswers: r.agentAnswers, wdPings: r.wdPings })) };
 }
 log(`load at the end ${os.loadavg().map(f2).join(' ')}`);
