@@ -5,6 +5,7 @@
 //   node dist/generator-main.js                    the same code unbundled (~100 module files)
 //
 //   node --import tsx bench/unitgen.ts [--rounds N] [--clients C] [--write]
+//   (C at most 19: the example stack's client ports 8080+n reach its ZEO port 8100 at n = 20)
 //
 // Each run gets a fresh, empty output directory (created before the clock starts). NODE_EXTRA_CA_CERTS
 // is removed from the children's environment (it adds ~45 ms to every Node start on this VM).
@@ -52,7 +53,11 @@ for (let r = 0; r < ROUNDS + 2; r++) {
     const t0 = process.hrtime.bigint();
     const res = spawnSync(process.execPath, name === 'node -e 0' ? args : [...args, out, out, out], { env, stdio: 'ignore' });
     const ms = Number(process.hrtime.bigint() - t0) / 1e6;
-    if (res.status !== 0) throw new Error(`${name} exited ${res.status}`);
+    if (res.status !== 0) {
+      // Generators report to the kernel log; here that is the file ZUNITGEN_KMSG names.
+      const kmsg = existsSync(env.ZUNITGEN_KMSG!) ? readFileSync(env.ZUNITGEN_KMSG!, 'utf8').trim() : '(nothing logged)';
+      throw new Error(`${name} exited ${res.status}:\n${kmsg}`);
+    }
     if (name !== 'node -e 0') files = readdirSync(out).length;
     if (r >= 2) times[name]!.push(ms); // two warm-up rounds (page cache)
     rmSync(out, { recursive: true, force: true });
