@@ -49,7 +49,9 @@ class Compiler {
       case 'BlockStatement': return this.block(n, s);
       case 'PartialStatement': {
         if (n.name.type !== 'PathExpression' || n.params.length || n.hash) this.fail(n, 'a partial with parameters, a hash or a dynamic name');
-        return `o += p[${JSON.stringify(n.name.original)}](${this.context(0, s, n)}, h, p);\n`;
+        // A standalone partial's indentation: with preventIndent, Handlebars writes it once, before the partial.
+        const indent = n.indent ? `o += ${JSON.stringify(n.indent)};\n` : '';
+        return `${indent}o += p[${JSON.stringify(n.name.original)}](${this.context(0, s, n)}, h, p);\n`;
       }
       default: return this.fail(n, `a ${n.type}`);
     }
@@ -59,7 +61,7 @@ class Compiler {
   mustache(n: Node, s: Scope): string {
     if (n.hash) this.fail(n, 'a hash argument');
     const p = n.path;
-    if (p.type !== 'PathExpression') return this.expr(p, s);
+    if (p.type !== 'PathExpression') this.fail(n, 'a literal in place of a name');
     const simple = p.parts.length === 1 && !p.data && p.depth === 0 && !p.this;
     if (n.params.length > 0 || (simple && OUR_HELPERS.has(p.parts[0]))) return this.call(n, s);
     if (simple && HANDLEBARS_BUILTINS.has(p.parts[0])) this.fail(n, `the built-in helper "${p.parts[0]}" as a value`);

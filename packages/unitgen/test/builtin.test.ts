@@ -56,6 +56,7 @@ describe('lean templates: the same semantics as Handlebars', () => {
     ['helpers, subexpressions, literals', '{{unit (concat "a%" s 1 true)}} {{yaml (list s x null)}} {{dur 1500}} {{comment s}}\n'],
     ['a standalone partial in the current context', 'before\n{{> part}}\nafter {{#each list}}{{> part}}{{/each}}\n', { part: 'part s={{s}} name={{name}}\n' }],
     ['comments', '{{! a comment }}{{!-- another --}}x\n'],
+    ['an indented standalone partial (preventIndent: the indent once, before it)', 'a\n    {{> part}}\nb\n', { part: 'one\ntwo {{s}}\n' }],
   ];
   for (const [name, src, partials] of cases) {
     it(name, () => {
@@ -84,6 +85,7 @@ describe('lean templates: the same semantics as Handlebars', () => {
       ['{{log x}}', /calling "log"/],
       ['{{each}}', /the built-in helper "each" as a value/],
       ['{{#if x}}', /t\.hbs: Parse error/],
+      ['{{"text"}}', /t\.hbs:1: a literal in place of a name/],
     ];
     for (const [src, re] of refused) assert.throws(() => leanCompile('t', src), (e: Error) => e instanceof TemplateError && re.test(e.message), src);
   });
