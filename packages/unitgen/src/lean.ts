@@ -30,7 +30,7 @@ interface Scope {
 
 class Compiler {
   private vars = 0;
-  constructor(private readonly template: string) {}
+  constructor(private readonly template: string, private readonly partials?: readonly string[]) {}
 
   fail(node: Node, what: string): never {
     const line = node?.loc?.start?.line;
@@ -49,6 +49,7 @@ class Compiler {
       case 'BlockStatement': return this.block(n, s);
       case 'PartialStatement': {
         if (n.name.type !== 'PathExpression' || n.params.length || n.hash) this.fail(n, 'a partial with parameters, a hash or a dynamic name');
+        if (this.partials && !this.partials.includes(n.name.original)) this.fail(n, `the partial "${n.name.original}" (there is no ${n.name.original}.hbs among the templates)`);
         // A standalone partial's indentation: with preventIndent, Handlebars writes it once, before the partial.
         const indent = n.indent ? `o += ${JSON.stringify(n.indent)};\n` : '';
         return `${indent}o += p[${JSON.stringify(n.name.original)}](${this.context(0, s, n)}, h, p);\n`;
@@ -129,7 +130,7 @@ class Compiler {
 }
 
 /** JavaScript source of one template function `(c0, h, p) => string`. */
-export function leanCompile(name: string, source: string): string {
+export function leanCompile(name: string, source: string, partials?: readonly string[]): string {
   let ast: Node;
   try {
     // The same options as run-time compilation; ignoreStandalone is not set, so standalone lines are removed.
@@ -137,7 +138,7 @@ export function leanCompile(name: string, source: string): string {
   } catch (e) {
     throw new TemplateError(`${name}.hbs: ${(e as Error).message}`, { cause: e });
   }
-  const body = new Compiler(name).program(ast, { contexts: ['c0'] });
+  const body = new Compiler(name, partials).program(ast, { contexts: ['c0'] });
   return `function (c0, h, p) {\nlet o = "";\n${body}return o;\n}`;
 }
 
@@ -145,7 +146,7 @@ type ParseOptions = Parameters<typeof Handlebars.parse>[1];
 
 /** The text of src/builtin-templates.ts: every template of `sources`, compiled. */
 export function leanModuleSource(sources: TemplateSources): string {
-  const fns = TEMPLATE_NAMES.map((n) => `  ${JSON.stringify(n)}: ${leanCompile(n, sources[n]).replace(/\n/g, '\n  ')},`).join('\n');
+  const fns = TEMPLATE_NAMES.map((n) => `  ${JSON.stringify(n)}: ${leanCompile(n, sources[n], TEMPLATE_NAMES).replace(/\n/g, '\n  ')},`).join('\n');
   return [
     '// @ts-nocheck',
     '/* eslint-disable */',

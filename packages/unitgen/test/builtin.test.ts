@@ -87,6 +87,7 @@ describe('lean templates: the same semantics as Handlebars', () => {
       ['{{#if x}}', /t\.hbs: Parse error/],
       ['{{"text"}}', /t\.hbs:1: a literal in place of a name/],
     ];
+    assert.throws(() => leanCompile('t', '{{> nosuch}}', ['hardening']), /t\.hbs:1: the partial "nosuch" \(there is no nosuch\.hbs among the templates\)/);
     for (const [src, re] of refused) assert.throws(() => leanCompile('t', src), (e: Error) => e instanceof TemplateError && re.test(e.message), src);
   });
 
