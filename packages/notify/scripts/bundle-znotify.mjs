@@ -7,7 +7,7 @@
 // time; measured on the same run: -1.1 to -1.7 MiB RSS after a long run of checks, and `znotify check`
 // 284 -> 179 ms. dist/znotify/main.js remains the unbundled entry (same behaviour, for debugging).
 // Runs as part of `pnpm build` (after tsc -b). esbuild is a dev dependency of this package.
-import { chmodSync } from 'node:fs';
+import { chmodSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 
@@ -35,7 +35,23 @@ export async function bundleZnotify() {
     banner: { js: "#!/usr/bin/env node\nimport { createRequire as __znotifyRequire } from 'node:module';\nconst require = __znotifyRequire(import.meta.url);" },
   });
   chmodSync(OUT, 0o755);
+  const wide = firstWideChar(readFileSync(OUT, 'utf8'));
+  if (wide) {
+    throw new Error(`${OUT}:${wide.line}: U+${wide.code.toString(16).toUpperCase().padStart(4, '0')} (${JSON.stringify(wide.char)}) in the bundle. `
+      + 'One character above U+00FF makes V8 keep the whole source (~290 KB) as two bytes per character, +280 KiB resident '
+      + 'for the life of the wrapper. Write it as an escape (\\u....) in the source, also inside regular expressions, '
+      + 'which esbuild does not escape.');
+  }
   return OUT;
+}
+
+/** The first character above U+00FF, with its line, or undefined: V8 stores a Latin-1 source one byte per char. */
+export function firstWideChar(text) {
+  for (let i = 0; i < text.length; i++) {
+    const code = text.codePointAt(i);
+    if (code > 0xff) return { code, char: String.fromCodePoint(code), line: text.slice(0, i).split('\n').length };
+  }
+  return undefined;
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {

@@ -80,6 +80,8 @@ test('durations follow systemd.time(7)', () => {
   assert.equal(parseDuration(5), 5000);
   assert.equal(parseDuration(0.25), 250);
   assert.equal(parseDuration('2 minutes'), 120_000);
+  // microseconds: systemd's spellings, with the micro sign (U+00B5) and the Greek mu (U+03BC)
+  for (const us of ['500us', '500usec', '500\u00b5s', '500\u03bcs']) assert.equal(parseDuration(us), 0.5, us);
   for (const bad of ['', 'soon', '5 seconds later', '-1s', '1x', Number.NaN, -3, null, true]) {
     assert.equal(parseDuration(bad), undefined, `should reject ${String(bad)}`);
   }

@@ -2,7 +2,9 @@
 // A bare number (in YAML or as a string) means seconds, as it does for TimeoutStartSec= and friends.
 
 const UNITS: ReadonlyArray<readonly [string[], number]> = [
-  [['usec', 'us', 'µs', 'μs'], 0.001],
+  // µs with the micro sign (U+00B5) and with the Greek mu (U+03BC), as systemd accepts both. Written as escapes:
+  // one character above U+00FF in the bundled cli.js makes V8 keep its whole source as two bytes per character.
+  [['usec', 'us', '\u00b5s', '\u03bcs'], 0.001],
   [['msec', 'ms'], 1],
   [['seconds', 'second', 'sec', 's'], 1000],
   [['minutes', 'minute', 'min', 'm'], 60_000],
@@ -27,7 +29,7 @@ export function parseDuration(value: unknown): number | undefined {
   const s = value.trim();
   if (s === '') return undefined;
   if (/^\d+(\.\d+)?$/.test(s)) return Number(s) * 1000;
-  const re = /\s*(\d+(?:\.\d+)?|\.\d+)\s*([a-zA-Zµμ]+)\s*/y;
+  const re = /\s*(\d+(?:\.\d+)?|\.\d+)\s*([a-zA-Z\u00b5\u03bc]+)\s*/y;
   let total = 0;
   let pos = 0;
   while (pos < s.length) {
