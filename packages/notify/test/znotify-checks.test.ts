@@ -2,6 +2,9 @@
 // a throw-away PostgreSQL 15 cluster, real commands. Nothing is mocked.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import http from 'node:http';
 import net from 'node:net';
 import { commandCheck, FrameReader, frame, HttpProber, postgresCheck, runCheck, tcpCheck, zeoCheck } from '../src/znotify/checks.js';
@@ -169,6 +172,53 @@ test('command: exit 0 passes, exit 1 fails with its last output line, a hang is 
   assert.deepEqual([d.ok, d.detail], [false, 'cannot run /nonexistent/check: ENOENT']);
   const sees = await commandCheck(['/bin/sh', '-c', 'test -z "$NOTIFY_SOCKET"'], 1000, env);
   assert.equal(sees.ok, true);
+});
+
+test('command: the result comes when the command exits, whatever it left holding its output pipes', async (t) => {
+  const env = { PATH: process.env.PATH ?? '/usr/bin:/bin' };
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'zsd-cmdcheck-'));
+  const pids: number[] = [];
+  t.after(() => {
+    for (const pid of pids) { try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ } }
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+  const pidIn = async (file: string): Promise<number> => {
+    for (let i = 0; i < 100 && !fs.existsSync(file); i++) await new Promise((r) => setTimeout(r, 20));
+    const pid = Number(fs.readFileSync(file, 'utf8').trim());
+    pids.push(pid);
+    return pid;
+  };
+  const gone = async (pid: number): Promise<boolean> => {
+    for (let i = 0; i < 100; i++) {
+      let stat: string;
+      try { stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8'); } catch { return true; }
+      if (/^\d+ \(.*\) Z/.test(stat)) return true;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    return false;
+  };
+  // A daemon in a session of its own keeps the pipes open: the check must still end, with the command's status.
+  const daemonPid = path.join(dir, 'daemon.pid');
+  const escaped = commandCheck(['/bin/sh', '-c', `setsid /bin/sh -c 'echo $$ > ${daemonPid}; exec sleep 30' & echo started; exit 0`], 3000, env);
+  const guard = new Promise<'hung'>((r) => { const h = setTimeout(() => r('hung'), 6000); h.unref(); });
+  const a = await Promise.race([escaped, guard]);
+  assert.notEqual(a, 'hung', 'the check never ended: it waited for pipes held by a process in another session');
+  if (a === 'hung') return;
+  assert.equal(a.ok, true, a.detail);
+  assert.equal(a.timedOut, false);
+  assert.match(a.detail, /^exit 0 in /);
+  const daemon = await pidIn(daemonPid);
+  assert.equal(await gone(daemon), false, 'a process in another session is out of the check\'s reach');
+
+  // A helper left in the command's own group is killed with it, and does not turn an exit 0 into a timeout.
+  const helperPid = path.join(dir, 'helper.pid');
+  const b = await commandCheck(['/bin/sh', '-c', `sleep 30 & echo $! > ${helperPid}; exit 0`], 3000, env);
+  assert.deepEqual([b.ok, b.timedOut], [true, false], b.detail);
+  assert.equal(await gone(await pidIn(helperPid)), true, 'the helper left in the group still runs');
+
+  // Output written just before the exit still names the failure.
+  const c = await commandCheck(['/bin/sh', '-c', 'sleep 30 & echo replica lag 90s; exit 2'], 3000, env);
+  assert.deepEqual([c.ok, c.detail], [false, 'exit 2: replica lag 90s']);
 });
 
 test('HAProxy Runtime API client: one command per connection, answer returned, bad input refused', async (t) => {

@@ -289,7 +289,15 @@ export async function postgresCheck(address: Address, timeoutMs: number, signal?
   });
 }
 
-/** Runs a command; exit 0 passes. On timeout the whole process group is killed (SIGKILL). */
+/** How long a command check waits, after the command exited, for the rest of its output. */
+const OUTPUT_GRACE_MS = 200;
+
+/**
+ * Runs a command; exit 0 passes. The command runs in a process group of its own. The result is decided when
+ * the command itself exits (or its timeout kills the group), not when its output pipes close: a process it left
+ * running in another session (a daemon, `setsid ...&`) could hold them open for ever, and the probe would never
+ * run again. Whatever it left in its own group is killed with it (SIGKILL), as systemd would.
+ */
 export async function commandCheck(argv: readonly string[], timeoutMs: number, env: NodeJS.ProcessEnv, signal?: AbortSignal): Promise<CheckResult> {
   const t0 = performance.now();
   return await new Promise((resolve) => {
@@ -301,22 +309,41 @@ export async function commandCheck(argv: readonly string[], timeoutMs: number, e
     const keep = (b: Buffer) => { out = (out + b.toString('utf8')).slice(-400); };
     child.stdout?.on('data', keep);
     child.stderr?.on('data', keep);
-    const kill = () => {
-      try { if (child.pid) process.kill(-child.pid, 'SIGKILL'); } catch { child.kill('SIGKILL'); }
+    const killGroup = () => {
+      try { if (child.pid) process.kill(-child.pid, 'SIGKILL'); } catch { /* the group is gone */ }
     };
-    const timer = setTimeout(() => { timedOut = true; kill(); }, timeoutMs);
-    const onAbort = () => { cancelled = true; kill(); };
+    const kill = () => { killGroup(); if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL'); };
+    let exited: { code: number | null; sig: NodeJS.Signals | null } | undefined;
+    let grace: NodeJS.Timeout | undefined;
+    // The timeout kills the group; the result follows from 'exit' (or, should even that not come, 1 s later).
+    const timer = setTimeout(() => {
+      timedOut = true;
+      kill();
+      grace = setTimeout(() => finish(exited?.code ?? null, exited?.sig ?? 'SIGKILL'), 1000);
+    }, timeoutMs);
+    const onAbort = () => { cancelled = true; kill(); finish(null, null); };
     signal?.addEventListener('abort', onAbort, { once: true });
     let spawnError: Error | undefined;
     let finished = false;
-    // A command that cannot be spawned emits 'error' and no 'close'.
+    // A command that cannot be spawned emits 'error' and no 'exit'.
     child.once('error', (err) => { spawnError = err; if (child.pid === undefined) finish(null, null); });
-    child.once('close', (code, sig) => finish(code, sig));
+    child.once('exit', (code, sig) => {
+      exited = { code, sig };
+      killGroup();
+      if (!timedOut) clearTimeout(timer);
+      clearTimeout(grace);
+      grace = setTimeout(() => finish(code, sig), OUTPUT_GRACE_MS);
+    });
+    child.once('close', (code: number | null, sig: NodeJS.Signals | null) => finish(exited?.code ?? code, exited?.sig ?? sig));
     function finish(code: number | null, sig: NodeJS.Signals | null): void {
       if (finished) return;
       finished = true;
       clearTimeout(timer);
+      clearTimeout(grace);
       signal?.removeEventListener('abort', onAbort);
+      // Our ends of the pipes: closed now, whoever else still holds theirs.
+      child.stdout?.destroy();
+      child.stderr?.destroy();
       const ms = performance.now() - t0;
       const last = out.trim().split('\n').pop()?.slice(0, 200);
       const tail = last ? `: ${last}` : '';
