@@ -10,25 +10,43 @@ import { formatAddress, type Address } from './address.js';
 import { StartError } from './errors.js';
 import type { ServiceState } from './state.js';
 
+/** The agent sockets still open, per server: closeServer ends them instead of waiting for their peers. */
+const openAgentSockets = new WeakMap<net.Server, Set<net.Socket>>();
+
+/** How long an agent connection may live at all. HAProxy reads one line and closes in microseconds. */
+const AGENT_SOCKET_MS = 2000;
+/** Enough for HAProxy's checks of several backends at once; more is a misbehaving client. */
+const MAX_HEALTH_CONNECTIONS = 256;
+
 export function agentServer(state: ServiceState, server: net.Server = net.createServer()): net.Server {
+  const open = new Set<net.Socket>();
+  openAgentSockets.set(server, open);
+  server.maxConnections = MAX_HEALTH_CONNECTIONS;
   server.on('connection', (sock) => {
     state.counters.agentRequests++;
+    open.add(sock);
     sock.on('error', () => {});
     sock.setNoDelay(true);
     sock.end(state.agentReply());
     // Read (and drop) HAProxy's agent-send string, so its close is seen at once and the socket goes away
     // cleanly instead of lingering with unread data (which would end in a RST).
     sock.resume();
-    // Do not wait for HAProxy to close: a peer that never closes must not keep sockets around.
-    sock.setTimeout(2000, () => sock.destroy());
+    // A deadline, not an idle timeout: a peer that trickles a byte now and then must not keep its socket (and,
+    // through server.close(), the wrapper's exit after the instance is gone) for ever.
+    const deadline = setTimeout(() => sock.destroy(), AGENT_SOCKET_MS);
+    deadline.unref();
+    sock.once('close', () => { clearTimeout(deadline); open.delete(sock); });
   });
   return server;
 }
 
-export function httpServer(state: ServiceState, now: () => number, server: http.Server = http.createServer()): http.Server {
+// Node enforces headersTimeout/requestTimeout only when it checks its connections, every 30 s by default: a
+// client that connects and sends nothing would hold its socket that long. Check every second instead.
+export function httpServer(state: ServiceState, now: () => number, server: http.Server = http.createServer({ connectionsCheckingInterval: 1000 })): http.Server {
   server.keepAliveTimeout = 5000;
   server.headersTimeout = 5000;
   server.requestTimeout = 10_000;
+  server.maxConnections = MAX_HEALTH_CONNECTIONS;
   server.on('request', (req, res) => {
     state.counters.httpRequests++;
     const path = (req.url ?? '/').split('?')[0];
@@ -95,5 +113,6 @@ export async function closeServer(server: net.Server | undefined): Promise<void>
   await new Promise<void>((resolve) => {
     server.close(() => resolve());
     (server as http.Server).closeAllConnections?.();
+    for (const sock of openAgentSockets.get(server) ?? []) sock.destroy();
   });
 }

@@ -1,0 +1,78 @@
+// The health listeners against real clients on loopback: what a misbehaving peer can and cannot hold.
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import net from 'node:net';
+import test from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { agentServer, bind, closeServer, httpServer } from '../src/znotify/health.js';
+import { ServiceState } from '../src/znotify/state.js';
+
+/** A client that connects, then sends one byte every 200 ms and never closes (not even its half after the
+ *  server's FIN): never idle, never done. */
+function trickle(port: number): { sock: net.Socket; closedByServer: Promise<void>; stop: () => void } {
+  const sock = net.connect({ port, host: '127.0.0.1', allowHalfOpen: true });
+  sock.on('error', () => {});
+  sock.resume();
+  const timer = setInterval(() => { if (!sock.destroyed) sock.write('x'); }, 200);
+  const closedByServer = new Promise<void>((resolve) => sock.once('close', () => resolve()));
+  return { sock, closedByServer, stop: () => { clearInterval(timer); sock.destroy(); } };
+}
+
+/** Resolves to 'timeout' when p has not settled within ms: a guard against a hang, not a speed measurement. */
+async function within<T>(p: Promise<T>, ms: number): Promise<T | 'timeout'> {
+  let h: NodeJS.Timeout | undefined;
+  const guard = new Promise<'timeout'>((r) => { h = setTimeout(() => r('timeout'), ms); });
+  try { return await Promise.race([p, guard]); } finally { clearTimeout(h); }
+}
+
+test('agent: a trickling client is cut off, and cannot hold up closing the listener', async (t) => {
+  const server = agentServer(new ServiceState('client1', 1, 0));
+  const { port } = await bind(server, { host: '127.0.0.1', port: 0 }, 'agent listener');
+  const a = trickle(port);
+  const b = trickle(port);
+  t.after(() => { a.stop(); b.stop(); server.close(); });
+  // Both were answered and keep sending after that: an idle timeout would never fire for them.
+  await sleep(300);
+  // The first is cut off by its deadline (2 s), whatever it sends.
+  assert.notEqual(await within(a.closedByServer, 10_000), 'timeout', 'a client sending a byte every 200 ms kept its agent socket for 10 s');
+  // The second is still there when the listener closes: closing must end it rather than wait for it.
+  const c = trickle(port);
+  t.after(() => c.stop());
+  await sleep(300);
+  assert.notEqual(await within(closeServer(server), 5000), 'timeout', 'closeServer waited for a client that never closes');
+  assert.notEqual(await within(c.closedByServer, 1000), 'timeout');
+});
+
+test('agent: the answer still arrives whole, and HAProxy\'s agent-send string is read', async (t) => {
+  const state = new ServiceState('client1', 3, 0);
+  const server = agentServer(state);
+  const { port } = await bind(server, { host: '127.0.0.1', port: 0 }, 'agent listener');
+  t.after(() => server.close());
+  const answer = await new Promise<string>((resolve, reject) => {
+    const sock = net.connect(port, '127.0.0.1', () => sock.write('client1 hello\n'));
+    let got = '';
+    sock.setEncoding('utf8');
+    sock.on('data', (d: string) => { got += d; });
+    sock.on('end', () => resolve(got));
+    sock.on('error', reject);
+  });
+  assert.equal(answer, state.agentReply());
+  assert.match(answer, /^down #warming up 0\/3\n$/);
+});
+
+test('http: a client that connects and sends nothing is closed within seconds, not after 30', async (t) => {
+  const server = httpServer(new ServiceState('client1', 1, 0), () => 0);
+  const { port } = await bind(server, { host: '127.0.0.1', port: 0 }, 'health listener');
+  t.after(() => { server.closeAllConnections(); server.close(); });
+  const silent = net.connect(port, '127.0.0.1');
+  silent.on('error', () => {});
+  t.after(() => silent.destroy());
+  const closed = new Promise<void>((resolve) => silent.once('close', () => resolve()));
+  // headersTimeout is 5 s; Node checks it every connectionsCheckingInterval (default 30 s, here 1 s).
+  assert.notEqual(await within(closed, 15_000), 'timeout', 'a silent connection was held for 15 s');
+  // The listener still answers.
+  const status = await new Promise<number>((resolve, reject) => {
+    http.get({ host: '127.0.0.1', port, path: '/health/live' }, (res) => { res.resume(); resolve(res.statusCode ?? 0); }).on('error', reject);
+  });
+  assert.ok(status === 200 || status === 503, `GET /health/live answered ${status}`);
+});
