@@ -445,3 +445,52 @@ stop: { drain: 0, timeout: 1s }
     assert.match(zn.output(), want === 0 ? /instance was killed by SIGTERM after stop/ : /SIGKILL/);
   }
 });
+
+test('signals during start-up: SIGTERM before the instance runs is a graceful stop; SIGUSR1 opens no inspector and does not kill the new instance', { skip: skipSample }, async (t) => {
+  // Both are sent the moment the wrapper logs its health listener, i.e. before it has spawned the instance and
+  // registered its handlers. Without the early inbox (signals.ts) SIGTERM killed the wrapper by its default
+  // action and SIGUSR1 opened Node's inspector on 127.0.0.1:9229.
+  const r = await receiver(t);
+  const s = await setup((p) => `
+name: c1
+http: 127.0.0.1:${p.port}
+warmup: { urls: [/Plone] }
+health: { agent: 127.0.0.1:${p.agentPort} }
+stop: { drain: 0, timeout: 5s }
+log: { level: info }
+`);
+  const instance = instanceArgv({ port: s.port, threads: 1, warmupSeconds: 0 });
+  {
+    const zn = await znotify(t, ['--config', s.config, '--', ...instance], r.env(peerEnv()));
+    await waitFor('the health listener log line', () => (zn.output().includes('health agent listening') ? true : undefined), 15_000, 1);
+    zn.signal('SIGTERM');
+    const exit = await zn.exited;
+    assert.equal(exit.signal, null, `the wrapper died of ${exit.signal}: ${zn.output().slice(-600)}`);
+    assert.ok(exit.code === 0 || exit.code === 143, `exit ${exit.code}: ${zn.output().slice(-600)}`);
+    assert.match(zn.output(), /SIGTERM: stopping/);
+    assert.ok(texts(r).some((x) => x.includes('STOPPING=1')), `no STOPPING=1 in ${JSON.stringify(texts(r))}`);
+    assert.ok(!texts(r).some((x) => x.includes('READY=1')), 'READY=1 after a stop during start-up');
+  }
+  r.received.length = 0;
+  {
+    const zn = await znotify(t, ['--config', s.config, '--', ...instance], r.env(peerEnv()));
+    await waitFor('the health listener log line', () => (zn.output().includes('health agent listening') ? true : undefined), 15_000, 1);
+    zn.signal('SIGUSR1');
+    // Forwarded to an instance spawned a moment ago, SIGUSR1 would kill it (its default action): dropped, logged.
+    await waitFor('SIGUSR1 dropped', () => (/SIGUSR1 (arrived before the instance was running|before the instance answered HTTP): not forwarded/.test(zn.output()) ? true : undefined)).catch((err: Error) => { throw new Error(`${err.message}: ${zn.output().slice(-1500)}`); });
+    await datagram(r, /READY=1/, 15_000);
+    assert.doesNotMatch(zn.output(), /Debugger listening/);
+    const inspector = await new Promise<boolean>((resolve) => {
+      const c = net.connect(9229, '127.0.0.1', () => { c.destroy(); resolve(true); });
+      c.on('error', () => resolve(false));
+    });
+    assert.equal(inspector, false, 'something listens on 127.0.0.1:9229');
+    // Once the instance runs, SIGUSR1 is forwarded: faulthandler's stack dump (sample/instance.py).
+    zn.signal('SIGUSR1');
+    await waitFor('the instance\'s stack dump', () => (/Thread 0x|Current thread/.test(zn.output()) ? true : undefined));
+    assert.equal(await agent(s.agentPort), 'up ready 100%\n');
+    zn.signal('SIGTERM');
+    const exit = await zn.exited;
+    assert.deepEqual(exit, { code: 0, signal: null }, zn.output().slice(-600));
+  }
+});

@@ -24,6 +24,7 @@
 //                                 of the CPU of checks every 10 ms (Sparkplug itself: no measurable RSS);
 //   --optimize-for-size           V8's own memory-over-speed trade-offs (heap growth, page release).
 import v8 from 'node:v8';
+import { SignalInbox } from './signals.js';
 import type { Config, Flags } from './config.js';
 import type { Running } from './run.js';
 
@@ -35,6 +36,9 @@ export function v8FlagsToSet(execArgv: readonly string[] = process.execArgv, nod
   return V8_FLAGS.filter((f) => !given.includes(f.replace(/^--/, '').split('=')[0]!));
 }
 for (const f of v8FlagsToSet()) v8.setFlagsFromString(f);
+
+// `run` catches its signals from here on (signals.ts says why); `check` keeps the default actions (Ctrl-C).
+const inbox = process.argv[2] === 'run' ? new SignalInbox() : undefined;
 
 const { Command, CommanderError, Option } = await import('commander');
 const { loadConfig } = await import('./config.js');
@@ -84,6 +88,7 @@ async function runCommand(o: RunFlags, command: string[]): Promise<number> {
     return exitFor(err);
   }
   const log = createLogger({ level: config.log.level, name: config.name });
+  if (inbox) inbox.onDrop = (signal) => log.warn({ signal }, `${signal} arrived before the instance was running: not forwarded`);
   let running: Running | undefined;
   // If the wrapper itself fails, the instance goes first: never leave it orphaned.
   const die = (err: unknown) => {
@@ -95,7 +100,7 @@ async function runCommand(o: RunFlags, command: string[]): Promise<number> {
   process.on('unhandledRejection', die);
   process.on('exit', () => { if (running?.child.alive) running.kill(); });
   try {
-    running = await start(config, log);
+    running = await start(config, log, inbox ? { signals: inbox } : {});
   } catch (err) {
     if (err instanceof StartError || err instanceof ConfigError) line(err.message);
     else line(`cannot start: ${(err as Error)?.message ?? String(err)}`);

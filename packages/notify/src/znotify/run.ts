@@ -28,6 +28,7 @@ import { Child, describeExit, exitStatusOf, findSetpriv } from './child.js';
 import { formatDuration, msToUsec } from './duration.js';
 import { StartError } from './errors.js';
 import { setServerState } from './haproxy.js';
+import type { SignalSource } from './signals.js';
 import { agentServer, bind, closeServer, httpServer } from './health.js';
 import type { Logger } from './log.js';
 import { newProbeState, realClock, runProbe, type Clock, type ProbeState } from './probe.js';
@@ -38,8 +39,9 @@ export interface RunOptions {
   env?: NodeJS.ProcessEnv;
   pid?: number;
   clock?: Clock;
-  /** Where signal handlers go (default: process). Tests may pass an EventEmitter. */
-  signals?: Pick<NodeJS.Process, 'on' | 'off'>;
+  /** Where signal handlers go (default: process). main.ts passes the SignalInbox it created at start-up, so
+   *  signals that came before the instance ran are acted on now; tests may pass an EventEmitter. */
+  signals?: SignalSource;
   /** Use `setpriv --pdeathsig KILL` when available (default true). */
   pdeathsig?: boolean;
 }
@@ -228,10 +230,19 @@ export async function start(config: Config, log: Logger, opts: RunOptions = {}):
   };
 
   // --- signals
+  /** Set once the instance answered any HTTP request (warm-up or check): its signal handlers exist by then. */
+  let instanceAnswered = false;
   const handlers = new Map<NodeJS.Signals, () => void>();
   const on = (sig: NodeJS.Signals, fn: () => void) => { handlers.set(sig, fn); signals.on(sig, fn); };
+  // SIGHUP/SIGUSR1/SIGUSR2 kill a process that has no handler for them yet, and Zope installs its handlers
+  // before it serves: until the instance has answered HTTP once (any status), they are logged and dropped.
+  // SIGINT is a stop either way, so it always goes through.
   for (const sig of FORWARDED) {
     on(sig, () => {
+      if (sig !== 'SIGINT' && !instanceAnswered) {
+        log.warn({ signal: sig, childPid: child.pid }, `${sig} before the instance answered HTTP: not forwarded (it may not handle ${sig} yet, and would die of it)`);
+        return;
+      }
       log.info({ signal: sig, childPid: child.pid }, 'forwarding signal to the instance');
       child.signal(sig);
     });
@@ -325,9 +336,10 @@ export async function start(config: Config, log: Logger, opts: RunOptions = {}):
       send([{ type: 'status', text: `instance ${describeExit(exit)}` }]);
     }
     await stopping;
-    for (const [sig, fn] of handlers) signals.off(sig, fn);
     await closeAll();
     await Promise.all([...probers.values()].map((p) => p.close()));
+    // Last: with the process as the source, removing a handler gives the signal back its default action.
+    for (const [sig, fn] of handlers) signals.off(sig, fn);
     return code;
   })();
 
@@ -343,6 +355,7 @@ export async function start(config: Config, log: Logger, opts: RunOptions = {}):
       prober,
       clock,
       onEvent: (e) => {
+        if (e.result?.info?.status !== undefined) instanceAnswered = true;
         state.warmup = { done: e.done, total: e.total, last: e.result ? `${e.url.path} ${e.result.detail}` : state.warmup.last };
         const text = warmupStatus(e);
         if (e.kind === 'attempt') {

@@ -1,0 +1,63 @@
+// The signals `znotify run` acts on, caught from its first moments to its exit.
+//
+// Until a listener exists, a signal has its default action: SIGTERM or SIGHUP during start-up would kill the
+// wrapper outright (no STOPPING=1, no graceful stop of the instance, and an exit systemd counts as clean, so
+// Restart=on-failure does not fire), and SIGUSR1 would open Node's inspector on 127.0.0.1:9229 for the rest of
+// the wrapper's life. main.ts creates the inbox before it loads anything else; run.ts registers its handlers
+// on it once the instance runs, and gets what arrived meanwhile: a stop (SIGTERM, SIGINT, SIGABRT) is carried
+// out then. SIGHUP, SIGUSR1 and SIGUSR2 are meant for the instance; forwarded to an instance that has only just
+// been spawned they would kill it (their default action, before Zope installs its handlers), so those that
+// came before it ran are dropped, each with a log line (onDrop). The process listeners stay until exit, so no
+// signal ever meets the default action again (handlers removed at the end only stop acting).
+// What remains: the few milliseconds in which node starts and parses the executable.
+
+/** Where run.ts registers its signal handlers: this inbox, the process itself, or an EventEmitter in tests. */
+export interface SignalSource {
+  on(signal: NodeJS.Signals, handler: () => void): unknown;
+  off(signal: NodeJS.Signals, handler: () => void): unknown;
+}
+
+export const WRAPPER_SIGNALS: readonly NodeJS.Signals[] = ['SIGTERM', 'SIGINT', 'SIGHUP', 'SIGUSR1', 'SIGUSR2', 'SIGABRT'];
+
+/** Signals kept for the handler that comes later; the others are dropped while nobody handles them. */
+export const KEPT_UNTIL_HANDLED: readonly NodeJS.Signals[] = ['SIGTERM', 'SIGINT', 'SIGABRT'];
+
+export class SignalInbox implements SignalSource {
+  private readonly handlers = new Map<NodeJS.Signals, Set<() => void>>();
+  private readonly waiting: NodeJS.Signals[] = [];
+  /** Told of every signal dropped because nobody handled it (main.ts logs it once the logger exists). */
+  onDrop: (signal: NodeJS.Signals) => void = () => {};
+  private readonly kept: ReadonlySet<NodeJS.Signals>;
+
+  constructor(signals: readonly NodeJS.Signals[] = WRAPPER_SIGNALS, source: SignalSource = process, kept: readonly NodeJS.Signals[] = KEPT_UNTIL_HANDLED) {
+    this.kept = new Set(kept);
+    for (const sig of signals) source.on(sig, () => this.deliver(sig));
+  }
+
+  /** Signals that arrived while no handler was registered for them (and were not replayed since). */
+  get pending(): readonly NodeJS.Signals[] { return [...this.waiting]; }
+
+  on(signal: NodeJS.Signals, handler: () => void): this {
+    let set = this.handlers.get(signal);
+    if (!set) this.handlers.set(signal, (set = new Set()));
+    set.add(handler);
+    // Replay what waited for this signal, on the next turn of the event loop: the registering code finishes
+    // setting itself up first (run.ts registers before it declares its stop machinery).
+    let count = 0;
+    for (let i = this.waiting.indexOf(signal); i !== -1; i = this.waiting.indexOf(signal)) { this.waiting.splice(i, 1); count++; }
+    if (count) setImmediate(() => { for (let i = 0; i < count; i++) handler(); });
+    return this;
+  }
+
+  off(signal: NodeJS.Signals, handler: () => void): this {
+    this.handlers.get(signal)?.delete(handler);
+    return this;
+  }
+
+  private deliver(signal: NodeJS.Signals): void {
+    const set = this.handlers.get(signal);
+    if (set?.size) for (const h of [...set]) h();
+    else if (this.kept.has(signal)) this.waiting.push(signal);
+    else this.onDrop(signal);
+  }
+}
