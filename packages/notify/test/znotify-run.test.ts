@@ -407,6 +407,9 @@ stop: { drain: 0 }
   await datagram(r, /^EXTEND_TIMEOUT_USEC=\d+\nSTATUS=warm-up 1\/1: waiting for startup check zeo$/);
   await sleep(500);
   assert.ok(!texts(r).some((x) => x.includes('READY=1')), 'no READY=1 before the startup check passed');
+  // While it waits, the same STATUS= goes out about once a second (it polled every 50 ms and sent each time).
+  const waiting = texts(r).filter((x) => x.includes('waiting for startup check zeo')).length;
+  assert.ok(waiting <= 3, `${waiting} datagrams saying the same within ~0.5 s`);
   assert.equal(await agent(s.agentPort), 'down #warming up 1/1\n');
   const startedAt = Date.now();
   const zeo = await startZeoServer({ port: zeoPort });

@@ -275,28 +275,44 @@ export async function start(config: Config, log: Logger, opts: RunOptions = {}):
     const text = reason ?? (drainMs ? `stopping: draining for ${formatDuration(drainMs)}` : 'stopping');
     lastStatus = text;
     send([{ type: 'stopping' }, { type: 'status', text }, { type: 'extend-timeout', usec: msToUsec(budget) }]);
-    if (drainMs) {
-      if (config.haproxy) void pushHaproxy('drain');
-      await Promise.race([
-        sleep(drainMs),
-        child.exited,
-        new Promise<void>((resolve) => { skipDrain = resolve; }),
-      ]);
-    }
-    if (child.alive) {
-      log.info({ signal: config.stop.signal, childPid: child.pid, timeoutMs: config.stop.timeoutMs }, 'sending the stop signal');
-      status(`stopping: sent ${config.stop.signal}, waiting up to ${formatDuration(config.stop.timeoutMs)}`);
-      child.signal(config.stop.signal);
-      const t = await Promise.race([child.exited.then(() => 'exited' as const), sleep(config.stop.timeoutMs).then(() => 'timeout' as const)]);
-      if (t === 'timeout' && child.alive) {
-        log.warn({ childPid: child.pid }, `no exit within ${formatDuration(config.stop.timeoutMs)}: SIGKILL`);
-        status(`stopping: SIGKILL after ${formatDuration(config.stop.timeoutMs)}`);
-        child.killGroup();
+    // The drain and stop timers end with the stop, also when the instance exits early: nothing of them may hold
+    // the event loop (start() is also embedded, in tests).
+    const timers = new AbortController();
+    const wait = (ms: number) => sleep(ms, undefined, { signal: timers.signal }).catch(() => {});
+    try {
+      if (drainMs) {
+        if (config.haproxy) void pushHaproxy('drain');
+        await Promise.race([
+          wait(drainMs),
+          child.exited,
+          new Promise<void>((resolve) => { skipDrain = resolve; }),
+        ]);
       }
+      if (child.alive) {
+        log.info({ signal: config.stop.signal, childPid: child.pid, timeoutMs: config.stop.timeoutMs }, 'sending the stop signal');
+        status(`stopping: sent ${config.stop.signal}, waiting up to ${formatDuration(config.stop.timeoutMs)}`);
+        child.signal(config.stop.signal);
+        const t = await Promise.race([child.exited.then(() => 'exited' as const), wait(config.stop.timeoutMs).then(() => 'timeout' as const)]);
+        if (t === 'timeout' && child.alive) {
+          log.warn({ childPid: child.pid }, `no exit within ${formatDuration(config.stop.timeoutMs)}: SIGKILL`);
+          status(`stopping: SIGKILL after ${formatDuration(config.stop.timeoutMs)}`);
+          child.killGroup();
+        }
+      }
+    } finally {
+      timers.abort();
     }
   }
 
-  async function pushHaproxy(s: 'ready' | 'drain'): Promise<void> {
+  // Runtime API commands go out one after the other, in the order decided: each is a connection of its own, and
+  // a `ready` overtaken by the `drain` of a stop right after READY would leave the server taking traffic.
+  let haproxyQueue: Promise<void> = Promise.resolve();
+  function pushHaproxy(s: 'ready' | 'drain'): Promise<void> {
+    haproxyQueue = haproxyQueue.then(() => (s === 'ready' && stopRequested ? undefined : sendHaproxy(s)));
+    return haproxyQueue;
+  }
+
+  async function sendHaproxy(s: 'ready' | 'drain'): Promise<void> {
     const t = config.haproxy!;
     try {
       const answer = await setServerState(t, s);
@@ -371,14 +387,20 @@ export async function start(config: Config, log: Logger, opts: RunOptions = {}):
     let startupFailure: string | undefined;
     if (outcome.ok && startupProbes.length) {
       const deadline = now() + Math.max(0, config.warmup.budgetMs - outcome.elapsedMs);
-      while (!warmupAbort.signal.aborted && startupProbes.some((p) => p.status !== 'pass')) {
+      // The same STATUS= and a fresh EXTEND_TIMEOUT_USEC= about once a second, not on every 50 ms poll (that was
+    // 20 datagrams a second to systemd for as long as a startup check took).
+    let extendedAt = -Infinity;
+    while (!warmupAbort.signal.aborted && startupProbes.some((p) => p.status !== 'pass')) {
         if (now() >= deadline) {
           const p = startupProbes.find((q) => q.status !== 'pass')!;
           startupFailure = `startup check ${p.spec.name} did not pass within the warm-up budget: ${p.last?.detail ?? 'no result'}`;
           break;
         }
-        status(`warm-up ${state.warmup.done}/${state.warmup.total}: waiting for startup check ${startupProbes.find((q) => q.status !== 'pass')!.spec.name}`,
-          [{ type: 'extend-timeout', usec: msToUsec(config.warmup.intervalMs + EXTEND_SLACK_MS + 5000) }]);
+        const waiting = `warm-up ${state.warmup.done}/${state.warmup.total}: waiting for startup check ${startupProbes.find((q) => q.status !== 'pass')!.spec.name}`;
+        if (waiting !== lastStatus || now() - extendedAt >= 1000) {
+          extendedAt = now();
+          status(waiting, [{ type: 'extend-timeout', usec: msToUsec(config.warmup.intervalMs + EXTEND_SLACK_MS + 5000) }]);
+        }
         await clock.sleep(Math.min(50, Math.max(1, deadline - now())), warmupAbort.signal);
       }
     }
