@@ -14,6 +14,7 @@ import { freePort, waitForTcp } from '../../../test/harness/net.js';
 import { startDgramReceiver, type DgramReceiver } from '../../../test/harness/dgram-receiver.js';
 import { instanceArgv, peerEnv, REPO_ROOT, sampleSkipReason, startZeoServer, usePeer, type Peer } from '../../../test/harness/proc.js';
 import { haproxySkipReason, useHaproxy } from '../../../test/harness/haproxy.js';
+import { findSetpriv } from '../src/znotify/child.js';
 
 const CLI = path.join(REPO_ROOT, 'packages/notify/dist/znotify/cli.js');
 const skipSample = sampleSkipReason();
@@ -322,6 +323,27 @@ test('kill -9 of the wrapper leaves no orphan; kill -9 of the instance ends the 
   process.kill(pid2, 'SIGKILL');
   assert.deepEqual(await b.exited, { code: 137, signal: null });
   assert.ok(texts(r).includes('STATUS=instance was killed by SIGKILL'));
+});
+
+test('kill -9 of the wrapper the moment its instance process appears leaves no orphan (the fork-to-prctl window)', { skip: findSetpriv() ? undefined : 'setpriv with --pdeathsig not available' }, async (t) => {
+  const s = await setup((p) => `name: c1\nhttp: 127.0.0.1:${p.port}\nwarmup: { budget: 60s, urls: [/] }\n`);
+  const gone = (pid: number) => {
+    try { return /^\d+ \(.*\) [ZX]/.test(readFileSync(`/proc/${pid}/stat`, 'utf8')); } catch { return true; }
+  };
+  for (let i = 0; i < 8; i++) {
+    const zn = await znotify(t, ['--config', s.config, '--', '/bin/sleep', '1000'], peerEnv());
+    // The wrapper's first child, as early as /proc shows it (a synchronous busy loop: the window is a few
+    // hundred microseconds), killed at once: setpriv before its prctl, the parent check, or the command.
+    let kid = 0;
+    for (const until = Date.now() + 15_000; !kid && Date.now() < until;) {
+      try { kid = Number(readFileSync(`/proc/${zn.pid}/task/${zn.pid}/children`, 'utf8').split(' ')[0]) || 0; } catch { /* not yet */ }
+    }
+    assert.ok(kid, `try ${i + 1}: the wrapper started no instance within 15 s: ${zn.output().slice(-400)}`);
+    process.kill(zn.pid, 'SIGKILL');
+    await zn.exited;
+    await waitFor(`try ${i + 1}: process ${kid} (the instance) to end with the wrapper`, () => (gone(kid) ? true : undefined), 5000)
+      .catch((err: Error) => { try { process.kill(kid, 'SIGKILL'); } catch { /* gone */ } throw err; });
+  }
 });
 
 test('socket activation: sockets by FileDescriptorName answer agent and HTTP; the instance sees no NOTIFY_SOCKET, WATCHDOG_* or LISTEN_*', { skip: skipSample }, async (t) => {

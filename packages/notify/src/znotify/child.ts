@@ -5,9 +5,14 @@
 // which sets PR_SET_PDEATHSIG (prctl(2)) and then execs the command: if the wrapper dies, even by SIGKILL,
 // the kernel kills the instance. Node cannot run code between fork and exec, hence the tiny prefix. The
 // death signal fires when the *thread* that forked exits; libuv forks from the main thread, which lives as
-// long as the wrapper. Remaining window: a wrapper killed between fork and setpriv's prctl leaves the child
-// running (microseconds). Without setpriv (not Linux, or util-linux < 2.33) the wrapper still kills the
-// child on every exit path it controls, and systemd's KillMode=control-group cleans up the rest.
+// long as the wrapper. A wrapper killed between the fork and setpriv's prctl would leave the child running
+// (measured: 1 run in 10 when killed the moment the child appears), so after the prctl a shell checks that
+// its parent is still the wrapper, and only then execs the command: died before, the child was reparented
+// and exits 1; died after, the death signal comes. Without setpriv (not Linux, or util-linux < 2.33) the
+// wrapper still kills the child on every exit path it controls, and systemd's KillMode=control-group cleans
+// up the rest. The death signal reaches the child only: a command that runs Python as a child of its own
+// instead of exec'ing it leaves that Python to systemd's clean-up (KillMode=mixed/control-group) after a
+// kill -9 of the wrapper.
 //
 // The child gets its own process group (detached) so that a terminal's Ctrl-C reaches it once, through the
 // wrapper's forwarding, and so that SIGKILL can take its whole group (a `bin/instance` script and its
@@ -17,6 +22,10 @@ import { accessSync, constants as fsConstants, statSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import path from 'node:path';
 import { StartError } from './errors.js';
+
+/** Run by /bin/sh after setpriv's prctl: go on only if the wrapper ($1) is still the parent. No user text in
+ *  it: the command comes as positional parameters and is exec'd as "$@". */
+const PARENT_CHECK = '[ "$PPID" = "$1" ] || exit 1; shift; exec "$@"';
 
 export interface ChildExit {
   code: number | null;
@@ -97,7 +106,7 @@ export class Child {
     resolveCommand(argv[0]!, opts.env);
     const setpriv = opts.pdeathsig === false ? null : findSetpriv(opts.env);
     const [file, args] = setpriv
-      ? [setpriv, ['--pdeathsig', 'KILL', '--', ...argv]]
+      ? [setpriv, ['--pdeathsig', 'KILL', '--', '/bin/sh', '-c', PARENT_CHECK, 'znotify-instance', String(process.pid), ...argv]]
       : [argv[0]!, argv.slice(1)];
     const cp = spawn(file, args, { stdio: 'inherit', env: opts.env, detached: true });
     await new Promise<void>((resolve, reject) => {
