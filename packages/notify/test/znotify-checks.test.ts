@@ -221,6 +221,16 @@ test('command: the result comes when the command exits, whatever it left holding
   assert.deepEqual([c.ok, c.detail], [false, 'exit 2: replica lag 90s']);
 });
 
+test('a check\'s detail is redacted: it reaches the agent reason, /health, STATUS= and the logs', async () => {
+  const spec: CheckSpec = {
+    name: 'db', type: 'command', command: ['/bin/sh', '-c', 'echo "cannot reach postgresql://zope:hunter2@db:5432/plone"; exit 2'],
+    intervalMs: 1000, timeoutMs: 3000, failureThreshold: 1, successThreshold: 1, roles: ['readiness'], graceMs: 0,
+  } as CheckSpec;
+  const r = await runCheck(spec, { env: { PATH: process.env.PATH ?? '/usr/bin:/bin' }, http: () => { throw new Error('no http here'); } });
+  assert.equal(r.ok, false);
+  assert.equal(r.detail, 'exit 2: cannot reach postgresql://zope:***@db:5432/plone');
+});
+
 test('HAProxy Runtime API client: one command per connection, answer returned, bad input refused', async (t) => {
   const got: string[] = [];
   const server = net.createServer((s) => {

@@ -306,6 +306,16 @@ test('bad input: one clear line and a non-zero exit (missing command, port in us
   assert.equal(e.status, 78);
 });
 
+test('a config error that quotes a DSN prints it redacted', () => {
+  const dir = tmp();
+  const config = path.join(dir, 'leak.yaml');
+  writeFileSync(config, 'name: c1\ncommand: "/srv/bin/client1 --dsn postgresql://zope:s3cret@db/plone"\nhttp: 127.0.0.1:8080\n');
+  const r = spawnSync(process.execPath, [CLI, 'check', '--config', config], { encoding: 'utf8', env: peerEnv(), timeout: 10_000 });
+  assert.equal(r.status, 78, r.stderr);
+  assert.match(r.stderr, /leak\.yaml:2:\d+: command: .*postgresql:\/\/zope:\*\*\*@db\/plone/);
+  assert.doesNotMatch(r.stderr + r.stdout, /s3cret/);
+});
+
 test('kill -9 of the wrapper leaves no orphan; kill -9 of the instance ends the wrapper with 137', { skip: skipSample }, async (t) => {
   const r = await receiver(t);
   const s = await setup((p) => `name: client1\nhttp: 127.0.0.1:${p.port}\nhealth: { http: 127.0.0.1:${p.httpPort} }\n`);

@@ -7,6 +7,7 @@ import { spawn } from 'node:child_process';
 import type { Address } from './address.js';
 import { formatAddress } from './address.js';
 import type { CheckSpec } from './config.js';
+import { redact } from './log.js';
 import { formatDuration } from './duration.js';
 
 export interface CheckResult {
@@ -362,8 +363,18 @@ export interface CheckDeps {
   env: NodeJS.ProcessEnv;
 }
 
-/** Runs one check of any type once. For http checks that time out, also tries a bare TCP connect (busy vs hung). */
+/**
+ * Runs one check of any type once. For http checks that time out, also tries a bare TCP connect (busy vs hung).
+ * The detail is redacted (log.ts): it reaches the agent's reason, /health, STATUS= and the logs, and can quote a
+ * command's output or a server's error text.
+ */
 export async function runCheck(spec: CheckSpec, deps: CheckDeps, signal?: AbortSignal): Promise<CheckResult> {
+  const r = await runCheckOnce(spec, deps, signal);
+  r.detail = redact(r.detail);
+  return r;
+}
+
+async function runCheckOnce(spec: CheckSpec, deps: CheckDeps, signal?: AbortSignal): Promise<CheckResult> {
   switch (spec.type) {
     case 'http': {
       const r = await deps.http(spec.address).get({ path: spec.path, status: spec.status, timeoutMs: spec.timeoutMs,

@@ -43,11 +43,12 @@ const inbox = process.argv[2] === 'run' ? new SignalInbox() : undefined;
 const { Command, CommanderError, Option } = await import('commander');
 const { loadConfig } = await import('./config.js');
 const { ConfigError, EXIT_CONFIG, EXIT_START, StartError } = await import('./errors.js');
-const { createLogger } = await import('./log.js');
+const { createLogger, redact } = await import('./log.js');
 const { start } = await import('./run.js');
 
+/** One message on stderr, redacted: a config error quotes the value it refuses, which may be a DSN. */
 function line(text: string): void {
-  process.stderr.write(`znotify: ${text.replace(/\n/g, '\nznotify: ')}\n`);
+  process.stderr.write(`znotify: ${redact(text).replace(/\n/g, '\nznotify: ')}\n`);
 }
 
 /** Maps any error to (message, exit status). The only place that knows exit codes. */

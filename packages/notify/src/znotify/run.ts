@@ -30,7 +30,7 @@ import { StartError } from './errors.js';
 import { setServerState } from './haproxy.js';
 import type { SignalSource } from './signals.js';
 import { agentServer, bind, closeServer, httpServer } from './health.js';
-import type { Logger } from './log.js';
+import { redact, type Logger } from './log.js';
 import { newProbeState, realClock, runProbe, type Clock, type ProbeState } from './probe.js';
 import { ServiceState } from './state.js';
 import { warmUp, warmupStatus } from './warmup.js';
@@ -463,7 +463,8 @@ function makeNotifier(env: NodeJS.ProcessEnv, log: Logger): (states: NotifyState
   const reported = new Set<string>();
   return (states, strict = false) => {
     try {
-      notify(states, { env });
+      // STATUS= shows in `systemctl status` to anyone: check details can quote a DSN or a command's output.
+      notify(states.map((st) => (st.type === 'status' ? { ...st, text: redact(st.text) } : st)), { env });
     } catch (err) {
       if (strict) throw err;
       const code = err instanceof NotifyError ? err.code : 'unknown';
