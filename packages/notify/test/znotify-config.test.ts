@@ -224,6 +224,33 @@ test('a newline smuggled into a value is refused (it would end up in STATUS= and
   assert.ok(lines.some((l) => /warmup\.urls\[0\]\.host: "a\\nb" contains a control character/.test(l)), lines.join('\n'));
 });
 
+test('request paths are printable ASCII: anything else is refused with the percent-encoded path as the fix', () => {
+  // Node's http.request throws ERR_UNESCAPED_CHARACTERS for "€" or a space, and sends "ü" as one raw byte.
+  const lines = problems(`name: x
+command: [a]
+warmup:
+  urls:
+    - /Plone/€
+    - { path: "/x%20y/café" }
+checks:
+  - { name: a, type: http, path: /Plone/€uro }
+  - { name: b, type: http, path: "/a b" }
+  - { name: c, type: http, path: Plone }
+`);
+  assert.deepEqual(lines, [
+    'c.yaml:5:7: warmup.urls[0].path: "/Plone/€" contains "€", which a request path cannot carry unencoded (printable ASCII only); percent-encode it: "/Plone/%E2%82%AC"',
+    'c.yaml:6:15: warmup.urls[1].path: "/x%20y/café" contains "é", which a request path cannot carry unencoded (printable ASCII only); percent-encode it: "/x%20y/caf%C3%A9"',
+    'c.yaml:8:34: checks[0].path: "/Plone/€uro" contains "€", which a request path cannot carry unencoded (printable ASCII only); percent-encode it: "/Plone/%E2%82%ACuro"',
+    'c.yaml:9:34: checks[1].path: "/a b" contains " ", which a request path cannot carry unencoded (printable ASCII only); percent-encode it: "/a%20b"',
+    'c.yaml:10:34: checks[2].path: "Plone" is not an absolute path; write an absolute path such as /Plone or /VirtualHostBase/https/www.example.org:443/Plone/VirtualHostRoot/',
+  ]);
+  // percent-encoded paths, VirtualHostMonster ones included, pass unchanged
+  const vhm = '/VirtualHostBase/https/www.example.org:443/Plone/VirtualHostRoot/_vh_caf%C3%A9/';
+  const c = parseConfig(`name: x\ncommand: [a]\nwarmup: { urls: [${vhm}] }\nchecks: [{ name: a, type: http, path: "${vhm}?q=1" }]\n`, 'c.yaml');
+  assert.equal(c.warmup.urls[0]!.path, vhm);
+  assert.equal(c.checks[0]!.type === 'http' && c.checks[0]!.path, `${vhm}?q=1`);
+});
+
 test('znotify check: exit 0 for a valid file, 78 with file:line:col for a broken one', { skip: !existsOk(CLI) && 'run pnpm build first' }, () => {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'znotify-check-'));
   const good = path.join(dir, 'good.yaml');

@@ -2,8 +2,11 @@
 // /health and /metrics. Time is what is tested here, so it is passed in explicitly.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { createServer } from 'node:http';
+import { once } from 'node:events';
+import type { AddressInfo } from 'node:net';
 import type { CheckSpec } from '../src/znotify/config.js';
-import type { CheckResult } from '../src/znotify/checks.js';
+import { HttpProber, runCheck, type CheckResult } from '../src/znotify/checks.js';
 import { applyResult, isLive, isPassing, isBusy, newProbeState, runProbe, type Clock } from '../src/znotify/probe.js';
 import { ServiceState } from '../src/znotify/state.js';
 
@@ -81,6 +84,41 @@ test('database grace: a failing zeo check stays live for database-grace, not rea
   applyResult(p, ok, ctx(130_000));
   assert.ok(isLive(p, 130_000) && isPassing(p));
   assert.equal(p.failingSince, undefined);
+});
+
+test('database grace holds while a returning database works up to success-threshold', () => {
+  const p = newProbeState({ ...zeo, successThreshold: 2 });
+  applyResult(p, ok, ctx(0));
+  applyResult(p, refused, ctx(10_000));
+  assert.equal(applyResult(p, refused, ctx(15_000)), 'fail');
+  // the database is back: one success is not enough to pass, and must not end the grace either
+  assert.equal(applyResult(p, ok, ctx(20_000)), undefined);
+  assert.equal(p.status, 'fail');
+  assert.equal(p.failingSince, 9999, 'still failing, still measured from the first failed run');
+  assert.ok(isLive(p, 20_000), 'the first success after an outage must not trip the watchdog');
+  assert.equal(applyResult(p, ok, ctx(25_000)), 'pass');
+  assert.equal(p.failingSince, undefined);
+  // flapping does not restart the grace: a failure between successes keeps the first failure's time
+  applyResult(p, refused, ctx(30_000));
+  applyResult(p, refused, ctx(35_000));
+  applyResult(p, ok, ctx(40_000));
+  applyResult(p, refused, ctx(45_000));
+  assert.equal(p.failingSince, 29_999);
+  assert.ok(isLive(p, 149_998) && !isLive(p, 149_999));
+});
+
+test('busy runs leave both streaks as they are: fail, busy, fail, busy, fail is failure-threshold 3', () => {
+  const p = newProbeState(http);
+  applyResult(p, ok, ctx(0));
+  assert.equal(applyResult(p, bad, ctx(5000)), undefined);
+  assert.equal(applyResult(p, busy, ctx(10_000)), undefined);
+  assert.equal(applyResult(p, bad, ctx(15_000)), undefined);
+  assert.equal(applyResult(p, busy, ctx(20_000)), undefined);
+  assert.equal(applyResult(p, bad, ctx(25_000)), 'fail', 'a busy run is no pass: it does not break the streak');
+  // and symmetric: ok, busy, ok is success-threshold 2
+  assert.equal(applyResult(p, ok, ctx(30_000)), undefined);
+  assert.equal(applyResult(p, busy, ctx(35_000)), undefined);
+  assert.equal(applyResult(p, ok, ctx(40_000)), 'pass', 'a busy run is no failure: it does not break the streak');
 });
 
 test('agent replies follow the phase: warming up, up ready 100%, down #reason, drain', () => {
@@ -168,4 +206,41 @@ test('runProbe: first run at once, then every interval start-to-start; stops on 
   }, new AbortController().signal);
   assert.equal(n, 3);
   assert.equal(q.status, 'pass');
+});
+
+test('runProbe: a check that throws is a failed run, and the loop goes on', async () => {
+  // A real trigger: http.request throws ERR_UNESCAPED_CHARACTERS for this path before anything is sent.
+  let requests = 0;
+  const server = createServer((_req, res) => { requests++; res.end('ok'); });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const address = { host: '127.0.0.1', port: (server.address() as AddressInfo).port };
+  const prober = new HttpProber(address);
+  try {
+    const spec: CheckSpec = { ...http, address, path: '/Plone/\u20acuro', successThreshold: 1, intervalMs: 1000 };
+    const p = newProbeState(spec);
+    let t = 0;
+    const ac = new AbortController();
+    const clock: Clock = { now: () => t, sleep: async (ms) => { t += ms; } };
+    const results: CheckResult[] = [];
+    await runProbe({
+      state: p, clock,
+      run: (signal) => runCheck(spec, { http: () => prober, env: {} }, signal),
+      context: () => ({ childAlive: true, hangTimeoutMs: 60_000 }),
+      onResult: (_s, r) => { results.push(r); if (results.length === 3) ac.abort(); },
+    }, ac.signal);
+    assert.equal(results.length, 3, 'the loop survived the throws');
+    for (const r of results) {
+      assert.equal(r.ok, false);
+      assert.match(r.detail, /^check threw ERR_UNESCAPED_CHARACTERS: Request path contains unescaped characters$/);
+    }
+    assert.equal(p.status, 'fail', 'not left pending (which counts as passing)');
+    assert.ok(!isPassing(p));
+    assert.match(p.reason!, /^root: check threw ERR_UNESCAPED_CHARACTERS/);
+    assert.deepEqual(p.runs, { pass: 0, fail: 3, busy: 0 });
+    assert.equal(requests, 0);
+  } finally {
+    await prober.close();
+    server.close();
+  }
 });

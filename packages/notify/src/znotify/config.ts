@@ -244,6 +244,25 @@ class Validator {
     return v;
   }
 
+  /**
+   * A request path, as http.request sends it: absolute and printable ASCII only. Node throws
+   * ERR_UNESCAPED_CHARACTERS for some characters (`€`, a space) and sends others as raw bytes (`ü` as one
+   * Latin-1 byte), so each is refused here, with the percent-encoded path as the fix. One rule for every
+   * configured path (check and warm-up paths, VirtualHostMonster paths among them).
+   */
+  urlPath(v: unknown, path: Path, opts: { required?: boolean } = {}): string | undefined {
+    const s = this.str(v, path, { ...opts, fix: PATH_FIX });
+    if (s === undefined) return undefined;
+    if (!s.startsWith('/')) { this.add(path, `${show(s)} is not an absolute path`, PATH_FIX); return undefined; }
+    const bad = s.match(/[^\x21-\x7e]/u);
+    if (bad) {
+      this.add(path, `${show(s)} contains ${show(bad[0])}, which a request path cannot carry unencoded (printable ASCII only)`,
+        `percent-encode it: ${show(percentEncode(s))}`);
+      return undefined;
+    }
+    return s;
+  }
+
   bool(v: unknown, path: Path, dflt: boolean): boolean {
     if (v === undefined || v === null) return dflt;
     if (typeof v === 'boolean') return v;
@@ -312,6 +331,12 @@ export const WRAPPER_KEYS = { check: CHECK_KEYS, watchdog: WATCHDOG_KEYS, warmup
 
 const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_.@-]*$/;
 const NAME_FIX = 'use letters, digits and _ . @ - (it names the HAProxy server and the metrics label)';
+/** encodeURI applied to what is outside printable ASCII only: `%` escapes already in the path stay as they are. */
+function percentEncode(p: string): string {
+  return p.replace(/[^\x21-\x7e]/gu, (c) => {
+    try { return encodeURI(c); } catch { return '%EF%BF%BD'; } // a lone surrogate has no UTF-8: U+FFFD
+  });
+}
 const PATH_FIX = 'write an absolute path such as /Plone or /VirtualHostBase/https/www.example.org:443/Plone/VirtualHostRoot/';
 
 export interface ParseOptions {
@@ -399,7 +424,7 @@ function validate(v: Validator, raw: Record<string, unknown>, flags: Flags, opti
       const um = typeof u === 'string' ? { path: u } : v.map(u, p);
       if (!um) return;
       v.keys(um, p, URL_KEYS);
-      const path = v.str(um.path, [...p, 'path'], { required: true, pattern: /^\/\S*$/, fix: PATH_FIX });
+      const path = v.urlPath(um.path, [...p, 'path'], { required: true });
       const host = v.str(um.host, [...p, 'host'], { pattern: /^[A-Za-z0-9.:[\]-]+$/, fix: 'write a host name such as www.example.org' });
       const text = v.str(um.text, [...p, 'text']);
       warmup.urls.push({
@@ -551,7 +576,7 @@ function validateCheck(v: Validator, c: unknown, p: Path, http: Address, databas
       const text = v.str(m.text, [...p, 'text']);
       return {
         ...common, type, address: addr(false, http),
-        path: v.str(m.path, [...p, 'path'], { pattern: /^\/\S*$/, fix: PATH_FIX }) ?? '/',
+        path: v.urlPath(m.path, [...p, 'path']) ?? '/',
         status: v.int(m.status, [...p, 'status'], 200, 100, 599),
         ...(host ? { host } : {}), ...(text ? { text } : {}),
       };

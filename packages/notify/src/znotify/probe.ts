@@ -15,6 +15,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { CheckSpec } from './config.js';
 import type { CheckResult } from './checks.js';
 import { formatDuration } from './duration.js';
+import { redact } from './log.js';
 
 export interface ProbeState {
   readonly spec: CheckSpec;
@@ -22,7 +23,7 @@ export interface ProbeState {
   status: 'pending' | 'pass' | 'fail';
   consecutiveSuccesses: number;
   consecutiveFailures: number;
-  /** Start of the current streak of failed runs (not counting busy runs before a hang). */
+  /** Start of the current streak of failed runs (not counting busy runs before a hang); kept until the probe passes again. */
   failingSince?: number;
   /** First run of the current streak of busy runs (timeout while TCP connects and the child lives). */
   busySince?: number;
@@ -60,12 +61,19 @@ export function applyResult(p: ProbeState, r: CheckResult, ctx: UpdateContext): 
     p.consecutiveSuccesses++;
     p.consecutiveFailures = 0;
     p.busySince = undefined;
-    p.failingSince = undefined;
     if (p.status === 'pending' || (p.status === 'fail' && p.consecutiveSuccesses >= p.spec.successThreshold)) {
       p.status = 'pass';
       p.reason = undefined;
     }
+    // Only a probe that passes again leaves its failing streak. A failing one still short of success-threshold
+    // keeps failingSince, so it stays within its grace: clearing it on the first success made isLive() false
+    // the moment the database came back, and the watchdog restarted every instance at once.
+    if (p.status !== 'fail') p.failingSince = undefined;
   } else if (p.spec.type === 'http' && r.timedOut && r.tcpConnects && ctx.childAlive) {
+    // A busy run tells nothing about health, so it leaves both streaks as they are: fail, busy, fail, busy,
+    // fail is three failures in a row. Resetting the failure streak instead would keep an instance that
+    // alternates errors and timeouts in rotation for ever (each failure also resets busySince, so it never
+    // reaches hang-timeout either). Kubernetes and HAProxy count such a timeout as a failure outright.
     p.runs.busy++;
     p.busySince ??= ctx.now - r.durationMs;
     const busyFor = ctx.now - p.busySince;
@@ -139,7 +147,14 @@ export async function runProbe(o: ProbeRunnerOptions, signal: AbortSignal): Prom
   const clock = o.clock ?? realClock;
   while (!signal.aborted) {
     const t0 = clock.now();
-    const r = await o.run(signal);
+    let r: CheckResult;
+    try {
+      r = await o.run(signal);
+    } catch (err) {
+      // A check that throws (e.g. http.request's ERR_UNESCAPED_CHARACTERS) is a failed run: letting it end the
+      // loop would leave the probe pending, which counts as passing for ever.
+      r = { ok: false, timedOut: false, detail: redact(`check threw ${describeThrown(err)}`), durationMs: clock.now() - t0 };
+    }
     if (signal.aborted) return;
     const tr = applyResult(o.state, r, { ...o.context(), now: clock.now() });
     o.onResult(o.state, r, tr);
@@ -147,4 +162,11 @@ export async function runProbe(o: ProbeRunnerOptions, signal: AbortSignal): Prom
     const wait = o.state.spec.intervalMs - (clock.now() - t0);
     if (wait > 0) await clock.sleep(wait, signal);
   }
+}
+
+/** `ERR_X: message` of anything thrown, on one line. */
+function describeThrown(err: unknown): string {
+  const e = err as { code?: unknown; message?: unknown } | null | undefined;
+  const message = typeof e?.message === 'string' ? e.message : String(err);
+  return (typeof e?.code === 'string' ? `${e.code}: ${message}` : message).replace(/\s+/g, ' ');
 }
