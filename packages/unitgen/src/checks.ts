@@ -13,7 +13,7 @@
 
 import { isSeq, type Node, type YAMLMap } from 'yaml';
 import type { CheckModel, CheckRole, CheckType } from './model.js';
-import { didYouMean, expandTemplate, hasPlaceholder, isHostHeader, isUrlPath, parseAddress, q, type Address } from './values.js';
+import { didYouMean, expandTemplate, hasPlaceholder, isHostHeader, isUrlPath, parseAddress, q, urlPathHint, type Address } from './values.js';
 import { command, describe, quotedDelta, type Walker } from './walker.js';
 
 export const CHECK_TYPES: readonly CheckType[] = ['http', 'tcp', 'zeo', 'postgresql', 'command'];
@@ -234,7 +234,7 @@ export function checksFor(w: Walker, plan: CheckPlan, n: number, directory: stri
     if (entry.path) {
       const v = expand(entry.path, 'path');
       if (v !== undefined && isUrlPath(v)) c.path = v;
-      else if (v !== undefined) bad(entry.path, 'path', `expected a URL path starting with /, without spaces, got ${q(v)}`, 'e.g. /Plone/@@ok');
+      else if (v !== undefined) bad(entry.path, 'path', `expected a URL path starting with / in printable ASCII, got ${q(v)}`, urlPathHint(v, 'e.g. /Plone/@@ok'));
     }
     if (entry.host) {
       const v = expand(entry.host, 'host');

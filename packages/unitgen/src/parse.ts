@@ -5,7 +5,7 @@ import { isMap, isSeq, isAlias, LineCounter, parseDocument, type Node } from 'ya
 import { ConfigError, type ConfigIssue } from './errors.js';
 import { invalidUnitName, systemdEscape, UNIT_NAME_MAX } from './escape.js';
 import type { ClientModel, MemoryLimits, StackModel, WarmupUrl } from './model.js';
-import { expandTemplate, formatAddress, isHostHeader, isUrlPath, parseAddress, q, sizeBytes, type Address } from './values.js';
+import { expandTemplate, formatAddress, isHostHeader, isUrlPath, parseAddress, q, sizeBytes, urlPathHint, type Address } from './values.js';
 import { CHECK_KEYS, checksFor, generatedChecks, parseChecks } from './checks.js';
 import { command, describe, quotedDelta, Walker } from './walker.js';
 
@@ -410,7 +410,7 @@ function parseWarmup(w: Walker, node: Node | null, out: StackModel['warmup']): v
     }
     const p = w.str(pathNode, 'clients.warmup path');
     if (p === undefined) continue;
-    if (!isUrlPath(p)) { w.err(pathNode, `clients.warmup: expected a URL path starting with /, without spaces, got ${q(p)}`, 'e.g. /Plone or /Plone/@@search'); continue; }
+    if (!isUrlPath(p)) { w.err(pathNode, `clients.warmup: expected a URL path starting with / in printable ASCII, got ${q(p)}`, urlPathHint(p, 'e.g. /Plone or /Plone/@@search')); continue; }
     u.path = p;
     out.urls.push(u);
   }

@@ -169,8 +169,16 @@ export function parseAddress(v: unknown): Result<Address> {
 // ---------------------------------------------------------------- HTTP requests (warm-up URLs, http checks)
 
 /** A request path as the wrapper sends it: absolute, no whitespace (VirtualHostMonster paths welcome). */
+/** An absolute request path of printable ASCII only, as znotify requires (other characters: percent-encoded). */
 export function isUrlPath(p: string): boolean {
-  return p.startsWith('/') && !/\s/.test(p);
+  return p.startsWith('/') && /^[\x21-\x7e]*$/.test(p);
+}
+
+/** The hint for a path isUrlPath refuses: its percent-encoded form when that is all it lacks. */
+export function urlPathHint(p: string, example: string): string {
+  if (!p.startsWith('/')) return example;
+  const encoded = p.replace(/[^\x21-\x7e]/gu, (c) => { try { return encodeURI(c); } catch { return '%EF%BF%BD'; } });
+  return `percent-encode it: ${encoded}`;
 }
 
 /** A Host: header value: a DNS name or IP literal, with an optional port. */

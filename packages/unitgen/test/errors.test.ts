@@ -179,3 +179,14 @@ test('haproxy.stats-socket "/" is refused: the wrapper would refuse the generate
   const e = issues('stack: a\nuser: a\ndirectory: /a\nclients: { count: 1, command: /a/b, http: "127.0.0.1:1", health: "127.0.0.1:2" }\nhaproxy: { stats-socket: / }\n');
   assert.deepEqual(e.map((i) => `${i.line}:${i.col} ${i.message}`), ['5:26 haproxy.stats-socket: "/" is a directory, not a socket']);
 });
+
+test('a warm-up or check path outside printable ASCII is refused with its percent-encoded form (znotify would refuse it too)', () => {
+  const base = 'stack: a\nuser: a\ndirectory: /a\nclients: { count: 1, command: /a/b, http: "127.0.0.1:1", health: "127.0.0.1:2", ';
+  const w = issues(`${base}warmup: ["/Plone/\u00fcber"] }\n`).find((i) => i.message.startsWith('clients.warmup'));
+  assert.ok(w, 'no clients.warmup error');
+  assert.match(w.message, /printable ASCII, got "\/Plone\/\u00fcber"/);
+  assert.equal(w.hint, 'percent-encode it: /Plone/%C3%BCber');
+  assert.equal(w.line, 4);
+  // What passes is what znotify accepts: an encoded path unchanged.
+  assert.doesNotThrow(() => parseStack(`${base}warmup: ["/Plone/%C3%BCber"] }\n`, { file: 'ok.yaml' }));
+});
