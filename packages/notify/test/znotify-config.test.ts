@@ -282,3 +282,19 @@ test('znotify check: exit 0 for a valid file, 78 with file:line:col for a broken
 function existsOk(p: string): boolean {
   try { readFileSync(p); return true; } catch { return false; }
 }
+
+test('HAProxy backend and server names follow HAProxy\'s identifier rule, also when the server defaults to the name', () => {
+  const hp = (s: string) => `name: client@1\ncommand: [x]\nhaproxy: { stats-socket: /run/h.sock, ${s} }\n`;
+  const bad = problems(hp('backend: "plone;x", server: "c/1"'));
+  assert.equal(bad.length, 2, bad.join('\n'));
+  assert.match(bad[0]!, /^c\.yaml:3:\d+: haproxy\.backend: .*plone;x/);
+  assert.match(bad[0]!, /letters, digits and - _ \. :/);
+  assert.match(bad[1]!, /^c\.yaml:3:\d+: haproxy\.server: .*c\/1/);
+  // The server name defaults to the instance name, which may hold an @ that HAProxy refuses.
+  const byName = problems(hp('backend: plone'));
+  assert.equal(byName.length, 1, byName.join('\n'));
+  assert.match(byName[0]!, /the server name defaults to the instance name "client@1", which HAProxy does not accept/);
+  assert.match(byName[0]!, /set haproxy\.server/);
+  assert.equal(parseConfig(hp('backend: plone.v2, server: "client:1"'), 'c.yaml').haproxy?.server, 'client:1');
+  assert.equal(parseConfig(hp('backend: plone, server: client_1').replace('client@1', 'client-1'), 'c.yaml').haproxy?.backend, 'plone');
+});

@@ -330,6 +330,8 @@ const LOG_KEYS = ['level'];
 export const WRAPPER_KEYS = { check: CHECK_KEYS, watchdog: WATCHDOG_KEYS, warmup: WARMUP_KEYS, url: URL_KEYS, health: HEALTH_KEYS, stop: STOP_KEYS } as const;
 
 const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_.@-]*$/;
+const HAPROXY_ID = /^[A-Za-z0-9_.:-]+$/;
+const HAPROXY_ID_CHARS = 'letters, digits and - _ . :';
 const NAME_FIX = 'use letters, digits and _ . @ - (it names the HAProxy server and the metrics label)';
 /** encodeURI applied to what is outside printable ASCII only: `%` escapes already in the path stay as they are. */
 function percentEncode(p: string): string {
@@ -509,9 +511,14 @@ function validate(v: Validator, raw: Record<string, unknown>, flags: Flags, opti
       required: true, pattern: /^(\/\S+|[A-Za-z0-9.-]+:\d+|\[[0-9a-fA-F:]+\]:\d+)$/,
       fix: 'write the path of the `stats socket ... level admin` (e.g. /run/haproxy/admin.sock) or host:port',
     });
-    const backend = v.str(hp.backend, ['haproxy', 'backend'], { required: true, pattern: /^\S+$/, fix: 'write the backend name from haproxy.cfg, e.g. plone' });
-    const server = v.str(hp.server, ['haproxy', 'server'], { pattern: /^\S+$/, fix: 'write the server name from haproxy.cfg' });
-    if (statsSocket && backend) haproxy = { statsSocket, backend, server: server ?? name ?? '' };
+    // HAProxy's own identifier rule (its config check refuses anything else, e.g. "character '@' is not
+    // permitted in server name"); it also keeps `set server B/S state ...` one unambiguous Runtime API word.
+    const backend = v.str(hp.backend, ['haproxy', 'backend'], { required: true, pattern: HAPROXY_ID, fix: `write the backend name from haproxy.cfg, e.g. plone (${HAPROXY_ID_CHARS})` });
+    const server = v.str(hp.server, ['haproxy', 'server'], { pattern: HAPROXY_ID, fix: `write the server name from haproxy.cfg (${HAPROXY_ID_CHARS})` });
+    if (server === undefined && hp.server === undefined && name !== undefined && !HAPROXY_ID.test(name)) {
+      v.add(['haproxy'], `the server name defaults to the instance name ${show(name)}, which HAProxy does not accept as a server name`,
+        `set haproxy.server to the server's name in haproxy.cfg (${HAPROXY_ID_CHARS})`);
+    } else if (statsSocket && backend) haproxy = { statsSocket, backend, server: server ?? name ?? '' };
   }
 
   // log
