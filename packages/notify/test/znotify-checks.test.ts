@@ -199,7 +199,9 @@ test('command: the result comes when the command exits, whatever it left holding
   };
   // A daemon in a session of its own keeps the pipes open: the check must still end, with the command's status.
   const daemonPid = path.join(dir, 'daemon.pid');
-  const escaped = commandCheck(['/bin/sh', '-c', `setsid /bin/sh -c 'echo $$ > ${daemonPid}; exec sleep 30' & echo started; exit 0`], 3000, env);
+  // The command exits only once the daemon wrote its pid, i.e. after its setsid(): until then it is still in
+  // the command's group, which the check kills when the command exits.
+  const escaped = commandCheck(['/bin/sh', '-c', `setsid /bin/sh -c 'echo $$ > ${daemonPid}; exec sleep 30' & while [ ! -s ${daemonPid} ]; do sleep 0.01; done; echo started; exit 0`], 3000, env);
   const guard = new Promise<'hung'>((r) => { const h = setTimeout(() => r('hung'), 6000); h.unref(); });
   const a = await Promise.race([escaped, guard]);
   assert.notEqual(a, 'hung', 'the check never ended: it waited for pipes held by a process in another session');
