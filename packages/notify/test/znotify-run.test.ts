@@ -494,7 +494,9 @@ health: { agent: 127.0.0.1:${p.agentPort} }
 stop: { drain: 0, timeout: 5s }
 log: { level: info }
 `);
-  const instance = instanceArgv({ port: s.port, threads: 1, warmupSeconds: 0 });
+  // A 3 s cold start: /Plone answers nothing before, so however late this test sees the log line (a loaded
+  // machine), the signal still lands before READY=1 and before the instance has answered HTTP.
+  const instance = instanceArgv({ port: s.port, threads: 1, warmupSeconds: 3 });
   {
     const zn = await znotify(t, ['--config', s.config, '--', ...instance], r.env(peerEnv()));
     await waitFor('the health listener log line', () => (zn.output().includes('health agent listening') ? true : undefined), 15_000, 1);
