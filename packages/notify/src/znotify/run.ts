@@ -230,7 +230,7 @@ export async function start(config: Config, log: Logger, opts: RunOptions = {}):
   };
 
   // --- signals
-  /** Set once the instance answered any HTTP request (warm-up or check): its signal handlers exist by then. */
+  /** Set once the instance answered a warm-up request (any status), or at READY=1: its handlers exist by then. */
   let instanceAnswered = false;
   const handlers = new Map<NodeJS.Signals, () => void>();
   const on = (sig: NodeJS.Signals, fn: () => void) => { handlers.set(sig, fn); signals.on(sig, fn); };
@@ -419,6 +419,7 @@ export async function start(config: Config, log: Logger, opts: RunOptions = {}):
       return;
     }
     // READY
+    instanceAnswered = true;
     state.phase = 'running';
     state.readyAt = now();
     lastStatus = `ready: warm-up ${state.warmup.done}/${state.warmup.total} in ${formatDuration(outcome.elapsedMs)}`;
