@@ -11,7 +11,8 @@ PNPM_VERSION=12.4.2   # keep in step with "packageManager" in package.json
 #   postgresql-15    a real PostgreSQL for the database checks
 #   wrk              load for the benchmarks
 #   util-linux       unshare/nsenter for the disposable systemd
-APT_PACKAGES=(haproxy python3-waitress postgresql-15 wrk util-linux iproute2 systemd)
+#   openssh-*        sshd inside the disposable systemd boxes that stand in for hosts; `systemctl -H` needs ssh
+APT_PACKAGES=(haproxy python3-waitress postgresql-15 wrk util-linux iproute2 systemd openssh-server openssh-client)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
@@ -24,6 +25,12 @@ if [ ${#missing[@]} -gt 0 ]; then
   printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d; chmod +x /usr/sbin/policy-rc.d
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
   rm -f /usr/sbin/policy-rc.d
+  # sshd runs only inside the test boxes (each with its own config and address). The package enables ssh.service
+  # on this machine: a later boot must not start an sshd listening on every address.
+  if [[ " ${missing[*]} " == *" openssh-server "* ]]; then
+    touch /etc/ssh/sshd_not_to_be_run
+    systemctl disable --quiet ssh.service ssh.socket 2>/dev/null || true
+  fi
 fi
 
 if ! command -v pnpm >/dev/null || [ "$(pnpm --version)" != "$PNPM_VERSION" ]; then
