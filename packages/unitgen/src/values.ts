@@ -83,9 +83,17 @@ const TIME_UNITS: Array<[RegExp, number]> = [
   [/^(d|day|days)$/, 86_400_000],
 ];
 
+/**
+ * The longest duration accepted: what a Node timer holds (a signed 32-bit count of milliseconds; above it Node
+ * fires after 1 ms). The wrapper refuses longer values in its own config, and so must every value written into it.
+ */
+export const MAX_DURATION_MS = 2 ** 31 - 1;
+const TOO_LONG_HINT = `at most ${MAX_DURATION_MS} ms, about 24.8 days (what a timer can hold): use 24d or less`;
+
 /** `500ms`, `30s`, `2min`, `1h`, `1min 30s`, or a number of seconds. Returns milliseconds. */
 export function parseDuration(v: unknown): Result<number> {
   if (typeof v === 'number') {
+    if (v === Infinity || v * 1000 > MAX_DURATION_MS) return bad(`duration too long, got ${q(v)}`, TOO_LONG_HINT);
     if (!Number.isFinite(v) || v < 0) return bad(`expected a non-negative number of seconds, got ${q(v)}`);
     return ok(Math.round(v * 1000));
   }
@@ -105,7 +113,7 @@ export function parseDuration(v: unknown): Result<number> {
     total += Number(m[1]) * mult;
     pos = re.lastIndex;
   }
-  if (!Number.isFinite(total) || total > 365 * 86_400_000) return bad(`duration too long, got ${q(v)}`);
+  if (!Number.isFinite(total) || Math.round(total) > MAX_DURATION_MS) return bad(`duration too long, got ${q(v)}`, TOO_LONG_HINT);
   return ok(Math.round(total));
 }
 

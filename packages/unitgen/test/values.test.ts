@@ -23,6 +23,13 @@ test('durations: systemd spans and seconds, formatted in one unit', () => {
   assert.deepEqual(parseDuration('500ms'), { ok: true, value: 500 });
   assert.deepEqual(parseDuration(2.5), { ok: true, value: 2500 });
   assert.equal(parseDuration('30 parsecs').ok, false);
+  // What a timer holds (2^31-1 ms, the wrapper's own limit): beyond it Node fires after 1 ms.
+  assert.deepEqual(parseDuration('24d'), { ok: true, value: 24 * 86_400_000 });
+  assert.deepEqual(parseDuration(`${2 ** 31 - 1}ms`), { ok: true, value: 2 ** 31 - 1 });
+  for (const tooLong of ['25d', '30d', `${2 ** 31}ms`, 2 ** 31 / 1000, Infinity]) {
+    const r = parseDuration(tooLong);
+    assert.ok(!r.ok && /duration too long/.test(r.message) && /at most 2147483647 ms/.test(r.hint ?? ''), String(tooLong));
+  }
   assert.equal(formatDuration(600_000), '10min');
   assert.equal(formatDuration(90_000), '90s');
   assert.equal(formatDuration(1500), '1500ms');

@@ -161,3 +161,14 @@ test('the stack config offers exactly the wrapper\'s keys for checks, watchdog, 
   assert.deepEqual(sorted(KEYS.health), sorted(w.health), 'clients.health');
   assert.deepEqual(sorted(KEYS.stop), sorted(w.stop), 'clients.stop');
 });
+
+test('durations the wrapper would refuse (beyond what a timer holds) are refused here, with their position', (t) => {
+  const stack = (stop: string) => `${STACK}  stop: ${stop}\n`;
+  for (const bad of ['{ timeout: 30d }', '{ drain: 25d }']) {
+    assert.throws(() => parseStack(stack(bad), { file: 'stack.yaml' }),
+      (e: Error) => /stack\.yaml:12:\d+/.test(e.message) && /duration too long/.test(e.message) && /at most 2147483647 ms/.test(e.message), bad);
+  }
+  // The longest accepted value is one the wrapper accepts too.
+  const g = generate(t, stack('{ timeout: 24d, drain: 24d }'));
+  assert.equal((g.read[0] as unknown as { stop: { timeoutMs: number; drainMs: number } }).stop.timeoutMs, 24 * 86_400_000);
+});

@@ -4,11 +4,12 @@
 //
 // Every problem is collected (not just the first) and reported as `file:line:col: key: what; fix`, quoting
 // the bad value. Unknown keys are errors with a did-you-mean, so a typo never silently disables a check.
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
-import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, type Document } from 'yaml';
+import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, visit, type Document } from 'yaml';
 import { ConfigError, type ConfigProblem } from './errors.js';
-import { DURATION_HINT, parseDuration } from './duration.js';
+import { DURATION_HINT, MAX_TIMER_MS, MAX_TIMER_TEXT, parseDuration } from './duration.js';
+import { redact } from './log.js';
 
 import { formatAddress, parseAddress, type Address } from './address.js';
 export { formatAddress, parseAddress, type Address };
@@ -149,10 +150,13 @@ function keyPath(path: Path): string {
   return s;
 }
 
+/** A value quoted in a message, redacted: a config error may quote a DSN or a `user:password@host`. */
 function show(v: unknown): string {
-  if (typeof v === 'string') return JSON.stringify(v);
+  if (typeof v === 'string') return redact(JSON.stringify(v));
   if (v === null || v === undefined) return 'nothing';
-  try { return JSON.stringify(v); } catch { return String(v); }
+  // JSON.stringify writes Infinity (YAML's 1e400, .inf) and NaN as "null".
+  if (typeof v === 'number' && !Number.isFinite(v)) return String(v);
+  try { return redact(JSON.stringify(v)); } catch { return String(v); }
 }
 
 class Validator {
@@ -208,9 +212,14 @@ class Validator {
     return undefined;
   }
 
+  /** Every duration key goes through here: the one place that holds them to what a timer can hold. */
   duration(v: unknown, path: Path, dflt: number, opts: { min?: number } = {}): number {
     if (v === undefined || v === null) return dflt;
     const ms = parseDuration(v);
+    if ((ms !== undefined && ms > MAX_TIMER_MS) || (typeof v === 'number' && v === Infinity)) {
+      this.add(path, `${show(v)} is longer than a timer can hold: ${MAX_TIMER_TEXT}`, 'use a shorter time span, such as 24d or less');
+      return dflt;
+    }
     if (ms === undefined) { this.add(path, `${show(v)} is not a time span`, DURATION_HINT); return dflt; }
     if (opts.min !== undefined && ms < opts.min) {
       this.add(path, `${show(v)} is too short (at least ${opts.min} ms)`, `use a value of at least ${opts.min}ms`);
@@ -341,6 +350,14 @@ function percentEncode(p: string): string {
 }
 const PATH_FIX = 'write an absolute path such as /Plone or /VirtualHostBase/https/www.example.org:443/Plone/VirtualHostRoot/';
 
+/** A wrapper config is a few KiB; anything near this is not one (and parsing megabytes costs seconds and GBs). */
+export const MAX_CONFIG_BYTES = 256 * 1024;
+/** Checks and warm-up URLs per instance: a handful is usual, each check is a timer and a connection. */
+export const MAX_CHECKS = 64;
+export const MAX_WARMUP_URLS = 64;
+/** Alias expansions (`*name`) when the YAML becomes values: a few are handy, thousands are an alias bomb. */
+const MAX_ALIAS_COUNT = 100;
+
 export interface ParseOptions {
   /** `run` needs a command; `check` does not (it may come after `--` in the unit). */
   requireCommand?: boolean;
@@ -354,21 +371,10 @@ export function parseConfig(text: string | undefined, file: string, flags: Flags
   let raw: Record<string, unknown> = {};
   let v: Validator;
   if (text !== undefined) {
-    const lines = new LineCounter();
-    const doc = parseDocument(text, { lineCounter: lines, prettyErrors: true, uniqueKeys: true });
-    if (doc.errors.length) {
-      throw new ConfigError(doc.errors.map((e) => {
-        const pos = e.linePos?.[0];
-        return {
-          where: pos ? `${file}:${pos.line}:${pos.col}` : file, key: '',
-          message: `YAML syntax error: ${e.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '')}`, fix: 'fix the YAML syntax (indentation, quoting, colons)',
-        };
-      }));
-    }
-    v = new Validator(file, doc, lines);
-    const js = doc.toJS({ maxAliasCount: 100 }) as unknown;
-    if (js !== null && js !== undefined) {
-      const m = v.map(js, []);
+    const parsed = parseYaml(text, file);
+    v = parsed.validator;
+    if (parsed.js !== null && parsed.js !== undefined) {
+      const m = v.map(parsed.js, []);
       if (m) raw = m;
     }
   } else {
@@ -378,6 +384,50 @@ export function parseConfig(text: string | undefined, file: string, flags: Flags
   if (v.problems.length) throw new ConfigError(v.problems);
   if (text !== undefined) cfg.source = file;
   return cfg;
+}
+
+function tooBig(file: string, bytes: number): ConfigError {
+  return new ConfigError([{
+    where: `${file}:1:1`, key: '', message: `the file is ${bytes} bytes, more than a wrapper configuration may be (${MAX_CONFIG_BYTES} bytes)`,
+    fix: 'check that --config names the instance\'s YAML file (a configuration is a few KiB)',
+  }]);
+}
+
+/**
+ * YAML text -> plain values, or a ConfigError (exit 78, `file:line:col`, a fix) for every YAML-level failure:
+ * a file over MAX_CONFIG_BYTES, syntax errors, and alias bombs (more than MAX_ALIAS_COUNT expansions).
+ */
+function parseYaml(text: string, file: string): { validator: Validator; js: unknown } {
+  const bytes = Buffer.byteLength(text);
+  if (bytes > MAX_CONFIG_BYTES) {
+    throw tooBig(file, bytes);
+  }
+  const lines = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: true, uniqueKeys: true });
+  if (doc.errors.length) {
+    throw new ConfigError(doc.errors.map((e) => {
+      const pos = e.linePos?.[0];
+      return {
+        where: `${file}:${pos?.line ?? 1}:${pos?.col ?? 1}`, key: '',
+        message: `YAML syntax error: ${e.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '')}`, fix: 'fix the YAML syntax (indentation, quoting, colons)',
+      };
+    }));
+  }
+  const validator = new Validator(file, doc, lines);
+  try {
+    return { validator, js: doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT }) as unknown };
+  } catch (err) {
+    // The yaml library throws without a position (its alias-count guard among others): point at the first alias.
+    let at: number | undefined;
+    visit(doc, { Alias(_k, node) { at = node.range?.[0]; return visit.BREAK; } });
+    const pos = lines.linePos(at ?? 0);
+    const alias = /alias/i.test((err as Error).message);
+    throw new ConfigError([{
+      where: `${file}:${pos.line}:${pos.col}`, key: '',
+      message: alias ? `YAML aliases expand to too many values (more than ${MAX_ALIAS_COUNT} expansions)` : `YAML cannot be read: ${(err as Error).message}`,
+      fix: alias ? 'write the values out instead of nesting aliases (*name)' : 'fix the YAML (anchors, aliases, tags)',
+    }], { cause: err });
+  }
 }
 
 function validate(v: Validator, raw: Record<string, unknown>, flags: Flags, options: ParseOptions): Config {
@@ -420,6 +470,8 @@ function validate(v: Validator, raw: Record<string, unknown>, flags: Flags, opti
     warmup.urls.push({ path: '/', status: 200, timeoutMs: DEFAULTS.warmup.timeoutMs });
   } else if (!Array.isArray(wr.urls)) {
     v.add(['warmup', 'urls'], `expected a list, got ${show(wr.urls)}`, 'write a list of `- path: /Plone` entries');
+  } else if (wr.urls.length > MAX_WARMUP_URLS) {
+    v.add(['warmup', 'urls'], `lists ${wr.urls.length} URLs, more than ${MAX_WARMUP_URLS}`, `warm up with at most ${MAX_WARMUP_URLS} URLs (a few representative pages do it)`);
   } else {
     wr.urls.forEach((u, i) => {
       const p: Path = ['warmup', 'urls', i];
@@ -471,6 +523,8 @@ function validate(v: Validator, raw: Record<string, unknown>, flags: Flags, opti
     });
   } else if (!Array.isArray(raw.checks)) {
     v.add(['checks'], `expected a list, got ${show(raw.checks)}`, 'write a list of `- { name: root, type: http, path: / }` entries');
+  } else if (raw.checks.length > MAX_CHECKS) {
+    v.add(['checks'], `lists ${raw.checks.length} checks, more than ${MAX_CHECKS}`, `configure at most ${MAX_CHECKS} checks (each one is a timer and a connection per interval)`);
   } else {
     const seen = new Set<string>();
     raw.checks.forEach((c, i) => {
@@ -604,8 +658,14 @@ export function loadConfig(file: string | undefined, flags: Flags = {}, options:
   if (file === undefined) return parseConfig(undefined, '(command line)', flags, options);
   let text: string;
   try {
+    // Refused before it is read whole: a config file is never this big.
+    const size = statSync(file).size;
+    if (size > MAX_CONFIG_BYTES) {
+      throw tooBig(file, size);
+    }
     text = readFileSync(file, 'utf8');
   } catch (err) {
+    if (err instanceof ConfigError) throw err;
     const code = (err as NodeJS.ErrnoException).code ?? 'error';
     throw new ConfigError([{ where: file, key: '', message: `cannot read the config file (${code})`, fix: 'check the path given to --config and its permissions' }], { cause: err });
   }

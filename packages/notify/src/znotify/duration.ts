@@ -19,6 +19,17 @@ const UNIT_MS = new Map<string, number>(UNITS.flatMap(([names, ms]) => names.map
 export const DURATION_HINT = 'write a systemd time span such as 500ms, 30s, 2min, 1h 30min, or a number of seconds';
 
 /**
+ * The longest span a Node timer holds: setTimeout() and friends take a signed 32-bit count of milliseconds and
+ * turn anything above it into 1 ms (with only a warning), so `stop.timeout: 30d` would SIGKILL 1 ms after the
+ * stop signal. Every configured duration drives a timer or a comparison with one, so every duration key is
+ * held to it (config.ts, Validator.duration).
+ */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** The limit as a config error states it. */
+export const MAX_TIMER_TEXT = `at most ${MAX_TIMER_MS} ms, about 24.8 days`;
+
+/**
  * Parses a time span into milliseconds. Returns undefined when the value is not a time span (the caller
  * reports it with the file position). Negative values, NaN and infinity are rejected; `infinity` is not
  * accepted because every timer of the wrapper must end.

@@ -71,6 +71,9 @@ const SECRET_FLAG = new RegExp(String.raw`^--?${SECRET_NAME}$`, 'i');
 const SECRET_KEY = new RegExp(String.raw`^${SECRET_NAME}$`, 'i');
 // `--name=value` and `NAME=value`; the value runs to whitespace (a password may contain & or ;) unless quoted.
 const SECRET_ASSIGN = new RegExp(String.raw`(^|[\s"'(\[{,;])(-{0,2}${SECRET_NAME}=)(?:"[^"]*"|'[^']*'|\S+)`, 'gi');
+// `user:password@host` without a scheme (a Host value, a libpq-style address): the word before the colon is the
+// user, everything up to the last @ of the word the password, and a host must follow.
+const BARE_USERINFO = /(^|[\s"'(=,[{<])([A-Za-z0-9._~%+-]+):([^\s"'<>/][^\s"'<>]*)@(?=\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9])/g;
 // `?token=value&...` in a URL query ends at & or #.
 const SECRET_QUERY = new RegExp(String.raw`([?&]${SECRET_NAME}=)[^\s&#]+`, 'gi');
 // `--name value` in a command line kept as one string; `--name --other` is a switch, not a value.
@@ -79,6 +82,7 @@ const SECRET_SPACED = new RegExp(String.raw`(^|\s)(--?${SECRET_NAME})( +)(?!--)(
 /**
  * Masks credentials in free text: `scheme://user:secret@host` -> `scheme://user:***@host` (see
  * urlUserinfoEnd() for which passwords are recognised), `scheme://token@host` -> `scheme://***@host`,
+ * `user:secret@host` without a scheme -> `user:***@host`,
  * `Authorization: ...` values, and the values of `--password=x`, `--password x`, `PGPASSWORD=x`,
  * `?token=x` (any name containing password, passwd, secret or token, case-insensitive).
  * Idempotent, so already-masked text can pass again. For objects and argv arrays use redactDeep().
@@ -86,6 +90,7 @@ const SECRET_SPACED = new RegExp(String.raw`(^|\s)(--?${SECRET_NAME})( +)(?!--)(
 export function redact(text: string): string {
   return redactUrls(text)
     .replace(/(authorization["']?\s*[:=]\s*["']?)(basic|bearer)?\s*[^\s"',}]+/gi, (_m, k: string, kind?: string) => `${k}${kind ? `${kind} ` : ''}***`)
+    .replace(BARE_USERINFO, (m, pre: string, user: string, pass: string) => (pass === '***' ? m : `${pre}${user}:***@`))
     .replace(SECRET_ASSIGN, '$1$2***')
     .replace(SECRET_QUERY, '$1***')
     .replace(SECRET_SPACED, '$1$2$3***');
