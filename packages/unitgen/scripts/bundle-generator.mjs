@@ -1,12 +1,12 @@
 #!/usr/bin/env node
 // Builds the fast generator entry (docs/benchmarks/unitgen.md has the figures):
 //   dist/zope-systemd-generator.lib.cjs  dist/generator.js + yaml + the built-in templates (compiled to
-//                                        plain functions, src/lean.ts), bundled into ONE CommonJS file;
+//                                        plain functions, dist/compiled-templates.js), bundled into ONE CommonJS file;
 //   dist/zope-systemd-generator.cjs      a tiny loader that compiles the bundle with V8's code cache;
 //   dist/zope-systemd-generator.cache    that code cache, produced by running the generator once.
 // Generators run at every boot and daemon-reload. Loading ~100 small module files of yaml and handlebars
 // costs more than Node's own start; one file whose bytecode comes from the cache does not.
-// Runs as part of `pnpm build` (after tsc -b). esbuild is a dev dependency of this package.
+// Runs as part of `pnpm build` (after tsc -b and scripts/build-templates.mjs). esbuild is a dev dependency of this package.
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync, existsSync } from 'node:fs';
 import { createRequire } from 'node:module';

@@ -2,7 +2,7 @@
 // zunitgen: the command line. Maps errors to exit codes in one place (exitCodeOf).
 
 import { Command } from 'commander';
-import { existsSync, readFileSync, writeFileSync, chmodSync, mkdirSync } from 'node:fs';
+import { existsSync, readFileSync, realpathSync, writeFileSync, chmodSync, mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ConfigError, OutputConflictError, TemplateError, VerifyError, formatIssue } from './errors.js';
@@ -30,6 +30,7 @@ export async function main(argv: string[]): Promise<number> {
   let code = 0;
   const program = new Command('zunitgen')
     .description('One YAML description of a Plone/Zope stack in; ordered, socket-activated, verified systemd units out.')
+    .version(packageVersion(), '-V, --version')
     .exitOverride()
     .configureOutput({ writeErr: (s) => process.stderr.write(s) });
 
@@ -119,10 +120,25 @@ export async function main(argv: string[]): Promise<number> {
   return code;
 }
 
+/** The version of the installed package (package.json sits beside dist/ and src/). */
+function packageVersion(): string {
+  return (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+}
+
 function shq(s: string): string {
   return `'${s.replace(/'/g, `'\\''`)}'`;
 }
 
-if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+/** Whether this module is the program Node was started with: by its path, or through a symlink to it (npm's bin links). */
+function isMain(argv1: string | undefined): boolean {
+  if (!argv1) return false;
+  try {
+    return realpathSync(argv1) === fileURLToPath(import.meta.url);
+  } catch {
+    return false;
+  }
+}
+
+if (isMain(process.argv[1])) {
   main(process.argv.slice(2)).then((c) => { process.exitCode = c; });
 }

@@ -1,19 +1,38 @@
-// Run-time template compilation (full Handlebars, with its compiler): for --templates DIR and the library
-// API. Generator mode avoids this module and uses the built-in set compiled at build time (builtin.ts).
+// Run-time template compilation with full Handlebars: `--templates DIR` and the library's render(). The
+// built-in set never comes here (builtin-templates.ts). Handlebars is an optional peer dependency of the
+// package, loaded on first use: an installation that never uses --templates does not need it.
 
-import Handlebars from 'handlebars';
+import { createRequire } from 'node:module';
+import type HandlebarsNamespace from 'handlebars';
 import { TemplateError } from './errors.js';
 import { COMPILE_OPTIONS, registerHelpers } from './helpers.js';
 import type { StackModel } from './model.js';
 import { renderWith, TEMPLATE_NAMES, type Compiled, type GeneratedFile, type RenderOptions, type TemplateSources } from './render.js';
 
-export function createEnv(): typeof Handlebars {
-  const hb = Handlebars.create();
+export type HandlebarsEnv = typeof HandlebarsNamespace;
+
+let handlebars: HandlebarsEnv | undefined;
+
+/** The handlebars package, or a TemplateError saying how to install it. */
+export function loadHandlebars(): HandlebarsEnv {
+  if (handlebars) return handlebars;
+  try {
+    handlebars = createRequire(import.meta.url)('handlebars') as HandlebarsEnv;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'MODULE_NOT_FOUND') throw e;
+    throw new TemplateError('custom templates (--templates) need the handlebars package, which is not installed: '
+      + 'install it beside @zope-systemd/unitgen (npm install handlebars@4, or npm install -g handlebars@4 for a global zunitgen)', { cause: e });
+  }
+  return handlebars;
+}
+
+export function createEnv(): HandlebarsEnv {
+  const hb = loadHandlebars().create();
   registerHelpers(hb);
   return hb;
 }
 
-export function compileTemplates(hb: typeof Handlebars, sources: TemplateSources): Compiled {
+export function compileTemplates(hb: HandlebarsEnv, sources: TemplateSources): Compiled {
   const out: Partial<Compiled> = {};
   try {
     hb.registerPartial('hardening', sources.hardening);
@@ -30,6 +49,6 @@ export function compileTemplates(hb: typeof Handlebars, sources: TemplateSources
 }
 
 /** Renders every file of the stack from template sources. Pure: same model, templates, options -> same files. */
-export function render(m: StackModel, sources: TemplateSources, opts: RenderOptions, hb: typeof Handlebars = createEnv()): GeneratedFile[] {
+export function render(m: StackModel, sources: TemplateSources, opts: RenderOptions, hb: HandlebarsEnv = createEnv()): GeneratedFile[] {
   return renderWith(m, compileTemplates(hb, sources), opts);
 }

@@ -3,8 +3,9 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseStack } from './parse.js';
-import { render } from './compile.js';
-import type { GeneratedFile } from './render.js';
+import { builtinTemplates } from './builtin-templates.js';
+import { compileTemplates, createEnv } from './compile.js';
+import { renderWith, type Compiled, type GeneratedFile } from './render.js';
 import { loadTemplates } from './templates.js';
 import { plan, planDiff, write, type Plan } from './io.js';
 import type { StackModel } from './model.js';
@@ -26,10 +27,15 @@ export function generate(configPath: string, opts: GenerateOptions): GenerateRes
   const text = readFileSync(configPath, 'utf8');
   const model = parseStack(text, { file: opts.sourceName ?? configPath });
   const outDir = resolve(opts.out);
-  const files = render(model, loadTemplates(opts.templates), { outDir });
+  const files = renderWith(model, templatesFor(opts), { outDir });
   const meta = { stack: model.stack, source: model.source };
   const p = opts.dryRun ? plan(outDir, model.prefix, files, opts) : undefined;
   const diffText = opts.diff ? planDiff(p ?? plan(outDir, model.prefix, files, opts), files) : undefined;
   const done = p ?? write(outDir, model.prefix, files, meta, opts);
   return diffText !== undefined ? { model, files, plan: done, diff: diffText } : { model, files, plan: done };
+}
+
+/** The built-in templates (compiled into the package), or with --templates Handlebars over DIR + the built-in sources. */
+function templatesFor(opts: GenerateOptions): Compiled {
+  return opts.templates === undefined ? builtinTemplates() : compileTemplates(createEnv(), loadTemplates(opts.templates));
 }

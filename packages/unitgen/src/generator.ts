@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { ConfigError, formatIssue } from './errors.js';
 import { kmsgLogger } from './kmsg.js';
 import { parseStack } from './parse.js';
-import { builtinTemplates } from './builtin.js';
+import { builtinTemplates } from './builtin-templates.js';
 import { renderWith, type Compiled, type GeneratedFile } from './render.js';
 
 export const DEFAULT_CONFIG_DIR = '/etc/zope-systemd';

@@ -1,22 +1,27 @@
-// The built-in templates (plain functions compiled at build time by src/lean.ts; generator mode) are current
-// and render exactly what the run-time compiled Handlebars templates render.
+// The built-in templates (plain functions compiled at build time by src/template-compiler.ts; what generate and
+// generator mode render with) are current and render exactly what the run-time compiled Handlebars templates
+// (--templates) render.
 import { describe, it, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { builtinTemplates, compileTemplates, createEnv, loadTemplates, parseStack, renderWith } from '../src/index.js';
-import { builtinTemplatesSource } from '../src/precompile-source.js';
-import { leanCompile } from '../src/lean.js';
-import { A, L, O, S, T } from '../src/lean-runtime.js';
+import { compileTemplate, compiledTemplatesModule } from '../src/template-compiler.js';
+import { iterable as A, lookup as L, HELPER_OPTIONS as O, output as S, truthy as T } from '../src/template-runtime.js';
 import { COMPILE_OPTIONS, registerHelpers } from '../src/helpers.js';
 import { TemplateError } from '../src/errors.js';
 import { FIXTURES, PKG } from './helpers.js';
 
-test('src/builtin-templates.ts is generated from the current templates/ (run scripts/precompile.mjs)', () => {
-  assert.equal(readFileSync(join(PKG, 'src/builtin-templates.ts'), 'utf8'), builtinTemplatesSource());
+test('the build put the current templates/ into the package: a copy, and compiled (run pnpm build)', () => {
+  const source = join(PKG, '../../templates');
+  for (const name of readdirSync(source)) {
+    assert.equal(readFileSync(join(PKG, 'templates', name), 'utf8'), readFileSync(join(source, name), 'utf8'), `templates/${name}`);
+  }
+  assert.deepEqual(readdirSync(join(PKG, 'templates')).sort(), readdirSync(source).sort());
+  assert.equal(readFileSync(join(PKG, 'dist/compiled-templates.js'), 'utf8'), compiledTemplatesModule(loadTemplates()));
 });
 
-test('built-in (lean) and run-time compiled Handlebars templates render the same files', () => {
+test('built-in (compiled at build time) and run-time compiled Handlebars templates render the same files', () => {
   const pre = builtinTemplates();
   const rt = compileTemplates(createEnv(), loadTemplates());
   for (const name of ['plone', 'minimal', 'nasty', 'checks']) {
@@ -25,14 +30,14 @@ test('built-in (lean) and run-time compiled Handlebars templates render the same
   }
 });
 
-// The lean compiler on small templates: each construct it supports renders what Handlebars renders, over values
+// The template compiler on small templates: each construct it supports renders what Handlebars renders, over values
 // that probe Handlebars' rules (0, '', empty arrays, null, missing keys, inherited properties).
-describe('lean templates: the same semantics as Handlebars', () => {
+describe('compiled templates: the same semantics as Handlebars', () => {
   const hb = createEnv();
   const helpers: Record<string, unknown> = Object.create(null);
   registerHelpers({ registerHelper: (n, fn) => { helpers[n] = fn; } });
-  const lean = (src: string, partials: Record<string, string> = {}) => {
-    const load = (name: string, s: string) => new Function('A', 'L', 'O', 'S', 'T', `return ${leanCompile(name, s)}`)(A, L, O, S, T) as (c: object, h: object, p: object) => string;
+  const compiled = (src: string, partials: Record<string, string> = {}) => {
+    const load = (name: string, s: string) => new Function('A', 'L', 'O', 'S', 'T', `return ${compileTemplate(name, s)}`)(A, L, O, S, T) as (c: object, h: object, p: object) => string;
     const p = Object.fromEntries(Object.entries(partials).map(([n, s]) => [n, load(n, s)]));
     const fn = load('t', src);
     return (ctx: object) => fn(ctx, helpers, p);
@@ -63,7 +68,7 @@ describe('lean templates: the same semantics as Handlebars', () => {
       const h = createEnv();
       for (const [n, s] of Object.entries(partials ?? {})) h.registerPartial(n, s);
       const want = h.compile(src, COMPILE_OPTIONS);
-      const got = lean(src, partials);
+      const got = compiled(src, partials);
       // Either the same text, or the same error (a helper refusing a value).
       const run = (f: (c: object) => string, ctx: object) => { try { return f(ctx); } catch (e) { return `throws ${(e as Error).message}`; } };
       for (const ctx of contexts) assert.equal(run(got, ctx), run(want, ctx), `${JSON.stringify(ctx)}`);
@@ -87,12 +92,12 @@ describe('lean templates: the same semantics as Handlebars', () => {
       ['{{#if x}}', /t\.hbs: Parse error/],
       ['{{"text"}}', /t\.hbs:1: a literal in place of a name/],
     ];
-    assert.throws(() => leanCompile('t', '{{> nosuch}}', ['hardening']), /t\.hbs:1: the partial "nosuch" \(there is no nosuch\.hbs among the templates\)/);
-    for (const [src, re] of refused) assert.throws(() => leanCompile('t', src), (e: Error) => e instanceof TemplateError && re.test(e.message), src);
+    assert.throws(() => compileTemplate('t', '{{> nosuch}}', ['hardening']), /t\.hbs:1: the partial "nosuch" \(there is no nosuch\.hbs among the templates\)/);
+    for (const [src, re] of refused) assert.throws(() => compileTemplate('t', src), (e: Error) => e instanceof TemplateError && re.test(e.message), src);
   });
 
   it('refuses at render time what Handlebars would call or iterate differently', () => {
-    assert.throws(() => lean('{{x}}')({ x: () => 'called' }), /a template value is a function/);
-    assert.throws(() => lean('{{#each o}}{{this}}{{/each}}')({ o: { a: 1 } }), /#each over an object/);
+    assert.throws(() => compiled('{{x}}')({ x: () => 'called' }), /a template value is a function/);
+    assert.throws(() => compiled('{{#each o}}{{this}}{{/each}}')({ o: { a: 1 } }), /#each over an object/);
   });
 });

@@ -8,7 +8,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import { loadTemplates, parseStack, render, sampleStackConfig, verify, type GeneratedFile } from '../src/index.js';
+import { builtinTemplates, loadTemplates, parseStack, render, renderWith, sampleStackConfig, verify, type GeneratedFile } from '../src/index.js';
 import { assertWrapperRead, FIXTURES, have, REPO, tempDir, ZNOTIFY_CLI, znotifyCheck } from './helpers.js';
 import { parseExec, parseUnitFile, values } from './unitfile.js';
 
@@ -18,7 +18,8 @@ const cases = readdirSync(FIXTURES).filter((d) => existsSync(join(FIXTURES, d, '
 function renderCase(name: string): { text: string; files: GeneratedFile[] } {
   const text = readFileSync(join(FIXTURES, name, 'stack.yaml'), 'utf8');
   const model = parseStack(text, { file: `fixtures/${name}/stack.yaml` });
-  return { text, files: render(model, loadTemplates(), { outDir: OUT }) };
+  // The built-in templates, as generate and generator mode render them (builtin.test.ts: Handlebars agrees).
+  return { text, files: renderWith(model, builtinTemplates(), { outDir: OUT }) };
 }
 
 function get(obj: unknown, path: string): unknown {

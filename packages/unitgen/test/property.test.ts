@@ -22,7 +22,7 @@ const { parseConfig } = await import(join(REPO, 'packages/notify/src/znotify/con
 };
 
 const compiled = compileTemplates(createEnv(), loadTemplates());
-const lean = builtinTemplates();
+const builtin = builtinTemplates();
 const OUT = '/etc/systemd/system';
 const RUNS = Number(process.env.FC_RUNS ?? 150);
 
@@ -65,7 +65,7 @@ function render(text: string): { model: StackModel; files: GeneratedFile[] } | C
   }
   const files = renderWith(model, compiled, { outDir: OUT });
   // The built-in templates (plain functions compiled from the same sources, generator mode) render the same.
-  assert.deepEqual(renderWith(model, lean, { outDir: OUT }), files);
+  assert.deepEqual(renderWith(model, builtin, { outDir: OUT }), files);
   return { model, files };
 }
 
