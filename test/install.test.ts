@@ -1,0 +1,154 @@
+// Installed as a user installs it: both packages packed with pnpm (as they would be published), installed with
+// plain npm into empty directories outside the workspace (no pnpm, no workspace links), then used through the
+// bin links npm creates and by the files' real paths. The test command builds first.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const REPO = fileURLToPath(new URL('..', import.meta.url));
+const EXAMPLE = join(REPO, 'examples/stack/plone.yaml');
+const WORKSPACE_CLI = join(REPO, 'packages/unitgen/dist/cli.js');
+
+function have(cmd: string): boolean {
+  return spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;
+}
+
+const skip = !have('npm') ? 'npm is not on PATH' : !have('pnpm') ? 'pnpm is not on PATH' : undefined;
+
+/**
+ * The environment of a user's shell: no npm_config_* or pnpm variables that `pnpm test` sets for its children,
+ * and the test's own Node first on PATH. HOME stays, so npm's cache makes the install fast.
+ */
+function userEnv(): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(process.env)) {
+    if (/^(npm_|pnpm_|PNPM_|NODE_OPTIONS$|NODE_PATH$|INIT_CWD$)/i.test(k)) continue;
+    env[k] = v;
+  }
+  env.PATH = `${join(process.execPath, '..')}:${process.env.PATH ?? ''}`;
+  return env;
+}
+
+function run(cmd: string, args: string[], cwd: string, env = userEnv()): SpawnSyncReturns<string> {
+  const r = spawnSync(cmd, args, { cwd, env, encoding: 'utf8', timeout: 120_000 });
+  if (r.error) throw r.error;
+  return r;
+}
+
+function ok(r: SpawnSyncReturns<string>, what: string): string {
+  assert.equal(r.status, 0, `${what} exited ${r.status}:\n${r.stdout}\n${r.stderr}`);
+  return r.stdout;
+}
+
+/** Every file under dir, relative, with its bytes. */
+function tree(dir: string, prefix = ''): Map<string, Buffer> {
+  const out = new Map<string, Buffer>();
+  for (const e of readdirSync(join(dir, prefix), { withFileTypes: true })) {
+    const rel = join(prefix, e.name);
+    if (e.isDirectory()) for (const [k, v] of tree(dir, rel)) out.set(k, v);
+    else out.set(rel, readFileSync(join(dir, rel)));
+  }
+  return out;
+}
+
+function npmInstall(dir: string, tarballs: string[]): void {
+  mkdirSync(dir);
+  ok(run('npm', ['install', '--no-audit', '--no-fund', '--prefer-offline', '--loglevel=error', ...tarballs], dir), `npm install in ${dir}`);
+}
+
+test('packed with pnpm, installed with npm: bins through their links, the library from ESM and CommonJS', { skip }, async (t) => {
+  const work = mkdtempSync(join(tmpdir(), 'zope-systemd-install-'));
+  t.after(() => rmSync(work, { recursive: true, force: true }));
+  const packs = join(work, 'packs');
+  mkdirSync(packs);
+  for (const pkg of ['notify', 'unitgen']) ok(run('pnpm', ['pack', '--pack-destination', packs], join(REPO, 'packages', pkg)), `pnpm pack ${pkg}`);
+  const notifyTgz = join(packs, 'zope-systemd-notify-0.1.0.tgz');
+  const unitgenTgz = join(packs, 'zope-systemd-unitgen-0.1.0.tgz');
+
+  await t.test('the tarballs carry no build leftovers', () => {
+    for (const tgz of [notifyTgz, unitgenTgz]) {
+      const files = ok(run('tar', ['tzf', tgz], work), 'tar').split('\n').filter(Boolean);
+      const leftovers = files.filter((f) => /\.tsbuildinfo$|\.d\.ts\.map$|^package\/src\/|^package\/test\/|template-compiler|^package\/dist\/znotify\/(?!cli\.js)/.test(f));
+      assert.deepEqual(leftovers, [], tgz);
+    }
+  });
+
+  await t.test('the library alone installs koffi and its platform package, nothing else', () => {
+    const lib = join(work, 'lib-only');
+    npmInstall(lib, [notifyTgz]);
+    const names = ok(run('npm', ['ls', '--all', '--parseable'], lib), 'npm ls').split('\n').filter(Boolean)
+      .map((p) => p.slice(realpathSync(lib).length + 1)).filter((p) => p !== '').sort();
+    assert.deepEqual(names, [
+      'node_modules/@koromix/koffi-' + `${process.platform}-${process.arch}`,
+      'node_modules/@zope-systemd/notify',
+      'node_modules/koffi',
+    ].sort());
+  });
+
+  const app = join(work, 'app');
+  npmInstall(app, [notifyTgz, unitgenTgz]);
+  const bin = join(app, 'node_modules', '.bin');
+  const zunitgen = (args: string[]) => run(join(bin, 'zunitgen'), args, app);
+
+  await t.test('zunitgen through its bin link: --help, --version, generate, verify, check', () => {
+    assert.ok(readFileSync(join(bin, 'zunitgen')) && realpathSync(join(bin, 'zunitgen')) !== join(bin, 'zunitgen'), 'a symlink');
+    assert.match(ok(zunitgen(['--help']), 'zunitgen --help'), /Usage: zunitgen[\s\S]*generate/);
+    assert.equal(ok(zunitgen(['--version']), 'zunitgen --version').trim(), '0.1.0');
+    const out = join(app, 'out');
+    assert.match(ok(zunitgen(['generate', EXAMPLE, '--out', out]), 'zunitgen generate'), /create .*plone-client1\.service/);
+    if (have('systemd-analyze')) assert.match(ok(zunitgen(['verify', out, '--stub-exec']), 'zunitgen verify'), /^ok: \d+ units verified/);
+    const missing = zunitgen(['check', join(work, 'no-such-stack.yaml')]);
+    assert.notEqual(missing.status, 0, 'check of a missing file fails');
+    assert.match(missing.stderr, /no-such-stack\.yaml/);
+  });
+
+  await t.test('the installed zunitgen generate writes the same bytes as the workspace\'s', () => {
+    const out = join(work, 'same');
+    ok(zunitgen(['generate', EXAMPLE, '--out', out]), 'installed generate');
+    renameSync(out, `${out}.installed`);
+    ok(run(process.execPath, [WORKSPACE_CLI, 'generate', EXAMPLE, '--out', out], REPO), 'workspace generate');
+    const installed = tree(`${out}.installed`), workspace = tree(out);
+    assert.deepEqual([...installed.keys()].sort(), [...workspace.keys()].sort());
+    for (const [name, bytes] of workspace) assert.ok(bytes.equals(installed.get(name)!), `${name} differs`);
+  });
+
+  await t.test('--templates without handlebars installed: one clear line, exit 78', () => {
+    const tpl = join(work, 'tpl');
+    mkdirSync(tpl);
+    writeFileSync(join(tpl, 'slice.hbs'), readFileSync(join(REPO, 'templates/slice.hbs')));
+    const r = zunitgen(['generate', EXAMPLE, '--out', join(work, 'custom'), '--templates', tpl]);
+    assert.equal(r.status, 78, r.stderr);
+    assert.match(r.stderr, /^zunitgen: custom templates \(--templates\) need the handlebars package.*npm install handlebars/);
+    assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+    assert.equal(existsSync(join(work, 'custom')), false, 'nothing written');
+  });
+
+  await t.test('bins by their real paths, and znotify check of a generated wrapper config', () => {
+    const real = join(app, 'node_modules/@zope-systemd/unitgen/dist/cli.js');
+    assert.match(ok(run(process.execPath, [real, '--help'], app), 'cli.js --help'), /Usage: zunitgen/);
+    const config = join(app, 'out', 'plone-client1.znotify.yaml');
+    ok(run(join(bin, 'znotify'), ['check', '--config', config], app), 'znotify check (bin link)');
+    const znotifyReal = join(app, 'node_modules/@zope-systemd/notify/dist/znotify/cli.js');
+    ok(run(process.execPath, [znotifyReal, 'check', '--config', config], app), 'znotify check (real path)');
+    assert.match(ok(run(join(bin, 'znotify'), ['--help'], app), 'znotify --help'), /Usage: znotify/);
+  });
+
+  await t.test('the library: import from ESM, require from CommonJS', () => {
+    writeFileSync(join(app, 'esm.mjs'), [
+      "import { notify, listenFds, NotifyError } from '@zope-systemd/notify';",
+      "import { parseStack, builtinTemplates } from '@zope-systemd/unitgen';",
+      "console.log(notify({ type: 'ready' }, { env: {} }), listenFds({ env: {} }).length, typeof NotifyError, typeof parseStack, typeof builtinTemplates().target);",
+    ].join('\n'));
+    assert.equal(ok(run(process.execPath, ['esm.mjs'], app), 'esm').trim(), 'false 0 function function function');
+    writeFileSync(join(app, 'cjs.cjs'), [
+      "const { notify, NotifyError } = require('@zope-systemd/notify');",
+      "const { parseStack } = require('@zope-systemd/unitgen');",
+      "console.log(notify({ type: 'ready' }, { env: {} }), typeof NotifyError, typeof parseStack);",
+    ].join('\n'));
+    assert.equal(ok(run(process.execPath, ['cjs.cjs'], app), 'cjs').trim(), 'false function function');
+  });
+});
