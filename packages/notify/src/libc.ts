@@ -225,10 +225,3 @@ export function setCloexec(fd: number): number {
   if (c.fcntl(fd, F_SETFD, flags | FD_CLOEXEC) < 0) return c.errno();
   return 0;
 }
-
-/** Reads FD_CLOEXEC (for tests and diagnostics). */
-export function hasCloexec(fd: number): boolean {
-  const c = libc();
-  const flags = c.fcntl(fd, F_GETFD);
-  return flags >= 0 && (flags & FD_CLOEXEC) !== 0;
-}

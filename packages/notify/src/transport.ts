@@ -225,8 +225,3 @@ export function closeNotifySockets(): void {
   for (const fd of sockets.values()) c.close(fd);
   sockets.clear();
 }
-
-/** How many notify sockets are open (one per address used). */
-export function openNotifySocketCount(): number {
-  return sockets.size;
-}

@@ -125,12 +125,12 @@ test('agent replies follow the phase: warming up, up ready 100%, down #reason, d
   const s = new ServiceState('client1', 3, 0);
   const root = newProbeState(http);
   const z = newProbeState(zeo);
-  s.probes.push(root, z);
-  s.childAlive = true;
+  s.addProbes(root, z);
+  s.childStarted(4242);
   assert.equal(s.agentReply(), 'down #warming up 0/3\n');
-  s.warmup.done = 2;
+  s.warmupProgressed({ done: 2, total: 3 });
   assert.equal(s.agentReply(), 'down #warming up 2/3\n');
-  s.phase = 'running';
+  s.becameReady(500);
   assert.equal(s.agentReply(), 'up ready 100%\n');
   applyResult(z, refused, ctx(1000));
   assert.equal(s.agentReply(), 'down #zeo: connection refused\n');
@@ -141,21 +141,19 @@ test('agent replies follow the phase: warming up, up ready 100%, down #reason, d
   applyResult(z, { ...refused, detail: 'weird\nline\r\n#x' }, ctx(4000));
   applyResult(z, { ...refused, detail: 'weird\nline\r\n#x' }, ctx(5000));
   assert.equal(s.agentReply(), 'down #zeo: weird line #x\n', 'one line, always');
-  s.phase = 'stopping';
-  assert.equal(s.agentReply(), 'drain\n');
-  s.phase = 'running';
-  s.childAlive = false;
+  s.childExited();
   assert.equal(s.agentReply(), 'down #instance exited\n');
+  s.beganStopping();
+  assert.equal(s.agentReply(), 'drain\n');
 });
 
 test('/health JSON and /metrics text', () => {
   const s = new ServiceState('client"1', 1, 0, Date.UTC(2026, 0, 1));
   const root = newProbeState(http);
-  s.probes.push(root);
-  s.childAlive = true;
-  s.childPid = 4242;
-  s.phase = 'running';
-  s.warmup.done = 1;
+  s.addProbes(root);
+  s.childStarted(4242);
+  s.becameReady(0);
+  s.warmupProgressed({ done: 1, total: 1 });
   applyResult(root, ok, ctx(1000));
   applyResult(root, busy, ctx(6000));
   const j = s.toJSON(7000);

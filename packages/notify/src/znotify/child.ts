@@ -86,14 +86,12 @@ export interface SpawnOptions {
 }
 
 export class Child {
-  readonly process: ChildProcess;
   readonly pid: number;
   readonly exited: Promise<ChildExit>;
   readonly pdeathsig: boolean;
   private exit: ChildExit | undefined;
 
   private constructor(cp: ChildProcess, pdeathsig: boolean) {
-    this.process = cp;
     this.pid = cp.pid!;
     this.pdeathsig = pdeathsig;
     this.exited = new Promise((resolve) => {
@@ -118,10 +116,6 @@ export class Child {
 
   get alive(): boolean {
     return this.exit === undefined;
-  }
-
-  get exitInfo(): ChildExit | undefined {
-    return this.exit;
   }
 
   /** Sends a signal to the child's PID. Returns false when it is gone. */

@@ -7,7 +7,9 @@
 import http from 'node:http';
 import net from 'node:net';
 import { formatAddress, type Address } from './address.js';
+import { listenServer } from '../index.js';
 import { StartError } from './errors.js';
+import type { Logger } from './log.js';
 import type { ServiceState } from './state.js';
 
 /** The agent sockets still open, per server: closeServer ends them instead of waiting for their peers. */
@@ -23,7 +25,7 @@ export function agentServer(state: ServiceState, server: net.Server = net.create
   openAgentSockets.set(server, open);
   server.maxConnections = MAX_HEALTH_CONNECTIONS;
   server.on('connection', (sock) => {
-    state.counters.agentRequests++;
+    state.countAgentRequest();
     open.add(sock);
     sock.on('error', () => {});
     sock.setNoDelay(true);
@@ -48,7 +50,7 @@ export function httpServer(state: ServiceState, now: () => number, server: http.
   server.requestTimeout = 10_000;
   server.maxConnections = MAX_HEALTH_CONNECTIONS;
   server.on('request', (req, res) => {
-    state.counters.httpRequests++;
+    state.countHttpRequest();
     const path = (req.url ?? '/').split('?')[0];
     const send = (status: number, type: string, body: string) => {
       res.writeHead(status, { 'content-type': type, 'cache-control': 'no-store', 'content-length': Buffer.byteLength(body) });
@@ -115,4 +117,55 @@ export async function closeServer(server: net.Server | undefined): Promise<void>
     (server as http.Server).closeAllConnections?.();
     for (const sock of openAgentSockets.get(server) ?? []) sock.destroy();
   });
+}
+
+/** The health listeners of one wrapper: what is open, and where (port 0 resolved). */
+export interface HealthListeners {
+  readonly bound: { agent?: Address; http?: Address };
+  close(): Promise<void>;
+}
+
+/**
+ * Opens the agent and http listeners: a socket systemd passed with FileDescriptorName=agent / =http wins over
+ * the configured address. Opened before the instance exists, so a port in use fails with nothing to clean up;
+ * when one cannot open, those already open are closed before the error is thrown.
+ */
+export async function openHealthListeners(
+  configured: { agent?: Address; http?: Address },
+  fds: readonly { fd: number; name: string }[],
+  state: ServiceState,
+  now: () => number,
+  log: Pick<Logger, 'info' | 'warn'>,
+): Promise<HealthListeners> {
+  const servers: net.Server[] = [];
+  const bound: { agent?: Address; http?: Address } = {};
+  const close = async () => { await Promise.all(servers.map((s) => closeServer(s))); };
+  for (const f of fds) {
+    if (f.name !== 'agent' && f.name !== 'http') {
+      log.warn({ fd: f.fd, fdName: f.name }, 'ignoring a passed socket that is not named agent or http (set FileDescriptorName=)');
+    }
+  }
+  const open = async (kind: 'agent' | 'http', make: () => net.Server) => {
+    const what = kind === 'agent' ? 'health agent' : 'health http';
+    const passed = fds.find((f) => f.name === kind);
+    if (passed) {
+      servers.push(await listenServer(passed.fd, make()).catch((err: unknown) => {
+        throw new StartError('ZNOTIFY_LISTEN_FAILED', `${what} on passed fd ${passed.fd}: ${(err as Error).message}`, 1, { cause: err });
+      }));
+      log.info({ fd: passed.fd }, `${what} listening on the socket systemd passed (${kind})`);
+    } else if (configured[kind]) {
+      const s = make();
+      bound[kind] = await bind(s, configured[kind], what);
+      servers.push(s);
+      log.info({ address: formatAddress(bound[kind]) }, `${what} listening`);
+    }
+  };
+  try {
+    await open('agent', () => agentServer(state));
+    await open('http', () => httpServer(state, now));
+  } catch (err) {
+    await close();
+    throw err;
+  }
+  return { bound, close };
 }

@@ -32,8 +32,6 @@ export interface ProbeState {
   last?: CheckResult;
   lastAt?: number;
   runs: { pass: number; fail: number; busy: number };
-  /** Time the status last changed. */
-  changedAt?: number;
 }
 
 export function newProbeState(spec: CheckSpec): ProbeState {
@@ -97,7 +95,6 @@ export function applyResult(p: ProbeState, r: CheckResult, ctx: UpdateContext): 
     }
   }
   if (p.status !== before) {
-    p.changedAt = ctx.now;
     return p.status === 'pending' ? undefined : p.status;
   }
   return undefined;

@@ -11,6 +11,8 @@
 // signal ever meets the default action again (handlers removed at the end only stop acting).
 // What remains: the few milliseconds in which node starts and parses the executable.
 
+import type { Logger } from './log.js';
+
 /** Where run.ts registers its signal handlers: this inbox, the process itself, or an EventEmitter in tests. */
 export interface SignalSource {
   on(signal: NodeJS.Signals, handler: () => void): unknown;
@@ -42,7 +44,7 @@ export class SignalInbox implements SignalSource {
     if (!set) this.handlers.set(signal, (set = new Set()));
     set.add(handler);
     // Replay what waited for this signal, on the next turn of the event loop: the registering code finishes
-    // setting itself up first (run.ts registers before it declares its stop machinery).
+    // setting itself up first.
     let count = 0;
     for (let i = this.waiting.indexOf(signal); i !== -1; i = this.waiting.indexOf(signal)) { this.waiting.splice(i, 1); count++; }
     if (count) setImmediate(() => { for (let i = 0; i < count; i++) handler(); });
@@ -60,4 +62,49 @@ export class SignalInbox implements SignalSource {
     else if (this.kept.has(signal)) this.waiting.push(signal);
     else this.onDrop(signal);
   }
+}
+
+/** Signals meant for the instance, passed on to it. */
+export const FORWARDED: readonly NodeJS.Signals[] = ['SIGHUP', 'SIGINT', 'SIGUSR1', 'SIGUSR2'];
+
+export interface SignalTarget {
+  readonly pid: number;
+  signal(sig: NodeJS.Signals): boolean;
+}
+
+export interface SignalHandlerOptions {
+  child: SignalTarget;
+  /** True once the instance has answered HTTP (any status) or is READY: Zope's handlers exist by then. */
+  answered(): boolean;
+  /** SIGTERM: the graceful stop. */
+  stop(): void;
+  log: Pick<Logger, 'info' | 'warn'>;
+}
+
+/**
+ * Registers what the running wrapper does with each signal; returns the function that removes the handlers
+ * (with the process as the source, that gives the signals back their default action).
+ * - SIGHUP, SIGUSR1, SIGUSR2 kill a process that has no handler for them yet, and Zope installs its handlers
+ *   before it serves: until the instance has answered, they are logged and dropped. SIGINT is a stop either
+ *   way, so it always goes through.
+ * - SIGTERM begins the graceful stop.
+ * - SIGABRT is systemd's WatchdogSignal= (default) after a watchdog timeout: the instance gets it too
+ *   (KillMode=mixed/process would not deliver it), and the wrapper leaves with the instance.
+ */
+export function installSignalHandlers(source: SignalSource, o: SignalHandlerOptions): () => void {
+  const handlers = new Map<NodeJS.Signals, () => void>();
+  const on = (sig: NodeJS.Signals, fn: () => void) => { handlers.set(sig, fn); source.on(sig, fn); };
+  for (const sig of FORWARDED) {
+    on(sig, () => {
+      if (sig !== 'SIGINT' && !o.answered()) {
+        o.log.warn({ signal: sig, childPid: o.child.pid }, `${sig} before the instance answered HTTP: not forwarded (it may not handle ${sig} yet, and would die of it)`);
+        return;
+      }
+      o.log.info({ signal: sig, childPid: o.child.pid }, 'forwarding signal to the instance');
+      o.child.signal(sig);
+    });
+  }
+  on('SIGTERM', () => { o.log.info('SIGTERM: stopping'); o.stop(); });
+  on('SIGABRT', () => { o.log.warn('SIGABRT (watchdog signal?): passing it on'); o.child.signal('SIGABRT'); });
+  return () => { for (const [sig, fn] of handlers) source.off(sig, fn); };
 }

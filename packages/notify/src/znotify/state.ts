@@ -1,7 +1,8 @@
 // The wrapper's view of the service, and the three ways it is told to the outside: HAProxy's agent-check
-// line, the JSON of GET /health, and Prometheus text for GET /metrics. Pure: everything is derived from the
-// fields below and an explicit `now`.
+// line, the JSON of GET /health, and Prometheus text for GET /metrics. The views are pure: everything is
+// derived from the fields below and an explicit `now`.
 import type { Role } from './config.js';
+import { formatDuration } from './duration.js';
 import { isBusy, isLive, isPassing, type ProbeState } from './probe.js';
 
 export type Phase = 'starting' | 'running' | 'stopping' | 'failed';
@@ -13,23 +14,78 @@ export interface WarmupProgress {
   last?: string;
 }
 
+/**
+ * Changed only through its transition methods below, each named for the event that causes it, so that every
+ * writer (supervisor, health listeners) is visible by name and the phase moves one way:
+ * starting -> running -> stopping, or starting -> failed.
+ */
 export class ServiceState {
-  phase: Phase = 'starting';
-  warmup: WarmupProgress;
-  readonly probes: ProbeState[] = [];
-  childPid: number | undefined;
-  childAlive = false;
-  /** Set when liveness was lost for good (a watchdog-driven kill is under way). */
-  livenessLost: string | undefined;
-  /** Why the start failed, while the wrapper is on its way out. */
-  failure: string | undefined;
+  private _phase: Phase = 'starting';
+  private _warmup: WarmupProgress;
+  private readonly _probes: ProbeState[] = [];
+  private _childPid: number | undefined;
+  private _childAlive = false;
+  private _livenessLost: string | undefined;
+  private _failure: string | undefined;
+  private _readyAt: number | undefined;
+  private _answered = false;
+  private readonly _counters = { agentRequests: 0, httpRequests: 0, watchdogPings: 0 };
   readonly startedAt: number;
-  readyAt: number | undefined;
-  readonly counters = { agentRequests: 0, httpRequests: 0, watchdogPings: 0 };
 
   constructor(readonly name: string, warmupTotal: number, now: number, readonly wallStart = Date.now()) {
-    this.warmup = { done: 0, total: warmupTotal };
+    this._warmup = { done: 0, total: warmupTotal };
     this.startedAt = now;
+  }
+
+  get phase(): Phase { return this._phase; }
+  get warmup(): Readonly<WarmupProgress> { return this._warmup; }
+  get probes(): readonly ProbeState[] { return this._probes; }
+  get childPid(): number | undefined { return this._childPid; }
+  get childAlive(): boolean { return this._childAlive; }
+  /** Set when liveness was lost for good (a watchdog-driven kill is under way). */
+  get livenessLost(): string | undefined { return this._livenessLost; }
+  /** Why the start failed (or the wrapper failed), while the wrapper is on its way out. */
+  get failure(): string | undefined { return this._failure; }
+  get readyAt(): number | undefined { return this._readyAt; }
+  /** The instance has answered HTTP once (any status), or reported READY: its signal handlers exist by then. */
+  get answered(): boolean { return this._answered; }
+  get counters(): Readonly<{ agentRequests: number; httpRequests: number; watchdogPings: number }> { return this._counters; }
+
+  /** The probes the wrapper runs, registered once before they start. */
+  addProbes(...probes: ProbeState[]): void { this._probes.push(...probes); }
+  childStarted(pid: number): void { this._childPid = pid; this._childAlive = true; }
+  childExited(): void { this._childAlive = false; }
+  warmupProgressed(progress: WarmupProgress): void { this._warmup = { ...progress }; }
+  instanceAnswered(): void { this._answered = true; }
+  /** READY=1 went out. */
+  becameReady(now: number): void {
+    this._answered = true;
+    this._phase = 'running';
+    this._readyAt = now;
+  }
+  /** Liveness is gone for good: from now on neither ready nor live. */
+  lostLiveness(reason: string): void { this._livenessLost = reason; }
+  /** The start failed: the phase says so and the reason is kept for the agent and /health. */
+  startFailed(reason: string): void {
+    this._failure = reason;
+    this._phase = 'failed';
+  }
+  /** The wrapper itself failed: it exits 1 whatever the instance does; the phase stays as the stop sets it. */
+  wrapperFailed(reason: string): void { this._failure = reason; }
+  /** The stop sequence began (a failed start stays failed). */
+  beganStopping(): void { if (this._phase !== 'failed') this._phase = 'stopping'; }
+  countAgentRequest(): void { this._counters.agentRequests++; }
+  countHttpRequest(): void { this._counters.httpRequests++; }
+  countWatchdogPing(): void { this._counters.watchdogPings++; }
+
+  /** STATUS= text while running: ready, ready but busy, or why not. */
+  runningStatus(now: number): string {
+    if (this._livenessLost) return `liveness lost: ${this._livenessLost}`;
+    if (this.ready()) {
+      const busy = this._probes.find((p) => p.busySince !== undefined && p.status !== 'fail');
+      return busy ? `ready, busy: ${busy.spec.name} unanswered for ${formatDuration(now - busy.busySince!)} while TCP connects` : 'ready';
+    }
+    return `not ready: ${this.notReadyReason() ?? 'unknown'}`;
   }
 
   /** Probes that take part in `role` now: before READY only startup probes run, after READY the others. */

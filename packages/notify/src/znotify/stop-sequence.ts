@@ -1,0 +1,110 @@
+// The stop sequence, begun by SIGTERM, by a failed start, or by an internal error:
+//   STOPPING=1 with a STATUS= and an EXTEND_TIMEOUT_USEC= covering drain + stop timeout + slack;
+//   drain (only when the instance was running and the stop asks for it): the agent answers `drain` (through
+//   the state's phase) and the Runtime API sets the server to drain, for `stop.drain` or until the instance
+//   exits or a second SIGTERM cuts it short;
+//   the stop signal to the instance; SIGKILL to its process group after `stop.timeout` if it is still there.
+// The drain and stop timers end with the stop, also when the instance exits early: nothing of them holds the
+// event loop.
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { ChildExit } from './child.js';
+import type { Config } from './config.js';
+import { formatDuration, msToUsec } from './duration.js';
+import type { ServerStateQueue } from './haproxy.js';
+import type { Logger } from './log.js';
+import type { Notifier } from './notifier.js';
+import type { ServiceState } from './state.js';
+
+/** Slack added to EXTEND_TIMEOUT_USEC= so that the next message always arrives before systemd gives up. */
+export const EXTEND_SLACK_MS = 10_000;
+
+/** The part of the instance a stop needs. */
+export interface StoppableChild {
+  readonly pid: number;
+  readonly alive: boolean;
+  readonly exited: Promise<ChildExit>;
+  signal(sig: NodeJS.Signals): boolean;
+  killGroup(): void;
+}
+
+export interface StopSequenceOptions {
+  stop: Config['stop'];
+  child: StoppableChild;
+  state: ServiceState;
+  notifier: Pick<Notifier, 'announce' | 'status'>;
+  log: Pick<Logger, 'info' | 'warn'>;
+  haproxy?: Pick<ServerStateQueue, 'set'>;
+  /** Called first when the stop begins: whatever probes and pings must end. */
+  onBegin(): void;
+}
+
+export interface StopRequest {
+  /** Drain first (default true); a failed start does not. */
+  drain?: boolean;
+  /** STATUS= text instead of the default "stopping: ...". */
+  reason?: string;
+}
+
+export class StopSequence {
+  private running: Promise<void> | undefined;
+  private skipDrain: (() => void) | undefined;
+
+  constructor(private readonly o: StopSequenceOptions) {}
+
+  /** True once a stop has begun. */
+  get started(): boolean { return this.running !== undefined; }
+
+  /** Resolves when the stop sequence is over (at once when none began). */
+  get finished(): Promise<void> { return this.running ?? Promise.resolve(); }
+
+  /** Begins the stop; asked again while draining (a second SIGTERM), it ends the drain at once. */
+  begin(request: StopRequest = {}): void {
+    if (this.running) {
+      this.skipDrain?.();
+      return;
+    }
+    this.running = this.run(request.drain ?? true, request.reason);
+  }
+
+  private async run(drainWanted: boolean, reason?: string): Promise<void> {
+    const { stop, state, notifier } = this.o;
+    const wasRunning = state.phase === 'running';
+    this.o.onBegin();
+    state.beganStopping();
+    const drainMs = wasRunning && drainWanted ? stop.drainMs : 0;
+    const budget = drainMs + stop.timeoutMs + EXTEND_SLACK_MS;
+    const text = reason ?? (drainMs ? `stopping: draining for ${formatDuration(drainMs)}` : 'stopping');
+    notifier.announce([{ type: 'stopping' }, { type: 'status', text }, { type: 'extend-timeout', usec: msToUsec(budget) }]);
+    const timers = new AbortController();
+    const wait = (ms: number) => sleep(ms, undefined, { signal: timers.signal }).catch(() => {});
+    try {
+      if (drainMs) await this.drain(drainMs, wait);
+      await this.signalAndWait(wait);
+    } finally {
+      timers.abort();
+    }
+  }
+
+  private async drain(drainMs: number, wait: (ms: number) => Promise<void>): Promise<void> {
+    void this.o.haproxy?.set('drain');
+    await Promise.race([
+      wait(drainMs),
+      this.o.child.exited,
+      new Promise<void>((resolve) => { this.skipDrain = resolve; }),
+    ]);
+  }
+
+  private async signalAndWait(wait: (ms: number) => Promise<void>): Promise<void> {
+    const { stop, child, notifier, log } = this.o;
+    if (!child.alive) return;
+    log.info({ signal: stop.signal, childPid: child.pid, timeoutMs: stop.timeoutMs }, 'sending the stop signal');
+    notifier.status(`stopping: sent ${stop.signal}, waiting up to ${formatDuration(stop.timeoutMs)}`);
+    child.signal(stop.signal);
+    const t = await Promise.race([child.exited.then(() => 'exited' as const), wait(stop.timeoutMs).then(() => 'timeout' as const)]);
+    if (t === 'timeout' && child.alive) {
+      log.warn({ childPid: child.pid }, `no exit within ${formatDuration(stop.timeoutMs)}: SIGKILL`);
+      notifier.status(`stopping: SIGKILL after ${formatDuration(stop.timeoutMs)}`);
+      child.killGroup();
+    }
+  }
+}
