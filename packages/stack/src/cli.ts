@@ -1,0 +1,262 @@
+#!/usr/bin/env node
+// zstack: the operator's commands for a zunitgen stack. Errors become one line, a hint and a sysexits
+// status in one place (report()).
+import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { Command, InvalidArgumentError } from 'commander';
+import { parseDuration, parseSize, sizeBytes } from '@zope-systemd/unitgen';
+import { StackError } from './errors.js';
+import { DEFAULT_TIMING, type OpContext, type Timing } from './cycle.js';
+import { RuntimeApi, type LoadBalancer } from './haproxy.js';
+import { acquireLock, lockHeld } from './lock.js';
+import { readJournal } from './journal.js';
+import { createProgress } from './progress.js';
+import { recycle } from './recycle.js';
+import { rollout } from './rollout.js';
+import { loadStack, selectClients, type StackRef } from './stack.js';
+import { gatherStatus, renderTable } from './status.js';
+import { stopStack } from './stop.js';
+import { LocalSystemd, type SystemdHost } from './systemd.js';
+
+export const DEFAULT_RUN_DIR = '/run/zope-systemd';
+
+const duration = (v: string): number => {
+  const r = parseDuration(v);
+  if (!r.ok) throw new InvalidArgumentError(`${r.message}${r.hint ? ` (${r.hint})` : ''}`);
+  return r.value;
+};
+const size = (v: string): bigint => {
+  const r = parseSize(v);
+  const b = r.ok ? sizeBytes(r.value) : undefined;
+  if (b === undefined) throw new InvalidArgumentError(`expected a size such as 1.5G or 800M, got ${JSON.stringify(v)}`);
+  return b;
+};
+const count = (v: string): number => {
+  if (!/^\d+$/.test(v) || Number(v) < 1) throw new InvalidArgumentError(`expected a whole number >= 1, got ${JSON.stringify(v)}`);
+  return Number(v);
+};
+
+interface Common { haproxySocket?: string; runDir: string; drainTimeout?: number; upTimeout?: number }
+
+function version(): string {
+  try { return (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version; } catch { return '0.0.0'; }
+}
+
+/** What every command needs, built from the stack file and the flags. The seams for other hosts are here. */
+export interface Deps { systemd: SystemdHost; lb?: LoadBalancer }
+export type DepsFactory = (stack: StackRef, o: Common) => Deps;
+
+export const localDeps: DepsFactory = (stack, o) => {
+  const socket = o.haproxySocket ?? stack.statsSocket;
+  return { systemd: new LocalSystemd(), ...(socket ? { lb: new RuntimeApi(socket) } : {}) };
+};
+
+function needLb(stack: StackRef, d: Deps): LoadBalancer {
+  if (!d.lb) throw new StackError('EUSAGE', `stack ${stack.stack} names no HAProxy stats socket (${stack.file}: haproxy.stats-socket)`, { hint: 'set haproxy.stats-socket in the stack file, or pass --haproxy-socket PATH|HOST:PORT' });
+  return d.lb;
+}
+
+function timing(o: Common): Timing {
+  return { ...DEFAULT_TIMING, ...(o.drainTimeout !== undefined ? { drainTimeoutMs: o.drainTimeout } : {}), ...(o.upTimeout !== undefined ? { upTimeoutMs: o.upTimeout } : {}) };
+}
+
+/** SIGINT/SIGTERM abort the operation (which then puts drained clients back) instead of killing the process. */
+function interruptible(): { signal: AbortSignal; received: () => NodeJS.Signals | undefined; dispose: () => void } {
+  const ac = new AbortController();
+  let got: NodeJS.Signals | undefined;
+  const on = (sig: NodeJS.Signals): void => {
+    if (!got) process.stderr.write(`\nzstack: ${sig}: finishing the current step safely (drained clients go back into service)...\n`);
+    got ??= sig;
+    ac.abort();
+  };
+  process.on('SIGINT', on);
+  process.on('SIGTERM', on);
+  return { signal: ac.signal, received: () => got, dispose: () => { process.off('SIGINT', on); process.off('SIGTERM', on); } };
+}
+
+async function withLock<T>(stack: StackRef, o: Common, operation: string, fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  const lock = acquireLock(o.runDir, stack.stack, operation);
+  const intr = interruptible();
+  try {
+    return await fn(intr.signal);
+  } catch (e) {
+    const sig = intr.received();
+    if (sig && e instanceof StackError && e.code === 'EINTERRUPTED') throw new StackError('EINTERRUPTED', e.message, { ...(e.hint ? { hint: e.hint } : {}), exitCode: sig === 'SIGTERM' ? 143 : 130 });
+    throw e;
+  } finally {
+    intr.dispose();
+    lock.release();
+  }
+}
+
+/** Runs the command given after `--` without a shell; resolves with its exit status. */
+function runAfter(argv: readonly string[]): Promise<number> {
+  return new Promise((resolve) => {
+    const child = spawn(argv[0]!, argv.slice(1), { stdio: 'inherit' });
+    child.once('error', (e) => { process.stderr.write(`zstack: cannot run ${argv[0]}: ${e.message}\n`); resolve(127); });
+    child.once('close', (code, sig) => resolve(code ?? (sig ? 128 : 1)));
+  });
+}
+
+export function buildProgram(deps: DepsFactory = localDeps, afterArgs: readonly string[] = []): { program: Command; exit: () => number } {
+  let exitCode = 0;
+  const program = new Command('zstack')
+    .description('Operate a zunitgen stack as one thing: status, rolling restart, drain-first recycling, stop, try.')
+    .version(version())
+    .option('--haproxy-socket <address>', 'HAProxy Runtime API: a unix socket path or host:port (default: haproxy.stats-socket of the stack file)')
+    .option('--run-dir <dir>', 'where the per-stack lock and rollout journal live', DEFAULT_RUN_DIR)
+    .showHelpAfterError()
+    .exitOverride();
+  const common = (): Common => program.opts<Common>();
+
+  program.command('status')
+    .description('one line per unit: systemd state, wrapper health/warm-up, HAProxy state and sessions, memory, uptime, restarts, watchdog')
+    .argument('<stack.yaml>', 'the stack file zunitgen generated the units from')
+    .option('--json', 'one JSON object (with --watch: one per line)')
+    .option('--watch [interval]', 'repeat every interval (default 2s) until Ctrl-C', duration)
+    .action(async (file: string, o: { json?: boolean; watch?: number | true }) => {
+      const stack = loadStack(file);
+      const d = deps(stack, common());
+      const once = async (): Promise<boolean> => {
+        const s = await gatherStatus({ stack, systemd: d.systemd, ...(d.lb ? { lb: d.lb } : {}) });
+        const busy = lockHeldSafe(common().runDir, stack.stack);
+        const journal = readJournal(common().runDir, stack.stack);
+        const extra = { ...(busy ? { operation: busy } : {}), ...(journal ? { unfinishedRollout: journal } : {}) };
+        if (o.json) process.stdout.write(`${JSON.stringify({ ...s, ...extra })}\n`);
+        else {
+          let text = renderTable(s);
+          if (busy) text += `in progress: ${busy.operation} (pid ${busy.pid}, since ${busy.since})\n`;
+          else if (journal) text += `unfinished rollout (started ${journal.startedAt}): stopped at ${journal.stopped?.client ?? Object.keys(journal.current).join(', ')}; continue with zstack rollout --resume ${stack.file}\n`;
+          process.stdout.write(o.watch && process.stdout.isTTY ? `\x1b[H\x1b[2J${text}` : `${text}${o.watch ? '\n' : ''}`);
+        }
+        return s.clients.every((c) => c.serving);
+      };
+      if (!o.watch) { exitCode = (await once()) ? 0 : 1; return; }
+      const every = o.watch === true ? 2000 : o.watch;
+      const intr = interruptible();
+      try {
+        while (!intr.signal.aborted) {
+          await once();
+          await new Promise((r) => { const t = setTimeout(r, every); intr.signal.addEventListener('abort', () => { clearTimeout(t); r(undefined); }, { once: true }); });
+        }
+      } finally { intr.dispose(); }
+    });
+
+  program.command('rollout')
+    .description('restart the clients one at a time: drain, no sessions left, restart, READY, UP in HAProxy, pause, next')
+    .argument('<stack.yaml>', 'the stack file')
+    .argument('[clients...]', 'only these clients (client2 or 2), in stack order; default all')
+    .option('--parallel <n>', 'clients restarted together (never all of them)', count, 1)
+    .option('--pause <duration>', 'pause after each client is UP', duration, 0)
+    .option('--resume', 'continue the rollout that stopped (failed start, Ctrl-C) where it stopped')
+    .option('--drain-timeout <duration>', 'longest wait for a drained client\'s sessions to end', duration)
+    .option('--up-timeout <duration>', 'longest wait for HAProxy to show a READY client UP', duration)
+    .addHelpText('after', '\nAfter `--`, a command to run (without a shell) once every client is UP again, e.g.\n  zstack rollout plone.yaml -- varnishadm ban req.url "~" .')
+    .action(async (file: string, clients: string[], o: { parallel: number; pause: number; resume?: boolean; drainTimeout?: number; upTimeout?: number }) => {
+      const stack = loadStack(file);
+      if (o.resume && clients.length) throw new StackError('EUSAGE', '--resume continues the clients of the rollout that stopped; name no clients with it');
+      selectClients(stack, clients);
+      const c = { ...common(), ...(o.drainTimeout !== undefined ? { drainTimeout: o.drainTimeout } : {}), ...(o.upTimeout !== undefined ? { upTimeout: o.upTimeout } : {}) };
+      const d = deps(stack, c);
+      const lb = needLb(stack, d);
+      const progress = createProgress();
+      const r = await withLock(stack, c, `rollout of ${stack.stack}`, async (signal) => {
+        const ctx: OpContext = { stack, systemd: d.systemd, lb, progress, signal, timing: timing(c) };
+        try { return await rollout(ctx, { clients, parallel: o.parallel, pauseMs: o.pause, resume: !!o.resume, runDir: c.runDir }); } finally { progress.close(); }
+      });
+      process.stdout.write(`rollout of ${stack.stack} done: ${r.restarted.join(', ')} restarted in ${(r.elapsedMs / 1000).toFixed(1)} s, each back UP in HAProxy before the next\n`);
+      if (afterArgs.length) {
+        const code = await runAfter(afterArgs);
+        process.stdout.write(`after-rollout command ${JSON.stringify(afterArgs.join(' '))} exited ${code}\n`);
+        if (code !== 0) exitCode = 1;
+      }
+    });
+
+  program.command('recycle')
+    .description('restart at most one client, drain first, if its instance memory or age is over the threshold and every other client is UP')
+    .argument('<stack.yaml>', 'the stack file')
+    .option('--memory <size>', 'instance RSS threshold (default: clients.recycle.memory)', size)
+    .option('--max-age <duration>', 'maximum uptime (default: clients.recycle.max-age)', duration)
+    .option('--dry-run', 'say which client would be recycled, restart nothing')
+    .option('--drain-timeout <duration>', 'longest wait for the client\'s sessions to end', duration)
+    .action(async (file: string, o: { memory?: bigint; maxAge?: number; dryRun?: boolean; drainTimeout?: number }) => {
+      const stack = loadStack(file);
+      const c = { ...common(), ...(o.drainTimeout !== undefined ? { drainTimeout: o.drainTimeout } : {}) };
+      const d = deps(stack, c);
+      const lb = needLb(stack, d);
+      const memoryBytes = o.memory ?? stack.recycle?.memoryBytes;
+      const maxAgeMs = o.maxAge ?? stack.recycle?.maxAgeMs;
+      const run = async (signal: AbortSignal) => {
+        const progress = createProgress();
+        try {
+          return await recycle({ stack, systemd: d.systemd, lb, progress, signal, timing: timing(c) },
+            { ...(memoryBytes !== undefined ? { memoryBytes } : {}), ...(maxAgeMs !== undefined ? { maxAgeMs } : {}), dryRun: !!o.dryRun });
+        } finally { progress.close(); }
+      };
+      const r = o.dryRun ? await run(new AbortController().signal) : await withLock(stack, c, `recycle of ${stack.stack}`, run);
+      process.stdout.write(r.client ? `${o.dryRun ? 'would recycle' : 'recycled'} ${r.reason}\n` : `${r.reason}\n`);
+    });
+
+  program.command('stop')
+    .description('the whole stack down: every client drained at once, then stopped in reverse order; returns when all is inactive')
+    .argument('<stack.yaml>', 'the stack file')
+    .option('--no-drain', 'emergencies: stop at once, without waiting for sessions to end in HAProxy')
+    .option('--drain-timeout <duration>', 'longest wait for sessions to end', duration)
+    .action(async (file: string, o: { drain: boolean; drainTimeout?: number }) => {
+      const stack = loadStack(file);
+      const c = { ...common(), ...(o.drainTimeout !== undefined ? { drainTimeout: o.drainTimeout } : {}) };
+      const d = deps(stack, c);
+      const progress = createProgress();
+      const r = await withLock(stack, c, `stop of ${stack.stack}`, async (signal) => {
+        try { return await stopStack({ stack, systemd: d.systemd, ...(d.lb ? { lb: d.lb } : {}), progress, signal, timing: timing(c) }, { drain: o.drain }); } finally { progress.close(); }
+      });
+      if (r.notInactive.length) throw new StackError('EUNAVAILABLE', `still not inactive after the stop: ${r.notInactive.join(', ')}`, { hint: `systemctl status ${r.notInactive.join(' ')}` });
+      process.stdout.write(`stack ${stack.stack} stopped in ${(r.elapsedMs / 1000).toFixed(1)} s${r.drained.length ? ` (drained first: ${r.drained.join(', ')})` : ''}; every unit is inactive\n`);
+    });
+
+  program.command('try')
+    .description('boot a disposable systemd, generate and start this stack in it, then status, a rollout and a stop, and tear it all down (root)')
+    .argument('<stack.yaml>', 'the stack file')
+    .action(async (file: string) => {
+      // Loaded only here: it brings the templates and the disposable systemd, which status never needs.
+      const { tryStack } = await import('./try.js');
+      exitCode = await tryStack(file);
+    });
+
+  return { program, exit: () => exitCode };
+}
+
+function lockHeldSafe(runDir: string, stack: string): ReturnType<typeof lockHeld> {
+  try { return lockHeld(runDir, stack); } catch { return undefined; }
+}
+
+export function report(e: unknown): number {
+  if (e instanceof StackError) {
+    process.stderr.write(`zstack: ${e.message}\n${e.hint ? `  hint: ${e.hint}\n` : ''}`);
+    return e.exitCode;
+  }
+  const ce = e as { code?: string; exitCode?: number; message?: string };
+  if (typeof ce.code === 'string' && ce.code.startsWith('commander.')) {
+    if (ce.code === 'commander.helpDisplayed' || ce.code === 'commander.version' || ce.code === 'commander.help') return 0;
+    return 64;
+  }
+  process.stderr.write(`zstack: internal error: ${(e as Error)?.stack ?? String(e)}\n`);
+  return 70;
+}
+
+export async function main(argv: readonly string[]): Promise<number> {
+  const dd = argv.indexOf('--', 2);
+  const own = dd < 0 ? argv : argv.slice(0, dd);
+  const after = dd < 0 ? [] : argv.slice(dd + 1);
+  const { program, exit } = buildProgram(localDeps, after);
+  try {
+    await program.parseAsync([...own], { from: 'node' });
+    return exit();
+  } catch (e) {
+    return report(e);
+  }
+}
+
+if (process.argv[1] && import.meta.url === new URL(`file://${(await import('node:fs')).realpathSync(process.argv[1])}`).href) {
+  process.exitCode = await main(process.argv);
+}

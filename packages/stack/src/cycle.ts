@@ -1,0 +1,148 @@
+// One client out of service and back, the careful way (the path both rollout and recycle take):
+//   drain in HAProxy (its agent disabled, so it cannot undo the drain) -> wait until HAProxy shows no
+//   session and nothing queued on it (bounded) -> systemctl restart, which returns at READY=1, i.e. warm
+//   (the wrapper's own stop drain is cut short by a second SIGTERM: HAProxy has already drained it) ->
+//   give it back (agent on, state ready) -> wait until HAProxy shows it UP (not only systemd: HAProxy
+//   sees a restarted client UP 0.3-1 s after `systemctl restart` returns).
+// `track.phase` says at every moment what putBack() has to undo if the operation is interrupted.
+import { setTimeout as sleep } from 'node:timers/promises';
+import { StackError } from './errors.js';
+import type { LoadBalancer, ServerView } from './haproxy.js';
+import type { Progress } from './progress.js';
+import type { ClientRef, StackRef } from './stack.js';
+import type { SystemdHost } from './systemd.js';
+
+export interface Timing {
+  /** Longest wait for a drained client's sessions to end; then it is restarted anyway, with a warning. */
+  drainTimeoutMs: number;
+  /** Longest wait for HAProxy to show a READY client UP. */
+  upTimeoutMs: number;
+  pollMs: number;
+}
+
+export const DEFAULT_TIMING: Timing = { drainTimeoutMs: 120_000, upTimeoutMs: 60_000, pollMs: 100 };
+
+export interface OpContext {
+  stack: StackRef;
+  systemd: SystemdHost;
+  lb: LoadBalancer;
+  progress: Progress;
+  signal: AbortSignal;
+  timing: Timing;
+}
+
+export type CyclePhase = 'idle' | 'drained' | 'restarting' | 'started' | 'done';
+export interface CycleTrack { client: ClientRef; phase: CyclePhase }
+
+const pause = (ms: number, signal: AbortSignal): Promise<void> => sleep(ms, undefined, { signal }).catch(() => {
+  throw new StackError('EINTERRUPTED', 'interrupted');
+});
+
+async function serverOf(ctx: OpContext, c: ClientRef): Promise<ServerView> {
+  const v = (await ctx.lb.servers(c.backend)).get(c.server);
+  if (!v) throw new StackError('ECONFIG', `HAProxy has no server ${c.backend}/${c.server}`, { hint: 'the HAProxy configuration does not match the stack file: include the backend zunitgen generated and reload HAProxy' });
+  return v;
+}
+
+/** Drains the client and waits until nothing is in flight on it (bounded by timing.drainTimeoutMs). */
+export async function drainClient(ctx: OpContext, t: CycleTrack): Promise<void> {
+  const c = t.client;
+  ctx.progress.step(c.name, 'draining');
+  await ctx.lb.drain(c.backend, c.server);
+  t.phase = 'drained';
+  const deadline = Date.now() + ctx.timing.drainTimeoutMs;
+  for (;;) {
+    const v = await serverOf(ctx, c);
+    if (v.sessions === 0) return;
+    if (Date.now() >= deadline) {
+      ctx.progress.line(`warning: ${c.name} still has ${v.sessions} session(s) after ${ctx.timing.drainTimeoutMs / 1000} s of drain; restarting it anyway (raise --drain-timeout for longer requests)`);
+      return;
+    }
+    ctx.progress.step(c.name, 'draining', `${v.sessions} session(s) left`);
+    await pause(ctx.timing.pollMs, ctx.signal);
+  }
+}
+
+/** `systemctl restart`; resolves at READY=1. Cuts the wrapper's own drain short (already drained above). */
+export async function restartClient(ctx: OpContext, t: CycleTrack): Promise<void> {
+  const c = t.client;
+  ctx.progress.step(c.name, 'restarting');
+  t.phase = 'restarting';
+  let finished = false;
+  const restart = ctx.systemd.restart(c.unit).finally(() => { finished = true; });
+  restart.catch(() => { /* reported below */ });
+  let cut = false;
+  const aborted = new Promise<never>((_, reject) => {
+    const onAbort = (): void => reject(new StackError('EINTERRUPTED', 'interrupted'));
+    if (ctx.signal.aborted) onAbort(); else ctx.signal.addEventListener('abort', onAbort, { once: true });
+  });
+  aborted.catch(() => { /* raced below */ });
+  // While the job runs: show the wrapper's STATUS= (stopping, warm-up progress) and cut its drain.
+  const watch = (async () => {
+    while (!finished && !ctx.signal.aborted) {
+      const p = (await ctx.systemd.show([c.unit]).catch(() => undefined))?.get(c.unit);
+      if (p) {
+        if (!cut && p.StatusText.startsWith('stopping: draining')) {
+          cut = true;
+          await ctx.systemd.killMain(c.unit, 'SIGTERM').catch(() => { /* the stop went on by itself */ });
+        }
+        ctx.progress.step(c.name, 'restarting', `${p.ActiveState}${p.StatusText ? `, ${p.StatusText}` : ''}`);
+      }
+      await sleep(250);
+    }
+  })();
+  try {
+    await Promise.race([restart, aborted]);
+  } catch (e) {
+    if (e instanceof StackError && e.code === 'EINTERRUPTED') throw e;
+    const p = (await ctx.systemd.show([c.unit]).catch(() => undefined))?.get(c.unit);
+    throw new StackError('EUNAVAILABLE', `${c.name} did not start: ${c.unit} is ${p?.ActiveState ?? '?'}/${p?.SubState ?? '?'}, Result=${p?.Result ?? '?'}${p?.StatusText ? `, "${p.StatusText}"` : ''}`,
+      { cause: e, hint: `see journalctl -u ${c.unit}; systemd retries it by itself (Restart=on-failure), and HAProxy takes it back when its agent says ready` });
+  } finally {
+    finished = true;
+    await watch.catch(() => {});
+  }
+  t.phase = 'started';
+}
+
+/** Gives the client back to HAProxy and waits until HAProxy shows it UP (bounded by timing.upTimeoutMs). */
+export async function waitUp(ctx: OpContext, t: CycleTrack): Promise<void> {
+  const c = t.client;
+  ctx.progress.step(c.name, 'waiting for HAProxy');
+  await ctx.lb.release(c.backend, c.server, { ready: true });
+  const deadline = Date.now() + ctx.timing.upTimeoutMs;
+  for (;;) {
+    const v = await serverOf(ctx, c);
+    if (v.state === 'UP') break;
+    if (Date.now() >= deadline) {
+      throw new StackError('ETIMEOUT', `${c.name} is READY but HAProxy shows it ${v.status} after ${ctx.timing.upTimeoutMs / 1000} s`,
+        { hint: `check HAProxy's checks of ${c.backend}/${c.server} (agent port ${c.health.agent.port}); zstack status ${ctx.stack.file}` });
+    }
+    ctx.progress.step(c.name, 'waiting for HAProxy', v.status);
+    await pause(ctx.timing.pollMs, ctx.signal);
+  }
+  t.phase = 'done';
+  ctx.progress.step(c.name, 'UP');
+}
+
+export async function cycleClient(ctx: OpContext, t: CycleTrack): Promise<void> {
+  await drainClient(ctx, t);
+  await restartClient(ctx, t);
+  await waitUp(ctx, t);
+}
+
+/**
+ * After an interruption or a failure: a client that was drained but not restarted is healthy, so it goes
+ * straight back into service; one whose restart began gets its agent back, which says `up ready` (and so
+ * ends the drain) only once the instance is READY. Returns what was done, for the report.
+ */
+export async function putBack(ctx: Pick<OpContext, 'lb'>, t: CycleTrack): Promise<string | undefined> {
+  const c = t.client;
+  if (t.phase === 'idle' || t.phase === 'done') return undefined;
+  if (t.phase === 'drained' || t.phase === 'started') {
+    await ctx.lb.release(c.backend, c.server, { ready: true });
+    return t.phase === 'drained' ? `${c.name} was put back in service (drained, not restarted)` : `${c.name} was put back in service (restarted and READY)`;
+  }
+  await ctx.lb.release(c.backend, c.server, { ready: false });
+  return `${c.name} was restarting: its HAProxy agent is back on, so HAProxy takes it back once it is READY`;
+}

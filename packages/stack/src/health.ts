@@ -1,0 +1,76 @@
+// What the wrapper (znotify) says about its instance: GET /health on the health HTTP listener (state, warm-up
+// progress, reason), or, without one, the agent line HAProxy reads. node:http, not undici: status must stay
+// fast enough to watch, and undici alone costs ~100 ms to load.
+import http from 'node:http';
+import net from 'node:net';
+import { formatAddress, type Address } from '@zope-systemd/unitgen';
+
+export interface WrapperHealth {
+  /** starting | running | stopping | failed (from /health), or the agent's first word. */
+  state: string;
+  ready: boolean;
+  /** One line for a table: `ready`, `warm-up 1/2`, `down: zeo: connection refused`, `unreachable (ECONNREFUSED)`. */
+  summary: string;
+  warmup?: { done: number; total: number };
+  busy?: boolean;
+  /** The raw answer (the /health JSON object, or the agent line). */
+  detail?: unknown;
+}
+
+interface HealthJson {
+  state?: string; ready?: boolean; busy?: boolean; reason?: string;
+  warmup?: { done?: number; total?: number; last?: string };
+}
+
+export async function wrapperHealth(health: { agent: Address; http?: Address }, timeoutMs = 1000): Promise<WrapperHealth> {
+  if (health.http) {
+    try {
+      const body = await getJson(health.http, '/health', timeoutMs) as HealthJson;
+      const ready = body.ready === true;
+      const state = body.state ?? 'unknown';
+      const w = body.warmup && typeof body.warmup.done === 'number' && typeof body.warmup.total === 'number'
+        ? { done: body.warmup.done, total: body.warmup.total } : undefined;
+      const summary = ready ? (body.busy ? 'ready, busy' : 'ready')
+        : state === 'starting' && w ? `warm-up ${w.done}/${w.total}`
+          : `${state}${body.reason ? `: ${body.reason}` : ''}`;
+      return { state, ready, summary, ...(w ? { warmup: w } : {}), ...(body.busy !== undefined ? { busy: body.busy } : {}), detail: body };
+    } catch (e) {
+      return { state: 'unreachable', ready: false, summary: `unreachable (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})` };
+    }
+  }
+  try {
+    const line = (await agentLine(health.agent, timeoutMs)).trim();
+    const ready = /^up\b/.test(line) && !/\b(drain|maint)\b/.test(line);
+    const warm = /warming up (\d+)\/(\d+)/.exec(line);
+    return {
+      state: line.split(/\s+/)[0] ?? '', ready, summary: ready ? 'ready' : warm ? `warm-up ${warm[1]}/${warm[2]}` : line, detail: line,
+      ...(warm ? { warmup: { done: Number(warm[1]), total: Number(warm[2]) } } : {}),
+    };
+  } catch (e) {
+    return { state: 'unreachable', ready: false, summary: `unreachable (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})` };
+  }
+}
+
+function getJson(a: Address, path: string, timeoutMs: number): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    const req = http.get({ host: a.host, port: a.port, path, family: a.family, agent: false, timeout: timeoutMs, headers: { accept: 'application/json' } }, (res) => {
+      let text = '';
+      res.setEncoding('utf8').on('data', (d: string) => { if (text.length < 1 << 20) text += d; });
+      res.on('end', () => { try { resolve(JSON.parse(text)); } catch { reject(new Error(`${formatAddress(a)}${path} answered ${res.statusCode} without JSON`)); } });
+      res.on('error', reject);
+    });
+    req.on('timeout', () => req.destroy(Object.assign(new Error('timeout'), { code: 'ETIMEDOUT' })));
+    req.on('error', reject);
+  });
+}
+
+function agentLine(a: Address, timeoutMs: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const s = net.connect({ host: a.host, port: a.port });
+    let data = '';
+    s.setTimeout(timeoutMs, () => s.destroy(Object.assign(new Error('timeout'), { code: 'ETIMEDOUT' })));
+    s.setEncoding('utf8').on('data', (d: string) => { data += d; });
+    s.once('close', (hadError) => { if (!hadError) resolve(data); });
+    s.once('error', reject);
+  });
+}

@@ -1,0 +1,132 @@
+// `zstack rollout`: every client (or those named) restarted in turn through the careful path (cycle.ts),
+// never with fewer than all-but-the-batch clients UP in HAProxy, stopping at the first client that fails
+// to start with the rest untouched; resumable from its journal.
+import { setTimeout as sleep } from 'node:timers/promises';
+import { StackError } from './errors.js';
+import { cycleClient, putBack, type CycleTrack, type OpContext } from './cycle.js';
+import { readJournal, removeJournal, writeJournal, type RolloutJournal } from './journal.js';
+import { selectClients, type ClientRef } from './stack.js';
+
+export interface RolloutOptions {
+  clients: readonly string[];
+  parallel: number;
+  pauseMs: number;
+  resume: boolean;
+  runDir: string;
+}
+
+export interface RolloutResult { restarted: string[]; elapsedMs: number }
+
+/** Checks the whole stack before anything is touched: units installed, every client serving but `allowDown`. */
+export async function checkServing(ctx: OpContext, allowDown: ReadonlySet<string> = new Set()): Promise<void> {
+  const { stack } = ctx;
+  const props = await ctx.systemd.show(stack.clients.map((c) => c.unit));
+  const missing = stack.clients.filter((c) => props.get(c.unit)?.LoadState !== 'loaded');
+  if (missing.length) {
+    throw new StackError('EUNAVAILABLE', `units not installed on ${ctx.systemd.name}: ${missing.map((c) => c.unit).join(', ')}`,
+      { hint: `zunitgen generate ${stack.file} --out /etc/systemd/system && systemctl daemon-reload` });
+  }
+  const servers = await ctx.lb.servers(stack.model.haproxy.backend);
+  for (const c of stack.clients) {
+    if (allowDown.has(c.name)) continue;
+    const p = props.get(c.unit)!;
+    const v = servers.get(c.server);
+    if (!v) throw new StackError('ECONFIG', `HAProxy has no server ${c.backend}/${c.server}`, { hint: 'include the backend zunitgen generated for this stack and reload HAProxy' });
+    if (p.ActiveState !== 'active' || v.state !== 'UP') {
+      throw new StackError('EUNAVAILABLE', `${c.name} is not serving (systemd: ${p.ActiveState}/${p.SubState}, HAProxy: ${v.status}${v.agent === 'off' ? ', agent off' : ''}); nothing was changed`,
+        { hint: `bring it back first (systemctl start ${c.unit}; zstack status ${stack.file}), or --resume the rollout that left it` });
+    }
+  }
+}
+
+/** Waits (bounded) until every client outside `batch` is UP in HAProxy: the N-1 rule, checked before each drain. */
+async function othersUp(ctx: OpContext, batch: readonly ClientRef[]): Promise<void> {
+  const others = ctx.stack.clients.filter((c) => !batch.includes(c));
+  if (others.length === 0) {
+    throw new StackError('EUSAGE', `restarting ${batch.map((c) => c.name).join(', ')} together would take out every client of stack ${ctx.stack.stack}`,
+      { hint: 'a rollout never takes out the last serving client: use a smaller --parallel, or systemctl restart for a one-client stack' });
+  }
+  const deadline = Date.now() + ctx.timing.upTimeoutMs;
+  for (;;) {
+    const servers = await ctx.lb.servers(ctx.stack.model.haproxy.backend);
+    const down = others.filter((c) => servers.get(c.server)?.state !== 'UP');
+    if (down.length === 0) return;
+    if (Date.now() >= deadline) {
+      throw new StackError('EUNAVAILABLE', `${down.map((c) => `${c.name} (${servers.get(c.server)?.status ?? 'missing'})`).join(', ')} not UP in HAProxy: not taking ${batch.map((c) => c.name).join(', ')} out`,
+        { hint: `find out why (zstack status ${ctx.stack.file}), then zstack rollout --resume ${ctx.stack.file}` });
+    }
+    ctx.progress.step(batch[0]!.name, 'waiting for the others to be UP', down.map((c) => c.name).join(', '));
+    await sleep(ctx.timing.pollMs, undefined, { signal: ctx.signal }).catch(() => { throw new StackError('EINTERRUPTED', 'interrupted'); });
+  }
+}
+
+function plan(ctx: OpContext, o: RolloutOptions): { list: ClientRef[]; journal: RolloutJournal; allowDown: Set<string> } {
+  const prev = readJournal(o.runDir, ctx.stack.stack);
+  if (o.resume) {
+    if (!prev) throw new StackError('EUSAGE', `no unfinished rollout of stack ${ctx.stack.stack} to resume (${o.runDir})`, { hint: `start one: zstack rollout ${ctx.stack.file}` });
+    const list = selectClients(ctx.stack, prev.clients.filter((n) => !prev.done.includes(n)));
+    // The client the last run stopped at may be down (it failed to start): it is the first one restarted.
+    const allowDown = new Set([...Object.keys(prev.current), ...(prev.stopped?.client ? [prev.stopped.client] : [])]);
+    return { list, allowDown, journal: { ...prev, pid: process.pid, current: {}, stopped: undefined } as RolloutJournal };
+  }
+  if (prev && prev.done.length < prev.clients.length) {
+    ctx.progress.line(`note: an earlier rollout (started ${prev.startedAt}) stopped at ${prev.stopped?.client ?? Object.keys(prev.current).join(', ') ?? '?'}; starting a new one`);
+  }
+  const list = selectClients(ctx.stack, o.clients);
+  return {
+    list, allowDown: new Set(),
+    journal: { stack: ctx.stack.stack, file: ctx.stack.file, startedAt: new Date().toISOString(), pid: process.pid, clients: list.map((c) => c.name), done: [], current: {} },
+  };
+}
+
+export async function rollout(ctx: OpContext, o: RolloutOptions): Promise<RolloutResult> {
+  const t0 = Date.now();
+  if (!Number.isInteger(o.parallel) || o.parallel < 1) throw new StackError('EUSAGE', `--parallel must be a whole number >= 1, got ${o.parallel}`);
+  if (o.parallel >= ctx.stack.clients.length) {
+    throw new StackError('EUSAGE', `--parallel ${o.parallel} would take out all ${ctx.stack.clients.length} clients of stack ${ctx.stack.stack} at once`,
+      { hint: `use at most --parallel ${Math.max(1, ctx.stack.clients.length - 1)}; a rollout never takes out the last serving client` });
+  }
+  const { list, journal, allowDown } = plan(ctx, o);
+  await checkServing(ctx, allowDown);
+  writeJournal(o.runDir, journal);
+  const restarted: string[] = [];
+  for (let i = 0; i < list.length; i += o.parallel) {
+    const batch = list.slice(i, i + o.parallel);
+    await othersUp(ctx, batch);
+    const tracks: CycleTrack[] = batch.map((client) => ({ client, phase: 'idle' }));
+    for (const t of tracks) journal.current[t.client.name] = 'draining';
+    writeJournal(o.runDir, journal);
+    const results = await Promise.allSettled(tracks.map((t) => cycleClient(ctx, t)));
+    const failed = results.flatMap((r, k) => (r.status === 'rejected' ? [{ t: tracks[k]!, e: r.reason as unknown }] : []));
+    for (const [k, r] of results.entries()) {
+      if (r.status === 'fulfilled') { journal.done.push(tracks[k]!.client.name); restarted.push(tracks[k]!.client.name); delete journal.current[tracks[k]!.client.name]; }
+    }
+    if (failed.length) {
+      for (const t of tracks) {
+        const note = await putBack(ctx, t).catch((e: Error) => `could not put ${t.client.name} back: ${e.message}`);
+        if (note) ctx.progress.line(note);
+        journal.current[t.client.name] = t.phase;
+      }
+      const first = failed[0]!;
+      journal.stopped = { client: first.t.client.name, reason: (first.e as Error).message };
+      writeJournal(o.runDir, journal);
+      throw withRolloutHint(first.e, ctx, list, journal);
+    }
+    writeJournal(o.runDir, journal);
+    if (o.pauseMs > 0 && i + o.parallel < list.length) {
+      ctx.progress.step(batch[batch.length - 1]!.name, 'pause', `${o.pauseMs / 1000} s`);
+      await sleep(o.pauseMs, undefined, { signal: ctx.signal }).catch(() => { throw new StackError('EINTERRUPTED', 'interrupted'); });
+    }
+  }
+  removeJournal(o.runDir, ctx.stack.stack);
+  return { restarted, elapsedMs: Date.now() - t0 };
+}
+
+function withRolloutHint(e: unknown, ctx: OpContext, list: readonly ClientRef[], j: RolloutJournal): unknown {
+  if (!(e instanceof StackError)) return e;
+  const left = list.filter((c) => !j.done.includes(c.name) && !(c.name in j.current)).map((c) => c.name);
+  const what = e.code === 'EINTERRUPTED' ? 'rollout interrupted' : `rollout stopped: ${e.message}`;
+  const msg = `${what}. Restarted: ${j.done.join(', ') || 'none'}; untouched: ${left.join(', ') || 'none'}`;
+  const hint = `${e.hint ? `${e.hint}; then ` : ''}continue with: zstack rollout --resume ${ctx.stack.file}`;
+  return new StackError(e.code, msg, { hint, cause: e, exitCode: e.exitCode });
+}

@@ -1,0 +1,142 @@
+// `zstack status`: one row per unit, gathered with one `systemctl show` for every unit, one Runtime API
+// exchange for every server, and the wrappers' /health and the instances' memory in parallel.
+import type { ClientRef, StackRef } from './stack.js';
+import type { LoadBalancer, ServerView } from './haproxy.js';
+import { timeSpan, unixTimestamp, type ProcessMemory, type SystemdHost, type UnitProps } from './systemd.js';
+import { wrapperHealth, type WrapperHealth } from './health.js';
+
+export interface UnitStatus {
+  unit: string;
+  load: string;
+  active: string;
+  sub: string;
+  /** Result= of the last run (`success`, `exit-code`, `watchdog`, `oom-kill`, ...). */
+  result: string;
+  /** Automatic restarts since the unit was started by hand (NRestarts=). */
+  restarts: number;
+  mainPid: number;
+  /** Seconds since the unit became active; undefined when it is not. */
+  uptimeSeconds?: number;
+  statusText: string;
+  /** `off`, or the interval and how long ago the last ping came. */
+  watchdog: { enabled: boolean; intervalSeconds?: number; lastPingSecondsAgo?: number };
+  invocation: string;
+}
+
+export interface ClientStatus extends UnitStatus {
+  client: string;
+  health: WrapperHealth;
+  haproxy?: ServerView;
+  memory?: ProcessMemory;
+  /** Active, ready in the wrapper and UP in HAProxy (when HAProxy is known). */
+  serving: boolean;
+}
+
+export interface StackStatus {
+  stack: string;
+  file: string;
+  at: string;
+  target: UnitStatus;
+  servers: UnitStatus[];
+  clients: ClientStatus[];
+  haproxy: { address?: string; backend: string; error?: string };
+}
+
+export function unitStatus(unit: string, p: UnitProps, now: number): UnitStatus {
+  const active = unixTimestamp(p.ActiveEnterTimestamp);
+  const wd = timeSpan(p.WatchdogUSec) ?? 0;
+  const wdLast = unixTimestamp(p.WatchdogTimestamp);
+  return {
+    unit, load: p.LoadState, active: p.ActiveState, sub: p.SubState, result: p.Result,
+    restarts: Number(p.NRestarts) || 0, mainPid: Number(p.MainPID) || 0,
+    ...(p.ActiveState === 'active' && active !== undefined ? { uptimeSeconds: Math.max(0, now - active) } : {}),
+    statusText: p.StatusText,
+    watchdog: wd > 0
+      ? { enabled: true, intervalSeconds: wd, ...(wdLast !== undefined && p.ActiveState === 'active' ? { lastPingSecondsAgo: Math.max(0, now - wdLast) } : {}) }
+      : { enabled: false },
+    invocation: p.InvocationID,
+  };
+}
+
+export interface StatusDeps { stack: StackRef; systemd: SystemdHost; lb?: LoadBalancer }
+
+export async function gatherStatus({ stack, systemd, lb }: StatusDeps, clients: readonly ClientRef[] = stack.clients): Promise<StackStatus> {
+  const units = [stack.target, ...stack.servers, ...clients.map((c) => c.unit)];
+  const backend = stack.model.haproxy.backend;
+  const [props, servers, health, now] = await Promise.all([
+    systemd.show(units),
+    lb ? lb.servers(backend).catch((e: Error) => e) : Promise.resolve(undefined),
+    Promise.all(clients.map((c) => wrapperHealth(c.health))),
+    systemd.now(),
+  ]);
+  const memory = await Promise.all(clients.map((c) => systemd.memory(props.get(c.unit)!)));
+  const rows = clients.map((c, i): ClientStatus => {
+    const u = unitStatus(c.unit, props.get(c.unit)!, now);
+    const hv = servers instanceof Map ? servers.get(c.server) : undefined;
+    const h = health[i]!;
+    const m = memory[i];
+    return {
+      client: c.name, ...u, health: h, ...(hv ? { haproxy: hv } : {}), ...(m ? { memory: m } : {}),
+      serving: u.active === 'active' && h.ready && (servers instanceof Map ? hv?.state === 'UP' : true),
+    };
+  });
+  return {
+    stack: stack.stack, file: stack.file, at: new Date(now * 1000).toISOString(),
+    target: unitStatus(stack.target, props.get(stack.target)!, now),
+    servers: stack.servers.map((s) => unitStatus(s, props.get(s)!, now)),
+    clients: rows,
+    haproxy: {
+      backend,
+      ...(lb ? { address: lb.address } : {}),
+      ...(servers instanceof Error ? { error: servers.message } : !lb ? { error: 'no stats socket (set haproxy.stats-socket or pass --haproxy-socket)' } : {}),
+    },
+  };
+}
+
+// ------------------------------------------------------------------------------------------ rendering
+
+export function formatBytes(n: number | undefined): string {
+  if (n === undefined) return '-';
+  if (n >= 1 << 30) return `${(n / (1 << 30)).toFixed(2)}G`;
+  if (n >= 1 << 20) return `${(n / (1 << 20)).toFixed(1)}M`;
+  return `${Math.round(n / 1024)}K`;
+}
+
+export function formatAge(s: number | undefined): string {
+  if (s === undefined) return '-';
+  if (s < 60) return `${Math.floor(s)}s`;
+  if (s < 3600) return `${Math.floor(s / 60)}min ${Math.floor(s % 60)}s`;
+  if (s < 86400) return `${Math.floor(s / 3600)}h ${Math.floor((s % 3600) / 60)}min`;
+  return `${Math.floor(s / 86400)}d ${Math.floor((s % 86400) / 3600)}h`;
+}
+
+function watchdogText(w: UnitStatus['watchdog']): string {
+  if (!w.enabled) return 'off';
+  return `${formatAge(w.intervalSeconds)}${w.lastPingSecondsAgo !== undefined ? `, ping ${formatAge(w.lastPingSecondsAgo)} ago` : ''}`;
+}
+
+const HEAD = ['UNIT', 'SYSTEMD', 'WRAPPER', 'HAPROXY', 'SESS', 'RSS', 'PSS', 'UPTIME', 'RESTARTS', 'RESULT', 'WATCHDOG'];
+
+/** The table an operator reads: one line per unit, columns aligned. */
+export function renderTable(s: StackStatus): string {
+  const rows: string[][] = [HEAD];
+  const unitRow = (u: UnitStatus): string[] => [
+    u.unit, u.load === 'loaded' ? `${u.active}/${u.sub}` : u.load, '-', '-', '-', '-', '-', formatAge(u.uptimeSeconds), String(u.restarts), u.result || '-', watchdogText(u.watchdog),
+  ];
+  for (const u of s.servers) rows.push(unitRow(u));
+  for (const c of s.clients) {
+    rows.push([
+      c.unit, c.load === 'loaded' ? `${c.active}/${c.sub}` : c.load, c.health.summary,
+      c.haproxy ? `${c.haproxy.status}${c.haproxy.agent === 'off' ? ' (agent off)' : ''}` : '?',
+      c.haproxy ? String(c.haproxy.sessions) : '-', formatBytes(c.memory?.rssBytes), formatBytes(c.memory?.pssBytes),
+      formatAge(c.uptimeSeconds), String(c.restarts), c.result || '-', watchdogText(c.watchdog),
+    ]);
+  }
+  const widths = HEAD.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+  const lines = rows.map((r) => r.map((v, i) => (i === r.length - 1 ? v : v.padEnd(widths[i]!))).join('  ').trimEnd());
+  const serving = s.clients.filter((c) => c.serving).length;
+  lines.unshift(`stack ${s.stack} (${s.file}): ${s.target.unit} ${s.target.active}, ${serving}/${s.clients.length} clients serving` +
+    `${s.haproxy.address ? `, HAProxy ${s.haproxy.address} backend ${s.haproxy.backend}` : ''}`);
+  if (s.haproxy.error) lines.push(`HAProxy: ${s.haproxy.error}`);
+  return `${lines.join('\n')}\n`;
+}

@@ -1,0 +1,71 @@
+// `zstack stop`: the whole stack down, and only then return. Every client is drained at once (one HAProxy
+// drain each, sessions waited for together), then one `systemctl stop` transaction takes the clients, the
+// ZEO server and the target: systemd stops units in the reverse of their start order (clientN first, ZEO
+// last), and systemctl returns when every job is done. `systemctl stop <stack>.target` alone would return at
+// once and leave the PartOf= stops running behind it.
+import { setTimeout as sleep } from 'node:timers/promises';
+import { StackError } from './errors.js';
+import type { OpContext } from './cycle.js';
+import type { LoadBalancer } from './haproxy.js';
+
+export interface StopResult { stopped: string[]; drained: string[]; notInactive: string[]; elapsedMs: number }
+
+export async function stopStack(ctx: Omit<OpContext, 'lb'> & { lb?: LoadBalancer }, o: { drain: boolean }): Promise<StopResult> {
+  const t0 = Date.now();
+  const { stack, systemd } = ctx;
+  const clients = stack.clients;
+  const units = [...clients.map((c) => c.unit).reverse(), ...stack.servers.slice().reverse(), stack.target];
+  const props = await systemd.show(units);
+  const missing = units.filter((u) => props.get(u)?.LoadState !== 'loaded');
+  if (missing.length) {
+    throw new StackError('EUNAVAILABLE', `units not installed on ${systemd.name}: ${missing.join(', ')}`, { hint: `zunitgen generate ${stack.file} --out /etc/systemd/system && systemctl daemon-reload` });
+  }
+  const running = clients.filter((c) => ['active', 'activating', 'reloading'].includes(props.get(c.unit)!.ActiveState));
+  const drained: string[] = [];
+  if (o.drain && running.length) {
+    if (!ctx.lb) throw new StackError('EUSAGE', 'stop drains through HAProxy, and the stack file names no stats socket', { hint: 'set haproxy.stats-socket, pass --haproxy-socket, or --no-drain' });
+    const lb = ctx.lb;
+    for (const c of running) { await lb.drain(c.backend, c.server); drained.push(c.name); ctx.progress.step(c.name, 'draining'); }
+    const deadline = Date.now() + ctx.timing.drainTimeoutMs;
+    for (;;) {
+      const servers = await lb.servers(stack.model.haproxy.backend);
+      const busy = running.filter((c) => (servers.get(c.server)?.sessions ?? 0) > 0);
+      for (const c of running) ctx.progress.step(c.name, 'draining', `${servers.get(c.server)?.sessions ?? 0} session(s)`);
+      if (busy.length === 0) break;
+      if (Date.now() >= deadline) { ctx.progress.line(`warning: ${busy.map((c) => c.name).join(', ')} still busy after ${ctx.timing.drainTimeoutMs / 1000} s; stopping anyway`); break; }
+      if (ctx.signal.aborted) {
+        for (const c of running) await lb.release(c.backend, c.server, { ready: true }).catch(() => {});
+        throw new StackError('EINTERRUPTED', `stop interrupted while draining: ${drained.join(', ')} put back in service`);
+      }
+      await sleep(ctx.timing.pollMs);
+    }
+  }
+  for (const c of running) ctx.progress.step(c.name, 'stopping');
+  let done = false;
+  // Drained already: a second SIGTERM cuts each wrapper's own drain (the same wait again) short.
+  const cutter = o.drain ? (async () => {
+    const cut = new Set<string>();
+    while (!done) {
+      const p = await systemd.show(running.map((c) => c.unit)).catch(() => undefined);
+      for (const c of running) {
+        const u = p?.get(c.unit);
+        if (u && !cut.has(c.unit) && u.StatusText.startsWith('stopping: draining')) { cut.add(c.unit); await systemd.killMain(c.unit, 'SIGTERM').catch(() => {}); }
+        if (u) ctx.progress.step(c.name, 'stopping', u.ActiveState);
+      }
+      await sleep(100);
+    }
+  })() : Promise.resolve();
+  try {
+    await systemd.stop(units);
+  } finally {
+    done = true;
+    await cutter;
+  }
+  // The servers stay drained in HAProxy with their agents on: the agent's `up ready` ends the drain when the
+  // client is started again and READY (servers without an agent are set ready; their check keeps them DOWN).
+  if (ctx.lb) for (const c of running) await ctx.lb.release(c.backend, c.server, { ready: false }).catch(() => {});
+  const after = await systemd.show(units);
+  const notInactive = units.filter((u) => !['inactive', 'failed'].includes(after.get(u)!.ActiveState));
+  for (const c of running) ctx.progress.step(c.name, after.get(c.unit)!.ActiveState);
+  return { stopped: units, drained, notInactive, elapsedMs: Date.now() - t0 };
+}

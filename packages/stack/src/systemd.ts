@@ -1,0 +1,159 @@
+// How zstack talks to systemd on a host: one small interface, so a remote host (`systemctl -H`) is another
+// implementation of it. The local one runs `systemctl`: one `show` call reads every unit at once
+// (a few ms, against one call per unit), and restart/stop block until systemd's job is done.
+import fs from 'node:fs';
+import { StackError } from './errors.js';
+import { run } from './exec.js';
+
+/** The properties zstack reads (systemd.exec(5), org.freedesktop.systemd1(5)). */
+export const UNIT_PROPS = [
+  'Id', 'LoadState', 'ActiveState', 'SubState', 'Result', 'MainPID', 'NRestarts', 'StatusText',
+  'ActiveEnterTimestamp', 'ExecMainStartTimestamp', 'InvocationID', 'ControlGroup',
+  'WatchdogUSec', 'WatchdogTimestamp', 'MemoryCurrent',
+] as const;
+export type UnitProps = Record<(typeof UNIT_PROPS)[number], string>;
+
+export interface ProcessMemory {
+  /** The processes counted: every process in the unit's cgroup except its main process (the wrapper). */
+  pids: number[];
+  rssBytes: number;
+  pssBytes: number;
+}
+
+export interface SystemdHost {
+  /** `local`, or the host's name. */
+  readonly name: string;
+  /** Every unit's properties, in one call; a unit systemd does not know has LoadState=not-found. */
+  show(units: readonly string[]): Promise<Map<string, UnitProps>>;
+  /** `systemctl restart`: resolves when the start job is done (Type=notify: READY=1); rejects when it failed. */
+  restart(unit: string, opts?: { signal?: AbortSignal }): Promise<void>;
+  /** `systemctl stop` of all units in one transaction (systemd orders the stop jobs by After=); resolves when done. */
+  stop(units: readonly string[]): Promise<void>;
+  /** Sends a signal to the unit's main process only (`systemctl kill --kill-whom=main`). */
+  killMain(unit: string, signal: string): Promise<void>;
+  /** Memory of the instance: the processes of the unit's cgroup other than its main process. */
+  memory(props: UnitProps): Promise<ProcessMemory | undefined>;
+  /** Seconds since the epoch on that host (unit timestamps are compared with it). */
+  now(): Promise<number>;
+}
+
+/**
+ * Parses `systemctl show` output for several units: one block per unit, separated by blank lines, in the order
+ * asked (systemctl prints a block for an unknown unit too, with LoadState=not-found).
+ */
+export function parseShow(text: string, units: readonly string[]): Map<string, UnitProps> {
+  const blocks = text.split(/\n\n/).map((b) => b.trim()).filter(Boolean);
+  if (blocks.length !== units.length) {
+    throw new StackError('EINTERNAL', `systemctl show printed ${blocks.length} blocks for ${units.length} units`);
+  }
+  const out = new Map<string, UnitProps>();
+  blocks.forEach((block, i) => {
+    const p = Object.fromEntries(UNIT_PROPS.map((k) => [k, ''])) as UnitProps;
+    for (const line of block.split('\n')) {
+      const j = line.indexOf('=');
+      if (j > 0 && (UNIT_PROPS as readonly string[]).includes(line.slice(0, j))) p[line.slice(0, j) as keyof UnitProps] = line.slice(j + 1);
+    }
+    out.set(units[i]!, p);
+  });
+  return out;
+}
+
+/** `Rss:` and `Pss:` of /proc/PID/smaps_rollup (kB lines), in bytes. */
+export function parseSmapsRollup(text: string): { rss: number; pss: number } {
+  const kb = (k: string): number => Number(new RegExp(`^${k}:\\s+(\\d+) kB`, 'm').exec(text)?.[1] ?? 0) * 1024;
+  return { rss: kb('Rss'), pss: kb('Pss') };
+}
+
+const CGROUP_ROOTS = ['/sys/fs/cgroup/unified', '/sys/fs/cgroup/systemd', '/sys/fs/cgroup'];
+
+/** Pids of a cgroup (ControlGroup=), whichever layout the host has (v2, or hybrid with v1 name=systemd). */
+export function cgroupPids(controlGroup: string, procRoot = ''): number[] {
+  if (!controlGroup.startsWith('/')) return [];
+  for (const root of CGROUP_ROOTS) {
+    try {
+      const text = fs.readFileSync(`${procRoot}${root}${controlGroup}/cgroup.procs`, 'utf8');
+      return text.split('\n').filter(Boolean).map(Number);
+    } catch { /* next layout */ }
+  }
+  return [];
+}
+
+/** The host zstack runs on, through `systemctl` (argv prefix; `['systemctl', '-H', 'root@host']` is a remote one). */
+export class LocalSystemd implements SystemdHost {
+  readonly name: string;
+  constructor(private readonly systemctl: readonly string[] = ['systemctl'], name = 'local') { this.name = name; }
+
+  private async ctl(args: readonly string[], what: string, opts: { signal?: AbortSignal; timeoutMs?: number } = {}): Promise<string> {
+    let r;
+    try {
+      r = await run([...this.systemctl, ...args], opts);
+    } catch (e) {
+      throw new StackError('EUNAVAILABLE', `cannot run ${this.systemctl[0]}: ${(e as Error).message}`, { hint: 'zstack needs systemd\'s systemctl on the PATH' });
+    }
+    if (r.code !== 0) {
+      const msg = (r.stderr.trim() || r.stdout.trim()).split('\n')[0] ?? '';
+      if (/Failed to connect to bus|not been booted with systemd|Host is down/.test(msg)) {
+        throw new StackError('EUNAVAILABLE', `systemd on ${this.name} is not reachable: ${msg}`, { hint: 'run zstack on the host whose systemd runs the stack (as root)' });
+      }
+      throw new StackError('EUNAVAILABLE', `${what} failed on ${this.name}: ${msg || `systemctl exited ${r.code}`}`);
+    }
+    return r.stdout;
+  }
+
+  async show(units: readonly string[]): Promise<Map<string, UnitProps>> {
+    const text = await this.ctl(['show', '--timestamp=unix', `--property=${UNIT_PROPS.join(',')}`, '--', ...units], 'systemctl show');
+    return parseShow(text, units);
+  }
+
+  async restart(unit: string, opts: { signal?: AbortSignal } = {}): Promise<void> {
+    await this.ctl(['restart', '--', unit], `systemctl restart ${unit}`, opts);
+  }
+
+  async stop(units: readonly string[]): Promise<void> {
+    await this.ctl(['stop', '--', ...units], `systemctl stop ${units.join(' ')}`);
+  }
+
+  async killMain(unit: string, signal: string): Promise<void> {
+    await this.ctl(['kill', '--kill-whom=main', `--signal=${signal}`, '--', unit], `systemctl kill ${unit}`);
+  }
+
+  async memory(p: UnitProps): Promise<ProcessMemory | undefined> {
+    const main = Number(p.MainPID);
+    const pids = cgroupPids(p.ControlGroup).filter((x) => x !== main);
+    if (pids.length === 0) return undefined;
+    let rssBytes = 0; let pssBytes = 0;
+    const counted: number[] = [];
+    for (const pid of pids) {
+      try {
+        const m = parseSmapsRollup(await fs.promises.readFile(`/proc/${pid}/smaps_rollup`, 'utf8'));
+        rssBytes += m.rss; pssBytes += m.pss; counted.push(pid);
+      } catch { /* exited meanwhile, or a kernel thread */ }
+    }
+    return counted.length ? { pids: counted, rssBytes, pssBytes } : undefined;
+  }
+
+  async now(): Promise<number> { return Date.now() / 1000; }
+}
+
+/** `@1733340000` (--timestamp=unix) -> seconds; undefined when systemd has no value. */
+export function unixTimestamp(v: string | undefined): number | undefined {
+  const m = /^@(\d+)/.exec(v ?? '');
+  return m ? Number(m[1]) : undefined;
+}
+
+const SPAN_UNITS: Record<string, number> = { us: 1e-6, usec: 1e-6, ms: 1e-3, msec: 1e-3, s: 1, sec: 1, min: 60, h: 3600, hr: 3600, d: 86400, w: 604800, month: 2629800, y: 31557600 };
+
+/** A time span as `systemctl show` prints it (`20s`, `1min 30s`, `500ms`, `0`, `infinity`) -> seconds. */
+export function timeSpan(v: string | undefined): number | undefined {
+  const s = (v ?? '').trim();
+  if (s === '' || s === 'infinity') return undefined;
+  if (/^\d+$/.test(s)) return Number(s) / 1e6; // a bare number is microseconds (the D-Bus value)
+  let total = 0;
+  for (const part of s.split(/\s+/)) {
+    const m = /^(\d+(?:\.\d+)?)([a-z]+)$/.exec(part);
+    const unit = m ? SPAN_UNITS[m[2]!] : undefined;
+    if (!m || unit === undefined) return undefined;
+    total += Number(m[1]) * unit;
+  }
+  return total;
+}
