@@ -4,8 +4,11 @@ import http from 'node:http';
 import net from 'node:net';
 import test from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { agentServer, bind, closeServer, httpServer } from '../src/znotify/health.js';
+import { freePort } from '../../../test/harness/net.js';
+import type { StartError } from '../src/znotify/errors.js';
+import { agentServer, bind, closeServer, httpServer, openHealthListeners } from '../src/znotify/health.js';
 import { ServiceState } from '../src/znotify/state.js';
+import { recordingLog } from './helpers/parts.js';
 
 /** A client that connects, then sends one byte every 200 ms and never closes (not even its half after the
  *  server's FIN): never idle, never done. */
@@ -75,4 +78,37 @@ test('http: a client that connects and sends nothing is closed within seconds, n
     http.get({ host: '127.0.0.1', port, path: '/health/live' }, (res) => { res.resume(); resolve(res.statusCode ?? 0); }).on('error', reject);
   });
   assert.ok(status === 200 || status === 503, `GET /health/live answered ${status}`);
+});
+
+test('health listeners: both bound where configured and answering; one that cannot bind closes the other', async (t) => {
+  const state = new ServiceState('client1', 1, 0);
+  const log = recordingLog();
+  const l = await openHealthListeners({ agent: { host: '127.0.0.1', port: 0 }, http: { host: '127.0.0.1', port: 0 } },
+    [{ fd: 42, name: 'metrics' }], state, () => 0, log);
+  t.after(() => l.close());
+  assert.ok(l.bound.agent!.port > 0 && l.bound.http!.port > 0);
+  assert.deepEqual(log.lines.map((x) => x.msg), [
+    'ignoring a passed socket that is not named agent or http (set FileDescriptorName=)', 'health agent listening', 'health http listening',
+  ]);
+  const reply = await new Promise<string>((resolve, reject) => {
+    let d = '';
+    net.connect(l.bound.agent!.port, '127.0.0.1').setEncoding('utf8').on('data', (x: string) => { d += x; }).on('end', () => resolve(d)).on('error', reject);
+  });
+  assert.equal(reply, 'down #warming up 0/1\n');
+  assert.equal(state.counters.agentRequests, 1);
+  await l.close();
+
+  const busy = net.createServer();
+  await new Promise<void>((resolve) => busy.listen(0, '127.0.0.1', resolve));
+  t.after(() => { busy.close(); });
+  const agentPort = await freePort();
+  await assert.rejects(
+    openHealthListeners({ agent: { host: '127.0.0.1', port: agentPort }, http: { host: '127.0.0.1', port: (busy.address() as net.AddressInfo).port } }, [], state, () => 0, log),
+    (err: StartError) => err.code === 'ZNOTIFY_ADDRESS_IN_USE' && /^health http 127\.0\.0\.1:\d+ is already in use/.test(err.message),
+  );
+  const refused = await new Promise<boolean>((resolve) => {
+    const c = net.connect(agentPort, '127.0.0.1', () => { c.destroy(); resolve(false); });
+    c.on('error', () => resolve(true));
+  });
+  assert.equal(refused, true, 'the agent listener opened first was closed again');
 });

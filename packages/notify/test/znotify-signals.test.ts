@@ -4,7 +4,8 @@ import assert from 'node:assert/strict';
 import { EventEmitter } from 'node:events';
 import test from 'node:test';
 import { setImmediate as turn } from 'node:timers/promises';
-import { SignalInbox } from '../src/znotify/signals.js';
+import { installSignalHandlers, SignalInbox } from '../src/znotify/signals.js';
+import { recordingLog, signalRecorder, until } from './helpers/parts.js';
 
 test('kept signals wait for their handler and are replayed once, in order; dropped ones are reported', async () => {
   const source = new EventEmitter();
@@ -63,4 +64,29 @@ test('with the real process: a SIGUSR2 sent to this process before any handler n
   kept.on('SIGUSR2', () => got.push('USR2'));
   await turn();
   assert.deepEqual(got, ['USR2']);
+});
+
+test('signal handlers: SIGHUP/SIGUSR1/SIGUSR2 wait for the instance to answer, SIGINT and SIGABRT go through, SIGTERM stops', async (t) => {
+  const source = new EventEmitter();
+  const { child, signals } = await signalRecorder();
+  t.after(() => child.killGroup());
+  const log = recordingLog();
+  let answered = false;
+  let stops = 0;
+  const remove = installSignalHandlers(source, { child, answered: () => answered, stop: () => { stops++; }, log });
+  source.emit('SIGUSR1');
+  source.emit('SIGHUP');
+  source.emit('SIGINT');
+  assert.deepEqual(log.lines.filter((l) => l.level === 'warn').map((l) => l.fields.signal), ['SIGUSR1', 'SIGHUP']);
+  await until('SIGINT at the instance', () => signals().includes('INT'));
+  answered = true;
+  source.emit('SIGUSR2');
+  source.emit('SIGABRT');
+  await until('SIGUSR2 and SIGABRT at the instance', () => signals().includes('USR2') && signals().includes('ABRT'));
+  assert.ok(!signals().includes('USR1') && !signals().includes('HUP'), 'dropped signals never reached the instance');
+  source.emit('SIGTERM');
+  assert.equal(stops, 1);
+  assert.ok(!signals().includes('TERM'), 'SIGTERM is the stop sequence\'s, not forwarded');
+  remove();
+  for (const sig of ['SIGTERM', 'SIGINT', 'SIGHUP', 'SIGUSR1', 'SIGUSR2', 'SIGABRT']) assert.equal(source.listenerCount(sig), 0, sig);
 });

@@ -18,14 +18,15 @@ export function recordingLog(): { lines: LogLine[]; info: Fn; warn: Fn; error: F
 type Fn = (...args: unknown[]) => void;
 
 /**
- * A real child that writes the name of every signal it gets (TERM, USR1) into a file, and exits 0 on TERM
+ * A real child that writes the name of every signal it gets (TERM, USR1, USR2, HUP, INT, ABRT) into a file, and exits 0 on TERM
  * unless `ignoreTerm`. The shell runs its traps between short sleeps.
  */
 export async function signalRecorder(opts: { ignoreTerm?: boolean } = {}): Promise<{ child: Child; signals: () => string[] }> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'znotify-part-'));
   const file = path.join(dir, 'signals');
   const term = opts.ignoreTerm ? 'echo TERM >> "$0"' : 'echo TERM >> "$0"; exit 0';
-  const script = `trap '${term}' TERM; trap 'echo USR1 >> "$0"' USR1; : > "$0"; while :; do sleep 0.05; done`;
+  const traps = ['USR1', 'USR2', 'HUP', 'INT', 'ABRT'].map((sig) => `trap 'echo ${sig} >> "$0"' ${sig};`).join(' ');
+  const script = `trap '${term}' TERM; ${traps} : > "$0"; while :; do sleep 0.05; done`;
   const child = await Child.spawn(['/bin/sh', '-c', script, file], { env: process.env, pdeathsig: false });
   // The file appears once the traps are set: only then can a signal be recorded instead of killing the shell.
   await until('the traps of the signal recorder', () => existsSync(file));
