@@ -52,6 +52,14 @@ export function invalidUnitName(name: string): string | undefined {
   return undefined;
 }
 
+/**
+ * A unit name as one word of a directive that unquotes (Sockets=): every backslash doubled, so that the
+ * "\\xNN" of an escaped name reaches systemd intact. Unit names hold no quotes or whitespace (invalidUnitName).
+ */
+export function unquotedUnitWord(name: string): string {
+  return name.replace(/\\/g, '\\\\');
+}
+
 function assertSafe(s: string, what: string): void {
   const why = unsafeText(s);
   if (why) throw new TemplateError(`cannot write ${what} ${JSON.stringify(s)} into a unit file: it ${why}`);

@@ -1,6 +1,6 @@
 // The pipeline of `zunitgen generate`, as a function: read -> parse -> render -> (plan | write).
 
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseStack } from './parse.js';
 import { builtinTemplates } from './builtin-templates.js';
@@ -9,6 +9,7 @@ import { renderWith, type Compiled, type GeneratedFile } from './render.js';
 import { loadTemplates } from './templates.js';
 import { plan, planDiff, write, type Plan } from './io.js';
 import type { StackModel } from './model.js';
+import { shadowDirs, VENDOR_UNIT_PATH } from './unit-references.js';
 
 export interface GenerateOptions {
   out: string;
@@ -25,7 +26,8 @@ export interface GenerateResult { model: StackModel; files: GeneratedFile[]; pla
 /** Throws ConfigError (78), TemplateError (78) or OutputConflictError before anything is written. */
 export function generate(configPath: string, opts: GenerateOptions): GenerateResult {
   const text = readFileSync(configPath, 'utf8');
-  const model = parseStack(text, { file: opts.sourceName ?? configPath });
+  // The output is meant for the unit search path: its names must not replace a unit the distribution ships.
+  const model = parseStack(text, { file: opts.sourceName ?? configPath, shadowCheck: { dirs: shadowDirs(VENDOR_UNIT_PATH), exists: existsSync } });
   const outDir = resolve(opts.out);
   const files = renderWith(model, templatesFor(opts), { outDir });
   const meta = { stack: model.stack, source: model.source };

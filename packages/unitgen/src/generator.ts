@@ -7,6 +7,7 @@ import * as fs from 'node:fs';
 import { join } from 'node:path';
 import { ConfigError, formatIssue } from './errors.js';
 import { kmsgLogger } from './kmsg.js';
+import { shadowDirs, SYSTEM_UNIT_PATH } from './unit-references.js';
 import { parseStack } from './parse.js';
 import { builtinTemplates } from './builtin-templates.js';
 import { renderWith, type Compiled, type GeneratedFile } from './render.js';
@@ -29,12 +30,15 @@ export function runGenerator(normalDir: string, opts: { configDir?: string; log?
   if (names.length === 0) return res;
   const compiled = opts.templates ?? builtinTemplates();
   const taken = new Set<string>();
+  const searchPath = shadowDirs(SYSTEM_UNIT_PATH).filter((d) => d !== normalDir);
   for (const n of names) {
     const file = join(configDir, n);
     let files: GeneratedFile[];
     let stack: string;
     try {
-      const m = parseStack(fs.readFileSync(file, 'utf8'), { file });
+      // Generated units sit in /run/systemd/generator, above the vendor units and below /etc and /run/systemd/system:
+      // a name that exists anywhere in the search path would replace a unit, or be hidden by one.
+      const m = parseStack(fs.readFileSync(file, 'utf8'), { file, shadowCheck: { dirs: searchPath, exists: fs.existsSync } });
       files = renderWith(m, compiled, { outDir: normalDir, generator: 'zunitgen generator' });
       stack = m.stack;
       const clash = files.find((f) => taken.has(f.name));

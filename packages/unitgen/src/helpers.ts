@@ -3,12 +3,21 @@
 // computed itself (numbers, validated names).
 
 import { TemplateError } from './errors.js';
-import { commentText, execLine, invalidUnitName, listWord, unitValue } from './escape.js';
+import { commentText, execLine, invalidUnitName, listWord, unquotedUnitWord, unitValue } from './escape.js';
 import { formatAddress, formatDuration, formatSize, type Address, type Size } from './values.js';
 
 /** What the helpers need of a Handlebars environment (the full one or the runtime-only one). */
 export interface HelperHost {
   registerHelper(name: string, fn: (...args: any[]) => unknown): void; // eslint-disable-line @typescript-eslint/no-explicit-any
+}
+
+function unitList(list: unknown, helper: string): string[] {
+  if (!Array.isArray(list)) throw new TemplateError(`${helper} helper needs a list`);
+  return list.map((u) => {
+    const why = invalidUnitName(String(u));
+    if (why) throw new TemplateError(`not a unit name: ${JSON.stringify(u)} (${why})`);
+    return String(u);
+  });
 }
 
 function must<T>(v: T | undefined | null, what: string): T {
@@ -29,14 +38,11 @@ export function registerHelpers(hb: HelperHost): void {
   // "-" + path: ReadWritePaths= ignores the path when it does not exist (systemd.exec(5)), instead of failing
   // the start with 226/NAMESPACE.
   hb.registerHelper('optpath', (p: unknown) => `-${listWord(String(must(p, 'optpath')))}`);
-  hb.registerHelper('units', (list: unknown) => {
-    if (!Array.isArray(list)) throw new TemplateError('units helper needs a list');
-    return list.map((u) => {
-      const why = invalidUnitName(String(u));
-      if (why) throw new TemplateError(`not a unit name: ${JSON.stringify(u)} (${why})`);
-      return String(u);
-    }).join(' ');
-  });
+  hb.registerHelper('units', (list: unknown) => unitList(list, 'units').join(' '));
+  // Sockets= unquotes its words (a backslash escapes the next character), unlike Wants=/After=/PartOf=, which
+  // keep backslashes: the "\x2d" of an escaped stack name must be written "\\x2d" there (checked against a real
+  // systemd in test/unitgen-names-e2e.test.ts).
+  hb.registerHelper('unquotedunits', (list: unknown) => unitList(list, 'unquotedunits').map(unquotedUnitWord).join(' '));
   // JSON is a subset of YAML flow syntax: a JSON string is a YAML double-quoted scalar with the same
   // escapes, a JSON array a flow sequence. So values can never break out of their YAML node.
   hb.registerHelper('yaml', (v: unknown) => JSON.stringify(v));

@@ -13,5 +13,6 @@ export { parseSize, parseDuration, parseAddress, formatAddress, formatDuration, 
 export { plan, write, planDiff, unifiedDiff, readManifest, manifestName, type Plan, type Manifest } from './io.js';
 export { generate, type GenerateOptions, type GenerateResult } from './generate.js';
 export { verify, execPaths, listUnits, type VerifyOptions, type VerifyResult } from './verify.js';
+export { unitReferences, unresolvedReferences, resolvesIn, SYSTEM_UNIT_PATH, type UnitReference } from './unit-references.js';
 export { runGenerator, generatorMain, DEFAULT_CONFIG_DIR } from './generator.js';
 export { sampleStackConfig, type SampleStackOptions } from './sample.js';

@@ -1,13 +1,14 @@
 // Layer 1: pure parse + validate. YAML text -> StackModel, or a ConfigError listing EVERY problem with
 // file:line:col and a hint. Positions come from the yaml library's node ranges and LineCounter.
 
-import { isMap, isSeq, isAlias, LineCounter, parseDocument, type Node } from 'yaml';
+import { isMap, isSeq, isAlias, LineCounter, parseDocument, type Node, type YAMLMap } from 'yaml';
 import { ConfigError, type ConfigIssue } from './errors.js';
 import { invalidUnitName, systemdEscape, UNIT_NAME_MAX } from './escape.js';
 import type { ClientModel, MemoryLimits, StackModel, WarmupUrl } from './model.js';
 import { expandTemplate, formatAddress, isHostHeader, isUrlPath, parseAddress, q, sizeBytes, urlPathHint, type Address } from './values.js';
 import { CHECK_KEYS, checksFor, generatedChecks, parseChecks } from './checks.js';
 import { command, describe, quotedDelta, Walker } from './walker.js';
+import { existingUnits, reservedStackName } from './unit-names.js';
 
 /** The keys allowed in each object of the config. schema/stack.schema.json must agree (tested). */
 export const KEYS = {
@@ -39,6 +40,12 @@ const HAPROXY_ID = /^[A-Za-z0-9_.:-]{1,64}$/;
 export interface ParseOptions {
   /** Shown in errors and headers; defaults to "<config>". */
   file?: string;
+  /**
+   * Directories whose units the stack must not shadow (e.g. the vendor unit directories, or in generator mode
+   * the whole unit search path): a generated unit name found in one is an error at `stack:`. Default: none
+   * (parsing stays pure).
+   */
+  shadowCheck?: { dirs: readonly string[]; exists: (path: string) => boolean };
 }
 
 /** Parses and validates one stack config. Throws ConfigError with every issue found. Pure. */
@@ -62,9 +69,19 @@ export function parseStack(text: string, opts: ParseOptions = {}): StackModel {
   visit(doc.contents);
   if (hasAlias) throw new ConfigError(w.issues);
   const model = validate(w, doc.contents as Node | null, file);
+  if (model && opts.shadowCheck) refuseShadowing(w, model, (doc.contents as YAMLMap | null)?.get?.('stack', true) as Node | null, opts.shadowCheck);
   w.issues.sort((a, b) => a.line - b.line || a.col - b.col);
   if (w.issues.length || !model) throw new ConfigError(w.issues.length ? w.issues : [{ file, line: 1, col: 1, message: 'invalid configuration' }]);
   return model;
+}
+
+/** A generated unit name that the system already has is refused: ours would replace it, or it ours. */
+function refuseShadowing(w: Walker, m: StackModel, stackNode: Node | null, check: NonNullable<ParseOptions['shadowCheck']>): void {
+  const names = [m.target, m.slice, ...(m.zeo ? [m.zeo.unit] : []), ...m.clients.flatMap((c) => [c.unit, c.agentSocket, ...(c.healthSocket ? [c.healthSocket] : [])])];
+  const found = existingUnits(names, check.dirs, check.exists);
+  if (found.length) {
+    w.err(stackNode, `stack: ${q(m.stack)} generates unit names the system already has: ${found.join(', ')}`, 'choose another stack name; these units belong to systemd or the distribution');
+  }
 }
 
 function stripUndefined(i: ConfigIssue): ConfigIssue {
@@ -113,6 +130,8 @@ function validate(w: Walker, root: Node | null, file: string): StackModel | unde
       w.err(g('stack'), `stack: ${q(stack)} must not start or end with whitespace or end with a backslash`, 'it is part of unit descriptions; use a short name such as "plone"');
       stack = undefined;
     }
+    const reserved = stack !== undefined ? reservedStackName(stack) : undefined;
+    if (reserved) { w.err(g('stack'), `stack: ${reserved.message}`, reserved.hint); stack = undefined; }
     if (stack !== undefined) {
       prefix = systemdEscape(stack);
       const longest = `${prefix}-client${MAX_CLIENTS}-health.socket`;

@@ -6,6 +6,7 @@ import * as fs from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { VerifyError } from './errors.js';
+import { SYSTEM_UNIT_PATH, unresolvedReferences } from './unit-references.js';
 
 export const UNIT_SUFFIXES = ['.service', '.socket', '.target', '.slice', '.timer', '.path', '.mount'];
 
@@ -19,6 +20,8 @@ export interface VerifyOptions {
   systemdAnalyze?: string;
   /** Where the host's vendor units are (copied into the temporary root). */
   systemUnitDir?: string;
+  /** Where a referenced unit that is not in the directory may be (default: the system unit search path). */
+  unitPath?: readonly string[];
 }
 
 export interface VerifyResult { ok: boolean; output: string; units: string[] }
@@ -76,7 +79,10 @@ export function verify(dir: string, opts: VerifyOptions = {}): VerifyResult {
   try {
     const r = spawnSync(exe, args, { encoding: 'utf8', timeout: 60_000, env: { ...process.env, SYSTEMD_LOG_COLOR: '0', SYSTEMD_PAGER: '' } });
     if (r.error) throw new VerifyError(`cannot run ${exe}: ${r.error.message}`, '');
-    const output = `${r.stdout ?? ''}${r.stderr ?? ''}`.trim();
+    // References that resolve nowhere: systemd-analyze loads them as "not found" units without a word.
+    const searchPath = opts.unitPath ?? (opts.stubExec ? [opts.systemUnitDir ?? '/usr/lib/systemd/system'] : SYSTEM_UNIT_PATH);
+    const lost = unresolvedReferences(dir, units, searchPath);
+    const output = [`${r.stdout ?? ''}${r.stderr ?? ''}`.trim(), ...lost].filter((s) => s !== '').join('\n');
     return { ok: r.status === 0 && output === '', output, units };
   } finally {
     if (root) fs.rmSync(root, { recursive: true, force: true });
