@@ -3,9 +3,10 @@
 // at one priority, so plain lines with a `<N>` syslog priority prefix are written instead; journald parses
 // the prefix (sd-daemon(3), SyslogLevelPrefix=). Credentials (URL userinfo, Authorization values,
 // password/secret/token arguments) are redacted in both forms, in messages, fields and Errors.
-import { fstatSync, writeSync } from 'node:fs';
+import { fstatSync } from 'node:fs';
 import { pino, type Logger, type DestinationStream } from 'pino';
 import type { LogLevel } from './config.js';
+import { LogOutput } from './log-output.js';
 
 export type { Logger };
 
@@ -172,8 +173,10 @@ export interface LogOptions {
   level: LogLevel;
   name?: string;
   env?: NodeJS.ProcessEnv;
-  /** Where to write; default fd 2, synchronously so nothing is lost when the wrapper exits. */
+  /** Where to write; default fd 2. */
   fd?: number;
+  /** The non-blocking output to write through; default one on `fd`. Its drops are logged when it flows again. */
+  output?: LogOutput;
   /** Force one format; default: journal when JOURNAL_STREAM matches the fd, else json. */
   format?: 'json' | 'journal';
 }
@@ -181,13 +184,12 @@ export interface LogOptions {
 export function createLogger(opts: LogOptions): Logger {
   const fd = opts.fd ?? 2;
   const format = opts.format ?? (stderrIsJournal(opts.env ?? process.env, fd) ? 'journal' : 'json');
-  const write = (s: string) => {
-    try { writeSync(fd, s); } catch { /* stderr gone: nothing sensible left to do */ }
-  };
+  // Never a blocking write: a stalled journal must not stop the wrapper's event loop (log-output.ts).
+  const output = opts.output ?? new LogOutput({ fd });
   const dest: DestinationStream = format === 'journal'
-    ? { write: (s: string) => write(journalLine(s)) }
-    : { write };
-  return pino({
+    ? { write: (s: string) => output.write(journalLine(s)) }
+    : { write: (s: string) => output.write(s) };
+  const logger = pino({
     level: opts.level,
     ...(opts.name ? { name: opts.name } : {}),
     base: format === 'journal' ? {} : { pid: process.pid },
@@ -212,4 +214,7 @@ export function createLogger(opts: LogOptions): Logger {
       },
     },
   }, dest);
+  output.onResume ??= (n) => logger.warn({ droppedLines: n, droppedTotal: output.dropped },
+    `${n} log line${n === 1 ? '' : 's'} dropped while stderr was blocked (the journal or the pipe did not read)`);
+  return logger;
 }

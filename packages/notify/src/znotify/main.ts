@@ -44,6 +44,7 @@ const { Command, CommanderError, Option } = await import('commander');
 const { loadConfig } = await import('./config.js');
 const { ConfigError, EXIT_CONFIG, EXIT_START, StartError } = await import('./errors.js');
 const { createLogger, redact } = await import('./log.js');
+const { LogOutput } = await import('./log-output.js');
 const { start } = await import('./run.js');
 
 /** One message on stderr, redacted: a config error quotes the value it refuses, which may be a DSN. */
@@ -88,7 +89,9 @@ async function runCommand(o: RunFlags, command: string[]): Promise<number> {
     else line(`cannot load the configuration: ${(err as Error).message}`);
     return exitFor(err);
   }
-  const log = createLogger({ level: config.log.level, name: config.name });
+  // Non-blocking: a stalled journal must not stop the pings and health answers (log-output.ts).
+  const output = new LogOutput();
+  const log = createLogger({ level: config.log.level, name: config.name, output });
   if (inbox) inbox.onDrop = (signal) => log.warn({ signal }, `${signal} arrived before the instance was running: not forwarded`);
   let running: Running | undefined;
   // If the wrapper itself fails, the instance goes first: never leave it orphaned.
@@ -99,9 +102,13 @@ async function runCommand(o: RunFlags, command: string[]): Promise<number> {
   };
   process.on('uncaughtException', die);
   process.on('unhandledRejection', die);
-  process.on('exit', () => { if (running?.child.alive) running.kill(); });
+  process.on('exit', () => {
+    if (running?.child.alive) running.kill();
+    output.flushSync(); // the last lines (why the wrapper exits) get a second to get out
+  });
   try {
     running = await start(config, log, inbox ? { signals: inbox } : {});
+    running.state.attachLogOutput(output);
   } catch (err) {
     if (err instanceof StartError || err instanceof ConfigError) line(err.message);
     else line(`cannot start: ${(err as Error)?.message ?? String(err)}`);

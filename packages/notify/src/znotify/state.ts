@@ -30,6 +30,7 @@ export class ServiceState {
   private _readyAt: number | undefined;
   private _answered = false;
   private readonly _counters = { agentRequests: 0, httpRequests: 0, watchdogPings: 0 };
+  private _logOutput: { readonly dropped: number } | undefined;
   readonly startedAt: number;
 
   constructor(readonly name: string, warmupTotal: number, now: number, readonly wallStart = Date.now()) {
@@ -74,6 +75,8 @@ export class ServiceState {
   wrapperFailed(reason: string): void { this._failure = reason; }
   /** The stop sequence began (a failed start stays failed). */
   beganStopping(): void { if (this._phase !== 'failed') this._phase = 'stopping'; }
+  /** The log output whose dropped lines /metrics reports (main.ts attaches the wrapper's). */
+  attachLogOutput(output: { readonly dropped: number }): void { this._logOutput = output; }
   countAgentRequest(): void { this._counters.agentRequests++; }
   countHttpRequest(): void { this._counters.httpRequests++; }
   countWatchdogPing(): void { this._counters.watchdogPings++; }
@@ -192,6 +195,7 @@ export class ServiceState {
     m('znotify_agent_requests_total', 'counter', 'Agent-check connections answered.', [[n, this.counters.agentRequests]]);
     m('znotify_http_requests_total', 'counter', 'Health HTTP requests answered.', [[n, this.counters.httpRequests]]);
     m('znotify_watchdog_pings_total', 'counter', 'WATCHDOG=1 sent.', [[n, this.counters.watchdogPings]]);
+    m('znotify_log_lines_dropped_total', 'counter', 'Log lines dropped because stderr (the journal) did not take them in time.', [[n, this._logOutput?.dropped ?? 0]]);
     m('znotify_child_pid', 'gauge', 'PID of the supervised instance (0 when none).', [[n, this.childPid ?? 0]]);
     m('process_resident_memory_bytes', 'gauge', 'Resident memory of the wrapper.', [[n, mem.rss]]);
     m('process_start_time_seconds', 'gauge', 'Start of the wrapper, seconds since the epoch.', [[n, Math.floor(this.wallStart / 1000)]]);
