@@ -361,12 +361,7 @@ function validate(w: Walker, root: Node | null, file: string): StackModel | unde
   if (top.has('haproxy')) {
     const m = w.map(g('haproxy'), 'haproxy', KEYS.haproxy);
     if (m?.has('backend')) { backendNode = m.get('backend')!; const b = w.str(backendNode, 'haproxy.backend'); if (b !== undefined) haproxy.backend = b; }
-    if (m?.has('stats-socket')) {
-      // "/" passes as a path but is no socket, and the wrapper refuses it (exit 78 at every start): refused here.
-      const p = w.path(m.get('stats-socket')!, 'haproxy.stats-socket');
-      if (p === '/') w.err(m.get('stats-socket')!, 'haproxy.stats-socket: "/" is a directory, not a socket', 'the path of the `stats socket ... level admin`, e.g. /run/haproxy/admin.sock');
-      else if (p) haproxy.statsSocket = p;
-    }
+    if (m?.has('stats-socket')) { const s = statsSocket(w, m.get('stats-socket')!); if (s !== undefined) haproxy.statsSocket = s; }
     if (m?.has('balance')) haproxy.balance = w.enumOf(m.get('balance')!, 'haproxy.balance', BALANCE) ?? haproxy.balance;
     if (m?.has('maxconn')) { const n = w.int(m.get('maxconn')!, 'haproxy.maxconn', 1, 100000); if (n !== undefined) haproxy.maxconn = n; }
     if (m?.has('check-interval')) haproxy.checkInterMs = w.duration(m.get('check-interval')!, 'haproxy.check-interval', 100) ?? haproxy.checkInterMs;
@@ -397,6 +392,22 @@ function validate(w: Walker, root: Node | null, file: string): StackModel | unde
     warmup, watchdogMs: watchdogMs!, clientWatchdog, stop, haproxy,
     wantedBy, logLevel: logLevel!,
   };
+}
+
+/**
+ * The HAProxy Runtime API socket, as the wrapper takes it: a unix socket path, or `host:port` for a
+ * `stats socket ipv4@127.0.0.1:9999 level admin` (an IP literal here, as every address of the stack config).
+ */
+function statsSocket(w: Walker, node: Node): string | undefined {
+  const v = w.scalar(node);
+  if (typeof v === 'string' && !v.startsWith('/') && /:\d+$/.test(v)) {
+    const a = w.address(node, 'haproxy.stats-socket');
+    return a && formatAddress(a);
+  }
+  // "/" passes as a path but is no socket, and the wrapper refuses it (exit 78 at every start): refused here.
+  const p = w.path(node, 'haproxy.stats-socket');
+  if (p === '/') { w.err(node, 'haproxy.stats-socket: "/" is a directory, not a socket', 'the path of the `stats socket ... level admin`, e.g. /run/haproxy/admin.sock'); return undefined; }
+  return p;
 }
 
 function parseWarmup(w: Walker, node: Node | null, out: StackModel['warmup']): void {

@@ -190,3 +190,14 @@ test('a warm-up or check path outside printable ASCII is refused with its percen
   // What passes is what znotify accepts: an encoded path unchanged.
   assert.doesNotThrow(() => parseStack(`${base}warmup: ["/Plone/%C3%BCber"] }\n`, { file: 'ok.yaml' }));
 });
+
+test('haproxy.stats-socket host:port takes an IP literal, as every address here; a name is refused where it is', () => {
+  const cfg = (s: string) => `stack: a\nuser: a\ndirectory: /a\nclients: { count: 1, command: /a/b, http: "127.0.0.1:1", health: "127.0.0.1:2" }\nhaproxy: { stats-socket: "${s}" }\n`;
+  assert.equal(parseStack(cfg('127.0.0.1:9999')).haproxy.statsSocket, '127.0.0.1:9999');
+  assert.equal(parseStack(cfg('[::1]:9999')).haproxy.statsSocket, '[::1]:9999');
+  assert.equal(parseStack(cfg('/run/haproxy/admin.sock')).haproxy.statsSocket, '/run/haproxy/admin.sock');
+  const e = issues(cfg('localhost:9999'));
+  assert.deepEqual(e.map((i) => `${i.line}:${i.col} ${i.message}`), ['5:26 haproxy.stats-socket: expected an IP address, got "localhost" in "localhost:9999"']);
+  assert.deepEqual(issues(cfg('127.0.0.1:99999')).map((i) => i.message), ['haproxy.stats-socket: port must be 1..65535, got 99999 in "127.0.0.1:99999"']);
+  assert.deepEqual(issues(cfg('run/admin.sock')).map((i) => i.message), ['haproxy.stats-socket: expected an absolute path, got "run/admin.sock"']);
+});

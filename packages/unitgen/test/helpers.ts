@@ -41,6 +41,7 @@ export interface WrapperConfig {
   name: string;
   checks: WrapperCheck[];
   watchdog: { databaseGraceMs: number; hangTimeoutMs: number; dumpStacks: boolean };
+  haproxy?: { statsSocket: string; backend: string; server: string };
 }
 
 /**

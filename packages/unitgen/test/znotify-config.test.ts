@@ -172,3 +172,10 @@ test('durations the wrapper would refuse (beyond what a timer holds) are refused
   const g = generate(t, stack('{ timeout: 24d, drain: 24d }'));
   assert.equal((g.read[0] as unknown as { stop: { timeoutMs: number; drainMs: number } }).stop.timeoutMs, 24 * 86_400_000);
 });
+
+test('haproxy.stats-socket as host:port reaches each wrapper, which reads it as its Runtime API address', (t) => {
+  const g = generate(t, `${STACK}haproxy: { backend: site, stats-socket: "127.0.0.1:9999" }\n`);
+  for (const [i, c] of g.read.entries()) {
+    assert.deepEqual(c.haproxy, { statsSocket: '127.0.0.1:9999', backend: 'site', server: `client${i + 1}` });
+  }
+});
