@@ -221,7 +221,7 @@ test('the generated stack in a real systemd: order, slice limits, health sockets
       assert.ok(row, `no stat row for client${n}`);
       assert.equal(row.status, 'UP', `client${n}: ${JSON.stringify(row)}`);
       assert.match(row.agent_status ?? '', /L7OK/, `client${n} agent_status: ${JSON.stringify(row)}`);
-      assert.match(row.check_status ?? '', /L4OK/, `client${n} check_status: ${JSON.stringify(row)}`);
+      assert.match(row.check_status ?? '', /L7OK/, `client${n} check_status (tcp-check of the agent): ${JSON.stringify(row)}`);
       const alt = stat.find((r) => r.pxname === HTTPCHK_BACKEND && r.svname === `client${n}`);
       assert.ok(alt, `no stat row for ${HTTPCHK_BACKEND}/client${n}`);
       assert.equal(alt.status, 'UP', `${HTTPCHK_BACKEND}/client${n}: ${JSON.stringify(alt)}`);

@@ -42,10 +42,16 @@ const TYPE_SPECIFIC: readonly string[] = ['address', 'path', 'host', 'status', '
  * is itself invalid (already reported): the check still exists by name, so that entries changing it are not
  * reported a second time, and the model is discarded anyway.
  */
+const DATABASE_ROLES: CheckRole[] = ['startup', 'readiness'];
+
 export function generatedChecks(o: { zeo?: { address: Address | undefined }; postgresql?: { address: Address | undefined } }): CheckModel[] {
   const out: CheckModel[] = [{ name: 'root', type: 'http', path: '/', roles: ['liveness', 'readiness'] }];
-  if (o.zeo) out.push({ name: 'zeo', type: 'zeo', address: o.zeo.address!, roles: ['readiness', 'liveness'] });
-  if (o.postgresql) out.push({ name: 'postgresql', type: 'postgresql', address: o.postgresql.address!, roles: ['readiness', 'liveness'] });
+  // The databases are startup and readiness checks, not liveness: a client cannot fix its database by restarting
+  // (it reconnects by itself when the database is back, with its caches warm), and a liveness role would have the
+  // watchdog restart every client at once after a long outage, all warming up together. A startup role: READY=1
+  // (and with it the next client's start) waits for the database, reported in STATUS=.
+  if (o.zeo) out.push({ name: 'zeo', type: 'zeo', address: o.zeo.address!, roles: [...DATABASE_ROLES] });
+  if (o.postgresql) out.push({ name: 'postgresql', type: 'postgresql', address: o.postgresql.address!, roles: [...DATABASE_ROLES] });
   return out;
 }
 

@@ -58,10 +58,8 @@ export interface ClientModel {
   memory: MemoryLimits;
   /** The wrapper's checks: the generated ones combined with clients.checks (checks.ts). */
   checks: CheckModel[];
-  /** Units this client is ordered after (the previous client, or ZEO / PostgreSQL for the first one). */
+  /** Units this client is ordered after (the database units, and the previous client). It pulls in none of them. */
   after: string[];
-  /** Units this client pulls in (the database units; never another client, see render.ts). */
-  wants: string[];
 }
 
 export interface StackModel {

@@ -324,19 +324,17 @@ function validate(w: Walker, root: Node | null, file: string): StackModel | unde
           agentSocket: `${prefix}-${name}-agent.socket`,
           ...(hh ? { healthSocket: `${prefix}-${name}-health.socket` } : {}),
           command: argv, http, health: hh ? { agent, http: hh } : { agent },
-          memory: clientMemory, checks, after: [], wants: [],
+          memory: clientMemory, checks, after: [],
         });
         if (w.issues.length - issuesBefore > 20) break; // one broken template: do not list it 128 times
       }
     }
   }
 
-  // ---- dependencies: PostgreSQL -> ZEO -> client1 -> client2 -> ...
+  // ---- order: PostgreSQL -> ZEO -> client1 -> client2 -> ... Only the target pulls units in (render.ts): a client
+  // (re)starting never starts a database an operator stopped, nor another client.
   const dbUnits = [postgresql?.unit, zeo?.unit].filter((u): u is string => u !== undefined);
-  for (const [i, c] of clients.entries()) {
-    c.wants = [...dbUnits];
-    c.after = i === 0 ? [...dbUnits] : [...dbUnits, clients[i - 1]!.unit];
-  }
+  for (const [i, c] of clients.entries()) c.after = i === 0 ? [...dbUnits] : [...dbUnits, clients[i - 1]!.unit];
 
   // ---- every TCP port once (a clash would make the later socket or instance fail to bind)
   const used: Array<{ a: Address; label: string; node: Node | null }> = [];

@@ -80,7 +80,9 @@ export function renderWith(m: StackModel, t: Compiled, opts: RenderOptions): Gen
   };
 
   const clientUnits = m.clients.map((c) => c.unit);
-  run(m.target, 'unit', t.target, { wants: [...(m.zeo ? [m.zeo.unit] : []), ...clientUnits] });
+  // The target is the one unit that pulls in the databases: starting the stack starts them, while a client or ZEO
+  // (re)starting on its own never starts a database unit an operator stopped (it waits for it instead).
+  run(m.target, 'unit', t.target, { wants: [...(m.postgresql ? [m.postgresql.unit] : []), ...(m.zeo ? [m.zeo.unit] : []), ...clientUnits] });
   run(m.slice, 'unit', t.slice, {});
   if (m.zeo) {
     const waitArgv = [...m.zunitgen, 'wait-tcp', formatAddress(m.zeo.address), '--timeout', formatDuration(m.zeo.readyTimeoutMs)];
@@ -111,9 +113,11 @@ export function renderWith(m: StackModel, t: Compiled, opts: RenderOptions): Gen
   }
   const hapName = `haproxy-${m.prefix}.cfg`;
   const hapAlt = `haproxy-${m.prefix}-httpchk.cfg`;
+  // The httpchk alternative asks each wrapper's /health/ready; without a health HTTP listener it would have to ask
+  // Zope itself, which answers long before READY=1 (and not at all while busy): then only the agent file is written.
   const allHealthHttp = m.clients.every((c) => c.health.http);
-  run(hapName, 'haproxy', t['haproxy.cfg'], { servers, alternative: hapAlt });
-  run(hapAlt, 'haproxy', t['haproxy-httpchk.cfg'], { servers, alternative: hapName, allHealthHttp });
+  run(hapName, 'haproxy', t['haproxy.cfg'], { servers, alternative: allHealthHttp ? hapAlt : undefined });
+  if (allHealthHttp) run(hapAlt, 'haproxy', t['haproxy-httpchk.cfg'], { servers, alternative: hapName });
   return files;
 }
 

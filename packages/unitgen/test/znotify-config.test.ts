@@ -54,8 +54,8 @@ test('without clients.checks: root (http /), zeo and postgresql, as before', (t)
   assert.deepEqual(names(g), ['root:http', 'zeo:zeo', 'postgresql:postgresql']);
   assert.deepEqual(g.model.clients[0]!.checks, [
     { name: 'root', type: 'http', path: '/', roles: ['liveness', 'readiness'] },
-    { name: 'zeo', type: 'zeo', address: { host: '127.0.0.1', port: 8100, family: 4 }, roles: ['readiness', 'liveness'] },
-    { name: 'postgresql', type: 'postgresql', address: { host: '127.0.0.1', port: 5432, family: 4 }, roles: ['readiness', 'liveness'] },
+    { name: 'zeo', type: 'zeo', address: { host: '127.0.0.1', port: 8100, family: 4 }, roles: ['startup', 'readiness'] },
+    { name: 'postgresql', type: 'postgresql', address: { host: '127.0.0.1', port: 5432, family: 4 }, roles: ['startup', 'readiness'] },
   ]);
   // The root check asks each client's own http address (the wrapper's default for an http check).
   assert.deepEqual(checkOf(g, 2, 'root')!.address, { host: '127.0.0.1', port: 8082 });
@@ -74,7 +74,7 @@ test('an entry named like a generated check changes only the keys it gives', (t)
   assert.deepEqual([pg.address, pg.graceMs, pg.roles], [{ host: '127.0.0.1', port: 5432 }, 300_000, ['liveness']]);
   // Untouched: the zeo check, and what the root entry did not give (the wrapper's defaults).
   assert.equal(root.successThreshold, 1);
-  assert.deepEqual(g.model.clients[0]!.checks[1], { name: 'zeo', type: 'zeo', address: { host: '127.0.0.1', port: 8100, family: 4 }, roles: ['readiness', 'liveness'] });
+  assert.deepEqual(g.model.clients[0]!.checks[1], { name: 'zeo', type: 'zeo', address: { host: '127.0.0.1', port: 8100, family: 4 }, roles: ['startup', 'readiness'] });
 });
 
 test('changing the type keeps the generated keys the new type has, drops the others', (t) => {
@@ -84,7 +84,7 @@ test('changing the type keeps the generated keys the new type has, drops the oth
   `));
   assert.deepEqual(g.model.clients[1]!.checks.slice(0, 2), [
     { name: 'root', type: 'tcp', address: { host: '127.0.0.1', port: 8082, family: 4 }, roles: ['liveness', 'readiness'] },
-    { name: 'zeo', type: 'tcp', address: { host: '127.0.0.1', port: 8100, family: 4 }, roles: ['readiness', 'liveness'] },
+    { name: 'zeo', type: 'tcp', address: { host: '127.0.0.1', port: 8100, family: 4 }, roles: ['startup', 'readiness'] },
   ]);
   assert.equal(checkOf(g, 2, 'root')!.path, undefined, 'a tcp check has no path');
 });
