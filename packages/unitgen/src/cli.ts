@@ -5,18 +5,22 @@ import { Command } from 'commander';
 import { existsSync, readFileSync, realpathSync, writeFileSync, chmodSync, mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ConfigError, OutputConflictError, TemplateError, VerifyError, formatIssue } from './errors.js';
+import { ConfigError, InputError, LockBusyError, OutputConflictError, OutputError, TemplateError, VerifyError, formatIssue } from './errors.js';
 import { generate } from './generate.js';
 import { generatorMain } from './generator.js';
 import { parseStack } from './parse.js';
+import { readConfig } from './generate.js';
 import { parseAddress, parseDuration } from './values.js';
 import { verify } from './verify.js';
 import { waitTcp } from './wait-tcp.js';
 
 export function exitCodeOf(e: unknown): number {
   if (e instanceof ConfigError || e instanceof TemplateError) return 78;
-  if (e instanceof OutputConflictError) return 73;
-  return 1;
+  if (e instanceof OutputConflictError || e instanceof OutputError) return 73;
+  if (e instanceof InputError) return 66;
+  if (e instanceof LockBusyError) return 75;
+  if (e instanceof VerifyError) return 1;
+  return 70; // EX_SOFTWARE: a bug, not the operator's input
 }
 
 function report(e: unknown): number {
@@ -62,7 +66,7 @@ export async function main(argv: string[]): Promise<number> {
     .action((configs: string[]) => {
       const issues = [];
       for (const c of configs) {
-        try { parseStack(readFileSync(c, 'utf8'), { file: c }); } catch (e) { if (e instanceof ConfigError) issues.push(...e.issues); else throw e; }
+        try { parseStack(readConfig(c), { file: c }); } catch (e) { if (e instanceof ConfigError) issues.push(...e.issues); else throw e; }
       }
       if (issues.length) throw new ConfigError(issues);
     });

@@ -54,3 +54,51 @@ export class VerifyError extends Error {
     this.name = 'VerifyError';
   }
 }
+
+/** A config file cannot be read (missing, unreadable). Exit 66 (EX_NOINPUT). */
+export class InputError extends Error {
+  readonly code = 'EINPUT';
+  readonly exitCode = 66;
+  constructor(readonly path: string, what: string, fix: string, options?: { cause?: unknown }) {
+    super(`cannot read ${path}: ${what}\n  hint: ${fix}`, options);
+    this.name = 'InputError';
+  }
+}
+
+/**
+ * The output directory cannot be written, or what zunitgen keeps there (its manifest) is not what it wrote.
+ * Exit 73 (EX_CANTCREAT). The message names the path and the fix; it never echoes file contents.
+ */
+export class OutputError extends Error {
+  readonly code = 'EOUTPUT';
+  readonly exitCode = 73;
+  constructor(readonly path: string, what: string, fix: string, options?: { cause?: unknown }) {
+    super(`${path}: ${what}\n  hint: ${fix}`, options);
+    this.name = 'OutputError';
+  }
+}
+
+/** Another zunitgen holds the output directory's lock. Exit 75 (EX_TEMPFAIL): try again. */
+export class LockBusyError extends Error {
+  readonly code = 'ELOCKED';
+  readonly exitCode = 75;
+  constructor(readonly path: string, readonly holder: number) {
+    super(`${path}: another zunitgen (pid ${holder}) is writing this directory\n  hint: wait for it to finish and run again`);
+    this.name = 'LockBusyError';
+  }
+}
+
+/** Why an I/O error happened, in words, with what to do; for OutputError/InputError messages. */
+export function describeErrno(e: unknown): { what: string; fix: string } {
+  const code = (e as NodeJS.ErrnoException)?.code;
+  switch (code) {
+    case 'ENOENT': return { what: 'does not exist (ENOENT)', fix: 'check the path; create the parent directory first' };
+    case 'ENOTDIR': return { what: 'a component of the path is not a directory (ENOTDIR)', fix: 'point --out at a directory' };
+    case 'EROFS': return { what: 'the file system is read-only (EROFS)', fix: 'choose a writable --out, or remount it read-write' };
+    case 'EACCES': case 'EPERM': return { what: `permission denied (${code})`, fix: 'run as a user who may write there (root for /etc/systemd/system)' };
+    case 'ENOSPC': case 'EDQUOT': return { what: `no space left (${code})`, fix: 'free space on that file system' };
+    case 'ELOOP': return { what: 'too many symbolic links, or a dangling one (ELOOP)', fix: 'point --out at a real directory' };
+    case 'EISDIR': return { what: 'is a directory (EISDIR)', fix: 'give the path of a file' };
+    default: return { what: code ? `${code}: ${(e as Error).message}` : String((e as Error)?.message ?? e), fix: 'check the path and its permissions' };
+  }
+}

@@ -2,7 +2,8 @@
 
 import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { parseStack } from './parse.js';
+import { decodeConfig, parseStack } from './parse.js';
+import { describeErrno, InputError } from './errors.js';
 import { builtinTemplates } from './builtin-templates.js';
 import { compileTemplates, createEnv } from './compile.js';
 import { renderWith, type Compiled, type GeneratedFile } from './render.js';
@@ -23,9 +24,21 @@ export interface GenerateOptions {
 
 export interface GenerateResult { model: StackModel; files: GeneratedFile[]; plan: Plan; diff?: string }
 
+/** A config file's text: strict UTF-8 (decodeConfig); InputError (66) when it cannot be read. */
+export function readConfig(path: string, file = path): string {
+  let bytes: Buffer;
+  try {
+    bytes = readFileSync(path);
+  } catch (e) {
+    const d = describeErrno(e);
+    throw new InputError(path, d.what, (e as NodeJS.ErrnoException).code === 'ENOENT' ? 'give the path of a stack config (YAML)' : d.fix, { cause: e });
+  }
+  return decodeConfig(bytes, file);
+}
+
 /** Throws ConfigError (78), TemplateError (78) or OutputConflictError before anything is written. */
 export function generate(configPath: string, opts: GenerateOptions): GenerateResult {
-  const text = readFileSync(configPath, 'utf8');
+  const text = readConfig(configPath, opts.sourceName ?? configPath);
   // The output is meant for the unit search path: its names must not replace a unit the distribution ships.
   const model = parseStack(text, { file: opts.sourceName ?? configPath, shadowCheck: { dirs: shadowDirs(VENDOR_UNIT_PATH), exists: existsSync } });
   const outDir = resolve(opts.out);

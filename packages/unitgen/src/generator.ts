@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { ConfigError, formatIssue } from './errors.js';
 import { kmsgLogger } from './kmsg.js';
 import { shadowDirs, SYSTEM_UNIT_PATH } from './unit-references.js';
-import { parseStack } from './parse.js';
+import { decodeConfig, parseStack } from './parse.js';
 import { builtinTemplates } from './builtin-templates.js';
 import { renderWith, type Compiled, type GeneratedFile } from './render.js';
 
@@ -38,7 +38,7 @@ export function runGenerator(normalDir: string, opts: { configDir?: string; log?
     try {
       // Generated units sit in /run/systemd/generator, above the vendor units and below /etc and /run/systemd/system:
       // a name that exists anywhere in the search path would replace a unit, or be hidden by one.
-      const m = parseStack(fs.readFileSync(file, 'utf8'), { file, shadowCheck: { dirs: searchPath, exists: fs.existsSync } });
+      const m = parseStack(decodeConfig(fs.readFileSync(file), file), { file, shadowCheck: { dirs: searchPath, exists: fs.existsSync } });
       files = renderWith(m, compiled, { outDir: normalDir, generator: 'zunitgen generator' });
       stack = m.stack;
       const clash = files.find((f) => taken.has(f.name));

@@ -1,6 +1,6 @@
 // @zope-systemd/unitgen: parse (config -> model), render (model + templates -> files), IO (write, verify).
-export { ConfigError, TemplateError, OutputConflictError, VerifyError, formatIssue, type ConfigIssue } from './errors.js';
-export { parseStack, KEYS, type ParseOptions } from './parse.js';
+export { ConfigError, TemplateError, OutputConflictError, OutputError, InputError, LockBusyError, VerifyError, formatIssue, type ConfigIssue } from './errors.js';
+export { parseStack, decodeConfig, KEYS, MAX_DEPTH, type ParseOptions } from './parse.js';
 export type { StackModel, ClientModel, CheckModel, CheckType, CheckRole, MemoryLimits, WarmupUrl } from './model.js';
 export { CHECK_KEYS, CHECK_TYPES, CHECK_ROLES, TYPE_KEYS } from './checks.js';
 export { renderWith, checkUnitShape, header, TEMPLATE_NAMES, type GeneratedFile, type RenderOptions, type TemplateSources, type Compiled, type TemplateFn } from './render.js';

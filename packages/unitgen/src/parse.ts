@@ -5,7 +5,7 @@ import { isMap, isSeq, isAlias, LineCounter, parseDocument, type Node, type YAML
 import { ConfigError, type ConfigIssue } from './errors.js';
 import { invalidUnitName, systemdEscape, UNIT_NAME_MAX } from './escape.js';
 import type { ClientModel, MemoryLimits, StackModel, WarmupUrl } from './model.js';
-import { expandTemplate, formatAddress, isHostHeader, isUrlPath, parseAddress, q, sizeBytes, urlPathHint, type Address } from './values.js';
+import { expandTemplate, formatAddress, MAX_CONFIG_BYTES, isHostHeader, isUrlPath, parseAddress, q, sizeBytes, urlPathHint, type Address } from './values.js';
 import { CHECK_KEYS, checksFor, generatedChecks, parseChecks } from './checks.js';
 import { command, describe, quotedDelta, Walker } from './walker.js';
 import { existingUnits, reservedStackName } from './unit-names.js';
@@ -48,31 +48,108 @@ export interface ParseOptions {
   shadowCheck?: { dirs: readonly string[]; exists: (path: string) => boolean };
 }
 
+/** How deep the config may nest: a stack config needs five levels; the YAML reader's own recursion stays far away. */
+export const MAX_DEPTH = 32;
+
+/**
+ * The text of a config file: UTF-8, strictly. A byte sequence that is not UTF-8 is an error at its position (a
+ * decoder that replaced it with U+FFFD would change the value silently); so is a file over MAX_CONFIG_BYTES.
+ */
+export function decodeConfig(bytes: Uint8Array, file: string): string {
+  if (bytes.length > MAX_CONFIG_BYTES) {
+    throw new ConfigError([{ file, line: 1, col: 1, message: `the file is ${bytes.length} bytes, more than the ${MAX_CONFIG_BYTES} a stack config may have`, hint: 'a stack config is a few kilobytes: is this the right file?' }]);
+  }
+  try {
+    return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+  } catch {
+    let good = 0;
+    for (let end = bytes.length; good < end;) {
+      const mid = (good + end + 1) >> 1;
+      try { new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(0, mid)); good = mid; } catch { end = mid - 1; }
+    }
+    // `good` bytes decode; the sequence after them cannot (a truncated sequence at the end decodes as a prefix, so back off).
+    while (good > 0 && (bytes[good]! & 0xc0) === 0x80) good--;
+    const before = new TextDecoder('utf-8').decode(bytes.subarray(0, good));
+    const lines = before.split('\n');
+    throw new ConfigError([{ file, line: lines.length, col: lines[lines.length - 1]!.length + 1, message: `byte 0x${bytes[good]!.toString(16).padStart(2, '0')} at offset ${good} is not UTF-8`, hint: 'save the file as UTF-8' }]);
+  }
+}
+
 /** Parses and validates one stack config. Throws ConfigError with every issue found. Pure. */
 export function parseStack(text: string, opts: ParseOptions = {}): StackModel {
   const file = opts.file ?? '<config>';
+  if (text.length > MAX_CONFIG_BYTES) decodeConfig(Buffer.from(text), file);
+  try {
+    return parseChecked(text, file, opts);
+  } catch (e) {
+    if (!(e instanceof RangeError)) throw e;
+    // The YAML reader recurses per nesting level: a file nested thousands deep ends its stack.
+    throw new ConfigError([{ file, line: 1, col: 1, message: 'the YAML nests too deeply to be read', hint: `a stack config nests at most ${MAX_DEPTH} levels; look for a run of [ or { that never closes` }]);
+  }
+}
+
+/**
+ * The offset where flow collections ([ and {) nest deeper than MAX_DEPTH, or -1. Read before the YAML parser,
+ * which recurses once per level and, thousands deep, exhausts the stack. Quotes and comments are skipped.
+ */
+export function flowTooDeep(text: string): number {
+  let depth = 0, quote = '';
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i]!;
+    if (quote) {
+      if (c === '\\' && quote === '"') i++;
+      else if (c === quote) quote = '';
+      continue;
+    }
+    const prev = i === 0 ? '\n' : text[i - 1]!;
+    if (c === '#' && /\s/.test(prev)) { const nl = text.indexOf('\n', i); if (nl < 0) break; i = nl; continue; }
+    if ((c === '"' || c === "'") && /[\s[{,:]/.test(prev)) { quote = c; continue; }
+    if (c === '[' || c === '{') { if (++depth > MAX_DEPTH) return i; }
+    else if ((c === ']' || c === '}') && depth > 0) depth--;
+  }
+  return -1;
+}
+
+function parseChecked(text: string, file: string, opts: ParseOptions): StackModel {
   const lc = new LineCounter();
+  const tooDeep = flowTooDeep(text);
+  if (tooDeep >= 0) {
+    const before = text.slice(0, tooDeep).split('\n');
+    throw new ConfigError([{ file, line: before.length, col: before[before.length - 1]!.length + 1, message: `the config nests more than ${MAX_DEPTH} levels deep`, hint: 'a stack config needs about five; look for a run of [ or { that never closes' }]);
+  }
   const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false, uniqueKeys: true, strict: true });
   const w = new Walker(file, lc, doc.contents as Node | null);
-  for (const e of doc.errors) {
+  // One broken bracket can make the YAML reader report the same problem hundreds of times: the first ten say enough.
+  for (const e of doc.errors.slice(0, 10)) {
     const { line, col } = lc.linePos(e.pos[0]);
-    w.issues.push({ file, line, col, message: `YAML: ${e.message.split('\n')[0]}`, hint: e.code === 'DUPLICATE_KEY' ? 'each key may appear once' : undefined } as ConfigIssue);
+    w.issues.push({ file, line, col, message: `YAML: ${e.message.split('\n')[0]}`, hint: yamlHint(e.code, text.split('\n')[line - 1] ?? '') } as ConfigIssue);
   }
   if (w.issues.length) throw new ConfigError(w.issues.map(stripUndefined));
-  let hasAlias = false;
-  // Aliases would make one node appear in two places (and positions ambiguous): refuse them.
-  const visit = (n: unknown): void => {
-    if (isAlias(n)) { if (!hasAlias) w.err(n as Node, 'YAML anchors and aliases are not supported', 'write the value out'); hasAlias = true; return; }
-    if (isMap(n)) for (const p of n.items) { visit(p.key); visit(p.value); }
-    else if (isSeq(n)) for (const i of n.items) visit(i);
+  let refused = false;
+  // Aliases would make one node appear in two places (and positions ambiguous): refuse them. Depth is bounded
+  // before anything else walks the tree.
+  const visit = (n: unknown, depth: number): void => {
+    if (refused) return;
+    if (depth > MAX_DEPTH) { w.err(n as Node, `the config nests more than ${MAX_DEPTH} levels deep`, 'a stack config needs about five; look for a run of [ or { here'); refused = true; return; }
+    if (isAlias(n)) { w.err(n as Node, 'YAML anchors and aliases are not supported', 'write the value out'); refused = true; return; }
+    if (isMap(n)) for (const p of n.items) { visit(p.key, depth + 1); visit(p.value, depth + 1); }
+    else if (isSeq(n)) for (const i of n.items) visit(i, depth + 1);
   };
-  visit(doc.contents);
-  if (hasAlias) throw new ConfigError(w.issues);
+  visit(doc.contents, 0);
+  if (refused) throw new ConfigError(w.issues);
   const model = validate(w, doc.contents as Node | null, file);
   if (model && opts.shadowCheck) refuseShadowing(w, model, (doc.contents as YAMLMap | null)?.get?.('stack', true) as Node | null, opts.shadowCheck);
   w.issues.sort((a, b) => a.line - b.line || a.col - b.col);
   if (w.issues.length || !model) throw new ConfigError(w.issues.length ? w.issues : [{ file, line: 1, col: 1, message: 'invalid configuration' }]);
   return model;
+}
+
+/** The fix for a YAML syntax error, where there is a likely one. */
+function yamlHint(code: string, line: string): string | undefined {
+  if (code === 'DUPLICATE_KEY') return 'each key may appear once';
+  // `{ agent: 127.0.0.1:{9080+n} }`: inside a flow mapping an unquoted { starts another mapping.
+  if (/\{[^{}]*\{\s*(n|\d+\s*\+\s*n|n\s*\+\s*\d+)\s*\}/.test(line)) return 'quote values holding a placeholder inside { ... }: agent: "127.0.0.1:{9080+n}"';
+  return undefined;
 }
 
 /** A generated unit name that the system already has is refused: ours would replace it, or it ours. */

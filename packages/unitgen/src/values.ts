@@ -24,14 +24,27 @@ export function unsafeText(s: string): string | undefined {
     if (c < 0x20 || c === 0x7f || (c >= 0x80 && c <= 0x9f)) {
       return `contains the control character U+${c.toString(16).toUpperCase().padStart(4, '0')}`;
     }
+    let cp = c;
     if (c >= 0xd800 && c <= 0xdfff) {
       const next = s.charCodeAt(i + 1);
-      if (c <= 0xdbff && next >= 0xdc00 && next <= 0xdfff) { i++; continue; }
-      return 'contains a lone UTF-16 surrogate (not valid Unicode)';
+      if (!(c <= 0xdbff && next >= 0xdc00 && next <= 0xdfff)) return 'contains a lone UTF-16 surrogate (not valid Unicode)';
+      cp = ((c - 0xd800) << 10) + (next - 0xdc00) + 0x10000;
+      i++;
+    }
+    // systemd refuses noncharacters as invalid UTF-8 in unit files (unichar_is_valid(): U+FDD0..U+FDEF and
+    // every code point ending in FFFE or FFFF), so the unit would not load.
+    if ((cp >= 0xfdd0 && cp <= 0xfdef) || (cp & 0xfffe) === 0xfffe) {
+      return `contains the Unicode noncharacter U+${cp.toString(16).toUpperCase().padStart(4, '0')}, which systemd refuses`;
     }
   }
   return undefined;
 }
+
+/** The longest string value a config may hold: far below systemd's line limit (LONG_LINE_MAX, 1 MiB) with every suffix added. */
+export const MAX_VALUE_LENGTH = 4096;
+
+/** The largest config file read (bytes): a stack description is a few kilobytes. */
+export const MAX_CONFIG_BYTES = 1 << 20;
 
 // ---------------------------------------------------------------- sizes (systemd.resource-control(5))
 

@@ -5,7 +5,7 @@
 import { isMap, isScalar, isSeq, isAlias, type LineCounter, type Node, type Pair, type YAMLMap } from 'yaml';
 import type { ConfigIssue } from './errors.js';
 import {
-  didYouMean, expandTemplate, parseAddress, parseDuration, parseSize, q, unsafeText,
+  didYouMean, expandTemplate, MAX_VALUE_LENGTH, parseAddress, parseDuration, parseSize, q, unsafeText,
   type Address, type Result, type Size,
 } from './values.js';
 
@@ -71,8 +71,12 @@ export class Walker {
       this.err(node, `${where}: expected a string, got ${describe(node)}`, typeof v === 'number' || typeof v === 'boolean' ? 'quote it: "..."' : undefined);
       return undefined;
     }
+    if (v.length > MAX_VALUE_LENGTH) {
+      this.err(node, `${where}: ${v.length} characters, more than the ${MAX_VALUE_LENGTH} a value may have`, 'shorten it; longer values make unit lines systemd refuses');
+      return undefined;
+    }
     const why = unsafeText(v);
-    if (why) { this.err(node, `${where}: ${q(v)} ${why}`, 'a newline or control character would break the unit file'); return undefined; }
+    if (why) { this.err(node, `${where}: ${q(v)} ${why}`, 'remove it: a newline or control character would break the unit file, and systemd refuses the rest'); return undefined; }
     if (!opts.empty && v === '') { this.err(node, `${where}: must not be empty`); return undefined; }
     return v;
   }
