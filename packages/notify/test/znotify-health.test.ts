@@ -69,10 +69,14 @@ test('http: a client that connects and sends nothing is closed within seconds, n
   t.after(() => { server.closeAllConnections(); server.close(); });
   const silent = net.connect(port, '127.0.0.1');
   silent.on('error', () => {});
+  // It sends nothing, but reads: the server answers 408 before it closes, and the close is seen after that.
+  let got = '';
+  silent.setEncoding('utf8').on('data', (d: string) => { got += d; });
   t.after(() => silent.destroy());
   const closed = new Promise<void>((resolve) => silent.once('close', () => resolve()));
   // headersTimeout is 5 s; Node checks it every connectionsCheckingInterval (default 30 s, here 1 s).
   assert.notEqual(await within(closed, 15_000), 'timeout', 'a silent connection was held for 15 s');
+  assert.match(got, /^HTTP\/1\.1 408 Request Timeout\r\n/);
   // The listener still answers.
   const status = await new Promise<number>((resolve, reject) => {
     http.get({ host: '127.0.0.1', port, path: '/health/live' }, (res) => { res.resume(); resolve(res.statusCode ?? 0); }).on('error', reject);

@@ -8,88 +8,147 @@ import http from 'node:http';
 import net from 'node:net';
 import { formatAddress, type Address } from './address.js';
 import { listenServer } from '../index.js';
+import { ConnectionGuard, type GuardSink } from './connection-guard.js';
 import { StartError } from './errors.js';
-import type { Logger } from './log.js';
+import { redact, redactDeep, type Logger } from './log.js';
 import type { ServiceState } from './state.js';
 
-/** The agent sockets still open, per server: closeServer ends them instead of waiting for their peers. */
-const openAgentSockets = new WeakMap<net.Server, Set<net.Socket>>();
+/** Each listener's connection guard: closeServer ends its sockets instead of waiting for their peers. */
+const guards = new WeakMap<net.Server, ConnectionGuard>();
 
-/** How long an agent connection may live at all. HAProxy reads one line and closes in microseconds. */
+/** How long an agent connection may live at all, also when the peer does not read the answer. */
 const AGENT_SOCKET_MS = 2000;
-/** Enough for HAProxy's checks of several backends at once; more is a misbehaving client. */
-const MAX_HEALTH_CONNECTIONS = 256;
+/**
+ * After the answer went out, the socket is closed this soon whatever the peer does. HAProxy closes at once; the
+ * pause only lets its agent-send string (sent with the connect) be read first, so the close is a clean FIN and
+ * not a reset that could cost HAProxy the answer.
+ */
+const AGENT_LINGER_MS = 50;
+/** Request line (2 KiB) and header (8 KiB) limits of the health HTTP listener: 414 and 431 above them. */
+export const MAX_URL_BYTES = 2048;
+export const MAX_HEADER_BYTES = 8192;
 
-export function agentServer(state: ServiceState, server: net.Server = net.createServer()): net.Server {
-  const open = new Set<net.Socket>();
-  openAgentSockets.set(server, open);
-  server.maxConnections = MAX_HEALTH_CONNECTIONS;
+function sinkOf(state: ServiceState): GuardSink {
+  return { count: (listener, what) => state.countHealthConnection(listener, what) };
+}
+
+export function agentServer(state: ServiceState, server: net.Server = net.createServer(), log?: Pick<Logger, 'warn'>): net.Server {
+  const guard = new ConnectionGuard('agent', sinkOf(state), log);
+  guards.set(server, guard);
   server.on('connection', (sock) => {
+    if (!guard.admit(sock)) return;
     state.countAgentRequest();
-    open.add(sock);
     sock.on('error', () => {});
     sock.setNoDelay(true);
-    sock.end(state.agentReply());
-    // Read (and drop) HAProxy's agent-send string, so its close is seen at once and the socket goes away
-    // cleanly instead of lingering with unread data (which would end in a RST).
+    guard.busy(sock);
+    // Read (and drop) HAProxy's agent-send string: unread data would turn our close into a reset.
     sock.resume();
-    // A deadline, not an idle timeout: a peer that trickles a byte now and then must not keep its socket (and,
-    // through server.close(), the wrapper's exit after the instance is gone) for ever.
+    sock.end(redact(state.agentReply()), () => {
+      // Answered: the slot is free for the next check, whatever this peer does (a flood never closes).
+      guard.idle(sock);
+      setTimeout(() => sock.destroy(), AGENT_LINGER_MS).unref();
+    });
+    // A deadline, not an idle timeout: a peer that never reads the answer, or trickles a byte now and then, must
+    // not keep its socket (and, through server.close(), the wrapper's exit after the instance is gone) for ever.
     const deadline = setTimeout(() => sock.destroy(), AGENT_SOCKET_MS);
     deadline.unref();
-    sock.once('close', () => { clearTimeout(deadline); open.delete(sock); });
+    sock.once('close', () => clearTimeout(deadline));
   });
   return server;
 }
 
 // Node enforces headersTimeout/requestTimeout only when it checks its connections, every 30 s by default: a
 // client that connects and sends nothing would hold its socket that long. Check every second instead.
-export function httpServer(state: ServiceState, now: () => number, server: http.Server = http.createServer({ connectionsCheckingInterval: 1000 })): http.Server {
+export function httpServer(
+  state: ServiceState,
+  now: () => number,
+  server: http.Server = http.createServer({ connectionsCheckingInterval: 1000, maxHeaderSize: MAX_HEADER_BYTES }),
+  log?: Pick<Logger, 'warn'>,
+): http.Server {
   server.keepAliveTimeout = 5000;
   server.headersTimeout = 5000;
   server.requestTimeout = 10_000;
-  server.maxConnections = MAX_HEALTH_CONNECTIONS;
+  const guard = new ConnectionGuard('http', sinkOf(state), log);
+  guards.set(server, guard);
+  server.on('connection', (sock: net.Socket) => { guard.admit(sock); });
   server.on('request', (req, res) => {
     state.countHttpRequest();
-    const path = (req.url ?? '/').split('?')[0];
-    const send = (status: number, type: string, body: string) => {
-      res.writeHead(status, { 'content-type': type, 'cache-control': 'no-store', 'content-length': Buffer.byteLength(body) });
-      res.end(req.method === 'HEAD' ? undefined : body);
-    };
-    if (req.method !== 'GET' && req.method !== 'HEAD') {
-      res.setHeader('allow', 'GET, HEAD');
-      send(405, 'text/plain; charset=utf-8', 'method not allowed\n');
+    guard.busy(req.socket);
+    res.once('close', () => guard.idle(req.socket));
+    answer(state, now, req, res);
+  });
+  server.on('clientError', (err: NodeJS.ErrnoException & { rawPacket?: Buffer }, sock: net.Socket) => {
+    const status = clientErrorStatus(err);
+    if (status === undefined || !sock.writable) { sock.destroy(); return; }
+    state.countHttpRequest();
+    sock.end(rawResponse(status));
+    setTimeout(() => sock.destroy(), 1000).unref();
+  });
+  return server;
+}
+
+/** The status for a request Node's parser refused: 405 unknown method, 414/431 too long, 400 otherwise. */
+export function clientErrorStatus(err: NodeJS.ErrnoException & { rawPacket?: Buffer }): number | undefined {
+  if (err.code === 'HPE_HEADER_OVERFLOW') {
+    // Over the header limit before the request line ended: it is the URL that is too long.
+    const nl = err.rawPacket?.indexOf(0x0a) ?? -1;
+    return nl < 0 || nl > MAX_URL_BYTES ? 414 : 431;
+  }
+  if (err.code === 'HPE_INVALID_METHOD') return 405;
+  if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') return 408;
+  if (err.code?.startsWith('HPE_')) return 400;
+  return undefined; // a reset or the like: nobody to answer
+}
+
+function rawResponse(status: number): string {
+  const reason = http.STATUS_CODES[status] ?? 'Error';
+  const body = status === 405 ? 'method not allowed: GET or HEAD\n' : `${reason.toLowerCase()}\n`;
+  return [`HTTP/1.1 ${status} ${reason}`, 'connection: close', 'content-type: text/plain; charset=utf-8', 'cache-control: no-store',
+    `content-length: ${Buffer.byteLength(body)}`, ...(status === 405 ? ['allow: GET, HEAD'] : []), '', body].join('\r\n');
+}
+
+/** One request: everything it answers leaves through redactDeep()/redact(), like the logs. */
+function answer(state: ServiceState, now: () => number, req: http.IncomingMessage, res: http.ServerResponse): void {
+  const send = (status: number, type: string, body: string, headers: Record<string, string> = {}) => {
+    res.writeHead(status, { 'content-type': type, 'cache-control': 'no-store', 'content-length': Buffer.byteLength(body), ...headers });
+    res.end(req.method === 'HEAD' ? undefined : body);
+  };
+  const json = (status: number, body: unknown) => send(status, 'application/json', JSON.stringify(redactDeep(body)) + '\n');
+  if (req.method !== 'GET' && req.method !== 'HEAD') {
+    send(405, 'text/plain; charset=utf-8', 'method not allowed: GET or HEAD\n', { allow: 'GET, HEAD' });
+    return;
+  }
+  if ((req.url ?? '').length > MAX_URL_BYTES) {
+    send(414, 'text/plain; charset=utf-8', `uri too long: at most ${MAX_URL_BYTES} bytes\n`, { connection: 'close' });
+    return;
+  }
+  const path = (req.url ?? '/').split('?')[0];
+  const t = now();
+  switch (path) {
+    case '/health':
+    case '/health/': {
+      const body = state.toJSON(t);
+      json(body.ready ? 200 : 503, body);
       return;
     }
-    const t = now();
-    switch (path) {
-      case '/health':
-      case '/health/': {
-        const body = state.toJSON(t);
-        send(body.ready ? 200 : 503, 'application/json', JSON.stringify(body) + '\n');
-        return;
-      }
-      case '/health/ready': {
-        const ok = state.ready();
-        const reason = ok ? undefined : state.notReadyReason();
-        send(ok ? 200 : 503, 'application/json', JSON.stringify({ name: state.name, ready: ok, state: state.phase, ...(reason ? { reason } : {}) }) + '\n');
-        return;
-      }
-      case '/health/live': {
-        const ok = state.live(t);
-        const reason = ok ? undefined : state.notLiveReason(t);
-        send(ok ? 200 : 503, 'application/json', JSON.stringify({ name: state.name, live: ok, state: state.phase, busy: state.busy(), ...(reason ? { reason } : {}) }) + '\n');
-        return;
-      }
-      case '/metrics':
-        send(200, 'text/plain; version=0.0.4; charset=utf-8', state.metrics(t));
-        return;
-      default:
-        send(404, 'text/plain; charset=utf-8', 'not found: try /health, /health/live, /health/ready, /metrics\n');
+    case '/health/ready': {
+      const ok = state.ready();
+      const reason = ok ? undefined : state.notReadyReason();
+      json(ok ? 200 : 503, { name: state.name, ready: ok, state: state.phase, ...(reason ? { reason } : {}) });
+      return;
     }
-  });
-  server.on('clientError', (_err, sock) => { sock.destroy(); });
-  return server;
+    case '/health/live': {
+      const ok = state.live(t);
+      const reason = ok ? undefined : state.notLiveReason(t);
+      json(ok ? 200 : 503, { name: state.name, live: ok, state: state.phase, busy: state.busy(), ...(reason ? { reason } : {}) });
+      return;
+    }
+    case '/metrics':
+      send(200, 'text/plain; version=0.0.4; charset=utf-8', state.metrics(t));
+      return;
+    default:
+      send(404, 'text/plain; charset=utf-8', 'not found: try /health, /health/live, /health/ready, /metrics\n');
+  }
 }
 
 /** Binds a server to a configured address; EADDRINUSE and friends become one clear StartError line. */
@@ -115,7 +174,7 @@ export async function closeServer(server: net.Server | undefined): Promise<void>
   await new Promise<void>((resolve) => {
     server.close(() => resolve());
     (server as http.Server).closeAllConnections?.();
-    for (const sock of openAgentSockets.get(server) ?? []) sock.destroy();
+    guards.get(server)?.destroyAll();
   });
 }
 
@@ -161,8 +220,8 @@ export async function openHealthListeners(
     }
   };
   try {
-    await open('agent', () => agentServer(state));
-    await open('http', () => httpServer(state, now));
+    await open('agent', () => agentServer(state, net.createServer(), log));
+    await open('http', () => httpServer(state, now, undefined, log));
   } catch (err) {
     await close();
     throw err;

@@ -3,6 +3,7 @@
 // derived from the fields below and an explicit `now`.
 import type { Role } from './config.js';
 import { formatDuration } from './duration.js';
+import { redact } from './log.js';
 import { isBusy, isLive, isPassing, type ProbeState } from './probe.js';
 
 export type Phase = 'starting' | 'running' | 'stopping' | 'failed';
@@ -31,6 +32,7 @@ export class ServiceState {
   private _answered = false;
   private readonly _counters = { agentRequests: 0, httpRequests: 0, watchdogPings: 0 };
   private _logOutput: { readonly dropped: number } | undefined;
+  private readonly _connections = { agent: { shed: 0, refused: 0 }, http: { shed: 0, refused: 0 } };
   readonly startedAt: number;
 
   constructor(readonly name: string, warmupTotal: number, now: number, readonly wallStart = Date.now()) {
@@ -77,6 +79,8 @@ export class ServiceState {
   beganStopping(): void { if (this._phase !== 'failed') this._phase = 'stopping'; }
   /** The log output whose dropped lines /metrics reports (main.ts attaches the wrapper's). */
   attachLogOutput(output: { readonly dropped: number }): void { this._logOutput = output; }
+  /** A health listener closed an idle connection to make room (shed), or refused one at its cap. */
+  countHealthConnection(listener: 'agent' | 'http', what: 'shed' | 'refused'): void { this._connections[listener][what]++; }
   countAgentRequest(): void { this._counters.agentRequests++; }
   countHttpRequest(): void { this._counters.httpRequests++; }
   countWatchdogPing(): void { this._counters.watchdogPings++; }
@@ -195,6 +199,8 @@ export class ServiceState {
     m('znotify_agent_requests_total', 'counter', 'Agent-check connections answered.', [[n, this.counters.agentRequests]]);
     m('znotify_http_requests_total', 'counter', 'Health HTTP requests answered.', [[n, this.counters.httpRequests]]);
     m('znotify_watchdog_pings_total', 'counter', 'WATCHDOG=1 sent.', [[n, this.counters.watchdogPings]]);
+    m('znotify_health_connections_closed_total', 'counter', 'Health connections closed by the wrapper under a flood: idle ones shed to make room, new ones refused at the cap.',
+      (['agent', 'http'] as const).flatMap((l) => (['shed', 'refused'] as const).map((w) => [`${n},listener="${l}",reason="${w}"`, this._connections[l][w]] as [string, number])));
     m('znotify_log_lines_dropped_total', 'counter', 'Log lines dropped because stderr (the journal) did not take them in time.', [[n, this._logOutput?.dropped ?? 0]]);
     m('znotify_child_pid', 'gauge', 'PID of the supervised instance (0 when none).', [[n, this.childPid ?? 0]]);
     m('process_resident_memory_bytes', 'gauge', 'Resident memory of the wrapper.', [[n, mem.rss]]);
@@ -213,6 +219,7 @@ function sanitize(s: string): string {
   return s.replace(/[\r\n\t]+/g, ' ').replace(/[^\x20-\x7e]/g, '?').slice(0, 200);
 }
 
+/** A label value: redacted like everything else that leaves the wrapper, then escaped for the exposition format. */
 function esc(s: string): string {
-  return s.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
+  return redact(s).replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
 }
