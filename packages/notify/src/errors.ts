@@ -23,9 +23,11 @@ export const NotifyErrorCode = {
   BARRIER_TIMEOUT: 'ERR_NOTIFY_BARRIER_TIMEOUT',
   /** An operation was cancelled through its AbortSignal; `cause` is the signal's reason. */
   ABORTED: 'ERR_NOTIFY_ABORTED',
-  /** LISTEN_PID / LISTEN_FDS / LISTEN_FDNAMES is set but malformed, or a listed fd is not open. */
+  /** LISTEN_PID / LISTEN_FDS / LISTEN_FDNAMES is set but malformed. */
   LISTEN_FDS_MALFORMED: 'ERR_LISTEN_FDS_MALFORMED',
-  /** listenServer() could not listen on the fd. */
+  /** LISTEN_FDS announces an fd that is not open, or one this process opened itself (FD_CLOEXEC set). */
+  LISTEN_FDS_NOT_PASSED: 'ERR_LISTEN_FDS_NOT_PASSED',
+  /** listenServer() could not listen on the fd, or acceptedSocket() could not adopt it. */
   LISTEN_FAILED: 'ERR_LISTEN_FAILED',
   /** WATCHDOG_USEC / WATCHDOG_PID is set but malformed. */
   WATCHDOG_MALFORMED: 'ERR_WATCHDOG_MALFORMED',

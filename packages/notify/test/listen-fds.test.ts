@@ -3,6 +3,8 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
+import http from 'node:http';
+import dgram from 'node:dgram';
 import fs from 'node:fs';
 import path from 'node:path';
 import { spawn } from 'node:child_process';
@@ -49,6 +51,14 @@ function spawnChild(args: string[], fds: number[], env: NodeJS.ProcessEnv, opts:
   });
 }
 
+/** The fd of a bound UDP socket (closed after the test). */
+async function udpSocket(t: { after(fn: () => void): void }): Promise<number> {
+  const sock = dgram.createSocket('udp4');
+  await new Promise<void>((r) => sock.bind(0, '127.0.0.1', r));
+  t.after(() => sock.close());
+  return (sock as unknown as { _handle: { fd: number } })._handle.fd;
+}
+
 async function tcpServer(): Promise<{ server: net.Server; fd: number; port: number }> {
   const server = net.createServer();
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
@@ -88,7 +98,7 @@ describe('listenFds() in a socket-activated child', () => {
     assert.deepEqual(report?.again, []);
   });
 
-  test('no LISTEN_FDNAMES (or an empty slot): names are "unknown"', async (t) => {
+  test('names as sd_listen_fds_with_names: "unknown" without LISTEN_FDNAMES, "" for an empty slot', async (t) => {
     const a = await tcpServer();
     const b = await tcpServer();
     t.after(() => {
@@ -102,9 +112,31 @@ describe('listenFds() in a socket-activated child', () => {
     ]);
     const r2 = await spawnChild(['report'], [a.fd, b.fd], { LISTEN_FDS: '2', LISTEN_FDNAMES: ':agent' });
     assert.deepEqual(r2.lines[0]?.fds, [
-      { fd: 3, name: 'unknown' },
+      { fd: 3, name: '' },
       { fd: 4, name: 'agent' },
     ]);
+    const c = await tcpServer();
+    t.after(() => c.server.close());
+    const r3 = await spawnChild(['report'], [a.fd, b.fd, c.fd], { LISTEN_FDS: '3', LISTEN_FDNAMES: 'a::c' });
+    assert.deepEqual(r3.lines[0]?.fds, [
+      { fd: 3, name: 'a' },
+      { fd: 4, name: '' },
+      { fd: 5, name: 'c' },
+    ]);
+  });
+
+  test('a count beyond the fds passed runs into Node\'s own fds: ERR_LISTEN_FDS_NOT_PASSED, no FD_CLOEXEC changed', async (t) => {
+    // Nothing passed at all: fd 3 is Node's own (its event loop), open, and libsystemd would hand it out.
+    const none = await spawnChild(['report'], [], { LISTEN_FDS: '1' });
+    assert.equal(none.lines[0]?.error?.code, 'ERR_LISTEN_FDS_NOT_PASSED', JSON.stringify(none.lines));
+    assert.match(none.lines[0]!.error.message, /LISTEN_FDS=1 announces fds 3-3, but fd 3 \(anon_inode:\[eventpoll\]\) was opened by Node itself, not passed to it/);
+    // One passed, two announced: fd 4 is refused, and fd 3 keeps its flags (no FD_CLOEXEC set on it).
+    const a = await tcpServer();
+    t.after(() => a.server.close());
+    const short = await spawnChild(['report'], [a.fd], { LISTEN_FDS: '2', LISTEN_FDNAMES: 'web:agent' });
+    assert.equal(short.lines[0]?.error?.code, 'ERR_LISTEN_FDS_NOT_PASSED', JSON.stringify(short.lines));
+    assert.match(short.lines[0]!.error.message, /but fd 4 /);
+    assert.equal(short.lines[0]!.cloexec3, true, 'fd 3 as Node left it');
   });
 
   test('LISTEN_PID of another process: [] (inherited, not meant for us)', async (t) => {
@@ -118,6 +150,7 @@ describe('listenFds() in a socket-activated child', () => {
     ['LISTEN_FDS not a number', { LISTEN_FDS: 'two' }, /LISTEN_FDS="two" is not a positive decimal integer/],
     ['LISTEN_FDS=0', { LISTEN_FDS: '0' }, /LISTEN_FDS="0"/],
     ['too many names', { LISTEN_FDS: '1', LISTEN_FDNAMES: 'a:b' }, /LISTEN_FDNAMES="a:b" has 2 names but LISTEN_FDS="1"; expected exactly 1/],
+    ['an empty LISTEN_FDNAMES (no names, as libsystemd splits it)', { LISTEN_FDS: '1', LISTEN_FDNAMES: '' }, /LISTEN_FDNAMES="" has 0 names but LISTEN_FDS="1"/],
   ] as const) {
     test(`malformed: ${what} -> ERR_LISTEN_FDS_MALFORMED`, async (t) => {
       const a = await tcpServer();
@@ -194,7 +227,6 @@ describe('listenFds() in-process (env and pid injected; no fds adopted)', () => 
     [{ LISTEN_PID: '42', LISTEN_FDS: '1.5' }, /LISTEN_FDS="1.5"/],
     [{ LISTEN_PID: '42', LISTEN_FDS: ' 1' }, /LISTEN_FDS=" 1"/],
     [{ LISTEN_PID: '42', LISTEN_FDS: '3', LISTEN_FDNAMES: 'a:b' }, /has 2 names but LISTEN_FDS="3"/],
-    [{ LISTEN_PID: '42', LISTEN_FDS: '100000' }, /announces fd \d+, but fd \d+ is not open/],
   ];
   for (const [env, message] of malformed) {
     test(`malformed ${JSON.stringify(env)} -> ERR_LISTEN_FDS_MALFORMED, also with unsetEnvironment`, () => {
@@ -209,19 +241,32 @@ describe('listenFds() in-process (env and pid injected; no fds adopted)', () => 
     });
   }
 
-  test('listenServer / acceptedSocket: bad fds are ERR_NOTIFY_INVALID_ARGUMENT; a non-socket is ERR_LISTEN_FAILED', async () => {
+  test('in-process: a count that runs into Node\'s own fds is ERR_LISTEN_FDS_NOT_PASSED', () => {
+    // The test runner got no fds: fd 3 is Node's own.
+    const env = { LISTEN_PID: '42', LISTEN_FDS: '1' };
+    assert.throws(() => listenFds({ env, pid: 42 }), { code: 'ERR_LISTEN_FDS_NOT_PASSED', message: /fd 3 \(anon_inode:\[eventpoll\]\) was opened by Node itself/ });
+    assert.deepEqual(Object.keys(env), ['LISTEN_PID', 'LISTEN_FDS'], 'kept without unsetEnvironment');
+  });
+
+  test('listenServer / acceptedSocket: bad fds and non-sockets are ERR_NOTIFY_INVALID_ARGUMENT; a socket that cannot listen is ERR_LISTEN_FAILED', async (t) => {
     await assert.rejects(listenServer(-1), { code: 'ERR_NOTIFY_INVALID_ARGUMENT', message: /got -1/ });
     await assert.rejects(listenServer(100_000), { code: 'ERR_NOTIFY_INVALID_ARGUMENT', message: /fd 100000 is not open/ });
     assert.throws(() => acceptedSocket(1.5), { code: 'ERR_NOTIFY_INVALID_ARGUMENT' });
+    assert.throws(() => acceptedSocket(100_000), { code: 'ERR_NOTIFY_INVALID_ARGUMENT', message: /fd 100000 is not open/ });
     const fd = fs.openSync('/dev/null', 'r');
-    try {
-      await assert.rejects(listenServer(fd), { code: 'ERR_LISTEN_FAILED' });
-    } finally {
-      try {
-        fs.closeSync(fd);
-      } catch {
-        /* the failed server may have closed it */
-      }
-    }
+    t.after(() => fs.closeSync(fd));
+    await assert.rejects(listenServer(fd), { code: 'ERR_NOTIFY_INVALID_ARGUMENT', message: /fd \d+ is a character device, not a listening socket/ });
+    assert.throws(() => acceptedSocket(fd), (err: unknown) => err instanceof NotifyError && err.code === 'ERR_NOTIFY_INVALID_ARGUMENT' && /a character device, not a connected socket/.test(err.message));
+    // A UDP socket is a socket, but no stream server can listen on it.
+    const udp = await udpSocket(t);
+    await assert.rejects(listenServer(udp), { code: 'ERR_LISTEN_FAILED', message: new RegExp(`cannot listen on fd ${udp}`) });
+  });
+
+  test('listenServer keeps the type of the server it is given', async (t) => {
+    const udp = await udpSocket(t);
+    const given = http.createServer();
+    // Typed as http.Server, not net.Server: the test typecheck (part of pnpm test) holds this line.
+    const typed: Promise<http.Server> = listenServer(udp, given);
+    await assert.rejects(typed, (err: unknown) => err instanceof NotifyError && err.code === 'ERR_LISTEN_FAILED');
   });
 });
