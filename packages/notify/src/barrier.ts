@@ -6,7 +6,7 @@ import net from 'node:net';
 import { NotifyError, NotifyErrorCode, quote } from './errors.js';
 import { describeErrno, errnoName, libc, O_CLOEXEC } from './libc.js';
 import { notifyAddress, type NotifyOptions } from './notify.js';
-import { sendDatagram } from './transport.js';
+import { sendDatagram, type NotifyAddress } from './transport.js';
 
 export interface BarrierOptions extends NotifyOptions {
   /** How long to wait for the manager to close the fd. Default 5000 ms (systemd-notify --barrier's default). */
@@ -25,6 +25,7 @@ export const DEFAULT_BARRIER_TIMEOUT_MS = 5000;
  * - resolves `false`: NOTIFY_SOCKET is unset (not under systemd); nothing sent.
  * - rejects NotifyError ERR_NOTIFY_BARRIER_TIMEOUT after timeoutMs, ERR_NOTIFY_ABORTED when signal aborts,
  *   or any error notify() throws for the socket (ERR_NOTIFY_SEND_FAILED, ...).
+ * With `unsetEnvironment`, NOTIFY_SOCKET is deleted from env once the barrier is sent (or failed to be).
  */
 export async function barrier(options: BarrierOptions = {}): Promise<boolean> {
   const timeoutMs = options.timeoutMs ?? DEFAULT_BARRIER_TIMEOUT_MS;
@@ -32,10 +33,23 @@ export async function barrier(options: BarrierOptions = {}): Promise<boolean> {
     throw new NotifyError(NotifyErrorCode.INVALID_ARGUMENT, `barrier(): timeoutMs must be a non-negative finite number of milliseconds, got ${quote(timeoutMs)}`);
   }
   const { signal } = options;
-  if (signal?.aborted) throw aborted(signal);
-  const addr = notifyAddress(options.env ?? process.env);
-  if (!addr) return false;
+  const env = options.env ?? process.env;
+  let readFd: number;
+  let addr: NotifyAddress | undefined;
+  try {
+    if (signal?.aborted) throw aborted(signal);
+    addr = notifyAddress(env);
+    if (!addr) return false;
+    readFd = sendBarrier(addr);
+  } finally {
+    // sd_notify_barrier's unset_environment: gone once the barrier is sent (or could not be).
+    if (options.unsetEnvironment) delete env.NOTIFY_SOCKET;
+  }
+  return await waitForClose(readFd, addr, timeoutMs, signal);
+}
 
+/** Sends BARRIER=1 with the write end of a fresh pipe; returns the read end. */
+function sendBarrier(addr: NotifyAddress): number {
   const c = libc();
   const pipe = new Int32Array(2);
   if (c.pipe2(pipe, O_CLOEXEC) !== 0) {
@@ -54,10 +68,13 @@ export async function barrier(options: BarrierOptions = {}): Promise<boolean> {
   } finally {
     c.close(writeFd);
   }
+  return readFd;
+}
 
+function waitForClose(readFd: number, addr: NotifyAddress, timeoutMs: number, signal: AbortSignal | undefined): Promise<boolean> {
   // net.Socket adopts the fd (libuv opens it as a pipe) and closes it on destroy.
   const reader = new net.Socket({ fd: readFd, readable: true, writable: false });
-  return await new Promise<boolean>((resolve, reject) => {
+  return new Promise<boolean>((resolve, reject) => {
     let done = false;
     const finish = (err?: Error) => {
       if (done) return;

@@ -13,3 +13,5 @@ export type { ListenFd, ListenFdsOptions } from './listen-fds.js';
 export { watchdogEnabled, WatchdogPinger } from './watchdog.js';
 export type { WatchdogInfo, WatchdogOptions, WatchdogPingerOptions, WatchdogCheckResult, HealthVerdict } from './watchdog.js';
 export { childEnv, SYSTEMD_SERVICE_ENV } from './child-env.js';
+export { descriptorOf } from './descriptor.js';
+export type { HasDescriptor } from './descriptor.js';

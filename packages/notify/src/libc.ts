@@ -22,6 +22,8 @@ export const SOCK_DGRAM = 2;
 export const SOCK_CLOEXEC = 0o2000000;
 export const O_CLOEXEC = 0o2000000;
 export const SOL_SOCKET = 1;
+export const SO_SNDBUF = 7;
+export const SO_SNDBUFFORCE = 32;
 export const SCM_RIGHTS = 1;
 export const MSG_DONTWAIT = 0x40;
 export const MSG_NOSIGNAL = 0x4000;
@@ -50,6 +52,8 @@ export interface Libc {
   layout: Layout;
   socket(domain: number, type: number, protocol: number): number;
   connect(fd: number, addr: Buffer, len: number): number;
+  setsockopt(fd: number, level: number, name: number, value: Buffer, len: number): number;
+  getsockopt(fd: number, level: number, name: number, value: Buffer, len: Buffer): number;
   sendmsg(fd: number, msg: Buffer, flags: number): number | bigint;
   close(fd: number): number;
   poll(fds: Buffer, nfds: number, timeoutMs: number): number;
@@ -108,6 +112,8 @@ export function libc(): Libc {
     layout,
     socket: f('int socket(int domain, int type, int protocol)'),
     connect: f('int connect(int fd, const void *addr, uint32_t len)'),
+    setsockopt: f('int setsockopt(int fd, int level, int name, const void *value, uint32_t len)'),
+    getsockopt: f('int getsockopt(int fd, int level, int name, void *value, void *len)'),
     sendmsg: f('intptr_t sendmsg(int fd, const void *msg, int flags)'),
     close: f('int close(int fd)'),
     poll: f('int poll(void *fds, unsigned long nfds, int timeout)'),

@@ -33,6 +33,11 @@ export type NotifyStateType = NotifyState['type'];
 export interface NotifyOptions {
   /** Where NOTIFY_SOCKET is read. Default: process.env. */
   env?: NodeJS.ProcessEnv;
+  /**
+   * Delete NOTIFY_SOCKET from env before returning, whether the call succeeded or not (sd_notify's
+   * unset_environment): later calls, and children spawned with that env, no longer reach the manager.
+   */
+  unsetEnvironment?: boolean;
 }
 
 export interface FormattedMessage {
@@ -256,7 +261,8 @@ export function formatStates(states: NotifyState | readonly NotifyState[], optio
 
 const addresses = new Map<string, NotifyAddress>();
 
-/** The parsed NOTIFY_SOCKET of env, or undefined when it is unset or empty (not under systemd). */
+/** The parsed NOTIFY_SOCKET of env, or undefined when it is unset or empty (not under systemd). The text is
+ * parsed once per value; the kernel resolves the address at every send. */
 export function notifyAddress(env: NodeJS.ProcessEnv = process.env): NotifyAddress | undefined {
   const value = env.NOTIFY_SOCKET;
   if (value === undefined || value === '') return undefined;
@@ -276,12 +282,22 @@ export function notifyAddress(env: NodeJS.ProcessEnv = process.env): NotifyAddre
  * - `true`: sent (systemd received the datagram; whether it acts on it depends on NotifyAccess=).
  * - `false`: NOTIFY_SOCKET is unset or empty: not running under systemd; nothing sent. The states are
  *   still validated, so mistakes show up outside systemd too.
+ * With `unsetEnvironment`, NOTIFY_SOCKET is deleted from env in every outcome.
  * - throws NotifyError: a malformed state (ERR_NOTIFY_INVALID_STATE, _INVALID_FDNAME, _BAD_FD,
  *   _MESSAGE_TOO_LONG), a malformed or unsupported NOTIFY_SOCKET (_INVALID_SOCKET, _UNSUPPORTED), or a
  *   failed send (_SEND_FAILED, with `errno`).
  */
 export function notify(states: NotifyState | readonly NotifyState[], options: NotifyOptions = {}): boolean {
-  const addr = notifyAddress(options.env ?? process.env);
+  const env = options.env ?? process.env;
+  try {
+    return send(states, env);
+  } finally {
+    if (options.unsetEnvironment) delete env.NOTIFY_SOCKET;
+  }
+}
+
+function send(states: NotifyState | readonly NotifyState[], env: NodeJS.ProcessEnv): boolean {
+  const addr = notifyAddress(env);
   if (!addr) {
     // Validate anyway, without touching libc (RELOADING's clock is not needed for a message never sent).
     formatStates(states, { monotonicUsec: () => 0n });

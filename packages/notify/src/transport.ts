@@ -1,6 +1,8 @@
-// The sd_notify transport: one AF_UNIX/SOCK_DGRAM socket per NOTIFY_SOCKET address, created on first use,
-// connected (like sd_notify in systemd >= 254, so poll(POLLOUT) sees a full receive queue), and reused.
-// Each message is one sendmsg(2): the text in one iovec, fds (if any) as one SCM_RIGHTS control message.
+// The sd_notify transport: one unconnected AF_UNIX/SOCK_DGRAM socket, created on first use and reused, its
+// send buffer raised to 8 MiB as libsystemd raises it. Each message is one sendmsg(2) addressed to
+// NOTIFY_SOCKET (msg_name), so the kernel resolves the address at every call, as sd_notify does: a receiver
+// bound anew at the same path gets the next message. The text goes in one iovec, fds (if any) as one
+// SCM_RIGHTS control message.
 import os from 'node:os';
 import { NotifyError, NotifyErrorCode, quote } from './errors.js';
 import {
@@ -15,6 +17,8 @@ import {
   SCM_RIGHTS,
   SOCK_CLOEXEC,
   SOCK_DGRAM,
+  SO_SNDBUF,
+  SO_SNDBUFFORCE,
   SOL_SOCKET,
   SUN_PATH_MAX,
   type Libc,
@@ -24,6 +28,8 @@ import {
 export const NOTIFY_MESSAGE_MAX = 4096;
 /** How long notify() waits (blocking) for room in a full receive queue before giving up with EAGAIN. */
 export const SEND_QUEUE_WAIT_MS = 2000;
+/** The send buffer sd_notify asks for (SNDBUF_SIZE in libsystemd): room for thousands of queued messages. */
+export const NOTIFY_SNDBUF = 8 * 1024 * 1024;
 
 const E = os.constants.errno;
 
@@ -97,7 +103,7 @@ interface Scratch {
   noControl: boolean;
 }
 
-const sockets = new Map<string, number>();
+let notifySocket: number | undefined;
 let scratch: Scratch | undefined;
 
 function getScratch(c: Libc): Scratch {
@@ -108,7 +114,7 @@ function getScratch(c: Libc): Scratch {
   const payload = Buffer.alloc(NOTIFY_MESSAGE_MAX);
   const cmsg = Buffer.alloc(L.cmsg.hdr + align(4 * SCM_MAX_FD, L.cmsg.align));
   const pollfd = Buffer.alloc(L.pollfd.size);
-  // Fixed parts: msg_name NULL (connected socket), one iovec pointing at the payload buffer.
+  // Fixed parts: one iovec pointing at the payload buffer (msg_name is set per message).
   c.writePtr(iov, L.iovec.base, c.address(payload));
   c.writePtr(msg, L.msghdr.iov, c.address(iov));
   c.writePtr(msg, L.msghdr.iovlen, 1n);
@@ -128,25 +134,40 @@ function sendError(syscall: string, errno: number, address: string, what: string
   );
 }
 
-function socketFor(c: Libc, addr: NotifyAddress): number {
-  const existing = sockets.get(addr.value);
-  if (existing !== undefined) return existing;
+/** The one sending socket, created on first use with its send buffer raised. */
+function sendingSocket(c: Libc, addr: NotifyAddress): number {
+  if (notifySocket !== undefined) return notifySocket;
   const fd = c.socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
   if (fd < 0) throw sendError('socket', c.errno(), addr.value, 'for');
-  if (c.connect(fd, addr.sockaddr, addr.length) !== 0) {
-    const errno = c.errno();
-    c.close(fd);
-    throw sendError('connect', errno, addr.value, 'to');
-  }
-  sockets.set(addr.value, fd);
+  raiseSendBuffer(c, fd);
+  notifySocket = fd;
   return fd;
 }
 
-function dropSocket(c: Libc, address: string): void {
-  const fd = sockets.get(address);
-  if (fd === undefined) return;
-  sockets.delete(address);
-  c.close(fd);
+/**
+ * SO_SNDBUF to NOTIFY_SNDBUF, as libsystemd does: SO_SNDBUFFORCE where allowed (root), else SO_SNDBUF, which
+ * the kernel caps at net.core.wmem_max. A failure is not an error (the default buffer still works).
+ */
+function raiseSendBuffer(c: Libc, fd: number): void {
+  const value = Buffer.alloc(4);
+  c.writeI32(value, 0, NOTIFY_SNDBUF);
+  if (c.setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, value, 4) === 0) return;
+  c.setsockopt(fd, SOL_SOCKET, SO_SNDBUF, value, 4);
+}
+
+/**
+ * Blocks up to ms for room in the receiver's queue. An unconnected socket's poll(2) reports only its own
+ * buffer, so a short-lived socket connected to the address is polled (unix_dgram_poll then sees the peer's
+ * queue), and closed. Only taken when a send found the queue full.
+ */
+function waitForRoom(c: Libc, s: Scratch, addr: NotifyAddress, ms: number): void {
+  const fd = c.socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return;
+  try {
+    if (c.connect(fd, addr.sockaddr, addr.length) === 0) waitWritable(c, s, fd, ms);
+  } finally {
+    c.close(fd);
+  }
 }
 
 /** Blocks up to ms for the connected peer's queue to have room (unix_dgram_poll reports that). */
@@ -189,10 +210,12 @@ export function sendDatagram(addr: NotifyAddress, text: string, fds: readonly nu
     s.noControl = true;
   }
 
-  let reconnected = false;
+  c.writePtr(s.msg, L.msghdr.name, c.address(addr.sockaddr));
+  c.writeI32(s.msg, L.msghdr.namelen, addr.length);
+
   let deadline = 0;
   for (;;) {
-    const fd = socketFor(c, addr);
+    const fd = sendingSocket(c, addr);
     // MSG_NOSIGNAL: no SIGPIPE; MSG_DONTWAIT: never block the event loop silently (see EAGAIN below).
     const r = Number(c.sendmsg(fd, s.msg, MSG_NOSIGNAL | MSG_DONTWAIT));
     if (r >= 0) return;
@@ -204,24 +227,17 @@ export function sendDatagram(addr: NotifyAddress, text: string, fds: readonly nu
       const now = Date.now();
       if (deadline === 0) deadline = now + SEND_QUEUE_WAIT_MS;
       if (now >= deadline) throw sendError('sendmsg', errno, addr.value, 'to');
-      waitWritable(c, s, fd, deadline - now);
-      continue;
-    }
-    if (!reconnected && (errno === E.ECONNREFUSED || errno === E.ENOTCONN || errno === E.ECONNRESET || errno === E.EPIPE)) {
-      // The receiver was closed and perhaps bound again (a new socket at the same address): the cached
-      // connection is dead, not the address. Reconnect once.
-      dropSocket(c, addr.value);
-      reconnected = true;
+      waitForRoom(c, s, addr, deadline - now);
       continue;
     }
     throw sendError('sendmsg', errno, addr.value, 'to');
   }
 }
 
-/** Closes every cached notify socket (tests; or before handing the process over with exec). */
+/** Closes the sending socket (before handing the process over with exec, or in tests); the next send opens a new one. */
 export function closeNotifySockets(): void {
-  if (sockets.size === 0) return;
-  const c = libc();
-  for (const fd of sockets.values()) c.close(fd);
-  sockets.clear();
+  if (notifySocket === undefined) return;
+  const fd = notifySocket;
+  notifySocket = undefined;
+  libc().close(fd);
 }

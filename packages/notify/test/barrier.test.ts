@@ -72,3 +72,13 @@ test('a failed send closes both pipe ends and rejects with ERR_NOTIFY_SEND_FAILE
   await assert.rejects(barrier({ env: { NOTIFY_SOCKET: `@zsd-barrier-nobody-${process.pid}` } }), { code: 'ERR_NOTIFY_SEND_FAILED', errno: 'ECONNREFUSED' });
   assert.equal(fs.readdirSync('/proc/self/fd').length, before);
 });
+
+test('unsetEnvironment deletes NOTIFY_SOCKET once the barrier is sent', async (t) => {
+  const rx = await startDgramReceiver({ abstract: true });
+  t.after(() => rx.close());
+  const env: NodeJS.ProcessEnv = rx.env();
+  const p = barrier({ env, unsetEnvironment: true, timeoutMs: 5000 });
+  assert.deepEqual(env, {}, 'gone before the wait ends');
+  assert.equal(await p, true);
+  assert.equal(await barrier({ env }), false);
+});
