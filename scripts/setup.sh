@@ -37,6 +37,17 @@ if ! command -v pnpm >/dev/null || [ "$(pnpm --version)" != "$PNPM_VERSION" ]; t
   echo "setup: installing pnpm@$PNPM_VERSION"
   npm install -g --silent "pnpm@$PNPM_VERSION" >/dev/null
 fi
+# Node 22 and 24 beside the default Node: the library's tests also run under them (test/node-versions.test.ts).
+# The npm packages node@22 / node@24 carry the official binaries; they go into the repository's ignored
+# .cache/, so the Node on PATH stays as it is.
+for major in 22 24; do
+  dir=".cache/node/$major"
+  if [ ! -x "$dir/node_modules/node/bin/node" ]; then
+    echo "setup: installing node@$major into $dir"
+    npm install --prefix "$dir" --no-save --no-audit --no-fund --loglevel=error "node@$major" >/dev/null
+  fi
+done
+
 pnpm install --frozen-lockfile --reporter=silent
 pnpm run --silent build
 echo "setup: ready"

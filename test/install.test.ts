@@ -65,7 +65,8 @@ test('packed with pnpm, installed with npm: bins through their links, the librar
   t.after(() => rmSync(work, { recursive: true, force: true }));
   const packs = join(work, 'packs');
   mkdirSync(packs);
-  for (const pkg of ['notify', 'unitgen']) ok(run('pnpm', ['pack', '--pack-destination', packs], join(REPO, 'packages', pkg)), `pnpm pack ${pkg}`);
+  // The README's command: every workspace package (the root is private, so not packed).
+  ok(run('pnpm', ['-r', 'pack', '--pack-destination', packs], REPO), 'pnpm -r pack');
   const notifyTgz = join(packs, 'zope-systemd-notify-0.1.0.tgz');
   const unitgenTgz = join(packs, 'zope-systemd-unitgen-0.1.0.tgz');
 
