@@ -128,6 +128,15 @@ test('packed with pnpm, installed with npm: bins through their links, the librar
     assert.equal(existsSync(join(work, 'custom')), false, 'nothing written');
   });
 
+  await t.test('npm install -g (the README\'s command, into a prefix of its own): bins through PREFIX/bin', () => {
+    const prefix = join(work, 'global');
+    ok(run('npm', ['install', '-g', '--prefix', prefix, '--no-audit', '--no-fund', '--prefer-offline', '--loglevel=error', notifyTgz, unitgenTgz], work), 'npm install -g');
+    const env = { ...userEnv(), PATH: `${join(prefix, 'bin')}:${userEnv().PATH}` };
+    const out = join(work, 'global-out');
+    assert.match(ok(run('zunitgen', ['generate', EXAMPLE, '--out', out], work, env), 'global zunitgen generate'), /create /);
+    ok(run('znotify', ['check', '--config', join(out, 'plone-client2.znotify.yaml')], work, env), 'global znotify check');
+  });
+
   await t.test('bins by their real paths, and znotify check of a generated wrapper config', () => {
     const real = join(app, 'node_modules/@zope-systemd/unitgen/dist/cli.js');
     assert.match(ok(run(process.execPath, [real, '--help'], app), 'cli.js --help'), /Usage: zunitgen/);

@@ -101,6 +101,8 @@ interface Scratch {
   /** The text now in `payload` (iov_len set for it), and whether msg_control is currently NULL. */
   lastText: string | undefined;
   noControl: boolean;
+  /** The address msg_name points at now (its sockaddr Buffer stays referenced while it is set). */
+  lastAddress: NotifyAddress | undefined;
 }
 
 let notifySocket: number | undefined;
@@ -118,7 +120,7 @@ function getScratch(c: Libc): Scratch {
   c.writePtr(iov, L.iovec.base, c.address(payload));
   c.writePtr(msg, L.msghdr.iov, c.address(iov));
   c.writePtr(msg, L.msghdr.iovlen, 1n);
-  scratch = { msg, iov, payload, cmsg, pollfd, cmsgAddress: c.address(cmsg), lastText: undefined, noControl: true };
+  scratch = { msg, iov, payload, cmsg, pollfd, cmsgAddress: c.address(cmsg), lastText: undefined, noControl: true, lastAddress: undefined };
   return scratch;
 }
 
@@ -210,8 +212,11 @@ export function sendDatagram(addr: NotifyAddress, text: string, fds: readonly nu
     s.noControl = true;
   }
 
-  c.writePtr(s.msg, L.msghdr.name, c.address(addr.sockaddr));
-  c.writeI32(s.msg, L.msghdr.namelen, addr.length);
+  if (addr !== s.lastAddress) {
+    c.writePtr(s.msg, L.msghdr.name, c.address(addr.sockaddr));
+    c.writeI32(s.msg, L.msghdr.namelen, addr.length);
+    s.lastAddress = addr;
+  }
 
   let deadline = 0;
   for (;;) {
