@@ -111,7 +111,10 @@ export class HttpProber {
       };
       const timer = setTimeout(() => { timedOut = true; cr.destroy(); fail(undefined); }, Math.max(1, Math.ceil(req.timeoutMs - (performance.now() - t0))));
       let connectTimer: NodeJS.Timeout | undefined;
-      const onAbort = () => { cancelled = true; cr.destroy(); fail(undefined); };
+      // Cancelled (a stop, e.g. during warm-up): reset the connection rather than close it. A server busy with
+      // the request does not read, so it never sees a FIN; a reset it sees at once (poll reports it), and an
+      // instance that lets its requests finish before it stops then does not wait for one nobody wants.
+      const onAbort = () => { cancelled = true; resetConnection(cr); fail(undefined); };
       signal?.addEventListener('abort', onAbort, { once: true });
       cr.once('socket', (sock) => {
         if (!sock.connecting) return;
@@ -158,6 +161,15 @@ export class HttpProber {
   async close(): Promise<void> {
     this.agent.destroy();
   }
+}
+
+/** Ends a request's connection with a TCP reset (RST) instead of a FIN; a request without a socket is just destroyed. */
+function resetConnection(cr: http.ClientRequest): void {
+  const sock = cr.socket;
+  if (sock && !sock.destroyed) {
+    try { sock.resetAndDestroy(); } catch { /* not a TCP socket: the plain destroy below */ }
+  }
+  cr.destroy();
 }
 
 /** Opens one TCP connection and closes it. */
