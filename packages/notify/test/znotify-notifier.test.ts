@@ -40,3 +40,21 @@ test('notifier: a DSN in a status is redacted; a failed send is logged once per 
   assert.deepEqual(log.lines.map((l) => l.msg), ['cannot notify systemd']);
   assert.throws(() => lost.send([{ type: 'ready' }], true));
 });
+
+test('notifier: settled() is true once the manager closed the barrier fd, false (logged) when it does not, false without systemd', async (t) => {
+  const closing = await startDgramReceiver();
+  t.after(() => closing.close());
+  const log = recordingLog();
+  const n = new Notifier(closing.env(), log as unknown as Logger);
+  n.send([{ type: 'ready' }]);
+  assert.equal(await n.settled(), true);
+  assert.deepEqual(closing.received.map((d) => d.text), ['READY=1', 'BARRIER=1']);
+
+  const holding = await startDgramReceiver({ barrier: 'hold' });
+  t.after(() => holding.close());
+  assert.equal(await new Notifier(holding.env(), log as unknown as Logger).settled(50), false);
+  assert.deepEqual(log.lines.map((l) => l.msg), ['systemd did not confirm the notifications sent so far (BARRIER=1); going on']);
+  for (const d of holding.received) for (const fd of d.fds) holding.closeFd(fd);
+
+  assert.equal(await new Notifier({}, log as unknown as Logger).settled(), false);
+});

@@ -531,3 +531,31 @@ log: { level: info }
     assert.deepEqual(exit, { code: 0, signal: null }, zn.output().slice(-600));
   }
 });
+
+test('the agent and /health/ready say ready only once systemd has processed READY=1 (BARRIER=1)', { skip: skipSample }, async (t) => {
+  // A receiver that holds the barrier fd, as a manager that has not got to the READY=1 datagram yet.
+  const r = await startDgramReceiver({ barrier: 'hold' });
+  t.after(() => r.close());
+  const s = await setup((p) => `
+name: client1
+http: 127.0.0.1:${p.port}
+warmup: { urls: [/] }
+health: { agent: 127.0.0.1:${p.agentPort}, http: 127.0.0.1:${p.httpPort} }
+checks: []
+stop: { drain: 0, timeout: 5s }
+`);
+  await znotify(t, ['--config', s.config, '--', ...instanceArgv({ port: s.port })], r.env(peerEnv()));
+  await datagram(r, /READY=1/);
+  const b = await waitFor('BARRIER=1 after READY=1', () => r.received.find((d) => d.text === 'BARRIER=1'));
+  assert.equal(b.fds.length, 1);
+  assert.ok(r.received.findIndex((d) => d.text === 'BARRIER=1') > r.received.findIndex((d) => d.text.includes('READY=1')));
+  // Until the manager closes its copy of the fd, HAProxy is told what it was told during the warm-up.
+  for (let i = 0; i < 5; i++) {
+    assert.equal(await agent(s.agentPort), 'down #warming up 1/1\n');
+    assert.equal((await get(s.httpPort, '/health/ready')).status, 503);
+    await sleep(50);
+  }
+  r.closeFd(b.fds[0]!);
+  assert.equal(await waitFor('up after the barrier', async () => { const a = await agent(s.agentPort); return a.startsWith('up') ? a : undefined; }, 5000), 'up ready 100%\n');
+  assert.equal((await get(s.httpPort, '/health/ready')).status, 200);
+});

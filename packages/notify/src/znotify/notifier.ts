@@ -3,7 +3,7 @@
 // STATUS= shows in `systemctl status` to anyone: check details can quote a DSN or a command's output, so every
 // status text is redacted here. After start-up, losing systemd must not take the instance down: a failed send
 // is logged once per error code and otherwise ignored.
-import { notify, NotifyError, type NotifyState } from '../index.js';
+import { barrier, notify, NotifyError, type NotifyState } from '../index.js';
 import { redact, type Logger } from './log.js';
 
 export class Notifier {
@@ -33,6 +33,19 @@ export class Notifier {
   status(text: string, extra: NotifyState[] = []): void {
     if (text === this.last && extra.length === 0) return;
     this.announce([...extra, { type: 'status', text }]);
+  }
+
+  /**
+   * Resolves once systemd has processed every notification sent before (sd_notify_barrier(3)): true then, false
+   * when not under systemd, false (logged) when it did not answer within timeoutMs or the barrier could not be sent.
+   */
+  async settled(timeoutMs = 2000): Promise<boolean> {
+    try {
+      return await barrier({ env: this.env, timeoutMs });
+    } catch (err) {
+      this.log.warn({ err }, 'systemd did not confirm the notifications sent so far (BARRIER=1); going on');
+      return false;
+    }
   }
 
   /** Sends the states as given (the STATUS= among them wherever it stands) and remembers their status text. */

@@ -160,7 +160,7 @@ async function openGate(p: Parts): Promise<void> {
       warmup: config.warmup, prober: p.pool.http(config.http), startupProbes, state, notifier: p.notifier, log: p.log, clock: p.clock,
     }, probing.signal);
     if (probing.signal.aborted || !p.child.alive || p.stop.started) return;
-    if (gate.ok) becomeReady(p, gate, startupProbes);
+    if (gate.ok) await becomeReady(p, gate, startupProbes);
     else await failStart(p, gate);
   } catch (err) {
     p.log.error({ err }, 'warm-up failed unexpectedly');
@@ -170,11 +170,17 @@ async function openGate(p: Parts): Promise<void> {
   }
 }
 
-function becomeReady(p: Parts, gate: Extract<GateOutcome, { ok: true }>, startupProbes: readonly ProbeState[]): void {
+async function becomeReady(p: Parts, gate: Extract<GateOutcome, { ok: true }>, startupProbes: readonly ProbeState[]): Promise<void> {
   const { state } = p;
-  state.becameReady(p.clock.now());
+  const readyAt = p.clock.now();
   const text = `ready: warm-up ${state.warmup.done}/${state.warmup.total} in ${formatDuration(gate.elapsedMs)}`;
   p.notifier.announce([{ type: 'ready' }, { type: 'status', text }]);
+  // The agent and /health/ready say "ready" from the state change below, and HAProxy acts on them: only once
+  // systemd has processed READY=1 (BARRIER=1), so the client is never UP in HAProxy while systemd still has it
+  // starting (and an `After=` neighbour is not yet started).
+  await p.notifier.settled();
+  if (p.probing.signal.aborted || !p.child.alive || p.stop.started) return;
+  state.becameReady(readyAt);
   p.log.info({ elapsedMs: Math.round(gate.elapsedMs), warmup: gate.summary }, text);
   void p.haproxy?.set('ready');
   // Kubernetes order: readiness and liveness probes start once startup is done (startup probes that also have
