@@ -3,8 +3,8 @@
 // agent backend behind a frontend that wrk loads). The clients' watchdog is short (WatchdogSec=2s) and so is their
 // database grace (1s), so an outage of several seconds is far longer than both.
 //   1. `systemctl stop` ZEO: both clients stay running, out of HAProxy (their zeo check is readiness), no restart;
-//   2. an operator restarts client1 while ZEO is stopped: ZEO is not started (no client Wants= it); client1 waits,
-//      not READY, DOWN in HAProxy, and says so in STATUS=;
+//   2. an operator restarts client1 while ZEO is stopped: ZEO is not started (no client Wants= it); client1's
+//      wrapper waits for it before starting the instance, not READY, DOWN in HAProxy, and says so in STATUS=;
 //   3. `systemctl start` ZEO: client1 becomes READY, client2 comes back UP without a restart (same run: its caches
 //      warm, nothing to warm up), and wrk through HAProxy then gets only 200s.
 // Set-up: test/fixtures/unitgen/stack.ts.
@@ -13,7 +13,7 @@ import { execFile } from 'node:child_process';
 import { test } from 'node:test';
 import { promisify } from 'node:util';
 import { freePort } from './harness/net.js';
-import { BACKEND, clientUnit, setUpStack, sleep, stackSkipReason, TARGET, until, ZEO_UNIT } from './fixtures/unitgen/stack.js';
+import { BACKEND, clientUnit, probeTcp, setUpStack, sleep, stackSkipReason, TARGET, until, ZEO_UNIT } from './fixtures/unitgen/stack.js';
 
 const skip = stackSkipReason();
 const PROPS = ['ActiveState', 'SubState', 'NRestarts', 'InvocationID', 'StatusText', 'Job'];
@@ -80,7 +80,9 @@ test('a stopped ZEO stays stopped, clients wait for it and come back without a r
       await sleep(150);
     }
     t.diagnostic(`client1 STATUS= while waiting: ${[...seen].join(' | ')}`);
-    assert.ok([...seen].some((x) => /warm-up 0\/1: \/Plone 500|waiting for startup check zeo/.test(x)), `STATUS= does not say what client1 waits for: ${[...seen].join(' | ')}`);
+    // The wrapper has not even started the instance: it waits for the database first, and says so.
+    assert.ok([...seen].some((x) => /^waiting for zeo \(127\.0\.0\.1:\d+\) before starting the instance: connection refused$/.test(x)), `STATUS= does not say what client1 waits for: ${[...seen].join(' | ')}`);
+    assert.equal(await probeTcp(s.ports.http(1)), 'refused', 'client1\'s instance runs while ZEO is down');
     assert.equal(waiting.ActiveState, 'activating');
     // client2 is untouched by client1's restart.
     const c2 = await s.show(clientUnit(2), PROPS);

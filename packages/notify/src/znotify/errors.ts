@@ -6,6 +6,8 @@
 export const EXIT_CONFIG = 78;
 /** Exit status for any other failure to start (port in use, missing command, bad NOTIFY_SOCKET, ...). */
 export const EXIT_START = 1;
+/** sysexits.h EX_UNAVAILABLE: a database the instance needs did not answer within the warm-up budget. */
+export const EXIT_UNAVAILABLE = 69;
 
 /** One problem found in a configuration file or on the command line, with where it is and how to fix it. */
 export interface ConfigProblem {
@@ -42,7 +44,9 @@ export type StartErrorCode =
   | 'ZNOTIFY_NOTIFY_SOCKET'
   | 'ZNOTIFY_LISTEN_FDS'
   | 'ZNOTIFY_WARMUP_FAILED'
-  | 'ZNOTIFY_CHILD_EXITED';
+  | 'ZNOTIFY_CHILD_EXITED'
+  | 'ZNOTIFY_DATABASE_UNAVAILABLE'
+  | 'ZNOTIFY_STOPPED';
 
 /** The wrapper could not start (or finish starting) the service. The message is one line meant for the journal. */
 export class StartError extends Error {

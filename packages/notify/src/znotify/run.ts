@@ -18,7 +18,8 @@ import type { Address } from './address.js';
 import type { Config } from './config.js';
 import { Child, describeExit, exitStatusOf, type ChildExit } from './child.js';
 import { formatDuration } from './duration.js';
-import { StartError } from './errors.js';
+import { databaseGate, waitForDatabases } from './database-wait.js';
+import { EXIT_UNAVAILABLE, StartError } from './errors.js';
 import { ServerStateQueue } from './haproxy.js';
 import { openHealthListeners, type HealthListeners } from './health.js';
 import { DUMP_PAUSE_MS, dumpStacks, LivenessGuard } from './liveness-guard.js';
@@ -87,6 +88,10 @@ export async function start(config: Config, log: Logger, opts: RunOptions = {}):
   state.addProbes(...config.checks.map(newProbeState));
   const listeners = await openHealthListeners(config.health, fds, state, () => clock.now(), log);
   const cenv = childEnv(env);
+  await databasesFirst({ config, state, notifier, log, clock, env: cenv, signals: opts.signals ?? process }).catch(async (err: unknown) => {
+    await listeners.close();
+    throw err;
+  });
   const child = await spawnInstance(config, cenv, opts.pdeathsig !== false, log, watchdog).catch(async (err: unknown) => {
     await listeners.close();
     throw err;
@@ -97,6 +102,33 @@ export async function start(config: Config, log: Logger, opts: RunOptions = {}):
   void openGate(parts);
   return { done, child, state, bound: listeners.bound, stop: () => parts.stop.begin(), kill: () => child.killGroup() };
 }
+
+/**
+ * The startup checks of the databases pass before the instance is spawned (database-wait.ts). A stop during the
+ * wait ends the wrapper with 0 (nothing was started); the budget running out is a failed start (exit 1).
+ */
+async function databasesFirst(o: { config: Config; state: ServiceState; notifier: Notifier; log: Logger; clock: Clock; env: NodeJS.ProcessEnv; signals: SignalSource }): Promise<void> {
+  const checks = databaseGate(o.config.checks);
+  if (checks.length === 0) return;
+  const stop = new AbortController();
+  const onStop = () => stop.abort();
+  for (const sig of STOP_SIGNALS) o.signals.on(sig, onStop);
+  const pool = new ProberPool();
+  try {
+    const r = await waitForDatabases({
+      checks, deps: { http: (a) => pool.http(a), env: o.env }, budgetMs: o.config.warmup.budgetMs,
+      notifier: o.notifier, log: o.log, clock: o.clock, onWaiting: (reason) => o.state.waitingBeforeStart(reason),
+    }, stop.signal);
+    if (r.ok) return;
+    o.notifier.send([{ type: 'status', text: r.stopped ? 'stopped before the instance was started' : `start failed: ${r.reason}` }]);
+    throw new StartError(r.stopped ? 'ZNOTIFY_STOPPED' : 'ZNOTIFY_DATABASE_UNAVAILABLE', r.reason, r.stopped ? 0 : EXIT_UNAVAILABLE);
+  } finally {
+    for (const sig of STOP_SIGNALS) o.signals.off(sig, onStop);
+    await pool.close();
+  }
+}
+
+const STOP_SIGNALS: readonly NodeJS.Signals[] = ['SIGTERM', 'SIGINT'];
 
 /** Malformed NOTIFY_SOCKET / WATCHDOG_* / LISTEN_* values: one clear line and exit 1, before anything starts. */
 function readSystemdEnvironment(config: Config, notifier: Notifier, env: NodeJS.ProcessEnv, pid: number): { watchdog: WatchdogInfo | undefined; fds: { fd: number; name: string }[] } {

@@ -22,6 +22,7 @@ export interface WarmupProgress {
  */
 export class ServiceState {
   private _phase: Phase = 'starting';
+  private _waitingFor: string | undefined;
   private _warmup: WarmupProgress;
   private readonly _probes: ProbeState[] = [];
   private _childPid: number | undefined;
@@ -59,6 +60,8 @@ export class ServiceState {
   childStarted(pid: number): void { this._childPid = pid; this._childAlive = true; }
   childExited(): void { this._childAlive = false; }
   warmupProgressed(progress: WarmupProgress): void { this._warmup = { ...progress }; }
+  /** Before the instance starts: what it waits for ("waiting for zeo"), or undefined once that is over. */
+  waitingBeforeStart(reason: string | undefined): void { this._waitingFor = reason; }
   instanceAnswered(): void { this._answered = true; }
   /** READY=1 went out. */
   becameReady(now: number): void {
@@ -108,7 +111,7 @@ export class ServiceState {
   /** Why not ready, in a few words (the agent's `#reason`, /health's `reason`). */
   notReadyReason(): string | undefined {
     switch (this.phase) {
-      case 'starting': return `warming up ${this.warmup.done}/${this.warmup.total}`;
+      case 'starting': return this._waitingFor ?? `warming up ${this.warmup.done}/${this.warmup.total}`;
       case 'stopping': return 'stopping';
       case 'failed': return this.failure ?? 'start failed';
       case 'running':
