@@ -48,6 +48,8 @@ test('notifier: settled() is true once the manager closed the barrier fd, false 
   const n = new Notifier(closing.env(), log as unknown as Logger);
   n.send([{ type: 'ready' }]);
   assert.equal(await n.settled(), true);
+  // The receiver closes the fd in its own thread; the datagram reaches this thread's list just after.
+  await closing.waitForCount(2);
   assert.deepEqual(closing.received.map((d) => d.text), ['READY=1', 'BARRIER=1']);
 
   const holding = await startDgramReceiver({ barrier: 'hold' });
