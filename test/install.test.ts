@@ -147,6 +147,20 @@ test('packed with pnpm, installed with npm: bins through their links, the librar
     assert.match(ok(run(join(bin, 'znotify'), ['--help'], app), 'znotify --help'), /Usage: znotify/);
   });
 
+  await t.test('npx finds the installed bin', () => {
+    assert.match(ok(run('npx', ['--no-install', 'zunitgen', '--version'], app), 'npx zunitgen'), /^0\.1\.0$/m);
+  });
+
+  await t.test('--templates with handlebars installed beside it (the optional peer dependency)', () => {
+    ok(run('npm', ['install', '--no-audit', '--no-fund', '--prefer-offline', '--loglevel=error', 'handlebars@4'], app), 'npm install handlebars');
+    const tpl = join(work, 'tpl-hb');
+    mkdirSync(tpl);
+    writeFileSync(join(tpl, 'slice.hbs'), `${readFileSync(join(REPO, 'templates/slice.hbs'), 'utf8')}# custom slice template\n`);
+    const out = join(work, 'custom-hb');
+    ok(zunitgen(['generate', EXAMPLE, '--out', out, '--templates', tpl]), 'generate --templates');
+    assert.match(readFileSync(join(out, 'plone.slice'), 'utf8'), /# custom slice template\n$/);
+  });
+
   await t.test('the library: import from ESM, require from CommonJS', () => {
     writeFileSync(join(app, 'esm.mjs'), [
       "import { notify, listenFds, NotifyError } from '@zope-systemd/notify';",
@@ -160,5 +174,12 @@ test('packed with pnpm, installed with npm: bins through their links, the librar
       "console.log(notify({ type: 'ready' }, { env: {} }), typeof NotifyError, typeof parseStack);",
     ].join('\n'));
     assert.equal(ok(run(process.execPath, ['cjs.cjs'], app), 'cjs').trim(), 'false function function');
+  });
+
+  await t.test('a broken installation: one line, exit 69, through the bin link', () => {
+    rmSync(join(app, 'node_modules/@zope-systemd/unitgen/dist/compiled-templates.js'));
+    const r = zunitgen(['--help']);
+    assert.equal(r.status, 69, r.stderr);
+    assert.match(r.stderr, /^zunitgen: incomplete installation in .*\/@zope-systemd\/unitgen\/dist: ERR_MODULE_NOT_FOUND: .*compiled-templates\.js.*reinstall @zope-systemd\/unitgen\)\n$/);
   });
 });
