@@ -42,7 +42,7 @@ export function generate(configPath: string, opts: GenerateOptions): GenerateRes
   // The output is meant for the unit search path: its names must not replace a unit the distribution ships.
   const model = parseStack(text, { file: opts.sourceName ?? configPath, shadowCheck: { dirs: shadowDirs(VENDOR_UNIT_PATH), exists: existsSync } });
   const outDir = resolve(opts.out);
-  const files = renderWith(model, templatesFor(opts), { outDir });
+  const files = renderWith(model, templatesFor(opts), { outDir, configPath: resolve(configPath) });
   const meta = { stack: model.stack, source: model.source };
   const p = opts.dryRun ? plan(outDir, model.prefix, files, opts) : undefined;
   const diffText = opts.diff ? planDiff(p ?? plan(outDir, model.prefix, files, opts), files) : undefined;

@@ -76,6 +76,8 @@ export interface StackModel {
   znotify: string[];
   /** argv prefix that runs zunitgen (ExecStartPost= wait-tcp of the ZEO unit). */
   zunitgen: string[];
+  /** argv prefix that runs zstack (the recycle timer's service). */
+  zstack: string[];
   hardening: boolean;
   protectHome: 'yes' | 'read-only';
   /** <directory>/var: writable, and ignored when missing (ReadWritePaths=-...), e.g. a RelStorage instance without var/. */
@@ -99,6 +101,8 @@ export interface StackModel {
   watchdogMs: number;
   clientWatchdog: { databaseGraceMs?: number; hangTimeoutMs?: number; dumpStacks?: boolean };
   stop: { drainMs: number; timeoutMs: number; signal: string };
+  /** clients.recycle: the thresholds of `zstack recycle` and the period of its timer (absent: no timer). */
+  recycle?: { memory?: Size; maxAgeMs?: number; everyMs: number };
   haproxy: { backend: string; statsSocket?: string; balance: string; maxconn?: number; checkInterMs: number };
   wantedBy: string[];
   logLevel: string;

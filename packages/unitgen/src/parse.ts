@@ -12,12 +12,13 @@ import { existingUnits, reservedStackName } from './unit-names.js';
 
 /** The keys allowed in each object of the config. schema/stack.schema.json must agree (tested). */
 export const KEYS = {
-  root: ['stack', 'description', 'user', 'group', 'directory', 'znotify', 'zunitgen', 'hardening', 'read-write-paths',
+  root: ['stack', 'description', 'user', 'group', 'directory', 'znotify', 'zunitgen', 'zstack', 'hardening', 'read-write-paths',
     'database', 'zeo', 'clients', 'limits', 'watchdog', 'haproxy', 'wanted-by', 'log-level'],
   database: ['postgresql'],
   postgresql: ['unit', 'address'],
   zeo: ['command', 'address', 'memory', 'ready-timeout'],
-  clients: ['count', 'command', 'http', 'health', 'warmup', 'memory', 'threads', 'stop', 'watchdog', 'checks'],
+  clients: ['count', 'command', 'http', 'health', 'warmup', 'memory', 'threads', 'stop', 'watchdog', 'checks', 'recycle'],
+  recycle: ['memory', 'max-age', 'every'],
   health: ['agent', 'http'],
   warmup: ['budget', 'interval', 'urls'],
   'warmup-url': ['path', 'host', 'status', 'text', 'timeout'],
@@ -193,6 +194,32 @@ function memory(w: Walker, node: Node | null, where: string): MemoryLimits {
   return out;
 }
 
+/**
+ * clients.recycle: thresholds of `zstack recycle` and how often its timer runs it. The memory threshold is the
+ * instance's RSS and must stay below MemoryHigh=/MemoryMax= (those throttle and kill; recycling must come first).
+ */
+function parseRecycle(w: Walker, node: Node, limits: MemoryLimits): StackModel['recycle'] {
+  const m = w.map(node, 'clients.recycle', KEYS.recycle);
+  if (!m) return undefined;
+  const out: NonNullable<StackModel['recycle']> = { everyMs: 600_000 };
+  if (m.has('memory')) {
+    const s = w.size(m.get('memory')!, 'clients.recycle.memory', false);
+    const b = s && sizeBytes(s);
+    if (s && b === undefined) w.err(m.get('memory')!, 'clients.recycle.memory: expected a size such as 1.2G', 'the instance RSS above which a client is recycled');
+    else if (s) {
+      out.memory = s;
+      for (const [k, lim] of [['high', limits.high], ['max', limits.max]] as const) {
+        const lb = lim && sizeBytes(lim);
+        if (lb !== undefined && b! >= lb) w.err(m.get('memory')!, `clients.recycle.memory: ${b} bytes is not below clients.memory.${k} (${lb} bytes)`, `MemoryHigh=/MemoryMax= throttle and kill first: recycle below them, e.g. at 80% of memory.${k}`);
+      }
+    }
+  }
+  if (m.has('max-age')) { const d = w.duration(m.get('max-age')!, 'clients.recycle.max-age', 60_000); if (d !== undefined) out.maxAgeMs = d; }
+  if (m.has('every')) out.everyMs = w.duration(m.get('every')!, 'clients.recycle.every', 10_000) ?? out.everyMs;
+  if (!m.has('memory') && !m.has('max-age')) w.err(node, 'clients.recycle: give memory, max-age or both', 'e.g. recycle: { memory: 1.2G, max-age: 1d }');
+  return out;
+}
+
 function validate(w: Walker, root: Node | null, file: string): StackModel | undefined {
   if (root === null) { w.err(root, 'the config is empty', 'see examples/stack/plone.yaml'); return undefined; }
   const top = w.map(root, 'config', KEYS.root, ['stack', 'user', 'directory', 'clients']);
@@ -234,6 +261,7 @@ function validate(w: Walker, root: Node | null, file: string): StackModel | unde
   const directory = top.has('directory') ? w.path(g('directory'), 'directory') : undefined;
   const znotify = top.has('znotify') ? tool(w, g('znotify'), 'znotify') : ['/usr/local/bin/znotify'];
   const zunitgen = top.has('zunitgen') ? tool(w, g('zunitgen'), 'zunitgen') : ['/usr/local/bin/zunitgen'];
+  const zstack = top.has('zstack') ? tool(w, g('zstack'), 'zstack') : ['/usr/local/bin/zstack'];
   const hardening = top.has('hardening') ? w.bool(g('hardening'), 'hardening') ?? true : true;
   const rwPaths: string[] = [];
   const varPath = directory !== undefined ? `${directory === '/' ? '' : directory}/var` : '';
@@ -320,6 +348,7 @@ function validate(w: Walker, root: Node | null, file: string): StackModel | unde
   let clientMemory: MemoryLimits = {};
   const stop: StackModel['stop'] = { drainMs: 10_000, timeoutMs: 60_000, signal: 'SIGTERM' };
   const clientWatchdog: StackModel['clientWatchdog'] = {};
+  let recycle: StackModel['recycle'];
   const clients: ClientModel[] = [];
   if (cm) {
     if (cm.has('count')) count = w.int(cm.get('count')!, 'clients.count', 1, MAX_CLIENTS);
@@ -338,6 +367,7 @@ function validate(w: Walker, root: Node | null, file: string): StackModel | unde
       if (m?.has('hang-timeout')) { const d = w.duration(m.get('hang-timeout')!, 'clients.watchdog.hang-timeout'); if (d !== undefined) clientWatchdog.hangTimeoutMs = d; }
       if (m?.has('dump-stacks')) { const b = w.bool(m.get('dump-stacks')!, 'clients.watchdog.dump-stacks'); if (b !== undefined) clientWatchdog.dumpStacks = b; }
     }
+    if (cm.has('recycle')) recycle = parseRecycle(w, cm.get('recycle')!, clientMemory);
     // Per-instance values: templates are checked once (n = 1) so an error is reported once, not per client.
     const healthNode = cm.get('health') ?? null;
     let agentNode: Node | null = null, healthHttpNode: Node | null = null;
@@ -456,7 +486,7 @@ function validate(w: Walker, root: Node | null, file: string): StackModel | unde
     stack: stack!, prefix,
     description: description ?? `Plone/Zope stack ${stack}`,
     user: user!, ...(group !== undefined ? { group } : {}),
-    directory: directory!, znotify: znotify!, zunitgen: zunitgen!,
+    directory: directory!, znotify: znotify!, zunitgen: zunitgen!, zstack: zstack!,
     hardening, protectHome: underHome ? 'read-only' : 'yes', varPath, readWritePaths: rwPaths,
     target: `${prefix}.target`, slice: `${prefix}.slice`,
     limits,
@@ -465,6 +495,7 @@ function validate(w: Walker, root: Node | null, file: string): StackModel | unde
     clients,
     ...(threads !== undefined ? { threads } : {}),
     warmup, watchdogMs: watchdogMs!, clientWatchdog, stop, haproxy,
+    ...(recycle ? { recycle } : {}),
     wantedBy, logLevel: logLevel!,
   };
 }

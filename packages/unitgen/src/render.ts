@@ -9,7 +9,7 @@ import type { CheckModel, ClientModel, StackModel } from './model.js';
 import { formatAddress, formatDuration } from './values.js';
 
 /** Template names (files `<name>.hbs` in templates/); `hardening` is a partial. */
-export const TEMPLATE_NAMES = ['target', 'slice', 'zeo.service', 'client.service', 'socket', 'znotify.yaml', 'haproxy.cfg', 'haproxy-httpchk.cfg', 'hardening'] as const;
+export const TEMPLATE_NAMES = ['target', 'slice', 'zeo.service', 'client.service', 'socket', 'znotify.yaml', 'haproxy.cfg', 'haproxy-httpchk.cfg', 'recycle.service', 'recycle.timer', 'hardening'] as const;
 export type TemplateName = (typeof TEMPLATE_NAMES)[number];
 export type TemplateSources = Record<TemplateName, string>;
 
@@ -26,6 +26,8 @@ export interface RenderOptions {
   outDir: string;
   /** Shown in the generated-by header; defaults to "zunitgen". */
   generator?: string;
+  /** Absolute path of the stack file, for units that read it at run time (the recycle service); default the model's source. */
+  configPath?: string;
 }
 
 /** A template function: context -> text (Handlebars-compiled at run time, or the built-in set compiled at build time). */
@@ -80,9 +82,10 @@ export function renderWith(m: StackModel, t: Compiled, opts: RenderOptions): Gen
   };
 
   const clientUnits = m.clients.map((c) => c.unit);
+  const recycleUnits = m.recycle ? { service: `${m.prefix}-recycle.service`, timer: `${m.prefix}-recycle.timer` } : undefined;
   // The target is the one unit that pulls in the databases: starting the stack starts them, while a client or ZEO
   // (re)starting on its own never starts a database unit an operator stopped (it waits for it instead).
-  run(m.target, 'unit', t.target, { wants: [...(m.postgresql ? [m.postgresql.unit] : []), ...(m.zeo ? [m.zeo.unit] : []), ...clientUnits] });
+  run(m.target, 'unit', t.target, { wants: [...(m.postgresql ? [m.postgresql.unit] : []), ...(m.zeo ? [m.zeo.unit] : []), ...clientUnits, ...(recycleUnits ? [recycleUnits.timer] : [])] });
   run(m.slice, 'unit', t.slice, {});
   if (m.zeo) {
     const waitArgv = [...m.zunitgen, 'wait-tcp', formatAddress(m.zeo.address), '--timeout', formatDuration(m.zeo.readyTimeoutMs)];
@@ -110,6 +113,12 @@ export function renderWith(m: StackModel, t: Compiled, opts: RenderOptions): Gen
     run(c.agentSocket, 'unit', t.socket, { c, address: c.health.agent, fdname: 'agent', purpose: 'health agent socket' });
     if (c.healthSocket && c.health.http) run(c.healthSocket, 'unit', t.socket, { c, address: c.health.http, fdname: 'http', purpose: 'health HTTP socket' });
     run(cfgName, 'znotify', t['znotify.yaml'], { c, checks: c.checks.map(checkView), hasWatchdog, dumpStacksSet, watchdog });
+  }
+  if (recycleUnits && m.recycle) {
+    const config = opts.configPath ?? m.source;
+    if (!config.startsWith('/')) throw new TemplateError(`the recycle timer runs \`zstack recycle <stack file>\`, which needs the stack file's absolute path, got ${JSON.stringify(config)}`);
+    run(recycleUnits.service, 'unit', t['recycle.service'], { argv: [...m.zstack, 'recycle', config] });
+    run(recycleUnits.timer, 'unit', t['recycle.timer'], { service: recycleUnits.service, everyMs: m.recycle.everyMs });
   }
   const hapName = `haproxy-${m.prefix}.cfg`;
   const hapAlt = `haproxy-${m.prefix}-httpchk.cfg`;
