@@ -51,7 +51,7 @@ interface StatusJson {
 }
 
 test('zstack against a real systemd, HAProxy and wrk', { skip, timeout: 600_000 }, async (t) => {
-  const s = await setUpOps(t, { clients: N, ballast: { client: 2, mib: 48 } });
+  const s = await setUpOps(t, { clients: N, ballast: { client: 2, mib: 48 }, recycle: '{ memory: 40M, every: 1h }' });
   const { box } = s;
   const slow = (seconds: number) => fetch(`http://127.0.0.1:${s.frontend}/slow?seconds=${seconds}`).then((r) => r.status, (e: Error) => `error: ${e.message}`);
 
@@ -195,21 +195,35 @@ test('zstack against a real systemd, HAProxy and wrk', { skip, timeout: 600_000 
     assert.equal([...(await s.states()).values()].filter((x) => x === 'UP').length, N);
   });
 
-  await t.test('recycle restarts the one client over its memory threshold, and nothing while another client is down', async () => {
+  await t.test('recycle: the generated timer\'s service restarts the one client over its memory threshold, skips while the lock is held, and nothing while another client is down', async () => {
     const before = await invocations(s);
-    const dry = await s.zstack(['recycle', '--memory', '40M', '--dry-run', s.file]);
+    assert.equal((await s.show('shop-recycle.timer', ['ActiveState'])).ActiveState, 'active', 'the timer starts with the stack');
+    const dry = await s.zstack(['recycle', '--dry-run', s.file]);
     assert.equal(dry.code, 0, dry.stderr);
     assert.match(dry.stdout, /would recycle client2: instance RSS .* is over 40\.0M/);
     assert.deepEqual(await invocations(s), before);
-    const r = await s.zstack(['recycle', '--memory', '40M', s.file]);
-    assert.equal(r.code, 0, r.stdout + r.stderr);
-    assert.match(r.stdout, /recycled client2/);
+
+    // The timer's service while another operation holds the lock: skipped (exit 75 counts as success), nothing restarted.
+    const lock = acquireLock(s.runDir, 'shop', 'rollout of shop (test)');
+    try {
+      await box.systemctl('start', 'shop-recycle.service');
+      const p = await s.show('shop-recycle.service', ['Result', 'ExecMainStatus']);
+      assert.deepEqual([p.Result, p.ExecMainStatus], ['success', '75']);
+      assert.match(await box.journal('shop-recycle.service'), /stack shop is busy: rollout of shop \(test\)/);
+    } finally {
+      lock.release();
+    }
+    assert.deepEqual(await invocations(s), before);
+
+    await box.systemctl('start', 'shop-recycle.service');
+    assert.equal((await s.show('shop-recycle.service', ['ExecMainStatus'])).ExecMainStatus, '0');
+    assert.match(await box.journal('shop-recycle.service'), /recycled client2/);
     const after = await invocations(s);
     assert.deepEqual([after[0] === before[0], after[1] === before[1], after[2] === before[2]], [true, false, true], 'only client2 was restarted');
     assert.equal([...(await s.states()).values()].filter((x) => x === 'UP').length, N);
 
     await box.systemctl('stop', clientUnit(3));
-    const refused = await s.zstack(['recycle', '--memory', '40M', s.file]);
+    const refused = await s.zstack(['recycle', s.file]);
     assert.equal(refused.code, 0, refused.stderr);
     assert.match(refused.stdout, /not now: client3 is not serving/);
     assert.deepEqual((await invocations(s)).slice(0, 2), after.slice(0, 2), 'nothing restarted');

@@ -67,7 +67,7 @@ export function stackRef(model: StackModel, file: string): StackRef {
     ...(bytes(c.memory.high) !== undefined ? { memoryHigh: bytes(c.memory.high)! } : {}),
     ...(bytes(c.memory.max) !== undefined ? { memoryMax: bytes(c.memory.max)! } : {}),
   }));
-  const rc = (model as StackModel & { recycle?: { memory?: Parameters<typeof sizeBytes>[0]; maxAgeMs?: number } }).recycle;
+  const rc = model.recycle;
   return {
     file,
     stack: model.stack,
