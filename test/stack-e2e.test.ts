@@ -23,6 +23,12 @@ async function invocations(s: OpsStack): Promise<string[]> {
   return await Promise.all(CLIENTS.map(async (n) => (await s.show(clientUnit(n), ['InvocationID'])).InvocationID!));
 }
 
+/** Sessions (scur) of client1..N in HAProxy, read directly (fast). */
+async function sessions(s: OpsStack): Promise<number[]> {
+  const rows = await s.hx.showStat();
+  return CLIENTS.map((n) => Number(rows.find((r) => r.pxname === 'shop' && r.svname === `client${n}`)?.scur ?? 0));
+}
+
 /** Samples HAProxy's view every few ms until stopped: the fewest servers UP at once, and which were ever out. */
 function watchUp(s: OpsStack): { stop(): Promise<{ minUp: number; samples: number; out: Set<string> }> } {
   let running = true;
@@ -100,6 +106,7 @@ test('zstack against a real systemd, HAProxy and wrk', { skip, timeout: 600_000 
     await sleep(300);
     const seen = await watch.stop();
     const load = await wrk.stop();
+    if (r.code !== 0) for (const n of CLIENTS) process.stderr.write(`---- journal ${clientUnit(n)}\n${(await box.journal(clientUnit(n))).split('\n').slice(-60).join('\n')}\n`);
     t.diagnostic(`rollout: ${r.stdout.trim()}; wrk: ${load.requests} requests, ${load.non2xx} non-2xx, ${load.socketErrors} socket errors; HAProxy sampled ${seen.samples} times, min UP ${seen.minUp}`);
     assert.equal(r.code, 0, r.stdout + r.stderr);
     assert.ok(load.requests > 100, load.raw);
@@ -136,11 +143,8 @@ test('zstack against a real systemd, HAProxy and wrk', { skip, timeout: 600_000 
 
   await t.test('Ctrl-C while a client drains puts it back in service, unrestarted', async () => {
     const before = await invocations(s);
-    const inflight = [slow(4), slow(4), slow(4)]; // leastconn: one on each client, so client1's drain has to wait
-    await until('a session on every client', async () => {
-      const v = JSON.parse((await s.zstack(['status', '--json', s.file])).stdout) as StatusJson;
-      return v.clients.every((c) => (c.haproxy?.sessions ?? 0) > 0) ? true : undefined;
-    }, 10_000);
+    const inflight = [slow(15), slow(15), slow(15)]; // leastconn: one on each client, so client1's drain has to wait
+    await until('a session on every client', async () => ((await sessions(s)).every((n) => n > 0) ? true : undefined), 10_000);
     const run = s.zstack(['rollout', s.file]);
     const pid = await until('zstack holds the lock', () => lockHeld(s.runDir, 'shop')?.pid, 10_000);
     await until('client1 drained', async () => ((await s.states()).get('client1') === 'ADMIN' ? true : undefined), 10_000);
@@ -232,8 +236,8 @@ test('zstack against a real systemd, HAProxy and wrk', { skip, timeout: 600_000 
 
   await t.test('stop: drained first (a request in flight finishes), every unit inactive on return, clients in reverse order', async () => {
     await until('all UP', async () => ([...(await s.states()).values()].filter((v) => v === 'UP').length === N ? true : undefined), 20_000);
-    const inflight = slow(2);
-    await until('a session', async () => ((JSON.parse((await s.zstack(['status', '--json', s.file])).stdout) as StatusJson).clients.some((c) => (c.haproxy?.sessions ?? 0) > 0) ? true : undefined), 10_000);
+    const inflight = slow(3);
+    await until('a session', async () => ((await sessions(s)).some((n) => n > 0) ? true : undefined), 10_000);
     const r = await s.zstack(['stop', s.file], { timeoutMs: 120_000 });
     assert.equal(r.code, 0, r.stdout + r.stderr);
     assert.equal(await inflight, 200, 'the request in flight was not cut');

@@ -84,7 +84,8 @@ export async function restartClient(ctx: OpContext, t: CycleTrack): Promise<void
       if (p) {
         if (!cut && p.StatusText.startsWith('stopping: draining')) {
           cut = true;
-          await ctx.systemd.killMain(c.unit, 'SIGTERM').catch(() => { /* the stop went on by itself */ });
+          // That wrapper, by pid: by the time the signal goes out the restart may have started a new one.
+          await ctx.systemd.signalProcess(c.unit, p, 'SIGTERM').catch(() => false);
         }
         ctx.progress.step(c.name, 'restarting', `${p.ActiveState}${p.StatusText ? `, ${p.StatusText}` : ''}`);
       }

@@ -49,7 +49,7 @@ export async function stopStack(ctx: Omit<OpContext, 'lb'> & { lb?: LoadBalancer
       const p = await systemd.show(running.map((c) => c.unit)).catch(() => undefined);
       for (const c of running) {
         const u = p?.get(c.unit);
-        if (u && !cut.has(c.unit) && u.StatusText.startsWith('stopping: draining')) { cut.add(c.unit); await systemd.killMain(c.unit, 'SIGTERM').catch(() => {}); }
+        if (u && !cut.has(c.unit) && u.StatusText.startsWith('stopping: draining')) { cut.add(c.unit); await systemd.signalProcess(c.unit, u, 'SIGTERM').catch(() => false); }
         if (u) ctx.progress.step(c.name, 'stopping', u.ActiveState);
       }
       await sleep(100);

@@ -29,8 +29,12 @@ export interface SystemdHost {
   restart(unit: string, opts?: { signal?: AbortSignal }): Promise<void>;
   /** `systemctl stop` of all units in one transaction (systemd orders the stop jobs by After=); resolves when done. */
   stop(units: readonly string[]): Promise<void>;
-  /** Sends a signal to the unit's main process only (`systemctl kill --kill-whom=main`). */
-  killMain(unit: string, signal: string): Promise<void>;
+  /**
+   * Sends a signal to one process of the unit, by pid, and only while that pid still belongs to the unit's
+   * cgroup: never to a main process started after the caller looked (`systemctl kill --kill-whom=main` would
+   * hit a restart's new main process). false when the process is gone.
+   */
+  signalProcess(unit: string, p: UnitProps, signal: NodeJS.Signals): Promise<boolean>;
   /** Memory of the instance: the processes of the unit's cgroup other than its main process. */
   memory(props: UnitProps): Promise<ProcessMemory | undefined>;
   /** Seconds since the epoch on that host (unit timestamps are compared with it). */
@@ -113,8 +117,18 @@ export class LocalSystemd implements SystemdHost {
     await this.ctl(['stop', '--', ...units], `systemctl stop ${units.join(' ')}`);
   }
 
-  async killMain(unit: string, signal: string): Promise<void> {
-    await this.ctl(['kill', '--kill-whom=main', `--signal=${signal}`, '--', unit], `systemctl kill ${unit}`);
+  async signalProcess(unit: string, p: UnitProps, signal: NodeJS.Signals): Promise<boolean> {
+    const pid = Number(p.MainPID);
+    if (!(pid > 1) || !p.ControlGroup) return false;
+    try {
+      // /proc/PID/cgroup names the unit's cgroup while the pid is that process (a reused pid would be elsewhere).
+      const cg = fs.readFileSync(`/proc/${pid}/cgroup`, 'utf8');
+      if (!cg.split('\n').some((l) => l.endsWith(`:${p.ControlGroup}`))) return false;
+      process.kill(pid, signal);
+      return true;
+    } catch {
+      return false;
+    }
   }
 
   async memory(p: UnitProps): Promise<ProcessMemory | undefined> {
