@@ -105,3 +105,14 @@ test('a password in a refused value never reaches the message', (t) => {
   const ps = problems('name: c\nhaproxy: { stats-socket: "postgresql://zope:s3cret@db:5432 x", backend: b }\n');
   assert.ok(ps.length > 0 && ps.every((p) => !p.includes('s3cret')), ps.join('\n'));
 });
+
+test('a directory as the command is named as one, not as a missing file', () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'znotify-dircmd-'));
+  try {
+    const r = spawnSync(process.execPath, [CLI, 'run', '--name', 'c1', '--', dir], { encoding: 'utf8', timeout: 60_000 });
+    assert.equal(r.status, 1, r.stderr);
+    assert.match(r.stderr, new RegExp(`command is a directory: ${dir.replace(/[.]/g, '\\.')} \\(give the program in it`));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -78,6 +78,9 @@ export type CheckPlan = ReadonlyArray<{ base: CheckModel; entry?: Entry } | { ba
  * Validates `clients.checks` against the generated checks. Every problem is recorded in `w`, and `ok` is false
  * then; the plan still holds the valid entries, so that expanding it (checksFor) reports their problems too.
  */
+/** The most checks (and warm-up URLs) one wrapper config may hold: znotify refuses more, so zunitgen does too. */
+export const MAX_WRAPPER_CHECKS = 64;
+
 export function parseChecks(w: Walker, node: Node | null, generated: readonly CheckModel[]): { plan: CheckPlan; ok: boolean } {
   const before = w.issues.length;
   if (!isSeq(node)) {
@@ -100,6 +103,9 @@ export function parseChecks(w: Walker, node: Node | null, generated: readonly Ch
     if (!r.entry) { if (at >= 0) plan.splice(at, 1); }
     else if (at >= 0) plan[at] = { base: plan[at]!.base!, entry: r.entry };
     else plan.push({ entry: r.entry });
+  }
+  if (plan.length > MAX_WRAPPER_CHECKS) {
+    w.err(node, `clients.checks: ${plan.length} checks per client, more than the wrapper runs (${MAX_WRAPPER_CHECKS})`, `configure at most ${MAX_WRAPPER_CHECKS} checks`);
   }
   return { plan: plan as CheckPlan, ok: w.issues.length === before };
 }

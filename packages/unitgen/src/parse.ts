@@ -6,7 +6,7 @@ import { ConfigError, type ConfigIssue } from './errors.js';
 import { invalidUnitName, systemdEscape, UNIT_NAME_MAX } from './escape.js';
 import type { ClientModel, MemoryLimits, StackModel, WarmupUrl } from './model.js';
 import { expandTemplate, formatAddress, MAX_CONFIG_BYTES, isHostHeader, isUrlPath, parseAddress, q, sizeBytes, urlPathHint, type Address } from './values.js';
-import { CHECK_KEYS, checksFor, generatedChecks, parseChecks } from './checks.js';
+import { CHECK_KEYS, checksFor, generatedChecks, MAX_WRAPPER_CHECKS, parseChecks } from './checks.js';
 import { command, describe, quotedDelta, Walker } from './walker.js';
 import { existingUnits, reservedStackName } from './unit-names.js';
 
@@ -527,6 +527,10 @@ function parseWarmup(w: Walker, node: Node | null, out: StackModel['warmup']): v
     if (!m.has('urls')) return;
   }
   if (!isSeq(urlsNode)) { w.err(urlsNode, `clients.warmup: expected a list of paths, got ${describe(urlsNode)}`, 'e.g. warmup: [/Plone, /Plone/@@search]'); return; }
+  if (urlsNode.items.length > MAX_WRAPPER_CHECKS) {
+    w.err(urlsNode, `clients.warmup: ${urlsNode.items.length} URLs, more than the wrapper warms up (${MAX_WRAPPER_CHECKS})`, `list at most ${MAX_WRAPPER_CHECKS} URLs`);
+    return;
+  }
   for (const item of urlsNode.items as Array<Node | null>) {
     const u: WarmupUrl = { path: '', status: 200 };
     let pathNode: Node | null = item;

@@ -179,3 +179,11 @@ test('haproxy.stats-socket as host:port reaches each wrapper, which reads it as 
     assert.deepEqual(c.haproxy, { statsSocket: '127.0.0.1:9999', backend: 'site', server: `client${i + 1}` });
   }
 });
+
+test('more checks or warm-up URLs than the wrapper runs (64) are refused here, not by the wrapper at start', () => {
+  const many = Array.from({ length: 65 }, (_, i) => `- { name: extra${i}, type: tcp, address: 127.0.0.1:${1000 + i} }`).join('\n');
+  assert.throws(() => parseStack(withChecks(many), { file: 'stack.yaml' }),
+    (e: Error) => /clients\.checks: 6[5-8] checks per client, more than the wrapper runs \(64\)/.test(e.message), 'checks');
+  const urls = `${STACK}  warmup: [${Array.from({ length: 65 }, () => '/Plone').join(', ')}]\n`;
+  assert.throws(() => parseStack(urls, { file: 'stack.yaml' }), (e: Error) => /clients\.warmup: 65 URLs, more than the wrapper warms up \(64\)/.test(e.message), 'urls');
+});

@@ -54,7 +54,9 @@ export function resolveCommand(cmd: string, env: NodeJS.ProcessEnv): string {
   };
   if (cmd.includes('/')) {
     let exists = false;
-    try { exists = statSync(cmd).isFile(); } catch { /* missing */ }
+    let directory = false;
+    try { const st = statSync(cmd); exists = st.isFile(); directory = st.isDirectory(); } catch { /* missing */ }
+    if (directory) throw new StartError('ZNOTIFY_COMMAND_NOT_FOUND', `command is a directory: ${cmd} (give the program in it, e.g. ${path.join(cmd, 'bin', 'instance')})`);
     if (!exists) throw new StartError('ZNOTIFY_COMMAND_NOT_FOUND', `command not found: ${cmd} (no such file)`);
     if (!check(cmd)) throw new StartError('ZNOTIFY_COMMAND_NOT_FOUND', `command not executable: ${cmd} (check its mode and the x bit)`);
     return cmd;
