@@ -46,7 +46,9 @@ export async function main(argv: string[]): Promise<number> {
     .option('--force', 'take over files zunitgen did not generate, or that were edited since')
     .description('render the units of one stack into a directory (atomic; removes stale files it generated)')
     .action((config: string, o: { out: string; templates?: string; dryRun?: boolean; diff?: boolean; force?: boolean }) => {
-      const r = generate(config, { out: o.out, ...(o.templates ? { templates: o.templates } : {}), dryRun: !!o.dryRun, diff: !!o.diff, force: !!o.force });
+      const crashAt = process.env.ZUNITGEN_CRASH_AT;
+      const r = generate(config, { out: o.out, ...(o.templates ? { templates: o.templates } : {}), dryRun: !!o.dryRun, diff: !!o.diff, force: !!o.force, ...(crashAt ? { crashAt } : {}) });
+      if (r.plan.recovered === 'rolled-back') process.stderr.write(`zunitgen: an interrupted update of ${r.plan.outDir} was rolled back before this one\n`);
       if (r.diff) process.stdout.write(r.diff);
       // PrivateTmp=yes gives the services their own /tmp and /var/tmp: a znotify config there is invisible.
       if (r.model.hardening && /^\/(var\/)?tmp(\/|$)/.test(r.plan.outDir)) {

@@ -20,6 +20,10 @@ export interface GenerateOptions {
   force?: boolean;
   /** Name of the config in headers and errors; defaults to the path as given. */
   sourceName?: string;
+  /** How long to wait for another zunitgen writing the same directory (default 30 s; then exit 75). */
+  lockTimeoutMs?: number;
+  /** Crash tests: SIGKILL this process at the named step of the write (transaction.ts; $ZUNITGEN_CRASH_AT in the CLI). */
+  crashAt?: string;
 }
 
 export interface GenerateResult { model: StackModel; files: GeneratedFile[]; plan: Plan; diff?: string }
@@ -46,7 +50,12 @@ export function generate(configPath: string, opts: GenerateOptions): GenerateRes
   const meta = { stack: model.stack, source: model.source };
   const p = opts.dryRun ? plan(outDir, model.prefix, files, opts) : undefined;
   const diffText = opts.diff ? planDiff(p ?? plan(outDir, model.prefix, files, opts), files) : undefined;
-  const done = p ?? write(outDir, model.prefix, files, meta, opts);
+  const crashAt = opts.crashAt;
+  const done = p ?? write(outDir, model.prefix, files, meta, {
+    ...(opts.force ? { force: true } : {}),
+    ...(opts.lockTimeoutMs !== undefined ? { lockTimeoutMs: opts.lockTimeoutMs } : {}),
+    ...(crashAt ? { crash: (point: string) => { if (point === crashAt) process.kill(process.pid, 'SIGKILL'); } } : {}),
+  });
   return diffText !== undefined ? { model, files, plan: done, diff: diffText } : { model, files, plan: done };
 }
 

@@ -1,22 +1,15 @@
 // Layer 3: file IO, last. Writes a rendered stack into a directory atomically, keeps a manifest of what it
 // generated, removes its own stale files and never overwrites a file it did not generate.
 
-import { createHash, randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
-import { OutputConflictError } from './errors.js';
+import { join, resolve } from 'node:path';
+import { describeErrno, OutputConflictError, OutputError } from './errors.js';
+import { manifestName, readManifest, sha256, type Manifest } from './manifest.js';
+import { lockOutput } from './output-lock.js';
+import { commit, recover } from './transaction.js';
 import type { GeneratedFile } from './render.js';
 
-export interface Manifest {
-  version: 1;
-  stack: string;
-  source: string;
-  /** file name -> sha256 of the content zunitgen wrote. */
-  files: Record<string, string>;
-}
-
-export const manifestName = (prefix: string) => `.zunitgen-${prefix}.manifest.json`;
-const sha256 = (s: string | Buffer) => createHash('sha256').update(s).digest('hex');
+export { manifestName, readManifest, type Manifest } from './manifest.js';
 
 export interface Plan {
   outDir: string;
@@ -28,34 +21,32 @@ export interface Plan {
   conflicts: Array<{ name: string; reason: string }>;
   /** Current contents of files that change (for --diff). */
   before: Map<string, string>;
+  /** An interrupted update found and rolled back before planning (write only). */
+  recovered?: 'discarded' | 'rolled-back';
 }
 
-function readIf(path: string): Buffer | undefined {
-  try {
-    return fs.readFileSync(path);
-  } catch (e) {
+/** A regular file's content; undefined when there is nothing; 'other' for a symlink, directory, socket... */
+function readIf(path: string): Buffer | 'other' | undefined {
+  let st: fs.Stats;
+  try { st = fs.lstatSync(path); } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw e;
+    const d = describeErrno(e);
+    throw new OutputError(path, d.what, d.fix, { cause: e });
   }
-}
-
-export function readManifest(outDir: string, prefix: string): Manifest | undefined {
-  const raw = readIf(join(outDir, manifestName(prefix)));
-  if (!raw) return undefined;
-  const m = JSON.parse(raw.toString('utf8')) as Manifest;
-  if (m.version !== 1 || typeof m.files !== 'object') throw new Error(`unreadable manifest ${join(outDir, manifestName(prefix))}`);
-  return m;
+  return st.isFile() ? fs.readFileSync(path) : 'other';
 }
 
 /** What writing `files` into outDir would do. Reads only. */
 export function plan(outDir: string, prefix: string, files: readonly GeneratedFile[], opts: { force?: boolean } = {}): Plan {
   outDir = resolve(outDir);
   const p: Plan = { outDir, create: [], update: [], unchanged: [], remove: [], conflicts: [], before: new Map() };
-  const old = fs.existsSync(outDir) ? readManifest(outDir, prefix) : undefined;
+  const old = dirExists(outDir) ? readManifest(outDir, prefix) : undefined;
   const names = new Set(files.map((f) => f.name));
   for (const f of files) {
     const cur = readIf(join(outDir, f.name));
     if (!cur) { p.create.push(f.name); continue; }
+    // Never replace a symbolic link or a directory, not even with --force: the rename would land elsewhere.
+    if (cur === 'other') { p.conflicts.push({ name: f.name, reason: 'not a regular file' }); continue; }
     if (cur.toString('utf8') === f.content) { p.unchanged.push(f.name); continue; }
     p.before.set(f.name, cur.toString('utf8'));
     const known = old?.files[f.name];
@@ -69,6 +60,7 @@ export function plan(outDir: string, prefix: string, files: readonly GeneratedFi
     if (names.has(name)) continue;
     const cur = readIf(join(outDir, name));
     if (!cur) continue;
+    if (cur === 'other') { p.conflicts.push({ name, reason: 'stale, but no longer a regular file' }); continue; }
     if (!opts.force && sha256(cur) !== hash) { p.conflicts.push({ name, reason: 'stale, but edited since zunitgen generated it' }); continue; }
     p.before.set(name, cur.toString('utf8'));
     p.remove.push(name);
@@ -76,67 +68,73 @@ export function plan(outDir: string, prefix: string, files: readonly GeneratedFi
   return p;
 }
 
-function writeFileSynced(path: string, content: string): void {
-  const fd = fs.openSync(path, 'wx', 0o644);
-  try {
-    fs.writeSync(fd, Buffer.from(content, 'utf8'));
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
+function dirExists(dir: string): boolean {
+  try { return fs.statSync(dir).isDirectory(); } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    const d = describeErrno(e);
+    throw new OutputError(dir, d.what, d.fix, { cause: e });
   }
 }
 
-function fsyncDir(dir: string): void {
-  try { const fd = fs.openSync(dir, 'r'); try { fs.fsyncSync(fd); } finally { fs.closeSync(fd); } } catch { /* best effort */ }
+/** Creates outDir (and its parents) or says in one line why it cannot. */
+function ensureDir(dir: string): void {
+  let st: fs.Stats | undefined;
+  try { st = fs.lstatSync(dir); } catch { st = undefined; }
+  if (st?.isSymbolicLink() && !fs.existsSync(dir)) throw new OutputError(dir, 'cannot use as output directory: a dangling symbolic link', 'point --out at a directory, or create the link\'s target');
+  if (st && !st.isSymbolicLink() && !st.isDirectory()) throw new OutputError(dir, 'cannot use as output directory: it exists and is not a directory', 'point --out at a directory');
+  try {
+    fs.mkdirSync(dir, { recursive: true, mode: 0o755 });
+    if (!fs.statSync(dir).isDirectory()) throw Object.assign(new Error('not a directory'), { code: 'ENOTDIR' });
+  } catch (e) {
+    const d = describeErrno(e);
+    throw new OutputError(dir, `cannot use as output directory: ${d.what}`, d.fix, { cause: e });
+  }
+}
+
+export interface WriteOptions {
+  force?: boolean;
+  /** How long to wait for another zunitgen writing the same directory (default 30 s). */
+  lockTimeoutMs?: number;
+  /** Test hook: called at each step of the transaction (transaction.ts). */
+  crash?: (point: string) => void;
 }
 
 /**
- * Writes the stack. Nothing is written when there is any conflict (OutputConflictError).
- * - outDir does not exist: everything goes into a temporary sibling directory that is renamed into place
- *   (the whole set appears at once).
- * - outDir exists (e.g. /etc/systemd/system, shared with other units): files are written into a temporary
- *   directory inside outDir (same file system), then each is renamed over its target (each file is
- *   replaced atomically, never seen half-written), the manifest last; stale files are removed after.
+ * Writes the stack under the directory's lock, as one transaction (transaction.ts): a crash at any point leaves
+ * the old set, and the next run rolls back what was interrupted before it plans. Nothing is written when there
+ * is any conflict (OutputConflictError); I/O failures are OutputError (73) naming the path.
  */
-export function write(outDir: string, prefix: string, files: readonly GeneratedFile[], meta: { stack: string; source: string }, opts: { force?: boolean } = {}): Plan {
-  const p = plan(outDir, prefix, files, opts);
-  if (p.conflicts.length) {
-    throw new OutputConflictError(p.conflicts.map((c) => `${join(p.outDir, c.name)} (${c.reason})`), 'nothing was written');
-  }
-  const manifest: Manifest = { version: 1, stack: meta.stack, source: meta.source, files: Object.fromEntries(files.map((f) => [f.name, sha256(f.content)])) };
-  const manifestText = `${JSON.stringify(manifest, null, 2)}\n`;
-  const suffix = randomBytes(6).toString('hex');
-  if (!fs.existsSync(p.outDir)) {
-    fs.mkdirSync(dirname(p.outDir), { recursive: true });
-    const tmp = `${p.outDir}.zunitgen-tmp-${suffix}`;
-    fs.mkdirSync(tmp, { mode: 0o755 });
+export function write(outDir: string, prefix: string, files: readonly GeneratedFile[], meta: { stack: string; source: string }, opts: WriteOptions = {}): Plan {
+  outDir = resolve(outDir);
+  ensureDir(outDir);
+  const lock = lockOutput(outDir, opts.lockTimeoutMs !== undefined ? { timeoutMs: opts.lockTimeoutMs } : {});
+  try {
+    const recovered = recover(outDir, prefix);
+    const p = plan(outDir, prefix, files, opts);
+    if (recovered !== 'none') p.recovered = recovered;
+    if (p.conflicts.length) {
+      throw new OutputConflictError(p.conflicts.map((c) => `${join(p.outDir, c.name)} (${c.reason})`), 'nothing was written');
+    }
+    const manifest: Manifest = { version: 1, stack: meta.stack, source: meta.source, files: Object.fromEntries(files.map((f) => [f.name, sha256(f.content)])) };
+    const changed = new Set([...p.create, ...p.update]);
     try {
-      for (const f of files) writeFileSynced(join(tmp, f.name), f.content);
-      writeFileSynced(join(tmp, manifestName(prefix)), manifestText);
-      fsyncDir(tmp);
-      fs.renameSync(tmp, p.outDir);
-      fsyncDir(dirname(p.outDir));
+      commit(outDir, {
+        prefix,
+        write: new Map(files.filter((f) => changed.has(f.name)).map((f) => [f.name, f.content])),
+        replace: p.update, remove: p.remove,
+        manifestText: `${JSON.stringify(manifest, null, 2)}\n`,
+      }, opts.crash);
     } catch (e) {
-      fs.rmSync(tmp, { recursive: true, force: true });
-      throw e;
+      if (e instanceof OutputError) throw e;
+      // Undo what this run did, so the directory keeps the old set (the journal says what).
+      try { recover(outDir, prefix); } catch { /* the next run recovers */ }
+      const d = describeErrno(e);
+      throw new OutputError(outDir, `cannot write: ${d.what}; the previous files are in place`, d.fix, { cause: e });
     }
     return p;
-  }
-  const tmp = join(p.outDir, `.zunitgen-tmp-${prefix}-${suffix}`);
-  fs.mkdirSync(tmp, { mode: 0o700 });
-  try {
-    const changed = new Set([...p.create, ...p.update]);
-    for (const f of files) if (changed.has(f.name)) writeFileSynced(join(tmp, f.name), f.content);
-    writeFileSynced(join(tmp, manifestName(prefix)), manifestText);
-    fsyncDir(tmp);
-    for (const f of files) if (changed.has(f.name)) fs.renameSync(join(tmp, f.name), join(p.outDir, f.name));
-    fs.renameSync(join(tmp, manifestName(prefix)), join(p.outDir, manifestName(prefix)));
-    for (const name of p.remove) fs.rmSync(join(p.outDir, name), { force: true });
-    fsyncDir(p.outDir);
   } finally {
-    fs.rmSync(tmp, { recursive: true, force: true });
+    lock.release();
   }
-  return p;
 }
 
 // ---------------------------------------------------------------- diff
