@@ -91,8 +91,8 @@ test('a stalled journal: pings stay on time for 3x WatchdogSec, checks are answe
   assert.doesNotMatch(journal, /[Ww]atchdog timeout/);
 });
 
-// FLOOD connections per port that never send and never close; each one the server closes comes back 2 s later
-// (the flood that locked every check out reopened its 300 connections every 2 s). In a process of its own, so the test's own checks do not queue behind the flood's work.
+// FLOOD connections per port that never send and never close their side; each is dropped and reopened every
+// 2 s (as the flood that locked every check out did). In a process of its own, so the test's own checks do not queue behind the flood's work.
 const FLOOD = 300;
 const FLOOD_SCRIPT = `
 const net = require('node:net');
@@ -104,8 +104,8 @@ const open = (port) => {
   const s = net.connect({ port, host: '127.0.0.1', allowHalfOpen: true });
   s.on('error', () => {});
   s.resume();
-  s.on('end', () => s.destroy());
-  s.on('close', () => setTimeout(() => open(port), 2000));
+  // It closes nothing when the wrapper does: it drops its connection and opens a new one every 2 s.
+  setTimeout(() => { s.destroy(); open(port); }, 2000);
 };
 for (const port of ports) for (let i = 0; i < n; i++) open(port);
 setInterval(() => process.send(opened), 200);
