@@ -264,7 +264,8 @@ test('the generated stack in a real systemd: order, slice limits, health sockets
   await t.test('start client2 again: its sockets come back with it (Sockets=), HAProxy sees it UP', async () => {
     await box.exec(['systemctl', 'start', clientUnit(2)], { timeoutMs: 60_000 });
     for (const u of [clientUnit(2), agentSocket(2), healthSocket(2)]) assert.equal((await s.show(u, ['ActiveState'])).ActiveState, 'active', u);
-    assert.equal(await agentLine(s.ports.agent(2)), 'up ready 100%\n');
+    // `systemctl start` returns at READY=1; the agent says up once the wrapper's BARRIER=1 after it is through.
+    assert.equal(await until('client2\'s agent to say up', async () => { const a = await agentLine(s.ports.agent(2)); return a.startsWith('up') ? a : undefined; }, 5000, 50), 'up ready 100%\n');
     await hx.waitForState(BACKEND, 'client2', 'UP', { timeoutMs: 5000 });
     await hx.waitForState(HTTPCHK_BACKEND, 'client2', 'UP', { timeoutMs: 5000 });
   });

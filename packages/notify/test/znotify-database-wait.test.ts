@@ -64,7 +64,7 @@ test('ZEO down: the instance is not started; the wrapper waits, says so, and sta
   t.after(() => zeo.stop());
   await until('READY=1', () => s.r.received.find((d) => d.text.includes('READY=1')), 30_000);
   await waitForTcp(s.http);
-  assert.equal(await agentLine(s.agent), 'up ready 100%\n');
+  await until('the agent to say up (after the BARRIER=1 that follows READY=1)', async () => ((await agentLine(s.agent)) === 'up ready 100%\n' ? true : undefined), 5000);
 });
 
 test('ZEO down for the whole warm-up budget: exit 69, naming the database and its last answer; no instance ran', { skip }, async (t) => {

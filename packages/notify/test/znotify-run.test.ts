@@ -126,7 +126,8 @@ stop: { drain: 1500ms, timeout: 5s }
   assert.ok(before.some((x) => /^EXTEND_TIMEOUT_USEC=2\d{7}\nSTATUS=warm-up 1\/2: requesting \/Plone$/.test(x)), 'extension covers timeout 10s + interval + slack');
   assert.ok(before.some((x) => /^STATUS=warm-up 2\/2: \/Plone 200 in [23]\.\d s$/.test(x)), before.join(' | '));
 
-  assert.equal(await agent(s.agentPort), 'up ready 100%\n');
+  // Ready for HAProxy once systemd (here the receiver) has processed READY=1: the BARRIER=1 right after it.
+  assert.equal(await waitFor('agent up', async () => { const a = await agent(s.agentPort); return a.startsWith('up') ? a : undefined; }, 5000), 'up ready 100%\n');
   const h = await get(s.httpPort, '/health');
   assert.equal(h.status, 200);
   assert.equal(h.type, 'application/json');
@@ -389,7 +390,7 @@ test('socket activation: sockets by FileDescriptorName answer agent and HTTP; th
   }
   assert.match(peer.output(), /health agent listening on the socket systemd passed \(agent\)/);
   assert.match(peer.output(), /health http listening on the socket systemd passed \(http\)/);
-  assert.equal(await agent(agentPort), 'up ready 100%\n');
+  assert.equal(await waitFor('agent up (after the BARRIER=1 that follows READY=1)', async () => { const a = await agent(agentPort); return a.startsWith('up') ? a : undefined; }, 5000), 'up ready 100%\n');
   const h = await get(httpPort, '/health/ready');
   assert.equal(h.status, 200);
   assert.equal(JSON.parse(h.body).ready, true);
@@ -432,9 +433,11 @@ http: 127.0.0.1:${p.port}
 warmup: { interval: 100ms, urls: [/] }
 health: { agent: 127.0.0.1:${p.agentPort} }
 checks:
-  - { name: zeo, type: zeo, address: 127.0.0.1:${zeoPort}, interval: 200ms, timeout: 500ms, failure-threshold: 1, roles: [startup, readiness] }
+  - { name: zeo, type: tcp, address: 127.0.0.1:${zeoPort}, interval: 200ms, timeout: 500ms, failure-threshold: 1, roles: [startup, readiness] }
 stop: { drain: 0 }
 `);
+  // A tcp check, so it runs after the warm-up: startup checks of type zeo and postgresql pass before the instance
+  // is even started (znotify-database-wait.test.ts).
   await znotify(t, ['--config', s.config, '--', ...instanceArgv({ port: s.port })], r.env(peerEnv()));
   await datagram(r, /^EXTEND_TIMEOUT_USEC=\d+\nSTATUS=warm-up 1\/1: waiting for startup check zeo$/);
   await sleep(500);
@@ -449,7 +452,7 @@ stop: { drain: 0 }
   await datagram(r, /READY=1/);
   // The check runs every 200 ms; the bound only leaves room for Python's start on a busy machine.
   assert.ok(Date.now() - startedAt < 5000, `READY=1 ${Date.now() - startedAt} ms after the ZEO server was started`);
-  assert.equal(await agent(s.agentPort), 'up ready 100%\n');
+  await waitFor('agent up (after the BARRIER=1 that follows READY=1)', async () => ((await agent(s.agentPort)) === 'up ready 100%\n' ? true : undefined), 5000);
   await zeo.stop();
   await waitFor('down #zeo', async () => ((await agent(s.agentPort)).startsWith('down #zeo') ? true : undefined), 5000);
 });
