@@ -9,7 +9,7 @@ export { builtinTemplates } from './builtin-templates.js';
 export { registerHelpers } from './helpers.js';
 export { loadTemplates, defaultTemplatesDir } from './templates.js';
 export { systemdEscape, systemdUnescape, execArg, execLine, unitValue, listWord, invalidUnitName } from './escape.js';
-export { parseSize, parseDuration, parseAddress, formatAddress, formatDuration, formatSize, sizeBytes, expandTemplate, didYouMean, unsafeText, type Address, type Size } from './values.js';
+export { addressesClash, bindTarget, parseSize, parseDuration, parseAddress, formatAddress, formatDuration, formatSize, sizeBytes, expandTemplate, didYouMean, unsafeText, type Address, type Size } from './values.js';
 export { plan, write, planDiff, unifiedDiff, readManifest, manifestName, type Plan, type Manifest, type WriteOptions } from './io.js';
 export { belongsToStack } from './manifest.js';
 export { lockOutput, LOCK_NAME } from './output-lock.js';

@@ -5,7 +5,7 @@ import { isMap, isSeq, isAlias, LineCounter, parseDocument, type Node, type YAML
 import { ConfigError, type ConfigIssue } from './errors.js';
 import { invalidUnitName, systemdEscape, UNIT_NAME_MAX } from './escape.js';
 import type { ClientModel, MemoryLimits, StackModel, WarmupUrl } from './model.js';
-import { expandTemplate, formatAddress, MAX_CONFIG_BYTES, isHostHeader, isUrlPath, parseAddress, q, sizeBytes, urlPathHint, type Address } from './values.js';
+import { addressesClash, expandTemplate, formatAddress, MAX_CONFIG_BYTES, isHostHeader, isUrlPath, parseAddress, q, sizeBytes, urlPathHint, type Address } from './values.js';
 import { CHECK_KEYS, checksFor, generatedChecks, MAX_WRAPPER_CHECKS, parseChecks } from './checks.js';
 import { command, describe, quotedDelta, Walker } from './walker.js';
 import { existingUnits, reservedStackName } from './unit-names.js';
@@ -447,8 +447,7 @@ function validate(w: Walker, root: Node | null, file: string): StackModel | unde
   const used: Array<{ a: Address; label: string; node: Node | null }> = [];
   const claim = (a: Address | undefined, label: string, node: Node | null) => {
     if (!a) return;
-    const wild = (x: Address) => x.host === '0.0.0.0' || x.host === '::';
-    const clash = used.find((u) => u.a.port === a.port && (u.a.host === a.host || wild(u.a) || wild(a)));
+    const clash = used.find((u) => addressesClash(u.a, a));
     if (clash) w.err(node, `${label}: ${formatAddress(a)} is already used by ${clash.label}`, 'give every client its own http and health ports');
     else used.push({ a, label, node });
   };

@@ -187,6 +187,48 @@ export function parseAddress(v: unknown): Result<Address> {
   return ok({ host: m[2]!, port, family: 4 });
 }
 
+/** The 16 bytes of an IPv6 literal (already validated by parseAddress), as 8 numbers. */
+function ipv6Groups(h: string): number[] {
+  let text = h;
+  const v4 = /(\d+\.\d+\.\d+\.\d+)$/.exec(text);
+  if (v4) {
+    const b = v4[1]!.split('.').map(Number);
+    text = `${text.slice(0, v4.index)}${((b[0]! << 8) | b[1]!).toString(16)}:${((b[2]! << 8) | b[3]!).toString(16)}`;
+  }
+  const [head, tail] = text.split('::') as [string, string | undefined];
+  const hs = head === '' ? [] : head.split(':');
+  const ts = tail === undefined || tail === '' ? [] : tail.split(':');
+  const zeros = tail === undefined ? [] : Array<string>(8 - hs.length - ts.length).fill('0');
+  return [...hs, ...zeros, ...ts].map((g) => parseInt(g, 16));
+}
+
+/**
+ * Where an address binds, in one spelling: IPv4 dotted quad (an IPv4-mapped IPv6 address ::ffff:a.b.c.d is the
+ * IPv4 address), IPv6 as 8 full groups. `any` for the wildcards 0.0.0.0 and ::.
+ */
+export function bindTarget(a: Address): { family: 4 | 6; key: string; any: boolean } {
+  if (a.family === 4) return { family: 4, key: a.host, any: a.host === '0.0.0.0' };
+  const g = ipv6Groups(a.host);
+  if (g.slice(0, 5).every((x) => x === 0) && g[5] === 0xffff) {
+    const v4 = `${g[6]! >> 8}.${g[6]! & 255}.${g[7]! >> 8}.${g[7]! & 255}`;
+    return { family: 4, key: v4, any: v4 === '0.0.0.0' };
+  }
+  return { family: 6, key: g.map((x) => x.toString(16)).join(':'), any: g.every((x) => x === 0) };
+}
+
+/**
+ * Whether two listeners on these addresses would fail to bind both (EADDRINUSE): the same port and the same
+ * address however it is spelled, or a wildcard covering the other: 0.0.0.0 covers every IPv4 address, and [::]
+ * every address of both families (Linux binds it dual-stack unless net.ipv6.bindv6only is set).
+ */
+export function addressesClash(a: Address, b: Address): boolean {
+  if (a.port !== b.port) return false;
+  const x = bindTarget(a), y = bindTarget(b);
+  if (x.key === y.key && x.family === y.family) return true;
+  if ((x.any && x.family === 6) || (y.any && y.family === 6)) return true;
+  return x.family === y.family && (x.any || y.any);
+}
+
 // ---------------------------------------------------------------- HTTP requests (warm-up URLs, http checks)
 
 /** A request path as the wrapper sends it: absolute, no whitespace (VirtualHostMonster paths welcome). */
