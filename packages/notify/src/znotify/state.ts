@@ -219,7 +219,8 @@ function round(x: number, digits = 3): number {
 
 /** Agent replies are one line; HAProxy shows the text after `#` as the reason. */
 function sanitize(s: string): string {
-  return s.replace(/[\r\n\t]+/g, ' ').replace(/[^\x20-\x7e]/g, '?').slice(0, 200);
+  // Redacted before it is cut to length: a cut can leave a password without the @ that marks it as one.
+  return redact(s).replace(/[\r\n\t]+/g, ' ').replace(/[^\x20-\x7e]/g, '?').slice(0, 200);
 }
 
 /** A label value: redacted like everything else that leaves the wrapper, then escaped for the exposition format. */
