@@ -3,8 +3,9 @@
 // bin links npm creates and by the files' real paths. The test command builds first.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
+import { spawn, spawnSync, type SpawnSyncReturns } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -55,9 +56,24 @@ function tree(dir: string, prefix = ''): Map<string, Buffer> {
   return out;
 }
 
-function npmInstall(dir: string, tarballs: string[]): void {
-  mkdirSync(dir);
-  ok(run('npm', ['install', '--no-audit', '--no-fund', '--prefer-offline', '--loglevel=error', ...tarballs], dir), `npm install in ${dir}`);
+const NPM_FLAGS = ['--no-audit', '--no-fund', '--prefer-offline', '--loglevel=error'];
+
+/** `npm install ARGS` in dir (created), without blocking: the test's independent installs run side by side. */
+function npmInstall(dir: string, args: string[]): Promise<void> {
+  mkdirSync(dir, { recursive: true });
+  const child = spawn('npm', ['install', ...NPM_FLAGS, ...args], { cwd: dir, env: userEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  child.stdout.setEncoding('utf8').on('data', (d: string) => (output += d));
+  child.stderr.setEncoding('utf8').on('data', (d: string) => (output += d));
+  const timer = setTimeout(() => child.kill('SIGKILL'), 240_000);
+  return new Promise((resolve, reject) => {
+    child.once('error', reject);
+    child.once('close', (code) => {
+      clearTimeout(timer);
+      if (code === 0) resolve();
+      else reject(new Error(`npm install ${args.join(' ')} in ${dir} exited ${code}:\n${output}`));
+    });
+  });
 }
 
 test('packed with pnpm, installed with npm: bins through their links, the library from ESM and CommonJS', { skip }, async (t) => {
@@ -78,9 +94,17 @@ test('packed with pnpm, installed with npm: bins through their links, the librar
     }
   });
 
+  const lib = join(work, 'lib-only');
+  const app = join(work, 'app');
+  const prefix = join(work, 'global');
+  // The library alone; both packages into an application; both globally (the README's command) into a prefix.
+  await Promise.all([
+    npmInstall(lib, [notifyTgz]),
+    npmInstall(app, [notifyTgz, unitgenTgz]),
+    npmInstall(work, ['-g', '--prefix', prefix, notifyTgz, unitgenTgz]),
+  ]);
+
   await t.test('the library alone installs koffi and its platform package, nothing else', () => {
-    const lib = join(work, 'lib-only');
-    npmInstall(lib, [notifyTgz]);
     const names = ok(run('npm', ['ls', '--all', '--parseable'], lib), 'npm ls').split('\n').filter(Boolean)
       .map((p) => p.slice(realpathSync(lib).length + 1)).filter((p) => p !== '').sort();
     assert.deepEqual(names, [
@@ -90,8 +114,6 @@ test('packed with pnpm, installed with npm: bins through their links, the librar
     ].sort());
   });
 
-  const app = join(work, 'app');
-  npmInstall(app, [notifyTgz, unitgenTgz]);
   const bin = join(app, 'node_modules', '.bin');
   const zunitgen = (args: string[]) => run(join(bin, 'zunitgen'), args, app);
 
@@ -129,8 +151,6 @@ test('packed with pnpm, installed with npm: bins through their links, the librar
   });
 
   await t.test('npm install -g (the README\'s command, into a prefix of its own): bins through PREFIX/bin', () => {
-    const prefix = join(work, 'global');
-    ok(run('npm', ['install', '-g', '--prefix', prefix, '--no-audit', '--no-fund', '--prefer-offline', '--loglevel=error', notifyTgz, unitgenTgz], work), 'npm install -g');
     const env = { ...userEnv(), PATH: `${join(prefix, 'bin')}:${userEnv().PATH}` };
     const out = join(work, 'global-out');
     assert.match(ok(run('zunitgen', ['generate', EXAMPLE, '--out', out], work, env), 'global zunitgen generate'), /create /);
@@ -138,8 +158,12 @@ test('packed with pnpm, installed with npm: bins through their links, the librar
   });
 
   await t.test('bins by their real paths, and znotify check of a generated wrapper config', () => {
-    const real = join(app, 'node_modules/@zope-systemd/unitgen/dist/cli.js');
-    assert.match(ok(run(process.execPath, [real, '--help'], app), 'cli.js --help'), /Usage: zunitgen/);
+    for (const entry of ['bin.js', 'cli.js']) {
+      const real = join(app, 'node_modules/@zope-systemd/unitgen/dist', entry);
+      assert.match(ok(run(process.execPath, [real, '--help'], app), `${entry} --help`), /Usage: zunitgen/);
+      const missing = run(process.execPath, [real, 'check', join(work, 'no-such-stack.yaml')], app);
+      assert.notEqual(missing.status, 0, `${entry} check of a missing file`);
+    }
     const config = join(app, 'out', 'plone-client1.znotify.yaml');
     ok(run(join(bin, 'znotify'), ['check', '--config', config], app), 'znotify check (bin link)');
     const znotifyReal = join(app, 'node_modules/@zope-systemd/notify/dist/znotify/cli.js');
@@ -147,12 +171,34 @@ test('packed with pnpm, installed with npm: bins through their links, the librar
     assert.match(ok(run(join(bin, 'znotify'), ['--help'], app), 'znotify --help'), /Usage: znotify/);
   });
 
+  await t.test('install-generator and the installed generator; wait-tcp', async () => {
+    const gens = join(work, 'generators');
+    assert.match(ok(zunitgen(['install-generator', '--dir', gens]), 'install-generator'), /installed .*zope-systemd-generator/);
+    const etc = join(work, 'etc-zope-systemd');
+    mkdirSync(etc);
+    writeFileSync(join(etc, 'plone.yaml'), readFileSync(EXAMPLE));
+    const normal = join(work, 'generator-out');
+    mkdirSync(normal);
+    const env = { ...userEnv(), ZUNITGEN_CONFIG_DIR: etc, ZUNITGEN_KMSG: join(work, 'kmsg') };
+    // The installed wrapper runs the package's bundled generator (its built-in templates compiled in).
+    ok(run(join(gens, 'zope-systemd-generator'), [normal, normal, normal], work, env), 'the installed generator');
+    assert.ok(readdirSync(normal).includes('plone-client1.service'), readdirSync(normal).join(' '));
+    const server = net.createServer();
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    try {
+      const port = (server.address() as net.AddressInfo).port;
+      ok(run(join(bin, 'zunitgen'), ['wait-tcp', `127.0.0.1:${port}`, '--timeout', '30s'], app), 'wait-tcp');
+    } finally {
+      server.close();
+    }
+  });
+
   await t.test('npx finds the installed bin', () => {
     assert.match(ok(run('npx', ['--no-install', 'zunitgen', '--version'], app), 'npx zunitgen'), /^0\.1\.0$/m);
   });
 
   await t.test('--templates with handlebars installed beside it (the optional peer dependency)', () => {
-    ok(run('npm', ['install', '--no-audit', '--no-fund', '--prefer-offline', '--loglevel=error', 'handlebars@4'], app), 'npm install handlebars');
+    ok(run('npm', ['install', ...NPM_FLAGS, 'handlebars@4'], app), 'npm install handlebars');
     const tpl = join(work, 'tpl-hb');
     mkdirSync(tpl);
     writeFileSync(join(tpl, 'slice.hbs'), `${readFileSync(join(REPO, 'templates/slice.hbs'), 'utf8')}# custom slice template\n`);
