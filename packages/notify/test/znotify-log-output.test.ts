@@ -112,3 +112,21 @@ test('stderr a pipe nobody reads: the same, through the wrapper\'s own non-block
   });
   checkOutcome(out, 'reopened');
 });
+
+test('Node\'s own warnings go through the log, and the wrapper\'s stderr description stays blocking for the instance', async (t) => {
+  const cli = path.join(DIST, 'cli.js');
+  // A warning emitted once the wrapper runs, as Node would emit one of its own.
+  const child = spawn(process.execPath, ['--import', 'data:text/javascript,setTimeout(()=>process.emitWarning("a warning from node"),500)', cli, 'run', '--name', 'c1', '--', '/bin/sleep', '30'],
+    { stdio: ['ignore', 'ignore', 'pipe'] });
+  t.after(() => { if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM'); });
+  let err = '';
+  child.stderr!.setEncoding('utf8').on('data', (d: string) => { err += d; });
+  const seen = await within(new Promise<void>((resolve) => {
+    const poll = setInterval(() => { if (err.includes('a warning from node')) { clearInterval(poll); resolve(); } }, 50);
+  }), 20_000);
+  assert.notEqual(seen, 'timeout', `no warning line: ${err}`);
+  const line = err.split('\n').find((l) => l.includes('a warning from node'))!;
+  assert.deepEqual(JSON.parse(line).msg, 'node: a warning from node', line);
+  const flags = /^flags:\s+(\d+)$/m.exec(fs.readFileSync(`/proc/${child.pid}/fdinfo/2`, 'utf8'))![1]!;
+  assert.equal(parseInt(flags, 8) & 0o4000, 0, `fd 2 of the wrapper is O_NONBLOCK (flags ${flags})`);
+});

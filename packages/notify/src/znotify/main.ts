@@ -92,6 +92,10 @@ async function runCommand(o: RunFlags, command: string[]): Promise<number> {
   // Non-blocking: a stalled journal must not stop the pings and health answers (log-output.ts).
   const output = new LogOutput();
   const log = createLogger({ level: config.log.level, name: config.name, output });
+  // Node's own warnings go to the log too: its default printer writes to process.stderr, which would make the
+  // stderr description (shared with the instance) non-blocking and write to it outside the log output.
+  process.removeAllListeners('warning');
+  process.on('warning', (w) => log.warn({ warning: w.name, code: (w as NodeJS.ErrnoException).code }, `node: ${w.message}`));
   if (inbox) inbox.onDrop = (signal) => log.warn({ signal }, `${signal} arrived before the instance was running: not forwarded`);
   let running: Running | undefined;
   // If the wrapper itself fails, the instance goes first: never leave it orphaned.
