@@ -150,6 +150,7 @@ test('http: 400, 405, 414, 431 where they apply, each answered and closed, never
   const post = await get(port, '/health', 'POST');
   assert.equal(post.status, 405);
   assert.equal(post.headers.allow, 'GET, HEAD');
+  assert.equal(post.headers.connection, 'close');
   // A request target over 2 KiB: 414, whether Node's header limit saw it first or the listener did.
   assert.equal(status(await raw(port, `GET /${'a'.repeat(3000)} HTTP/1.1\r\nHost: x\r\n\r\n`)), '414');
   assert.equal(status(await raw(port, `GET /${'a'.repeat(20_000)} HTTP/1.1\r\nHost: x\r\n\r\n`)), '414');

@@ -115,7 +115,7 @@ function answer(state: ServiceState, now: () => number, req: http.IncomingMessag
   };
   const json = (status: number, body: unknown) => send(status, 'application/json', JSON.stringify(redactDeep(body)) + '\n');
   if (req.method !== 'GET' && req.method !== 'HEAD') {
-    send(405, 'text/plain; charset=utf-8', 'method not allowed: GET or HEAD\n', { allow: 'GET, HEAD' });
+    send(405, 'text/plain; charset=utf-8', 'method not allowed: GET or HEAD\n', { allow: 'GET, HEAD', connection: 'close' });
     return;
   }
   if ((req.url ?? '').length > MAX_URL_BYTES) {
