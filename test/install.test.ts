@@ -197,6 +197,21 @@ test('packed with pnpm, installed with npm: bins through their links, the librar
     assert.match(ok(run('npx', ['--no-install', 'zunitgen', '--version'], app), 'npx zunitgen'), /^0\.1\.0$/m);
   });
 
+  await t.test('the type declarations compile for a TypeScript user (skipLibCheck off, handlebars absent)', () => {
+    writeFileSync(join(app, 'use.ts'), [
+      "import http from 'node:http';",
+      "import { notify, listenServer, type NotifyState } from '@zope-systemd/notify';",
+      "import { parseStack, builtinTemplates, renderWith, type StackModel } from '@zope-systemd/unitgen';",
+      "const server: Promise<http.Server> = listenServer(3, http.createServer());",
+      "const state: NotifyState = { type: 'ready' };",
+      "export const used = [server, state, notify, parseStack, builtinTemplates, renderWith] as const;",
+      'export type Model = StackModel;',
+    ].join('\n'));
+    const tsc = join(REPO, 'node_modules/typescript/bin/tsc');
+    ok(run(process.execPath, [tsc, '--noEmit', '--strict', '--module', 'nodenext', '--moduleResolution', 'nodenext', '--target', 'es2022',
+      '--skipLibCheck', 'false', '--typeRoots', join(REPO, 'node_modules/@types'), '--types', 'node', 'use.ts'], app), 'tsc');
+  });
+
   await t.test('--templates with handlebars installed beside it (the optional peer dependency)', () => {
     ok(run('npm', ['install', ...NPM_FLAGS, 'handlebars@4'], app), 'npm install handlebars');
     const tpl = join(work, 'tpl-hb');

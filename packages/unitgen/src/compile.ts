@@ -3,13 +3,22 @@
 // package, loaded on first use: an installation that never uses --templates does not need it.
 
 import { createRequire } from 'node:module';
-import type HandlebarsNamespace from 'handlebars';
 import { TemplateError } from './errors.js';
 import { COMPILE_OPTIONS, registerHelpers } from './helpers.js';
 import type { StackModel } from './model.js';
 import { renderWith, TEMPLATE_NAMES, type Compiled, type GeneratedFile, type RenderOptions, type TemplateSources } from './render.js';
 
-export type HandlebarsEnv = typeof HandlebarsNamespace;
+/**
+ * What this package uses of a Handlebars 4 environment. Declared here rather than imported from handlebars'
+ * types, so that the package's declarations compile for a user without the optional handlebars installed.
+ */
+export interface HandlebarsEnv {
+  create(): HandlebarsEnv;
+  registerHelper(name: string, fn: (...args: any[]) => unknown): void; // eslint-disable-line @typescript-eslint/no-explicit-any
+  registerPartial(name: string, source: string): void;
+  precompile(source: string, options?: object): unknown;
+  compile(source: string, options?: object): (context: object) => string;
+}
 
 let handlebars: HandlebarsEnv | undefined;
 
