@@ -7,6 +7,7 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ConfigError, InputError, LockBusyError, OutputConflictError, OutputError, TemplateError, VerifyError, formatIssue } from './errors.js';
 import { generate } from './generate.js';
+import type { Plan } from './io.js';
 import { generatorMain } from './generator.js';
 import { parseStack } from './parse.js';
 import { readConfig } from './generate.js';
@@ -44,12 +45,18 @@ export async function main(argv: string[]): Promise<number> {
     .option('--dry-run', 'write nothing; list what would be created, updated, removed')
     .option('--diff', 'print a unified diff of the changes')
     .option('--force', 'take over files zunitgen did not generate, or that were edited since')
-    .description('render the units of one stack into a directory (atomic; removes stale files it generated)')
-    .action((config: string, o: { out: string; templates?: string; dryRun?: boolean; diff?: boolean; force?: boolean }) => {
+    .option('--host-dir <dir>', 'stack with hosts: where each host\'s unit set will live there', '/etc/systemd/system')
+    .description('render the units of one stack into a directory (atomic; removes stale files it generated); with hosts: one directory per host and the HAProxy files')
+    .action((config: string, o: { out: string; templates?: string; dryRun?: boolean; diff?: boolean; force?: boolean; hostDir: string }) => {
       const crashAt = process.env.ZUNITGEN_CRASH_AT;
-      const r = generate(config, { out: o.out, ...(o.templates ? { templates: o.templates } : {}), dryRun: !!o.dryRun, diff: !!o.diff, force: !!o.force, ...(crashAt ? { crashAt } : {}) });
+      const r = generate(config, { out: o.out, ...(o.templates ? { templates: o.templates } : {}), dryRun: !!o.dryRun, diff: !!o.diff, force: !!o.force, hostDir: o.hostDir, ...(crashAt ? { crashAt } : {}) });
       if (r.plan.recovered === 'rolled-back') process.stderr.write(`zunitgen: an interrupted update of ${r.plan.outDir} was rolled back before this one\n`);
       if (r.diff) process.stdout.write(r.diff);
+      if (r.hosts) {
+        printPlans([...r.hosts.map((h) => h.plan), r.plan], !!o.dryRun);
+        if (o.dryRun && [...r.hosts.map((h) => h.plan), r.plan].some((p) => p.conflicts.length)) code = 73;
+        return;
+      }
       // PrivateTmp=yes gives the services their own /tmp and /var/tmp: a znotify config there is invisible.
       if (r.model.hardening && /^\/(var\/)?tmp(\/|$)/.test(r.plan.outDir)) {
         process.stderr.write(`zunitgen: warning: the clients read their znotify configs from ${r.plan.outDir}, but PrivateTmp=yes hides /tmp and /var/tmp from them; generate into /etc/systemd/system (or set hardening: false)\n`);
@@ -129,6 +136,16 @@ export async function main(argv: string[]): Promise<number> {
 /** The version of the installed package (package.json sits beside dist/ and src/). */
 function packageVersion(): string {
   return (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+}
+
+function printPlans(plans: Plan[], dryRun: boolean): void {
+  const verb = dryRun ? 'would ' : '';
+  for (const p of plans) {
+    for (const n of p.create) process.stdout.write(`${verb}create ${join(p.outDir, n)}\n`);
+    for (const n of p.update) process.stdout.write(`${verb}update ${join(p.outDir, n)}\n`);
+    for (const n of p.remove) process.stdout.write(`${verb}remove ${join(p.outDir, n)}\n`);
+    for (const c of p.conflicts) process.stdout.write(`conflict ${join(p.outDir, c.name)} (${c.reason})\n`);
+  }
 }
 
 function shq(s: string): string {

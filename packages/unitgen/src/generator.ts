@@ -39,6 +39,8 @@ export function runGenerator(normalDir: string, opts: { configDir?: string; log?
       // Generated units sit in /run/systemd/generator, above the vendor units and below /etc and /run/systemd/system:
       // a name that exists anywhere in the search path would replace a unit, or be hidden by one.
       const m = parseStack(decodeConfig(fs.readFileSync(file), file), { file, shadowCheck: { dirs: searchPath, exists: fs.existsSync } });
+      // Which host is this one? A generator cannot know: each host gets its own set from `zunitgen deploy`.
+      if (m.hosts) throw new Error('a stack over several hosts (hosts:) is installed by `zunitgen deploy`, not by the generator');
       files = renderWith(m, compiled, { outDir: normalDir, generator: 'zunitgen generator' });
       stack = m.stack;
       const clash = files.find((f) => taken.has(f.name));

@@ -43,11 +43,31 @@ export interface CheckModel {
   roles?: CheckRole[];
 }
 
+/** One machine of a stack that spans hosts (hosts.ts). */
+export interface HostModel {
+  /** Short name: the directory of its unit set, the first part of its clients' HAProxy server names. */
+  name: string;
+  /** IP literal (IPv6 without brackets) its services bind to and are reached at. */
+  address: string;
+  /** ssh destination for deploy and `systemctl -H` (default root@<address>). */
+  ssh: string;
+  /** ssh_config options for this host, passed as `-o Key=Value`, in the order written. */
+  sshOptions: Array<[string, string]>;
+  zeo: boolean;
+  postgresql: boolean;
+  /** Names of the clients it runs (client3, ...), in start order. */
+  clients: string[];
+}
+
 export interface ClientModel {
   /** 1-based instance number. */
   n: number;
-  /** `client1`: the wrapper's --name, the HAProxy server name. */
+  /** `client1`: the wrapper's --name. */
   name: string;
+  /** The HAProxy server name: the client's name, or `<host>-<client>` when the stack spans hosts. */
+  server: string;
+  /** The host that runs it, when the stack has hosts. */
+  host?: string;
   unit: string;            // plone-client1.service
   agentSocket: string;     // plone-client1-agent.socket
   healthSocket?: string;   // plone-client1-health.socket (only when an HTTP health address is configured)
@@ -93,8 +113,10 @@ export interface StackModel {
     ioWeight?: number;
     tasksMax?: number | Size;
   };
-  postgresql?: { unit: string; address?: Address };
-  zeo?: { unit: string; command: string[]; address: Address; memory: MemoryLimits; readyTimeoutMs: number };
+  postgresql?: { unit: string; address?: Address; host?: string };
+  zeo?: { unit: string; command: string[]; address: Address; memory: MemoryLimits; readyTimeoutMs: number; host?: string };
+  /** The machines of a stack that spans hosts; absent for a one-machine stack. */
+  hosts?: HostModel[];
   clients: ClientModel[];
   threads?: number;
   warmup: { budgetMs: number; intervalMs: number; urls: WarmupUrl[] };

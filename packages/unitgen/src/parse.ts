@@ -9,15 +9,17 @@ import { addressesClash, expandTemplate, formatAddress, MAX_CONFIG_BYTES, isHost
 import { CHECK_KEYS, checksFor, generatedChecks, MAX_WRAPPER_CHECKS, parseChecks } from './checks.js';
 import { command, describe, quotedDelta, Walker } from './walker.js';
 import { existingUnits, reservedStackName } from './unit-names.js';
+import { checkListeners, HOST_KEYS, hostModels, hostRef, parseClientHosts, parseHosts, type HostDecl, type Listener } from './hosts.js';
 
 /** The keys allowed in each object of the config. schema/stack.schema.json must agree (tested). */
 export const KEYS = {
   root: ['stack', 'description', 'user', 'group', 'directory', 'znotify', 'zunitgen', 'zstack', 'hardening', 'read-write-paths',
-    'database', 'zeo', 'clients', 'limits', 'watchdog', 'haproxy', 'wanted-by', 'log-level'],
+    'database', 'zeo', 'clients', 'limits', 'watchdog', 'haproxy', 'wanted-by', 'log-level', 'hosts'],
+  host: HOST_KEYS,
   database: ['postgresql'],
-  postgresql: ['unit', 'address'],
-  zeo: ['command', 'address', 'memory', 'ready-timeout'],
-  clients: ['count', 'command', 'http', 'health', 'warmup', 'memory', 'threads', 'stop', 'watchdog', 'checks', 'recycle'],
+  postgresql: ['unit', 'address', 'host'],
+  zeo: ['command', 'address', 'memory', 'ready-timeout', 'host'],
+  clients: ['count', 'command', 'http', 'health', 'warmup', 'memory', 'threads', 'stop', 'watchdog', 'checks', 'recycle', 'hosts'],
   recycle: ['memory', 'max-age', 'every'],
   health: ['agent', 'http'],
   warmup: ['budget', 'interval', 'urls'],
@@ -270,6 +272,16 @@ function validate(w: Walker, root: Node | null, file: string): StackModel | unde
     if (!isSeq(n)) w.err(n, `read-write-paths: expected a list of paths, got ${describe(n)}`);
     else for (const item of n.items as Array<Node | null>) { const p = w.path(item, 'read-write-paths[]'); if (p !== undefined && p !== varPath && !rwPaths.includes(p)) rwPaths.push(p); }
   }
+  const hostDecls = top.has('hosts') ? parseHosts(w, g('hosts')) : undefined;
+  // Where a database runs: named, or the only host.
+  const placeDb = (m: Map<string, Node | null>, where: string): string | undefined => {
+    if (!top.has('hosts')) { if (m.has('host')) w.err(m.get('host')!, `${where}.host: this stack has no hosts`, 'list the machines under hosts:, or leave host out'); return undefined; }
+    if (!hostDecls) return undefined; // hosts: is broken, and reported
+    if (m.has('host')) return hostRef(w, m.get('host')!, `${where}.host`, hostDecls);
+    if (hostDecls.length === 1) return hostDecls[0]!.name;
+    w.err(m.get('address') ?? null, `${where}: which host runs it?`, `add host: (one of ${hostDecls.map((h) => h.name).join(', ')})`);
+    return undefined;
+  };
   const logLevel = top.has('log-level') ? w.enumOf(g('log-level'), 'log-level', LOG_LEVELS) : 'info';
   const wantedBy: string[] = [];
   if (top.has('wanted-by')) {
@@ -318,7 +330,8 @@ function validate(w: Walker, root: Node | null, file: string): StackModel | unde
         if (why) w.err(pm.get('unit')!, `database.postgresql.unit: ${q(unit)}: ${why}`, 'e.g. postgresql@15-main.service');
         const address = pm.has('address') ? w.address(pm.get('address')!, 'database.postgresql.address') : undefined;
         if (pm.has('address')) pgCheck = { address };
-        if (unit !== undefined && !why) postgresql = address ? { unit, address } : { unit };
+        const pgHost = placeDb(pm, 'database.postgresql');
+        if (unit !== undefined && !why) postgresql = { unit, ...(address ? { address } : {}), ...(pgHost ? { host: pgHost } : {}) };
       }
     }
   }
@@ -333,7 +346,8 @@ function validate(w: Walker, root: Node | null, file: string): StackModel | unde
       zeoCheck = { address };
       const mem = m.has('memory') ? memory(w, m.get('memory')!, 'zeo.memory') : {};
       const readyTimeoutMs = m.has('ready-timeout') ? w.duration(m.get('ready-timeout')!, 'zeo.ready-timeout', 1000) : 300_000;
-      if (cmd && address && readyTimeoutMs !== undefined) zeo = { unit: `${prefix}-zeo.service`, command: cmd, address, memory: mem, readyTimeoutMs };
+      const zeoHost = placeDb(m, 'zeo');
+      if (cmd && address && readyTimeoutMs !== undefined) zeo = { unit: `${prefix}-zeo.service`, command: cmd, address, memory: mem, readyTimeoutMs, ...(zeoHost ? { host: zeoHost } : {}) };
     }
   }
 
@@ -341,7 +355,8 @@ function validate(w: Walker, root: Node | null, file: string): StackModel | unde
   const watchdogMs = top.has('watchdog') ? w.duration(g('watchdog'), 'watchdog', 1000) : 60_000;
 
   // ---- clients
-  const cm = w.map(g('clients'), 'clients', KEYS.clients, ['count', 'command', 'http', 'health']);
+  const cm = w.map(g('clients'), 'clients', KEYS.clients, ['command', 'http', 'health']);
+  let clientHosts: string[] | undefined;
   let count: number | undefined;
   let threads: number | undefined;
   const warmup: StackModel['warmup'] = { budgetMs: 600_000, intervalMs: 1000, urls: [] };
@@ -352,6 +367,7 @@ function validate(w: Walker, root: Node | null, file: string): StackModel | unde
   const clients: ClientModel[] = [];
   if (cm) {
     if (cm.has('count')) count = w.int(cm.get('count')!, 'clients.count', 1, MAX_CLIENTS);
+    ({ count, clientHosts } = placeClients(w, g('clients'), cm, hostDecls, count, top.has('hosts')));
     if (cm.has('threads')) threads = w.int(cm.get('threads')!, 'clients.threads', 1, 1024);
     if (cm.has('memory')) clientMemory = memory(w, cm.get('memory')!, 'clients.memory');
     if (cm.has('warmup')) parseWarmup(w, cm.get('warmup')!, warmup);
@@ -382,7 +398,8 @@ function validate(w: Walker, root: Node | null, file: string): StackModel | unde
     const tmpl = (node: Node | null, where: string) => {
       const v = w.str(node, where);
       if (v === undefined) return undefined;
-      const r = expandTemplate(v, 1);
+      // {host} is checked against a stand-in when hosts: itself is broken (and reported).
+      const r = expandTemplate(v, 1, hostDecls?.[0]?.address ?? (top.has('hosts') ? '0.0.0.0' : undefined));
       if (!r.ok) {
         w.err(node, `${where}: ${r.message}`, r.hint, (r.offset ?? 0) + quotedDelta(node));
         return undefined;
@@ -409,10 +426,11 @@ function validate(w: Walker, root: Node | null, file: string): StackModel | unde
       noN(healthHttpT, healthHttpNode, 'clients.health.http');
     }
     const issuesBefore = w.issues.length;
+    const hostAddr = (n: number) => hostDecls?.find((h) => h.name === clientHosts?.[n - 1])?.address;
     if (count !== undefined && httpT !== undefined && agentT !== undefined && cmd1 && checksOk && checks1 && (healthHttpNode === null || healthHttpT !== undefined) && stack !== undefined && directory !== undefined) {
       for (let n = 1; n <= count; n++) {
         const addr = (t: string, node: Node | null, where: string): Address | undefined => {
-          const r = expandTemplate(t, n);
+          const r = expandTemplate(t, n, hostAddr(n));
           if (!r.ok) return undefined;
           const a = parseAddress(r.value);
           if (!a.ok) { w.err(node, `${where} (client${n}): ${a.message}`, a.hint); return undefined; }
@@ -426,8 +444,9 @@ function validate(w: Walker, root: Node | null, file: string): StackModel | unde
         if (!http || !agent || !argv || !checks || (healthHttpT !== undefined && !hh)) continue;
         const name = `client${n}`;
         const unit = `${prefix}-${name}.service`;
+        const host = clientHosts?.[n - 1];
         clients.push({
-          n, name, unit,
+          n, name, unit, server: host ? `${host}-${name}` : name, ...(host ? { host } : {}),
           agentSocket: `${prefix}-${name}-agent.socket`,
           ...(hh ? { healthSocket: `${prefix}-${name}-health.socket` } : {}),
           command: argv, http, health: hh ? { agent, http: hh } : { agent },
@@ -439,9 +458,18 @@ function validate(w: Walker, root: Node | null, file: string): StackModel | unde
   }
 
   // ---- order: PostgreSQL -> ZEO -> client1 -> client2 -> ... Only the target pulls units in (render.ts): a client
-  // (re)starting never starts a database an operator stopped, nor another client.
-  const dbUnits = [postgresql?.unit, zeo?.unit].filter((u): u is string => u !== undefined);
-  for (const [i, c] of clients.entries()) c.after = i === 0 ? [...dbUnits] : [...dbUnits, clients[i - 1]!.unit];
+  // (re)starting never starts a database an operator stopped, nor another client. systemd orders the units of one
+  // machine only: across hosts the order is the wrapper's (remoteDatabaseStartup).
+  const dbs = [postgresql, zeo].filter((d): d is NonNullable<typeof d> => d !== undefined);
+  for (const c of clients) {
+    const dbUnits = dbs.filter((d) => d.host === c.host).map((d) => d.unit);
+    const prev = clients.filter((x) => x.host === c.host && x.n < c.n).at(-1);
+    c.after = prev ? [...dbUnits, prev.unit] : [...dbUnits];
+  }
+  if (hostDecls) {
+    remoteDatabaseStartup(clients, zeo, postgresql);
+    checkListeners(w, hostDecls, listenersOf(clients, zeo, postgresql, cm, top));
+  }
 
   // ---- every TCP port once (a clash would make the later socket or instance fail to bind)
   const used: Array<{ a: Address; label: string; node: Node | null }> = [];
@@ -491,6 +519,7 @@ function validate(w: Walker, root: Node | null, file: string): StackModel | unde
     limits,
     ...(postgresql ? { postgresql } : {}),
     ...(zeo ? { zeo } : {}),
+    ...(hostDecls ? { hosts: hostModels(hostDecls, zeo?.host, postgresql?.host, clients) } : {}),
     clients,
     ...(threads !== undefined ? { threads } : {}),
     warmup, watchdogMs: watchdogMs!, clientWatchdog, stop, haproxy,
@@ -513,6 +542,59 @@ function statsSocket(w: Walker, node: Node): string | undefined {
   const p = w.path(node, 'haproxy.stats-socket');
   if (p === '/') { w.err(node, 'haproxy.stats-socket: "/" is a directory, not a socket', 'the path of the `stats socket ... level admin`, e.g. /run/haproxy/admin.sock'); return undefined; }
   return p;
+}
+
+/** The number of clients and, with hosts, the host of each (clients.hosts, or the only host). */
+function placeClients(w: Walker, clientsNode: Node | null, cm: Map<string, Node | null>, hosts: HostDecl[] | undefined, count: number | undefined, hasHosts: boolean): { count: number | undefined; clientHosts: string[] | undefined } {
+  const countNode = cm.get('count') ?? null;
+  if (!hasHosts) {
+    if (cm.has('hosts')) w.err(cm.get('hosts')!, 'clients.hosts: this stack has no hosts', 'list the machines under hosts:, or leave clients.hosts out');
+    if (!cm.has('count')) w.err(clientsNode, 'clients: missing required key "count"');
+    return { count, clientHosts: undefined };
+  }
+  if (!hosts) return { count, clientHosts: undefined };
+  if (cm.has('hosts')) {
+    const placed = parseClientHosts(w, cm.get('hosts')!, hosts, count !== undefined ? { value: count, node: countNode } : undefined, MAX_CLIENTS);
+    return { count: placed?.length ?? count, clientHosts: placed };
+  }
+  if (hosts.length === 1 && count !== undefined) return { count, clientHosts: Array.from({ length: count }, () => hosts[0]!.name) };
+  if (hosts.length === 1) { w.err(clientsNode, 'clients: missing required key "count"'); return { count, clientHosts: undefined }; }
+  w.err(countNode ?? clientsNode, 'clients: which host runs which client?', `add clients.hosts, e.g. { ${hosts.slice(1, 3).map((h) => `${h.name}: 2`).join(', ')} }`);
+  return { count, clientHosts: undefined };
+}
+
+/**
+ * A client on another host than its ZEO server or PostgreSQL cannot be ordered after it by systemd; its wrapper
+ * waits instead: the generated database check also gets the startup role, so READY=1 (and the next client's
+ * start) waits until the database answers, with STATUS= saying so.
+ */
+function remoteDatabaseStartup(clients: ClientModel[], zeo: StackModel['zeo'], pg: StackModel['postgresql']): void {
+  for (const c of clients) {
+    for (const [name, db] of [['zeo', zeo], ['postgresql', pg]] as const) {
+      if (!db || db.host === c.host) continue;
+      const check = c.checks.find((k) => k.name === name && k.type === name);
+      if (check?.roles && !check.roles.includes('startup')) check.roles = ['startup', ...check.roles];
+    }
+  }
+}
+
+function listenersOf(clients: ClientModel[], zeo: StackModel['zeo'], pg: StackModel['postgresql'], cm: Map<string, Node | null> | undefined, top: Map<string, Node | null>): Listener[] {
+  const out: Listener[] = [];
+  if (zeo?.host) out.push({ host: zeo.host, address: zeo.address, label: 'zeo.address', node: zeoAddressNode(top) });
+  if (pg?.host && pg.address) out.push({ host: pg.host, address: pg.address, label: 'database.postgresql.address', node: top.get('database') ?? null });
+  for (const c of clients) {
+    if (!c.host) continue;
+    out.push({ host: c.host, address: c.http, label: `clients.http (${c.name})`, node: cm?.get('http') ?? null });
+    out.push({ host: c.host, address: c.health.agent, label: `clients.health agent (${c.name})`, node: cm?.get('health') ?? null });
+    // The HTTP health listener may stay on loopback: full /health detail for local monitoring only.
+    if (c.health.http) out.push({ host: c.host, address: c.health.http, label: `clients.health.http (${c.name})`, node: cm?.get('health') ?? null, local: true });
+  }
+  return out;
+}
+
+function zeoAddressNode(top: Map<string, Node | null>): Node | null {
+  const z = top.get('zeo');
+  return (isMap(z) ? (z.get('address', true) as Node | null) : null) ?? z ?? null;
 }
 
 function parseWarmup(w: Walker, node: Node | null, out: StackModel['warmup']): void {

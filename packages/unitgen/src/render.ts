@@ -91,7 +91,7 @@ export function renderWith(m: StackModel, t: Compiled, opts: RenderOptions): Gen
     const waitArgv = [...m.zunitgen, 'wait-tcp', formatAddress(m.zeo.address), '--timeout', formatDuration(m.zeo.readyTimeoutMs)];
     run(m.zeo.unit, 'unit', t['zeo.service'], { waitArgv, timeoutStartMs: m.zeo.readyTimeoutMs + 10_000 });
   }
-  const servers = m.clients.map((c) => ({ name: c.name, http: c.http, agent: c.health.agent, healthHttp: c.health.http }));
+  const servers = m.clients.map((c) => ({ name: c.server, http: c.http, agent: c.health.agent, healthHttp: c.health.http }));
   const dumpStacksSet = m.clientWatchdog.dumpStacks !== undefined;
   const hasWatchdog = m.clientWatchdog.databaseGraceMs !== undefined || m.clientWatchdog.hangTimeoutMs !== undefined || dumpStacksSet;
   // Durations as text, so that a 0 the operator wrote ("restart at once") is "0", present, and not a falsy

@@ -229,6 +229,13 @@ export function addressesClash(a: Address, b: Address): boolean {
   return x.family === y.family && (x.any || y.any);
 }
 
+/** An IP literal without a port (IPv6 without brackets), as a host's bind address is written. */
+export function parseIp(v: unknown): Result<Address['host']> {
+  if (typeof v !== 'string') return bad(`expected an IP address, got ${q(v)}`, 'e.g. 10.0.0.11 or fd00::11');
+  const r = parseAddress(v.includes(':') ? `[${v}]:1` : `${v}:1`);
+  return r.ok ? ok(r.value.host) : bad(`expected an IP address, got ${q(v)}`, 'an IP literal such as 10.0.0.11 or fd00::11 (units bind to it; names are not resolved)');
+}
+
 // ---------------------------------------------------------------- HTTP requests (warm-up URLs, http checks)
 
 /** A request path as the wrapper sends it: absolute, no whitespace (VirtualHostMonster paths welcome). */
@@ -255,7 +262,12 @@ export function isHostHeader(h: string): boolean {
  * Expands `{n}`, `{8080+n}`, `{n+8080}` with the instance number n. `{{` and `}}` are literal braces.
  * Returns the expanded string, or the offset (in v) and text of the first bad placeholder.
  */
-export function expandTemplate(v: string, n: number): Result<string> & { offset?: number } {
+/**
+ * Expands the per-client placeholders of a template value: {n}, {8080+n}, {n+8080} (the client's number) and
+ * {host} (the address of the client's host, IPv6 in brackets; only where the stack has hosts). {{ and }} are
+ * literal braces.
+ */
+export function expandTemplate(v: string, n: number, host?: Address['host']): Result<string> & { offset?: number } {
   let out = '';
   for (let i = 0; i < v.length; i++) {
     const c = v[i]!;
@@ -265,9 +277,15 @@ export function expandTemplate(v: string, n: number): Result<string> & { offset?
     if (c !== '{') { out += c; continue; }
     const end = v.indexOf('}', i);
     const expr = end < 0 ? v.slice(i + 1) : v.slice(i + 1, end);
+    if (end >= 0 && expr.trim() === 'host') {
+      if (host === undefined) return { ...bad(`{host} in ${q(v)} is the address of a client's host, and this stack has no hosts`, 'list the hosts under hosts:, or write the address'), offset: i };
+      out += host.includes(':') ? `[${host}]` : host;
+      i = end;
+      continue;
+    }
     const m = /^\s*(?:n|(\d+)\s*\+\s*n|n\s*\+\s*(\d+))\s*$/.exec(expr);
     if (end < 0 || !m) {
-      return { ...bad(`bad placeholder {${expr}${end < 0 ? '' : '}'} in ${q(v)}`, 'placeholders are {n}, {8080+n} or {n+8080}; write {{ for a literal brace'), offset: i };
+      return { ...bad(`bad placeholder {${expr}${end < 0 ? '' : '}'} in ${q(v)}`, 'placeholders are {n}, {8080+n}, {n+8080} and {host}; write {{ for a literal brace'), offset: i };
     }
     out += String(Number(m[1] ?? m[2] ?? 0) + n);
     i = end;

@@ -52,7 +52,7 @@ function resolve(ref: string): Schema {
   return ref.replace(/^#\//, '').split('/').reduce<Schema>((o, k) => o[k] as Schema, schema);
 }
 
-const inputs = [join(REPO, 'examples/stack/plone.yaml'), ...readdirSync(FIXTURES).map((d) => join(FIXTURES, d, 'stack.yaml'))];
+const inputs = [join(REPO, 'examples/stack/plone.yaml'), join(REPO, 'examples/stack/plone-hosts.yaml'), ...readdirSync(FIXTURES).map((d) => join(FIXTURES, d, 'stack.yaml'))];
 
 test('the example and every fixture validate against the schema and against zunitgen', () => {
   for (const f of inputs) {
@@ -81,6 +81,7 @@ test('schema properties are exactly the keys zunitgen accepts', () => {
     [KEYS.check, resolve('#/$defs/check')],
     [KEYS.limits, p.limits!],
     [KEYS.haproxy, p.haproxy!],
+    [KEYS.host, resolve('#/$defs/host')],
   ];
   for (const [keys, s] of pairs) assert.deepEqual(props(s), [...keys].sort());
 });

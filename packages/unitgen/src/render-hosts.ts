@@ -1,0 +1,27 @@
+// A stack over several machines, rendered: one unit set per host (each complete and verifiable on its own:
+// it names no unit of another host) and one HAProxy configuration with every client of every host.
+
+import type { HostModel, StackModel } from './model.js';
+import { renderWith, type Compiled, type GeneratedFile, type RenderOptions } from './render.js';
+
+export interface HostFiles { host: HostModel; files: GeneratedFile[] }
+export interface RenderedHosts { hosts: HostFiles[]; haproxy: GeneratedFile[] }
+
+/** The part of the stack one host runs: its clients, and the databases only where they run. */
+export function hostView(m: StackModel, h: HostModel): StackModel {
+  const { zeo, postgresql, ...rest } = m;
+  return {
+    ...rest,
+    clients: m.clients.filter((c) => c.host === h.name),
+    ...(zeo && zeo.host === h.name ? { zeo } : {}),
+    ...(postgresql && postgresql.host === h.name ? { postgresql } : {}),
+  };
+}
+
+/** Renders every host's unit set and the stack-wide HAProxy files. m.hosts must be set. */
+export function renderHostsWith(m: StackModel, t: Compiled, opts: RenderOptions): RenderedHosts {
+  if (!m.hosts) throw new Error('renderHostsWith: the stack has no hosts');
+  const hosts = m.hosts.map((host) => ({ host, files: renderWith(hostView(m, host), t, opts).filter((f) => f.kind !== 'haproxy') }));
+  const haproxy = renderWith(m, t, opts).filter((f) => f.kind === 'haproxy');
+  return { hosts, haproxy };
+}
