@@ -6,7 +6,10 @@ import { existsSync, readFileSync, realpathSync, writeFileSync, chmodSync, mkdir
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ConfigError, InputError, LockBusyError, OutputConflictError, OutputError, TemplateError, VerifyError, formatIssue } from './errors.js';
-import { generate } from './generate.js';
+import { generate, templatesFor } from './generate.js';
+import { deploy, deployExitCode, type HostOutcome } from './deploy.js';
+import { installSet, parseHostSet, HostSetError } from './install-set.js';
+import { renderHostsWith } from './render-hosts.js';
 import type { Plan } from './io.js';
 import { generatorMain } from './generator.js';
 import { parseStack } from './parse.js';
@@ -19,6 +22,7 @@ export function exitCodeOf(e: unknown): number {
   if (e instanceof ConfigError || e instanceof TemplateError) return 78;
   if (e instanceof OutputConflictError || e instanceof OutputError) return 73;
   if (e instanceof InputError) return 66;
+  if (e instanceof HostSetError) return 65; // EX_DATAERR: the set deploy sent is not one
   if (e instanceof LockBusyError) return 75;
   if (e instanceof VerifyError) return 1;
   return 70; // EX_SOFTWARE: a bug, not the operator's input
@@ -68,6 +72,28 @@ export async function main(argv: string[]): Promise<number> {
       for (const n of p.remove) process.stdout.write(`${verb}remove ${join(p.outDir, n)}\n`);
       for (const c of p.conflicts) process.stdout.write(`conflict ${join(p.outDir, c.name)} (${c.reason})\n`);
       if (o.dryRun && p.conflicts.length) code = 73;
+    });
+
+  program.command('deploy').argument('<config>', 'stack config (YAML) with hosts:')
+    .option('--dry-run', 'install nothing; show per host what would change, with the diff')
+    .option('--host-dir <dir>', 'where the unit sets live on the hosts', '/etc/systemd/system')
+    .option('--templates <dir>', 'directory of templates overriding the built-in ones (by file name)')
+    .option('--force', 'take over files zunitgen did not generate, or that were edited since')
+    .option('--json', 'print the outcome per host as JSON')
+    .description('install each host\'s unit set on that host over ssh: every host is checked first, then each installs atomically and reloads systemd')
+    .action(async (config: string, o: { dryRun?: boolean; hostDir: string; templates?: string; force?: boolean; json?: boolean }) => {
+      code = await deployCommand(config, o);
+    });
+
+  program.command('install-set')
+    .requiredOption('--out <dir>', 'the unit directory of this host')
+    .option('--apply', 'install (default: only report what would change)')
+    .option('--force', 'take over files zunitgen did not generate, or that were edited since')
+    .description('(run by deploy on each host over ssh) read one host\'s unit set as JSON on stdin; plan or install it; answer JSON')
+    .action(async (o: { out: string; apply?: boolean; force?: boolean }) => {
+      const set = parseHostSet(readFileSync(0, 'utf8'));
+      const r = await installSet(set, resolve(o.out), { apply: !!o.apply, force: !!o.force });
+      process.stdout.write(`${JSON.stringify(r)}\n`);
     });
 
   program.command('check').argument('<config...>', 'stack configs (YAML)')
@@ -131,6 +157,35 @@ export async function main(argv: string[]): Promise<number> {
     return report(e);
   }
   return code;
+}
+
+async function deployCommand(config: string, o: { dryRun?: boolean; hostDir: string; templates?: string; force?: boolean; json?: boolean }): Promise<number> {
+  const model = parseStack(readConfig(config), { file: config });
+  if (!model.hosts) throw new ConfigError([{ file: config, line: 1, col: 1, message: 'deploy needs a stack with hosts:', hint: 'for one machine: zunitgen generate CONFIG --out /etc/systemd/system' }]);
+  const sets = renderHostsWith(model, templatesFor(o), { outDir: resolve(o.hostDir) }).hosts;
+  const say = (s: string) => { if (!o.json) process.stdout.write(s); };
+  say(`${o.dryRun ? 'checking' : 'deploying to'} ${sets.length} host${sets.length === 1 ? '' : 's'}: ${sets.map((s) => s.host.name).join(', ')}\n`);
+  const r = await deploy(model, sets, {
+    hostDir: resolve(o.hostDir), dryRun: !!o.dryRun, force: !!o.force,
+    onHost: (h, phase) => say(`${hostLine(h, phase)}\n`),
+  });
+  const failed = r.outcomes.filter((x) => x.failure);
+  if (o.json) {
+    process.stdout.write(`${JSON.stringify({ phase: r.phase, hosts: r.outcomes.map((x) => ({ host: x.host.name, ssh: x.host.ssh, ...(x.failure ? { failure: x.failure, error: x.error, hint: x.hint } : {}), ...(x.result ? { result: x.result } : {}) })) }, null, 2)}\n`);
+  } else if (o.dryRun) {
+    for (const x of r.outcomes) if (x.result?.diff) process.stdout.write(`=== ${x.host.name} (${x.host.ssh}) ===\n${x.result.diff}`);
+  }
+  for (const x of failed) process.stderr.write(`zunitgen: ${x.error}\n${x.hint ? `  hint: ${x.hint}\n` : ''}`);
+  if (failed.length && r.phase === 'plan') process.stderr.write('nothing was installed on any host.\n');
+  return deployExitCode(r);
+}
+
+function hostLine(h: HostOutcome, phase: 'plan' | 'apply'): string {
+  const who = `${h.host.name} (${h.host.ssh})`;
+  if (h.failure) return `${who}: FAILED (${h.failure})`;
+  const p = h.result!;
+  if (phase === 'apply') return `${who}: installed ${p.create.length + p.update.length} file(s), removed ${p.remove.length}${p.reloaded ? ', systemctl daemon-reload' : ''}`;
+  return `${who}: ${p.create.length} to create, ${p.update.length} to update, ${p.remove.length} to remove, ${p.unchanged.length} unchanged`;
 }
 
 /** The version of the installed package (package.json sits beside dist/ and src/). */

@@ -72,7 +72,7 @@ export function generate(configPath: string, opts: GenerateOptions): GenerateRes
 }
 
 /** The built-in templates (compiled into the package), or with --templates Handlebars over DIR + the built-in sources. */
-function templatesFor(opts: GenerateOptions): Compiled {
+export function templatesFor(opts: { templates?: string }): Compiled {
   return opts.templates === undefined ? builtinTemplates() : compileTemplates(createEnv(), loadTemplates(opts.templates));
 }
 

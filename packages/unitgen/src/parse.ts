@@ -409,7 +409,7 @@ function validate(w: Walker, root: Node | null, file: string): StackModel | unde
     const httpT = cm.has('http') ? tmpl(cm.get('http')!, 'clients.http') : undefined;
     const agentT = agentNode ? tmpl(agentNode, isMap(healthNode) ? 'clients.health.agent' : 'clients.health') : undefined;
     const healthHttpT = healthHttpNode ? tmpl(healthHttpNode, 'clients.health.http') : undefined;
-    const cmd1 = cm.has('command') ? command(w, cm.get('command')!, 'clients.command', directory, 1) : undefined;
+    const cmd1 = cm.has('command') ? command(w, cm.get('command')!, 'clients.command', directory, 1, hostDecls?.[0]?.address ?? (top.has('hosts') ? '0.0.0.0' : undefined)) : undefined;
     const generated = generatedChecks({ ...(zeoCheck ? { zeo: zeoCheck } : {}), ...(pgCheck ? { postgresql: pgCheck } : {}) });
     const { plan: checkPlan, ok: checksOk } = cm.has('checks') ? parseChecks(w, cm.get('checks')!, generated) : { plan: generated.map((base) => ({ base })), ok: true };
     // Expanded for every client before the loop, each broken value reported once (at the first client it breaks),
@@ -439,7 +439,7 @@ function validate(w: Walker, root: Node | null, file: string): StackModel | unde
         const http = addr(httpT, cm.get('http')!, 'clients.http');
         const agent = addr(agentT, agentNode, 'clients.health');
         const hh = healthHttpT !== undefined ? addr(healthHttpT, healthHttpNode, 'clients.health.http') : undefined;
-        const argv = command(w, cm.get('command')!, 'clients.command', directory, n);
+        const argv = command(w, cm.get('command')!, 'clients.command', directory, n, hostAddr(n));
         const checks = clientChecks[n - 1];
         if (!http || !agent || !argv || !checks || (healthHttpT !== undefined && !hh)) continue;
         const name = `client${n}`;

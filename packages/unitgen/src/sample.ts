@@ -54,3 +54,53 @@ export function sampleStackConfig(o: SampleStackOptions): string {
     '',
   ].join('\n');
 }
+
+export interface SampleHostsOptions extends Omit<SampleStackOptions, 'clients'> {
+  /** The machines: name and the address their services bind to (and ssh reaches). */
+  hosts: Array<{ name: string; address: string; ssh?: string }>;
+  /** The host that runs the sample ZEO server. */
+  zeoHost: string;
+  /** Clients per host, numbered host by host in this order. */
+  clients: Record<string, number>;
+  /** HAProxy's check and agent interval (haproxy.check-interval). */
+  checkInterval?: string;
+}
+
+/**
+ * YAML text of the sample stack spread over several hosts: ZEO on `zeoHost`, clients where `clients` says, every
+ * listener on its host's address (ZEO at basePort, client n HTTP at basePort+n, agent at basePort+100+n, health
+ * HTTP at basePort+200+n).
+ */
+export function sampleHostsStackConfig(o: SampleHostsOptions): string {
+  const py = JSON.stringify(o.python ?? '/usr/bin/python3');
+  const b = o.basePort;
+  const node = o.node ?? '/usr/bin/node';
+  const zeoAddr = o.hosts.find((h) => h.name === o.zeoHost)?.address;
+  if (zeoAddr === undefined) throw new Error(`zeoHost ${JSON.stringify(o.zeoHost)} is not one of the hosts`);
+  return [
+    `stack: ${JSON.stringify(o.stack ?? 'sample')}`,
+    `user: ${JSON.stringify(o.user ?? 'daemon')}`,
+    `directory: ${JSON.stringify(o.repo)}`,
+    `znotify: ${JSON.stringify(o.znotify ?? [node, `${o.repo}/packages/notify/dist/znotify/cli.js`])}`,
+    `zunitgen: ${JSON.stringify(o.zunitgen ?? [node, `${o.repo}/packages/unitgen/dist/cli.js`])}`,
+    `hardening: ${o.hardening ?? false}`,
+    'hosts:',
+    ...o.hosts.map((h) => `  - { name: ${h.name}, address: ${JSON.stringify(h.address)}${h.ssh ? `, ssh: ${JSON.stringify(h.ssh)}` : ''} }`),
+    'zeo:',
+    `  host: ${o.zeoHost}`,
+    `  command: [${py}, sample/zeo_server.py, --host, ${JSON.stringify(zeoAddr)}, --port, "${b}"]`,
+    `  address: ${JSON.stringify(`${zeoAddr}:${b}`)}`,
+    'clients:',
+    `  hosts: { ${Object.entries(o.clients).map(([h, n]) => `${h}: ${n}`).join(', ')} }`,
+    `  command: [${py}, sample/instance.py, --host, "{host}", --port, "{${b}+n}", --threads, "1", --warmup-seconds, "${o.warmupSeconds ?? 1}", --zeo, ${JSON.stringify(`${zeoAddr}:${b}`)}]`,
+    `  http: "{host}:{${b}+n}"`,
+    `  health: { agent: "{host}:{${b + 100}+n}", http: "{host}:{${b + 200}+n}" }`,
+    '  warmup: { budget: 2min, urls: [/Plone] }',
+    '  threads: 1',
+    '  stop: { drain: 1s, timeout: 10s }',
+    `limits: { memory-max: ${o.memoryMax ?? '1G'}, cpu-weight: 100, tasks-max: 256 }`,
+    `watchdog: ${o.watchdog ?? '30s'}`,
+    `haproxy: { backend: ${JSON.stringify(o.stack ?? 'sample')}, check-interval: ${o.checkInterval ?? '500ms'} }`,
+    '',
+  ].join('\n');
+}

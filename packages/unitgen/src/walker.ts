@@ -169,8 +169,11 @@ export function quotedDelta(node: Node | null): number {
   return isScalar(node) && (node.type === 'QUOTE_DOUBLE' || node.type === 'QUOTE_SINGLE') ? 1 : 0;
 }
 
-/** A command: a list (exact argv) or a string split at spaces; relative executables resolve against `directory`. */
-export function command(w: Walker, node: Node | null, where: string, directory: string | undefined, n?: number): string[] | undefined {
+/**
+ * A command: a list (exact argv) or a string split at spaces; relative executables resolve against `directory`.
+ * With `n`, the placeholders of each argument are expanded for client n ({host}: `host`, its host's address).
+ */
+export function command(w: Walker, node: Node | null, where: string, directory: string | undefined, n?: number, host?: string): string[] | undefined {
   let parts: Array<{ v: string; node: Node | null; at: number }>;
   if (isSeq(node)) {
     parts = [];
@@ -191,7 +194,7 @@ export function command(w: Walker, node: Node | null, where: string, directory: 
   for (const p of parts) {
     let v = p.v;
     if (n !== undefined) {
-      const r = expandTemplate(v, n);
+      const r = expandTemplate(v, n, host);
       if (!r.ok) { w.err(p.node, `${where}: ${r.message}`, r.hint, p.at + (r.offset ?? 0)); return undefined; }
       v = r.value;
     }

@@ -1,0 +1,183 @@
+// A stack over three hosts, end to end: three disposable systemd boxes with sshd on their own loopback addresses
+// (test/harness/ssh-hosts.ts), the sample ZEO server on host1 ("db"), sample clients on host2 and host3 behind the
+// built znotify, HAProxy on the machine itself fed the generated backend, wrk for load.
+//   1. `zunitgen deploy --dry-run` shows each host's diff and installs nothing; `zunitgen deploy` installs each
+//      host's set and reloads its systemd (the units are loaded there).
+//   2. Started with `systemctl -H`, app hosts first: the clients wait for the remote ZEO (STATUS= says so), become
+//      active only after it, and HAProxy sees every client UP; load gets 0 failed requests.
+//   3. A host torn down under load: its clients go DOWN in HAProxy, the clients left then serve with 0 failed
+//      requests, nothing on the other hosts restarted.
+//   4. A deploy while a host is unreachable fails (69) and installs nothing on the reachable hosts; a deploy of a
+//      changed stack (one client more on app1) touches only app1 and nothing on db.
+import assert from 'node:assert/strict';
+import { execFile as execFileCb, spawn } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { test } from 'node:test';
+import { promisify } from 'node:util';
+import { parseStack, renderHostsWith, builtinTemplates, sampleHostsStackConfig } from '@zope-systemd/unitgen';
+import { haproxySkipReason, useHaproxy } from './harness/haproxy.js';
+import { freePort, until } from './harness/net.js';
+import { REPO_ROOT, sampleSkipReason } from './harness/proc.js';
+import { sshHostsSkipReason, useSshHosts, type SshHost, type SshKit } from './harness/ssh-hosts.js';
+import { REPO_IN_BOX } from './harness/box.js';
+
+const execFile = promisify(execFileCb);
+const skip = sshHostsSkipReason() ?? haproxySkipReason() ?? sampleSkipReason() ?? (fs.existsSync('/usr/bin/wrk') ? undefined : 'wrk not installed');
+const ZUNITGEN = path.join(REPO_ROOT, 'packages/unitgen/dist/cli.js');
+const STACK = 'sample';
+
+interface Wrk { requests: number; non2xx: number; socketErrors: number; text: string }
+
+/** wrk against url for `seconds`; counts of requests, non-2xx/3xx answers and socket errors. */
+async function wrk(url: string, seconds: number, connections = 4): Promise<Wrk> {
+  const r = await execFile('/usr/bin/wrk', ['-t', '1', '-c', String(connections), '-d', `${seconds}s`, '--timeout', '10s', url], { timeout: (seconds + 30) * 1000 });
+  const num = (re: RegExp) => Number(re.exec(r.stdout)?.[1] ?? 0);
+  const se = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(r.stdout);
+  return {
+    requests: num(/(\d+) requests in/), non2xx: num(/Non-2xx or 3xx responses: (\d+)/),
+    socketErrors: se ? se.slice(1).reduce((a, x) => a + Number(x), 0) : 0, text: r.stdout,
+  };
+}
+
+function zunitgen(kit: SshKit, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const c = spawn(process.execPath, [ZUNITGEN, ...args], { env: kit.env() });
+    let stdout = '', stderr = '';
+    c.stdout.setEncoding('utf8').on('data', (d: string) => { stdout += d; });
+    c.stderr.setEncoding('utf8').on('data', (d: string) => { stderr += d; });
+    c.once('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
+  });
+}
+
+async function systemctlH(kit: SshKit, h: SshHost, ...args: string[]): Promise<string> {
+  return (await execFile('systemctl', ['-H', h.destination, ...args], { env: kit.env(), timeout: 120_000 })).stdout;
+}
+
+async function props(kit: SshKit, h: SshHost, unit: string, names: string[]): Promise<Record<string, string>> {
+  const out = await systemctlH(kit, h, 'show', `--property=${names.join(',')}`, '--', unit);
+  return Object.fromEntries(out.trim().split('\n').map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
+}
+
+/** The stack's unit files in a host's /etc/systemd/system, name -> inode:mtime (what a deploy touched). */
+function installed(h: SshHost): Map<string, string> {
+  const dir = h.box.hostPath('/etc/systemd/system');
+  const out = new Map<string, string>();
+  for (const f of fs.readdirSync(dir)) if (f.startsWith(`${STACK}`) || f.startsWith(`.zunitgen-${STACK}`)) {
+    const st = fs.statSync(path.join(dir, f));
+    out.set(f, `${st.ino}:${st.mtimeMs}`);
+  }
+  return out;
+}
+
+test('three hosts: deploy, start across hosts, a host lost under load, deploy while a host is down, deploy of a change', { skip, timeout: 300_000 }, async (t) => {
+  const { kit, hosts } = await useSshHosts(t, 3);
+  const [db, app1, app2] = hosts as [SshHost, SshHost, SshHost];
+  const basePort = await freePort('0.0.0.0');
+  const cfgText = (clients: Record<string, number>) => sampleHostsStackConfig({
+    repo: REPO_IN_BOX, basePort, node: process.execPath, stack: STACK, zeoHost: 'db', clients, warmupSeconds: 1,
+    hosts: [{ name: 'db', address: db.address }, { name: 'app1', address: app1.address }, { name: 'app2', address: app2.address }],
+  });
+  const dir = fs.mkdtempSync(path.join(fs.realpathSync(kit.dir), 'stack-'));
+  const cfg = path.join(dir, 'stack.yaml');
+  fs.writeFileSync(cfg, cfgText({ app1: 2, app2: 2 }));
+
+  // ------------------------------------------------------------------------ 1. deploy: dry run, then for real
+  const dry = await zunitgen(kit, ['deploy', cfg, '--dry-run']);
+  assert.equal(dry.code, 0, dry.stderr);
+  assert.match(dry.stdout, /^db \(root@[\d.]+\): 3 to create, 0 to update, 0 to remove, 0 unchanged$/m);
+  assert.match(dry.stdout, /^app1 \(root@[\d.]+\): 10 to create/m);
+  assert.match(dry.stdout, /^=== app2 \(root@[\d.]+\) ===\n--- \/dev\/null\n\+\+\+ \/etc\/systemd\/system\//m);
+  assert.match(dry.stdout, /\+ExecStart=.* run --name client3 /);
+  for (const h of hosts) assert.equal(installed(h).size, 0, `${h.name}: the dry run installed something`);
+
+  const dep = await zunitgen(kit, ['deploy', cfg]);
+  assert.equal(dep.code, 0, dep.stderr + dep.stdout);
+  assert.match(dep.stdout, /^app2 \(root@[\d.]+\): installed 10 file\(s\), removed 0, systemctl daemon-reload$/m);
+  assert.deepEqual([...installed(db).keys()].sort(), ['.zunitgen-sample.manifest.json', 'sample-zeo.service', 'sample.slice', 'sample.target']);
+  assert.equal((await props(kit, app1, 'sample-client2.service', ['LoadState'])).LoadState, 'loaded');
+  assert.equal((await props(kit, db, 'sample-client1.service', ['LoadState'])).LoadState, 'not-found');
+
+  // --------------------------------------------------------- 2. start: app hosts first, they wait for remote ZEO
+  const model = parseStack(fs.readFileSync(cfg, 'utf8'), { file: cfg });
+  const hap = renderHostsWith(model, builtinTemplates(), { outDir: '/etc/systemd/system' }).haproxy.find((f) => f.name === `haproxy-${STACK}.cfg`)!.content;
+  const fePort = await freePort();
+  const hx = await useHaproxy(t, { config: `defaults\n  mode http\n  timeout connect 1s\n  timeout client 30s\n  timeout server 30s\n  timeout check 1s\n\nfrontend fe\n  bind 127.0.0.1:${fePort}\n  default_backend ${STACK}\n\n${hap}` });
+
+  await systemctlH(kit, app1, 'start', '--no-block', `${STACK}.target`);
+  await systemctlH(kit, app2, 'start', '--no-block', `${STACK}.target`);
+  const waiting = await until('client1 to report that it waits for the remote ZEO', async () => {
+    const p = await props(kit, app1, 'sample-client1.service', ['StatusText', 'ActiveState']);
+    return /waiting for startup check zeo/.test(p.StatusText ?? '') ? p : undefined;
+  }, 60_000, 200);
+  assert.equal(waiting.ActiveState, 'activating');
+  await systemctlH(kit, db, 'start', `${STACK}.target`);
+  const zeoUp = Number((await props(kit, db, 'sample-zeo.service', ['ActiveEnterTimestampMonotonic'])).ActiveEnterTimestampMonotonic);
+  for (const [h, n] of [[app1, 1], [app1, 2], [app2, 3], [app2, 4]] as const) {
+    const p = await until(`client${n} active`, async () => {
+      const x = await props(kit, h, `sample-client${n}.service`, ['ActiveState', 'ActiveEnterTimestampMonotonic']);
+      return x.ActiveState === 'active' ? x : undefined;
+    }, 90_000, 250);
+    // One kernel, one CLOCK_MONOTONIC: READY came after the remote ZEO was up.
+    assert.ok(Number(p.ActiveEnterTimestampMonotonic) > zeoUp, `client${n} was ready before ZEO`);
+  }
+  const servers = ['app1-client1', 'app1-client2', 'app2-client3', 'app2-client4'];
+  for (const s of servers) await hx.waitForState(STACK, s, 'UP', { timeoutMs: 30_000 });
+  const warm = await wrk(`http://127.0.0.1:${fePort}/Plone`, 2);
+  assert.ok(warm.requests > 0, warm.text);
+  assert.equal(warm.non2xx + warm.socketErrors, 0, warm.text);
+
+  // The agent port speaks only the agent protocol: an HTTP request gets the one agent line, no /health detail.
+  const agentPort = model.clients[0]!.health.agent.port;
+  const agentAnswer = await execFile('curl', ['-s', '--max-time', '3', '--http0.9', `http://${app1.address}:${agentPort}/health`]).then((r) => r.stdout, (e: { stdout?: string }) => e.stdout ?? '');
+  assert.match(agentAnswer, /^up ready 100%\s*$/);
+
+  // ----------------------------------------------------------------- 3. a host lost under load
+  const before = await Promise.all([
+    props(kit, app1, 'sample-client1.service', ['InvocationID', 'NRestarts']), props(kit, app1, 'sample-client2.service', ['InvocationID', 'NRestarts']),
+    props(kit, db, 'sample-zeo.service', ['InvocationID', 'NRestarts']),
+  ]);
+  const load = wrk(`http://127.0.0.1:${fePort}/Plone`, 4);
+  await new Promise((r) => setTimeout(r, 1000));
+  await app2.down();
+  const during = await load;
+  for (const s of ['app2-client3', 'app2-client4']) await hx.waitForState(STACK, s, 'DOWN', { timeoutMs: 30_000 });
+  for (const s of ['app1-client1', 'app1-client2']) assert.equal(await hx.serverState(STACK, s), 'UP');
+  const after = await wrk(`http://127.0.0.1:${fePort}/Plone`, 2);
+  t.diagnostic(`while host app2 went away: ${during.requests} requests, ${during.non2xx} non-2xx, ${during.socketErrors} socket errors; after HAProxy marked it DOWN: ${after.requests} requests, ${after.non2xx + after.socketErrors} failed`);
+  assert.ok(after.requests > 0, after.text);
+  assert.equal(after.non2xx + after.socketErrors, 0, after.text);
+  const now = await Promise.all([
+    props(kit, app1, 'sample-client1.service', ['InvocationID', 'NRestarts']), props(kit, app1, 'sample-client2.service', ['InvocationID', 'NRestarts']),
+    props(kit, db, 'sample-zeo.service', ['InvocationID', 'NRestarts']),
+  ]);
+  assert.deepEqual(now, before, 'something on the other hosts restarted');
+
+  // --------------------------------------- 4. deploy with a host down: nothing anywhere; then a change, app1 only
+  const dbBefore = installed(db);
+  const app1Before = installed(app1);
+  fs.writeFileSync(cfg, cfgText({ app1: 3, app2: 2 }));
+  const down = await zunitgen(kit, ['deploy', cfg]);
+  assert.equal(down.code, 69, down.stderr);
+  assert.match(down.stderr, new RegExp(`^zunitgen: host app2 \\(root@${app2.address.replaceAll('.', '\\.')}\\): ssh failed: .+\\n  hint: check that root@[\\d.]+ is reachable`, 'm'));
+  assert.match(down.stderr, /nothing was installed on any host\.$/m);
+  assert.deepEqual(installed(app1), app1Before);
+
+  // The same change with app2 gone from the stack's hosts (its clients moved away): app1 gains client3.
+  const hostsLeft = sampleHostsStackConfig({
+    repo: REPO_IN_BOX, basePort, node: process.execPath, stack: STACK, zeoHost: 'db', clients: { app1: 3 }, warmupSeconds: 1,
+    hosts: [{ name: 'db', address: db.address }, { name: 'app1', address: app1.address }],
+  });
+  fs.writeFileSync(cfg, hostsLeft);
+  const changed = await zunitgen(kit, ['deploy', cfg, '--dry-run']);
+  assert.equal(changed.code, 0, changed.stderr);
+  assert.match(changed.stdout, /^db \(root@[\d.]+\): 0 to create, 0 to update, 0 to remove, 3 unchanged$/m);
+  assert.match(changed.stdout, /^app1 \(root@[\d.]+\): 4 to create, 1 to update, 0 to remove, 9 unchanged$/m);
+  const applied = await zunitgen(kit, ['deploy', cfg]);
+  assert.equal(applied.code, 0, applied.stderr);
+  assert.deepEqual(installed(db), dbBefore, 'deploy touched db');
+  const app1After = installed(app1);
+  for (const [f, st] of app1Before) if (!['sample.target', '.zunitgen-sample.manifest.json'].includes(f)) assert.equal(app1After.get(f), st, `deploy touched ${f} on app1`);
+  assert.ok(app1After.has('sample-client3.service'));
+  assert.equal((await props(kit, app1, 'sample-client3.service', ['LoadState'])).LoadState, 'loaded');
+});
