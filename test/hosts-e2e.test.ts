@@ -1,12 +1,15 @@
 // A stack over three hosts, end to end: three disposable systemd boxes with sshd on their own loopback addresses
-// (test/harness/ssh-hosts.ts), the sample ZEO server on host1 ("db"), sample clients on host2 and host3 behind the
+// (test/harness/ssh-hosts.ts), the sample ZEO server on host1 ("db"), sample clients on host2 (2) and host3 (1) behind the
 // built znotify, HAProxy on the machine itself fed the generated backend, wrk for load.
 //   1. `zunitgen deploy --dry-run` shows each host's diff and installs nothing; `zunitgen deploy` installs each
 //      host's set and reloads its systemd (the units are loaded there).
 //   2. Started with `systemctl -H`, app hosts first: the clients wait for the remote ZEO (STATUS= says so), become
 //      active only after it, and HAProxy sees every client UP; load gets 0 failed requests.
+//   2b. `zstack status` has a host per unit; `zstack rollout` restarts every client across the hosts (not ZEO) under
+//      wrk load with 0 failed requests, holding the stack's lock on the database host.
 //   3. A host torn down under load: its clients go DOWN in HAProxy, the clients left then serve with 0 failed
-//      requests, nothing on the other hosts restarted.
+//      requests, nothing on the other hosts restarted; `zstack status` names the unreachable host, and a rollout
+//      refuses (69) with the rest untouched.
 //   4. A deploy while a host is unreachable fails (69) and installs nothing on the reachable hosts; a deploy of a
 //      changed stack (one client more on app1) touches only app1 and nothing on db.
 import assert from 'node:assert/strict';
@@ -25,6 +28,7 @@ import { REPO_IN_BOX } from './harness/box.js';
 const execFile = promisify(execFileCb);
 const skip = sshHostsSkipReason() ?? haproxySkipReason() ?? sampleSkipReason() ?? (fs.existsSync('/usr/bin/wrk') ? undefined : 'wrk not installed');
 const ZUNITGEN = path.join(REPO_ROOT, 'packages/unitgen/dist/cli.js');
+const ZSTACK = path.join(REPO_ROOT, 'packages/stack/dist/cli.js');
 const STACK = 'sample';
 
 interface Wrk { requests: number; non2xx: number; socketErrors: number; text: string }
@@ -40,9 +44,9 @@ async function wrk(url: string, seconds: number, connections = 4): Promise<Wrk> 
   };
 }
 
-function zunitgen(kit: SshKit, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+function zunitgen(kit: SshKit, args: string[], cli = ZUNITGEN): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const c = spawn(process.execPath, [ZUNITGEN, ...args], { env: kit.env() });
+    const c = spawn(process.execPath, [cli, ...args], { env: kit.env() });
     let stdout = '', stderr = '';
     c.stdout.setEncoding('utf8').on('data', (d: string) => { stdout += d; });
     c.stderr.setEncoding('utf8').on('data', (d: string) => { stderr += d; });
@@ -59,6 +63,23 @@ async function props(kit: SshKit, h: SshHost, unit: string, names: string[]): Pr
   return Object.fromEntries(out.trim().split('\n').map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
 }
 
+/** wrk until stop() (SIGINT: wrk prints its summary then). */
+function wrkUntilStopped(url: string, connections = 4): { stop(): Promise<Wrk> } {
+  const c = spawn('/usr/bin/wrk', ['-t', '1', '-c', String(connections), '-d', '300s', '--timeout', '10s', url]);
+  let out = '';
+  c.stdout.setEncoding('utf8').on('data', (d: string) => { out += d; });
+  const closed = new Promise<void>((r) => c.once('close', () => r()));
+  return {
+    async stop() {
+      c.kill('SIGINT');
+      await closed;
+      const num = (re: RegExp) => Number(re.exec(out)?.[1] ?? 0);
+      const se = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out);
+      return { requests: num(/(\d+) requests in/), non2xx: num(/Non-2xx or 3xx responses: (\d+)/), socketErrors: se ? se.slice(1).reduce((a, x) => a + Number(x), 0) : 0, text: out };
+    },
+  };
+}
+
 /** The stack's unit files in a host's /etc/systemd/system, name -> inode:mtime (what a deploy touched). */
 function installed(h: SshHost): Map<string, string> {
   const dir = h.box.hostPath('/etc/systemd/system');
@@ -70,8 +91,13 @@ function installed(h: SshHost): Map<string, string> {
   return out;
 }
 
-test('three hosts: deploy, start across hosts, a host lost under load, deploy while a host is down, deploy of a change', { skip, timeout: 300_000 }, async (t) => {
+test('three hosts: deploy, start across hosts, a host lost under load, deploy while a host is down, deploy of a change', { skip, timeout: 600_000 }, async (t) => {
+  const t0 = Date.now();
+  const phases: string[] = [];
+  const mark = (what: string) => phases.push(`${what} ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+  t.after(() => t.diagnostic(`phases: ${phases.join(', ')}`));
   const { kit, hosts } = await useSshHosts(t, 3);
+  mark('hosts up');
   const [db, app1, app2] = hosts as [SshHost, SshHost, SshHost];
   const basePort = await freePort('0.0.0.0');
   const cfgText = (clients: Record<string, number>) => sampleHostsStackConfig({
@@ -80,8 +106,9 @@ test('three hosts: deploy, start across hosts, a host lost under load, deploy wh
   });
   const dir = fs.mkdtempSync(path.join(fs.realpathSync(kit.dir), 'stack-'));
   const cfg = path.join(dir, 'stack.yaml');
-  fs.writeFileSync(cfg, cfgText({ app1: 2, app2: 2 }));
+  fs.writeFileSync(cfg, cfgText({ app1: 2, app2: 1 }));
 
+  mark('config');
   // ------------------------------------------------------------------------ 1. deploy: dry run, then for real
   const dry = await zunitgen(kit, ['deploy', cfg, '--dry-run']);
   assert.equal(dry.code, 0, dry.stderr);
@@ -91,13 +118,15 @@ test('three hosts: deploy, start across hosts, a host lost under load, deploy wh
   assert.match(dry.stdout, /\+ExecStart=.* run --name client3 /);
   for (const h of hosts) assert.equal(installed(h).size, 0, `${h.name}: the dry run installed something`);
 
+  mark('dry run');
   const dep = await zunitgen(kit, ['deploy', cfg]);
   assert.equal(dep.code, 0, dep.stderr + dep.stdout);
-  assert.match(dep.stdout, /^app2 \(root@[\d.]+\): installed 10 file\(s\), removed 0, systemctl daemon-reload$/m);
+  assert.match(dep.stdout, /^app2 \(root@[\d.]+\): installed 6 file\(s\), removed 0, systemctl daemon-reload$/m);
   assert.deepEqual([...installed(db).keys()].sort(), ['.zunitgen-sample.manifest.json', 'sample-zeo.service', 'sample.slice', 'sample.target']);
   assert.equal((await props(kit, app1, 'sample-client2.service', ['LoadState'])).LoadState, 'loaded');
   assert.equal((await props(kit, db, 'sample-client1.service', ['LoadState'])).LoadState, 'not-found');
 
+  mark('deploy');
   // --------------------------------------------------------- 2. start: app hosts first, they wait for remote ZEO
   const model = parseStack(fs.readFileSync(cfg, 'utf8'), { file: cfg });
   const hap = renderHostsWith(model, builtinTemplates(), { outDir: '/etc/systemd/system' }).haproxy.find((f) => f.name === `haproxy-${STACK}.cfg`)!.content;
@@ -108,12 +137,13 @@ test('three hosts: deploy, start across hosts, a host lost under load, deploy wh
   await systemctlH(kit, app2, 'start', '--no-block', `${STACK}.target`);
   const waiting = await until('client1 to report that it waits for the remote ZEO', async () => {
     const p = await props(kit, app1, 'sample-client1.service', ['StatusText', 'ActiveState']);
-    return /waiting for startup check zeo/.test(p.StatusText ?? '') ? p : undefined;
+    return /^waiting for zeo \([\d.]+:\d+\) before starting the instance/.test(p.StatusText ?? '') ? p : undefined;
   }, 60_000, 200);
   assert.equal(waiting.ActiveState, 'activating');
+  mark('clients waiting');
   await systemctlH(kit, db, 'start', `${STACK}.target`);
   const zeoUp = Number((await props(kit, db, 'sample-zeo.service', ['ActiveEnterTimestampMonotonic'])).ActiveEnterTimestampMonotonic);
-  for (const [h, n] of [[app1, 1], [app1, 2], [app2, 3], [app2, 4]] as const) {
+  for (const [h, n] of [[app1, 1], [app1, 2], [app2, 3]] as const) {
     const p = await until(`client${n} active`, async () => {
       const x = await props(kit, h, `sample-client${n}.service`, ['ActiveState', 'ActiveEnterTimestampMonotonic']);
       return x.ActiveState === 'active' ? x : undefined;
@@ -121,17 +151,48 @@ test('three hosts: deploy, start across hosts, a host lost under load, deploy wh
     // One kernel, one CLOCK_MONOTONIC: READY came after the remote ZEO was up.
     assert.ok(Number(p.ActiveEnterTimestampMonotonic) > zeoUp, `client${n} was ready before ZEO`);
   }
-  const servers = ['app1-client1', 'app1-client2', 'app2-client3', 'app2-client4'];
+  mark('clients active');
+  const servers = ['app1-client1', 'app1-client2', 'app2-client3'];
   for (const s of servers) await hx.waitForState(STACK, s, 'UP', { timeoutMs: 30_000 });
+  mark('HAProxy UP');
   const warm = await wrk(`http://127.0.0.1:${fePort}/Plone`, 2);
   assert.ok(warm.requests > 0, warm.text);
   assert.equal(warm.non2xx + warm.socketErrors, 0, warm.text);
+
+  // ------------------------------------------------ 2b. zstack across hosts: status, then a rollout under load
+  const runDir = path.join(dir, 'run');
+  const zs = (...args: string[]) => zunitgen(kit, ['--haproxy-socket', hx.statsSocket, '--run-dir', runDir, ...args], ZSTACK);
+  const st = await zs('status', cfg, '--json');
+  assert.equal(st.code, 0, st.stderr + st.stdout);
+  const sj = JSON.parse(st.stdout) as { clients: Array<{ client: string; host: string; serving: boolean }>; servers: Array<{ unit: string; host: string }> };
+  assert.deepEqual(sj.clients.map((c) => [c.client, c.host, c.serving]), [['client1', 'app1', true], ['client2', 'app1', true], ['client3', 'app2', true]]);
+  assert.deepEqual(sj.servers.map((x) => [x.unit, x.host]), [['sample-zeo.service', 'db']]);
+  const invBefore = await Promise.all([[app1, 1], [app1, 2], [app2, 3]].map(([h, n]) => props(kit, h as SshHost, `sample-client${n}.service`, ['InvocationID'])));
+  const zeoBefore = await props(kit, db, 'sample-zeo.service', ['InvocationID']);
+  mark('zstack status');
+  const rolling = wrkUntilStopped(`http://127.0.0.1:${fePort}/Plone`);
+  const ro = await zs('rollout', cfg);
+  const underRollout = await rolling.stop();
+  mark('zstack rollout');
+  assert.equal(ro.code, 0, ro.stderr + ro.stdout);
+  assert.match(ro.stdout, /rollout of sample done: client1, client2, client3 restarted/);
+  t.diagnostic(`rollout across hosts under load: ${underRollout.requests} requests, ${underRollout.non2xx} non-2xx, ${underRollout.socketErrors} socket errors`);
+  assert.ok(underRollout.requests > 0, underRollout.text);
+  assert.equal(underRollout.non2xx + underRollout.socketErrors, 0, underRollout.text);
+  const invAfter = await Promise.all([[app1, 1], [app1, 2], [app2, 3]].map(([h, n]) => props(kit, h as SshHost, `sample-client${n}.service`, ['InvocationID'])));
+  invAfter.forEach((p, i) => assert.notEqual(p.InvocationID, invBefore[i]!.InvocationID, `client${i + 1} was not restarted`));
+  assert.deepEqual(await props(kit, db, 'sample-zeo.service', ['InvocationID']), zeoBefore, 'the rollout restarted ZEO');
+  // The lock is stack-wide: held on the database host while an operation runs (a second holder is refused there).
+  const holder = (await kit.ssh(db.destination, 'cat /run/lock/zstack-sample.lock.holder')).stdout;
+  assert.match(holder, /^rollout of sample from \S+ \(pid \d+\)$/m);
+  for (const s of servers) await hx.waitForState(STACK, s, 'UP', { timeoutMs: 30_000 });
 
   // The agent port speaks only the agent protocol: an HTTP request gets the one agent line, no /health detail.
   const agentPort = model.clients[0]!.health.agent.port;
   const agentAnswer = await execFile('curl', ['-s', '--max-time', '3', '--http0.9', `http://${app1.address}:${agentPort}/health`]).then((r) => r.stdout, (e: { stdout?: string }) => e.stdout ?? '');
   assert.match(agentAnswer, /^up ready 100%\s*$/);
 
+  mark('load');
   // ----------------------------------------------------------------- 3. a host lost under load
   const before = await Promise.all([
     props(kit, app1, 'sample-client1.service', ['InvocationID', 'NRestarts']), props(kit, app1, 'sample-client2.service', ['InvocationID', 'NRestarts']),
@@ -140,9 +201,11 @@ test('three hosts: deploy, start across hosts, a host lost under load, deploy wh
   const load = wrk(`http://127.0.0.1:${fePort}/Plone`, 4);
   await new Promise((r) => setTimeout(r, 1000));
   await app2.down();
+  mark('host down');
   const during = await load;
-  for (const s of ['app2-client3', 'app2-client4']) await hx.waitForState(STACK, s, 'DOWN', { timeoutMs: 30_000 });
+  for (const s of ['app2-client3']) await hx.waitForState(STACK, s, 'DOWN', { timeoutMs: 30_000 });
   for (const s of ['app1-client1', 'app1-client2']) assert.equal(await hx.serverState(STACK, s), 'UP');
+  mark('DOWN in HAProxy');
   const after = await wrk(`http://127.0.0.1:${fePort}/Plone`, 2);
   t.diagnostic(`while host app2 went away: ${during.requests} requests, ${during.non2xx} non-2xx, ${during.socketErrors} socket errors; after HAProxy marked it DOWN: ${after.requests} requests, ${after.non2xx + after.socketErrors} failed`);
   assert.ok(after.requests > 0, after.text);
@@ -152,17 +215,31 @@ test('three hosts: deploy, start across hosts, a host lost under load, deploy wh
     props(kit, db, 'sample-zeo.service', ['InvocationID', 'NRestarts']),
   ]);
   assert.deepEqual(now, before, 'something on the other hosts restarted');
+  // zstack says which host is unreachable, and a rollout refuses to start with the rest untouched.
+  const lostStatus = await zs('status', cfg);
+  assert.equal(lostStatus.code, 1, lostStatus.stderr);
+  assert.match(lostStatus.stdout, new RegExp(`^host app2 unreachable: .+$`, 'm'));
+  assert.match(lostStatus.stdout, /^sample-client1\.service\s+app1\s+active\/running\s+ready\s+UP/m);
+  assert.match(lostStatus.stdout, /^sample-client3\.service\s+app2\s+unreachable\s/m);
+  const lostRollout = await zs('rollout', cfg);
+  assert.equal(lostRollout.code, 69, lostRollout.stderr);
+  assert.match(lostRollout.stderr, /app2/);
+  const untouched = await Promise.all([props(kit, app1, 'sample-client1.service', ['InvocationID', 'NRestarts']), props(kit, app1, 'sample-client2.service', ['InvocationID', 'NRestarts'])]);
+  assert.deepEqual(untouched, now.slice(0, 2));
+  mark('zstack with a host lost');
 
+  mark('after load');
   // --------------------------------------- 4. deploy with a host down: nothing anywhere; then a change, app1 only
   const dbBefore = installed(db);
   const app1Before = installed(app1);
-  fs.writeFileSync(cfg, cfgText({ app1: 3, app2: 2 }));
+  fs.writeFileSync(cfg, cfgText({ app1: 3, app2: 1 }));
   const down = await zunitgen(kit, ['deploy', cfg]);
   assert.equal(down.code, 69, down.stderr);
   assert.match(down.stderr, new RegExp(`^zunitgen: host app2 \\(root@${app2.address.replaceAll('.', '\\.')}\\): ssh failed: .+\\n  hint: check that root@[\\d.]+ is reachable`, 'm'));
   assert.match(down.stderr, /nothing was installed on any host\.$/m);
   assert.deepEqual(installed(app1), app1Before);
 
+  mark('deploy with host down');
   // The same change with app2 gone from the stack's hosts (its clients moved away): app1 gains client3.
   const hostsLeft = sampleHostsStackConfig({
     repo: REPO_IN_BOX, basePort, node: process.execPath, stack: STACK, zeoHost: 'db', clients: { app1: 3 }, warmupSeconds: 1,
@@ -173,8 +250,10 @@ test('three hosts: deploy, start across hosts, a host lost under load, deploy wh
   assert.equal(changed.code, 0, changed.stderr);
   assert.match(changed.stdout, /^db \(root@[\d.]+\): 0 to create, 0 to update, 0 to remove, 3 unchanged$/m);
   assert.match(changed.stdout, /^app1 \(root@[\d.]+\): 4 to create, 1 to update, 0 to remove, 9 unchanged$/m);
+  mark('dry run of change');
   const applied = await zunitgen(kit, ['deploy', cfg]);
   assert.equal(applied.code, 0, applied.stderr);
+  mark('deploy of change');
   assert.deepEqual(installed(db), dbBefore, 'deploy touched db');
   const app1After = installed(app1);
   for (const [f, st] of app1Before) if (!['sample.target', '.zunitgen-sample.manifest.json'].includes(f)) assert.equal(app1After.get(f), st, `deploy touched ${f} on app1`);

@@ -17,6 +17,8 @@ import { loadStack, selectClients, type StackRef } from './stack.js';
 import { gatherStatus, renderTable } from './status.js';
 import { stopStack } from './stop.js';
 import { LocalSystemd, type SystemdHost } from './systemd.js';
+import { acquireHostLock, HostsSystemd, unitHosts } from './hosts.js';
+import { hostname } from 'node:os';
 
 export const DEFAULT_RUN_DIR = '/run/zope-systemd';
 
@@ -48,7 +50,9 @@ export type DepsFactory = (stack: StackRef, o: Common) => Deps;
 
 export const localDeps: DepsFactory = (stack, o) => {
   const socket = o.haproxySocket ?? stack.statsSocket;
-  return { systemd: new LocalSystemd(), ...(socket ? { lb: new RuntimeApi(socket) } : {}) };
+  // A stack over several hosts: each unit through `systemctl -H` to its host.
+  const systemd = stack.model.hosts ? new HostsSystemd(stack.model) : new LocalSystemd();
+  return { systemd, ...(socket ? { lb: new RuntimeApi(socket) } : {}) };
 };
 
 function needLb(stack: StackRef, d: Deps): LoadBalancer {
@@ -76,6 +80,9 @@ function interruptible(): { signal: AbortSignal; received: () => NodeJS.Signals 
 
 async function withLock<T>(stack: StackRef, o: Common, operation: string, fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
   const lock = acquireLock(o.runDir, stack.stack, operation);
+  // Over hosts, also on the database host, where operators on other machines meet it.
+  const lockHost = stack.model.hosts?.find((h) => h.name === unitHosts(stack.model).get(stack.target));
+  const hostLock = lockHost ? await acquireHostLock(lockHost, stack.stack, `${operation} from ${hostname()} (pid ${process.pid})`).catch((e: unknown) => { lock.release(); throw e; }) : undefined;
   const intr = interruptible();
   try {
     return await fn(intr.signal);
@@ -85,6 +92,7 @@ async function withLock<T>(stack: StackRef, o: Common, operation: string, fn: (s
     throw e;
   } finally {
     intr.dispose();
+    hostLock?.release();
     lock.release();
   }
 }
@@ -118,7 +126,9 @@ export function buildProgram(deps: DepsFactory = localDeps, afterArgs: readonly 
       const stack = loadStack(file);
       const d = deps(stack, common());
       const once = async (): Promise<boolean> => {
-        const s = await gatherStatus({ stack, systemd: d.systemd, ...(d.lb ? { lb: d.lb } : {}) });
+        // Over hosts: an unreachable host is a line of the status, not its end.
+        const systemd = d.systemd instanceof HostsSystemd ? d.systemd.lenient() : d.systemd;
+        const s = await gatherStatus({ stack, systemd, ...(d.lb ? { lb: d.lb } : {}) });
         const busy = lockHeldSafe(common().runDir, stack.stack);
         const journal = readJournal(common().runDir, stack.stack);
         const extra = { ...(busy ? { operation: busy } : {}), ...(journal ? { unfinishedRollout: journal } : {}) };

@@ -13,6 +13,8 @@ export interface ClientRef {
   /** HAProxy backend and server of this client. */
   backend: string;
   server: string;
+  /** The host that runs it, in a stack with hosts. */
+  host?: string;
   health: { agent: Address; http?: Address };
   /** MemoryHigh=/MemoryMax= of the unit, in bytes, when set as sizes. */
   memoryHigh?: bigint;
@@ -62,7 +64,8 @@ export function stackRef(model: StackModel, file: string): StackRef {
     unit: c.unit,
     sockets: [c.agentSocket, ...(c.healthSocket ? [c.healthSocket] : [])],
     backend: model.haproxy.backend,
-    server: c.name,
+    server: c.server,
+    ...(c.host ? { host: c.host } : {}),
     health: c.health,
     ...(bytes(c.memory.high) !== undefined ? { memoryHigh: bytes(c.memory.high)! } : {}),
     ...(bytes(c.memory.max) !== undefined ? { memoryMax: bytes(c.memory.max)! } : {}),

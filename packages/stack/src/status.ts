@@ -4,9 +4,12 @@ import type { ClientRef, StackRef } from './stack.js';
 import type { LoadBalancer, ServerView } from './haproxy.js';
 import { timeSpan, unixTimestamp, type ProcessMemory, type SystemdHost, type UnitProps } from './systemd.js';
 import { wrapperHealth, type WrapperHealth } from './health.js';
+import { unitHosts, type HostsSystemd } from './hosts.js';
 
 export interface UnitStatus {
   unit: string;
+  /** The host that runs it, in a stack with hosts. */
+  host?: string;
   load: string;
   active: string;
   sub: string;
@@ -40,6 +43,8 @@ export interface StackStatus {
   servers: UnitStatus[];
   clients: ClientStatus[];
   haproxy: { address?: string; backend: string; error?: string };
+  /** Hosts systemd could not be reached on (a stack with hosts), with why. */
+  unreachableHosts?: Array<{ host: string; error: string }>;
 }
 
 export function unitStatus(unit: string, p: UnitProps, now: number): UnitStatus {
@@ -70,8 +75,11 @@ export async function gatherStatus({ stack, systemd, lb }: StatusDeps, clients: 
     systemd.now(),
   ]);
   const memory = await Promise.all(clients.map((c) => systemd.memory(props.get(c.unit)!)));
+  const hostOf = stack.model.hosts ? unitHosts(stack.model) : undefined;
+  const onHost = (u: UnitStatus): UnitStatus => (hostOf?.get(u.unit) ? { ...u, host: hostOf.get(u.unit)! } : u);
+  const lost = (systemd as Partial<Pick<HostsSystemd, 'unreachable'>>).unreachable?.() ?? [];
   const rows = clients.map((c, i): ClientStatus => {
-    const u = unitStatus(c.unit, props.get(c.unit)!, now);
+    const u = onHost(unitStatus(c.unit, props.get(c.unit)!, now));
     const hv = servers instanceof Map ? servers.get(c.server) : undefined;
     const h = health[i]!;
     const m = memory[i];
@@ -82,14 +90,15 @@ export async function gatherStatus({ stack, systemd, lb }: StatusDeps, clients: 
   });
   return {
     stack: stack.stack, file: stack.file, at: new Date(now * 1000).toISOString(),
-    target: unitStatus(stack.target, props.get(stack.target)!, now),
-    servers: stack.servers.map((s) => unitStatus(s, props.get(s)!, now)),
+    target: onHost(unitStatus(stack.target, props.get(stack.target)!, now)),
+    servers: stack.servers.map((s) => onHost(unitStatus(s, props.get(s)!, now))),
     clients: rows,
     haproxy: {
       backend,
       ...(lb ? { address: lb.address } : {}),
       ...(servers instanceof Error ? { error: servers.message } : !lb ? { error: 'no stats socket (set haproxy.stats-socket or pass --haproxy-socket)' } : {}),
     },
+    ...(lost.length ? { unreachableHosts: lost } : {}),
   };
 }
 
@@ -119,7 +128,7 @@ const HEAD = ['UNIT', 'SYSTEMD', 'WRAPPER', 'HAPROXY', 'SESS', 'RSS', 'PSS', 'UP
 
 /** The table an operator reads: one line per unit, columns aligned. */
 export function renderTable(s: StackStatus): string {
-  const rows: string[][] = [HEAD];
+  const rows: string[][] = [[...HEAD]];
   const unitRow = (u: UnitStatus): string[] => [
     u.unit, u.load === 'loaded' ? `${u.active}/${u.sub}` : u.load, '-', '-', '-', '-', '-', formatAge(u.uptimeSeconds), String(u.restarts), u.result || '-', watchdogText(u.watchdog),
   ];
@@ -132,11 +141,17 @@ export function renderTable(s: StackStatus): string {
       formatAge(c.uptimeSeconds), String(c.restarts), c.result || '-', watchdogText(c.watchdog),
     ]);
   }
-  const widths = HEAD.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+  // Over hosts: a HOST column after UNIT.
+  if ([...s.servers, ...s.clients].some((u) => u.host)) {
+    const hostCol = [s.servers, s.clients].flat().map((u) => u.host ?? '-');
+    rows.forEach((r, i) => r.splice(1, 0, i === 0 ? 'HOST' : hostCol[i - 1]!));
+  }
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
   const lines = rows.map((r) => r.map((v, i) => (i === r.length - 1 ? v : v.padEnd(widths[i]!))).join('  ').trimEnd());
   const serving = s.clients.filter((c) => c.serving).length;
   lines.unshift(`stack ${s.stack} (${s.file}): ${s.target.unit} ${s.target.active}, ${serving}/${s.clients.length} clients serving` +
     `${s.haproxy.address ? `, HAProxy ${s.haproxy.address} backend ${s.haproxy.backend}` : ''}`);
   if (s.haproxy.error) lines.push(`HAProxy: ${s.haproxy.error}`);
+  for (const h of s.unreachableHosts ?? []) lines.push(`host ${h.host} unreachable: ${h.error}`);
   return `${lines.join('\n')}\n`;
 }
