@@ -22,6 +22,9 @@ export function hostView(m: StackModel, h: HostModel): StackModel {
 export function renderHostsWith(m: StackModel, t: Compiled, opts: RenderOptions): RenderedHosts {
   if (!m.hosts) throw new Error('renderHostsWith: the stack has no hosts');
   const hosts = m.hosts.map((host) => ({ host, files: renderWith(hostView(m, host), t, opts).filter((f) => f.kind !== 'haproxy') }));
-  const haproxy = renderWith(m, t, opts).filter((f) => f.kind === 'haproxy');
+  // The httpchk alternative polls each client's health HTTP listener from the HAProxy host: a listener kept on its
+  // host's loopback (to keep /health detail local) cannot be polled from there, so that file is left out.
+  const localHealth = m.clients.some((c) => c.health.http && (/^127\./.test(c.health.http.host) || c.health.http.host === '::1'));
+  const haproxy = renderWith(m, t, opts).filter((f) => f.kind === 'haproxy' && !(localHealth && f.name === `haproxy-${m.prefix}-httpchk.cfg`));
   return { hosts, haproxy };
 }

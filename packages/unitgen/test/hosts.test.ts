@@ -51,7 +51,7 @@ test('the example: hosts, placement, server names that say host and client', () 
   // Start order inside a host only; the remote ZEO is waited for by each wrapper (startup role).
   assert.deepEqual(m.clients.map((c) => c.after), [[], ['plone-client1.service'], ['plone-client2.service'], [], ['plone-client4.service'], ['plone-client5.service']]);
   for (const c of m.clients) {
-    assert.deepEqual(c.checks.find((k) => k.name === 'zeo')?.roles, ['startup', 'readiness', 'liveness']);
+    assert.deepEqual(c.checks.find((k) => k.name === 'zeo')?.roles, ['startup', 'readiness']);
   }
 });
 
@@ -61,8 +61,8 @@ test('explicit placement; a one-host stack keeps systemd ordering after its ZEO'
   assert.deepEqual(m.clients.map((c) => c.after), [[], [], ['plone-client1.service'], ['plone-client2.service']]);
   const one = parseStack(base({ hosts: '  - { name: db, address: 10.0.0.11 }', zeo: '  address: 10.0.0.11:8100', clients: '  count: 2' }), { file: 's.yaml' });
   assert.deepEqual(one.clients.map((c) => [c.server, c.after, c.checks.find((k) => k.name === 'zeo')?.roles]), [
-    ['db-client1', ['plone-zeo.service'], ['readiness', 'liveness']],
-    ['db-client2', ['plone-zeo.service', 'plone-client1.service'], ['readiness', 'liveness']],
+    ['db-client1', ['plone-zeo.service'], ['startup', 'readiness']],
+    ['db-client2', ['plone-zeo.service', 'plone-client1.service'], ['startup', 'readiness']],
   ]);
 });
 
@@ -88,6 +88,9 @@ test('one unit set per host, each verified by systemd on its own; one HAProxy ba
       assert.deepEqual(read.config!.checks.find((c) => c.name === 'zeo')?.address, { host: '10.0.0.11', port: 8100 });
     }
   }
+  // The example keeps /health on each host's loopback: the httpchk alternative, which would poll it from the HAProxy
+  // host, is not generated (it would check HAProxy's own loopback).
+  assert.deepEqual(r.haproxy.map((f) => f.name), ['haproxy-plone.cfg']);
   const hap = r.haproxy.find((f) => f.name === 'haproxy-plone.cfg')!.content;
   const servers = hap.split('\n').filter((l) => l.trim().startsWith('server ')).map((l) => l.trim().split(/\s+/).slice(1, 3).join(' '));
   assert.deepEqual(servers, ['app1-client1 10.0.0.12:8081', 'app1-client2 10.0.0.12:8082', 'app1-client3 10.0.0.12:8083',
@@ -148,8 +151,7 @@ test('zunitgen generate: a directory per host plus the HAProxy files; a changed 
   assert.equal(dry.code, 0, dry.stderr);
   const lines = dry.stdout.trim().split('\n').map((l) => l.replace(out, 'OUT')).sort();
   assert.deepEqual(lines, ['would create OUT/app2/plone-client5-agent.socket', 'would create OUT/app2/plone-client5.service',
-    'would create OUT/app2/plone-client5.znotify.yaml', 'would update OUT/app2/plone.target', 'would update OUT/haproxy-plone-httpchk.cfg',
-    'would update OUT/haproxy-plone.cfg']);
+    'would create OUT/app2/plone-client5.znotify.yaml', 'would update OUT/app2/plone.target', 'would update OUT/haproxy-plone.cfg']);
   require_write(cfg, base({ clients: '  hosts: { app1: 2, ap2: 3 }' }));
   const bad = zunitgen(['generate', cfg, '--out', out]);
   assert.equal(bad.code, 78);
