@@ -105,7 +105,11 @@ export class HostsSystemd implements SystemdHost {
     }));
   }
 
-  killMain(unit: string, signal: string): Promise<void> { return this.host(unit).killMain(unit, signal); }
+  /**
+   * A pid of another machine cannot be signalled from here without the race signalProcess exists to avoid (a
+   * restart's new main process): false, so a wrapper's own drain on another host just runs its course.
+   */
+  async signalProcess(unit: string, p: UnitProps, signal: NodeJS.Signals): Promise<boolean> { void unit; void p; void signal; return false; }
 
   async memory(props: UnitProps): Promise<ProcessMemory | undefined> { void props; return undefined; }
 
