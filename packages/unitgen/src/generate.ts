@@ -86,7 +86,7 @@ function generateHosts(model: StackModel, outDir: string, opts: GenerateOptions,
   const r = renderHostsWith(model, templatesFor(opts), { outDir: hostDir, configPath });
   const meta = { stack: model.stack, source: model.source };
   const sets = [...r.hosts.map((h) => ({ host: h.host as HostModel | undefined, dir: join(outDir, h.host.name), files: h.files })), { host: undefined, dir: outDir, files: r.haproxy }];
-  const plans = sets.map((s) => plan(s.dir, s.host ? model.prefix : `${model.prefix}-haproxy`, s.files, opts));
+  const plans = sets.map((s) => plan(s.dir, model.prefix, s.files, opts));
   const conflicts = plans.flatMap((p) => p.conflicts.map((c) => `${join(p.outDir, c.name)} (${c.reason})`));
   let diffText: string | undefined;
   if (opts.diff) diffText = sets.map((s, i) => planDiff(plans[i]!, s.files)).join('');
@@ -94,7 +94,7 @@ function generateHosts(model: StackModel, outDir: string, opts: GenerateOptions,
     if (conflicts.length) throw new OutputConflictError(conflicts, 'nothing was written');
     // The HAProxy files first: that creates the out dir the host dirs go into.
     const last = sets.length - 1;
-    plans[last] = write(outDir, `${model.prefix}-haproxy`, r.haproxy, meta, opts);
+    plans[last] = write(outDir, model.prefix, r.haproxy, meta, opts);
     for (let i = 0; i < last; i++) plans[i] = write(sets[i]!.dir, model.prefix, sets[i]!.files, meta, opts);
   }
   const hosts = sets.slice(0, -1).map((s, i) => ({ host: s.host!, files: s.files, plan: plans[i]! }));

@@ -4,12 +4,13 @@
 // JSON object on stdout.
 //
 // What it refuses, so that a deploy touches only the stack's own files: a file name that is not a plain name of
-// this stack (`<prefix>.target`, `<prefix>.slice`, `<prefix>-...`), a file in the way that zunitgen did not write
+// this stack (manifest.ts, belongsToStack), a file in the way that zunitgen did not write
 // (the manifest's conflict rule), and a bind address this machine does not have.
 
 import { spawnSync } from 'node:child_process';
 import net from 'node:net';
 import { plan, planDiff, write, type Plan } from './io.js';
+import { belongsToStack } from './manifest.js';
 import type { GeneratedFile } from './render.js';
 
 /** What deploy sends for one host. */
@@ -53,8 +54,7 @@ export function parseHostSet(text: string): HostSet {
     throw new HostSetError('the unit set on stdin lacks prefix, files or bind');
   }
   for (const f of v.files) {
-    const own = f && typeof f.name === 'string' && FILE_NAME.test(f.name) && f.name !== '.' && f.name !== '..'
-      && (f.name === `${v.prefix}.target` || f.name === `${v.prefix}.slice` || f.name.startsWith(`${v.prefix}-`));
+    const own = f && typeof f.name === 'string' && FILE_NAME.test(f.name) && belongsToStack(f.name, v.prefix);
     if (!own || typeof f.content !== 'string') throw new HostSetError(`refusing ${JSON.stringify(f?.name)}: not a file of stack ${JSON.stringify(v.prefix)}`);
   }
   return v;
