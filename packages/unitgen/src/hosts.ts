@@ -10,7 +10,7 @@
 
 import { isMap, isScalar, isSeq, type Node } from 'yaml';
 import type { ClientModel, HostModel } from './model.js';
-import { didYouMean, formatAddress, parseIp, q, type Address } from './values.js';
+import { bindTarget, didYouMean, formatAddress, parseIp, q, type Address } from './values.js';
 import { describe, type Walker } from './walker.js';
 
 export const HOST_KEYS = ['name', 'address', 'ssh', 'ssh-options'] as const;
@@ -151,9 +151,11 @@ export function parseClientHosts(w: Walker, node: Node | null, hosts: readonly H
   return out;
 }
 
-/** Is `a` an address a service on host `h` can bind to: the host's own, or the wildcard when written so. */
+/** Is `a` an address a service on host `h` can bind to: the host's own (however spelled), or the wildcard when written so. */
 function bindsOn(a: Address, h: HostDecl): boolean {
-  return a.host === h.address || a.host === '0.0.0.0' || a.host === '::';
+  const t = bindTarget(a);
+  const own = bindTarget({ host: h.address, port: a.port, family: h.address.includes(':') ? 6 : 4 });
+  return t.any || (t.family === own.family && t.key === own.key);
 }
 
 export interface Listener { host: string; address: Address; label: string; node: Node | null; /** may stay on loopback (not reached from other hosts) */ local?: boolean }
