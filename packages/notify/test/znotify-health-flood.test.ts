@@ -12,6 +12,7 @@ import type { CheckSpec } from '../src/znotify/config.js';
 import { agentServer, bind, closeServer, httpServer } from '../src/znotify/health.js';
 import { newProbeState } from '../src/znotify/probe.js';
 import { ServiceState } from '../src/znotify/state.js';
+import { recordingLog } from './helpers/parts.js';
 
 const FLOOD = 300;
 const CHECKS = 15;
@@ -44,11 +45,6 @@ function flood(t: TestContext, port: number): { stop: () => void; opened: () => 
   const stop = () => { if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL'); };
   t.after(stop);
   return { stop, opened: () => counts.opened, closedByServer: () => counts.closed, started };
-}
-
-function recordingLog(): { lines: Array<{ obj: Record<string, unknown>; msg: string }>; warn: (o: Record<string, unknown>, m: string) => void } {
-  const lines: Array<{ obj: Record<string, unknown>; msg: string }> = [];
-  return { lines, warn: (obj, msg) => { lines.push({ obj, msg }); } };
 }
 
 /** Resolves to 'timeout' when p has not settled within ms: a guard against a hang, not a speed measurement. */
