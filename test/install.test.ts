@@ -1,4 +1,4 @@
-// Installed as a user installs it: both packages packed with pnpm (as they would be published), installed with
+// Installed as a user installs it: the packages packed with pnpm (as they would be published), installed with
 // plain npm into empty directories outside the workspace (no pnpm, no workspace links), then used through the
 // bin links npm creates and by the files' real paths. The test command builds first.
 import { test } from 'node:test';
@@ -85,9 +85,10 @@ test('packed with pnpm, installed with npm: bins through their links, the librar
   ok(run('pnpm', ['-r', 'pack', '--pack-destination', packs], REPO), 'pnpm -r pack');
   const notifyTgz = join(packs, 'zope-systemd-notify-0.1.0.tgz');
   const unitgenTgz = join(packs, 'zope-systemd-unitgen-0.1.0.tgz');
+  const stackTgz = join(packs, 'zope-systemd-stack-0.1.0.tgz');
 
   await t.test('the tarballs carry no build leftovers', () => {
-    for (const tgz of [notifyTgz, unitgenTgz]) {
+    for (const tgz of [notifyTgz, unitgenTgz, stackTgz]) {
       const files = ok(run('tar', ['tzf', tgz], work), 'tar').split('\n').filter(Boolean);
       const leftovers = files.filter((f) => /\.tsbuildinfo$|\.d\.ts\.map$|^package\/src\/|^package\/test\/|template-compiler|^package\/dist\/znotify\/(?!cli\.js)/.test(f));
       assert.deepEqual(leftovers, [], tgz);
@@ -97,11 +98,11 @@ test('packed with pnpm, installed with npm: bins through their links, the librar
   const lib = join(work, 'lib-only');
   const app = join(work, 'app');
   const prefix = join(work, 'global');
-  // The library alone; both packages into an application; both globally (the README's command) into a prefix.
+  // The library alone; both packages into an application; all three globally (the README's command) into a prefix.
   await Promise.all([
     npmInstall(lib, [notifyTgz]),
     npmInstall(app, [notifyTgz, unitgenTgz]),
-    npmInstall(work, ['-g', '--prefix', prefix, notifyTgz, unitgenTgz]),
+    npmInstall(work, ['-g', '--prefix', prefix, notifyTgz, unitgenTgz, stackTgz]),
   ]);
 
   await t.test('the library alone installs koffi and its platform package, nothing else', () => {
@@ -155,6 +156,12 @@ test('packed with pnpm, installed with npm: bins through their links, the librar
     const out = join(work, 'global-out');
     assert.match(ok(run('zunitgen', ['generate', EXAMPLE, '--out', out], work, env), 'global zunitgen generate'), /create /);
     ok(run('znotify', ['check', '--config', join(out, 'plone-client2.znotify.yaml')], work, env), 'global znotify check');
+    // zstack finds @zope-systemd/unitgen beside it in the prefix; without a systemd here it gets as far as asking.
+    assert.match(ok(run('zstack', ['--help'], work, env), 'global zstack --help'), /Usage: zstack[\s\S]*rollout/);
+    assert.equal(ok(run('zstack', ['--version'], work, env), 'global zstack --version').trim(), '0.1.0');
+    const bad = run('zstack', ['status', join(work, 'no-such-stack.yaml')], work, env);
+    assert.notEqual(bad.status, 0, 'zstack status of a missing file fails');
+    assert.match(bad.stderr, /no-such-stack\.yaml/);
   });
 
   await t.test('bins by their real paths, and znotify check of a generated wrapper config', () => {
