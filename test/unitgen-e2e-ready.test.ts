@@ -52,7 +52,7 @@ async function timestamps(box: Box, unit: string): Promise<{ activeExit: number;
   return { activeExit: us(p.ActiveExitTimestamp), activeEnter: us(p.ActiveEnterTimestamp), invocation: p.InvocationID ?? '' };
 }
 
-test(`a client restarted ${RESTARTS} times is never UP in HAProxy between its stop and its READY=1`, { skip, timeout: 240_000 }, async (t) => {
+test(`${RESTARTS} restarts of two clients side by side: never UP in HAProxy between a stop and the next READY=1`, { skip, timeout: 240_000 }, async (t) => {
   const logs = await startDgramReceiver();
   t.after(() => logs.close());
   const s = await setUpStack(t, { clients: 2, warmupSeconds: 0.3, haproxyLog: logs.path! });
