@@ -122,6 +122,7 @@ test('zstack against a real systemd, HAProxy and wrk', { skip, timeout: 600_000 
     // The plain progress lines (not a terminal) name every phase.
     for (const p of ['draining', 'restarting', 'waiting for HAProxy', 'UP']) assert.match(r.stderr, new RegExp(`client2 ${p}`));
     assert.equal(fs.existsSync(path.join(s.runDir, 'shop.rollout.json')), false, 'a finished rollout leaves no journal');
+    t.diagnostic(`status after the rollout:\n${(await s.zstack(['status', s.file])).stdout}`);
   });
 
   await t.test('the lock: while another process holds it, rollout and stop refuse (exit 75) and change nothing', async () => {
@@ -189,9 +190,13 @@ test('zstack against a real systemd, HAProxy and wrk', { skip, timeout: 600_000 
     // Fixed: the rollout goes on where it stopped, client2 then client3; client1 is not restarted again.
     await box.exec(['rm', '-r', `${UNIT_DIR}/${clientUnit(2)}.d`]);
     await box.systemctl('daemon-reload');
-    const resumed = await s.zstack(['rollout', '--resume', s.file], { timeoutMs: 120_000 });
+    // With a command after `--`, run without a shell once all are back: `$(id)` and `;` stay literal.
+    const marker = path.join(box.shared, 'after-$(id);x');
+    const resumed = await s.zstack(['rollout', '--resume', s.file, '--', '/usr/bin/touch', marker], { timeoutMs: 120_000 });
     assert.equal(resumed.code, 0, resumed.stdout + resumed.stderr);
     assert.match(resumed.stdout, /client2, client3 restarted/);
+    assert.match(resumed.stdout, /after-rollout command ".*after-\$\(id\);x" exited 0/);
+    assert.ok(fs.existsSync(marker), 'the command ran with its argument as given');
     const after = await invocations(s);
     assert.equal(after[0], mid[0]);
     assert.notEqual(after[1], mid[1]);
