@@ -1,0 +1,90 @@
+// zstack figures (BENCHMARKS.md, docs/benchmarks/stack.md), in a disposable systemd 252 behind a real HAProxy:
+//   1. status latency for a 16-client stack: `zstack status --json` wall time (a fresh process, as an operator
+//      or a monitoring script runs it) and one in-process gatherStatus() (what each --watch refresh costs),
+//      against `node -e 0` measured the same way in the same run. Target: < 200 ms.
+//   2. rollout wall time of 3 clients: `zstack rollout` against the hand-driven sequence operators script today
+//      (drain over the Runtime API, fixed sleep, systemctl restart, fixed sleep, ready), on the same clients.
+// Usage: node --import tsx bench/stack.ts [--clients 16] [--rounds 15] [--rollouts 3] [--drain-sleep 10] [--up-sleep 20]
+import fs from 'node:fs';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { BOX_NODE, bootBox, type Box } from '../test/harness/box.js';
+import { startHaproxy, type Haproxy } from '../test/harness/haproxy.js';
+import { freePort } from '../test/harness/net.js';
+import { portBase } from '../test/fixtures/unitgen/stack.js';
+import { stackYaml, STACK, BACKEND } from '../test/fixtures/stack/stack.js';
+import { f1, log, median } from './lib.js';
+
+const { values: o } = parseArgs({ options: {
+  clients: { type: 'string', default: '16' }, rounds: { type: 'string', default: '15' }, rollouts: { type: 'string', default: '3' },
+  'drain-sleep': { type: 'string', default: '10' }, 'up-sleep': { type: 'string', default: '20' },
+} });
+const N = Number(o.clients);
+
+/** Wall times (ms) of `argv` run `rounds` times inside the box, measured inside (no nsenter in the figure). */
+async function timed(box: Box, argv: string[], rounds: number): Promise<number[]> {
+  const script = `const {spawnSync}=require('child_process');const a=${JSON.stringify(argv)};const env={...process.env};delete env.NODE_EXTRA_CA_CERTS;const out=[];` +
+    `for(let i=0;i<${rounds};i++){const t=process.hrtime.bigint();const r=spawnSync(a[0],a.slice(1),{env,stdio:'ignore'});if(r.status!==0&&r.status!==1)throw new Error('exit '+r.status);out.push(Number(process.hrtime.bigint()-t)/1e6);}console.log(JSON.stringify(out));`;
+  const r = await box.exec([BOX_NODE, '-e', script], { timeoutMs: 600_000 });
+  return JSON.parse(r.stdout) as number[];
+}
+
+async function main(): Promise<void> {
+  const box = await bootBox();
+  let hx: Haproxy | undefined;
+  try {
+    const taken = new Set<number>();
+    const zeo = (await portBase(1, taken)) + 1;
+    const httpBase = await portBase(N, taken), agentBase = await portBase(N, taken), healthBase = await portBase(N, taken);
+    await box.exec(['install', '-d', '-o', box.user.name, '-g', box.user.name, '/srv/zstack-test', '/srv/zstack-test/var']);
+    const socket = path.join(box.shared, 'haproxy.sock');
+    const file = path.join(box.shared, 'stack.yaml');
+    fs.writeFileSync(file, stackYaml({ count: N, warmupSeconds: 1, zeo, httpBase, agentBase, healthBase, repo: box.repo, socket }));
+    await box.exec([BOX_NODE, `${box.repo}/packages/unitgen/dist/cli.js`, 'generate', file, '--out', '/etc/systemd/system']);
+    await box.systemctl('daemon-reload');
+    const snippet = (await box.exec(['cat', `/etc/systemd/system/haproxy-${STACK}.cfg`])).stdout;
+    const front = await freePort();
+    hx = await startHaproxy({ statsSocket: socket, config: ['global', '', 'defaults', '  mode http', '  timeout connect 1s', '  timeout client 30s', '  timeout server 30s', '  timeout check 1s', '',
+      'frontend fe', `  bind 127.0.0.1:${front}`, `  default_backend ${BACKEND}`, '', snippet].join('\n') });
+    const t0 = Date.now();
+    await box.exec(['systemctl', 'start', `${STACK}.target`], { timeoutMs: 900_000 });
+    log(`${N}-client stack started in ${f1((Date.now() - t0) / 1000)} s (one client after the other, each after READY)`);
+    const cli = `${box.repo}/packages/stack/dist/cli.js`;
+    await timed(box, [BOX_NODE, cli, 'status', '--json', file], 3); // warm the page cache
+    const rounds = Number(o.rounds);
+    const status = await timed(box, [BOX_NODE, cli, 'status', '--json', file], rounds);
+    const bare = await timed(box, [BOX_NODE, '-e', '0'], rounds);
+    const inproc = JSON.parse((await box.exec([BOX_NODE, '--input-type=module', '-e',
+      `import { loadStack, gatherStatus, LocalSystemd, RuntimeApi } from '${box.repo}/packages/stack/dist/index.js';` +
+      `const s = loadStack(${JSON.stringify(file)}); const d = { stack: s, systemd: new LocalSystemd(), lb: new RuntimeApi(${JSON.stringify(socket)}) }; const out = [];` +
+      `for (let i = 0; i < ${rounds + 3}; i++) { const t = performance.now(); const r = await gatherStatus(d); if (r.clients.length !== ${N}) throw new Error('rows'); out.push(performance.now() - t); }` +
+      `console.log(JSON.stringify(out.slice(3)));`], { timeoutMs: 600_000 })).stdout) as number[];
+    log(`status, ${N} clients: zstack status --json ${f1(median(status))} ms median (min ${f1(Math.min(...status))}, max ${f1(Math.max(...status))}), ` +
+      `node -e 0 ${f1(median(bare))} ms (${f1(median(status) / median(bare))}x); one refresh in-process ${f1(median(inproc))} ms median; target < 200 ms`);
+
+    // Rollout of client1..3: zstack against the hand-driven sequence with fixed sleeps.
+    const three = ['client1', 'client2', 'client3'];
+    const zs: number[] = [];
+    for (let i = 0; i < Number(o.rollouts); i++) {
+      const t = Date.now();
+      const r = await box.exec([BOX_NODE, cli, 'rollout', file, ...three], { timeoutMs: 600_000, allowFail: true });
+      if (r.code !== 0) throw new Error(`zstack rollout exited ${r.code}: ${r.stderr}`);
+      zs.push(Date.now() - t);
+    }
+    const ds = Number(o['drain-sleep']), us = Number(o['up-sleep']);
+    const hand = three.map((c) => [
+      `echo "set server ${BACKEND}/${c} state drain" | socat - UNIX-CONNECT:${socket} >/dev/null 2>&1 || ${BOX_NODE} -e "require('net').connect('${socket}').end('set server ${BACKEND}/${c} state drain\\n')"`,
+      `sleep ${ds}`, `systemctl restart ${STACK}-${c}.service`, `sleep ${us}`,
+      `${BOX_NODE} -e "require('net').connect('${socket}').end('set server ${BACKEND}/${c} state ready\\n')"`].join(' && ')).join(' && ');
+    const th = Date.now();
+    await box.exec(['sh', '-c', hand], { timeoutMs: 900_000 });
+    const handMs = Date.now() - th;
+    log(`rollout of 3 clients: zstack ${f1(median(zs) / 1000)} s median of ${zs.length} (${zs.map((x) => f1(x / 1000)).join(', ')}); ` +
+      `hand-driven (drain, sleep ${ds}, systemctl restart, sleep ${us}, ready) ${f1(handMs / 1000)} s: zstack takes ${f1(median(zs) / handMs * 100)} % of it`);
+  } finally {
+    await hx?.stop();
+    await box.down();
+  }
+}
+
+main().catch((e: unknown) => { process.stderr.write(`bench/stack: ${e instanceof Error ? e.stack : String(e)}\n`); process.exitCode = 1; });
