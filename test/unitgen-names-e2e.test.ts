@@ -13,6 +13,7 @@ user: daemon
 directory: /srv/site
 hardening: false
 haproxy: { backend: site }
+environment: { PYTHONPATH: "/srv/lib %h", HOSTILE: "say \\"hi\\" \\\\ $HOME; x=1 'q'" }
 clients:
   count: 1
   command: /srv/site/bin/client{n}
@@ -38,6 +39,10 @@ test('escaped stack names: every reference between the generated units resolves 
       assert.deepEqual(words(svc.TriggeredBy!).sort(), [...sockets].sort(), `${c.unit} is not triggered by its sockets`);
       for (const s of sockets) assert.ok(words(svc.Wants!).includes(s) && words(svc.After!).includes(s), `${s} not in Wants=/After= of ${c.unit}`);
       assert.equal(svc.Slice, `${prefix}.slice`);
+      // environment: the values exactly as written in the config, as systemd hands them to the process
+      const env = await box.exec(['systemctl', 'show', '-p', 'Environment', '--value', c.unit]);
+      t.diagnostic(`Environment: ${env.stdout.trim()}`);
+      assert.equal(env.stdout.trim(), `"PYTHONPATH=/srv/lib %h" "HOSTILE=say \\"hi\\" \\\\ \\$HOME; x=1 'q'"`);
       for (const s of sockets) {
         const sock = await box.show(s, ['Triggers', 'LoadState', 'PartOf', 'BindsTo']);
         assert.equal(sock.LoadState, 'loaded');

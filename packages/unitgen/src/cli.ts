@@ -50,10 +50,13 @@ export async function main(argv: string[]): Promise<number> {
     .option('--diff', 'print a unified diff of the changes')
     .option('--force', 'take over files zunitgen did not generate, or that were edited since')
     .option('--host-dir <dir>', 'stack with hosts: where each host\'s unit set will live there', '/etc/systemd/system')
+    .option('--lock-timeout <duration>', 'wait this long for another zunitgen writing the same directory, then exit 75', '30s')
     .description('render the units of one stack into a directory (atomic; removes stale files it generated); with hosts: one directory per host and the HAProxy files')
-    .action((config: string, o: { out: string; templates?: string; dryRun?: boolean; diff?: boolean; force?: boolean; hostDir: string }) => {
+    .action((config: string, o: { out: string; templates?: string; dryRun?: boolean; diff?: boolean; force?: boolean; hostDir: string; lockTimeout: string }) => {
+      const lockTimeout = parseDuration(o.lockTimeout);
+      if (!lockTimeout.ok) throw new ConfigError([{ file: '<argv>', line: 1, col: 1, message: `--lock-timeout: ${lockTimeout.message}` }]);
       const crashAt = process.env.ZUNITGEN_CRASH_AT;
-      const r = generate(config, { out: o.out, ...(o.templates ? { templates: o.templates } : {}), dryRun: !!o.dryRun, diff: !!o.diff, force: !!o.force, hostDir: o.hostDir, ...(crashAt ? { crashAt } : {}) });
+      const r = generate(config, { out: o.out, ...(o.templates ? { templates: o.templates } : {}), dryRun: !!o.dryRun, diff: !!o.diff, force: !!o.force, hostDir: o.hostDir, lockTimeoutMs: lockTimeout.value, ...(crashAt ? { crashAt } : {}) });
       if (r.plan.recovered === 'rolled-back') process.stderr.write(`zunitgen: an interrupted update of ${r.plan.outDir} was rolled back before this one\n`);
       if (r.diff) process.stdout.write(r.diff);
       if (r.hosts) {

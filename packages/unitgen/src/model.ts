@@ -113,10 +113,14 @@ export interface StackModel {
     ioWeight?: number;
     tasksMax?: number | Size;
   };
+  /** The ZEO server's environment: the stack-wide one with zeo.environment over it. */
   postgresql?: { unit: string; address?: Address; host?: string };
-  zeo?: { unit: string; command: string[]; address: Address; memory: MemoryLimits; readyTimeoutMs: number; host?: string };
+  zeo?: { unit: string; command: string[]; address: Address; memory: MemoryLimits; readyTimeoutMs: number; host?: string; environment: Record<string, string> };
   /** The machines of a stack that spans hosts; absent for a one-machine stack. */
   hosts?: HostModel[];
+  /** `environment:` (stack-wide), and the clients' (with clients.environment over it). Environment= of the units. */
+  environment: Record<string, string>;
+  clientEnvironment: Record<string, string>;
   clients: ClientModel[];
   threads?: number;
   warmup: { budgetMs: number; intervalMs: number; urls: WarmupUrl[] };

@@ -13,13 +13,13 @@ import { checkListeners, HOST_KEYS, hostModels, hostRef, parseClientHosts, parse
 
 /** The keys allowed in each object of the config. schema/stack.schema.json must agree (tested). */
 export const KEYS = {
-  root: ['stack', 'description', 'user', 'group', 'directory', 'znotify', 'zunitgen', 'zstack', 'hardening', 'read-write-paths',
+  root: ['stack', 'description', 'user', 'group', 'directory', 'znotify', 'zunitgen', 'zstack', 'hardening', 'read-write-paths', 'environment',
     'database', 'zeo', 'clients', 'limits', 'watchdog', 'haproxy', 'wanted-by', 'log-level', 'hosts'],
   host: HOST_KEYS,
   database: ['postgresql'],
   postgresql: ['unit', 'address', 'host'],
-  zeo: ['command', 'address', 'memory', 'ready-timeout', 'host'],
-  clients: ['count', 'command', 'http', 'health', 'warmup', 'memory', 'threads', 'stop', 'watchdog', 'checks', 'recycle', 'hosts'],
+  zeo: ['command', 'address', 'memory', 'ready-timeout', 'host', 'environment'],
+  clients: ['count', 'command', 'http', 'health', 'warmup', 'memory', 'threads', 'stop', 'watchdog', 'checks', 'environment', 'recycle', 'hosts'],
   recycle: ['memory', 'max-age', 'every'],
   health: ['agent', 'http'],
   warmup: ['budget', 'interval', 'urls'],
@@ -185,6 +185,28 @@ function tool(w: Walker, node: Node | null, where: string): string[] | undefined
   return out;
 }
 
+/** Variables systemd or the wrapper set themselves: a value from the config would be overwritten or break them. */
+const RESERVED_ENV = /^(NOTIFY_SOCKET|LISTEN_(PID|FDS|FDNAMES)|WATCHDOG_(PID|USEC)|MAINPID|INVOCATION_ID|SYSTEMD_EXEC_PID)$/;
+
+/** `environment:` a mapping NAME: value (strings; numbers and booleans as written), for Environment=. */
+function environment(w: Walker, node: Node | null, where: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  if (!isMap(node)) { w.err(node, `${where}: expected a mapping NAME: value, got ${describe(node)}`, 'e.g. environment: { PYTHONPATH: /srv/plone/lib }'); return out; }
+  for (const pair of node.items) {
+    const k = pair.key as Node | null;
+    const name = w.scalar(k);
+    if (typeof name !== 'string' || !/^[A-Za-z_][A-Za-z0-9_]{0,127}$/.test(name)) {
+      w.err(k, `${where}: ${q(name)} is not a variable name`, 'letters, digits and _, not starting with a digit'); continue;
+    }
+    if (RESERVED_ENV.test(name)) { w.err(k, `${where}: ${name} is set by systemd or znotify`, 'remove it; the units set it themselves'); continue; }
+    const vn = pair.value as Node | null;
+    const raw = w.scalar(vn);
+    const v = typeof raw === 'number' || typeof raw === 'boolean' ? String(raw) : w.str(vn, `${where}.${name}`, { empty: true });
+    if (v !== undefined) out[name] = v;
+  }
+  return out;
+}
+
 function memory(w: Walker, node: Node | null, where: string): MemoryLimits {
   const m = w.map(node, where, KEYS.memory);
   const out: MemoryLimits = {};
@@ -272,6 +294,7 @@ function validate(w: Walker, root: Node | null, file: string): StackModel | unde
     if (!isSeq(n)) w.err(n, `read-write-paths: expected a list of paths, got ${describe(n)}`);
     else for (const item of n.items as Array<Node | null>) { const p = w.path(item, 'read-write-paths[]'); if (p !== undefined && p !== varPath && !rwPaths.includes(p)) rwPaths.push(p); }
   }
+  const stackEnv = top.has('environment') ? environment(w, g('environment'), 'environment') : {};
   const hostDecls = top.has('hosts') ? parseHosts(w, g('hosts')) : undefined;
   // Where a database runs: named, or the only host.
   const placeDb = (m: Map<string, Node | null>, where: string): string | undefined => {
@@ -346,8 +369,9 @@ function validate(w: Walker, root: Node | null, file: string): StackModel | unde
       zeoCheck = { address };
       const mem = m.has('memory') ? memory(w, m.get('memory')!, 'zeo.memory') : {};
       const readyTimeoutMs = m.has('ready-timeout') ? w.duration(m.get('ready-timeout')!, 'zeo.ready-timeout', 1000) : 300_000;
+      const env = m.has('environment') ? environment(w, m.get('environment')!, 'zeo.environment') : {};
       const zeoHost = placeDb(m, 'zeo');
-      if (cmd && address && readyTimeoutMs !== undefined) zeo = { unit: `${prefix}-zeo.service`, command: cmd, address, memory: mem, readyTimeoutMs, ...(zeoHost ? { host: zeoHost } : {}) };
+      if (cmd && address && readyTimeoutMs !== undefined) zeo = { unit: `${prefix}-zeo.service`, command: cmd, address, memory: mem, readyTimeoutMs, ...(zeoHost ? { host: zeoHost } : {}), environment: { ...stackEnv, ...env } };
     }
   }
 
@@ -364,9 +388,11 @@ function validate(w: Walker, root: Node | null, file: string): StackModel | unde
   const stop: StackModel['stop'] = { drainMs: 10_000, timeoutMs: 60_000, signal: 'SIGTERM' };
   const clientWatchdog: StackModel['clientWatchdog'] = {};
   let recycle: StackModel['recycle'];
+  let clientEnv: Record<string, string> = {};
   const clients: ClientModel[] = [];
   if (cm) {
     if (cm.has('count')) count = w.int(cm.get('count')!, 'clients.count', 1, MAX_CLIENTS);
+    if (cm.has('environment')) clientEnv = environment(w, cm.get('environment')!, 'clients.environment');
     ({ count, clientHosts } = placeClients(w, g('clients'), cm, hostDecls, count, top.has('hosts')));
     if (cm.has('threads')) threads = w.int(cm.get('threads')!, 'clients.threads', 1, 1024);
     if (cm.has('memory')) clientMemory = memory(w, cm.get('memory')!, 'clients.memory');
@@ -523,6 +549,7 @@ function validate(w: Walker, root: Node | null, file: string): StackModel | unde
     clients,
     ...(threads !== undefined ? { threads } : {}),
     warmup, watchdogMs: watchdogMs!, clientWatchdog, stop, haproxy,
+    environment: stackEnv, clientEnvironment: { ...stackEnv, ...clientEnv },
     ...(recycle ? { recycle } : {}),
     wantedBy, logLevel: logLevel!,
   };

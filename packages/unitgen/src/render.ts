@@ -63,6 +63,17 @@ function checkView(c: CheckModel): Record<string, unknown> {
   return v;
 }
 
+/**
+ * Environment= words (NAME=value; listWord quotes and escapes them). Under ProtectSystem=strict Python cannot
+ * write __pycache__ next to the code, so unless the config chose (PYTHONDONTWRITEBYTECODE, or
+ * PYTHONPYCACHEPREFIX into a writable directory) it is told not to try: compile the code at install time.
+ */
+export function environmentWords(m: StackModel, env: Record<string, string>): string[] {
+  const chosen = 'PYTHONDONTWRITEBYTECODE' in env || 'PYTHONPYCACHEPREFIX' in env;
+  const all = m.hardening && !chosen ? { PYTHONDONTWRITEBYTECODE: '1', ...env } : env;
+  return Object.entries(all).map(([k, v]) => `${k}=${v}`);
+}
+
 export function renderWith(m: StackModel, t: Compiled, opts: RenderOptions): GeneratedFile[] {
   if (!opts.outDir.startsWith('/')) throw new TemplateError(`outDir must be absolute, got ${JSON.stringify(opts.outDir)}`);
   const hdr = header(m, opts.generator);
@@ -89,7 +100,7 @@ export function renderWith(m: StackModel, t: Compiled, opts: RenderOptions): Gen
   run(m.slice, 'unit', t.slice, {});
   if (m.zeo) {
     const waitArgv = [...m.zunitgen, 'wait-tcp', formatAddress(m.zeo.address), '--timeout', formatDuration(m.zeo.readyTimeoutMs)];
-    run(m.zeo.unit, 'unit', t['zeo.service'], { waitArgv, timeoutStartMs: m.zeo.readyTimeoutMs + 10_000 });
+    run(m.zeo.unit, 'unit', t['zeo.service'], { waitArgv, timeoutStartMs: m.zeo.readyTimeoutMs + 10_000, env: environmentWords(m, m.zeo.environment) });
   }
   const servers = m.clients.map((c) => ({ name: c.server, http: c.http, agent: c.health.agent, healthHttp: c.health.http }));
   const dumpStacksSet = m.clientWatchdog.dumpStacks !== undefined;
@@ -100,12 +111,13 @@ export function renderWith(m: StackModel, t: Compiled, opts: RenderOptions): Gen
     ...(m.clientWatchdog.databaseGraceMs !== undefined ? { databaseGrace: formatDuration(m.clientWatchdog.databaseGraceMs) } : {}),
     ...(m.clientWatchdog.hangTimeoutMs !== undefined ? { hangTimeout: formatDuration(m.clientWatchdog.hangTimeoutMs) } : {}),
   };
+  const clientEnv = environmentWords(m, m.clientEnvironment);
   for (const c of m.clients) {
     const cfgName = znotifyConfigName(m, c);
     const execStart = [...m.znotify, 'run', '--name', c.name, '--config', joinPath(opts.outDir, cfgName), '--', ...c.command];
     const sockets = [c.agentSocket, ...(c.healthSocket ? [c.healthSocket] : [])];
     run(c.unit, 'unit', t['client.service'], {
-      c, execStart, sockets,
+      c, execStart, sockets, env: clientEnv,
       // The wrapper's own start (Node, the instance binding its port) gets 30 s on top of the warm-up budget.
       timeoutStartMs: m.warmup.budgetMs + 30_000,
       timeoutStopMs: m.stop.drainMs + m.stop.timeoutMs + 15_000,

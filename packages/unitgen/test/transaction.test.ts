@@ -154,7 +154,7 @@ test('concurrent runs into one directory are serialized: every file ends up in e
     return p;
   });
   const runs = cfgs.map((c) => new Promise<number>((resolve) => {
-    const ch = spawn(process.execPath, [CLI, 'generate', c, '--out', out], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const ch = spawn(process.execPath, [CLI, 'generate', c, '--out', out, '--lock-timeout', '10min'], { stdio: ['ignore', 'ignore', 'pipe'] });
     let err = '';
     ch.stderr.on('data', (d) => { err += d; });
     ch.on('exit', (code) => { if (code !== 0) t.diagnostic(`${c}: ${err}`); resolve(code ?? -1); });
