@@ -5,7 +5,7 @@ import { isMap, isSeq, isAlias, LineCounter, parseDocument, type Node, type YAML
 import { ConfigError, type ConfigIssue } from './errors.js';
 import { invalidUnitName, systemdEscape, UNIT_NAME_MAX } from './escape.js';
 import type { ClientModel, MemoryLimits, StackModel, WarmupUrl } from './model.js';
-import { addressesClash, expandTemplate, formatAddress, MAX_CONFIG_BYTES, isHostHeader, isUrlPath, parseAddress, q, sizeBytes, urlPathHint, type Address } from './values.js';
+import { addressesClash, bindTarget, expandTemplate, formatAddress, MAX_CONFIG_BYTES, isHostHeader, isUrlPath, parseAddress, q, sizeBytes, urlPathHint, type Address } from './values.js';
 import { CHECK_KEYS, checksFor, generatedChecks, MAX_WRAPPER_CHECKS, parseChecks } from './checks.js';
 import { command, describe, quotedDelta, Walker } from './walker.js';
 import { existingUnits, reservedStackName } from './unit-names.js';
@@ -207,6 +207,24 @@ function environment(w: Walker, node: Node | null, where: string): Record<string
   return out;
 }
 
+/**
+ * The ZEO address is written once: when zeo.command passes runzeo's -a/--address too, it must be zeo.address
+ * (where the clients and the zeo check connect, and what ExecStartPost= waits for), however it is spelled.
+ */
+function zeoAddressAgrees(w: Walker, node: Node, argv: readonly string[], address: Address): void {
+  for (let i = 1; i < argv.length; i++) {
+    const a = argv[i]!;
+    const given = a === '-a' || a === '--address' ? argv[i + 1] : a.startsWith('--address=') ? a.slice(10) : a.startsWith('-a') && a.length > 2 ? a.slice(2) : undefined;
+    if (given === undefined) continue;
+    const p = parseAddress(given);
+    const same = p.ok && p.value.port === address.port && bindTarget(p.value).key === bindTarget(address).key;
+    if (!same) {
+      w.err(node, `zeo.command: the server is told to listen on ${q(given)}, but zeo.address is ${formatAddress(address)}`, `write the address once: drop ${a === '-a' || a === '--address' ? `${a} ${given}` : a} from the command (ExecStartPost= and the clients use zeo.address), or make them equal`);
+    }
+    return;
+  }
+}
+
 function memory(w: Walker, node: Node | null, where: string): MemoryLimits {
   const m = w.map(node, where, KEYS.memory);
   const out: MemoryLimits = {};
@@ -370,6 +388,7 @@ function validate(w: Walker, root: Node | null, file: string): StackModel | unde
       const mem = m.has('memory') ? memory(w, m.get('memory')!, 'zeo.memory') : {};
       const readyTimeoutMs = m.has('ready-timeout') ? w.duration(m.get('ready-timeout')!, 'zeo.ready-timeout', 1000) : 300_000;
       const env = m.has('environment') ? environment(w, m.get('environment')!, 'zeo.environment') : {};
+      if (cmd && address) zeoAddressAgrees(w, m.get('command')!, cmd, address);
       const zeoHost = placeDb(m, 'zeo');
       if (cmd && address && readyTimeoutMs !== undefined) zeo = { unit: `${prefix}-zeo.service`, command: cmd, address, memory: mem, readyTimeoutMs, ...(zeoHost ? { host: zeoHost } : {}), environment: { ...stackEnv, ...env } };
     }

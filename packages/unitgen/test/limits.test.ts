@@ -69,3 +69,15 @@ test('a missing config file: exit 66 naming it', (t) => {
   assert.equal(r.code, 66);
   assert.match(r.stderr, /cannot read .*nope\.yaml: does not exist \(ENOENT\)\n  hint: give the path of a stack config/);
 });
+
+test('the ZEO address is written once: a -a/--address in zeo.command must be zeo.address', () => {
+  const cfg = (command: string) => `${GOOD}zeo: { command: ${JSON.stringify(command)}, address: "127.0.0.1:8100" }\n`;
+  for (const c of ['bin/runzeo -a 127.0.0.1:8101 -f var/Data.fs', 'bin/runzeo --address=0.0.0.0:8100', 'bin/runzeo -a /run/zeo.sock', 'bin/runzeo -a127.0.0.2:8100']) {
+    const i = issues(cfg(c));
+    assert.equal(i.length, 1, c);
+    assert.match(i[0]!.message, /zeo\.command: the server is told to listen on .*, but zeo\.address is 127\.0\.0\.1:8100/, c);
+    assert.match(i[0]!.hint!, /write the address once/);
+    assert.equal(i[0]!.line, 6);
+  }
+  for (const c of ['bin/runzeo -a 127.0.0.1:8100', 'bin/runzeo --address [::ffff:127.0.0.1]:8100', 'bin/zeoserver fg']) parseStack(cfg(c));
+});
