@@ -14,6 +14,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { acquireLock, lockHeld } from '@zope-systemd/stack';
 import { clientUnit, opsSkipReason, setUpOps, startWrk, UNIT_DIR, wrkSkipReason, type OpsStack } from './fixtures/stack/stack.js';
 import { until } from './harness/net.js';
+import { BOX_NODE } from './harness/box.js';
 
 const N = 3;
 const skip = opsSkipReason() ?? wrkSkipReason();
@@ -92,6 +93,12 @@ test('zstack against a real systemd, HAProxy and wrk', { skip, timeout: 600_000 
     // client2 carries 48 MiB of ballast: status sees it.
     const rss = j.clients.map((c) => c.memory!.rssBytes);
     assert.ok(rss[1]! > rss[0]! + 40 * 2 ** 20 && rss[1]! > rss[2]! + 40 * 2 ** 20, `rss ${rss}`);
+    // --watch --json: one object per refresh until Ctrl-C, which ends it cleanly (exit 0).
+    const watched = await box.exec(['timeout', '--preserve-status', '-s', 'INT', '3', BOX_NODE, `${box.repo}/packages/stack/dist/cli.js`, 'status', '--watch', '300ms', '--json', s.file], { allowFail: true, timeoutMs: 60_000 });
+    assert.equal(watched.code, 0, watched.stderr);
+    const refreshes = watched.stdout.trim().split('\n').map((l) => JSON.parse(l) as StatusJson);
+    assert.ok(refreshes.length >= 2, `${refreshes.length} refreshes in 3 s`);
+    for (const x of refreshes) assert.equal(x.clients.length, N);
     const table = await s.zstack(['status', s.file]);
     assert.match(table.stdout, /3\/3 clients serving/);
     assert.match(table.stdout, /shop-client1\.service\s+active\/running\s+ready\s+UP\s+0\s+\d/);

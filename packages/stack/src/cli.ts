@@ -65,11 +65,11 @@ function timing(o: Common): Timing {
 }
 
 /** SIGINT/SIGTERM abort the operation (which then puts drained clients back) instead of killing the process. */
-function interruptible(): { signal: AbortSignal; received: () => NodeJS.Signals | undefined; dispose: () => void } {
+function interruptible(say = true): { signal: AbortSignal; received: () => NodeJS.Signals | undefined; dispose: () => void } {
   const ac = new AbortController();
   let got: NodeJS.Signals | undefined;
   const on = (sig: NodeJS.Signals): void => {
-    if (!got) process.stderr.write(`\nzstack: ${sig}: finishing the current step safely (drained clients go back into service)...\n`);
+    if (!got && say) process.stderr.write(`\nzstack: ${sig}: finishing the current step safely (drained clients go back into service)...\n`);
     got ??= sig;
     ac.abort();
   };
@@ -143,7 +143,7 @@ export function buildProgram(deps: DepsFactory = localDeps, afterArgs: readonly 
       };
       if (!o.watch) { exitCode = (await once()) ? 0 : 1; return; }
       const every = o.watch === true ? 2000 : o.watch;
-      const intr = interruptible();
+      const intr = interruptible(false);
       try {
         while (!intr.signal.aborted) {
           await once();
