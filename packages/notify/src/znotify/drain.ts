@@ -1,0 +1,104 @@
+// Drain to zero. waitress has no graceful stop: SIGTERM cuts every request in flight, and SIGINT gives one at
+// most about 5 s (its task dispatcher's shutdown) and cancels the queued ones. So the stop signal may only go
+// out once nothing is in flight. HAProxy knows: its Runtime API's `show stat` has, per server, `scur` (current
+// sessions on the server, requests being served or being connected) and `qcur` (requests queued for this very
+// server, e.g. by maxconn). After `set server B/S state drain` no new session goes to the server (persistent
+// ones aside), so the stop waits until both are 0, polling, bounded by `stop.drain`.
+//
+// Without a stats socket there is no one to ask: the fixed drain (the whole `stop.drain`) is all there is.
+import { setTimeout as sleep } from 'node:timers/promises';
+import { formatDuration } from './duration.js';
+import { haproxyCommand, type RuntimeApiTarget } from './haproxy.js';
+
+export interface ServerSessions {
+  /** scur: current sessions on the server. */
+  current: number;
+  /** qcur: requests queued for this server. */
+  queued: number;
+}
+
+/** Thrown when HAProxy's answer has no row for the server: the config names a backend/server it does not know. */
+export class UnknownServerError extends Error {
+  readonly code = 'ZNOTIFY_HAPROXY_UNKNOWN_SERVER';
+}
+
+/**
+ * Parses `show stat` CSV (management.txt, "9.1. CSV format": a `# pxname,svname,...` header, one line per
+ * proxy/server) and returns the sessions of backend/server.
+ */
+export function parseServerSessions(csv: string, backend: string, server: string): ServerSessions {
+  const lines = csv.split('\n').filter((l) => l.trim() !== '');
+  const header = lines.find((l) => l.startsWith('#'));
+  if (!header) throw new Error(`not a show stat answer: ${JSON.stringify(csv.slice(0, 120))}`);
+  const names = header.replace(/^#\s*/, '').split(',');
+  const col = (n: string) => {
+    const i = names.indexOf(n);
+    if (i < 0) throw new Error(`show stat has no ${n} column`);
+    return i;
+  };
+  const [px, sv, scur, qcur] = [col('pxname'), col('svname'), col('scur'), col('qcur')];
+  for (const l of lines) {
+    if (l.startsWith('#')) continue;
+    const f = l.split(',');
+    if (f[px] === backend && f[sv] === server) return { current: Number(f[scur]) || 0, queued: Number(f[qcur]) || 0 };
+  }
+  throw new UnknownServerError(`HAProxy has no server ${backend}/${server} (show stat)`);
+}
+
+/** The server's sessions now, from the Runtime API. Rejects when the socket cannot be asked or the server is unknown. */
+export async function serverSessions(t: RuntimeApiTarget, timeoutMs = 2000, signal?: AbortSignal): Promise<ServerSessions> {
+  // `show stat <proxy> <type> <sid>`: type 4 = servers, sid -1 = all of them; the backend is a HAProxy identifier
+  // (config.ts), so it is one word of the command.
+  const csv = await haproxyCommand(t.statsSocket, `show stat ${t.backend} 4 -1`, timeoutMs, signal);
+  return parseServerSessions(csv, t.backend, t.server);
+}
+
+export type DrainOutcome =
+  | { kind: 'zero'; elapsedMs: number; polls: number }
+  | { kind: 'bound'; elapsedMs: number; last?: ServerSessions }
+  | { kind: 'cut'; elapsedMs: number }
+  | { kind: 'unavailable'; elapsedMs: number; error: string };
+
+export interface DrainOptions {
+  boundMs: number;
+  /** Default 100 ms: HAProxy answers `show stat` in well under a millisecond. */
+  pollMs?: number;
+  /** Aborted when the drain is cut short (a second SIGTERM, the instance exiting). */
+  signal: AbortSignal;
+  sessions(signal: AbortSignal): Promise<ServerSessions>;
+  now?: () => number;
+}
+
+/**
+ * Polls until the server has no session and no queued request (`zero`), the bound passes (`bound`), the
+ * signal aborts (`cut`), or HAProxy cannot be asked (`unavailable`, with the error: the caller falls back to the
+ * fixed drain for what is left of the bound).
+ */
+export async function drainToZero(o: DrainOptions): Promise<DrainOutcome> {
+  const now = o.now ?? (() => performance.now());
+  const t0 = now();
+  let last: ServerSessions | undefined;
+  for (let polls = 1; ; polls++) {
+    if (o.signal.aborted) return { kind: 'cut', elapsedMs: now() - t0 };
+    try {
+      last = await o.sessions(o.signal);
+    } catch (err) {
+      if (o.signal.aborted) return { kind: 'cut', elapsedMs: now() - t0 };
+      return { kind: 'unavailable', elapsedMs: now() - t0, error: (err as Error).message };
+    }
+    if (last.current === 0 && last.queued === 0) return { kind: 'zero', elapsedMs: now() - t0, polls };
+    const left = o.boundMs - (now() - t0);
+    if (left <= 0) return { kind: 'bound', elapsedMs: now() - t0, last };
+    await sleep(Math.min(o.pollMs ?? 100, left), undefined, { signal: o.signal }).catch(() => {});
+  }
+}
+
+/** One line for the log and STATUS=. */
+export function describeDrain(d: DrainOutcome, where: string): string {
+  switch (d.kind) {
+    case 'zero': return `${where}: no session left after ${formatDuration(d.elapsedMs)}`;
+    case 'bound': return `${where}: still ${d.last?.current ?? '?'} session(s) and ${d.last?.queued ?? '?'} queued after stop.drain (${formatDuration(d.elapsedMs)})`;
+    case 'cut': return `${where}: drain cut short after ${formatDuration(d.elapsedMs)}`;
+    case 'unavailable': return `haproxy.stats-socket: cannot read the sessions of ${where} (${d.error}); waiting out the fixed stop.drain`;
+  }
+}
