@@ -10,6 +10,8 @@ import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, visit, type
 import { ConfigError, type ConfigProblem } from './errors.js';
 import { DURATION_HINT, MAX_TIMER_MS, MAX_TIMER_TEXT, parseDuration } from './duration.js';
 import { redact } from './log.js';
+import { forwardProblem } from './signal-policy.js';
+import { pythonFlagProblems, type StackDumpMode } from './stack-dump.js';
 
 import { formatAddress, parseAddress, type Address } from './address.js';
 export { formatAddress, parseAddress, type Address };
@@ -64,6 +66,8 @@ export interface Config {
   checks: CheckSpec[];
   watchdog: { databaseGraceMs: number; hangTimeoutMs: number; dumpStacks: boolean };
   stop: { drainMs: number; signal: NodeJS.Signals; timeoutMs: number };
+  /** What the wrapper passes on (signal-policy.ts): nothing unless listed; SIGUSR1 may ask for a stack dump. */
+  signals: { forward: NodeJS.Signals[]; stackDump: StackDumpMode };
   haproxy?: { statsSocket: string; backend: string; server: string };
   log: { level: LogLevel };
   /** The file the configuration came from, for messages. */
@@ -87,6 +91,7 @@ export const DEFAULTS = {
   check: { intervalMs: 5000, timeoutMs: 2000, failureThreshold: 3, successThreshold: 1 },
   watchdog: { databaseGraceMs: 120_000, hangTimeoutMs: 300_000, dumpStacks: true },
   stop: { drainMs: 10_000, signal: 'SIGTERM' as NodeJS.Signals, timeoutMs: 60_000 },
+  signals: { forward: [] as NodeJS.Signals[], stackDump: 'off' as StackDumpMode },
   log: { level: 'info' as LogLevel },
 } as const;
 
@@ -318,7 +323,7 @@ class Validator {
   }
 }
 
-const TOP_KEYS = ['name', 'command', 'http', 'warmup', 'health', 'checks', 'watchdog', 'stop', 'haproxy', 'log'] as const;
+const TOP_KEYS = ['name', 'command', 'http', 'warmup', 'health', 'checks', 'watchdog', 'stop', 'signals', 'haproxy', 'log'] as const;
 const WARMUP_KEYS = ['budget', 'interval', 'urls'];
 const URL_KEYS = ['path', 'host', 'status', 'text', 'timeout'];
 const HEALTH_KEYS = ['agent', 'http'];
@@ -332,11 +337,13 @@ const CHECK_KEYS: Readonly<Record<CheckType, readonly string[]>> = {
 };
 const WATCHDOG_KEYS = ['database-grace', 'hang-timeout', 'dump-stacks'];
 const STOP_KEYS = ['drain', 'signal', 'timeout'];
+const SIGNALS_KEYS = ['forward', 'stack-dump'];
+const STACK_DUMP_MODES: readonly StackDumpMode[] = ['hook', 'off'];
 const HAPROXY_KEYS = ['stats-socket', 'backend', 'server'];
 const LOG_KEYS = ['level'];
 /** The sections zunitgen writes from a stack config; its tests compare them with its own key lists, so that a
  *  key added here cannot go unnoticed there. */
-export const WRAPPER_KEYS = { check: CHECK_KEYS, watchdog: WATCHDOG_KEYS, warmup: WARMUP_KEYS, url: URL_KEYS, health: HEALTH_KEYS, stop: STOP_KEYS } as const;
+export const WRAPPER_KEYS = { check: CHECK_KEYS, watchdog: WATCHDOG_KEYS, warmup: WARMUP_KEYS, url: URL_KEYS, health: HEALTH_KEYS, stop: STOP_KEYS, signals: SIGNALS_KEYS } as const;
 
 const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_.@-]*$/;
 const HAPROXY_ID = /^[A-Za-z0-9_.:-]+$/;
@@ -556,6 +563,11 @@ function validate(v: Validator, raw: Record<string, unknown>, flags: Flags, opti
     timeoutMs: v.duration(st.timeout, ['stop', 'timeout'], DEFAULTS.stop.timeoutMs, { min: 1 }),
   };
 
+  const signals = validateSignals(v, raw.signals);
+  for (const [key, message, fix] of pythonFlagProblems(command, { dumpBeforeKill: watchdog.dumpStacks, mode: signals.stackDump })) {
+    v.add(key.split('.'), message, fix);
+  }
+
   // haproxy
   let haproxy: Config['haproxy'];
   if (raw.haproxy !== undefined && raw.haproxy !== null) {
@@ -585,10 +597,35 @@ function validate(v: Validator, raw: Record<string, unknown>, flags: Flags, opti
   } else level = v.oneOf(lg.level, ['log', 'level'], LOG_LEVELS, DEFAULTS.log.level);
 
   return {
-    name: name ?? 'znotify', command, http, warmup, health, checks, watchdog, stop,
+    name: name ?? 'znotify', command, http, warmup, health, checks, watchdog, stop, signals,
     ...(haproxy ? { haproxy } : {}),
     log: { level },
   };
+}
+
+function validateSignals(v: Validator, value: unknown): Config['signals'] {
+  const m = v.map(value, ['signals']) ?? {};
+  v.keys(m, ['signals'], SIGNALS_KEYS);
+  const stackDump = v.oneOf(m['stack-dump'], ['signals', 'stack-dump'], STACK_DUMP_MODES, DEFAULTS.signals.stackDump);
+  const forward: NodeJS.Signals[] = [];
+  const list = typeof m.forward === 'string' ? [m.forward] : m.forward;
+  if (list !== undefined && list !== null && !Array.isArray(list)) {
+    v.add(['signals', 'forward'], `expected a list of signal names, got ${show(list)}`, 'write e.g. [SIGHUP]');
+  } else {
+    (list ?? []).forEach((x: unknown, i: number) => {
+      const at = ['signals', 'forward', ...(Array.isArray(m.forward) ? [i] : [])];
+      const sig = parseSignal(x);
+      if (!sig) {
+        const guess = typeof x === 'string' ? didYouMean(x.toUpperCase(), SIGNALS) : undefined;
+        v.add(at, `${show(x)} is not a signal name`, guess ? `did you mean ${guess}?` : 'write e.g. SIGHUP');
+        return;
+      }
+      const problem = forwardProblem(sig, { stackDump });
+      if (problem) v.add(at, `${show(x)}: ${problem[0]}`, problem[1]);
+      else if (!forward.includes(sig)) forward.push(sig);
+    });
+  }
+  return { forward, stackDump };
 }
 
 function validateCheck(v: Validator, c: unknown, p: Path, http: Address, databaseGraceMs: number): CheckSpec | undefined {
