@@ -13,6 +13,8 @@ It speaks exactly the part of ZEO 5/6's wire protocol that a health check or the
   a client connection. Real ZEO would now expect pickled RPC calls; this stub keeps it simple and echoes
   every later message back unchanged, so a client (sample/instance.py) can prove the connection is alive
   with one round trip. Anything else as first message closes the connection, as ZEO does.
+* every accepted connection is logged (``Connected HOST:PORT``), as a real ZEO server logs each one: that is
+  the log cost of a health check that opens a connection per run.
 
 Stopping the server (SIGTERM/SIGINT) closes the listener AND every client connection, so clients notice
 the outage at once, as they do when a real ZEO server goes away.
@@ -123,6 +125,7 @@ class Server:
                 raise
             conn.settimeout(None)
             conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            log(f"Connected {addr[0]}:{addr[1]}")
             with self.clients_lock:
                 self.clients.add(conn)
             threading.Thread(target=self.handle, args=(conn, addr), daemon=True).start()

@@ -24,18 +24,18 @@ const COMMON_KEYS = ['name', 'type', 'enabled', 'interval', 'timeout', 'failure-
 export const TYPE_KEYS: Readonly<Record<CheckType, readonly string[]>> = {
   http: ['address', 'path', 'host', 'status', 'text'],
   tcp: ['address'],
-  zeo: ['address'],
+  zeo: ['address', 'ruok-every'],
   postgresql: ['address'],
   command: ['command'],
 };
 /** Every key a `clients.checks` entry may have (KEYS.check; the schema's $defs/check). */
-export const CHECK_KEYS = [...COMMON_KEYS, 'address', 'path', 'host', 'status', 'text', 'command'] as const;
+export const CHECK_KEYS = [...COMMON_KEYS, 'address', 'path', 'host', 'status', 'text', 'command', 'ruok-every'] as const;
 
 /** The wrapper's check names (config.ts NAME_RE): they label /health entries, STATUS=, logs and metrics. */
 const CHECK_NAME = /^[A-Za-z0-9][A-Za-z0-9_.@-]*$/;
 
 /** The keys that belong to some types only (named alike in the wrapper's YAML and in CheckModel). */
-const TYPE_SPECIFIC: readonly string[] = ['address', 'path', 'host', 'status', 'text', 'command'];
+const TYPE_SPECIFIC: readonly string[] = ['address', 'path', 'host', 'status', 'text', 'command', 'ruok-every', 'ruokEveryMs'];
 
 /**
  * The checks zunitgen generates for every client. An address is `undefined` only when its section of the config
@@ -163,6 +163,7 @@ function parseEntry(w: Walker, item: Node | null, where: string, generated: read
   if (has('roles')) fixed.roles = roles(w, get('roles'), `${where}.roles`);
   if (has('status')) fixed.status = w.int(get('status'), `${where}.status`, 100, 599);
   if (has('text')) fixed.text = w.str(get('text'), `${where}.text`);
+  if (has('ruok-every')) fixed.ruokEveryMs = w.duration(get('ruok-every'), `${where}.ruok-every`);
   const templates: Pick<Entry, 'address' | 'path' | 'host' | 'command'> = {};
   for (const k of ['address', 'path', 'host'] as const) {
     if (!has(k)) continue;

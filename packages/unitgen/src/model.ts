@@ -40,6 +40,8 @@ export interface CheckModel {
   failureThreshold?: number;
   successThreshold?: number;
   graceMs?: number;
+  /** zeo: a full ruok at most this often (the wrapper keeps one connection open in between). */
+  ruokEveryMs?: number;
   roles?: CheckRole[];
 }
 

@@ -57,7 +57,7 @@ function checkView(c: CheckModel): Record<string, unknown> {
     address: c.address && formatAddress(c.address), command: c.command,
     interval: dur(c.intervalMs), timeout: dur(c.timeoutMs),
     failureThreshold: c.failureThreshold, successThreshold: c.successThreshold,
-    grace: dur(c.graceMs), roles: c.roles,
+    grace: dur(c.graceMs), ruokEvery: dur(c.ruokEveryMs), roles: c.roles,
   };
   for (const k of Object.keys(v)) if (v[k] === undefined) delete v[k];
   return v;

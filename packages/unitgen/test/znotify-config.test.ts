@@ -187,3 +187,12 @@ test('more checks or warm-up URLs than the wrapper runs (64) are refused here, n
   const urls = `${STACK}  warmup: [${Array.from({ length: 65 }, () => '/Plone').join(', ')}]\n`;
   assert.throws(() => parseStack(urls, { file: 'stack.yaml' }), (e: Error) => /clients\.warmup: 65 URLs, more than the wrapper warms up \(64\)/.test(e.message), 'urls');
 });
+
+test('zeo ruok-every reaches the wrapper; the wrapper\'s default (1min) holds when it is not given', (t) => {
+  const g = generate(t, withChecks('- { name: zeo, ruok-every: 5min }'));
+  assert.equal((checkOf(g, 1, 'zeo') as unknown as { ruokEveryMs: number }).ruokEveryMs, 300_000);
+  assert.match(g.files.find((f) => f.kind === 'znotify')!.content, /\n {4}ruok-every: "5min"\n/);
+  const d = generate(t, STACK);
+  assert.equal((checkOf(d, 2, 'zeo') as unknown as { ruokEveryMs: number }).ruokEveryMs, 60_000);
+  assert.throws(() => parseStack(withChecks('- { name: root, ruok-every: 5min }'), { file: 'stack.yaml' }), /clients\.checks\[0\]\.ruok-every: a http check has no "ruok-every"/);
+});

@@ -6,7 +6,7 @@ import net from 'node:net';
 import { spawn } from 'node:child_process';
 import type { Address } from './address.js';
 import { formatAddress } from './address.js';
-import type { CheckSpec } from './config.js';
+import type { CheckSpec, ZeoCheckSpec } from './config.js';
 import { redact } from './log.js';
 import { formatDuration } from './duration.js';
 
@@ -280,6 +280,92 @@ export async function zeoCheck(address: Address, timeoutMs: number, signal?: Abo
   });
 }
 
+/**
+ * A ZEO check that respects the server's log. ZEO logs every connection it accepts, so a `ruok` on a new
+ * connection every few seconds fills its log (3 clients every 5 s: 52,000 records a day). Instead this keeps ONE
+ * connection open after reading the greeting, without answering it (a ZEO server waits for the handshake
+ * without a time limit), and a run passes while that connection stays open: a server that exits or restarts
+ * closes it, and the next run reconnects (a fresh greeting proves the new server answers) or fails. A full
+ * `ruok` on a connection of its own, which also catches a server that is alive but stuck, runs at most every
+ * `ruok-every` (and on the first run, and after a failed one). Cost per client: one record per `ruok-every`
+ * plus one per server restart. `ruok-every: 0` is the plain check: a `ruok` connection every run.
+ */
+export class ZeoKeeper {
+  private sock: net.Socket | undefined;
+  private greeting: string | undefined;
+  private since = 0;
+  private lastRuok = -Infinity;
+
+  constructor(readonly address: Address, readonly ruokEveryMs: number) {}
+
+  async run(timeoutMs: number, signal?: AbortSignal): Promise<CheckResult> {
+    const t0 = performance.now();
+    if (this.ruokEveryMs === 0 || t0 - this.lastRuok >= this.ruokEveryMs) {
+      const r = await zeoCheck(this.address, timeoutMs, signal);
+      this.lastRuok = r.ok ? performance.now() : -Infinity;
+      if (!r.ok) this.drop();
+      return r;
+    }
+    if (this.sock) {
+      return { ok: true, timedOut: false, detail: `ZEO ${this.greeting}: connection open for ${formatDuration(t0 - this.since)}`, durationMs: performance.now() - t0, info: { greeting: this.greeting } };
+    }
+    const r = await this.open(timeoutMs, signal);
+    if (!r.ok) this.lastRuok = -Infinity; // once the server is back, the first run asks it properly
+    return r;
+  }
+
+  /** Opens the kept connection and reads the greeting; the result says whether the server answered. */
+  private open(timeoutMs: number, signal?: AbortSignal): Promise<CheckResult> {
+    const t0 = performance.now();
+    return new Promise((resolve) => {
+      if (signal?.aborted) { resolve({ ok: false, timedOut: false, detail: 'cancelled', durationMs: 0 }); return; }
+      const sock = net.connect({ host: this.address.host, port: this.address.port });
+      const reader = new FrameReader();
+      let settled = false;
+      const finish = (r: Omit<CheckResult, 'durationMs'>, keep: boolean) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', onAbort);
+        if (keep) {
+          this.sock = sock;
+          this.since = performance.now();
+          sock.removeAllListeners('data');
+          sock.on('data', () => { /* nothing more is expected before our handshake */ });
+        } else sock.destroy();
+        resolve({ ...r, durationMs: performance.now() - t0 });
+      };
+      const timer = setTimeout(() => finish({ ok: false, timedOut: true, detail: `timed out after ${formatDuration(timeoutMs)}` }, false), timeoutMs);
+      const onAbort = () => finish({ ok: false, timedOut: false, detail: 'cancelled' }, false);
+      signal?.addEventListener('abort', onAbort, { once: true });
+      // A silently vanished peer (another host's power cut) is found by TCP keepalive, not only by the next ruok.
+      sock.setKeepAlive(true, 10_000);
+      const lost = () => { if (this.sock === sock) this.drop(); };
+      sock.on('error', (err) => { lost(); finish({ ok: false, ...describeError(err, timeoutMs) }, false); });
+      sock.on('close', () => { lost(); finish({ ok: false, timedOut: false, detail: 'closed before the ZEO greeting' }, false); });
+      sock.on('data', (chunk: Buffer) => {
+        let frames: Buffer[];
+        try { frames = reader.push(chunk); } catch (err) { finish({ ok: false, timedOut: false, detail: `not a ZEO server: ${(err as Error).message}` }, false); return; }
+        const f = frames[0];
+        if (!f) return;
+        const greeting = f.toString('latin1');
+        if (!/^[ZM]\d+$/.test(greeting)) { finish({ ok: false, timedOut: false, detail: `not a ZEO server: greeting ${JSON.stringify(greeting.slice(0, 40))}` }, false); return; }
+        this.greeting = greeting;
+        finish({ ok: true, timedOut: false, detail: `ZEO ${greeting} greeted in ${formatDuration(performance.now() - t0)}, connection kept`, info: { greeting } }, true);
+      });
+    });
+  }
+
+  private drop(): void {
+    this.sock?.destroy();
+    this.sock = undefined;
+  }
+
+  close(): void {
+    this.drop();
+  }
+}
+
 // SSLRequest: int32 length 8, int32 code 80877103 (PostgreSQL protocol, "Message Formats").
 const SSL_REQUEST = Buffer.from([0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f]);
 
@@ -372,6 +458,8 @@ export async function commandCheck(argv: readonly string[], timeoutMs: number, e
 /** What a check needs from its surroundings: the shared HTTP prober and the child's environment. */
 export interface CheckDeps {
   http(address: Address): HttpProber;
+  /** The kept connection of one zeo check (one per check, not per address: each has its own ruok-every). */
+  zeo?(spec: ZeoCheckSpec): ZeoKeeper;
   env: NodeJS.ProcessEnv;
 }
 
@@ -398,7 +486,7 @@ async function runCheckOnce(spec: CheckSpec, deps: CheckDeps, signal?: AbortSign
       return r;
     }
     case 'tcp': return await tcpCheck(spec.address, spec.timeoutMs, signal);
-    case 'zeo': return await zeoCheck(spec.address, spec.timeoutMs, signal);
+    case 'zeo': return deps.zeo ? await deps.zeo(spec).run(spec.timeoutMs, signal) : await zeoCheck(spec.address, spec.timeoutMs, signal);
     case 'postgresql': return await postgresCheck(spec.address, spec.timeoutMs, signal);
     case 'command': return await commandCheck(spec.command, spec.timeoutMs, deps.env, signal);
   }

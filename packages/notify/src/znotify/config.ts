@@ -40,7 +40,12 @@ export interface HttpCheckSpec extends CheckCommon {
   text?: string;
 }
 export interface TcpCheckSpec extends CheckCommon { type: 'tcp'; address: Address }
-export interface ZeoCheckSpec extends CheckCommon { type: 'zeo'; address: Address }
+export interface ZeoCheckSpec extends CheckCommon {
+  type: 'zeo';
+  address: Address;
+  /** A full `ruok` at most this often; in between, the kept connection (checks.ts ZeoKeeper). 0: ruok every run. */
+  ruokEveryMs: number;
+}
 export interface PostgresCheckSpec extends CheckCommon { type: 'postgresql'; address: Address }
 export interface CommandCheckSpec extends CheckCommon { type: 'command'; command: string[] }
 export type CheckSpec = HttpCheckSpec | TcpCheckSpec | ZeoCheckSpec | PostgresCheckSpec | CommandCheckSpec;
@@ -89,6 +94,7 @@ export const DEFAULTS = {
   http: { host: '127.0.0.1', port: 8080 },
   warmup: { budgetMs: 600_000, intervalMs: 1000, timeoutMs: 60_000 },
   check: { intervalMs: 5000, timeoutMs: 2000, failureThreshold: 3, successThreshold: 1 },
+  zeo: { ruokEveryMs: 60_000 },
   watchdog: { databaseGraceMs: 120_000, hangTimeoutMs: 300_000, dumpStacks: true },
   stop: { drainMs: 10_000, signal: 'SIGTERM' as NodeJS.Signals, timeoutMs: 60_000 },
   signals: { forward: [] as NodeJS.Signals[], stackDump: 'off' as StackDumpMode },
@@ -331,7 +337,7 @@ const COMMON_CHECK_KEYS = ['name', 'type', 'interval', 'timeout', 'failure-thres
 const CHECK_KEYS: Readonly<Record<CheckType, readonly string[]>> = {
   http: [...COMMON_CHECK_KEYS, 'address', 'path', 'host', 'status', 'text'],
   tcp: [...COMMON_CHECK_KEYS, 'address'],
-  zeo: [...COMMON_CHECK_KEYS, 'address'],
+  zeo: [...COMMON_CHECK_KEYS, 'address', 'ruok-every'],
   postgresql: [...COMMON_CHECK_KEYS, 'address'],
   command: [...COMMON_CHECK_KEYS, 'command'],
 };
@@ -680,7 +686,7 @@ function validateCheck(v: Validator, c: unknown, p: Path, http: Address, databas
       };
     }
     case 'tcp': return { ...common, type, address: addr(false, http) };
-    case 'zeo': return { ...common, type, address: addr(true) };
+    case 'zeo': return { ...common, type, address: addr(true), ruokEveryMs: v.duration(m['ruok-every'], [...p, 'ruok-every'], DEFAULTS.zeo.ruokEveryMs) };
     case 'postgresql': return { ...common, type, address: addr(true) };
     case 'command': {
       const command = v.argv(m.command, [...p, 'command']);
