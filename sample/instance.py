@@ -1,11 +1,11 @@
 #!/usr/bin/python3
-"""A sample "Plone instance": a small WSGI app on real waitress that behaves like Zope/Plone where it matters
-to a supervisor (docs/dev/CONTRACTS.md "Sample instance", FIELD_NOTES.md "The people and their pain").
+"""A sample "Plone instance": a small WSGI app on real waitress that behaves like Zope 5 / Plone 6 on waitress
+where it matters to a supervisor (docs/dev/CONTRACTS.md "Sample instance").
 
 Run it with Debian's interpreter, which has python3-waitress (the pyenv python3 on PATH does not):
 
     /usr/bin/python3 sample/instance.py --host 127.0.0.1 --port 8081 [--threads 1] [--warmup-seconds N]
-        [--zeo HOST:PORT] [--graceful-timeout 10]
+        [--zeo HOST:PORT]
 
 Behaviour
 * ``/`` answers 200 at once (the Zope root is always cached).
@@ -20,22 +20,32 @@ Behaviour
   serves cached objects with stale data and blocks up to ``wait_timeout``, 30 s, for uncached ones; the
   sample models the failure, not the wait, so tests stay short.)
 * ``/slow?seconds=N`` occupies a worker thread for N seconds (a long request).
-* ``POST /hang`` (202) or SIGUSR2: every worker thread hangs from then on (the instance accepts TCP but never
-  answers HTTP again); this is a one-way switch, as a real deadlock is.
-* SIGUSR1: all thread stacks are written to stderr (faulthandler, from C, so it works however stuck the
-  Python threads are), as Zope does.
-* SIGHUP: logged (``SIGHUP received``), nothing else.
-* SIGTERM/SIGINT: graceful stop: close the listening socket, let accepted requests finish (at most
-  ``--graceful-timeout`` seconds), exit 0. A second signal exits at once with status 1.
+* ``POST /hang`` (202): every worker thread hangs from then on (the instance accepts TCP but never answers
+  HTTP again); a one-way switch, as a real deadlock is. There is no signal for it: the instance has no
+  signal handlers of its own.
+* One worker thread unless ``--threads`` says otherwise.
+* ``--observability-port P``: probes like plone.observability's, on their own port and thread (never a
+  waitress worker): ``/startup`` 200 once the instance serves, ``/ready`` 200 while the ZEO-like server
+  answers (503 with the reason otherwise; 200 without ``--zeo``), ``/live`` 200 while the process runs.
 * One line per request on stderr (``host "METHOD path HTTP/x" status bytes seconds thread``), a startup line
   ``instance: serving on http://HOST:PORT ...``; a port that cannot be bound gives one line and exit 1.
 
-The waitress internals used (server.task_dispatcher.add_task, channel.requests/total_outbufs_len,
-wasyncore.loop) are those of Debian 12's waitress 2.1.2.
+Signals, as Zope 4+ on WSGI (``runwsgi``) really has them: the application registers no handler, and waitress
+only turns SIGINT into its own stop. So
+* SIGHUP, SIGUSR1, SIGUSR2 and SIGTERM have their default action: the process dies at once (129, 138, 140,
+  143 as a shell reports them), cutting every request in flight or queued, with nothing logged.
+* SIGINT is waitress' clean stop: the listener closes, a request in flight may finish for up to about 5 s
+  (waitress' task dispatcher shutdown), queued ones are cancelled ("Canceling N pending task(s)"), exit 0.
+  The only addition is one log line as it begins (``instance: SIGINT: ...``), written from the same place
+  Python's own SIGINT handler would raise KeyboardInterrupt.
+* Python's faulthandler works from outside: with ``PYTHONFAULTHANDLER=1`` in the environment, SIGABRT (and
+  SIGSEGV, SIGBUS, SIGFPE, SIGILL) writes every thread's traceback to stderr from C, then the process aborts.
+
+The waitress internals used (server.task_dispatcher.add_task, server.run) are those of Debian 12's waitress 2.1.2.
 """
 
 import argparse
-import faulthandler
+import http.server
 import logging
 import os
 import signal
@@ -48,8 +58,6 @@ from urllib.parse import parse_qs
 
 try:
     import waitress
-    from waitress import wasyncore
-    from waitress.channel import HTTPChannel
 except ImportError:  # pragma: no cover - depends on the interpreter
     sys.stderr.write(
         "instance: waitress is not importable from %s; run with /usr/bin/python3 (Debian's python3-waitress)\n"
@@ -58,7 +66,6 @@ except ImportError:  # pragma: no cover - depends on the interpreter
     sys.exit(1)
 
 ZEO_TIMEOUT = 1.0  # seconds, for connect and for each read: a ZEO outage must make /Plone fail fast
-LOOP_TICK = 0.2  # seconds: how often the main loop looks at stop/hang requests made by signal handlers
 
 _log_lock = threading.Lock()
 
@@ -159,18 +166,30 @@ class ZeoClient:
 
 
 class Instance:
-    def __init__(self, warmup_seconds, zeo):
+    def __init__(self, warmup_seconds, zeo, threads):
         self.warmup_seconds = warmup_seconds
         self.zeo = zeo
+        self.threads = threads
+        self.server = None  # set once waitress' server exists: POST /hang queues work into its dispatcher
         self.warm = False
         self.warm_lock = threading.Lock()
         self.hanging = threading.Event()
         self.never = threading.Event()  # never set: what a hung worker waits for
 
     def hang_forever(self):
-        # A deliberate deadlock: the stack dump (SIGUSR1) shows this frame.
+        # A deliberate deadlock: a stack dump (faulthandler) shows this frame.
         while True:
             self.never.wait(3600)
+
+    def hang_all(self):
+        """Every worker thread hangs from now on: the flag catches each request, and one queued HangTask per
+        thread catches the idle ones (this thread answers 202 first, then takes the next task like the rest)."""
+        if self.hanging.is_set():
+            return
+        self.hanging.set()
+        log(f"hang requested: all {self.threads} worker thread(s) hang from now on")
+        for _ in range(self.threads):
+            self.server.task_dispatcher.add_task(HangTask(self))  # thread-safe: the dispatcher takes its lock
 
     def warm_up(self):
         if self.warm:
@@ -201,7 +220,7 @@ class Instance:
         if path == "/hang":
             if method != "POST":
                 return self.respond(start_response, "405 Method Not Allowed", "POST /hang\n", "text/plain")
-            self.hanging.set()
+            self.hang_all()
             return self.respond(start_response, "202 Accepted", "every worker hangs from now on\n", "text/plain")
         return self.respond(start_response, "404 Not Found", "not found\n", "text/plain")
 
@@ -281,9 +300,7 @@ def parse_args(argv):
     parser.add_argument("--threads", type=int, default=1, help="waitress worker threads (default 1)")
     parser.add_argument("--warmup-seconds", type=float, default=0.0, help="duration of the first /Plone (default 0)")
     parser.add_argument("--zeo", metavar="HOST:PORT", help="ZEO-like server /Plone depends on")
-    parser.add_argument(
-        "--graceful-timeout", type=float, default=10.0, help="SIGTERM: wait this long for requests (default 10)"
-    )
+    parser.add_argument("--observability-port", type=int, help="serve /startup, /ready, /live on this port (own thread)")
     args = parser.parse_args(argv)
     if args.threads < 1:
         parser.error(f"--threads must be at least 1, got {args.threads}")
@@ -297,12 +314,57 @@ def parse_args(argv):
     return args
 
 
+class ProbeHandler(http.server.BaseHTTPRequestHandler):
+    """/startup, /ready, /live on a thread of their own, as plone.observability serves them."""
+
+    instance = None
+
+    def do_GET(self):
+        if self.path == "/startup" or self.path == "/live":
+            self.answer(200, "ok")
+        elif self.path == "/ready":
+            try:
+                if self.instance.zeo is not None:
+                    self.instance.zeo.ping()
+                self.answer(200, "ok")
+            except ZeoUnavailable as exc:
+                self.answer(503, str(exc))
+        else:
+            self.answer(404, "not found")
+
+    def answer(self, status, text):
+        body = (text + "\n").encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "text/plain")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):  # probes are not requests worth a log line
+        pass
+
+
+def start_probes(instance, host, port):
+    ProbeHandler.instance = instance
+    probes = http.server.ThreadingHTTPServer((host, port), ProbeHandler)
+    probes.daemon_threads = True
+    threading.Thread(target=probes.serve_forever, name="probes", daemon=True).start()
+    return probes
+
+
+def log_sigint(_signum, _frame):
+    """Python's own SIGINT behaviour (KeyboardInterrupt, which waitress' server.run turns into its stop), plus one
+    line saying so. os.write: a handler must not touch buffered stderr another thread may hold."""
+    os.write(2, b"instance: SIGINT: waitress stops (listener closed, requests in flight get up to 5 s)\n")
+    raise KeyboardInterrupt
+
+
 def main(argv=None):
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s [%(name)s] %(message)s")
 
     zeo = ZeoClient(*args.zeo) if args.zeo else None
-    instance = Instance(args.warmup_seconds, zeo)
+    instance = Instance(args.warmup_seconds, zeo, args.threads)
     try:
         server = waitress.create_server(
             access_log(instance), host=args.host, port=args.port, threads=args.threads, ident="zope-systemd sample"
@@ -310,62 +372,22 @@ def main(argv=None):
     except OSError as exc:
         sys.stderr.write(f"instance: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}\n")
         return 1
-
-    # SIGUSR1 -> stack dump from C: works even while every Python thread is stuck.
-    faulthandler.register(signal.SIGUSR1, file=sys.stderr, all_threads=True)
-
-    # Python-level handlers only set flags: the main loop acts on them (touching waitress' locks or
-    # buffered stderr from inside a handler could deadlock with the main thread).
-    requests = {"stop": 0, "hang": False, "hup": 0}
-
-    def on_stop(signum, _frame):
-        requests["stop"] += 1
-        if requests["stop"] > 1:
-            os.write(2, f"instance: second {signal.Signals(signum).name}, exiting now\n".encode())
-            os._exit(1)
-
-    def on_hang(_signum, _frame):
-        requests["hang"] = True
-
-    signal.signal(signal.SIGTERM, on_stop)
-    signal.signal(signal.SIGINT, on_stop)
-    signal.signal(signal.SIGUSR2, on_hang)
-    # Zope restarts on SIGHUP under zdaemon; here it is only logged, so a supervisor's forwarding is visible
-    # and does not kill the instance (the default action would).
-    signal.signal(signal.SIGHUP, lambda *_: requests.__setitem__("hup", requests["hup"] + 1))
+    instance.server = server
+    if args.observability_port is not None:
+        try:
+            start_probes(instance, args.host, args.observability_port)
+        except OSError as exc:
+            sys.stderr.write(f"instance: cannot listen on {args.host}:{args.observability_port}: {exc.strerror or exc}\n")
+            return 1
+    # No other handler: SIGHUP, SIGUSR1, SIGUSR2 and SIGTERM keep their default action, as under runwsgi.
+    signal.signal(signal.SIGINT, log_sigint)
 
     zeo_text = zeo.address if zeo else "none"
     log(
         f"serving on http://{server.effective_host}:{server.effective_port} "
         f"(threads={args.threads}, warmup={args.warmup_seconds:g}s, zeo={zeo_text}) pid {os.getpid()}"
     )
-
-    hang_queued = False
-    stop_deadline = None
-    hups_seen = 0
-    while True:
-        wasyncore.loop(timeout=LOOP_TICK, map=server._map, use_poll=server.adj.asyncore_use_poll, count=1)
-        if requests["hup"] != hups_seen:
-            hups_seen = requests["hup"]
-            log("SIGHUP received (logged only)")
-        if (requests["hang"] or instance.hanging.is_set()) and not hang_queued:
-            hang_queued = True
-            instance.hanging.set()
-            log(f"hang requested: all {args.threads} worker thread(s) hang from now on")
-            for _ in range(args.threads):
-                server.task_dispatcher.add_task(HangTask(instance))
-        if requests["stop"]:
-            if stop_deadline is None:
-                log(f"stopping: no new connections, waiting up to {args.graceful_timeout:g}s for requests")
-                stop_deadline = time.monotonic() + args.graceful_timeout
-                wasyncore.dispatcher.close(server)  # the listening socket only; the trigger stays
-            channels = [c for c in server._map.values() if isinstance(c, HTTPChannel)]
-            busy = [c for c in channels if c.requests or c.total_outbufs_len]
-            if not busy:
-                break
-            if time.monotonic() >= stop_deadline:
-                log(f"{len(busy)} connection(s) still busy after {args.graceful_timeout:g}s, exiting anyway")
-                break
+    server.run()  # returns after SIGINT, once waitress' dispatcher has shut down
     log("stopped")
     return 0
 

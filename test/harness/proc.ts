@@ -272,7 +272,7 @@ export interface InstanceArgs {
   threads?: number;         // default 1
   warmupSeconds?: number;   // default 0
   zeo?: string;             // HOST:PORT
-  gracefulTimeout?: number; // seconds, default 10
+  observabilityPort?: number; // /startup, /ready, /live on their own port, like plone.observability
   /** Where the repository is, as the process will see it (e.g. box.repo inside a systemd box). */
   repo?: string;
 }
@@ -284,7 +284,7 @@ export function instanceArgv(a: InstanceArgs): string[] {
   if (a.threads !== undefined) argv.push('--threads', String(a.threads));
   if (a.warmupSeconds !== undefined) argv.push('--warmup-seconds', String(a.warmupSeconds));
   if (a.zeo !== undefined) argv.push('--zeo', a.zeo);
-  if (a.gracefulTimeout !== undefined) argv.push('--graceful-timeout', String(a.gracefulTimeout));
+  if (a.observabilityPort !== undefined) argv.push('--observability-port', String(a.observabilityPort));
   return argv;
 }
 

@@ -74,6 +74,8 @@ export interface Config {
   /** What the wrapper passes on (signal-policy.ts): nothing unless listed; SIGUSR1 may ask for a stack dump. */
   signals: { forward: NodeJS.Signals[]; stackDump: StackDumpMode };
   haproxy?: { statsSocket: string; backend: string; server: string };
+  /** plone.observability's probe listener, when configured: its checks are in `checks` (OBSERVABILITY_CHECKS). */
+  observability?: Address;
   log: { level: LogLevel };
   /** The file the configuration came from, for messages. */
   source?: string;
@@ -100,6 +102,16 @@ export const DEFAULTS = {
   signals: { forward: [] as NodeJS.Signals[], stackDump: 'off' as StackDumpMode },
   log: { level: 'info' as LogLevel },
 } as const;
+
+/**
+ * plone.observability serves /startup, /ready and /live on a port and thread of their own (not a Zope worker),
+ * for Kubernetes' three probes. `observability: ADDRESS` turns them into the wrapper's three roles.
+ */
+export const OBSERVABILITY_CHECKS: ReadonlyArray<{ name: string; path: string; role: Role }> = [
+  { name: 'startup', path: '/startup', role: 'startup' },
+  { name: 'ready', path: '/ready', role: 'readiness' },
+  { name: 'live', path: '/live', role: 'liveness' },
+];
 
 const DEFAULT_ROLES: Record<CheckType, Role[]> = {
   http: ['liveness', 'readiness'],
@@ -329,7 +341,7 @@ class Validator {
   }
 }
 
-const TOP_KEYS = ['name', 'command', 'http', 'warmup', 'health', 'checks', 'watchdog', 'stop', 'signals', 'haproxy', 'log'] as const;
+const TOP_KEYS = ['name', 'command', 'http', 'warmup', 'health', 'checks', 'observability', 'watchdog', 'stop', 'signals', 'haproxy', 'log'] as const;
 const WARMUP_KEYS = ['budget', 'interval', 'urls'];
 const URL_KEYS = ['path', 'host', 'status', 'text', 'timeout'];
 const HEALTH_KEYS = ['agent', 'http'];
@@ -527,9 +539,12 @@ function validate(v: Validator, raw: Record<string, unknown>, flags: Flags, opti
     dumpStacks: v.bool(wd['dump-stacks'], ['watchdog', 'dump-stacks'], DEFAULTS.watchdog.dumpStacks),
   };
 
-  // checks
+  // checks (plone.observability's three, when configured, replace the default root check)
   const checks: CheckSpec[] = [];
-  if (raw.checks === undefined || raw.checks === null) {
+  const observability = v.address(raw.observability, ['observability']);
+  if ((raw.checks === undefined || raw.checks === null) && raw.observability !== undefined && raw.observability !== null) {
+    // nothing else by default: /live and /ready stand for the root check
+  } else if (raw.checks === undefined || raw.checks === null) {
     checks.push({
       name: 'root', type: 'http', address: http, path: '/', status: 200, roles: [...DEFAULT_ROLES.http], graceMs: 0,
       ...DEFAULTS.check,
@@ -549,6 +564,16 @@ function validate(v: Validator, raw: Record<string, unknown>, flags: Flags, opti
       seen.add(spec.name);
       checks.push(spec);
     });
+  }
+  if (observability) {
+    for (const o of OBSERVABILITY_CHECKS) {
+      const i = checks.findIndex((c) => c.name === o.name);
+      if (i >= 0) {
+        v.add(['checks', i, 'name'], `${show(o.name)} is the name of a check that observability: adds`, 'rename this check');
+        continue;
+      }
+      checks.push({ name: o.name, type: 'http', address: observability, path: o.path, status: 200, roles: [o.role], graceMs: 0, ...DEFAULTS.check });
+    }
   }
 
   // stop
@@ -605,6 +630,7 @@ function validate(v: Validator, raw: Record<string, unknown>, flags: Flags, opti
   return {
     name: name ?? 'znotify', command, http, warmup, health, checks, watchdog, stop, signals,
     ...(haproxy ? { haproxy } : {}),
+    ...(observability ? { observability } : {}),
     log: { level },
   };
 }
