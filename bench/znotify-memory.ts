@@ -166,7 +166,7 @@ async function wrapperRun(v: Variant): Promise<WrapperRun> {
   // The same settings for the floor, which has no YAML parser (bench/znotify-floor.mjs).
   fs.writeFileSync(cfg.replace(/\.yaml$/, '.json'), JSON.stringify({ http: ip, agent: ap, health: hp, intervalMs: INTERVAL_MS, warmup: '/Plone', ...(zeo ? { zeo: zp } : {}) }));
   const peer = PEER === 'waitress'
-    ? instanceArgv({ port: ip, threads: 1, warmupSeconds: 0, gracefulTimeout: 1 })
+    ? instanceArgv({ port: ip, threads: 1, warmupSeconds: 0 })
     : [NODE, '-e', NODE_PEER, String(ip)];
   const w = await startPeer([NODE, ...v.flags, v.cli, 'run', '--config', cfg, '--', ...peer],
     { name: v.label, env: { ...childEnv(), NOTIFY_SOCKET: rx.address, WATCHDOG_USEC: '1000000' } });

@@ -100,7 +100,7 @@ async function startWrapper(o: WrapperOpts): Promise<Peer> {
     'log:', `  level: ${o.level ?? 'warn'}`, '',
   ].join('\n'));
   const argv = [NODE, ...(o.nodeFlags ?? []), CLI, 'run', '--config', cfg, '--',
-    ...instanceArgv({ port: o.instancePort, threads: 1, warmupSeconds: o.warmupSeconds ?? 0, gracefulTimeout: 1,
+    ...instanceArgv({ port: o.instancePort, threads: 1, warmupSeconds: o.warmupSeconds ?? 0,
       ...(o.zeoPort ? { zeo: `127.0.0.1:${o.zeoPort}` } : {}) })];
   return await startPeer(argv, {
     name: `znotify ${o.name}`,

@@ -8,7 +8,7 @@ import { describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { freePort, waitForTcp } from './harness/net.js';
 import {
-  instanceArgv, sampleSkipReason, startInstance, startZeoServer, zeoServerArgv, type Peer,
+  instanceArgv, peerEnv, sampleSkipReason, startInstance, startZeoServer, zeoServerArgv, type Peer,
 } from './harness/proc.js';
 
 const skip = sampleSkipReason();
@@ -33,8 +33,8 @@ async function get(port: number, pathname: string, opts: { method?: string; time
   });
 }
 
-async function instance(t: import('node:test').TestContext, a: Parameters<typeof startInstance>[0]): Promise<Peer> {
-  const p = await startInstance(a);
+async function instance(t: import('node:test').TestContext, a: Parameters<typeof startInstance>[0], env?: NodeJS.ProcessEnv): Promise<Peer> {
+  const p = await startInstance(a, env ? { env: { ...peerEnv(), ...env } } : {});
   t.after(() => p.stop());
   return p;
 }
@@ -122,9 +122,10 @@ describe('sample instance on waitress', { skip }, () => {
     assert.ok(first.ms >= 400, 'the warm-up is paid by the first request that succeeds');
   });
 
-  it('POST /hang hangs every worker (TCP still connects); SIGUSR1 dumps every thread stack to stderr', async (t) => {
+  it('POST /hang hangs every worker (TCP still connects); PYTHONFAULTHANDLER=1 + SIGABRT dumps every thread from C', async (t) => {
     const port = await freePort();
-    const p = await instance(t, { port, threads: 2, gracefulTimeout: 1 });
+    // The environment alone enables faulthandler: the instance registers nothing itself, as Zope 5 does not.
+    const p = await instance(t, { port, threads: 2 }, { PYTHONFAULTHANDLER: '1' });
     assert.equal((await get(port, '/hang')).status, 405, 'GET /hang does nothing');
     assert.equal((await get(port, '/')).status, 200);
     const hang = await get(port, '/hang', { method: 'POST' });
@@ -134,41 +135,50 @@ describe('sample instance on waitress', { skip }, () => {
     await waitForTcp(port); // busy-looking, not dead: the accept loop still runs
 
     const mark = p.output().length;
-    assert.ok(p.signal('SIGUSR1'));
-    await p.waitForOutput(/Current thread[^\n]*\n(?:\s+File[^\n]*\n)+/, { from: mark });
-    await sleep(200);
+    assert.ok(p.signal('SIGABRT'));
+    assert.deepEqual(await p.exited, { code: null, signal: 'SIGABRT' }, 'faulthandler dumps, then the process aborts');
     const dump = p.output().slice(mark);
-    assert.equal(dump.match(/in hang_forever/g)?.length, 2, `both workers hang:\n${dump}`);
-    assert.match(dump, /most recent call first/);
-    assert.equal(p.exitInfo, undefined, 'SIGUSR1 does not stop the instance');
-
-    // Hung workers never finish: SIGTERM still ends the process after --graceful-timeout.
-    const exit = await p.stop();
-    assert.deepEqual(exit, { code: 0, signal: null });
-    assert.match(p.stderr(), /still busy after 1s, exiting anyway/);
+    assert.equal(dump.match(/in hang_forever/g)?.length, 2, `both hung workers are in the dump:\n${dump}`);
+    assert.match(dump, /Current thread[^\n]*\n(?:\s+File[^\n]*\n)+/);
   });
 
-  it('SIGHUP is only logged; SIGUSR2 hangs a one-thread instance like POST /hang', async (t) => {
-    const port = await freePort();
-    const p = await instance(t, { port, gracefulTimeout: 1 });
-    assert.ok(p.signal('SIGHUP'));
-    await p.waitForOutput(/instance: SIGHUP received \(logged only\)/);
-    assert.ok(p.signal('SIGUSR2'));
-    await p.waitForOutput(/hang requested: all 1 worker thread\(s\)/);
-    await assert.rejects(get(port, '/', { timeoutMs: 800 }), /timeout/);
+  it('Zope 5 signals: SIGHUP, SIGUSR1, SIGUSR2 and SIGTERM kill it at once, with nothing logged', async (t) => {
+    for (const sig of ['SIGHUP', 'SIGUSR1', 'SIGUSR2', 'SIGTERM'] as const) {
+      const port = await freePort();
+      const p = await instance(t, { port });
+      const mark = p.output().length;
+      assert.ok(p.signal(sig));
+      assert.deepEqual(await p.exited, { code: null, signal: sig }, `${sig}: default action`);
+      assert.equal(p.output().slice(mark), '', `${sig}: nothing logged`);
+    }
   });
 
-  it('SIGTERM stops gracefully: no new connections, the running request completes, exit 0', async (t) => {
-    const port = await freePort();
-    const p = await instance(t, { port });
-    const slow = get(port, '/slow?seconds=1');
-    await sleep(300);
-    assert.ok(p.signal('SIGTERM'));
-    await p.waitForOutput(/stopping: no new connections/);
-    await assert.rejects(get(port, '/', { timeoutMs: 1_000 }), /ECONNREFUSED/);
-    assert.equal((await slow).status, 200);
-    assert.deepEqual(await p.exited, { code: 0, signal: null });
-    assert.match(p.stderr(), /instance: stopped/);
+  it('SIGTERM cuts a request in flight; SIGINT (waitress) lets it finish, cancels the queued one, exit 0', async (t) => {
+    {
+      const port = await freePort();
+      const p = await instance(t, { port });
+      const slow = get(port, '/slow?seconds=1');
+      await sleep(300);
+      assert.ok(p.signal('SIGTERM'));
+      await assert.rejects(slow, /socket hang up|ECONNRESET/, 'SIGTERM cut the request in flight');
+      assert.deepEqual(await p.exited, { code: null, signal: 'SIGTERM' });
+    }
+    {
+      const port = await freePort();
+      const p = await instance(t, { port });
+      const slow = get(port, '/slow?seconds=1');
+      await sleep(300);
+      const queued = get(port, '/');
+      await p.waitForOutput(/Task queue depth is 1/);
+      assert.ok(p.signal('SIGINT'));
+      await p.waitForOutput(/instance: SIGINT: waitress stops/);
+      assert.equal((await slow).status, 200, 'the request in flight finished');
+      await assert.rejects(queued, /socket hang up|ECONNRESET/, 'the queued request was cancelled');
+      assert.deepEqual(await p.exited, { code: 0, signal: null });
+      assert.match(p.stderr(), /Canceling 1 pending task\(s\)/);
+      assert.match(p.stderr(), /instance: stopped/);
+      await assert.rejects(get(port, '/', { timeoutMs: 1_000 }), /ECONNREFUSED/);
+    }
   });
 
   it('a port already in use gives one clear line and exit status 1', async (t) => {
