@@ -1,4 +1,4 @@
-// The liveness guard (liveness-guard.ts) alone: a real instance process that records SIGUSR1, the real
+// The liveness guard (liveness-guard.ts) alone: a real instance process that records SIGABRT, the real
 // notifier on a real datagram receiver, probe results applied to a real ServiceState.
 import assert from 'node:assert/strict';
 import test, { type TestContext } from 'node:test';
@@ -37,7 +37,7 @@ async function setup(t: TestContext, o: { watchdogUsec?: bigint; dumpStacks?: bo
   return { r, log, child, signals, state, probe, guard };
 }
 
-test('liveness guard: WATCHDOG=1 while live; lost: no more pings, STATUS=, SIGUSR1, then WATCHDOG=trigger', async (t) => {
+test('liveness guard: WATCHDOG=1 while live; lost: no more pings, STATUS=, SIGABRT (the dump), WATCHDOG=trigger, then it waits for the watchdog signal', async (t) => {
   const s = await setup(t, { watchdogUsec: 200_000n });
   s.guard.start();
   await s.r.waitForCount(2);
@@ -55,9 +55,17 @@ test('liveness guard: WATCHDOG=1 while live; lost: no more pings, STATUS=, SIGUS
   const iLost = texts.indexOf('STATUS=liveness lost: zeo: connection refused');
   assert.ok(iLost >= 0 && iLost < texts.indexOf('WATCHDOG=trigger'), texts.join(' | '));
   assert.ok(!texts.slice(iLost).includes('WATCHDOG=1'), 'no ping after liveness was lost');
-  const iDump = s.log.lines.findIndex((l) => l.msg === 'sent SIGUSR1 so the instance logs its thread stacks');
+  const iDump = s.log.lines.findIndex((l) => /^sent SIGABRT: the instance writes every thread's stack \(faulthandler/.test(l.msg));
   assert.ok(iDump >= 0, 'the stack dump was asked for before the trigger');
-  await until('the instance got SIGUSR1', () => s.signals().includes('USR1'));
+  await until('the instance got SIGABRT', () => s.signals().includes('ABRT'));
+  assert.ok(!s.signals().includes('USR1'), 'no SIGUSR1: Zope 5 would die of it');
+  // The wrapper stays until systemd's watchdog signal arrives.
+  let settled = false;
+  void s.guard.settled().then(() => { settled = true; });
+  await new Promise((r) => setTimeout(r, 100));
+  assert.equal(settled, false, 'settled before the watchdog signal');
+  s.guard.noteWatchdogSignal();
+  await until('settled', () => settled);
   // Once lost, it stays lost: a second check sends nothing more.
   const n = s.r.received.length;
   s.guard.check();
@@ -77,4 +85,6 @@ test('liveness guard: without WATCHDOG_USEC it neither pings nor triggers; witho
   b.guard.check();
   await until('WATCHDOG=trigger', () => b.r.received.some((d) => d.text === 'WATCHDOG=trigger'));
   assert.deepEqual(b.signals(), []);
+  // Without a trigger under way there is nothing to wait for.
+  await a.guard.settled();
 });

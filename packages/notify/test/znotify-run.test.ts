@@ -143,11 +143,14 @@ stop: { drain: 1500ms, timeout: 5s }
   assert.match(m.body, /\nznotify_ready\{name="client1"\} 1\n/);
   assert.equal((await get(s.httpPort, '/nope')).status, 404);
 
-  // Forwarded signal: SIGUSR1 makes the instance dump its stacks (faulthandler), the wrapper lives on.
-  const mark = zn.output().length;
-  zn.signal('SIGUSR1');
-  await zn.waitForOutput(/Thread 0x|Current thread/, { from: mark, timeoutMs: 5000 });
+  // Nothing is forwarded unless configured: the instance, like Zope 5, would die of SIGHUP, SIGUSR1, SIGUSR2.
+  for (const sig of ['SIGHUP', 'SIGUSR1', 'SIGUSR2'] as const) {
+    const mark = zn.output().length;
+    zn.signal(sig);
+    await zn.waitForOutput(new RegExp(`${sig} not forwarded: Zope 4\\+ has no ${sig} handler`), { from: mark, timeoutMs: 5000 });
+  }
   assert.ok(alive(childPid));
+  assert.equal((await get(s.port, '/')).status, 200, 'the instance still serves');
 
   // Graceful stop.
   const n = r.received.length;
@@ -160,12 +163,12 @@ stop: { drain: 1500ms, timeout: 5s }
   assert.ok(alive(childPid), 'the instance keeps serving while draining');
   const exit = await zn.exited;
   assert.ok(Date.now() - stopAt >= 1400, 'drain period honoured');
-  assert.deepEqual(exit, { code: 0, signal: null }, 'exit status of the instance (waitress exits 0 on SIGTERM)');
+  assert.deepEqual(exit, { code: 0, signal: null }, 'the instance died of its stop signal (no handler, as Zope 5): a clean stop');
   assert.ok(!alive(childPid));
   assert.ok(texts(r).slice(n).some((x) => /^STATUS=stopping: sent SIGTERM, waiting up to 5\.0 s$/.test(x)));
 });
 
-test('watchdog: WATCHDOG=1 while live; busy is not dead; a hung instance gets SIGUSR1, then WATCHDOG=trigger', { skip: skipSample }, async (t) => {
+test('watchdog: WATCHDOG=1 while live; busy is not dead; a hung instance dumps its stacks (SIGABRT, faulthandler from outside), then WATCHDOG=trigger', { skip: skipSample }, async (t) => {
   const r = await receiver(t);
   const s = await setup((p) => `
 name: client1
@@ -200,18 +203,20 @@ stop: { drain: 0, timeout: 1s }
   });
   const trigger = await datagram(r, /^WATCHDOG=trigger$/, 10_000);
   assert.ok(trigger);
-  const out = zn.output().slice(mark);
-  const iDump = out.search(/Thread 0x|Current thread/);
-  assert.ok(iDump >= 0, 'the instance dumped its stacks');
+  // The instance registers nothing itself: PYTHONFAULTHANDLER=1, put in its environment by the wrapper, makes
+  // SIGABRT write every thread's stack, the hung worker's included.
+  await zn.waitForOutput(/Current thread[^\n]*\n(?:\s+File[^\n]*\n)+/, { from: mark, timeoutMs: 5000 });
+  assert.match(zn.output().slice(mark), /in hang_forever/);
+  assert.match(zn.output().slice(mark), /sent SIGABRT: the instance writes every thread's stack/);
   const all = texts(r);
   const iLost = all.findIndex((x) => /^STATUS=liveness lost: root: hung, \/ unanswered for [23]\.\d s while TCP connects$/.test(x));
   const iTrig = all.indexOf('WATCHDOG=trigger');
   assert.ok(iLost >= 0 && iLost < iTrig, all.join(' | '));
   assert.ok(!all.slice(iLost).includes('WATCHDOG=1'), 'no ping after liveness was lost');
-  // the hung instance ignores SIGTERM's graceful path: SIGKILL after stop.timeout, exit 128+9
-  zn.signal('SIGTERM');
+  // systemd's WatchdogSignal= (SIGABRT) ends the wait: the wrapper leaves with the instance's status (it aborted: 134).
+  zn.signal('SIGABRT');
   const exit = await zn.exited;
-  assert.deepEqual(exit, { code: 137, signal: null }, `the hung instance ends in SIGKILL after stop.timeout: ${zn.output().slice(-400)}`);
+  assert.deepEqual(exit, { code: 134, signal: null }, zn.output().slice(-400));
 });
 
 test('ZEO outage: down in the agent at once, watchdog fed within database-grace, trigger after it', { skip: skipSample }, async (t) => {
@@ -418,10 +423,13 @@ stop: { drain: 1500ms, timeout: 5s }
   await hx.waitForState('plone', 'client1', 'UP', { timeoutMs: 5000 });
   const mark = zn.output().length;
   zn.signal('SIGTERM');
-  await hx.waitForState('plone', 'client1', 'DRAIN', { timeoutMs: 1000 });
-  assert.doesNotMatch(zn.output().slice(mark), /sending the stop signal/, 'DRAIN before the stop signal');
-  await zn.waitForOutput(/HAProxy server set to drain/, { from: mark, timeoutMs: 2000 });
   assert.deepEqual(await zn.exited, { code: 0, signal: null });
+  // HAProxy took the drain, reported no session on the server (nothing in flight), and only then the stop signal
+  // went out: drain to zero, not the whole stop.drain.
+  const out = zn.output().slice(mark);
+  const at = (re: RegExp) => out.search(re);
+  const [iDrain, iZero, iStop] = [at(/HAProxy server set to drain/), at(/plone\/client1: no session left after/), at(/sending the stop signal/)];
+  assert.ok(iDrain >= 0 && iDrain < iZero && iZero < iStop, out);
 });
 
 test('startup checks gate READY=1 too (Kubernetes order), then keep running as readiness checks', { skip: skipSample }, async (t) => {
@@ -495,6 +503,7 @@ http: 127.0.0.1:${p.port}
 warmup: { urls: [/Plone] }
 health: { agent: 127.0.0.1:${p.agentPort} }
 stop: { drain: 0, timeout: 5s }
+signals: { stack-dump: hook }
 log: { level: info }
 `);
   // A 3 s cold start: /Plone answers nothing before, so however late this test sees the log line (a loaded
@@ -516,8 +525,8 @@ log: { level: info }
     const zn = await znotify(t, ['--config', s.config, '--', ...instance], r.env(peerEnv()));
     await waitFor('the health listener log line', () => (zn.output().includes('health agent listening') ? true : undefined), 15_000, 1);
     zn.signal('SIGUSR1');
-    // Forwarded to an instance spawned a moment ago, SIGUSR1 would kill it (its default action): dropped, logged.
-    await waitFor('SIGUSR1 dropped', () => (/SIGUSR1 (arrived before the instance was running|before the instance answered HTTP): not forwarded/.test(zn.output()) ? true : undefined)).catch((err: Error) => { throw new Error(`${err.message}: ${zn.output().slice(-1500)}`); });
+    // Sent to an instance that has no handler (yet), SIGUSR1 would kill it (its default action): dropped, logged.
+    await waitFor('SIGUSR1 dropped', () => (/SIGUSR1 arrived before the instance was running: not forwarded|SIGUSR1: no process of the instance has registered the stack dump/.test(zn.output()) ? true : undefined)).catch((err: Error) => { throw new Error(`${err.message}: ${zn.output().slice(-1500)}`); });
     await datagram(r, /READY=1/, 15_000);
     assert.doesNotMatch(zn.output(), /Debugger listening/);
     const inspector = await new Promise<boolean>((resolve) => {
@@ -525,9 +534,10 @@ log: { level: info }
       c.on('error', () => resolve(false));
     });
     assert.equal(inspector, false, 'something listens on 127.0.0.1:9229');
-    // Once the instance runs, SIGUSR1 is forwarded: faulthandler's stack dump (sample/instance.py).
+    // Once the instance runs, the startup hook has registered the dump: SIGUSR1 dumps, the instance lives on.
     zn.signal('SIGUSR1');
     await waitFor('the instance\'s stack dump', () => (/Thread 0x|Current thread/.test(zn.output()) ? true : undefined));
+    assert.match(zn.output(), /SIGUSR1: asked the instance for a stack dump \(startup hook\)/);
     assert.equal(await agent(s.agentPort), 'up ready 100%\n');
     zn.signal('SIGTERM');
     const exit = await zn.exited;

@@ -46,7 +46,8 @@ export type StartErrorCode =
   | 'ZNOTIFY_WARMUP_FAILED'
   | 'ZNOTIFY_CHILD_EXITED'
   | 'ZNOTIFY_DATABASE_UNAVAILABLE'
-  | 'ZNOTIFY_STOPPED';
+  | 'ZNOTIFY_STOPPED'
+  | 'ZNOTIFY_STACK_HOOK';
 
 /** The wrapper could not start (or finish starting) the service. The message is one line meant for the journal. */
 export class StartError extends Error {

@@ -77,3 +77,47 @@ export function frozenReason(pid: number, o: FrozenOptions = {}): string | undef
   const cg = cgroupFrozen(pid, o);
   return cg ? `instance frozen: ${cg}` : undefined;
 }
+
+/** The process group of `pid` (/proc/PID/stat field 5), or undefined when it is gone. */
+export function processGroup(pid: number, o: FrozenOptions = {}): number | undefined {
+  const stat = read(path.join(o.proc ?? '/proc', String(pid), 'stat'));
+  const end = stat?.lastIndexOf(')') ?? -1;
+  if (!stat || end < 0) return undefined;
+  const pgrp = Number(stat.slice(end + 2).split(' ')[2]);
+  return Number.isInteger(pgrp) ? pgrp : undefined;
+}
+
+/**
+ * Looks at the instance every `everyMs` and reports each change (frozen, or able to run again). The timer does
+ * not hold the event loop; stop() ends it.
+ */
+export class FrozenWatch {
+  private timer: NodeJS.Timeout | undefined;
+  private last: string | undefined;
+
+  constructor(private readonly pid: () => number | undefined, private readonly onChange: (reason: string | undefined) => void,
+    private readonly o: FrozenOptions = {}) {}
+
+  start(everyMs: number): void {
+    if (this.timer) return;
+    this.timer = setInterval(() => this.look(), everyMs);
+    this.timer.unref();
+    this.look();
+  }
+
+  /** Looks now (also called right before a watchdog ping); reports a change at once. */
+  look(): string | undefined {
+    const pid = this.pid();
+    const reason = pid === undefined ? undefined : frozenReason(pid, this.o);
+    if (reason !== this.last) {
+      this.last = reason;
+      this.onChange(reason);
+    }
+    return reason;
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+    this.timer = undefined;
+  }
+}

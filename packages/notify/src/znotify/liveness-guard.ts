@@ -1,31 +1,57 @@
 // The liveness guard: feeds systemd's watchdog while liveness holds, and acts at once when it is lost.
 //
 // WATCHDOG=1 goes out at half WATCHDOG_USEC while the instance runs and every liveness probe passes (or fails
-// within its grace). When liveness is lost: SIGUSR1 to the instance (Zope dumps its thread stacks), a short
-// pause for the dump to reach the journal, then WATCHDOG=trigger, so systemd applies the unit's watchdog policy
-// now (sd_notify(3): "the same behaviour as if WatchdogSec= is enabled and the service did not send
-// WATCHDOG=1 in time") instead of after a silent WatchdogSec.
+// within its grace), and it is not frozen (frozen.ts, looked at right before every ping). When liveness is
+// lost: the stack dump (below), then WATCHDOG=trigger, so systemd applies the unit's watchdog policy now
+// (sd_notify(3): "the same behaviour as if WatchdogSec= is enabled and the service did not send WATCHDOG=1 in
+// time") instead of after a silent WatchdogSec. The wrapper then waits (a few seconds at most) for systemd's
+// WatchdogSignal= before it exits, so that the unit ends as a watchdog failure (Restart=on-watchdog works).
+//
+// The stack dump works on an unmodified Zope 5, which has no handler of its own: the wrapper started it with
+// PYTHONFAULTHANDLER=1 (stack-dump.ts), so SIGABRT makes Python write every thread's traceback to stderr (the
+// journal) from C, even in a deadlock, and abort. A stopped process gets SIGCONT with it, so that it can.
 import { setTimeout as sleep } from 'node:timers/promises';
 import { WatchdogPinger, type WatchdogInfo } from '../index.js';
 import type { Logger } from './log.js';
 import type { Notifier } from './notifier.js';
 import type { ServiceState } from './state.js';
 
-/** Pause between SIGUSR1 (stack dump) and what follows it, at most. */
+/** How long the dump may take before what follows it (the instance's exit ends the wait earlier). */
 export const DUMP_PAUSE_MS = 2000;
+/** How long the wrapper waits for systemd's WatchdogSignal= after WATCHDOG=trigger before it exits anyway. */
+export const WATCHDOG_SIGNAL_WAIT_MS = 5000;
 
 /** The part of the instance the guard needs. */
 export interface GuardedChild {
   readonly pid: number;
   readonly alive: boolean;
+  readonly exited: Promise<unknown>;
   signal(sig: NodeJS.Signals): boolean;
+  killGroup(): void;
 }
 
-/** SIGUSR1 so the instance logs its thread stacks, then a pause of `pauseMs` for the dump to be written. */
-export async function dumpStacks(child: GuardedChild, log: Pick<Logger, 'warn'>, pauseMs: number): Promise<void> {
-  if (!child.signal('SIGUSR1')) return;
-  log.warn({ childPid: child.pid }, 'sent SIGUSR1 so the instance logs its thread stacks');
-  await sleep(pauseMs);
+/**
+ * SIGABRT (+ SIGCONT, for a stopped process) so that faulthandler writes every thread's stack and the instance
+ * aborts; waits for its exit, at most `pauseMs`. Used right before a kill: a watchdog-driven one, or a failed start.
+ */
+export async function dumpStacksBeforeKill(child: GuardedChild, log: Pick<Logger, 'warn'>, pauseMs: number): Promise<void> {
+  if (!child.signal('SIGABRT')) return;
+  child.signal('SIGCONT');
+  log.warn({ childPid: child.pid }, 'sent SIGABRT: the instance writes every thread\'s stack (faulthandler, PYTHONFAULTHANDLER=1) and aborts');
+  const timer = new AbortController();
+  await Promise.race([child.exited, sleep(pauseMs, undefined, { signal: timer.signal }).catch(() => {})]);
+  timer.abort();
+}
+
+/**
+ * systemd's WatchdogSignal= (default SIGABRT) reached the wrapper: the instance gets it too (KillMode=mixed or
+ * process would not deliver it), with SIGCONT; what is left of its group gets SIGKILL after DUMP_PAUSE_MS.
+ */
+export function passWatchdogSignal(child: GuardedChild, log: Pick<Logger, 'warn'>): void {
+  log.warn({ childPid: child.pid }, 'SIGABRT (watchdog signal?): passing it on');
+  if (!child.signal('SIGABRT')) return;
+  child.signal('SIGCONT');
+  setTimeout(() => child.killGroup(), DUMP_PAUSE_MS).unref();
 }
 
 export interface LivenessGuardOptions {
@@ -38,10 +64,15 @@ export interface LivenessGuardOptions {
   /** Ask for a stack dump before the trigger (watchdog.dump-stacks). */
   dumpStacks: boolean;
   now(): number;
+  /** Called right before each ping decision: refreshes what the state knows about a frozen instance. */
+  look?(): void;
 }
 
 export class LivenessGuard {
   private pinger: WatchdogPinger | undefined;
+  private triggering: Promise<boolean> | undefined;
+  private signalArrived: () => void = () => {};
+  private readonly watchdogSignal = new Promise<void>((resolve) => { this.signalArrived = resolve; });
 
   constructor(private readonly o: LivenessGuardOptions) {}
 
@@ -51,7 +82,7 @@ export class LivenessGuard {
     if (!watchdog || this.pinger) return;
     this.pinger = new WatchdogPinger({
       intervalMs: watchdog.intervalMs,
-      healthy: () => state.phase === 'running' && state.live(now()),
+      healthy: () => { this.o.look?.(); return state.phase === 'running' && state.live(now()); },
       send: () => notifier.send([{ type: 'watchdog' }]),
       onPing: () => state.countWatchdogPing(),
       onSkip: () => this.check(),
@@ -78,13 +109,31 @@ export class LivenessGuard {
     this.stop();
     log.error({ reason, dumpStacks: this.o.dumpStacks }, 'liveness lost: asking systemd to apply the watchdog policy');
     notifier.status(`liveness lost: ${reason}`);
-    void this.trigger(watchdog);
+    this.triggering = this.trigger(watchdog);
   }
 
-  private async trigger(watchdog: WatchdogInfo): Promise<void> {
+  /** systemd's watchdog signal reached the wrapper (signals.ts). */
+  noteWatchdogSignal(): void { this.signalArrived(); }
+
+  /**
+   * Resolves when the wrapper may exit: at once when no trigger is under way; otherwise once the trigger went
+   * out and systemd's watchdog signal arrived (at most WATCHDOG_SIGNAL_WAIT_MS later), so that systemd sees the
+   * watchdog, not merely an instance that died of SIGABRT.
+   */
+  async settled(): Promise<void> {
+    if (!this.triggering || !(await this.triggering)) return;
+    const timer = new AbortController();
+    await Promise.race([this.watchdogSignal, sleep(WATCHDOG_SIGNAL_WAIT_MS, undefined, { signal: timer.signal }).catch(() => {})]);
+    timer.abort();
+  }
+
+  private async trigger(watchdog: WatchdogInfo): Promise<boolean> {
     const { state, child, notifier, log } = this.o;
     // Never more than half a watchdog interval: the trigger must still come before systemd's own timeout.
-    if (this.o.dumpStacks) await dumpStacks(child, log, Math.min(DUMP_PAUSE_MS, watchdog.intervalMs / 2));
-    if (state.phase === 'running' && child.alive) notifier.send([{ type: 'watchdog-trigger' }]);
+    if (this.o.dumpStacks) await dumpStacksBeforeKill(child, log, Math.min(DUMP_PAUSE_MS, watchdog.intervalMs / 2));
+    // Also when the dump ended the instance: the trigger is what makes systemd count a watchdog failure.
+    if (state.phase !== 'running') return false;
+    notifier.send([{ type: 'watchdog-trigger' }]);
+    return true;
   }
 }

@@ -1,14 +1,16 @@
 // Runs the configured checks as probes, each in its own loop (probe.ts), all ended by one AbortSignal, and
 // tells the supervisor after every result. One HttpProber (a keep-alive pool) per address, shared by http
-// checks and the warm-up.
+// checks and the warm-up; one kept ZEO connection per zeo check.
 import { formatAddress, type Address } from './address.js';
-import { HttpProber, runCheck, type CheckDeps } from './checks.js';
+import { HttpProber, runCheck, ZeoKeeper, type CheckDeps } from './checks.js';
+import type { ZeoCheckSpec } from './config.js';
 import type { Logger } from './log.js';
 import { runProbe, type Clock, type ProbeState } from './probe.js';
 
 /** The HTTP probers of one wrapper, one per address, closed together at the end. */
 export class ProberPool {
   private readonly probers = new Map<string, HttpProber>();
+  private readonly keepers = new Map<string, ZeoKeeper>();
 
   /** The prober for `address`, made on first use. */
   http(address: Address): HttpProber {
@@ -18,7 +20,15 @@ export class ProberPool {
     return p;
   }
 
+  /** The kept connection of the zeo check `spec` (check names are unique), made on first use. */
+  zeo(spec: ZeoCheckSpec): ZeoKeeper {
+    let k = this.keepers.get(spec.name);
+    if (!k) { k = new ZeoKeeper(spec.address, spec.ruokEveryMs); this.keepers.set(spec.name, k); }
+    return k;
+  }
+
   async close(): Promise<void> {
+    for (const k of this.keepers.values()) k.close();
     await Promise.all([...this.probers.values()].map((p) => p.close()));
   }
 }
@@ -29,7 +39,7 @@ export interface ProbeSchedulerOptions {
   env: NodeJS.ProcessEnv;
   clock: Clock;
   log: Pick<Logger, 'info' | 'warn' | 'debug' | 'error'>;
-  /** Whether the instance runs now, and the hang timeout: how a busy http check is judged. */
+  /** Whether the instance runs now (alive and not frozen), and the hang timeout: how a busy http check is judged. */
   childAlive(): boolean;
   hangTimeoutMs: number;
   /** After every result, once it has been logged. */
@@ -40,7 +50,7 @@ export class ProbeScheduler {
   private readonly deps: CheckDeps;
 
   constructor(private readonly o: ProbeSchedulerOptions, private readonly signal: AbortSignal) {
-    this.deps = { http: (address) => o.pool.http(address), env: o.env };
+    this.deps = { http: (address) => o.pool.http(address), zeo: (spec) => o.pool.zeo(spec), env: o.env };
   }
 
   /** Starts the loop of one probe; with `untilPass` it ends once the probe passes (startup-only probes). */

@@ -6,9 +6,12 @@
 //   warm-up:  the startup gate (startup-gate.ts): warm-up URLs in order, then startup-role checks; then READY=1,
 //             the other probes (probe-scheduler.ts), the watchdog (liveness-guard.ts), and `set server B/S
 //             state ready` through the Runtime API when a stats socket is configured (haproxy.ts).
-//   running:  probe results -> ServiceState (state.ts) -> STATUS= (notifier.ts), agent and /health replies, and
-//             the liveness guard's WATCHDOG=1 or WATCHDOG=trigger.
-//   stopping: SIGTERM (signals.ts) -> the stop sequence (stop-sequence.ts): drain, stop signal, SIGKILL.
+//   running:  probe results and the frozen watch (frozen.ts) -> ServiceState (state.ts) -> STATUS= (notifier.ts),
+//             agent and /health replies, and the liveness guard's WATCHDOG=1 or stack dump + WATCHDOG=trigger.
+//   signals:  what each does is the signal policy's (signal-policy.ts, signals.ts): nothing reaches the instance
+//             unless configured; SIGUSR1 may ask for a stack dump through the startup hook (stack-dump.ts).
+//   stopping: SIGTERM -> the stop sequence (stop-sequence.ts): drain (to zero, with HAProxy's Runtime API),
+//             stop signal, SIGKILL.
 //
 // The wrapper exits with the instance's status (128+signal when it died of one; 0 when it died of the stop
 // signal during a stop, as systemd counts it), or 1 when the start failed. If the wrapper itself fails, the
@@ -22,12 +25,15 @@ import { databaseGate, waitForDatabases } from './database-wait.js';
 import { EXIT_UNAVAILABLE, StartError } from './errors.js';
 import { ServerStateQueue } from './haproxy.js';
 import { openHealthListeners, type HealthListeners } from './health.js';
-import { DUMP_PAUSE_MS, dumpStacks, LivenessGuard } from './liveness-guard.js';
+import { serverSessions } from './drain.js';
+import { FrozenWatch, processGroup } from './frozen.js';
+import { DUMP_PAUSE_MS, dumpStacksBeforeKill, LivenessGuard, passWatchdogSignal } from './liveness-guard.js';
 import type { Logger } from './log.js';
 import { Notifier } from './notifier.js';
 import { newProbeState, realClock, type Clock, type ProbeState } from './probe.js';
 import { ProberPool, ProbeScheduler } from './probe-scheduler.js';
 import { installSignalHandlers, type SignalSource } from './signals.js';
+import { createStackHook, signalRegistered, stackDumpEnv, type StackHook } from './stack-dump.js';
 import { passStartupGate, type GateOutcome } from './startup-gate.js';
 import { ServiceState } from './state.js';
 import { StopSequence } from './stop-sequence.js';
@@ -73,6 +79,9 @@ interface Parts {
   guard: LivenessGuard;
   stop: StopSequence;
   haproxy: ServerStateQueue | undefined;
+  frozen: FrozenWatch;
+  hook: StackHook | undefined;
+  watchdog: WatchdogInfo | undefined;
   removeSignalHandlers: () => void;
 }
 
@@ -92,12 +101,18 @@ export async function start(config: Config, log: Logger, opts: RunOptions = {}):
     await listeners.close();
     throw err;
   });
-  const child = await spawnInstance(config, cenv, opts.pdeathsig !== false, log, watchdog).catch(async (err: unknown) => {
+  let hook: StackHook | undefined;
+  const child = await (async () => {
+    hook = config.signals.stackDump === 'hook' ? makeStackHook(env) : undefined;
+    const ienv = stackDumpEnv(cenv, { dumpBeforeKill: config.watchdog.dumpStacks, ...(hook ? { hookDir: hook.dir } : {}) });
+    return await spawnInstance(config, ienv, opts.pdeathsig !== false, log, watchdog);
+  })().catch(async (err: unknown) => {
+    hook?.remove();
     await listeners.close();
     throw err;
   });
   state.childStarted(child.pid);
-  const parts = wire({ config, log, clock, state, child, notifier, listeners, watchdog, env: cenv, signals: opts.signals ?? process });
+  const parts = wire({ config, log, clock, state, child, notifier, listeners, watchdog, hook, env: cenv, signals: opts.signals ?? process });
   const done = outcome(parts);
   void openGate(parts);
   return { done, child, state, bound: listeners.bound, stop: () => parts.stop.begin(), kill: () => child.killGroup() };
@@ -146,6 +161,17 @@ function readSystemdEnvironment(config: Config, notifier: Notifier, env: NodeJS.
   }
 }
 
+/** The startup hook's directory: in the unit's RuntimeDirectory= when it has one, else in the temp dir. */
+function makeStackHook(env: NodeJS.ProcessEnv): StackHook {
+  const base = env.RUNTIME_DIRECTORY?.split(':')[0] || undefined;
+  try {
+    return createStackHook(base);
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    throw new StartError('ZNOTIFY_STACK_HOOK', `signals.stack-dump: hook: cannot create the hook directory in ${base ?? 'the temp directory'} (${e.code ?? e.message}); give the unit RuntimeDirectory= or set stack-dump: off`, 73, { cause: err });
+  }
+}
+
 async function spawnInstance(config: Config, env: NodeJS.ProcessEnv, pdeathsig: boolean, log: Logger, watchdog: WatchdogInfo | undefined): Promise<Child> {
   const child = await Child.spawn(config.command, { env, pdeathsig });
   if (!child.pdeathsig && pdeathsig) {
@@ -157,7 +183,8 @@ async function spawnInstance(config: Config, env: NodeJS.ProcessEnv, pdeathsig: 
 
 interface WireInput {
   config: Config; log: Logger; clock: Clock; state: ServiceState; child: Child; notifier: Notifier;
-  listeners: HealthListeners; watchdog: WatchdogInfo | undefined; env: NodeJS.ProcessEnv; signals: SignalSource;
+  listeners: HealthListeners; watchdog: WatchdogInfo | undefined; hook: StackHook | undefined; env: NodeJS.ProcessEnv;
+  signals: SignalSource;
 }
 
 /** Builds the parts and connects them: probe results feed STATUS= and the guard; a stop ends probes and pings. */
@@ -166,9 +193,18 @@ function wire(w: WireInput): Parts {
   const now = () => clock.now();
   const probing = new AbortController();
   const pool = new ProberPool();
-  const guard = new LivenessGuard({ watchdog: w.watchdog, state, child, notifier, log, dumpStacks: config.watchdog.dumpStacks, now });
+  const frozen = new FrozenWatch(() => (child.alive ? child.pid : undefined), (reason) => {
+    state.frozenChanged(reason);
+    if (reason) log.error({ childPid: child.pid, reason }, `${reason}: not ready, not live`);
+    else log.info({ childPid: child.pid }, 'instance runs again');
+    if (state.phase !== 'running') return;
+    notifier.status(state.runningStatus(now()));
+    guard.check();
+  });
+  const guard: LivenessGuard = new LivenessGuard({ watchdog: w.watchdog, state, child, notifier, log, dumpStacks: config.watchdog.dumpStacks, now, look: () => frozen.look() });
   const probes = new ProbeScheduler({
-    pool, env: w.env, clock, log, childAlive: () => child.alive, hangTimeoutMs: config.watchdog.hangTimeoutMs,
+    // A frozen instance is not busy: its http timeouts count as failures (the kernel still accepts its TCP).
+    pool, env: w.env, clock, log, childAlive: () => child.alive && state.frozen === undefined, hangTimeoutMs: config.watchdog.hangTimeoutMs,
     onResult: () => {
       if (state.phase !== 'running') return;
       notifier.status(state.runningStatus(now()));
@@ -177,9 +213,25 @@ function wire(w: WireInput): Parts {
   }, probing.signal);
   // A `ready` still queued when the stop begins is not sent: the `drain` is what HAProxy must end up with.
   const haproxy: ServerStateQueue | undefined = config.haproxy ? new ServerStateQueue(config.haproxy, log, (): boolean => !stop.started) : undefined;
-  const stop: StopSequence = new StopSequence({ stop: config.stop, child, state, notifier, log, haproxy, onBegin: () => { probing.abort(); guard.stop(); } });
-  const removeSignalHandlers = installSignalHandlers(w.signals, { child, answered: () => state.answered, stop: () => stop.begin(), log });
-  return { config, log, clock, state, child, notifier, listeners: w.listeners, pool, probing, probes, guard, stop, haproxy, removeSignalHandlers };
+  const target = config.haproxy;
+  const sessions = target ? { where: `${target.backend}/${target.server}`, read: (s: AbortSignal) => serverSessions(target, 2000, s) } : undefined;
+  const stop: StopSequence = new StopSequence({
+    stop: config.stop, child, state, notifier, log, haproxy, ...(sessions ? { sessions } : {}),
+    onBegin: () => { probing.abort(); guard.stop(); frozen.stop(); },
+  });
+  const removeSignalHandlers = installSignalHandlers(w.signals, {
+    child, policy: config.signals, answered: () => state.answered, stop: () => stop.begin(), log,
+    dumpStacks: () => dumpOnDemand(w.hook, child, log),
+    watchdogSignal: () => { guard.noteWatchdogSignal(); passWatchdogSignal(child, log); },
+  });
+  return { config, log, clock, state, child, notifier, listeners: w.listeners, pool, probing, probes, guard, stop, haproxy, frozen, hook: w.hook, watchdog: w.watchdog, removeSignalHandlers };
+}
+
+/** SIGUSR1 with signals.stack-dump: hook: the processes that registered the dump get SIGUSR1, nothing else does. */
+function dumpOnDemand(hook: StackHook | undefined, child: Child, log: Logger): void {
+  const sent = hook ? signalRegistered(hook, child.pid, (pid) => processGroup(pid)) : [];
+  if (sent.length) log.info({ pids: sent }, 'SIGUSR1: asked the instance for a stack dump (startup hook)');
+  else log.warn({ childPid: child.pid }, 'SIGUSR1: no process of the instance has registered the stack dump (signals.stack-dump: hook); not forwarded, it would kill the instance');
 }
 
 /** Startup probes and the startup gate, then READY=1, or a failed start. */
@@ -215,6 +267,10 @@ async function becomeReady(p: Parts, gate: Extract<GateOutcome, { ok: true }>, s
   state.becameReady(readyAt);
   p.log.info({ elapsedMs: Math.round(gate.elapsedMs), warmup: gate.summary }, text);
   void p.haproxy?.set('ready');
+  p.frozen.start(Math.min(1000, p.watchdog ? p.watchdog.intervalMs / 2 : 1000));
+  if (p.hook && p.hook.registeredPids().length === 0) {
+    p.log.warn({ dir: p.hook.dir }, 'signals.stack-dump: hook: the instance\'s Python did not load the startup hook (not CPython 3, run with -E/-I/-S, or PYTHONPATH reset by its start script): SIGUSR1 will not dump its stacks');
+  }
   // Kubernetes order: readiness and liveness probes start once startup is done (startup probes that also have
   // those roles simply keep running).
   for (const q of state.probes) if (!startupProbes.includes(q)) p.probes.start(q, false);
@@ -226,7 +282,7 @@ async function failStart(p: Parts, gate: Extract<GateOutcome, { ok: false }>): P
   p.state.startFailed(failure);
   p.log.error({ elapsedMs: Math.round(gate.elapsedMs) }, `start failed: ${failure}`);
   p.notifier.send([{ type: 'status', text: `start failed: ${failure}` }]);
-  if (p.config.watchdog.dumpStacks) await dumpStacks(p.child, p.log, DUMP_PAUSE_MS);
+  if (p.config.watchdog.dumpStacks) await dumpStacksBeforeKill(p.child, p.log, DUMP_PAUSE_MS);
   p.stop.begin({ drain: false, reason: `start failed: ${failure}` });
 }
 
@@ -236,10 +292,14 @@ async function outcome(p: Parts): Promise<number> {
   p.state.childExited();
   p.probing.abort();
   p.guard.stop();
+  p.frozen.stop();
   const code = reportExit(p, exit);
   await p.stop.finished;
+  // After WATCHDOG=trigger: stay until systemd's watchdog signal, so the unit ends as a watchdog failure.
+  await p.guard.settled();
   await p.listeners.close();
   await p.pool.close();
+  p.hook?.remove();
   // Last: with the process as the source, removing a handler gives the signal back its default action.
   p.removeSignalHandlers();
   return code;

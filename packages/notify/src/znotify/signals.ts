@@ -12,6 +12,7 @@
 // What remains: the few milliseconds in which node starts and parses the executable.
 
 import type { Logger } from './log.js';
+import { IGNORED_HINT, signalAction, type SignalPolicyConfig } from './signal-policy.js';
 
 /** Where run.ts registers its signal handlers: this inbox, the process itself, or an EventEmitter in tests. */
 export interface SignalSource {
@@ -64,9 +65,6 @@ export class SignalInbox implements SignalSource {
   }
 }
 
-/** Signals meant for the instance, passed on to it. */
-export const FORWARDED: readonly NodeJS.Signals[] = ['SIGHUP', 'SIGINT', 'SIGUSR1', 'SIGUSR2'];
-
 export interface SignalTarget {
   readonly pid: number;
   signal(sig: NodeJS.Signals): boolean;
@@ -74,37 +72,47 @@ export interface SignalTarget {
 
 export interface SignalHandlerOptions {
   child: SignalTarget;
-  /** True once the instance has answered HTTP (any status) or is READY: Zope's handlers exist by then. */
+  /** What is forwarded, and what SIGUSR1 means (signal-policy.ts). */
+  policy: SignalPolicyConfig;
+  /** True once the instance has answered HTTP (any status) or is READY: its handlers exist by then. */
   answered(): boolean;
-  /** SIGTERM: the graceful stop. */
+  /** SIGTERM (and SIGINT unless forwarded): the graceful stop. */
   stop(): void;
+  /** SIGUSR1 with signals.stack-dump: hook. */
+  dumpStacks(): void;
+  /** SIGABRT: systemd's WatchdogSignal= after a watchdog timeout. */
+  watchdogSignal(): void;
   log: Pick<Logger, 'info' | 'warn'>;
 }
 
 /**
- * Registers what the running wrapper does with each signal; returns the function that removes the handlers
- * (with the process as the source, that gives the signals back their default action).
- * - SIGHUP, SIGUSR1, SIGUSR2 kill a process that has no handler for them yet, and Zope installs its handlers
- *   before it serves: until the instance has answered, they are logged and dropped. SIGINT is a stop either
- *   way, so it always goes through.
- * - SIGTERM begins the graceful stop.
- * - SIGABRT is systemd's WatchdogSignal= (default) after a watchdog timeout: the instance gets it too
- *   (KillMode=mixed/process would not deliver it), and the wrapper leaves with the instance.
+ * Registers what the running wrapper does with each signal (signal-policy.ts decides); returns the function that
+ * removes the handlers (with the process as the source, that gives the signals back their default action).
+ * A forwarded signal other than SIGINT that comes before the instance has answered HTTP is logged and dropped:
+ * an instance that installs its handler while it starts would die of it.
  */
 export function installSignalHandlers(source: SignalSource, o: SignalHandlerOptions): () => void {
   const handlers = new Map<NodeJS.Signals, () => void>();
   const on = (sig: NodeJS.Signals, fn: () => void) => { handlers.set(sig, fn); source.on(sig, fn); };
-  for (const sig of FORWARDED) {
+  for (const sig of WRAPPER_SIGNALS) {
     on(sig, () => {
-      if (sig !== 'SIGINT' && !o.answered()) {
-        o.log.warn({ signal: sig, childPid: o.child.pid }, `${sig} before the instance answered HTTP: not forwarded (it may not handle ${sig} yet, and would die of it)`);
-        return;
+      const action = signalAction(sig, o.policy);
+      switch (action) {
+        case 'stop': o.log.info({ signal: sig }, `${sig}: stopping`); o.stop(); return;
+        case 'watchdog-abort': o.watchdogSignal(); return;
+        case 'dump-stacks': o.dumpStacks(); return;
+        case 'ignore':
+          o.log.warn({ signal: sig, childPid: o.child.pid }, `${sig} not forwarded: ${IGNORED_HINT[sig] ?? 'the instance has no handler for it'}; list it in signals.forward if the instance handles it`);
+          return;
+        case 'forward':
+          if (sig !== 'SIGINT' && !o.answered()) {
+            o.log.warn({ signal: sig, childPid: o.child.pid }, `${sig} before the instance answered HTTP: not forwarded (it may not handle ${sig} yet, and would die of it)`);
+            return;
+          }
+          o.log.info({ signal: sig, childPid: o.child.pid }, 'forwarding signal to the instance');
+          o.child.signal(sig);
       }
-      o.log.info({ signal: sig, childPid: o.child.pid }, 'forwarding signal to the instance');
-      o.child.signal(sig);
     });
   }
-  on('SIGTERM', () => { o.log.info('SIGTERM: stopping'); o.stop(); });
-  on('SIGABRT', () => { o.log.warn('SIGABRT (watchdog signal?): passing it on'); o.child.signal('SIGABRT'); });
   return () => { for (const [sig, fn] of handlers) source.off(sig, fn); };
 }

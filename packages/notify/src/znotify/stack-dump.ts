@@ -162,3 +162,18 @@ export function pythonFlagProblems(argv: readonly string[], o: { dumpBeforeKill:
   }
   return out;
 }
+
+/**
+ * SIGUSR1 to every process that registered the dump (a `registered-<pid>` file) and is still in the instance's
+ * process group (`group`, the instance's pid): a pid the kernel gave to another process since is left alone.
+ * Returns the pids signalled; none means nothing was sent (a Python without the hook would die of SIGUSR1).
+ */
+export function signalRegistered(hook: Pick<StackHook, 'registeredPids'>, group: number,
+  groupOf: (pid: number) => number | undefined, kill: (pid: number, sig: NodeJS.Signals) => void = process.kill): number[] {
+  const sent: number[] = [];
+  for (const pid of hook.registeredPids()) {
+    if (groupOf(pid) !== group) continue;
+    try { kill(pid, 'SIGUSR1'); sent.push(pid); } catch { /* gone meanwhile */ }
+  }
+  return sent;
+}

@@ -28,6 +28,7 @@ export class ServiceState {
   private _childPid: number | undefined;
   private _childAlive = false;
   private _livenessLost: string | undefined;
+  private _frozen: string | undefined;
   private _failure: string | undefined;
   private _readyAt: number | undefined;
   private _answered = false;
@@ -48,6 +49,8 @@ export class ServiceState {
   get childAlive(): boolean { return this._childAlive; }
   /** Set when liveness was lost for good (a watchdog-driven kill is under way). */
   get livenessLost(): string | undefined { return this._livenessLost; }
+  /** Why the instance cannot run (stopped, traced, zombie, frozen cgroup: frozen.ts), while that lasts. */
+  get frozen(): string | undefined { return this._frozen; }
   /** Why the start failed (or the wrapper failed), while the wrapper is on its way out. */
   get failure(): string | undefined { return this._failure; }
   get readyAt(): number | undefined { return this._readyAt; }
@@ -69,6 +72,8 @@ export class ServiceState {
     this._phase = 'running';
     this._readyAt = now;
   }
+  /** The instance stopped being able to run, or could again (undefined): neither ready nor live meanwhile. */
+  frozenChanged(reason: string | undefined): void { this._frozen = reason; }
   /** Liveness is gone for good: from now on neither ready nor live. */
   lostLiveness(reason: string): void { this._livenessLost = reason; }
   /** The start failed: the phase says so and the reason is kept for the agent and /health. */
@@ -104,7 +109,7 @@ export class ServiceState {
   }
 
   ready(): boolean {
-    return this.phase === 'running' && this.childAlive && this.livenessLost === undefined
+    return this.phase === 'running' && this.childAlive && this.livenessLost === undefined && this._frozen === undefined
       && this.probesFor('readiness').every(isPassing);
   }
 
@@ -117,13 +122,14 @@ export class ServiceState {
       case 'running':
         if (!this.childAlive) return 'instance exited';
         if (this.livenessLost) return this.livenessLost;
+        if (this._frozen) return this._frozen;
         return this.probesFor('readiness').find((p) => !isPassing(p))?.reason;
     }
   }
 
   /** Live: the child runs and every liveness probe passes (or fails within its grace). */
   live(now: number): boolean {
-    if (!this.childAlive || this.livenessLost !== undefined) return false;
+    if (!this.childAlive || this.livenessLost !== undefined || this._frozen !== undefined) return false;
     if (this.phase !== 'running' && this.phase !== 'stopping') return this.phase === 'starting';
     return this.probesFor('liveness').every((p) => isLive(p, now));
   }
@@ -131,6 +137,7 @@ export class ServiceState {
   notLiveReason(now: number): string | undefined {
     if (!this.childAlive) return 'instance exited';
     if (this.livenessLost) return this.livenessLost;
+    if (this._frozen) return this._frozen;
     return this.probesFor('liveness').find((p) => !isLive(p, now))?.reason;
   }
 

@@ -1,8 +1,9 @@
 // The stop sequence, begun by SIGTERM, by a failed start, or by an internal error:
 //   STOPPING=1 with a STATUS= and an EXTEND_TIMEOUT_USEC= covering drain + stop timeout + slack;
 //   drain (only when the instance was running and the stop asks for it): the agent answers `drain` (through
-//   the state's phase) and the Runtime API sets the server to drain, for `stop.drain` or until the instance
-//   exits or a second SIGTERM cuts it short;
+//   the state's phase) and the Runtime API sets the server to drain; then, with a stats socket, until HAProxy
+//   reports no session and no queued request on the server (drain.ts), without one for the whole `stop.drain`;
+//   either way at most `stop.drain`, and cut short by the instance's exit or a second SIGTERM;
 //   the stop signal to the instance; SIGKILL to its process group after `stop.timeout` if it is still there.
 // The drain and stop timers end with the stop, also when the instance exits early: nothing of them holds the
 // event loop.
@@ -10,6 +11,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { ChildExit } from './child.js';
 import type { Config } from './config.js';
 import { formatDuration, msToUsec } from './duration.js';
+import { describeDrain, drainToZero, type ServerSessions } from './drain.js';
 import type { ServerStateQueue } from './haproxy.js';
 import type { Logger } from './log.js';
 import type { Notifier } from './notifier.js';
@@ -34,6 +36,8 @@ export interface StopSequenceOptions {
   notifier: Pick<Notifier, 'announce' | 'status'>;
   log: Pick<Logger, 'info' | 'warn'>;
   haproxy?: Pick<ServerStateQueue, 'set'>;
+  /** The server's sessions in HAProxy (Runtime API), when a stats socket is configured: drain to zero. */
+  sessions?: { where: string; read(signal: AbortSignal): Promise<ServerSessions> };
   /** Called first when the stop begins: whatever probes and pings must end. */
   onBegin(): void;
 }
@@ -86,12 +90,23 @@ export class StopSequence {
   }
 
   private async drain(drainMs: number, wait: (ms: number) => Promise<void>): Promise<void> {
-    void this.o.haproxy?.set('drain');
-    await Promise.race([
-      wait(drainMs),
-      this.o.child.exited,
-      new Promise<void>((resolve) => { this.skipDrain = resolve; }),
-    ]);
+    const cut = new AbortController();
+    const cutShort = Promise.race([this.o.child.exited, new Promise<void>((resolve) => { this.skipDrain = resolve; })]).then(() => cut.abort());
+    const t0 = performance.now();
+    const { sessions, haproxy, log, notifier } = this.o;
+    if (!sessions || !haproxy) {
+      void haproxy?.set('drain');
+      await Promise.race([wait(drainMs), cutShort]);
+      return;
+    }
+    // The drain must be in effect before counting: after it no new session reaches the server.
+    await Promise.race([haproxy.set('drain'), cutShort]);
+    const d = await drainToZero({ boundMs: Math.max(0, drainMs - (performance.now() - t0)), signal: cut.signal, sessions: (s) => sessions.read(s) });
+    const text = describeDrain(d, sessions.where);
+    if (d.kind === 'zero' || d.kind === 'cut') log.info({ drain: d.kind, elapsedMs: Math.round(d.elapsedMs) }, text);
+    else log.warn({ drain: d.kind, elapsedMs: Math.round(d.elapsedMs) }, text);
+    if (d.kind === 'zero') notifier.status(`stopping: ${text}`);
+    if (d.kind === 'unavailable') await Promise.race([wait(Math.max(0, drainMs - (performance.now() - t0))), cutShort]);
   }
 
   private async signalAndWait(wait: (ms: number) => Promise<void>): Promise<void> {
