@@ -1,7 +1,8 @@
 // znotify end to end (issue 3, item 8): how the wrapped instance ends.
 // - `systemctl stop`: HAProxy shows DRAIN (agent says `drain`) before the instance receives its stop signal;
 //   the order is read from HAProxy's state, polled with host wall-clock times, against the journal's realtime
-//   stamp of the instance's own "stopping" line (the sample logs it when its SIGTERM handler ran).
+//   stamp of the wrapper's "sending the stop signal" line (the instance, like Zope 5, dies of SIGTERM silently).
+// - with the Runtime API: the wrapper sets DRAIN itself and sends the stop signal once HAProxy reports no session.
 // - kill -9 of the instance: the wrapper exits with 137 and systemd (Restart=on-failure) restarts the service.
 // - kill -9 of the wrapper: no orphan, and the service restarts. Under the unit's KillMode=mixed, systemd itself
 //   SIGKILLs what is left of the cgroup as soon as the main process is gone (the SIGTERM step has no main process
@@ -19,7 +20,6 @@ test('systemctl stop: DRAIN in HAProxy before the instance gets its stop signal'
   const e = await setUp(t, { drain: `${DRAIN_S}s` });
   await e.start();
   await e.hx.waitForState(BACKEND, SERVER, 'UP', { timeoutMs: 5000 });
-  const child = (await e.health()).pid!;
 
   const rec = recordStates(e.hx, BACKEND, SERVER);
   t.after(() => rec.stop());
@@ -32,28 +32,24 @@ test('systemctl stop: DRAIN in HAProxy before the instance gets its stop signal'
   t.diagnostic(`systemctl stop took ${tStopped - t0} ms; HAProxy: ${rec.describe(t0)}`);
 
   const lines = await e.journal();
-  const find = (re: RegExp, pid?: number) => lines.find((l) => re.test(l.message) && (pid === undefined || l.pid === pid));
-  // The sample writes this line from its main loop at most 0.2 s (LOOP_TICK) after SIGTERM arrived.
-  const childStop = find(/instance: stopping: no new connections/, child);
-  assert.ok(childStop, `the instance did not log its stop:\n${lines.map((l) => l.message).join('\n')}`);
+  const find = (re: RegExp) => lines.find((l) => re.test(l.message));
+  // The wrapper logs this line right before it signals the instance.
+  const childStop = find(/sending the stop signal/);
+  assert.ok(childStop, `the wrapper did not log its stop signal:\n${lines.map((l) => l.message).join('\n')}`);
   const childStopMs = childStop.us / 1000;
   const firstDrain = rec.samples.find((s) => s.state === 'DRAIN');
   assert.ok(firstDrain, `HAProxy never showed DRAIN: ${rec.describe(t0)}`);
   const lead = childStopMs - firstDrain.t;
-  t.diagnostic(`DRAIN seen ${firstDrain.t - t0} ms after systemctl stop; the instance logged its SIGTERM ${Math.round(childStopMs - t0)} ms after: DRAIN led by ${Math.round(lead)} ms`);
-  // DRAIN was visible at least 1 s (of the 2 s drain) before the instance's stop line: far more than the 0.2 s the
-  // instance may take to log its signal, so DRAIN came before the signal.
-  assert.ok(lead >= 1000, `DRAIN seen only ${Math.round(lead)} ms before the instance logged its stop signal`);
+  t.diagnostic(`DRAIN seen ${firstDrain.t - t0} ms after systemctl stop; the stop signal ${Math.round(childStopMs - t0)} ms after: DRAIN led by ${Math.round(lead)} ms`);
+  // Without a stats socket the drain is the fixed stop.drain: DRAIN was visible before the signal went out.
+  assert.ok(lead > 0, `DRAIN seen only ${Math.round(lead)} ms before the stop signal`);
   // Before stop: UP; from the first DRAIN until the instance stopped: DRAIN only (never UP again, not DOWN).
   const beforeStop = rec.samples.filter((s) => s.t < t0);
   assert.ok(beforeStop.length > 0 && beforeStop.every((s) => s.state === 'UP'), rec.describe(t0));
   const draining = rec.samples.filter((s) => s.t >= firstDrain.t && s.t <= childStopMs);
   assert.ok(draining.every((s) => s.state === 'DRAIN'), rec.describe(t0));
-  // The wrapper's own order: STOPPING/drain, the drain period, then the stop signal; the instance exited 0.
-  const sending = find(/sending the stop signal/);
-  assert.ok(sending, 'the wrapper did not log sending the stop signal');
-  assert.ok(sending.us <= childStop.us);
-  assert.match(lines.map((l) => l.message).join('\n'), /instance: stopped/);
+  // The instance died of SIGTERM (no handler, as Zope 5): a clean stop, as systemd counts it.
+  assert.match(lines.map((l) => l.message).join('\n'), /instance was killed by SIGTERM after stop/);
   const p = await e.show(['ActiveState', 'Result', 'ExecMainStatus']);
   assert.deepEqual(p, { ActiveState: 'inactive', Result: 'success', ExecMainStatus: '0' });
 });
@@ -68,7 +64,6 @@ test('systemctl stop with the Runtime API configured: the wrapper sets DRAIN its
   await until('the agent to report up', async () => (/via agent : up/.test((await stat()).last_agt ?? '') ? true : undefined), 12_000, 100);
   const tAgentUp = Date.now();
   await e.hx.waitForState(BACKEND, SERVER, 'UP', { timeoutMs: 2000 });
-  const child = (await e.health()).pid!;
 
   const rec = recordStates(e.hx, BACKEND, SERVER, 10);
   t.after(() => rec.stop());
@@ -86,9 +81,10 @@ test('systemctl stop with the Runtime API configured: the wrapper sets DRAIN its
   const pushed = lines.find((l) => /HAProxy server set to drain/.test(l.message));
   assert.ok(pushed, `the wrapper did not push drain over the Runtime API:\n${lines.map((l) => l.message).join('\n')}`);
   assert.ok(lines.some((l) => /HAProxy server set to ready/.test(l.message)), 'the wrapper did not push ready at READY=1');
-  const childStop = lines.find((l) => /instance: stopping: no new connections/.test(l.message) && l.pid === child);
-  assert.ok(childStop);
-  assert.ok(childStop.us / 1000 - tDrain >= 1000, `DRAIN seen only ${Math.round(childStop.us / 1000 - tDrain)} ms before the instance's stop`);
+  // Drain to zero: HAProxy took the drain, then reported no session on the server, then the stop signal went out.
+  const at = (re: RegExp) => lines.findIndex((l) => re.test(l.message));
+  const [iDrain, iZero, iStop] = [at(/HAProxy server set to drain/), at(/plone\/client1: no session left after/), at(/sending the stop signal/)];
+  assert.ok(iDrain >= 0 && iDrain < iZero && iZero < iStop, lines.map((l) => l.message).join('\n'));
   // Not a wall-time bound on the push (that measures the machine), but the mechanism: DRAIN came while the agent's
   // next reply was not yet due.
   assert.ok(tDrain - tAgentUp < AGENT_INTER_MS - 1000, `DRAIN seen ${tDrain - tAgentUp} ms after the agent's first reply: it may have come from the agent`);

@@ -13,7 +13,7 @@ import { recordingLog, signalRecorder, until } from './helpers/parts.js';
 
 const zeo: CheckSpec = {
   name: 'zeo', type: 'zeo', address: { host: '127.0.0.1', port: 8100 }, intervalMs: 1000, timeoutMs: 500,
-  failureThreshold: 1, successThreshold: 1, roles: ['readiness', 'liveness'], graceMs: 0,
+  failureThreshold: 1, successThreshold: 1, roles: ['readiness', 'liveness'], graceMs: 0, ruokEveryMs: 0,
 };
 const refused = { ok: false, timedOut: false, detail: 'connection refused', durationMs: 1 };
 

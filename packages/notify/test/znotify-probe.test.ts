@@ -16,7 +16,7 @@ const http: CheckSpec = {
 };
 const zeo: CheckSpec = {
   name: 'zeo', type: 'zeo', address: { host: '127.0.0.1', port: 2 },
-  intervalMs: 5000, timeoutMs: 2000, failureThreshold: 2, successThreshold: 1, roles: ['readiness', 'liveness'], graceMs: 120_000,
+  intervalMs: 5000, timeoutMs: 2000, failureThreshold: 2, successThreshold: 1, roles: ['readiness', 'liveness'], graceMs: 120_000, ruokEveryMs: 0,
 };
 const ok: CheckResult = { ok: true, timedOut: false, detail: '200 in 3 ms', durationMs: 3 };
 const bad: CheckResult = { ok: false, timedOut: false, detail: '500 (expected 200) in 9 ms', durationMs: 9 };

@@ -16,7 +16,7 @@ import { recordingLog, until } from './helpers/parts.js';
 
 const zeo: CheckSpec = {
   name: 'zeo', type: 'zeo', address: { host: '127.0.0.1', port: 8100 }, intervalMs: 1000, timeoutMs: 500,
-  failureThreshold: 1, successThreshold: 1, roles: ['startup'], graceMs: 0,
+  failureThreshold: 1, successThreshold: 1, roles: ['startup'], graceMs: 0, ruokEveryMs: 0,
 };
 const ctx = { now: 0, childAlive: true, hangTimeoutMs: 60_000 };
 

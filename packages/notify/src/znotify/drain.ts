@@ -54,7 +54,7 @@ export async function serverSessions(t: RuntimeApiTarget, timeoutMs = 2000, sign
 }
 
 export type DrainOutcome =
-  | { kind: 'zero'; elapsedMs: number; polls: number }
+  | { kind: 'zero'; elapsedMs: number; polls: number; first: ServerSessions }
   | { kind: 'bound'; elapsedMs: number; last?: ServerSessions }
   | { kind: 'cut'; elapsedMs: number }
   | { kind: 'unavailable'; elapsedMs: number; error: string };
@@ -78,6 +78,7 @@ export async function drainToZero(o: DrainOptions): Promise<DrainOutcome> {
   const now = o.now ?? (() => performance.now());
   const t0 = now();
   let last: ServerSessions | undefined;
+  let first: ServerSessions | undefined;
   for (let polls = 1; ; polls++) {
     if (o.signal.aborted) return { kind: 'cut', elapsedMs: now() - t0 };
     try {
@@ -86,7 +87,8 @@ export async function drainToZero(o: DrainOptions): Promise<DrainOutcome> {
       if (o.signal.aborted) return { kind: 'cut', elapsedMs: now() - t0 };
       return { kind: 'unavailable', elapsedMs: now() - t0, error: (err as Error).message };
     }
-    if (last.current === 0 && last.queued === 0) return { kind: 'zero', elapsedMs: now() - t0, polls };
+    first ??= last;
+    if (last.current === 0 && last.queued === 0) return { kind: 'zero', elapsedMs: now() - t0, polls, first };
     const left = o.boundMs - (now() - t0);
     if (left <= 0) return { kind: 'bound', elapsedMs: now() - t0, last };
     await sleep(Math.min(o.pollMs ?? 100, left), undefined, { signal: o.signal }).catch(() => {});
@@ -96,7 +98,7 @@ export async function drainToZero(o: DrainOptions): Promise<DrainOutcome> {
 /** One line for the log and STATUS=. */
 export function describeDrain(d: DrainOutcome, where: string): string {
   switch (d.kind) {
-    case 'zero': return `${where}: no session left after ${formatDuration(d.elapsedMs)}`;
+    case 'zero': return `${where}: no session left after ${formatDuration(d.elapsedMs)} (${d.first.current} in flight and ${d.first.queued} queued when the drain began)`;
     case 'bound': return `${where}: still ${d.last?.current ?? '?'} session(s) and ${d.last?.queued ?? '?'} queued after stop.drain (${formatDuration(d.elapsedMs)})`;
     case 'cut': return `${where}: drain cut short after ${formatDuration(d.elapsedMs)}`;
     case 'unavailable': return `haproxy.stats-socket: cannot read the sessions of ${where} (${d.error}); waiting out the fixed stop.drain`;

@@ -1,0 +1,136 @@
+// znotify end to end with an instance that behaves like Zope 5 on waitress (sample/instance.py: no signal handler
+// of its own, SIGTERM cuts requests), under a real systemd 252 and a real HAProxy 2.6:
+// - signals to the service's main process (`systemctl kill --kill-whom=main`, logrotate's postrotate): SIGHUP
+//   and SIGUSR2 are not forwarded (the instance would die of them), SIGUSR1 dumps every thread's stack through
+//   the startup hook without stopping anything;
+// - a SIGSTOPped instance is hung, not busy: liveness is lost at once, the stacks still reach the journal (SIGCONT
+//   with the SIGABRT), and the watchdog restarts the unit through the wrapper's trigger;
+// - a restart under wrk load with requests in flight on the instance loses none: the stop signal waits until
+//   HAProxy (Runtime API over host:port) reports no session on the server.
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { test } from 'node:test';
+import { BACKEND, e2eSkipReason, recordStates, SERVER, setUp, until, type E2E } from './fixtures/znotify/e2e.js';
+import { freePort } from './harness/net.js';
+import { startInstance } from './harness/proc.js';
+
+const skip = e2eSkipReason();
+
+async function instancePid(e: E2E): Promise<number> {
+  const pid = (await e.health()).pid;
+  assert.ok(pid, 'no instance pid in /health');
+  return pid;
+}
+
+test('signals to the wrapper: SIGHUP and SIGUSR2 are not forwarded; SIGUSR1 dumps the stacks without a restart', { skip }, async (t) => {
+  const e = await setUp(t, { yaml: ['signals:', '  stack-dump: hook'] });
+  await e.start();
+  const before = await e.show(['MainPID', 'NRestarts']);
+  const child = await instancePid(e);
+  for (const sig of ['SIGHUP', 'SIGUSR2', 'SIGUSR1']) {
+    await e.box.systemctl('kill', '--kill-whom=main', `--signal=${sig}`, 'client1.service');
+  }
+  const lines = await until('the stack dump in the journal', async () => {
+    const l = await e.journal();
+    return l.some((x) => /^Current thread/.test(x.message)) ? l : undefined;
+  }, 15_000, 200);
+  const text = lines.map((l) => l.message).join('\n');
+  assert.match(text, /SIGHUP not forwarded: Zope 4\+ has no SIGHUP handler/);
+  assert.match(text, /SIGUSR2 not forwarded: Zope 4\+ has no SIGUSR2 handler/);
+  assert.match(text, /SIGUSR1: asked the instance for a stack dump \(startup hook\)/);
+  assert.match(text, /File ".*sample\/instance\.py", line \d+ in main/);
+  // Nothing died, nothing restarted: same wrapper, same instance, still serving.
+  assert.deepEqual(await e.show(['MainPID', 'NRestarts', 'ActiveState']), { MainPID: before.MainPID, NRestarts: '0', ActiveState: 'active' });
+  assert.equal(await instancePid(e), child);
+  assert.equal((await fetch(`http://127.0.0.1:${e.port}/`, { signal: AbortSignal.timeout(5000) })).status, 200);
+});
+
+test('a SIGSTOPped instance is hung, not busy: liveness lost at once, stacks dumped, the watchdog restarts it', { skip }, async (t) => {
+  // hang-timeout 5 min: only the frozen rule can act within this test.
+  const e = await setUp(t, { watchdogSec: 2, watchdogYaml: ['  hang-timeout: 5min', '  dump-stacks: true'] });
+  await e.start();
+  await e.hx.waitForState(BACKEND, SERVER, 'UP', { timeoutMs: 5000 });
+  const before = await e.show(['MainPID', 'NRestarts']);
+  const child = await instancePid(e);
+  const rec = recordStates(e.hx, BACKEND, SERVER);
+  t.after(() => rec.stop());
+  const t0 = Date.now();
+  await e.box.exec(['kill', '-STOP', String(child)]);
+  await until('a restart', async () => {
+    const p = await e.show(['NRestarts', 'ActiveState']);
+    return Number(p.NRestarts) >= 1 && p.ActiveState === 'active' ? true : undefined;
+  }, 30_000, 100);
+  await e.hx.waitForState(BACKEND, SERVER, 'UP', { timeoutMs: 10_000 });
+  await rec.stop();
+  t.diagnostic(`restarted ${Date.now() - t0} ms after SIGSTOP (WatchdogSec=2); HAProxy: ${rec.describe(t0)}`);
+
+  const lines = await e.journal();
+  const at = (re: RegExp) => lines.findIndex((l) => re.test(l.message));
+  const iFrozen = at(/instance stopped \(SIGSTOP or a job-control signal\): not ready, not live/);
+  const iLost = at(/liveness lost: asking systemd to apply the watchdog policy/);
+  const iDump = at(/in hang_forever|^Current thread/);
+  // "Watchdog request": systemd acted on the wrapper's WATCHDOG=trigger, not on missed pings ("Watchdog timeout").
+  const iRequest = at(/client1\.service: Watchdog request/);
+  const text = lines.map((l) => l.message).join('\n');
+  assert.ok(iFrozen >= 0 && iFrozen <= iLost && iLost < iRequest, text);
+  assert.ok(iDump >= 0 && iDump < iRequest, `no stack dump before the watchdog acted:\n${text}`);
+  assert.match(text, /client1\.service: Failed with result 'watchdog'/);
+  assert.doesNotMatch(text, /busy: root unanswered/, 'a stopped instance was taken for a busy one');
+  assert.ok(rec.samples.some((s) => s.state === 'DOWN'), `HAProxy never took it out: ${rec.describe(t0)}`);
+  assert.notEqual((await e.show(['MainPID'])).MainPID, before.MainPID);
+  assert.notEqual(await instancePid(e), child);
+});
+
+interface WrkResult { requests: number; non2xx: number; socketErrors: number; text: string }
+
+function wrk(url: string, seconds: number, connections: number): Promise<WrkResult> {
+  return new Promise((resolve, reject) => {
+    const p = spawn('wrk', ['-t', '2', '-c', String(connections), '-d', `${seconds}s`, '--timeout', '30s', url], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let text = '';
+    p.stdout.setEncoding('utf8').on('data', (d: string) => { text += d; });
+    p.stderr.setEncoding('utf8').on('data', (d: string) => { text += d; });
+    p.on('error', reject);
+    p.on('close', () => {
+      const n = (re: RegExp) => Number(re.exec(text)?.[1] ?? 0);
+      const errs = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(text);
+      resolve({
+        requests: n(/(\d+) requests in/), non2xx: n(/Non-2xx or 3xx responses: (\d+)/),
+        socketErrors: errs ? errs.slice(1).reduce((a, b) => a + Number(b), 0) : 0, text,
+      });
+    });
+  });
+}
+
+test('restart under wrk with long requests in flight: drain to zero over host:port, no request lost', { skip }, async (t) => {
+  // client2, a plain sample instance on the host, takes the traffic while client1 restarts.
+  const port2 = await freePort();
+  const other = await startInstance({ port: port2 });
+  t.after(() => other.stop({ signal: 'SIGKILL' }));
+  const e = await setUp(t, {
+    runtimeApiTcp: true, frontend: true, drain: '30s', serverExtra: 'maxconn 1',
+    otherServers: [{ name: 'client2', port: port2, extra: 'maxconn 1' }],
+    backendExtra: ['timeout queue 60s', 'retries 0'],
+  });
+  await e.start();
+  await e.hx.waitForState(BACKEND, SERVER, 'UP', { timeoutMs: 5000 });
+  const load = wrk(`http://127.0.0.1:${e.frontendPort}/slow?seconds=0.5`, 8, 4);
+  // Requests are in flight on client1 (maxconn 1 keeps one there while the load lasts) when the restart begins.
+  await until('a session on client1', async () => {
+    const row = (await e.hx.showStat()).find((r) => r.pxname === BACKEND && r.svname === SERVER);
+    return Number(row?.scur ?? 0) > 0 ? true : undefined;
+  }, 5000, 20);
+  await e.box.exec(['systemctl', 'restart', 'client1.service'], { timeoutMs: 60_000 });
+  const r = await load;
+  t.diagnostic(`wrk: ${r.requests} requests, ${r.non2xx} non-2xx, ${r.socketErrors} socket errors`);
+  assert.ok(r.requests > 0, r.text);
+  assert.equal(r.non2xx, 0, r.text);
+  assert.equal(r.socketErrors, 0, r.text);
+
+  const lines = await e.journal();
+  const text = lines.map((l) => l.message).join('\n');
+  const drained = /plone\/client1: no session left after [\d.]+ m?s \((\d+) in flight and (\d+) queued when the drain began\)/.exec(text);
+  assert.ok(drained, `no drain to zero in the journal:\n${text}`);
+  assert.ok(Number(drained[1]) + Number(drained[2]) >= 1, `nothing was in flight when the drain began: ${drained[0]}`);
+  const at = (re: RegExp) => lines.findIndex((l) => re.test(l.message));
+  assert.ok(at(/no session left after/) < at(/sending the stop signal/), text);
+});
