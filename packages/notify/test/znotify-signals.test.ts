@@ -66,27 +66,48 @@ test('with the real process: a SIGUSR2 sent to this process before any handler n
   assert.deepEqual(got, ['USR2']);
 });
 
-test('signal handlers: SIGHUP/SIGUSR1/SIGUSR2 wait for the instance to answer, SIGINT and SIGABRT go through, SIGTERM stops', async (t) => {
-  const source = new EventEmitter();
+test('signal handlers: nothing is forwarded unless listed; SIGINT stops unless listed; SIGUSR1 dumps with the hook; SIGABRT is the watchdog\'s', async (t) => {
   const { child, signals } = await signalRecorder();
   t.after(() => child.killGroup());
-  const log = recordingLog();
-  let answered = false;
-  let stops = 0;
-  const remove = installSignalHandlers(source, { child, answered: () => answered, stop: () => { stops++; }, log });
-  source.emit('SIGUSR1');
-  source.emit('SIGHUP');
-  source.emit('SIGINT');
-  assert.deepEqual(log.lines.filter((l) => l.level === 'warn').map((l) => l.fields.signal), ['SIGUSR1', 'SIGHUP']);
-  await until('SIGINT at the instance', () => signals().includes('INT'));
-  answered = true;
-  source.emit('SIGUSR2');
-  source.emit('SIGABRT');
-  await until('SIGUSR2 and SIGABRT at the instance', () => signals().includes('USR2') && signals().includes('ABRT'));
-  assert.ok(!signals().includes('USR1') && !signals().includes('HUP'), 'dropped signals never reached the instance');
-  source.emit('SIGTERM');
-  assert.equal(stops, 1);
-  assert.ok(!signals().includes('TERM'), 'SIGTERM is the stop sequence\'s, not forwarded');
-  remove();
-  for (const sig of ['SIGTERM', 'SIGINT', 'SIGHUP', 'SIGUSR1', 'SIGUSR2', 'SIGABRT']) assert.equal(source.listenerCount(sig), 0, sig);
+  {
+    const source = new EventEmitter();
+    const log = recordingLog();
+    let stops = 0;
+    let aborts = 0;
+    const remove = installSignalHandlers(source, {
+      child, policy: { forward: [], stackDump: 'off' }, answered: () => true, log,
+      stop: () => { stops++; }, dumpStacks: () => assert.fail('no hook configured'), watchdogSignal: () => { aborts++; },
+    });
+    for (const sig of ['SIGHUP', 'SIGUSR1', 'SIGUSR2', 'SIGINT', 'SIGTERM', 'SIGABRT']) source.emit(sig);
+    assert.deepEqual(log.lines.filter((l) => l.level === 'warn').map((l) => l.fields.signal), ['SIGHUP', 'SIGUSR1', 'SIGUSR2']);
+    assert.match(log.lines.find((l) => l.fields.signal === 'SIGUSR2')!.msg, /^SIGUSR2 not forwarded: Zope 4\+ has no SIGUSR2 handler.*; list it in signals\.forward if the instance handles it$/);
+    assert.equal(stops, 2, 'SIGINT and SIGTERM stop');
+    assert.equal(aborts, 1);
+    remove();
+    for (const sig of ['SIGTERM', 'SIGINT', 'SIGHUP', 'SIGUSR1', 'SIGUSR2', 'SIGABRT']) assert.equal(source.listenerCount(sig), 0, sig);
+  }
+  {
+    const source = new EventEmitter();
+    const log = recordingLog();
+    let answered = false;
+    let dumps = 0;
+    let stops = 0;
+    installSignalHandlers(source, {
+      child, policy: { forward: ['SIGHUP', 'SIGINT', 'SIGUSR2'], stackDump: 'hook' }, answered: () => answered, log,
+      stop: () => { stops++; }, dumpStacks: () => { dumps++; }, watchdogSignal: () => {},
+    });
+    // A listed signal other than SIGINT waits until the instance has answered (its handler may not exist yet).
+    source.emit('SIGHUP');
+    source.emit('SIGINT');
+    await until('SIGINT at the instance', () => signals().includes('INT'));
+    assert.ok(!signals().includes('HUP'));
+    answered = true;
+    source.emit('SIGHUP');
+    source.emit('SIGUSR2');
+    source.emit('SIGUSR1');
+    await until('SIGHUP and SIGUSR2 at the instance', () => signals().includes('HUP') && signals().includes('USR2'));
+    assert.equal(dumps, 1);
+    assert.equal(stops, 0, 'a forwarded SIGINT is not the wrapper\'s stop');
+    assert.ok(!signals().includes('USR1'), 'SIGUSR1 went to the hook, not to the instance');
+  }
 });
