@@ -77,7 +77,11 @@ export class StopSequence {
     state.beganStopping();
     const drainMs = wasRunning && drainWanted ? stop.drainMs : 0;
     const budget = drainMs + stop.timeoutMs + EXTEND_SLACK_MS;
-    const text = reason ?? (drainMs ? `stopping: draining for ${formatDuration(drainMs)}` : 'stopping');
+    // Draining to zero is not a fixed wait, and says so: `stopping: draining for ...` promises the whole stop.drain.
+    const drainText = this.o.sessions && this.o.haproxy
+      ? `stopping: waiting until HAProxy reports no session on ${this.o.sessions.where}, at most ${formatDuration(drainMs)}`
+      : `stopping: draining for ${formatDuration(drainMs)}`;
+    const text = reason ?? (drainMs ? drainText : 'stopping');
     notifier.announce([{ type: 'stopping' }, { type: 'status', text }, { type: 'extend-timeout', usec: msToUsec(budget) }]);
     const timers = new AbortController();
     const wait = (ms: number) => sleep(ms, undefined, { signal: timers.signal }).catch(() => {});
