@@ -77,6 +77,8 @@ export interface ClientModel {
   command: string[];
   http: Address;
   health: { agent: Address; http?: Address };
+  /** plone.observability's probe listener of this client (clients.observability): the wrapper's `observability:`. */
+  observability?: Address;
   memory: MemoryLimits;
   /** The wrapper's checks: the generated ones combined with clients.checks (checks.ts). */
   checks: CheckModel[];
@@ -128,6 +130,8 @@ export interface StackModel {
   warmup: { budgetMs: number; intervalMs: number; urls: WarmupUrl[] };
   watchdogMs: number;
   clientWatchdog: { databaseGraceMs?: number; hangTimeoutMs?: number; dumpStacks?: boolean };
+  /** The wrapper's `signals:` (clients.signals): what it forwards, and what SIGUSR1 means. */
+  clientSignals: { forward?: string[]; stackDump?: 'hook' | 'off' };
   stop: { drainMs: number; timeoutMs: number; signal: string };
   /** clients.recycle: the thresholds of `zstack recycle` and the period of its timer (absent: no timer). */
   recycle?: { memory?: Size; maxAgeMs?: number; everyMs: number };

@@ -19,7 +19,7 @@ export const KEYS = {
   database: ['postgresql'],
   postgresql: ['unit', 'address', 'host'],
   zeo: ['command', 'address', 'memory', 'ready-timeout', 'host', 'environment'],
-  clients: ['count', 'command', 'http', 'health', 'warmup', 'memory', 'threads', 'stop', 'watchdog', 'checks', 'environment', 'recycle', 'hosts'],
+  clients: ['count', 'command', 'http', 'health', 'observability', 'warmup', 'memory', 'threads', 'stop', 'watchdog', 'signals', 'checks', 'environment', 'recycle', 'hosts'],
   recycle: ['memory', 'max-age', 'every'],
   health: ['agent', 'http'],
   warmup: ['budget', 'interval', 'urls'],
@@ -27,6 +27,7 @@ export const KEYS = {
   memory: ['high', 'max'],
   stop: ['drain', 'timeout', 'signal'],
   'clients-watchdog': ['database-grace', 'hang-timeout', 'dump-stacks'],
+  'clients-signals': ['forward', 'stack-dump'],
   check: CHECK_KEYS,
   limits: ['memory-max', 'memory-high', 'cpu-weight', 'io-weight', 'tasks-max'],
   haproxy: ['backend', 'stats-socket', 'balance', 'maxconn', 'check-interval'],
@@ -34,6 +35,8 @@ export const KEYS = {
 
 export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal'];
 export const STOP_SIGNALS = ['SIGTERM', 'SIGINT', 'SIGQUIT', 'SIGHUP', 'SIGUSR1', 'SIGUSR2'];
+/** What the wrapper can forward (signal-policy.ts FORWARDABLE): the signals it catches from its start. */
+export const FORWARD_SIGNALS = ['SIGHUP', 'SIGINT', 'SIGUSR1', 'SIGUSR2'];
 export const BALANCE = ['leastconn', 'roundrobin', 'first', 'source'];
 const MAX_CLIENTS = 128;
 
@@ -408,6 +411,7 @@ function validate(w: Walker, root: Node | null, file: string): StackModel | unde
   const clientWatchdog: StackModel['clientWatchdog'] = {};
   let recycle: StackModel['recycle'];
   let clientEnv: Record<string, string> = {};
+  const clientSignals: StackModel['clientSignals'] = {};
   const clients: ClientModel[] = [];
   if (cm) {
     if (cm.has('count')) count = w.int(cm.get('count')!, 'clients.count', 1, MAX_CLIENTS);
@@ -429,6 +433,7 @@ function validate(w: Walker, root: Node | null, file: string): StackModel | unde
       if (m?.has('dump-stacks')) { const b = w.bool(m.get('dump-stacks')!, 'clients.watchdog.dump-stacks'); if (b !== undefined) clientWatchdog.dumpStacks = b; }
     }
     if (cm.has('recycle')) recycle = parseRecycle(w, cm.get('recycle')!, clientMemory);
+    if (cm.has('signals')) parseSignals(w, cm.get('signals')!, clientSignals);
     // Per-instance values: templates are checked once (n = 1) so an error is reported once, not per client.
     const healthNode = cm.get('health') ?? null;
     let agentNode: Node | null = null, healthHttpNode: Node | null = null;
@@ -454,6 +459,8 @@ function validate(w: Walker, root: Node | null, file: string): StackModel | unde
     const httpT = cm.has('http') ? tmpl(cm.get('http')!, 'clients.http') : undefined;
     const agentT = agentNode ? tmpl(agentNode, isMap(healthNode) ? 'clients.health.agent' : 'clients.health') : undefined;
     const healthHttpT = healthHttpNode ? tmpl(healthHttpNode, 'clients.health.http') : undefined;
+    const observabilityNode = cm.get('observability') ?? null;
+    const observabilityT = cm.has('observability') ? tmpl(observabilityNode, 'clients.observability') : undefined;
     const cmd1 = cm.has('command') ? command(w, cm.get('command')!, 'clients.command', directory, 1, hostDecls?.[0]?.address ?? (top.has('hosts') ? '0.0.0.0' : undefined)) : undefined;
     const generated = generatedChecks({ ...(zeoCheck ? { zeo: zeoCheck } : {}), ...(pgCheck ? { postgresql: pgCheck } : {}) });
     const { plan: checkPlan, ok: checksOk } = cm.has('checks') ? parseChecks(w, cm.get('checks')!, generated) : { plan: generated.map((base) => ({ base })), ok: true };
@@ -469,10 +476,11 @@ function validate(w: Walker, root: Node | null, file: string): StackModel | unde
       noN(httpT, cm.get('http') ?? null, 'clients.http');
       noN(agentT, agentNode, isMap(healthNode) ? 'clients.health.agent' : 'clients.health');
       noN(healthHttpT, healthHttpNode, 'clients.health.http');
+      noN(observabilityT, observabilityNode, 'clients.observability');
     }
     const issuesBefore = w.issues.length;
     const hostAddr = (n: number) => hostDecls?.find((h) => h.name === clientHosts?.[n - 1])?.address;
-    if (count !== undefined && httpT !== undefined && agentT !== undefined && cmd1 && checksOk && checks1 && (healthHttpNode === null || healthHttpT !== undefined) && stack !== undefined && directory !== undefined) {
+    if (count !== undefined && httpT !== undefined && agentT !== undefined && cmd1 && checksOk && checks1 && (healthHttpNode === null || healthHttpT !== undefined) && (!cm.has('observability') || observabilityT !== undefined) && stack !== undefined && directory !== undefined) {
       for (let n = 1; n <= count; n++) {
         const addr = (t: string, node: Node | null, where: string): Address | undefined => {
           const r = expandTemplate(t, n, hostAddr(n));
@@ -484,9 +492,10 @@ function validate(w: Walker, root: Node | null, file: string): StackModel | unde
         const http = addr(httpT, cm.get('http')!, 'clients.http');
         const agent = addr(agentT, agentNode, 'clients.health');
         const hh = healthHttpT !== undefined ? addr(healthHttpT, healthHttpNode, 'clients.health.http') : undefined;
+        const obs = observabilityT !== undefined ? addr(observabilityT, observabilityNode, 'clients.observability') : undefined;
         const argv = command(w, cm.get('command')!, 'clients.command', directory, n, hostAddr(n));
         const checks = clientChecks[n - 1];
-        if (!http || !agent || !argv || !checks || (healthHttpT !== undefined && !hh)) continue;
+        if (!http || !agent || !argv || !checks || (healthHttpT !== undefined && !hh) || (observabilityT !== undefined && !obs)) continue;
         const name = `client${n}`;
         const unit = `${prefix}-${name}.service`;
         const host = clientHosts?.[n - 1];
@@ -494,7 +503,7 @@ function validate(w: Walker, root: Node | null, file: string): StackModel | unde
           n, name, unit, server: host ? `${host}-${name}` : name, ...(host ? { host } : {}),
           agentSocket: `${prefix}-${name}-agent.socket`,
           ...(hh ? { healthSocket: `${prefix}-${name}-health.socket` } : {}),
-          command: argv, http, health: hh ? { agent, http: hh } : { agent },
+          command: argv, http, health: hh ? { agent, http: hh } : { agent }, ...(obs ? { observability: obs } : {}),
           memory: clientMemory, checks, after: [],
         });
         if (w.issues.length - issuesBefore > 20) break; // one broken template: do not list it 128 times
@@ -567,7 +576,7 @@ function validate(w: Walker, root: Node | null, file: string): StackModel | unde
     ...(hostDecls ? { hosts: hostModels(hostDecls, zeo?.host, postgresql?.host, clients) } : {}),
     clients,
     ...(threads !== undefined ? { threads } : {}),
-    warmup, watchdogMs: watchdogMs!, clientWatchdog, stop, haproxy,
+    warmup, watchdogMs: watchdogMs!, clientWatchdog, clientSignals, stop, haproxy,
     environment: stackEnv, clientEnvironment: { ...stackEnv, ...clientEnv },
     ...(recycle ? { recycle } : {}),
     wantedBy, logLevel: logLevel!,
@@ -680,5 +689,27 @@ function parseWarmup(w: Walker, node: Node | null, out: StackModel['warmup']): v
     if (!isUrlPath(p)) { w.err(pathNode, `clients.warmup: expected a URL path starting with / in printable ASCII, got ${q(p)}`, urlPathHint(p, 'e.g. /Plone or /Plone/@@search')); continue; }
     u.path = p;
     out.urls.push(u);
+  }
+}
+
+/** clients.signals: the wrapper's `signals:` (docs/znotify.md, "Signals"), validated where it is written. */
+function parseSignals(w: Walker, node: Node, out: StackModel['clientSignals']): void {
+  const m = w.map(node, 'clients.signals', KEYS['clients-signals']);
+  if (!m) return;
+  if (m.has('stack-dump')) {
+    const v = w.enumOf(m.get('stack-dump')!, 'clients.signals.stack-dump', ['hook', 'off']);
+    if (v !== undefined) out.stackDump = v as 'hook' | 'off';
+  }
+  if (m.has('forward')) {
+    const f = m.get('forward')!;
+    if (!isSeq(f)) { w.err(f, `clients.signals.forward: expected a list of signal names, got ${describe(f)}`, `e.g. forward: [SIGHUP]; the wrapper can forward ${FORWARD_SIGNALS.join(', ')}`); return; }
+    const list: string[] = [];
+    for (const item of f.items as Array<Node | null>) {
+      const s = w.enumOf(item, 'clients.signals.forward', FORWARD_SIGNALS);
+      if (s === undefined) continue;
+      if (s === 'SIGUSR1' && out.stackDump === 'hook') { w.err(item, 'clients.signals.forward: SIGUSR1 already asks for a stack dump (stack-dump: hook)', 'forward SIGUSR1 or use the hook, not both'); continue; }
+      if (!list.includes(s)) list.push(s);
+    }
+    out.forward = list;
   }
 }

@@ -104,6 +104,7 @@ export function renderWith(m: StackModel, t: Compiled, opts: RenderOptions): Gen
   }
   const servers = m.clients.map((c) => ({ name: c.server, http: c.http, agent: c.health.agent, healthHttp: c.health.http }));
   const dumpStacksSet = m.clientWatchdog.dumpStacks !== undefined;
+  const hasSignals = m.clientSignals.forward !== undefined || m.clientSignals.stackDump !== undefined;
   const hasWatchdog = m.clientWatchdog.databaseGraceMs !== undefined || m.clientWatchdog.hangTimeoutMs !== undefined || dumpStacksSet;
   // Durations as text, so that a 0 the operator wrote ("restart at once") is "0", present, and not a falsy
   // number that {{#if}} would drop (the wrapper would then use its 2min/5min defaults).
@@ -124,7 +125,7 @@ export function renderWith(m: StackModel, t: Compiled, opts: RenderOptions): Gen
     });
     run(c.agentSocket, 'unit', t.socket, { c, address: c.health.agent, fdname: 'agent', purpose: 'health agent socket' });
     if (c.healthSocket && c.health.http) run(c.healthSocket, 'unit', t.socket, { c, address: c.health.http, fdname: 'http', purpose: 'health HTTP socket' });
-    run(cfgName, 'znotify', t['znotify.yaml'], { c, checks: c.checks.map(checkView), hasWatchdog, dumpStacksSet, watchdog });
+    run(cfgName, 'znotify', t['znotify.yaml'], { c, checks: c.checks.map(checkView), hasWatchdog, dumpStacksSet, watchdog, hasSignals });
   }
   if (recycleUnits && m.recycle) {
     const config = opts.configPath ?? m.source;

@@ -146,7 +146,7 @@ test('clients.watchdog: every value reaches the wrapper, 0 and false included', 
 // that what zunitgen writes, the wrapper reads).
 test('the stack config offers exactly the wrapper\'s keys for checks, watchdog, warm-up, health and stop', async () => {
   const { WRAPPER_KEYS: w } = await import(join(REPO, 'packages/notify/src/znotify/config.ts')) as {
-    WRAPPER_KEYS: { check: Record<string, readonly string[]> } & Record<'watchdog' | 'warmup' | 'url' | 'health' | 'stop', readonly string[]>;
+    WRAPPER_KEYS: { check: Record<string, readonly string[]> } & Record<'watchdog' | 'warmup' | 'url' | 'health' | 'stop' | 'signals', readonly string[]>;
   };
   const sorted = (xs: Iterable<string>) => [...new Set(xs)].sort();
   assert.deepEqual(sorted(CHECK_TYPES), sorted(Object.keys(w.check)), 'check types');
@@ -160,6 +160,7 @@ test('the stack config offers exactly the wrapper\'s keys for checks, watchdog, 
   assert.deepEqual(sorted(KEYS['warmup-url']), sorted(w.url), 'clients.warmup.urls entries');
   assert.deepEqual(sorted(KEYS.health), sorted(w.health), 'clients.health');
   assert.deepEqual(sorted(KEYS.stop), sorted(w.stop), 'clients.stop');
+  assert.deepEqual(sorted(KEYS['clients-signals']), sorted(w.signals), 'clients.signals');
 });
 
 test('durations the wrapper would refuse (beyond what a timer holds) are refused here, with their position', (t) => {
@@ -195,4 +196,20 @@ test('zeo ruok-every reaches the wrapper; the wrapper\'s default (1min) holds wh
   const d = generate(t, STACK);
   assert.equal((checkOf(d, 2, 'zeo') as unknown as { ruokEveryMs: number }).ruokEveryMs, 60_000);
   assert.throws(() => parseStack(withChecks('- { name: root, ruok-every: 5min }'), { file: 'stack.yaml' }), /clients\.checks\[0\]\.ruok-every: a http check has no "ruok-every"/);
+});
+
+test('clients.signals and clients.observability reach every wrapper, which reads them back', (t) => {
+  const g = generate(t, `${STACK}  observability: 127.0.0.1:{9180+n}\n  signals: { forward: [SIGHUP], stack-dump: hook }\n`);
+  for (const [i, c] of g.read.entries()) {
+    const r = c as unknown as { signals: unknown; observability: unknown; checks: Array<{ name: string; path?: string }> };
+    assert.deepEqual(r.signals, { forward: ['SIGHUP'], stackDump: 'hook' });
+    assert.deepEqual(r.observability, { host: '127.0.0.1', port: 9181 + i });
+    assert.deepEqual(r.checks.slice(-3).map((k) => `${k.name} ${k.path}`), ['startup /startup', 'ready /ready', 'live /live']);
+  }
+  // Left out: the wrapper's defaults (nothing forwarded, no hook, no observability checks).
+  const d = generate(t, STACK);
+  assert.deepEqual((d.read[0] as unknown as { signals: unknown }).signals, { forward: [], stackDump: 'off' });
+  assert.throws(() => parseStack(`${STACK}  signals: { forward: [SIGTERM] }\n`, { file: 'stack.yaml' }), /clients\.signals\.forward/);
+  assert.throws(() => parseStack(`${STACK}  signals: { stack-dump: hook, forward: [SIGUSR1] }\n`, { file: 'stack.yaml' }), /SIGUSR1 already asks for a stack dump/);
+  assert.throws(() => parseStack(`${STACK}  observability: 127.0.0.1:9180\n`, { file: 'stack.yaml' }), /clients\.observability: "127\.0\.0\.1:9180" is the same for all 2 clients/);
 });
