@@ -8,7 +8,7 @@ import fc from 'fast-check';
 import { parse as parseYaml, stringify } from 'yaml';
 import {
   ConfigError, builtinTemplates, compileTemplates, createEnv, formatAddress, formatDuration, loadTemplates, parseStack, renderWith,
-  systemdUnescape, invalidUnitName, expandTemplate, type GeneratedFile, type StackModel,
+  systemdUnescape, invalidUnitName, expandTemplate, parseAddress, belongsToStack, systemdEscape, type GeneratedFile, type StackModel,
 } from '../src/index.js';
 import { parseExec, parseUnitFile, shape, splitWords, unspecify, values, type Directive } from './unitfile.js';
 import { assertWrapperRead, REPO, type WrapperConfig } from './helpers.js';
@@ -34,6 +34,7 @@ const base = (): Cfg => ({
   group: 'plone',
   directory: '/srv/plone',
   'read-write-paths': ['/srv/blobs'],
+  environment: { PYTHONPATH: '/srv/plone/lib' },
   database: { postgresql: { unit: 'postgresql@15-main.service', address: '127.0.0.1:5432' } },
   zeo: { command: ['bin/zeoserver', 'fg'], address: '127.0.0.1:8100' },
   clients: {
@@ -109,6 +110,20 @@ function roundTrip(m: StackModel, files: GeneratedFile[]): void {
           break;
         }
         case 'Slice': assert.equal(d.value, m.slice); break;
+        case 'Sockets': {
+          // Sockets= unquotes (a backslash escapes the next character): read it that way, as systemd does.
+          const c = m.clients.find((x) => x.unit === f.name)!;
+          assert.deepEqual(splitWords(d.value), [c.agentSocket, ...(c.healthSocket ? [c.healthSocket] : [])], f.name);
+          break;
+        }
+        case 'Environment': {
+          // specifiers on the whole value first, then words with quotes and C escapes (systemd.exec(5))
+          const env = f.name === m.zeo?.unit ? m.zeo.environment : m.clientEnvironment;
+          const chosen = 'PYTHONDONTWRITEBYTECODE' in env || 'PYTHONPYCACHEPREFIX' in env;
+          const want = Object.entries(m.hardening && !chosen ? { PYTHONDONTWRITEBYTECODE: '1', ...env } : env).map(([k, v]) => `${k}=${v}`);
+          assert.deepEqual(splitWords(unspecify(d.value)), want, f.name);
+          break;
+        }
         case 'PartOf': assert.equal(d.value, f.name.endsWith('.socket') ? m.clients.find((c) => f.name === c.agentSocket || f.name === c.healthSocket)!.unit : m.target); break;
         case 'Service': assert.equal(d.value, m.clients.find((c) => f.name === c.agentSocket || f.name === c.healthSocket)!.unit); break;
         case 'SyslogIdentifier': assert.equal(unspecify(d.value), f.name.replace(/\.service$/, '')); break;
@@ -197,6 +212,14 @@ property('clients.health.agent', nasty, (c, s) => { clients(c).health = { agent:
 property('warmup path', nasty, (c, s) => { clients(c).warmup = [s]; }, (m, s) => assert.equal(m.warmup.urls[0]!.path, s));
 property('warmup host', nasty, (c, s) => { clients(c).warmup = [{ path: '/', host: s }]; }, (m, s) => assert.equal(m.warmup.urls[0]!.host, s));
 property('warmup text', nasty, (c, s) => { clients(c).warmup = [{ path: '/', text: s }]; }, (m, s) => assert.equal(m.warmup.urls[0]!.text, s), 0.3);
+property('environment value', nasty, (c, s) => { c.environment = { PYTHONPATH: s }; }, (m, s) => { assert.equal(m.clientEnvironment.PYTHONPATH, s); assert.equal(m.zeo!.environment.PYTHONPATH, s); }, 0.3);
+property('clients.environment value', nasty, (c, s) => { clients(c).environment = { PYTHONPATH: s }; }, (m, s) => { assert.equal(m.clientEnvironment.PYTHONPATH, s); assert.equal(m.zeo!.environment.PYTHONPATH, '/srv/plone/lib'); }, 0.3);
+property('zeo.environment value', nasty, (c, s) => { (c.zeo as Cfg).environment = { PYTHONPATH: s }; }, (m, s) => assert.equal(m.zeo!.environment.PYTHONPATH, s), 0.3);
+property('environment name', nasty, (c, s) => { c.environment = { [s]: 'x' }; }, (m, s) => assert.equal(m.clientEnvironment[s], 'x'));
+property('zeo.command address argument', nasty, (c, s) => { (c.zeo as Cfg).command = ['bin/runzeo', '-a', s]; }, (m, s) => {
+  const a = parseAddress(s);
+  assert.ok(a.ok && a.value.port === m.zeo!.address.port, `accepted -a ${JSON.stringify(s)} although zeo.address is ${formatAddress(m.zeo!.address)}`);
+});
 property('postgresql unit', nasty, (c, s) => { ((c.database as Cfg).postgresql as Cfg).unit = s; }, (m, s) => assert.equal(m.postgresql!.unit, s));
 property('haproxy backend', nasty, (c, s) => { (c.haproxy as Cfg).backend = s; }, (m, s) => assert.equal(m.haproxy.backend, s));
 property('haproxy stats-socket', nasty.map((s) => `/${s}`), (c, s) => { (c.haproxy as Cfg)['stats-socket'] = s; }, (m, s) => assert.equal(m.haproxy.statsSocket, s));
@@ -239,4 +262,15 @@ function expandTemplateOrSelf(s: string): string {
 
 test('property: the model oracle itself is sound (known-good stack renders and round-trips)', () => {
   roundTrip(baseline.model, baseline.files);
+});
+
+test('property: a manifest entry that belongs to a stack is a file directly inside the output directory', () => {
+  fc.assert(fc.property(nasty, nasty, (stack, name) => {
+    const prefix = systemdEscape(stack || 'x');
+    for (const n of [name, `${prefix}-${name}`, `${prefix}.${name}`, `haproxy-${prefix}-${name}.cfg`]) {
+      if (!belongsToStack(n, prefix)) continue;
+      assert.equal(join('/out', n).split('/').length, 3, `${JSON.stringify(n)} leaves /out`);
+      assert.ok(n !== '.' && n !== '..' && !n.includes('/'));
+    }
+  }), { numRuns: RUNS });
 });
