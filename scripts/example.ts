@@ -110,6 +110,9 @@ async function part2(box: Box): Promise<void> {
     await sleep(100);
   }
   await stop;
+  say('  (like Zope 5 on waitress, the instance ends at once on SIGTERM and cuts what is in flight, so the wrapper');
+  say('  drains first: here a fixed stop.drain, as there is no HAProxy; with haproxy.stats-socket it waits until');
+  say('  HAProxy reports no session on the client)');
   say((await box.journal('sample-client2.service')).split('\n').filter((l) => /drain|STOPPING|stop|exit/i.test(l)).slice(-6).map((l) => `  ${l}`).join('\n'));
   const p = await box.show('sample-client2.service', ['ActiveState', 'Result']);
   say(`  client2: ${p.ActiveState} (result ${p.Result}); client1 and client3 keep serving: ${await agentAnswer(base + 101)} / ${await agentAnswer(base + 103)}`);
