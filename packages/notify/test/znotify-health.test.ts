@@ -108,7 +108,7 @@ test('health listeners: both bound where configured and answering; one that cann
   const agentPort = await freePort();
   await assert.rejects(
     openHealthListeners({ agent: { host: '127.0.0.1', port: agentPort }, http: { host: '127.0.0.1', port: (busy.address() as net.AddressInfo).port } }, [], state, () => 0, log),
-    (err: StartError) => err.code === 'ZNOTIFY_ADDRESS_IN_USE' && /^health http 127\.0\.0\.1:\d+ is already in use/.test(err.message),
+    (err: StartError) => err.code === 'ERR_ZNOTIFY_ADDRESS_IN_USE' && /^health http 127\.0\.0\.1:\d+ is already in use/.test(err.message),
   );
   const refused = await new Promise<boolean>((resolve) => {
     const c = net.connect(agentPort, '127.0.0.1', () => { c.destroy(); resolve(false); });

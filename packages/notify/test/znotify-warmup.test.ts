@@ -88,7 +88,7 @@ test('child: exit statuses as a shell reports them; commands resolved like execv
   assert.equal(exitStatusOf({ code: null, signal: 'SIGKILL' }), 137);
   assert.equal(resolveCommand('sh', { PATH: '/nonexistent:/bin:/usr/bin' }), '/bin/sh');
   assert.throws(() => resolveCommand('no-such-cmd-xyz', { PATH: '/bin' }), (e: unknown) =>
-    e instanceof StartError && e.code === 'ZNOTIFY_COMMAND_NOT_FOUND' && e.message === 'command not found: no-such-cmd-xyz (searched PATH=/bin)');
+    e instanceof StartError && e.code === 'ERR_ZNOTIFY_COMMAND_NOT_FOUND' && e.message === 'command not found: no-such-cmd-xyz (searched PATH=/bin)');
   const { mkdtempSync, writeFileSync } = await import('node:fs');
   const { tmpdir } = await import('node:os');
   const plain = `${mkdtempSync(`${tmpdir()}/znotify-cmd-`)}/client1`;

@@ -5,7 +5,7 @@ import { Command } from 'commander';
 import { existsSync, readFileSync, realpathSync, writeFileSync, chmodSync, mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ConfigError, InputError, LockBusyError, OutputConflictError, OutputError, TemplateError, VerifyError, formatIssue } from './errors.js';
+import { ConfigError, EXIT, UnitgenError, UsageError, VerifyError, formatIssue } from './errors.js';
 import { generate, templatesFor } from './generate.js';
 import { deploy, deployExitCode, type HostOutcome } from './deploy.js';
 import { installSet, parseHostSet, HostSetError } from './install-set.js';
@@ -18,14 +18,14 @@ import { parseAddress, parseDuration } from './values.js';
 import { verify } from './verify.js';
 import { waitTcp } from './wait-tcp.js';
 
+/** Maps any error to its exit status (docs/exit-codes.md). The only place that knows exit codes. */
 export function exitCodeOf(e: unknown): number {
-  if (e instanceof ConfigError || e instanceof TemplateError) return 78;
-  if (e instanceof OutputConflictError || e instanceof OutputError) return 73;
-  if (e instanceof InputError) return 66;
-  if (e instanceof HostSetError) return 65; // EX_DATAERR: the set deploy sent is not one
-  if (e instanceof LockBusyError) return 75;
-  if (e instanceof VerifyError) return 1;
-  return 70; // EX_SOFTWARE: a bug, not the operator's input
+  if (e instanceof UnitgenError) return e.exitCode;
+  const commander = (e as { code?: unknown } | null)?.code;
+  if (typeof commander === 'string' && commander.startsWith('commander.')) {
+    return commander === 'commander.helpDisplayed' || commander === 'commander.version' ? 0 : EXIT.USAGE;
+  }
+  return EXIT.SOFTWARE; // a bug, not the operator's input
 }
 
 function report(e: unknown): number {
@@ -61,7 +61,7 @@ export async function main(argv: string[]): Promise<number> {
       if (r.diff) process.stdout.write(r.diff);
       if (r.hosts) {
         printPlans([...r.hosts.map((h) => h.plan), r.plan], !!o.dryRun);
-        if (o.dryRun && [...r.hosts.map((h) => h.plan), r.plan].some((p) => p.conflicts.length)) code = 73;
+        if (o.dryRun && [...r.hosts.map((h) => h.plan), r.plan].some((p) => p.conflicts.length)) code = EXIT.CANTCREAT;
         return;
       }
       // PrivateTmp=yes gives the services their own /tmp and /var/tmp: a znotify config there is invisible.
@@ -74,7 +74,7 @@ export async function main(argv: string[]): Promise<number> {
       for (const n of p.update) process.stdout.write(`${verb}update ${join(p.outDir, n)}\n`);
       for (const n of p.remove) process.stdout.write(`${verb}remove ${join(p.outDir, n)}\n`);
       for (const c of p.conflicts) process.stdout.write(`conflict ${join(p.outDir, c.name)} (${c.reason})\n`);
-      if (o.dryRun && p.conflicts.length) code = 73;
+      if (o.dryRun && p.conflicts.length) code = EXIT.CANTCREAT;
     });
 
   program.command('deploy').argument('<config>', 'stack config (YAML) with hosts:')
@@ -147,16 +147,16 @@ export async function main(argv: string[]): Promise<number> {
     .description('wait until something accepts TCP connections on address (ExecStartPost= of the ZEO unit)')
     .action(async (address: string, o: { timeout: string }) => {
       const a = parseAddress(address), t = parseDuration(o.timeout);
-      if (!a.ok) throw new ConfigError([{ file: '<argv>', line: 1, col: 1, message: a.message }]);
-      if (!t.ok) throw new ConfigError([{ file: '<argv>', line: 1, col: 1, message: t.message }]);
+      if (!a.ok) throw new UsageError(`wait-tcp: ${a.message}`);
+      if (!t.ok) throw new UsageError(`wait-tcp --timeout: ${t.message}`);
       if (!(await waitTcp(a.value, t.value))) { process.stderr.write(`zunitgen: nothing accepted connections on ${address} within ${o.timeout}\n`); code = 1; }
     });
 
   try {
     await program.parseAsync(argv, { from: 'user' });
   } catch (e) {
-    const ce = e as { code?: string; exitCode?: number };
-    if (typeof ce.code === 'string' && ce.code.startsWith('commander.')) return ce.code === 'commander.helpDisplayed' || ce.code === 'commander.version' ? 0 : 64;
+    // commander has printed its message already (usage errors, --help, --version)
+    if (typeof (e as { code?: unknown }).code === 'string' && (e as { code: string }).code.startsWith('commander.')) return exitCodeOf(e);
     return report(e);
   }
   return code;

@@ -1,6 +1,46 @@
-// Errors of the generator. One class per failure, each with a stable `code`; a CLI maps them to exit
-// codes in one place (cli.ts). 78 = EX_CONFIG: the systemd convention for "bad configuration", which
+// Errors of zunitgen: one base class, UnitgenError, with a stable `code` (E*, the same names zstack uses)
+// and the exit status it maps to. cli.ts turns any error into its message and exit status in one place
+// (exitCodeOf). The exit statuses follow sysexits(3), the same in zunitgen and znotify; docs/exit-codes.md
+// has the table. 78 = EX_CONFIG: the systemd convention for "bad configuration", which
 // RestartPreventExitStatus= and operators recognise.
+
+/** Exit statuses (sysexits(3)). */
+export const EXIT = {
+  /** Something failed that is none of the below: verify found problems, wait-tcp gave up, a stack in generator mode. */
+  FAILURE: 1,
+  /** EX_USAGE: the command line is wrong. */
+  USAGE: 64,
+  /** EX_DATAERR: the unit set deploy sent to a host is not one. */
+  DATAERR: 65,
+  /** EX_NOINPUT: a config file cannot be read. */
+  NOINPUT: 66,
+  /** EX_CANTCREAT: the output cannot be written (a file zunitgen did not generate is in the way, or the directory refuses). */
+  CANTCREAT: 73,
+  /** EX_SOFTWARE: an internal error (a bug, not the operator's input). */
+  SOFTWARE: 70,
+  /** EX_TEMPFAIL: another zunitgen is writing the directory; try again. */
+  TEMPFAIL: 75,
+  /** EX_CONFIG: a stack config or a template is invalid. */
+  CONFIG: 78,
+} as const;
+
+/** Every code a UnitgenError can carry. Stable: only ever added to. */
+export type UnitgenErrorCode = 'EUSAGE' | 'ECONFIG' | 'ETEMPLATE' | 'ECONFLICT' | 'EINPUT' | 'EOUTPUT' | 'ELOCKED' | 'EVERIFY' | 'EHOSTSET';
+
+export class UnitgenError extends Error {
+  constructor(readonly code: UnitgenErrorCode, message: string, readonly exitCode: number, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'UnitgenError';
+  }
+}
+
+/** The command line is wrong (a bad value for an option or argument). Exit 64 (EX_USAGE). */
+export class UsageError extends UnitgenError {
+  constructor(message: string) {
+    super('EUSAGE', message, EXIT.USAGE);
+    this.name = 'UsageError';
+  }
+}
 
 /** One problem in a config file, located at file:line:col (1-based), with an optional hint. */
 export interface ConfigIssue {
@@ -16,51 +56,41 @@ export function formatIssue(i: ConfigIssue): string {
 }
 
 /** Every problem found in one or more config files (never only the first). Exit status 78. */
-export class ConfigError extends Error {
-  readonly code = 'ECONFIG';
-  readonly exitCode = 78;
+export class ConfigError extends UnitgenError {
   constructor(readonly issues: readonly ConfigIssue[]) {
-    super(`${issues.length} configuration error${issues.length === 1 ? '' : 's'}:\n${issues.map(formatIssue).join('\n')}`);
+    super('ECONFIG', `${issues.length} configuration error${issues.length === 1 ? '' : 's'}:\n${issues.map(formatIssue).join('\n')}`, EXIT.CONFIG);
     this.name = 'ConfigError';
   }
 }
 
 /** A template (built-in or from --templates) failed to compile or rendered something that is not a unit file. */
-export class TemplateError extends Error {
-  readonly code = 'ETEMPLATE';
-  readonly exitCode = 78;
+export class TemplateError extends UnitgenError {
   constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
+    super('ETEMPLATE', message, EXIT.CONFIG, options);
     this.name = 'TemplateError';
   }
 }
 
 /** The output directory holds a file zunitgen did not generate (or one edited since): nothing was written. */
-export class OutputConflictError extends Error {
-  readonly code = 'ECONFLICT';
-  readonly exitCode = 73; // EX_CANTCREAT
+export class OutputConflictError extends UnitgenError {
   constructor(readonly paths: readonly string[], reason: string) {
-    super(`refusing to overwrite ${paths.length === 1 ? 'a file' : 'files'} zunitgen did not generate (${reason}):\n${paths.map((p) => `  ${p}`).join('\n')}\n  hint: move ${paths.length === 1 ? 'it' : 'them'} away, or pass --force to take ${paths.length === 1 ? 'it' : 'them'} over`);
+    super('ECONFLICT', `refusing to overwrite ${paths.length === 1 ? 'a file' : 'files'} zunitgen did not generate (${reason}):\n${paths.map((p) => `  ${p}`).join('\n')}\n  hint: move ${paths.length === 1 ? 'it' : 'them'} away, or pass --force to take ${paths.length === 1 ? 'it' : 'them'} over`, EXIT.CANTCREAT);
     this.name = 'OutputConflictError';
   }
 }
 
 /** `systemd-analyze verify` reported errors or warnings (systemd #23860: it exits 0 on warnings). */
-export class VerifyError extends Error {
-  readonly code = 'EVERIFY';
-  readonly exitCode = 1;
+export class VerifyError extends UnitgenError {
   constructor(message: string, readonly output: string) {
-    super(message);
+    super('EVERIFY', message, EXIT.FAILURE);
     this.name = 'VerifyError';
   }
 }
 
 /** A config file cannot be read (missing, unreadable). Exit 66 (EX_NOINPUT). */
-export class InputError extends Error {
-  readonly code = 'EINPUT';
-  readonly exitCode = 66;
+export class InputError extends UnitgenError {
   constructor(readonly path: string, what: string, fix: string, options?: { cause?: unknown }) {
-    super(`cannot read ${path}: ${what}\n  hint: ${fix}`, options);
+    super('EINPUT', `cannot read ${path}: ${what}\n  hint: ${fix}`, EXIT.NOINPUT, options);
     this.name = 'InputError';
   }
 }
@@ -69,21 +99,17 @@ export class InputError extends Error {
  * The output directory cannot be written, or what zunitgen keeps there (its manifest) is not what it wrote.
  * Exit 73 (EX_CANTCREAT). The message names the path and the fix; it never echoes file contents.
  */
-export class OutputError extends Error {
-  readonly code = 'EOUTPUT';
-  readonly exitCode = 73;
+export class OutputError extends UnitgenError {
   constructor(readonly path: string, what: string, fix: string, options?: { cause?: unknown }) {
-    super(`${path}: ${what}\n  hint: ${fix}`, options);
+    super('EOUTPUT', `${path}: ${what}\n  hint: ${fix}`, EXIT.CANTCREAT, options);
     this.name = 'OutputError';
   }
 }
 
 /** Another zunitgen holds the output directory's lock. Exit 75 (EX_TEMPFAIL): try again. */
-export class LockBusyError extends Error {
-  readonly code = 'ELOCKED';
-  readonly exitCode = 75;
+export class LockBusyError extends UnitgenError {
   constructor(readonly path: string, readonly holder: number) {
-    super(`${path}: another zunitgen (pid ${holder}) is writing this directory\n  hint: wait for it to finish and run again`);
+    super('ELOCKED', `${path}: another zunitgen (pid ${holder}) is writing this directory\n  hint: wait for it to finish and run again`, EXIT.TEMPFAIL);
     this.name = 'LockBusyError';
   }
 }

@@ -7,6 +7,7 @@
 // this stack (manifest.ts, belongsToStack), a file in the way that zunitgen did not write
 // (the manifest's conflict rule), and a bind address this machine does not have.
 
+import { EXIT, UnitgenError } from './errors.js';
 import { spawnSync } from 'node:child_process';
 import net from 'node:net';
 import { plan, planDiff, write, type Plan } from './io.js';
@@ -40,9 +41,9 @@ export interface HostSetResult {
   reloaded: boolean;
 }
 
-export class HostSetError extends Error {
-  readonly code = 'EHOSTSET';
-  constructor(message: string) { super(message); this.name = 'HostSetError'; }
+/** The set deploy sent is not one (EX_DATAERR). */
+export class HostSetError extends UnitgenError {
+  constructor(message: string) { super('EHOSTSET', message, EXIT.DATAERR); this.name = 'HostSetError'; }
 }
 
 const FILE_NAME = /^[A-Za-z0-9:_.@\\-]+$/;

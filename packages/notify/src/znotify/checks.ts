@@ -1,6 +1,7 @@
 // One function per check type. Each runs once, honours an AbortSignal and its own timeout, never throws, and
 // returns a CheckResult that says what the peer answered, in words fit for STATUS=, the agent's `#reason`
 // and the journal.
+import { ZnotifyError } from './errors.js';
 import http from 'node:http';
 import net from 'node:net';
 import { spawn } from 'node:child_process';
@@ -50,9 +51,8 @@ const MAX_BODY = 4 * 1024 * 1024;
 /** A connection attempt that takes longer than this fails (not "timed out": the peer is not busy, it is unreachable). */
 const CONNECT_TIMEOUT_MS = 10_000;
 
-class ConnectTimeoutError extends Error {
-  readonly code = 'ZNOTIFY_CONNECT_TIMEOUT';
-  constructor() { super(`no TCP connection within ${formatDuration(CONNECT_TIMEOUT_MS)}`); }
+class ConnectTimeoutError extends ZnotifyError {
+  constructor() { super('ERR_ZNOTIFY_CONNECT_TIMEOUT', `no TCP connection within ${formatDuration(CONNECT_TIMEOUT_MS)}`); }
 }
 
 /**

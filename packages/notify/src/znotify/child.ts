@@ -56,16 +56,16 @@ export function resolveCommand(cmd: string, env: NodeJS.ProcessEnv): string {
     let exists = false;
     let directory = false;
     try { const st = statSync(cmd); exists = st.isFile(); directory = st.isDirectory(); } catch { /* missing */ }
-    if (directory) throw new StartError('ZNOTIFY_COMMAND_NOT_FOUND', `command is a directory: ${cmd} (give the program in it, e.g. ${path.join(cmd, 'bin', 'instance')})`);
-    if (!exists) throw new StartError('ZNOTIFY_COMMAND_NOT_FOUND', `command not found: ${cmd} (no such file)`);
-    if (!check(cmd)) throw new StartError('ZNOTIFY_COMMAND_NOT_FOUND', `command not executable: ${cmd} (check its mode and the x bit)`);
+    if (directory) throw new StartError('ERR_ZNOTIFY_COMMAND_NOT_FOUND', `command is a directory: ${cmd} (give the program in it, e.g. ${path.join(cmd, 'bin', 'instance')})`);
+    if (!exists) throw new StartError('ERR_ZNOTIFY_COMMAND_NOT_FOUND', `command not found: ${cmd} (no such file)`);
+    if (!check(cmd)) throw new StartError('ERR_ZNOTIFY_COMMAND_NOT_FOUND', `command not executable: ${cmd} (check its mode and the x bit)`);
     return cmd;
   }
   for (const dir of (env.PATH ?? '/usr/local/bin:/usr/bin:/bin').split(':')) {
     const p = path.join(dir || '.', cmd);
     if (check(p)) return p;
   }
-  throw new StartError('ZNOTIFY_COMMAND_NOT_FOUND', `command not found: ${cmd} (searched PATH=${env.PATH ?? ''})`);
+  throw new StartError('ERR_ZNOTIFY_COMMAND_NOT_FOUND', `command not found: ${cmd} (searched PATH=${env.PATH ?? ''})`);
 }
 
 let setprivCache: string | null | undefined;
@@ -111,7 +111,7 @@ export class Child {
     const cp = spawn(file, args, { stdio: 'inherit', env: opts.env, detached: true });
     await new Promise<void>((resolve, reject) => {
       cp.once('spawn', () => resolve());
-      cp.once('error', (err: NodeJS.ErrnoException) => reject(new StartError('ZNOTIFY_SPAWN_FAILED', `cannot start ${argv[0]}: ${err.code ?? err.message}`, 1, { cause: err })));
+      cp.once('error', (err: NodeJS.ErrnoException) => reject(new StartError('ERR_ZNOTIFY_SPAWN_FAILED', `cannot start ${argv[0]}: ${err.code ?? err.message}`, 1, { cause: err })));
     });
     return new Child(cp, setpriv !== null);
   }

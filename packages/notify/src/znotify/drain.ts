@@ -6,6 +6,7 @@
 // ones aside), so the stop waits until both are 0, polling, bounded by `stop.drain`.
 //
 // Without a stats socket there is no one to ask: the fixed drain (the whole `stop.drain`) is all there is.
+import { ZnotifyError } from './errors.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { formatDuration } from './duration.js';
 import { haproxyCommand, type RuntimeApiTarget } from './haproxy.js';
@@ -18,8 +19,8 @@ export interface ServerSessions {
 }
 
 /** Thrown when HAProxy's answer has no row for the server: the config names a backend/server it does not know. */
-export class UnknownServerError extends Error {
-  readonly code = 'ZNOTIFY_HAPROXY_UNKNOWN_SERVER';
+export class UnknownServerError extends ZnotifyError {
+  constructor(message: string) { super('ERR_ZNOTIFY_HAPROXY_UNKNOWN_SERVER', message); }
 }
 
 /**

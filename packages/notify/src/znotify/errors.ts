@@ -1,13 +1,52 @@
-// Errors of the znotify wrapper. One class per failure kind with a stable `code`; the CLI maps them to exit
-// codes in exactly one place (cli.ts). 78 is EX_CONFIG from sysexits(3), which systemd also uses, so that
-// `RestartPreventExitStatus=78` stops a restart loop on a bad configuration.
+// Errors of the znotify wrapper: one base class, ZnotifyError, with a stable `code` in the library's form
+// (ERR_ZNOTIFY_*, beside the library's ERR_NOTIFY_*) and the exit status it maps to. main.ts turns any error
+// into one line and an exit status in one place (exitFor). The exit statuses follow sysexits(3), the same
+// in znotify and zunitgen; docs/exit-codes.md has the table. 78 (EX_CONFIG) is what systemd units name in
+// `RestartPreventExitStatus=78`, so a bad configuration ends the restart loop instead of feeding it.
 
-/** Exit status for configuration errors (EX_CONFIG). */
-export const EXIT_CONFIG = 78;
-/** Exit status for any other failure to start (port in use, missing command, bad NOTIFY_SOCKET, ...). */
-export const EXIT_START = 1;
-/** sysexits.h EX_UNAVAILABLE: a database the instance needs did not answer within the warm-up budget. */
-export const EXIT_UNAVAILABLE = 69;
+/** Exit statuses (sysexits(3)); the instance's own status is passed through as it is. */
+export const EXIT = {
+  /** A start failure that is not the configuration's: port in use, command missing, bad NOTIFY_SOCKET. */
+  FAILURE: 1,
+  /** EX_USAGE: the command line is wrong (unknown option or command, missing argument). */
+  USAGE: 64,
+  /** EX_UNAVAILABLE: a database the instance needs did not answer within the warm-up budget. */
+  UNAVAILABLE: 69,
+  /** EX_CANTCREAT: an output the wrapper must create (the stack-dump hook's directory) cannot be. */
+  CANTCREAT: 73,
+  /** EX_SOFTWARE: an internal error of the wrapper. */
+  SOFTWARE: 70,
+  /** EX_CONFIG: the configuration (file or flags) is invalid or cannot be read. */
+  CONFIG: 78,
+} as const;
+
+/** Every code a ZnotifyError can carry. Stable: only ever added to. */
+export type ZnotifyErrorCode =
+  | 'ERR_ZNOTIFY_CONFIG'
+  | 'ERR_ZNOTIFY_ADDRESS_IN_USE'
+  | 'ERR_ZNOTIFY_LISTEN_FAILED'
+  | 'ERR_ZNOTIFY_COMMAND_NOT_FOUND'
+  | 'ERR_ZNOTIFY_SPAWN_FAILED'
+  | 'ERR_ZNOTIFY_NOTIFY_SOCKET'
+  | 'ERR_ZNOTIFY_LISTEN_FDS'
+  | 'ERR_ZNOTIFY_DATABASE_UNAVAILABLE'
+  | 'ERR_ZNOTIFY_STOPPED'
+  | 'ERR_ZNOTIFY_STACK_HOOK'
+  | 'ERR_ZNOTIFY_HAPROXY_UNKNOWN_SERVER'
+  | 'ERR_ZNOTIFY_CONNECT_TIMEOUT'
+  | 'ERR_ZNOTIFY_RUNTIME_API';
+
+export class ZnotifyError extends Error {
+  constructor(
+    readonly code: ZnotifyErrorCode,
+    message: string,
+    readonly exitCode: number = EXIT.FAILURE,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = 'ZnotifyError';
+  }
+}
 
 /** One problem found in a configuration file or on the command line, with where it is and how to fix it. */
 export interface ConfigProblem {
@@ -21,43 +60,25 @@ export interface ConfigProblem {
   fix?: string;
 }
 
-export function formatProblem(p: ConfigProblem): string {
+function formatProblem(p: ConfigProblem): string {
   const head = p.key ? `${p.where}: ${p.key}: ${p.message}` : `${p.where}: ${p.message}`;
   return p.fix ? `${head}; ${p.fix}` : head;
 }
 
 /** The configuration (file and flags) is invalid. Carries every problem found, not just the first. */
-export class ConfigError extends Error {
-  readonly code = 'ZNOTIFY_CONFIG';
-  readonly exitCode = EXIT_CONFIG;
+export class ConfigError extends ZnotifyError {
   constructor(readonly problems: readonly ConfigProblem[], options?: { cause?: unknown }) {
-    super(problems.map(formatProblem).join('\n'), options);
+    super('ERR_ZNOTIFY_CONFIG', problems.map(formatProblem).join('\n'), EXIT.CONFIG, options);
     this.name = 'ConfigError';
   }
 }
 
-export type StartErrorCode =
-  | 'ZNOTIFY_ADDRESS_IN_USE'
-  | 'ZNOTIFY_LISTEN_FAILED'
-  | 'ZNOTIFY_COMMAND_NOT_FOUND'
-  | 'ZNOTIFY_SPAWN_FAILED'
-  | 'ZNOTIFY_NOTIFY_SOCKET'
-  | 'ZNOTIFY_LISTEN_FDS'
-  | 'ZNOTIFY_WARMUP_FAILED'
-  | 'ZNOTIFY_CHILD_EXITED'
-  | 'ZNOTIFY_DATABASE_UNAVAILABLE'
-  | 'ZNOTIFY_STOPPED'
-  | 'ZNOTIFY_STACK_HOOK';
+export type StartErrorCode = Exclude<ZnotifyErrorCode, 'ERR_ZNOTIFY_CONFIG' | 'ERR_ZNOTIFY_CONNECT_TIMEOUT' | 'ERR_ZNOTIFY_RUNTIME_API' | 'ERR_ZNOTIFY_HAPROXY_UNKNOWN_SERVER'>;
 
-/** The wrapper could not start (or finish starting) the service. The message is one line meant for the journal. */
-export class StartError extends Error {
-  constructor(
-    readonly code: StartErrorCode,
-    message: string,
-    readonly exitCode: number = EXIT_START,
-    options?: { cause?: unknown },
-  ) {
-    super(message, options);
+/** The wrapper could not start the service. The message is one line meant for the journal. */
+export class StartError extends ZnotifyError {
+  constructor(code: StartErrorCode, message: string, exitCode: number = EXIT.FAILURE, options?: { cause?: unknown }) {
+    super(code, message, exitCode, options);
     this.name = 'StartError';
   }
 }

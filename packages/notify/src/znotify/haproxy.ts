@@ -3,6 +3,7 @@
 // answers nothing on success and an error text otherwise.
 import net from 'node:net';
 import { parseAddress } from './address.js';
+import { ZnotifyError } from './errors.js';
 import type { Logger } from './log.js';
 
 export interface RuntimeApiTarget {
@@ -13,13 +14,13 @@ export interface RuntimeApiTarget {
 
 /** Sends one command; resolves with HAProxy's answer (trimmed). Rejects on connect errors and timeouts. */
 export async function haproxyCommand(socket: string, command: string, timeoutMs = 2000, signal?: AbortSignal): Promise<string> {
-  if (/[\r\n;]/.test(command)) throw new Error(`refusing a Runtime API command with a newline or ';': ${JSON.stringify(command)}`);
+  if (/[\r\n;]/.test(command)) throw new ZnotifyError('ERR_ZNOTIFY_RUNTIME_API', `refusing a Runtime API command with a newline or ';': ${JSON.stringify(command)}`);
   const addr = socket.startsWith('/') ? undefined : parseAddress(socket);
   return await new Promise((resolve, reject) => {
     const sock = addr ? net.connect({ host: addr.host, port: addr.port }) : net.connect({ path: socket });
     let out = '';
-    const timer = setTimeout(() => { sock.destroy(); reject(new Error(`HAProxy stats socket ${socket}: no answer within ${timeoutMs} ms`)); }, timeoutMs);
-    const onAbort = () => { sock.destroy(); clearTimeout(timer); reject(new Error('cancelled')); };
+    const timer = setTimeout(() => { sock.destroy(); reject(new ZnotifyError('ERR_ZNOTIFY_RUNTIME_API', `HAProxy stats socket ${socket}: no answer within ${timeoutMs} ms`)); }, timeoutMs);
+    const onAbort = () => { sock.destroy(); clearTimeout(timer); reject(new ZnotifyError('ERR_ZNOTIFY_RUNTIME_API', `HAProxy stats socket ${socket}: cancelled`)); };
     signal?.addEventListener('abort', onAbort, { once: true });
     sock.setEncoding('utf8');
     sock.on('connect', () => sock.write(`${command}\n`));
@@ -27,7 +28,7 @@ export async function haproxyCommand(socket: string, command: string, timeoutMs 
     sock.on('error', (err: NodeJS.ErrnoException) => {
       clearTimeout(timer);
       signal?.removeEventListener('abort', onAbort);
-      reject(new Error(`HAProxy stats socket ${socket}: ${err.code ?? err.message}`, { cause: err }));
+      reject(new ZnotifyError('ERR_ZNOTIFY_RUNTIME_API', `HAProxy stats socket ${socket}: ${err.code ?? err.message}`, undefined, { cause: err }));
     });
     sock.on('close', () => {
       clearTimeout(timer);
@@ -38,7 +39,7 @@ export async function haproxyCommand(socket: string, command: string, timeoutMs 
 }
 
 /** `set server B/S state <state>`. Resolves with HAProxy's answer ('' on success). */
-export async function setServerState(t: RuntimeApiTarget, state: 'ready' | 'drain' | 'maint', timeoutMs = 2000): Promise<string> {
+async function setServerState(t: RuntimeApiTarget, state: 'ready' | 'drain' | 'maint', timeoutMs = 2000): Promise<string> {
   return await haproxyCommand(t.statsSocket, `set server ${t.backend}/${t.server} state ${state}`, timeoutMs);
 }
 

@@ -1,6 +1,6 @@
 // The health listener, served inside the wrapper's own event loop: it never waits for a Zope worker thread,
-// and costs no process per check (FIELD_NOTES: ~140 us per agent answer in-process vs ~30 ms per spawned
-// Node). Two sockets, either inherited from systemd (FileDescriptorName=agent / =http) or bound here:
+// and costs no process per check (~140 us per agent answer in-process vs ~30 ms per spawned Node,
+// docs/dev/FACTS.md). Two sockets, either inherited from systemd (FileDescriptorName=agent / =http) or bound here:
 // - agent: HAProxy agent-check. HAProxy connects, may send its `agent-send` string, reads one line; we
 //   answer at once and close, without waiting for what it sends.
 // - http: GET /health (200 ready / 503 not, JSON), /health/live, /health/ready, /metrics (Prometheus text).
@@ -157,8 +157,8 @@ export async function bind(server: net.Server, address: Address, what: string): 
     const onError = (err: NodeJS.ErrnoException) => {
       server.off('listening', onListening);
       const where = formatAddress(address);
-      if (err.code === 'EADDRINUSE') reject(new StartError('ZNOTIFY_ADDRESS_IN_USE', `${what} ${where} is already in use (EADDRINUSE): stop what listens there or choose another port`, 1, { cause: err }));
-      else reject(new StartError('ZNOTIFY_LISTEN_FAILED', `${what} cannot listen on ${where}: ${err.code ?? err.message}`, 1, { cause: err }));
+      if (err.code === 'EADDRINUSE') reject(new StartError('ERR_ZNOTIFY_ADDRESS_IN_USE', `${what} ${where} is already in use (EADDRINUSE): stop what listens there or choose another port`, 1, { cause: err }));
+      else reject(new StartError('ERR_ZNOTIFY_LISTEN_FAILED', `${what} cannot listen on ${where}: ${err.code ?? err.message}`, 1, { cause: err }));
     };
     const onListening = () => { server.off('error', onError); resolve(); };
     server.once('error', onError);
@@ -209,7 +209,7 @@ export async function openHealthListeners(
     const passed = fds.find((f) => f.name === kind);
     if (passed) {
       servers.push(await listenServer(passed.fd, make()).catch((err: unknown) => {
-        throw new StartError('ZNOTIFY_LISTEN_FAILED', `${what} on passed fd ${passed.fd}: ${(err as Error).message}`, 1, { cause: err });
+        throw new StartError('ERR_ZNOTIFY_LISTEN_FAILED', `${what} on passed fd ${passed.fd}: ${(err as Error).message}`, 1, { cause: err });
       }));
       log.info({ fd: passed.fd }, `${what} listening on the socket systemd passed (${kind})`);
     } else if (configured[kind]) {

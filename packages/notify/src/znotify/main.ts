@@ -5,11 +5,12 @@
 //   znotify run --name client1 --config /etc/zope-systemd/client1.yaml -- /srv/plone/bin/client1 console
 //   znotify check --config /etc/zope-systemd/client1.yaml
 //
-// Exit statuses are decided here and nowhere else: the child's status (128+signal when it died of one),
-// 78 (EX_CONFIG) for configuration errors so `RestartPreventExitStatus=78` ends a restart loop, 1 for any
-// other failure to start. Start failures are one plain line on stderr.
+// Exit statuses are decided here and nowhere else (exitFor; the table is docs/exit-codes.md): the instance's
+// status (128+signal when it died of one), 64 for a wrong command line, 78 (EX_CONFIG) for configuration
+// errors so `RestartPreventExitStatus=78` ends a restart loop, 1 for any other failure to start, 70 for an
+// internal error. Failures are one plain line on stderr.
 //
-// Memory (issue 3, item 9: the resident wrapper at most 1.3x a bare `node -e 0`; figures and the reasons in
+// Memory (the target: little private memory, flat over time; figures and the reasons in
 // docs/benchmarks/znotify-memory.md). The wrapper lives as long as the instance and does a little work often,
 // so V8's defaults, tuned for throughput, cost more memory than the work needs. Before anything else is loaded
 // (the rest of the module graph is imported dynamically below, after these lines) three V8 flags are set
@@ -23,6 +24,7 @@
 //                                 of node's code and allocates ~3 MiB more (+8 MiB measured) to save ~10 %
 //                                 of the CPU of checks every 10 ms (Sparkplug itself: no measurable RSS);
 //   --optimize-for-size           V8's own memory-over-speed trade-offs (heap growth, page release).
+import { readFileSync } from 'node:fs';
 import v8 from 'node:v8';
 import { SignalInbox } from './signals.js';
 import type { Config, Flags } from './config.js';
@@ -42,7 +44,7 @@ const inbox = process.argv[2] === 'run' ? new SignalInbox() : undefined;
 
 const { Command, CommanderError, Option } = await import('commander');
 const { loadConfig } = await import('./config.js');
-const { ConfigError, EXIT_CONFIG, EXIT_START, StartError } = await import('./errors.js');
+const { ConfigError, EXIT, ZnotifyError } = await import('./errors.js');
 const { createLogger, redact } = await import('./log.js');
 const { LogOutput } = await import('./log-output.js');
 const { start } = await import('./run.js');
@@ -52,12 +54,11 @@ function line(text: string): void {
   process.stderr.write(`znotify: ${redact(text).replace(/\n/g, '\nznotify: ')}\n`);
 }
 
-/** Maps any error to (message, exit status). The only place that knows exit codes. */
+/** Maps any error to its exit status (docs/exit-codes.md). The only place that knows exit codes. */
 export function exitFor(err: unknown): number {
-  if (err instanceof ConfigError) return EXIT_CONFIG;
-  if (err instanceof StartError) return err.exitCode;
-  if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : EXIT_CONFIG;
-  return EXIT_START;
+  if (err instanceof ZnotifyError) return err.exitCode;
+  if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : EXIT.USAGE;
+  return EXIT.SOFTWARE;
 }
 
 interface RunFlags {
@@ -102,7 +103,7 @@ async function runCommand(o: RunFlags, command: string[]): Promise<number> {
   const die = (err: unknown) => {
     try { running?.kill(); } catch { /* already gone */ }
     line(`internal error: ${(err as Error)?.stack ?? String(err)}`);
-    process.exit(EXIT_START);
+    process.exit(EXIT.SOFTWARE);
   };
   process.on('uncaughtException', die);
   process.on('unhandledRejection', die);
@@ -114,7 +115,7 @@ async function runCommand(o: RunFlags, command: string[]): Promise<number> {
     running = await start(config, log, inbox ? { signals: inbox } : {});
     running.state.attachLogOutput(output);
   } catch (err) {
-    if (err instanceof StartError || err instanceof ConfigError) line(err.message);
+    if (err instanceof ZnotifyError) line(err.message);
     else line(`cannot start: ${(err as Error)?.message ?? String(err)}`);
     return exitFor(err);
   }
@@ -134,10 +135,16 @@ function checkCommand(o: { config?: string; print?: boolean }, command: string[]
   }
 }
 
+/** The version of the installed package: package.json sits two levels above dist/znotify/ (and src/znotify/). */
+function packageVersion(): string {
+  return (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+}
+
 export async function main(argv: string[]): Promise<number> {
   let status = 0;
   const program = new Command('znotify')
     .description('Runs a Zope/Plone instance as a Type=notify systemd service: warm-up gating, health checks, watchdog, HAProxy agent, graceful drain.')
+    .version(packageVersion(), '-V, --version')
     .exitOverride()
     .configureOutput({ writeErr: (s) => process.stderr.write(s) })
     .showSuggestionAfterError(true)
@@ -165,11 +172,8 @@ export async function main(argv: string[]): Promise<number> {
   try {
     await program.parseAsync(argv, { from: 'user' });
   } catch (err) {
-    if (err instanceof CommanderError) {
-      if (err.exitCode === 0) return 0;
-      // commander already printed its message
-      return EXIT_CONFIG;
-    }
+    // commander has printed its message already (usage errors, --help, --version)
+    if (err instanceof CommanderError) return exitFor(err);
     line((err as Error).message);
     return exitFor(err);
   }

@@ -22,7 +22,7 @@ import type { Config } from './config.js';
 import { Child, describeExit, exitStatusOf, type ChildExit } from './child.js';
 import { formatDuration } from './duration.js';
 import { databaseGate, waitForDatabases } from './database-wait.js';
-import { EXIT_UNAVAILABLE, StartError } from './errors.js';
+import { EXIT, StartError } from './errors.js';
 import { ServerStateQueue } from './haproxy.js';
 import { openHealthListeners, type HealthListeners } from './health.js';
 import { serverSessions } from './drain.js';
@@ -89,7 +89,7 @@ export async function start(config: Config, log: Logger, opts: RunOptions = {}):
   const env = opts.env ?? process.env;
   const clock = opts.clock ?? realClock;
   if (config.command.length === 0) {
-    throw new StartError('ZNOTIFY_COMMAND_NOT_FOUND', 'no command to run: give it after `--` or as `command:` in the config', 78);
+    throw new StartError('ERR_ZNOTIFY_COMMAND_NOT_FOUND', 'no command to run: give it after `--` or as `command:` in the config', EXIT.CONFIG);
   }
   const notifier = new Notifier(env, log);
   const { watchdog, fds } = readSystemdEnvironment(config, notifier, env, opts.pid ?? process.pid);
@@ -136,7 +136,7 @@ async function databasesFirst(o: { config: Config; state: ServiceState; notifier
     }, stop.signal);
     if (r.ok) return;
     o.notifier.send([{ type: 'status', text: r.stopped ? 'stopped before the instance was started' : `start failed: ${r.reason}` }]);
-    throw new StartError(r.stopped ? 'ZNOTIFY_STOPPED' : 'ZNOTIFY_DATABASE_UNAVAILABLE', r.reason, r.stopped ? 0 : EXIT_UNAVAILABLE);
+    throw new StartError(r.stopped ? 'ERR_ZNOTIFY_STOPPED' : 'ERR_ZNOTIFY_DATABASE_UNAVAILABLE', r.reason, r.stopped ? 0 : EXIT.UNAVAILABLE);
   } finally {
     for (const sig of STOP_SIGNALS) o.signals.off(sig, onStop);
     await pool.close();
@@ -152,12 +152,12 @@ function readSystemdEnvironment(config: Config, notifier: Notifier, env: NodeJS.
     notifier.send([{ type: 'status', text: `starting ${config.command[0]}` }], true);
     watchdog = watchdogEnabled({ env, pid });
   } catch (err) {
-    throw new StartError('ZNOTIFY_NOTIFY_SOCKET', err instanceof Error ? err.message : String(err), 1, { cause: err });
+    throw new StartError('ERR_ZNOTIFY_NOTIFY_SOCKET', err instanceof Error ? err.message : String(err), 1, { cause: err });
   }
   try {
     return { watchdog, fds: listenFds({ env, pid }) };
   } catch (err) {
-    throw new StartError('ZNOTIFY_LISTEN_FDS', err instanceof Error ? err.message : String(err), 1, { cause: err });
+    throw new StartError('ERR_ZNOTIFY_LISTEN_FDS', err instanceof Error ? err.message : String(err), 1, { cause: err });
   }
 }
 
@@ -168,7 +168,7 @@ function makeStackHook(env: NodeJS.ProcessEnv): StackHook {
     return createStackHook(base);
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
-    throw new StartError('ZNOTIFY_STACK_HOOK', `signals.stack-dump: hook: cannot create the hook directory in ${base ?? 'the temp directory'} (${e.code ?? e.message}); give the unit RuntimeDirectory= or set stack-dump: off`, 73, { cause: err });
+    throw new StartError('ERR_ZNOTIFY_STACK_HOOK', `signals.stack-dump: hook: cannot create the hook directory in ${base ?? 'the temp directory'} (${e.code ?? e.message}); give the unit RuntimeDirectory= or set stack-dump: off`, EXIT.CANTCREAT, { cause: err });
   }
 }
 
