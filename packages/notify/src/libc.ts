@@ -28,10 +28,10 @@ export const SCM_RIGHTS = 1;
 export const MSG_DONTWAIT = 0x40;
 export const MSG_NOSIGNAL = 0x4000;
 export const POLLOUT = 0x004;
-export const F_GETFD = 1;
-export const F_SETFD = 2;
-export const FD_CLOEXEC = 1;
-export const CLOCK_MONOTONIC = 1;
+const F_GETFD = 1;
+const F_SETFD = 2;
+const FD_CLOEXEC = 1;
+const CLOCK_MONOTONIC = 1;
 /** sizeof(((struct sockaddr_un *)0)->sun_path) */
 export const SUN_PATH_MAX = 108;
 /** The kernel's SCM_MAX_FD: the most fds one SCM_RIGHTS message may carry. */

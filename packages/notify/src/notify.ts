@@ -92,7 +92,7 @@ function integer(state: unknown, field: string, value: unknown, min: bigint, max
  * (LISTEN_FDNAMES joins names with ":"), at most 255 characters. Empty names are refused here too: systemd
  * would quietly use its default ("stored"), which is never what the caller meant.
  */
-export function checkFdName(state: unknown, name: unknown): string {
+function checkFdName(state: unknown, name: unknown): string {
   if (typeof name !== 'string') throw invalid(state, `name must be a string, got ${quote(name)}`, NotifyErrorCode.INVALID_FDNAME);
   if (name.length === 0) throw invalid(state, 'FDNAME must not be empty (1 to 255 printable ASCII characters, no ":")', NotifyErrorCode.INVALID_FDNAME);
   if (name.length > FDNAME_MAX) {

@@ -119,6 +119,5 @@ export function listWord(s: string, what = 'list item'): string {
 
 /** A comment line's text: control characters shown as "?" so a comment can never end early. */
 export function commentText(s: string): string {
-  // eslint-disable-next-line no-control-regex
   return s.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g, '?').replace(/[\ud800-\udfff]/g, '?');
 }

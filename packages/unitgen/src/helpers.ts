@@ -8,7 +8,7 @@ import { formatAddress, formatDuration, formatSize, type Address, type Size } fr
 
 /** What the helpers need of a Handlebars environment (the full one or the runtime-only one). */
 export interface HelperHost {
-  registerHelper(name: string, fn: (...args: any[]) => unknown): void; // eslint-disable-line @typescript-eslint/no-explicit-any
+  registerHelper(name: string, fn: (...args: any[]) => unknown): void;
 }
 
 function unitList(list: unknown, helper: string): string[] {

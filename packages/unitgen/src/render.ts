@@ -42,7 +42,7 @@ function joinPath(dir: string, name: string): string {
   return dir.endsWith('/') ? dir + name : `${dir}/${name}`;
 }
 
-export function znotifyConfigName(m: StackModel, c: ClientModel): string {
+function znotifyConfigName(m: StackModel, c: ClientModel): string {
   return `${m.prefix}-${c.name}.znotify.yaml`;
 }
 
@@ -143,7 +143,6 @@ export function renderWith(m: StackModel, t: Compiled, opts: RenderOptions): Gen
   return files;
 }
 
-// eslint-disable-next-line no-control-regex
 const CONTROL = /[\u0000-\u0008\u000b-\u001f\u007f]/;
 const SECTION = /^\[[A-Za-z0-9-]+\]$/;
 const DIRECTIVE = /^[A-Za-z][A-Za-z0-9]*=/;

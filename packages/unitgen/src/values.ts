@@ -100,7 +100,7 @@ const TIME_UNITS: Array<[RegExp, number]> = [
  * The longest duration accepted: what a Node timer holds (a signed 32-bit count of milliseconds; above it Node
  * fires after 1 ms). The wrapper refuses longer values in its own config, and so must every value written into it.
  */
-export const MAX_DURATION_MS = 2 ** 31 - 1;
+const MAX_DURATION_MS = 2 ** 31 - 1;
 const TOO_LONG_HINT = `at most ${MAX_DURATION_MS} ms, about 24.8 days (what a timer can hold): use 24d or less`;
 
 /** `500ms`, `30s`, `2min`, `1h`, `1min 30s`, or a number of seconds. Returns milliseconds. */
@@ -299,7 +299,7 @@ export function hasPlaceholder(v: string): boolean {
 
 // ---------------------------------------------------------------- did you mean
 
-export function levenshtein(a: string, b: string): number {
+function levenshtein(a: string, b: string): number {
   const prev = Array.from({ length: b.length + 1 }, (_, j) => j);
   for (let i = 1; i <= a.length; i++) {
     let diag = prev[0]!;

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { VerifyError } from './errors.js';
 import { SYSTEM_UNIT_PATH, unresolvedReferences } from './unit-references.js';
 
-export const UNIT_SUFFIXES = ['.service', '.socket', '.target', '.slice', '.timer', '.path', '.mount'];
+const UNIT_SUFFIXES = ['.service', '.socket', '.target', '.slice', '.timer', '.path', '.mount'];
 
 export interface VerifyOptions {
   /**

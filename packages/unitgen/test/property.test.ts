@@ -10,7 +10,7 @@ import {
   ConfigError, builtinTemplates, compileTemplates, createEnv, formatAddress, formatDuration, loadTemplates, parseStack, renderWith,
   systemdUnescape, invalidUnitName, expandTemplate, parseAddress, belongsToStack, systemdEscape, type GeneratedFile, type StackModel,
 } from '../src/index.js';
-import { parseExec, parseUnitFile, shape, splitWords, unspecify, values, type Directive } from './unitfile.js';
+import { parseExec, parseUnitFile, shape, splitWords, unspecify, type Directive } from './unitfile.js';
 import { assertWrapperRead, REPO, type WrapperConfig } from './helpers.js';
 import { join } from 'node:path';
 import type { CheckModel } from '../src/index.js';

@@ -6,7 +6,7 @@
 // the bad value. Unknown keys are errors with a did-you-mean, so a typo never silently disables a check.
 import { readFileSync, statSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
-import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, visit, type Document } from 'yaml';
+import { isMap, isPair, isScalar, LineCounter, parseDocument, visit, type Document } from 'yaml';
 import { ConfigError, type ConfigProblem } from './errors.js';
 import { DURATION_HINT, MAX_TIMER_MS, MAX_TIMER_TEXT, parseDuration } from './duration.js';
 import { redact } from './log.js';
@@ -17,9 +17,9 @@ import { formatAddress, parseAddress, type Address } from './address.js';
 export { formatAddress, parseAddress, type Address };
 
 export type Role = 'startup' | 'readiness' | 'liveness';
-export const ROLES: readonly Role[] = ['startup', 'readiness', 'liveness'];
+const ROLES: readonly Role[] = ['startup', 'readiness', 'liveness'];
 export type CheckType = 'http' | 'tcp' | 'zeo' | 'postgresql' | 'command';
-export const CHECK_TYPES: readonly CheckType[] = ['http', 'tcp', 'zeo', 'postgresql', 'command'];
+const CHECK_TYPES: readonly CheckType[] = ['http', 'tcp', 'zeo', 'postgresql', 'command'];
 
 interface CheckCommon {
   name: string;
@@ -59,7 +59,7 @@ export interface WarmupUrl {
 }
 
 export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
-export const LOG_LEVELS: readonly LogLevel[] = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
+const LOG_LEVELS: readonly LogLevel[] = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
 
 export interface Config {
   name: string;
@@ -92,7 +92,7 @@ export interface Flags {
   command?: string[];
 }
 
-export const DEFAULTS = {
+const DEFAULTS = {
   http: { host: '127.0.0.1', port: 8080 },
   warmup: { budgetMs: 600_000, intervalMs: 1000, timeoutMs: 60_000 },
   check: { intervalMs: 5000, timeoutMs: 2000, failureThreshold: 3, successThreshold: 1 },
@@ -379,7 +379,7 @@ const PATH_FIX = 'write an absolute path such as /Plone or /VirtualHostBase/http
 export const MAX_CONFIG_BYTES = 256 * 1024;
 /** Checks and warm-up URLs per instance: a handful is usual, each check is a timer and a connection. */
 export const MAX_CHECKS = 64;
-export const MAX_WARMUP_URLS = 64;
+const MAX_WARMUP_URLS = 64;
 /** Alias expansions (`*name`) when the YAML becomes values: a few are handy, thousands are an alias bomb. */
 const MAX_ALIAS_COUNT = 100;
 

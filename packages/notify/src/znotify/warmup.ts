@@ -1,5 +1,5 @@
 // Warm-up gating: READY=1 only once every configured URL answered as expected, in order (a cold Zope answers
-// `/` at once but needs seconds to minutes for `/Plone` while objects load from the ZODB; FIELD_NOTES).
+// `/` at once but needs seconds to minutes for `/Plone` while objects load from the ZODB; docs/dev/FACTS.md).
 // A URL that fails is retried after `interval` until the whole warm-up runs out of `budget`.
 import type { WarmupUrl } from './config.js';
 import type { CheckResult, HttpProber } from './checks.js';
@@ -39,7 +39,7 @@ export interface WarmupOptions {
 }
 
 /** "/Plone" or "/Plone (Host: www.example.org)". */
-export function describeUrl(u: WarmupUrl): string {
+function describeUrl(u: WarmupUrl): string {
   return u.host ? `${u.path} (Host: ${u.host})` : u.path;
 }
 
