@@ -6,7 +6,7 @@ import { peerEnv, type Peer } from '../test/harness/proc.js';
 
 /**
  * env for a benchmark's children: peerEnv() (no NOTIFY_SOCKET, WATCHDOG_*, LISTEN_*: they are not our service)
- * and also no NODE_EXTRA_CA_CERTS (this VM sets it: +45 ms and +1.7 MiB per Node start, FIELD_NOTES) and no
+ * and also no NODE_EXTRA_CA_CERTS (when set: +45 ms and +1.7 MiB per Node start, docs/dev/FACTS.md) and no
  * NODE_OPTIONS (the caller's shell would put its flags into the processes being measured).
  */
 export function childEnv(env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {

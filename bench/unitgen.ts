@@ -80,7 +80,7 @@ console.log(table);
 
 const NOTES = `## What the numbers mean
 
-- Target (issue 4, item 6): the generator at most 2x the wall time of bare \`node -e 0\`, measured in the same
+- Target: the generator at most 2x the wall time of bare \`node -e 0\`, measured in the same
   run. The bundled generator with V8 code cache is what \`zunitgen install-generator\` installs (\`pnpm build\`
   builds it, \`scripts/bundle-generator.mjs\`); the unbundled one is shown for scale.
 - What the bundled run does on top of Node's start: read and compile the 150 KB bundle from its code cache and

@@ -25,7 +25,7 @@
 // --imports: first, what loading each dependency alone costs a Node process (VmRSS 1.2 s after start, beside
 //   bare node in the same rounds): undici, pino, yaml, commander, koffi, node:http, and the wrapper's modules.
 //
-// Children run without NODE_EXTRA_CA_CERTS (this VM sets it: +1.7 MiB per Node start, FIELD_NOTES) and
+// Children run without NODE_EXTRA_CA_CERTS (when set: +1.7 MiB per Node start, docs/dev/FACTS.md) and
 // without NODE_OPTIONS. Everything started here is stopped by pid, also when the benchmark fails.
 import fs from 'node:fs';
 import net from 'node:net';

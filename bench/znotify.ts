@@ -1,4 +1,4 @@
-// znotify's costs (issue 3, item 9), each beside a baseline measured in the same run:
+// znotify's costs, each beside a baseline measured in the same run:
 //   1. RSS of the wrapper after a long run of checks (thousands of cycles at a short interval) beside bare
 //      `node -e 0`, `node` importing undici, and `znotify check` (the wrapper's module graph loaded, nothing run).
 //      Target: wrapper <= 1.3 x `node -e 0`.
@@ -12,7 +12,7 @@
 //
 //   pnpm build && node --import tsx bench/znotify.ts [--rss-seconds 40] [--interval-ms 10] [--requests 2000] [--ready-runs 15] [--no-write]
 //
-// Children run without NODE_EXTRA_CA_CERTS (this VM sets it: +45 ms, +1.7 MiB per Node start, FIELD_NOTES).
+// Children run without NODE_EXTRA_CA_CERTS (when set: +45 ms, +1.7 MiB per Node start, docs/dev/FACTS.md).
 // Everything started here is stopped by pid; the figures go to docs/benchmarks/znotify.md unless --no-write.
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';

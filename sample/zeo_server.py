@@ -2,7 +2,7 @@
 """A ZEO-like TCP server for tests and the README's example stack.
 
 It speaks exactly the part of ZEO 5/6's wire protocol that a health check or the sample instance needs
-(ZEO/asyncio/base.py and server.py, see docs/dev/CONTRACTS.md "Sample instance" and FIELD_NOTES.md):
+(ZEO/asyncio/base.py and server.py, see docs/dev/CONTRACTS.md "Sample instance" and docs/dev/FACTS.md):
 
 * every message is framed by a 4-byte big-endian length;
 * the server speaks first: on every connection it sends its protocol version, the framed ``Z5``;

@@ -1,5 +1,5 @@
-// zunitgen end to end, failure side (issue 4, item 2: "RestartPreventExitStatus=78"; item 5: the health sockets
-// must not undo what systemd decided). A client whose wrapper exits 78 (EX_CONFIG: here an operator's typo in its
+// zunitgen end to end, failure side ("RestartPreventExitStatus=78" holds, and the health sockets must not undo
+// what systemd decided). A client whose wrapper exits 78 (EX_CONFIG: here an operator's typo in its
 // znotify config) must stay failed: RestartPreventExitStatus=78 stops systemd's own restart, and the health checks
 // that keep connecting to its sockets (HAProxy's agent-check every 200 ms from the generated backend, plus a
 // monitoring probe) must not start it again either. `systemctl stop` is covered by test/unitgen-e2e.test.ts; this

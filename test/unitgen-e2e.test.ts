@@ -1,4 +1,4 @@
-// zunitgen end to end (issue 4, item 5, second bullet): the stack that `zunitgen generate` writes, run by a real
+// zunitgen end to end: the stack that `zunitgen generate` writes, run by a real
 // systemd 252 (test/harness/box.ts) with real programs: PostgreSQL 15 (a Type=notify unit), the sample ZEO stub,
 // three sample instances on waitress behind the built znotify wrapper, and a host-side HAProxy 2.6 fed the
 // generated backend snippet. One box for the whole sequence (set-up in test/fixtures/unitgen/stack.ts):

@@ -1,4 +1,4 @@
-// znotify end to end (issue 3, item 8): busy is not dead, hung is. Under a real systemd 252 with WatchdogSec=,
+// znotify end to end: busy is not dead, hung is. Under a real systemd 252 with WatchdogSec=,
 // a real waitress with ONE worker thread, and a real HAProxy 2.6:
 // - a long request keeps the only thread busy: HAProxy's agent-check on the wrapper keeps the server UP and the
 //   watchdog keeps being fed (NRestarts stays 0), while a classic `option httpchk` server on the instance's own

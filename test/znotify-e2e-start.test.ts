@@ -1,4 +1,4 @@
-// znotify end to end (issue 3, item 8): `systemctl start` of the wrapped sample instance returns only after the
+// znotify end to end: `systemctl start` of the wrapped sample instance returns only after the
 // warm-up, the unit turns active only then, and HAProxy (agent-check on the wrapper) sees the instance DOWN during
 // the warm-up and UP after. Real systemd 252 in a box, real waitress, real HAProxy 2.6.
 import assert from 'node:assert/strict';

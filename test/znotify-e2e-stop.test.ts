@@ -1,4 +1,4 @@
-// znotify end to end (issue 3, item 8): how the wrapped instance ends.
+// znotify end to end: how the wrapped instance ends.
 // - `systemctl stop`: HAProxy shows DRAIN (agent says `drain`) before the instance receives its stop signal;
 //   the order is read from HAProxy's state, polled with host wall-clock times, against the journal's realtime
 //   stamp of the wrapper's "sending the stop signal" line (the instance, like Zope 5, dies of SIGTERM silently).

@@ -1,7 +1,7 @@
 // A disposable, real systemd for tests: systemd 252 as PID 1 of fresh pid/mount/uts/ipc/cgroup namespaces,
 // over a throw-away overlay of the host's /. Plain util-linux (unshare, nsenter, setpriv); no
-// systemd-container package. The mounts follow ../shared/reference/systemd-box.sh, proven on this machine kind
-// (Debian 12, systemd 252, hybrid cgroup v1 + v2).
+// systemd-container package. The mounts below are the set systemd needs to boot there, proven on Debian 12
+// (systemd 252, hybrid cgroup v1 + v2).
 //
 // What a box is:
 // - Root: overlay, lowerdir=/ (the host's root file system: Node (BOX_NODE) and the system packages are

@@ -1,7 +1,7 @@
 // A probe is one configured check, run periodically, with Kubernetes-style thresholds: `failure-threshold`
 // consecutive failures turn it failing, `success-threshold` consecutive successes turn it passing again.
 //
-// Two refinements for Zope (FIELD_NOTES, the Plone forum thread):
+// Two refinements for Zope (docs/dev/FACTS.md, "Zope and Plone in production"):
 // - Busy is not dead. An http check that times out while a fresh TCP connection to the same address is
 //   accepted and the child is alive means every worker thread is occupied (a long request on a one-thread
 //   instance), not that the instance is broken. That neither counts as a failure nor flips the state, until
