@@ -162,93 +162,9 @@ export function formatStates(states: NotifyState | readonly NotifyState[], optio
   }
   const list: readonly unknown[] = Array.isArray(states) ? states : [states];
   if (list.length === 0) throw new NotifyError(NotifyErrorCode.INVALID_STATE, 'no notify states given: pass at least one state');
-  const lines: string[] = [];
-  const seen = new Set<string>();
-  let fds: number[] = [];
-  let fdName: string | undefined;
-  for (const state of list) {
-    if (state === null || typeof state !== 'object' || typeof (state as { type?: unknown }).type !== 'string') {
-      throw invalid(state, 'expected an object with a "type" (ready, reloading, stopping, status, errno, buserror, exit-status, mainpid, watchdog, watchdog-trigger, watchdog-usec, extend-timeout, fdstore, fdstore-remove, custom)');
-    }
-    const s = state as NotifyState;
-    const once = s.type === 'custom' ? `custom:${String(s.key)}` : s.type;
-    if (seen.has(once)) throw invalid(state, `a "${s.type}" state appears twice in one message; each key may be sent once per datagram`);
-    seen.add(once);
-    switch (s.type) {
-      case 'ready':
-        lines.push('READY=1');
-        break;
-      case 'reloading': {
-        const usec = s.monotonicUsec === undefined ? (options.monotonicUsec ?? readMonotonicUsec)() : s.monotonicUsec;
-        lines.push('RELOADING=1', `MONOTONIC_USEC=${integer(state, 'monotonicUsec', usec, 0n, UINT64_MAX)}`);
-        break;
-      }
-      case 'stopping':
-        lines.push('STOPPING=1');
-        break;
-      case 'status':
-        lines.push(`STATUS=${text(state, 'text', s.text)}`);
-        break;
-      case 'errno':
-        lines.push(`ERRNO=${integer(state, 'errno', s.errno, 0n, BigInt(INT32_MAX))}`);
-        break;
-      case 'buserror': {
-        const name = text(state, 'name', s.name, false);
-        if (name.length > 255 || !DBUS_ERROR_NAME.test(name)) {
-          throw invalid(state, `name ${quote(name)} is not a D-Bus error name (like "org.freedesktop.DBus.Error.TimedOut": dot-separated [A-Za-z_][A-Za-z0-9_]* elements, at least two, at most 255 characters)`);
-        }
-        lines.push(`BUSERROR=${name}`);
-        break;
-      }
-      case 'exit-status':
-        if (typeof s.status === 'number') lines.push(`EXIT_STATUS=${integer(state, 'status', s.status, 0n, 255n)}`);
-        else if (typeof s.status === 'string') lines.push(`EXIT_STATUS=${text(state, 'status', s.status, false)}`);
-        else throw invalid(state, `status must be an exit code 0-255 or a non-empty string, got ${quote(s.status)}`);
-        break;
-      case 'mainpid':
-        lines.push(`MAINPID=${integer(state, 'pid', s.pid, 1n, BigInt(INT32_MAX))}`);
-        break;
-      case 'watchdog':
-        lines.push('WATCHDOG=1');
-        break;
-      case 'watchdog-trigger':
-        lines.push('WATCHDOG=trigger');
-        break;
-      case 'watchdog-usec':
-        lines.push(`WATCHDOG_USEC=${integer(state, 'usec', s.usec, 0n, UINT64_MAX)}`);
-        break;
-      case 'extend-timeout':
-        lines.push(`EXTEND_TIMEOUT_USEC=${integer(state, 'usec', s.usec, 0n, UINT64_MAX)}`);
-        break;
-      case 'fdstore': {
-        if (fdName !== undefined || seen.has('fdstore-remove')) throw invalid(state, 'fdstore and fdstore-remove share FDNAME=; send them in separate messages');
-        fds = checkFds(state, s.fds);
-        if (s.poll !== undefined && typeof s.poll !== 'boolean') throw invalid(state, `poll must be a boolean, got ${quote(s.poll)}`);
-        lines.push('FDSTORE=1');
-        if (s.name !== undefined) {
-          fdName = checkFdName(state, s.name);
-          lines.push(`FDNAME=${fdName}`);
-        }
-        if (s.poll === false) lines.push('FDPOLL=0');
-        break;
-      }
-      case 'fdstore-remove':
-        if (seen.has('fdstore')) throw invalid(state, 'fdstore and fdstore-remove share FDNAME=; send them in separate messages');
-        fdName = checkFdName(state, s.name);
-        lines.push('FDSTOREREMOVE=1', `FDNAME=${fdName}`);
-        break;
-      case 'custom': {
-        if (typeof s.key !== 'string' || !CUSTOM_KEY.test(s.key)) {
-          throw invalid(state, `key ${quote(s.key)} is not a private key: it must match /^X_[A-Z0-9_]+$/ (like "X_WARMUP")`);
-        }
-        lines.push(`${s.key}=${text(state, 'value', s.value)}`);
-        break;
-      }
-      default:
-        throw invalid(state, `unknown type ${quote((s as { type: unknown }).type)}`);
-    }
-  }
-  const out = lines.join('\n');
+  const m: MessageParts = { lines: [], seen: new Set(), fds: [], fdName: undefined };
+  for (const state of list) addState(m, state, options);
+  const out = m.lines.join('\n');
   const bytes = Buffer.byteLength(out, 'utf8');
   if (bytes > NOTIFY_MESSAGE_MAX) {
     throw new NotifyError(
@@ -256,7 +172,99 @@ export function formatStates(states: NotifyState | readonly NotifyState[], optio
       `notify message ${quote(out)} is ${bytes} bytes; systemd ignores messages longer than ${NOTIFY_MESSAGE_MAX} bytes (NOTIFY_BUFFER_MAX)`,
     );
   }
-  return { text: out, fds };
+  return { text: out, fds: m.fds };
+}
+
+/** A message being built: its lines, the state types seen so far, and the fds and FDNAME= it carries. */
+interface MessageParts {
+  lines: string[];
+  seen: Set<string>;
+  fds: number[];
+  fdName: string | undefined;
+}
+
+/** Validates one state and adds its lines to the message; throws NotifyError naming the state and the rule. */
+function addState(m: MessageParts, state: unknown, options: FormatOptions): void {
+  if (state === null || typeof state !== 'object' || typeof (state as { type?: unknown }).type !== 'string') {
+    throw invalid(state, 'expected an object with a "type" (ready, reloading, stopping, status, errno, buserror, exit-status, mainpid, watchdog, watchdog-trigger, watchdog-usec, extend-timeout, fdstore, fdstore-remove, custom)');
+  }
+  const s = state as NotifyState;
+  const once = s.type === 'custom' ? `custom:${String(s.key)}` : s.type;
+  if (m.seen.has(once)) throw invalid(state, `a "${s.type}" state appears twice in one message; each key may be sent once per datagram`);
+  m.seen.add(once);
+  switch (s.type) {
+    case 'ready':
+      m.lines.push('READY=1');
+      break;
+    case 'reloading': {
+      const usec = s.monotonicUsec === undefined ? (options.monotonicUsec ?? readMonotonicUsec)() : s.monotonicUsec;
+      m.lines.push('RELOADING=1', `MONOTONIC_USEC=${integer(state, 'monotonicUsec', usec, 0n, UINT64_MAX)}`);
+      break;
+    }
+    case 'stopping':
+      m.lines.push('STOPPING=1');
+      break;
+    case 'status':
+      m.lines.push(`STATUS=${text(state, 'text', s.text)}`);
+      break;
+    case 'errno':
+      m.lines.push(`ERRNO=${integer(state, 'errno', s.errno, 0n, BigInt(INT32_MAX))}`);
+      break;
+    case 'buserror': {
+      const name = text(state, 'name', s.name, false);
+      if (name.length > 255 || !DBUS_ERROR_NAME.test(name)) {
+        throw invalid(state, `name ${quote(name)} is not a D-Bus error name (like "org.freedesktop.DBus.Error.TimedOut": dot-separated [A-Za-z_][A-Za-z0-9_]* elements, at least two, at most 255 characters)`);
+      }
+      m.lines.push(`BUSERROR=${name}`);
+      break;
+    }
+    case 'exit-status':
+      if (typeof s.status === 'number') m.lines.push(`EXIT_STATUS=${integer(state, 'status', s.status, 0n, 255n)}`);
+      else if (typeof s.status === 'string') m.lines.push(`EXIT_STATUS=${text(state, 'status', s.status, false)}`);
+      else throw invalid(state, `status must be an exit code 0-255 or a non-empty string, got ${quote(s.status)}`);
+      break;
+    case 'mainpid':
+      m.lines.push(`MAINPID=${integer(state, 'pid', s.pid, 1n, BigInt(INT32_MAX))}`);
+      break;
+    case 'watchdog':
+      m.lines.push('WATCHDOG=1');
+      break;
+    case 'watchdog-trigger':
+      m.lines.push('WATCHDOG=trigger');
+      break;
+    case 'watchdog-usec':
+      m.lines.push(`WATCHDOG_USEC=${integer(state, 'usec', s.usec, 0n, UINT64_MAX)}`);
+      break;
+    case 'extend-timeout':
+      m.lines.push(`EXTEND_TIMEOUT_USEC=${integer(state, 'usec', s.usec, 0n, UINT64_MAX)}`);
+      break;
+    case 'fdstore': {
+      if (m.fdName !== undefined || m.seen.has('fdstore-remove')) throw invalid(state, 'fdstore and fdstore-remove share FDNAME=; send them in separate messages');
+      m.fds = checkFds(state, s.fds);
+      if (s.poll !== undefined && typeof s.poll !== 'boolean') throw invalid(state, `poll must be a boolean, got ${quote(s.poll)}`);
+      m.lines.push('FDSTORE=1');
+      if (s.name !== undefined) {
+        m.fdName = checkFdName(state, s.name);
+        m.lines.push(`FDNAME=${m.fdName}`);
+      }
+      if (s.poll === false) m.lines.push('FDPOLL=0');
+      break;
+    }
+    case 'fdstore-remove':
+      if (m.seen.has('fdstore')) throw invalid(state, 'fdstore and fdstore-remove share FDNAME=; send them in separate messages');
+      m.fdName = checkFdName(state, s.name);
+      m.lines.push('FDSTOREREMOVE=1', `FDNAME=${m.fdName}`);
+      break;
+    case 'custom': {
+      if (typeof s.key !== 'string' || !CUSTOM_KEY.test(s.key)) {
+        throw invalid(state, `key ${quote(s.key)} is not a private key: it must match /^X_[A-Z0-9_]+$/ (like "X_WARMUP")`);
+      }
+      m.lines.push(`${s.key}=${text(state, 'value', s.value)}`);
+      break;
+    }
+    default:
+      throw invalid(state, `unknown type ${quote((s as { type: unknown }).type)}`);
+  }
 }
 
 const addresses = new Map<string, NotifyAddress>();

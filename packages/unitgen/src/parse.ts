@@ -98,7 +98,7 @@ export function parseStack(text: string, opts: ParseOptions = {}): StackModel {
  * The offset where flow collections ([ and {) nest deeper than MAX_DEPTH, or -1. Read before the YAML parser,
  * which recurses once per level and, thousands deep, exhausts the stack. Quotes and comments are skipped.
  */
-export function flowTooDeep(text: string): number {
+function flowTooDeep(text: string): number {
   let depth = 0, quote = '';
   for (let i = 0; i < text.length; i++) {
     const c = text[i]!;

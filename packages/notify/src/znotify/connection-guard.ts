@@ -12,9 +12,9 @@ import type net from 'node:net';
 import type { Logger } from './log.js';
 
 /** Open connections per listener at most: HAProxy's checks of several backends need a handful. */
-export const MAX_HEALTH_CONNECTIONS = 256;
+const MAX_HEALTH_CONNECTIONS = 256;
 /** Reserve kept for new checks: shedding starts this far below the cap. */
-export const HEALTH_RESERVE = 32;
+const HEALTH_RESERVE = 32;
 const SHED_AT = MAX_HEALTH_CONNECTIONS - HEALTH_RESERVE;
 /** At most one log line per listener this often about shed and refused connections. */
 const LOG_EVERY_MS = 10_000;

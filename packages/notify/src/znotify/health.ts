@@ -25,8 +25,8 @@ const AGENT_SOCKET_MS = 2000;
  */
 const AGENT_LINGER_MS = 50;
 /** Request line (2 KiB) and header (8 KiB) limits of the health HTTP listener: 414 and 431 above them. */
-export const MAX_URL_BYTES = 2048;
-export const MAX_HEADER_BYTES = 8192;
+const MAX_URL_BYTES = 2048;
+const MAX_HEADER_BYTES = 8192;
 
 function sinkOf(state: ServiceState): GuardSink {
   return { count: (listener, what) => state.countHealthConnection(listener, what) };
@@ -88,7 +88,7 @@ export function httpServer(
 }
 
 /** The status for a request Node's parser refused: 405 unknown method, 414/431 too long, 400 otherwise. */
-export function clientErrorStatus(err: NodeJS.ErrnoException & { rawPacket?: Buffer }): number | undefined {
+function clientErrorStatus(err: NodeJS.ErrnoException & { rawPacket?: Buffer }): number | undefined {
   if (err.code === 'HPE_HEADER_OVERFLOW') {
     // Over the header limit before the request line ended: it is the URL that is too long.
     const nl = err.rawPacket?.indexOf(0x0a) ?? -1;

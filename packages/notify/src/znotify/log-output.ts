@@ -15,7 +15,7 @@ import fs from 'node:fs';
 import { libc, MSG_DONTWAIT, MSG_NOSIGNAL, type Libc } from '../libc.js';
 
 /** Bytes of log lines held while the output is blocked: ~1,000 lines; beyond that they are dropped. */
-export const LOG_BUFFER_BYTES = 256 * 1024;
+const LOG_BUFFER_BYTES = 256 * 1024;
 /** How often a blocked output is tried again. */
 const RETRY_MS = 50;
 const EAGAIN = 11;

@@ -103,7 +103,7 @@ export function redact(text: string): string {
  * Errors, which become pino's err shape (type, message and stack including causes, own enumerable props,
  * aggregateErrors) so their messages and stacks are masked too. Returns a copy.
  */
-function redactDeep(v: unknown, depth = 0): unknown {
+export function redactDeep(v: unknown, depth = 0): unknown {
   if (typeof v === 'string') return redact(v);
   // Deeper objects are cut to "[Object]" by pino's own depthLimit (5) before they are written.
   if (depth > 6 || v === null || typeof v !== 'object') return v;
