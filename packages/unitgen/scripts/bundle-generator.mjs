@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Builds the fast generator entry (docs/benchmarks/unitgen.md has the figures):
-//   dist/zope-systemd-generator.lib.cjs  dist/generator.js + yaml + the built-in templates (compiled to
+//   dist/zope-systemd-generator.lib.cjs  dist/generator-mode.js + yaml + the built-in templates (compiled to
 //                                        plain functions, dist/compiled-templates.js), bundled into ONE CommonJS file;
 //   dist/zope-systemd-generator.cjs      a tiny loader that compiles the bundle with V8's code cache;
 //   dist/zope-systemd-generator.cache    that code cache, produced by running the generator once.
@@ -38,7 +38,7 @@ if (process.env.ZUNITGEN_PRODUCE_CODE_CACHE) fs.writeFileSync(process.env.ZUNITG
 export async function bundleGenerator() {
   const esbuild = createRequire(import.meta.url)('esbuild');
   await esbuild.build({
-    entryPoints: [here('../dist/generator.js')],
+    entryPoints: [here('../dist/generator-mode.js')],
     outfile: LIB,
     bundle: true,
     minify: true,

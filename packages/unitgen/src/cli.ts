@@ -11,7 +11,7 @@ import { deploy, deployExitCode, type HostOutcome } from './deploy.js';
 import { installSet, parseHostSet, HostSetError } from './install-set.js';
 import { renderHostsWith } from './render-hosts.js';
 import type { Plan } from './io.js';
-import { generatorMain } from './generator.js';
+import { generatorMain } from './generator-mode.js';
 import { parseStack } from './parse.js';
 import { readConfig } from './generate.js';
 import { parseAddress, parseDuration } from './values.js';

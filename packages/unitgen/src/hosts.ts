@@ -11,7 +11,7 @@
 import { isMap, isScalar, isSeq, type Node } from 'yaml';
 import type { ClientModel, HostModel } from './model.js';
 import { bindTarget, didYouMean, formatAddress, parseIp, q, type Address } from './values.js';
-import { describe, type Walker } from './walker.js';
+import { describe, type Walker } from './yaml-reader.js';
 
 export const HOST_KEYS = ['name', 'address', 'ssh', 'ssh-options'] as const;
 export const MAX_HOSTS = 32;

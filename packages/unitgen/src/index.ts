@@ -2,7 +2,7 @@
 export { ConfigError, TemplateError, OutputConflictError, OutputError, InputError, LockBusyError, VerifyError, formatIssue, type ConfigIssue } from './errors.js';
 export { parseStack, decodeConfig, KEYS, MAX_DEPTH, type ParseOptions } from './parse.js';
 export type { StackModel, ClientModel, CheckModel, CheckType, CheckRole, MemoryLimits, WarmupUrl } from './model.js';
-export { CHECK_KEYS, CHECK_TYPES, CHECK_ROLES, TYPE_KEYS } from './checks.js';
+export { CHECK_KEYS, CHECK_TYPES, CHECK_ROLES, TYPE_KEYS } from './check-config.js';
 export { renderWith, checkUnitShape, header, TEMPLATE_NAMES, type GeneratedFile, type RenderOptions, type TemplateSources, type Compiled, type TemplateFn } from './render.js';
 export { render, createEnv, compileTemplates, loadHandlebars, type HandlebarsEnv } from './compile.js';
 export { builtinTemplates } from './builtin-templates.js';
@@ -17,7 +17,7 @@ export { recover, txnDirName } from './transaction.js';
 export { generate, type GenerateOptions, type GenerateResult } from './generate.js';
 export { verify, execPaths, listUnits, type VerifyOptions, type VerifyResult } from './verify.js';
 export { unitReferences, unresolvedReferences, resolvesIn, SYSTEM_UNIT_PATH, type UnitReference } from './unit-references.js';
-export { runGenerator, generatorMain, DEFAULT_CONFIG_DIR } from './generator.js';
+export { runGenerator, generatorMain, DEFAULT_CONFIG_DIR } from './generator-mode.js';
 export { sampleStackConfig, sampleHostsStackConfig, type SampleStackOptions, type SampleHostsOptions } from './sample.js';
 export { renderHostsWith, hostView, type HostFiles, type RenderedHosts } from './render-hosts.js';
 export { deploy, deployExitCode, bindAddresses, sshArgv, type DeployOptions, type DeployResult, type HostOutcome } from './deploy.js';

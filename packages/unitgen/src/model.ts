@@ -21,7 +21,7 @@ export type CheckType = 'http' | 'tcp' | 'zeo' | 'postgresql' | 'command';
 export type CheckRole = 'startup' | 'readiness' | 'liveness';
 
 /**
- * One check of a client's wrapper config, expanded for that client (checks.ts). Holds only what zunitgen
+ * One check of a client's wrapper config, expanded for that client (check-config.ts). Holds only what zunitgen
  * generates or the stack config sets; the wrapper's defaults apply to the rest (an http check without an
  * address asks the client's own http address).
  */
@@ -80,7 +80,7 @@ export interface ClientModel {
   /** plone.observability's probe listener of this client (clients.observability): the wrapper's `observability:`. */
   observability?: Address;
   memory: MemoryLimits;
-  /** The wrapper's checks: the generated ones combined with clients.checks (checks.ts). */
+  /** The wrapper's checks: the generated ones combined with clients.checks (check-config.ts). */
   checks: CheckModel[];
   /** Units this client is ordered after (the database units, and the previous client). It pulls in none of them. */
   after: string[];

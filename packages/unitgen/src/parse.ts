@@ -6,8 +6,8 @@ import { ConfigError, type ConfigIssue } from './errors.js';
 import { invalidUnitName, systemdEscape, UNIT_NAME_MAX } from './escape.js';
 import type { ClientModel, MemoryLimits, StackModel, WarmupUrl } from './model.js';
 import { addressesClash, bindTarget, expandTemplate, formatAddress, MAX_CONFIG_BYTES, isHostHeader, isUrlPath, parseAddress, q, sizeBytes, urlPathHint, type Address } from './values.js';
-import { CHECK_KEYS, checksFor, generatedChecks, MAX_WRAPPER_CHECKS, parseChecks } from './checks.js';
-import { command, describe, quotedDelta, Walker } from './walker.js';
+import { CHECK_KEYS, checksFor, generatedChecks, MAX_WRAPPER_CHECKS, parseChecks } from './check-config.js';
+import { command, describe, quotedDelta, Walker } from './yaml-reader.js';
 import { existingUnits, reservedStackName } from './unit-names.js';
 import { checkListeners, HOST_KEYS, hostModels, hostRef, parseClientHosts, parseHosts, type HostDecl, type Listener } from './hosts.js';
 

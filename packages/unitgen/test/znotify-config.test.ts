@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import { CHECK_TYPES, TYPE_KEYS } from '../src/checks.js';
+import { CHECK_TYPES, TYPE_KEYS } from '../src/check-config.js';
 import { loadTemplates, parseStack, render, type GeneratedFile, type StackModel } from '../src/index.js';
 import { KEYS } from '../src/parse.js';
 import { assertWrapperRead, REPO, tempDir, ZNOTIFY_CLI, znotifyCheck, type WrapperConfig } from './helpers.js';

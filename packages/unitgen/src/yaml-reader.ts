@@ -1,6 +1,6 @@
 // The positioned reader of the stack config's YAML nodes: typed values (strings, integers, durations, sizes,
 // addresses, paths, commands), each problem recorded as file:line:col with a hint and reading going on, so that
-// every error is reported, not only the first. Used by parse.ts and checks.ts.
+// every error is reported, not only the first. Used by parse.ts and check-config.ts.
 
 import { isMap, isScalar, isSeq, isAlias, type LineCounter, type Node, type Pair, type YAMLMap } from 'yaml';
 import type { ConfigIssue } from './errors.js';

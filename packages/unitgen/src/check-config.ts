@@ -14,7 +14,7 @@
 import { isSeq, type Node, type YAMLMap } from 'yaml';
 import type { CheckModel, CheckRole, CheckType } from './model.js';
 import { didYouMean, expandTemplate, hasPlaceholder, isHostHeader, isUrlPath, parseAddress, q, urlPathHint, type Address } from './values.js';
-import { command, describe, quotedDelta, type Walker } from './walker.js';
+import { command, describe, quotedDelta, type Walker } from './yaml-reader.js';
 
 export const CHECK_TYPES: readonly CheckType[] = ['http', 'tcp', 'zeo', 'postgresql', 'command'];
 export const CHECK_ROLES: readonly CheckRole[] = ['startup', 'readiness', 'liveness'];

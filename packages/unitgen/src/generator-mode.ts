@@ -6,7 +6,7 @@
 import * as fs from 'node:fs';
 import { join } from 'node:path';
 import { ConfigError, formatIssue } from './errors.js';
-import { kmsgLogger } from './kmsg.js';
+import { kmsgLogger } from './generator-log.js';
 import { shadowDirs, SYSTEM_UNIT_PATH } from './unit-references.js';
 import { decodeConfig, parseStack } from './parse.js';
 import { builtinTemplates } from './builtin-templates.js';
