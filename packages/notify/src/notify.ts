@@ -238,22 +238,9 @@ function addState(m: MessageParts, state: unknown, options: FormatOptions): void
     case 'extend-timeout':
       m.lines.push(`EXTEND_TIMEOUT_USEC=${integer(state, 'usec', s.usec, 0n, UINT64_MAX)}`);
       break;
-    case 'fdstore': {
-      if (m.fdName !== undefined || m.seen.has('fdstore-remove')) throw invalid(state, 'fdstore and fdstore-remove share FDNAME=; send them in separate messages');
-      m.fds = checkFds(state, s.fds);
-      if (s.poll !== undefined && typeof s.poll !== 'boolean') throw invalid(state, `poll must be a boolean, got ${quote(s.poll)}`);
-      m.lines.push('FDSTORE=1');
-      if (s.name !== undefined) {
-        m.fdName = checkFdName(state, s.name);
-        m.lines.push(`FDNAME=${m.fdName}`);
-      }
-      if (s.poll === false) m.lines.push('FDPOLL=0');
-      break;
-    }
+    case 'fdstore':
     case 'fdstore-remove':
-      if (m.seen.has('fdstore')) throw invalid(state, 'fdstore and fdstore-remove share FDNAME=; send them in separate messages');
-      m.fdName = checkFdName(state, s.name);
-      m.lines.push('FDSTOREREMOVE=1', `FDNAME=${m.fdName}`);
+      addFdStore(m, state, s);
       break;
     case 'custom': {
       if (typeof s.key !== 'string' || !CUSTOM_KEY.test(s.key)) {
@@ -265,6 +252,25 @@ function addState(m: MessageParts, state: unknown, options: FormatOptions): void
     default:
       throw invalid(state, `unknown type ${quote((s as { type: unknown }).type)}`);
   }
+}
+
+/** FDSTORE=1 (with its fds, FDNAME=, FDPOLL=0) or FDSTOREREMOVE=1: they share FDNAME=, so only one per message. */
+function addFdStore(m: MessageParts, state: unknown, s: Extract<NotifyState, { type: 'fdstore' | 'fdstore-remove' }>): void {
+  if (s.type === 'fdstore') {
+    if (m.fdName !== undefined || m.seen.has('fdstore-remove')) throw invalid(state, 'fdstore and fdstore-remove share FDNAME=; send them in separate messages');
+    m.fds = checkFds(state, s.fds);
+    if (s.poll !== undefined && typeof s.poll !== 'boolean') throw invalid(state, `poll must be a boolean, got ${quote(s.poll)}`);
+    m.lines.push('FDSTORE=1');
+    if (s.name !== undefined) {
+      m.fdName = checkFdName(state, s.name);
+      m.lines.push(`FDNAME=${m.fdName}`);
+    }
+    if (s.poll === false) m.lines.push('FDPOLL=0');
+    return;
+  }
+  if (m.seen.has('fdstore')) throw invalid(state, 'fdstore and fdstore-remove share FDNAME=; send them in separate messages');
+  m.fdName = checkFdName(state, s.name);
+  m.lines.push('FDSTOREREMOVE=1', `FDNAME=${m.fdName}`);
 }
 
 const addresses = new Map<string, NotifyAddress>();
