@@ -27,9 +27,9 @@ import {
 /** systemd reads at most this many bytes of one notification (NOTIFY_BUFFER_MAX = PIPE_BUF). */
 export const NOTIFY_MESSAGE_MAX = 4096;
 /** How long notify() waits (blocking) for room in a full receive queue before giving up with EAGAIN. */
-export const SEND_QUEUE_WAIT_MS = 2000;
+const SEND_QUEUE_WAIT_MS = 2000;
 /** The send buffer sd_notify asks for (SNDBUF_SIZE in libsystemd): room for thousands of queued messages. */
-export const NOTIFY_SNDBUF = 8 * 1024 * 1024;
+const NOTIFY_SNDBUF = 8 * 1024 * 1024;
 
 const E = os.constants.errno;
 

@@ -117,7 +117,7 @@ export class LocalSystemd implements SystemdHost {
     await this.ctl(['stop', '--', ...units], `systemctl stop ${units.join(' ')}`);
   }
 
-  async signalProcess(unit: string, p: UnitProps, signal: NodeJS.Signals): Promise<boolean> {
+  async signalProcess(_unit: string, p: UnitProps, signal: NodeJS.Signals): Promise<boolean> {
     const pid = Number(p.MainPID);
     if (!(pid > 1) || !p.ControlGroup) return false;
     try {

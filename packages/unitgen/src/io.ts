@@ -4,7 +4,7 @@
 import * as fs from 'node:fs';
 import { join, resolve } from 'node:path';
 import { describeErrno, OutputConflictError, OutputError } from './errors.js';
-import { manifestName, readManifest, sha256, type Manifest } from './manifest.js';
+import { readManifest, sha256, type Manifest } from './manifest.js';
 import { lockOutput } from './output-lock.js';
 import { commit, recover } from './transaction.js';
 import type { GeneratedFile } from './render.js';

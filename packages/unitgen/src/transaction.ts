@@ -32,7 +32,7 @@ function writeSynced(path: string, content: string): void {
   try { fs.writeSync(fd, Buffer.from(content, 'utf8')); fs.fsyncSync(fd); } finally { fs.closeSync(fd); }
 }
 
-export function fsyncDir(dir: string): void {
+function fsyncDir(dir: string): void {
   const fd = fs.openSync(dir, 'r');
   try { fs.fsyncSync(fd); } finally { fs.closeSync(fd); }
 }
