@@ -120,7 +120,7 @@ export async function start(config: Config, log: Logger, opts: RunOptions = {}):
 
 /**
  * The startup checks of the databases pass before the instance is spawned (database-wait.ts). A stop during the
- * wait ends the wrapper with 0 (nothing was started); the budget running out is a failed start (exit 1).
+ * wait ends the wrapper with 0 (nothing was started); the budget running out is a failed start (exit 69).
  */
 async function databasesFirst(o: { config: Config; state: ServiceState; notifier: Notifier; log: Logger; clock: Clock; env: NodeJS.ProcessEnv; signals: SignalSource }): Promise<void> {
   const checks = databaseGate(o.config.checks);
