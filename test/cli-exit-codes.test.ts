@@ -41,7 +41,7 @@ test('73 when zunitgen cannot write its output; nothing is written', () => {
   writeFileSync(file, '');
   const r = run(ZUNITGEN, ['generate', path.join(REPO_ROOT, 'examples/stack/plone.yaml'), '--out', path.join(file, 'units')]);
   assert.equal(r.status, 73, r.stderr);
-  assert.match(r.stderr, /^zunitgen: .*a-file\/units: a component of the path is not a directory \(ENOTDIR\)/);
+  assert.match(r.stderr, /^zunitgen: .*a-file\/units: .*\(ENOTDIR\)/);
 });
 
 test('--version and --help exit 0 in both tools', () => {
