@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { ConfigError, EXIT, UnitgenError, UsageError, VerifyError, formatIssue } from './errors.js';
 import { generate, templatesFor } from './generate.js';
 import { deploy, deployExitCode, type HostOutcome } from './deploy.js';
-import { installSet, parseHostSet, HostSetError } from './install-set.js';
+import { installSet, parseHostSet } from './install-set.js';
 import { renderHostsWith } from './render-hosts.js';
 import type { Plan } from './io.js';
 import { generatorMain } from './generator-mode.js';
@@ -52,30 +52,7 @@ export async function main(argv: string[]): Promise<number> {
     .option('--host-dir <dir>', 'stack with hosts: where each host\'s unit set will live there', '/etc/systemd/system')
     .option('--lock-timeout <duration>', 'wait this long for another zunitgen writing the same directory, then exit 75', '30s')
     .description('render the units of one stack into a directory (atomic; removes stale files it generated); with hosts: one directory per host and the HAProxy files')
-    .action((config: string, o: { out: string; templates?: string; dryRun?: boolean; diff?: boolean; force?: boolean; hostDir: string; lockTimeout: string }) => {
-      const lockTimeout = parseDuration(o.lockTimeout);
-      if (!lockTimeout.ok) throw new ConfigError([{ file: '<argv>', line: 1, col: 1, message: `--lock-timeout: ${lockTimeout.message}` }]);
-      const crashAt = process.env.ZUNITGEN_CRASH_AT;
-      const r = generate(config, { out: o.out, ...(o.templates ? { templates: o.templates } : {}), dryRun: !!o.dryRun, diff: !!o.diff, force: !!o.force, hostDir: o.hostDir, lockTimeoutMs: lockTimeout.value, ...(crashAt ? { crashAt } : {}) });
-      if (r.plan.recovered === 'rolled-back') process.stderr.write(`zunitgen: an interrupted update of ${r.plan.outDir} was rolled back before this one\n`);
-      if (r.diff) process.stdout.write(r.diff);
-      if (r.hosts) {
-        printPlans([...r.hosts.map((h) => h.plan), r.plan], !!o.dryRun);
-        if (o.dryRun && [...r.hosts.map((h) => h.plan), r.plan].some((p) => p.conflicts.length)) code = EXIT.CANTCREAT;
-        return;
-      }
-      // PrivateTmp=yes gives the services their own /tmp and /var/tmp: a znotify config there is invisible.
-      if (r.model.hardening && /^\/(var\/)?tmp(\/|$)/.test(r.plan.outDir)) {
-        process.stderr.write(`zunitgen: warning: the clients read their znotify configs from ${r.plan.outDir}, but PrivateTmp=yes hides /tmp and /var/tmp from them; generate into /etc/systemd/system (or set hardening: false)\n`);
-      }
-      const p = r.plan;
-      const verb = o.dryRun ? 'would ' : '';
-      for (const n of p.create) process.stdout.write(`${verb}create ${join(p.outDir, n)}\n`);
-      for (const n of p.update) process.stdout.write(`${verb}update ${join(p.outDir, n)}\n`);
-      for (const n of p.remove) process.stdout.write(`${verb}remove ${join(p.outDir, n)}\n`);
-      for (const c of p.conflicts) process.stdout.write(`conflict ${join(p.outDir, c.name)} (${c.reason})\n`);
-      if (o.dryRun && p.conflicts.length) code = EXIT.CANTCREAT;
-    });
+    .action((config: string, o: GenerateFlags) => { code = generateCommand(config, o); });
 
   program.command('deploy').argument('<config>', 'stack config (YAML) with hosts:')
     .option('--dry-run', 'install nothing; show per host what would change, with the diff')
@@ -189,6 +166,33 @@ function hostLine(h: HostOutcome, phase: 'plan' | 'apply'): string {
   const p = h.result!;
   if (phase === 'apply') return `${who}: installed ${p.create.length + p.update.length} file(s), removed ${p.remove.length}${p.reloaded ? ', systemctl daemon-reload' : ''}`;
   return `${who}: ${p.create.length} to create, ${p.update.length} to update, ${p.remove.length} to remove, ${p.unchanged.length} unchanged`;
+}
+
+interface GenerateFlags { out: string; templates?: string; dryRun?: boolean; diff?: boolean; force?: boolean; hostDir: string; lockTimeout: string }
+
+/** `zunitgen generate`: renders and writes (or plans), then lists what changed; the exit status. */
+function generateCommand(config: string, o: GenerateFlags): number {
+  const lockTimeout = parseDuration(o.lockTimeout);
+  if (!lockTimeout.ok) throw new UsageError(`--lock-timeout: ${lockTimeout.message}`);
+  const crashAt = process.env.ZUNITGEN_CRASH_AT;
+  const r = generate(config, { out: o.out, ...(o.templates ? { templates: o.templates } : {}), dryRun: !!o.dryRun, diff: !!o.diff, force: !!o.force, hostDir: o.hostDir, lockTimeoutMs: lockTimeout.value, ...(crashAt ? { crashAt } : {}) });
+  if (r.plan.recovered === 'rolled-back') process.stderr.write(`zunitgen: an interrupted update of ${r.plan.outDir} was rolled back before this one\n`);
+  if (r.diff) process.stdout.write(r.diff);
+  if (r.hosts) {
+    printPlans([...r.hosts.map((h) => h.plan), r.plan], !!o.dryRun);
+    return o.dryRun && [...r.hosts.map((h) => h.plan), r.plan].some((p) => p.conflicts.length) ? EXIT.CANTCREAT : 0;
+  }
+  // PrivateTmp=yes gives the services their own /tmp and /var/tmp: a znotify config there is invisible.
+  if (r.model.hardening && /^\/(var\/)?tmp(\/|$)/.test(r.plan.outDir)) {
+    process.stderr.write(`zunitgen: warning: the clients read their znotify configs from ${r.plan.outDir}, but PrivateTmp=yes hides /tmp and /var/tmp from them; generate into /etc/systemd/system (or set hardening: false)\n`);
+  }
+  const p = r.plan;
+  const verb = o.dryRun ? 'would ' : '';
+  for (const n of p.create) process.stdout.write(`${verb}create ${join(p.outDir, n)}\n`);
+  for (const n of p.update) process.stdout.write(`${verb}update ${join(p.outDir, n)}\n`);
+  for (const n of p.remove) process.stdout.write(`${verb}remove ${join(p.outDir, n)}\n`);
+  for (const c of p.conflicts) process.stdout.write(`conflict ${join(p.outDir, c.name)} (${c.reason})\n`);
+  return o.dryRun && p.conflicts.length ? EXIT.CANTCREAT : 0;
 }
 
 /** The version of the installed package (package.json sits beside dist/ and src/). */

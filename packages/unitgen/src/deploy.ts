@@ -48,7 +48,7 @@ export interface DeployResult {
   outcomes: HostOutcome[];
 }
 
-export const shellQuote = (s: string): string => (/^[A-Za-z0-9_@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`);
+const shellQuote = (s: string): string => (/^[A-Za-z0-9_@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`);
 
 /** The argv of ssh to one host: its options, then ours (ssh takes the first value it sees for an option). */
 export function sshArgv(h: HostModel, remote: readonly string[]): string[] {

@@ -14,7 +14,7 @@ import { bindTarget, didYouMean, formatAddress, parseIp, q, type Address } from 
 import { describe, type Walker } from './yaml-reader.js';
 
 export const HOST_KEYS = ['name', 'address', 'ssh', 'ssh-options'] as const;
-export const MAX_HOSTS = 32;
+const MAX_HOSTS = 32;
 /** Host names: part of a directory name and of HAProxy server names (`app1-client3`). */
 const HOST_NAME = /^[a-z0-9][a-z0-9-]{0,30}$/;
 /** An ssh destination, [user@]host: nothing ssh could read as an option or a shell as a metacharacter. */

@@ -42,7 +42,7 @@ export interface HostSetResult {
 }
 
 /** The set deploy sent is not one (EX_DATAERR). */
-export class HostSetError extends UnitgenError {
+class HostSetError extends UnitgenError {
   constructor(message: string) { super('EHOSTSET', message, EXIT.DATAERR); this.name = 'HostSetError'; }
 }
 
@@ -62,7 +62,7 @@ export function parseHostSet(text: string): HostSet {
 }
 
 /** Addresses from `bind` that this machine does not have (binding port 0 fails with EADDRNOTAVAIL). */
-export async function missingAddresses(bind: readonly string[]): Promise<string[]> {
+async function missingAddresses(bind: readonly string[]): Promise<string[]> {
   const out: string[] = [];
   for (const a of new Set(bind)) {
     const err = await new Promise<NodeJS.ErrnoException | undefined>((resolve) => {
