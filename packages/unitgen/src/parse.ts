@@ -33,11 +33,11 @@ export const KEYS = {
   haproxy: ['backend', 'stats-socket', 'balance', 'maxconn', 'check-interval'],
 } as const;
 
-export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal'];
-export const STOP_SIGNALS = ['SIGTERM', 'SIGINT', 'SIGQUIT', 'SIGHUP', 'SIGUSR1', 'SIGUSR2'];
+const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal'];
+const STOP_SIGNALS = ['SIGTERM', 'SIGINT', 'SIGQUIT', 'SIGHUP', 'SIGUSR1', 'SIGUSR2'];
 /** What the wrapper can forward (signal-policy.ts FORWARDABLE): the signals it catches from its start. */
-export const FORWARD_SIGNALS = ['SIGHUP', 'SIGINT', 'SIGUSR1', 'SIGUSR2'];
-export const BALANCE = ['leastconn', 'roundrobin', 'first', 'source'];
+const FORWARD_SIGNALS = ['SIGHUP', 'SIGINT', 'SIGUSR1', 'SIGUSR2'];
+const BALANCE = ['leastconn', 'roundrobin', 'first', 'source'];
 const MAX_CLIENTS = 128;
 
 const NAME_RE = /^[a-z_][a-z0-9_-]{0,31}$/;

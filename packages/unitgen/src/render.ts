@@ -68,7 +68,7 @@ function checkView(c: CheckModel): Record<string, unknown> {
  * write __pycache__ next to the code, so unless the config chose (PYTHONDONTWRITEBYTECODE, or
  * PYTHONPYCACHEPREFIX into a writable directory) it is told not to try: compile the code at install time.
  */
-export function environmentWords(m: StackModel, env: Record<string, string>): string[] {
+function environmentWords(m: StackModel, env: Record<string, string>): string[] {
   const chosen = 'PYTHONDONTWRITEBYTECODE' in env || 'PYTHONPYCACHEPREFIX' in env;
   const all = m.hardening && !chosen ? { PYTHONDONTWRITEBYTECODE: '1', ...env } : env;
   return Object.entries(all).map(([k, v]) => `${k}=${v}`);

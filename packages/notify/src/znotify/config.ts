@@ -107,7 +107,7 @@ const DEFAULTS = {
  * plone.observability serves /startup, /ready and /live on a port and thread of their own (not a Zope worker),
  * for Kubernetes' three probes. `observability: ADDRESS` turns them into the wrapper's three roles.
  */
-export const OBSERVABILITY_CHECKS: ReadonlyArray<{ name: string; path: string; role: Role }> = [
+const OBSERVABILITY_CHECKS: ReadonlyArray<{ name: string; path: string; role: Role }> = [
   { name: 'startup', path: '/startup', role: 'startup' },
   { name: 'ready', path: '/ready', role: 'readiness' },
   { name: 'live', path: '/live', role: 'liveness' },

@@ -40,7 +40,7 @@ export function processState(pid: number, o: FrozenOptions = {}): string | undef
 }
 
 /** Why the cgroup of `pid` is frozen, or undefined when it is not (or no freezer says so). */
-export function cgroupFrozen(pid: number, o: FrozenOptions = {}): string | undefined {
+function cgroupFrozen(pid: number, o: FrozenOptions = {}): string | undefined {
   const groups = read(path.join(o.proc ?? '/proc', String(pid), 'cgroup'));
   if (!groups) return undefined;
   const root = o.cgroup ?? '/sys/fs/cgroup';

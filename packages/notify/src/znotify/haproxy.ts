@@ -39,7 +39,7 @@ export async function haproxyCommand(socket: string, command: string, timeoutMs 
 }
 
 /** `set server B/S state <state>`. Resolves with HAProxy's answer ('' on success). */
-async function setServerState(t: RuntimeApiTarget, state: 'ready' | 'drain' | 'maint', timeoutMs = 2000): Promise<string> {
+export async function setServerState(t: RuntimeApiTarget, state: 'ready' | 'drain' | 'maint', timeoutMs = 2000): Promise<string> {
   return await haproxyCommand(t.statsSocket, `set server ${t.backend}/${t.server} state ${state}`, timeoutMs);
 }
 

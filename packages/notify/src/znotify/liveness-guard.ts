@@ -19,7 +19,7 @@ import type { ServiceState } from './state.js';
 /** How long the dump may take before what follows it (the instance's exit ends the wait earlier). */
 export const DUMP_PAUSE_MS = 2000;
 /** How long the wrapper waits for systemd's WatchdogSignal= after WATCHDOG=trigger before it exits anyway. */
-export const WATCHDOG_SIGNAL_WAIT_MS = 5000;
+const WATCHDOG_SIGNAL_WAIT_MS = 5000;
 
 /** The part of the instance the guard needs. */
 export interface GuardedChild {

@@ -17,7 +17,7 @@ export type SignalAction =
   | 'ignore';
 
 /** The signals the wrapper catches from its first moments (signals.ts): the only ones it can forward. */
-export const FORWARDABLE: readonly NodeJS.Signals[] = ['SIGHUP', 'SIGINT', 'SIGUSR1', 'SIGUSR2'];
+const FORWARDABLE: readonly NodeJS.Signals[] = ['SIGHUP', 'SIGINT', 'SIGUSR1', 'SIGUSR2'];
 
 export interface SignalPolicyConfig {
   forward: readonly NodeJS.Signals[];

@@ -20,10 +20,10 @@ export interface SignalSource {
   off(signal: NodeJS.Signals, handler: () => void): unknown;
 }
 
-export const WRAPPER_SIGNALS: readonly NodeJS.Signals[] = ['SIGTERM', 'SIGINT', 'SIGHUP', 'SIGUSR1', 'SIGUSR2', 'SIGABRT'];
+const WRAPPER_SIGNALS: readonly NodeJS.Signals[] = ['SIGTERM', 'SIGINT', 'SIGHUP', 'SIGUSR1', 'SIGUSR2', 'SIGABRT'];
 
 /** Signals kept for the handler that comes later; the others are dropped while nobody handles them. */
-export const KEPT_UNTIL_HANDLED: readonly NodeJS.Signals[] = ['SIGTERM', 'SIGINT', 'SIGABRT'];
+const KEPT_UNTIL_HANDLED: readonly NodeJS.Signals[] = ['SIGTERM', 'SIGINT', 'SIGABRT'];
 
 export class SignalInbox implements SignalSource {
   private readonly handlers = new Map<NodeJS.Signals, Set<() => void>>();

@@ -19,7 +19,7 @@ import os from 'node:os';
 import path from 'node:path';
 
 /** The hook. Python 2 and 3 syntax; a Python without faulthandler (2.x) just does not register. */
-export const HOOK_SOURCE = `# Written by znotify (signals.stack-dump: hook): SIGUSR1 makes this Python process write every thread's
+const HOOK_SOURCE = `# Written by znotify (signals.stack-dump: hook): SIGUSR1 makes this Python process write every thread's
 # stack to stderr, without stopping. znotify put this directory first on PYTHONPATH; the next sitecustomize on
 # the path (the project's own, if any) is imported right after, so nothing is shadowed.
 import os
@@ -109,7 +109,7 @@ export function stackDumpEnv(env: NodeJS.ProcessEnv, o: { dumpBeforeKill: boolea
 }
 
 /** The python flags of argv (or of its script's `#!` line) that make Python ignore the environment or `site`. */
-export function pythonFlags(argv: readonly string[], readHead: (file: string) => string | undefined = readHead512): { flags: Set<string>; where: string } | undefined {
+function pythonFlags(argv: readonly string[], readHead: (file: string) => string | undefined = readHead512): { flags: Set<string>; where: string } | undefined {
   const interp = (args: readonly string[], where: string) => {
     if (!/^python[0-9.]*$/.test(path.basename(args[0] ?? ''))) return undefined;
     const flags = new Set<string>();
