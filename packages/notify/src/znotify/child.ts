@@ -1,5 +1,5 @@
 // The supervised instance. The wrapper stays MainPID (systemd only credits notifications from a process it
-// can attribute, FIELD_NOTES), so the instance is a child, never exec'd into.
+// can attribute; docs/dev/FACTS.md, systemd), so the instance is a child, never exec'd into.
 //
 // No orphans: on Linux the child is started through `setpriv --pdeathsig KILL --` (util-linux, setpriv(1)),
 // which sets PR_SET_PDEATHSIG (prctl(2)) and then execs the command: if the wrapper dies, even by SIGKILL,
