@@ -12,7 +12,7 @@ import { BACKEND, e2eSkipReason, recordStates, SERVER, setUp, until } from './fi
 
 const skip = e2eSkipReason();
 
-// The issue's figure: a 60 s request. That is 30 x WatchdogSec=2s (the wrapper pings every 1 s, so ~60 pings have
+// The case to hold: a 60 s request. That is 30 x WatchdogSec=2s (the wrapper pings every 1 s, so ~60 pings have
 // to go out while the only worker thread is occupied), 60 x HAProxy's `timeout check 1s`, and ~120 x the wrapper's
 // own root check interval/timeout (500 ms). Nothing in the wrapper or HAProxy counts longer than that except
 // watchdog.hang-timeout, set to 90 s here (beyond the request) because that is the knob that decides "hung".
