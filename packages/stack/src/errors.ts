@@ -5,7 +5,7 @@ export type StackErrorCode =
   | 'EUSAGE'        // 64: bad command line (unknown client, bad duration)
   | 'ECONFIG'       // 78: the stack file is wrong, or units/HAProxy do not match it
   | 'EUNAVAILABLE'  // 69: a peer is not there: systemd, HAProxy's socket, units not installed, a start failed
-  | 'EBUSY'         // 75: another operation holds the stack's lock, or a client is not UP (try again later)
+  | 'EBUSY'         // 75: another operation holds the stack's lock (try again later)
   | 'ETIMEOUT'      // 75: a bounded wait ran out
   | 'EINTERRUPTED'  // 130/143: Ctrl-C or SIGTERM; what was drained was put back
   | 'ENOPERM'       // 77: needs root
