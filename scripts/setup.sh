@@ -5,6 +5,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PNPM_VERSION=12.4.2   # keep in step with "packageManager" in package.json
+# Node comes from the machine (Debian 12's own nodejs is 18, too old): say so before anything is installed.
+if ! node_major=$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null) || [ "$node_major" -lt 20 ] || ! command -v npm >/dev/null; then
+  echo "setup: needs Node 20 or later with npm on PATH (found: $(node --version 2>/dev/null || echo none)); install it, e.g. from nodejs.org or NodeSource, and run again" >&2
+  exit 69
+fi
 # Debian packages: real peers for the tests and the example.
 #   haproxy          HAProxy 2.6, pointed at the wrapper's health port
 #   python3-waitress the server Plone 6 runs on, for the sample instance
