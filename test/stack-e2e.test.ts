@@ -96,7 +96,7 @@ test('zstack against a real systemd, HAProxy and wrk', { skip, timeout: 600_000 
     // --watch --json: one object per refresh until SIGTERM (or Ctrl-C), which ends it cleanly (exit 0). The signal
     // goes out only after two refreshes were written (its handler is installed before the first one). SIGTERM:
     // a non-interactive shell starts background jobs with SIGINT ignored.
-    const watchScript = `${BOX_NODE} ${box.repo}/packages/stack/dist/cli.js status --watch 300ms --json "$1" > /tmp/watch.out & p=$!; ` +
+    const watchScript = `: > /tmp/watch.out; ${BOX_NODE} ${box.repo}/packages/stack/dist/cli.js status --watch 300ms --json "$1" > /tmp/watch.out & p=$!; ` +
       'while [ "$(wc -l < /tmp/watch.out)" -lt 2 ]; do sleep 0.1; done; kill -TERM $p; wait $p; echo "exit=$?" >&2; cat /tmp/watch.out';
     const watched = await box.exec(['sh', '-c', watchScript, 'sh', s.file], { timeoutMs: 60_000 });
     assert.match(watched.stderr, /^exit=0$/m, watched.stderr);
