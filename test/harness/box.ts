@@ -316,7 +316,7 @@ class BoxImpl implements Box {
   private isDown = false;
   readonly cgroups: string[] = [];
 
-  constructor(readonly id: string, readonly dir: string, private readonly init = SYSTEMD) {
+  constructor(readonly id: string, readonly dir: string, private readonly init = SYSTEMD, private readonly shownRoot = REPO_ROOT) {
     this.shared = path.join(dir, 'shared');
     this.user = { name: BOX_USER, uid: freeId('/etc/passwd', 61_000), gid: freeId('/etc/group', 61_000) };
   }
@@ -352,7 +352,7 @@ class BoxImpl implements Box {
     ].join('\n'));
     const R = q(root);
     const cg = (sub: string): string => q(path.join(root, 'sys/fs/cgroup', sub));
-    const repoReal = fs.realpathSync(REPO_ROOT);
+    const repoReal = fs.realpathSync(this.shownRoot);
     const { uid, gid, name } = this.user;
     fs.writeFileSync(stage2, [
       'set -e',
@@ -590,7 +590,14 @@ function sweepStale(base: string): void {
 }
 
 /** Boots a fresh box. Tears down what it started if booting fails. */
-export async function bootBox(opts: { id?: string; /** the harness's own tests: a PID 1 that is not systemd */ init?: string } = {}): Promise<Box> {
+export async function bootBox(opts: {
+  id?: string;
+  /** the harness's own tests: a PID 1 that is not systemd */
+  init?: string;
+  /** the directory made visible (read-only) inside at its own path and at REPO_IN_BOX; default: this repository.
+   *  A caller outside the repository (zstack try, bundled) names the directory its own code and modules live in. */
+  root?: string;
+} = {}): Promise<Box> {
   const reason = boxSkipReason();
   if (reason) throw new BoxError('BOX_UNSUPPORTED', reason);
   const id = opts.id ?? `${process.pid}-${++counter}-${randomBytes(3).toString('hex')}`;
@@ -600,7 +607,7 @@ export async function bootBox(opts: { id?: string; /** the harness's own tests: 
   const dir = path.join(base, PREFIX + id);
   fs.mkdirSync(dir, { mode: 0o700 }); // throws if the id is taken
   installProcessHandlers();
-  const box = new BoxImpl(id, dir, opts.init);
+  const box = new BoxImpl(id, dir, opts.init, opts.root);
   live.add(box);
   try {
     await box.boot();

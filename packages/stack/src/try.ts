@@ -20,7 +20,23 @@ interface BoxLike {
   exec(argv: string[], opts?: { timeoutMs?: number; allowFail?: boolean; input?: string }): Promise<{ code: number; stdout: string; stderr: string }>;
   down(): Promise<void>;
 }
-interface BoxModule { bootBox(): Promise<BoxLike>; boxSkipReason(): string | undefined }
+interface BoxModule { bootBox(opts?: { root?: string }): Promise<BoxLike>; boxSkipReason(): string | undefined }
+
+/** The deepest directory holding zstack's own code, the modules it loads and the wrapper the units run: the box
+ *  hides the host's /tmp (and /root is closed to the service user), so this directory is shown inside at its
+ *  own path, and the absolute paths and module links below it resolve there as they do here. */
+function visibleRoot(znotify: readonly string[]): string | undefined {
+  const real = (p: string): string => { try { return fs.realpathSync(p); } catch { return path.resolve(p); } };
+  const dirs = [
+    path.dirname(fileURLToPath(import.meta.url)),
+    path.dirname(fileURLToPath(import.meta.resolve('commander'))),
+    path.dirname(fileURLToPath(import.meta.resolve('@zope-systemd/unitgen'))),
+    ...znotify.filter((a) => path.isAbsolute(a)).map((a) => path.dirname(a)),
+  ].map(real);
+  let root = dirs[0]!;
+  while (!dirs.every((d) => d === root || d.startsWith(root.endsWith('/') ? root : `${root}/`))) root = path.dirname(root);
+  return root === '/' ? undefined : root; // "/" would lay the host's root over the box's own
+}
 
 const say = (s: string): void => { process.stdout.write(`${s}\n`); };
 
@@ -78,7 +94,7 @@ export async function tryStack(file: string): Promise<number> {
   let failed = 0;
   const cli = fileURLToPath(new URL('./cli.js', import.meta.url));
   try {
-    b = await box.bootBox();
+    b = await box.bootBox({ root: visibleRoot(stack.model.znotify) });
     say(`== disposable systemd 252 booted in ${Math.round(b.bootMs)} ms`);
     const cfg = path.join(b.shared, path.basename(file));
     fs.copyFileSync(file, cfg);
