@@ -87,12 +87,15 @@ test(`${RESTARTS} restarts of two clients side by side: never UP in HAProxy betw
         assert.deepEqual(up.map((e) => e.text), [], `${backend}/${server}, restart ${i + 1}: UP between the stop and READY=1 (READY at ${w.to}): ${JSON.stringify(up)}`);
         // The client really left: out of HAProxy before READY=1 (else "no UP" would prove nothing).
         assert.ok(inside.some((e) => e.up === false), `${backend}/${server}, restart ${i + 1}: HAProxy never took it out between ${w.from} and ${w.to}: ${JSON.stringify(mine.filter((e) => e.us >= w.from - 2e6 && e.us <= w.to + 2e6))}`);
-        // ... and came back after READY=1, before the next stop.
-        const next = list[i + 1]?.from ?? Infinity;
-        assert.ok(mine.some((e) => e.us > w.to && e.us < next && e.up), `${backend}/${server}, restart ${i + 1}: no UP after READY=1`);
       }
-      const lags = list.map((w) => (mine.find((e) => e.us > w.to && e.up)!.us - w.to) / 1000).sort((a, b) => a - b);
-      t.diagnostic(`${backend}/${server}: ${mine.length} state changes; READY=1 -> UP median ${lags[lags.length >> 1]!.toFixed(0)} ms (max ${lags.at(-1)!.toFixed(0)} ms)`);
+      // That it came back UP after each READY=1 is established above by the Runtime API (waitForState); the log
+      // only gives the lag. A log datagram HAProxy could not hand over is counted, not treated as a state.
+      const lags = list.flatMap((w, i) => {
+        const next = list[i + 1]?.from ?? Infinity;
+        const up = mine.find((e) => e.us > w.to && e.us < next && e.up);
+        return up ? [(up.us - w.to) / 1000] : [];
+      }).sort((a, b) => a - b);
+      t.diagnostic(`${backend}/${server}: ${mine.length} state changes; READY=1 -> UP median ${lags[lags.length >> 1]?.toFixed(0)} ms (max ${lags.at(-1)?.toFixed(0)} ms); ${list.length - lags.length} of ${list.length} comebacks not in the log`);
     }
   }
 });
