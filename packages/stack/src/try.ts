@@ -22,16 +22,15 @@ interface BoxLike {
 }
 interface BoxModule { bootBox(opts?: { root?: string }): Promise<BoxLike>; boxSkipReason(): string | undefined }
 
-/** The deepest directory holding zstack's own code, the modules it loads and the wrapper the units run: the box
- *  hides the host's /tmp (and /root is closed to the service user), so this directory is shown inside at its
- *  own path, and the absolute paths and module links below it resolve there as they do here. */
-function visibleRoot(znotify: readonly string[]): string | undefined {
+/** The deepest directory holding zstack's own code and the modules it loads: the box hides the host's /tmp, so
+ *  this directory is shown inside at its own path, and the module links below it resolve there as they do here.
+ *  (A checkout's wrapper lives below it too; an installed one is in a system directory the box sees anyway.) */
+function visibleRoot(): string | undefined {
   const real = (p: string): string => { try { return fs.realpathSync(p); } catch { return path.resolve(p); } };
   const dirs = [
     path.dirname(fileURLToPath(import.meta.url)),
     path.dirname(fileURLToPath(import.meta.resolve('commander'))),
     path.dirname(fileURLToPath(import.meta.resolve('@zope-systemd/unitgen'))),
-    ...znotify.filter((a) => path.isAbsolute(a)).map((a) => path.dirname(a)),
   ].map(real);
   let root = dirs[0]!;
   while (!dirs.every((d) => d === root || d.startsWith(root.endsWith('/') ? root : `${root}/`))) root = path.dirname(root);
@@ -94,7 +93,7 @@ export async function tryStack(file: string): Promise<number> {
   let failed = 0;
   const cli = fileURLToPath(new URL('./cli.js', import.meta.url));
   try {
-    b = await box.bootBox({ root: visibleRoot(stack.model.znotify) });
+    b = await box.bootBox({ root: visibleRoot() });
     say(`== disposable systemd 252 booted in ${Math.round(b.bootMs)} ms`);
     const cfg = path.join(b.shared, path.basename(file));
     fs.copyFileSync(file, cfg);
