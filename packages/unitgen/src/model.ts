@@ -135,7 +135,8 @@ export interface StackModel {
   stop: { drainMs: number; timeoutMs: number; signal: string };
   /** clients.recycle: the thresholds of `zstack recycle` and the period of its timer (absent: no timer). */
   recycle?: { memory?: Size; maxAgeMs?: number; everyMs: number };
-  haproxy: { backend: string; statsSocket?: string; balance: string; maxconn?: number; checkInterMs: number };
+  /** frontend: where the complete HAProxy configuration (haproxy-<prefix>-standalone.cfg) listens. */
+  haproxy: { backend: string; statsSocket?: string; balance: string; maxconn?: number; checkInterMs: number; frontend?: Address };
   wantedBy: string[];
   logLevel: string;
 }

@@ -30,7 +30,7 @@ export const KEYS = {
   'clients-signals': ['forward', 'stack-dump'],
   check: CHECK_KEYS,
   limits: ['memory-max', 'memory-high', 'cpu-weight', 'io-weight', 'tasks-max'],
-  haproxy: ['backend', 'stats-socket', 'balance', 'maxconn', 'check-interval'],
+  haproxy: ['backend', 'stats-socket', 'balance', 'maxconn', 'check-interval', 'frontend'],
 } as const;
 
 const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal'];
@@ -548,6 +548,7 @@ function validate(w: Walker, root: Node | null, file: string): StackModel | unde
     const m = w.map(g('haproxy'), 'haproxy', KEYS.haproxy);
     if (m?.has('backend')) { backendNode = m.get('backend')!; const b = w.str(backendNode, 'haproxy.backend'); if (b !== undefined) haproxy.backend = b; }
     if (m?.has('stats-socket')) { const s = statsSocket(w, m.get('stats-socket')!); if (s !== undefined) haproxy.statsSocket = s; }
+    if (m?.has('frontend')) { const a = w.address(m.get('frontend')!, 'haproxy.frontend'); if (a) { haproxy.frontend = a; claim(a, 'haproxy.frontend', m.get('frontend')!); } }
     if (m?.has('balance')) haproxy.balance = w.enumOf(m.get('balance')!, 'haproxy.balance', BALANCE) ?? haproxy.balance;
     if (m?.has('maxconn')) { const n = w.int(m.get('maxconn')!, 'haproxy.maxconn', 1, 100000); if (n !== undefined) haproxy.maxconn = n; }
     if (m?.has('check-interval')) haproxy.checkInterMs = w.duration(m.get('check-interval')!, 'haproxy.check-interval', 100) ?? haproxy.checkInterMs;

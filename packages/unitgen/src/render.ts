@@ -4,6 +4,7 @@
 // escapes for the syntax it lands in (helpers.ts, escape.ts).
 
 import { TemplateError } from './errors.js';
+import { standaloneHaproxy } from './haproxy-standalone.js';
 import { commentText } from './escape.js';
 import type { CheckModel, ClientModel, StackModel } from './model.js';
 import { formatAddress, formatDuration } from './values.js';
@@ -140,6 +141,10 @@ export function renderWith(m: StackModel, t: Compiled, opts: RenderOptions): Gen
   const allHealthHttp = m.clients.every((c) => c.health.http);
   run(hapName, 'haproxy', t['haproxy.cfg'], { servers, alternative: allHealthHttp ? hapAlt : undefined });
   if (allHealthHttp) run(hapAlt, 'haproxy', t['haproxy-httpchk.cfg'], { servers, alternative: hapName });
+  if (m.haproxy.frontend) {
+    const backend = files.find((f) => f.name === hapName)!.content;
+    files.push({ name: `haproxy-${m.prefix}-standalone.cfg`, kind: 'haproxy', content: standaloneHaproxy(m, hdr, backend) });
+  }
   return files;
 }
 
