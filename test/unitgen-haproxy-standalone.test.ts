@@ -18,14 +18,19 @@ const skip = haproxySkipReason();
 test('the standalone HAProxy configuration is checked by haproxy -c and serves through its frontend', { skip, timeout: 60_000 }, async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'zs-standalone-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
-  const [fe, h1, a1] = [await freePort(), await freePort(), await freePort()];
-  const servers = await Promise.all([h1].map((port, i) => new Promise<http.Server>((resolve) => {
+  // Three different ports (freePort may hand the same one out twice), each listener failing loudly, not hanging.
+  const ports = new Set<number>();
+  while (ports.size < 3) ports.add(await freePort());
+  const [fe, h1, a1] = [...ports] as [number, number, number];
+  const servers = await Promise.all([h1].map((port, i) => new Promise<http.Server>((resolve, reject) => {
     const s = http.createServer((_req, res) => { res.end(`client${i + 1}\n`); });
+    s.once('error', reject);
     s.listen(port, '127.0.0.1', () => resolve(s));
   })));
   // The agent the backend asks (the wrapper's, answered here by a plain TCP server with the words of a warm client).
-  const agent = await new Promise<net.Server>((resolve) => {
+  const agent = await new Promise<net.Server>((resolve, reject) => {
     const s = net.createServer((c) => { c.end('up ready 100%\n'); });
+    s.once('error', reject);
     s.listen(a1, '127.0.0.1', () => resolve(s));
   });
   t.after(() => { for (const s of servers) s.close(); agent.close(); });
@@ -53,7 +58,7 @@ haproxy: { backend: site, stats-socket: ${sock}, check-interval: 200ms, frontend
   assert.equal(hx.statsSocket, sock, 'the stats socket is the one in the generated global section');
   for (const s of ['client1']) await hx.waitForState('site', s, 'UP', { timeoutMs: 20_000 });
   const body = await new Promise<string>((resolve, reject) => {
-    http.get({ host: '127.0.0.1', port: fe, path: '/' }, (res) => { let b = ''; res.on('data', (d) => { b += d; }); res.on('end', () => resolve(`${res.statusCode} ${b}`)); }).on('error', reject);
+    http.get({ host: '127.0.0.1', port: fe, path: '/', timeout: 10_000, agent: false }, (res) => { let b = ''; res.on('data', (d) => { b += d; }); res.on('end', () => resolve(`${res.statusCode} ${b}`)); }).on('error', reject).on('timeout', () => reject(new Error('no answer through the frontend within 10 s')));
   });
   assert.match(body, /^200 client1\n$/);
 });
