@@ -7,7 +7,7 @@ import type { StackModel } from './model.js';
 import { parseAddress, type Address } from './values.js';
 
 /** `ipv4@127.0.0.1:80` / `ipv6@::1:80`: HAProxy's unambiguous spelling (the last colon separates the port). */
-export function haproxyBindAddress(a: Address): string {
+function haproxyBindAddress(a: Address): string {
   return `${a.family === 6 ? 'ipv6' : 'ipv4'}@${a.host}:${a.port}`;
 }
 

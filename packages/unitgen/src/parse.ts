@@ -547,11 +547,8 @@ function validate(w: Walker, root: Node | null, file: string): StackModel | unde
   if (top.has('haproxy')) {
     const m = w.map(g('haproxy'), 'haproxy', KEYS.haproxy);
     if (m?.has('backend')) { backendNode = m.get('backend')!; const b = w.str(backendNode, 'haproxy.backend'); if (b !== undefined) haproxy.backend = b; }
-    if (m?.has('stats-socket')) { const s = statsSocket(w, m.get('stats-socket')!); if (s !== undefined) haproxy.statsSocket = s; }
-    if (m?.has('frontend')) { const a = w.address(m.get('frontend')!, 'haproxy.frontend'); if (a) { haproxy.frontend = a; claim(a, 'haproxy.frontend', m.get('frontend')!); } }
-    if (m?.has('balance')) haproxy.balance = w.enumOf(m.get('balance')!, 'haproxy.balance', BALANCE) ?? haproxy.balance;
-    if (m?.has('maxconn')) { const n = w.int(m.get('maxconn')!, 'haproxy.maxconn', 1, 100000); if (n !== undefined) haproxy.maxconn = n; }
-    if (m?.has('check-interval')) haproxy.checkInterMs = w.duration(m.get('check-interval')!, 'haproxy.check-interval', 100) ?? haproxy.checkInterMs;
+    if (m) readHaproxyOptions(w, m, haproxy);
+    if (haproxy.frontend) claim(haproxy.frontend, 'haproxy.frontend', m!.get('frontend')!);
   }
   if (haproxy.maxconn === undefined && threads !== undefined) haproxy.maxconn = threads;
   if (stack !== undefined && !HAPROXY_ID.test(haproxy.backend)) {
@@ -588,6 +585,15 @@ function validate(w: Walker, root: Node | null, file: string): StackModel | unde
  * The HAProxy Runtime API socket, as the wrapper takes it: a unix socket path, or `host:port` for a
  * `stats socket ipv4@127.0.0.1:9999 level admin` (an IP literal here, as every address of the stack config).
  */
+/** haproxy's keys other than backend, read into `haproxy` (defaults already set). */
+function readHaproxyOptions(w: Walker, m: Map<string, Node | null>, haproxy: StackModel['haproxy']): void {
+  if (m.has('stats-socket')) { const s = statsSocket(w, m.get('stats-socket')!); if (s !== undefined) haproxy.statsSocket = s; }
+  if (m.has('frontend')) { const a = w.address(m.get('frontend')!, 'haproxy.frontend'); if (a) haproxy.frontend = a; }
+  if (m.has('balance')) haproxy.balance = w.enumOf(m.get('balance')!, 'haproxy.balance', BALANCE) ?? haproxy.balance;
+  if (m.has('maxconn')) { const n = w.int(m.get('maxconn')!, 'haproxy.maxconn', 1, 100000); if (n !== undefined) haproxy.maxconn = n; }
+  if (m.has('check-interval')) haproxy.checkInterMs = w.duration(m.get('check-interval')!, 'haproxy.check-interval', 100) ?? haproxy.checkInterMs;
+}
+
 function statsSocket(w: Walker, node: Node): string | undefined {
   const v = w.scalar(node);
   if (typeof v === 'string' && !v.startsWith('/') && /:\d+$/.test(v)) {
