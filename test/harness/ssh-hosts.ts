@@ -104,9 +104,10 @@ export async function leaseAddress(): Promise<{ address: string; release(): void
   for (let n = 2; n < 255; n++) {
     const address = `127.0.0.${n}`;
     const file = path.join(LEASE_DIR, address);
-    let fd: number;
     try {
-      fd = fs.openSync(file, 'wx');
+      const fd = fs.openSync(file, 'wx');
+      fs.writeSync(fd, String(process.pid));
+      fs.closeSync(fd);
     } catch {
       let owner = NaN;
       try { owner = Number(fs.readFileSync(file, 'utf8')); } catch { continue; }
@@ -115,11 +116,8 @@ export async function leaseAddress(): Promise<{ address: string; release(): void
       const mine = `${file}.${process.pid}`;
       fs.writeFileSync(mine, String(process.pid));
       try { fs.renameSync(mine, file); } catch { fs.rmSync(mine, { force: true }); continue; }
-      if (fs.readFileSync(file, 'utf8') !== String(process.pid)) continue;
-      fd = fs.openSync(file, 'r');
+      if (fs.readFileSync(file, 'utf8') !== String(process.pid)) continue; // the taken-over file holds our pid
     }
-    fs.writeSync(fd, String(process.pid));
-    fs.closeSync(fd);
     const release = (): void => {
       try { if (fs.readFileSync(file, 'utf8') === String(process.pid)) fs.rmSync(file, { force: true }); } catch { /* gone */ }
     };
