@@ -26,14 +26,8 @@ export interface HostSet {
 }
 
 /** What install-set answers. */
-export interface HostSetResult {
+export interface HostSetResult extends Pick<Plan, 'outDir' | 'create' | 'update' | 'unchanged' | 'remove' | 'conflicts'> {
   host: string;
-  outDir: string;
-  create: string[];
-  update: string[];
-  unchanged: string[];
-  remove: string[];
-  conflicts: Array<{ name: string; reason: string }>;
   /** Addresses of `bind` that this machine cannot bind (EADDRNOTAVAIL). */
   missingAddresses: string[];
   diff: string;
