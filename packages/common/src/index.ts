@@ -1,0 +1,3 @@
+// The modules zope-systemd's packages share, each named for the one concept it holds. Packages import them
+// from here; the bundled executables (znotify, the generator, zstack) carry their own copy.
+export {};
