@@ -87,7 +87,19 @@ export interface SpawnOptions {
   pdeathsig?: boolean;
 }
 
-export class Child {
+/**
+ * What the supervisor's parts (the liveness guard, the stop sequence) need of the instance: its pid, whether it
+ * runs, its end, a signal to its pid, SIGKILL to its group. `Child` is it; a part's tests may hand in another.
+ */
+export interface SupervisedChild {
+  readonly pid: number;
+  readonly alive: boolean;
+  readonly exited: Promise<ChildExit>;
+  signal(sig: NodeJS.Signals): boolean;
+  killGroup(): void;
+}
+
+export class Child implements SupervisedChild {
   readonly pid: number;
   readonly exited: Promise<ChildExit>;
   readonly pdeathsig: boolean;

@@ -12,6 +12,7 @@
 // journal) from C, even in a deadlock, and abort. A stopped process gets SIGCONT with it, so that it can.
 import { setTimeout as sleep } from 'node:timers/promises';
 import { WatchdogPinger, type WatchdogInfo } from '../index.js';
+import type { SupervisedChild } from './child.js';
 import type { Logger } from './log.js';
 import type { Notifier } from './notifier.js';
 import type { ServiceState } from './state.js';
@@ -21,20 +22,11 @@ export const DUMP_PAUSE_MS = 2000;
 /** How long the wrapper waits for systemd's WatchdogSignal= after WATCHDOG=trigger before it exits anyway. */
 const WATCHDOG_SIGNAL_WAIT_MS = 5000;
 
-/** The part of the instance the guard needs. */
-export interface GuardedChild {
-  readonly pid: number;
-  readonly alive: boolean;
-  readonly exited: Promise<unknown>;
-  signal(sig: NodeJS.Signals): boolean;
-  killGroup(): void;
-}
-
 /**
  * SIGABRT (+ SIGCONT, for a stopped process) so that faulthandler writes every thread's stack and the instance
  * aborts; waits for its exit, at most `pauseMs`. Used right before a kill: a watchdog-driven one, or a failed start.
  */
-export async function dumpStacksBeforeKill(child: GuardedChild, log: Pick<Logger, 'warn'>, pauseMs: number): Promise<void> {
+export async function dumpStacksBeforeKill(child: SupervisedChild, log: Pick<Logger, 'warn'>, pauseMs: number): Promise<void> {
   if (!child.signal('SIGABRT')) return;
   child.signal('SIGCONT');
   log.warn({ childPid: child.pid }, 'sent SIGABRT: the instance writes every thread\'s stack (faulthandler, PYTHONFAULTHANDLER=1) and aborts');
@@ -47,7 +39,7 @@ export async function dumpStacksBeforeKill(child: GuardedChild, log: Pick<Logger
  * systemd's WatchdogSignal= (default SIGABRT) reached the wrapper: the instance gets it too (KillMode=mixed or
  * process would not deliver it), with SIGCONT; what is left of its group gets SIGKILL after DUMP_PAUSE_MS.
  */
-export function passWatchdogSignal(child: GuardedChild, log: Pick<Logger, 'warn'>): void {
+export function passWatchdogSignal(child: SupervisedChild, log: Pick<Logger, 'warn'>): void {
   log.warn({ childPid: child.pid }, 'SIGABRT (watchdog signal?): passing it on');
   if (!child.signal('SIGABRT')) return;
   child.signal('SIGCONT');
@@ -58,7 +50,7 @@ export interface LivenessGuardOptions {
   /** From WATCHDOG_USEC; without it the guard does nothing. */
   watchdog: WatchdogInfo | undefined;
   state: ServiceState;
-  child: GuardedChild;
+  child: SupervisedChild;
   notifier: Pick<Notifier, 'send' | 'status'>;
   log: Pick<Logger, 'error' | 'warn'>;
   /** Ask for a stack dump before the trigger (watchdog.dump-stacks). */

@@ -8,7 +8,7 @@
 // The drain and stop timers end with the stop, also when the instance exits early: nothing of them holds the
 // event loop.
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { ChildExit } from './child.js';
+import type { SupervisedChild } from './child.js';
 import type { Config } from './config.js';
 import { formatDuration, msToUsec } from './duration.js';
 import { describeDrain, drainToZero, type ServerSessions } from './drain.js';
@@ -20,18 +20,9 @@ import type { ServiceState } from './state.js';
 /** Slack added to EXTEND_TIMEOUT_USEC= so that the next message always arrives before systemd gives up. */
 export const EXTEND_SLACK_MS = 10_000;
 
-/** The part of the instance a stop needs. */
-export interface StoppableChild {
-  readonly pid: number;
-  readonly alive: boolean;
-  readonly exited: Promise<ChildExit>;
-  signal(sig: NodeJS.Signals): boolean;
-  killGroup(): void;
-}
-
 export interface StopSequenceOptions {
   stop: Config['stop'];
-  child: StoppableChild;
+  child: SupervisedChild;
   state: ServiceState;
   notifier: Pick<Notifier, 'announce' | 'status'>;
   log: Pick<Logger, 'info' | 'warn'>;
