@@ -25,35 +25,46 @@ function must<T>(v: T | undefined | null, what: string): T {
   return v;
 }
 
-export function registerHelpers(hb: HelperHost): void {
-  hb.registerHelper('unit', (v: unknown) => unitValue(String(must(v, 'unit'))));
-  hb.registerHelper('exec', (argv: unknown) => {
+/**
+ * Every helper, by name: what registerHelpers() installs and the only names the build-time template compiler
+ * (template-compiler.ts) accepts as helper calls.
+ */
+const HELPERS: Readonly<Record<string, (...args: any[]) => unknown>> = {
+  unit: (v: unknown) => unitValue(String(must(v, 'unit'))),
+  exec: (argv: unknown) => {
     if (!Array.isArray(argv)) throw new TemplateError('exec helper needs an argv array');
     return execLine(argv.map(String));
-  });
-  hb.registerHelper('words', (list: unknown) => {
+  },
+  words: (list: unknown) => {
     if (!Array.isArray(list)) throw new TemplateError('words helper needs a list');
     return list.map((s) => listWord(String(s))).join(' ');
-  });
+  },
   // "-" + path: ReadWritePaths= ignores the path when it does not exist (systemd.exec(5)), instead of failing
   // the start with 226/NAMESPACE.
-  hb.registerHelper('optpath', (p: unknown) => `-${listWord(String(must(p, 'optpath')))}`);
-  hb.registerHelper('units', (list: unknown) => unitList(list, 'units').join(' '));
+  optpath: (p: unknown) => `-${listWord(String(must(p, 'optpath')))}`,
+  units: (list: unknown) => unitList(list, 'units').join(' '),
   // Sockets= unquotes its words (a backslash escapes the next character), unlike Wants=/After=/PartOf=, which
   // keep backslashes: the "\x2d" of an escaped stack name must be written "\\x2d" there (checked against a real
   // systemd in test/unitgen-names-e2e.test.ts).
-  hb.registerHelper('unquotedunits', (list: unknown) => unitList(list, 'unquotedunits').map(unquotedUnitWord).join(' '));
+  unquotedunits: (list: unknown) => unitList(list, 'unquotedunits').map(unquotedUnitWord).join(' '),
   // JSON is a subset of YAML flow syntax: a JSON string is a YAML double-quoted scalar with the same
   // escapes, a JSON array a flow sequence. So values can never break out of their YAML node.
-  hb.registerHelper('yaml', (v: unknown) => JSON.stringify(v));
-  hb.registerHelper('dur', (ms: unknown) => formatDuration(Number(must(ms, 'dur'))));
-  hb.registerHelper('size', (s: unknown) => (typeof s === 'number' ? String(s) : formatSize(must(s as Size, 'size'))));
-  hb.registerHelper('addr', (a: unknown) => formatAddress(must(a as Address, 'addr')));
+  yaml: (v: unknown) => JSON.stringify(v),
+  dur: (ms: unknown) => formatDuration(Number(must(ms, 'dur'))),
+  size: (s: unknown) => (typeof s === 'number' ? String(s) : formatSize(must(s as Size, 'size'))),
+  addr: (a: unknown) => formatAddress(must(a as Address, 'addr')),
   // HAProxy's "addr" wants IPv6 in brackets ("addr ::1" is refused), "agent-addr" takes it bare.
-  hb.registerHelper('hapaddr', (a: unknown) => { const x = must(a as Address, 'hapaddr'); return x.family === 6 ? `[${x.host}]` : x.host; });
-  hb.registerHelper('comment', (v: unknown) => commentText(String(v)));
-  hb.registerHelper('concat', (...args: unknown[]) => args.slice(0, -1).map(String).join(''));
-  hb.registerHelper('list', (...args: unknown[]) => args.slice(0, -1));
+  hapaddr: (a: unknown) => { const x = must(a as Address, 'hapaddr'); return x.family === 6 ? `[${x.host}]` : x.host; },
+  comment: (v: unknown) => commentText(String(v)),
+  concat: (...args: unknown[]) => args.slice(0, -1).map(String).join(''),
+  list: (...args: unknown[]) => args.slice(0, -1),
+};
+
+/** The helpers' names, for the template compiler. */
+export const HELPER_NAMES: readonly string[] = Object.keys(HELPERS);
+
+export function registerHelpers(hb: HelperHost): void {
+  for (const [name, fn] of Object.entries(HELPERS)) hb.registerHelper(name, fn);
 }
 
 /** Compile options shared by run-time compilation and the built-in set (lean.ts parses with them). */

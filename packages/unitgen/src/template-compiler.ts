@@ -11,12 +11,12 @@
 // files.
 
 import Handlebars from 'handlebars';
-import { COMPILE_OPTIONS } from './helpers.js';
+import { COMPILE_OPTIONS, HELPER_NAMES } from './helpers.js';
 import { TemplateError } from './errors.js';
 import { TEMPLATE_NAMES, type TemplateSources } from './render.js';
 
 /** The helpers registerHelpers() defines: a simple mustache with one of these names calls it. */
-const OUR_HELPERS = new Set(['unit', 'exec', 'words', 'optpath', 'units', 'unquotedunits', 'yaml', 'dur', 'size', 'addr', 'hapaddr', 'comment', 'concat', 'list']);
+const OUR_HELPERS: ReadonlySet<string> = new Set(HELPER_NAMES);
 /** Handlebars' built-in helpers that the compiled form does not implement as plain values. */
 const HANDLEBARS_BUILTINS = new Set(['if', 'unless', 'each', 'with', 'lookup', 'log', 'helperMissing', 'blockHelperMissing']);
 

@@ -96,6 +96,18 @@ describe('compiled templates: the same semantics as Handlebars', () => {
     for (const [src, re] of refused) assert.throws(() => compileTemplate('t', src), (e: Error) => e instanceof TemplateError && re.test(e.message), src);
   });
 
+  it('calls every helper registerHelpers() installs, and nothing else', () => {
+    const names = Object.keys(helpers);
+    assert.ok(names.length > 0);
+    for (const n of names) {
+      // A bare mustache with a helper's name is a call of it: the compiled form passes through the helpers table.
+      const js = compileTemplate('t', `{{${n}}}`);
+      assert.ok(js.includes(`h.${n}(`), `{{${n}}} is compiled as a call of the helper: ${js}`);
+      assert.doesNotThrow(() => compileTemplate('t', `{{${n} x}}`), n);
+    }
+    assert.throws(() => compileTemplate('t', '{{nothelper x}}'), new RegExp(`not one of the helpers: ${names.join(', ')}\\)`));
+  });
+
   it('refuses at render time what Handlebars would call or iterate differently', () => {
     assert.throws(() => compiled('{{x}}')({ x: () => 'called' }), /a template value is a function/);
     assert.throws(() => compiled('{{#each o}}{{this}}{{/each}}')({ o: { a: 1 } }), /#each over an object/);
