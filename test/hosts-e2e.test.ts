@@ -24,6 +24,7 @@ import { freePort, until } from './harness/net.js';
 import { REPO_ROOT, sampleSkipReason } from './harness/proc.js';
 import { sshHostsSkipReason, useSshHosts, type SshHost, type SshKit } from './harness/ssh-hosts.js';
 import { REPO_IN_BOX } from './harness/box.js';
+import { killOnProcessEnd } from './harness/teardown.js';
 
 const execFile = promisify(execFileCb);
 const skip = sshHostsSkipReason() ?? haproxySkipReason() ?? sampleSkipReason() ?? (fs.existsSync('/usr/bin/wrk') ? undefined : 'wrk not installed');
@@ -35,7 +36,9 @@ interface Wrk { requests: number; non2xx: number; socketErrors: number; text: st
 
 /** wrk against url for `seconds`; counts of requests, non-2xx/3xx answers and socket errors. */
 async function wrk(url: string, seconds: number, connections = 4): Promise<Wrk> {
-  const r = await execFile('/usr/bin/wrk', ['-t', '1', '-c', String(connections), '-d', `${seconds}s`, '--timeout', '10s', url], { timeout: (seconds + 30) * 1000 });
+  const run = execFile('/usr/bin/wrk', ['-t', '1', '-c', String(connections), '-d', `${seconds}s`, '--timeout', '10s', url], { timeout: (seconds + 30) * 1000 });
+  killOnProcessEnd(run.child);
+  const r = await run;
   const num = (re: RegExp) => Number(re.exec(r.stdout)?.[1] ?? 0);
   const se = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(r.stdout);
   return {
@@ -46,7 +49,7 @@ async function wrk(url: string, seconds: number, connections = 4): Promise<Wrk> 
 
 function zunitgen(kit: SshKit, args: string[], cli = ZUNITGEN): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const c = spawn(process.execPath, [cli, ...args], { env: kit.env() });
+    const c = killOnProcessEnd(spawn(process.execPath, [cli, ...args], { env: kit.env() }));
     let stdout = '', stderr = '';
     c.stdout.setEncoding('utf8').on('data', (d: string) => { stdout += d; });
     c.stderr.setEncoding('utf8').on('data', (d: string) => { stderr += d; });
@@ -55,7 +58,9 @@ function zunitgen(kit: SshKit, args: string[], cli = ZUNITGEN): Promise<{ code: 
 }
 
 async function systemctlH(kit: SshKit, h: SshHost, ...args: string[]): Promise<string> {
-  return (await execFile('systemctl', ['-H', h.destination, ...args], { env: kit.env(), timeout: 120_000 })).stdout;
+  const run = execFile('systemctl', ['-H', h.destination, ...args], { env: kit.env(), timeout: 120_000 });
+  killOnProcessEnd(run.child);
+  return (await run).stdout;
 }
 
 async function props(kit: SshKit, h: SshHost, unit: string, names: string[]): Promise<Record<string, string>> {
@@ -65,7 +70,7 @@ async function props(kit: SshKit, h: SshHost, unit: string, names: string[]): Pr
 
 /** wrk until stop() (SIGINT: wrk prints its summary then). */
 function wrkUntilStopped(url: string, connections = 4): { stop(): Promise<Wrk> } {
-  const c = spawn('/usr/bin/wrk', ['-t', '1', '-c', String(connections), '-d', '300s', '--timeout', '10s', url]);
+  const c = killOnProcessEnd(spawn('/usr/bin/wrk', ['-t', '1', '-c', String(connections), '-d', '300s', '--timeout', '10s', url]));
   let out = '';
   c.stdout.setEncoding('utf8').on('data', (d: string) => { out += d; });
   const closed = new Promise<void>((r) => c.once('close', () => r()));

@@ -52,6 +52,7 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import type { TestContext } from 'node:test';
+import { onProcessEnd } from './teardown.js';
 
 /** Where the repository is visible inside every box (read-only bind mount). */
 export const REPO_IN_BOX = '/srv/zope-systemd';
@@ -208,25 +209,8 @@ function cgroupHierarchies(): Hierarchy[] {
 // ---------------------------------------------------------------------------------------------------------
 // Live boxes and process-level teardown.
 
-const live = new Set<BoxImpl>();
-let handlersInstalled = false;
-
-function installProcessHandlers(): void {
-  if (handlersInstalled) return;
-  handlersInstalled = true;
-  // Last resort, synchronous: whatever ends the process (uncaught error, process.exit from a runner) kills
-  // the boxes and removes their directories.
-  process.on('exit', () => { for (const b of live) b.downSync(); });
-  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
-    const handler = (): void => {
-      for (const b of live) b.downSync();
-      process.removeListener(sig, handler);
-      // Someone else (the test runner) also handles it: let them. Otherwise die of the signal, as we would have.
-      if (process.listenerCount(sig) === 0) process.kill(process.pid, sig);
-    };
-    process.on(sig, handler);
-  }
-}
+/** Unregisters a box's process-end cleanup (./teardown.ts) once it is down. */
+const unregister = new WeakMap<BoxImpl, () => void>();
 
 // ---------------------------------------------------------------------------------------------------------
 
@@ -538,7 +522,7 @@ class BoxImpl implements Box {
   /** The synchronous part of teardown (also the whole of it from signal and exit handlers): SIGKILL, clean up. */
   downSync(): void {
     this.isDown = true;
-    live.delete(this);
+    unregister.get(this)?.();
     const unsharePid = this.child?.pid;
     if (unsharePid && this.child?.exitCode === null && this.child.signalCode === null) {
       try { process.kill(unsharePid, 'SIGKILL'); } catch { /* gone */ }
@@ -606,9 +590,10 @@ export async function bootBox(opts: {
   sweepStale(base);
   const dir = path.join(base, PREFIX + id);
   fs.mkdirSync(dir, { mode: 0o700 }); // throws if the id is taken
-  installProcessHandlers();
   const box = new BoxImpl(id, dir, opts.init, opts.root);
-  live.add(box);
+  // Whatever ends the process (uncaught error, process.exit, SIGINT/SIGTERM/SIGHUP) kills the box and removes its
+  // directories, synchronously.
+  unregister.set(box, onProcessEnd(() => box.downSync()));
   try {
     await box.boot();
   } catch (err) {

@@ -7,6 +7,7 @@ import path from 'node:path';
 import type { TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { waitForTcp } from './net.js';
+import { onProcessEnd } from './teardown.js';
 
 export interface ExitInfo { code: number | null; signal: NodeJS.Signals | null }
 
@@ -67,19 +68,6 @@ export class PeerError extends Error {
   }
 }
 
-// Safety net: a test file that crashes between start and teardown still must not leave peers behind.
-const live = new Set<Peer>();
-let exitHookInstalled = false;
-function installExitHook(): void {
-  if (exitHookInstalled) return;
-  exitHookInstalled = true;
-  process.once('exit', () => {
-    for (const peer of live) {
-      try { process.kill(peer.pid, 'SIGKILL'); } catch { /* already gone */ }
-    }
-  });
-}
-
 /** process.env minus what belongs to our own service manager (sd_notify(3), sd_listen_fds(3)). */
 export function peerEnv(env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
   const out: NodeJS.ProcessEnv = {};
@@ -125,6 +113,8 @@ export async function startPeer(argv: readonly string[], options: PeerOptions = 
     throw new PeerError('PEER_SPAWN', `${name}: cannot start ${file}: ${spawned?.message ?? 'no pid'}`, { cause: spawned });
   }
   const pid = child.pid;
+  // A test file that crashes or is signalled between start and teardown must not leave the peer behind.
+  const unregisterPeer = onProcessEnd(() => { try { process.kill(pid, 'SIGKILL'); } catch { /* already gone */ } });
 
   let out = '';
   let err = '';
@@ -143,7 +133,7 @@ export async function startPeer(argv: readonly string[], options: PeerOptions = 
     const settle = (code: number | null, signal: NodeJS.Signals | null) => {
       if (exitInfo) return;
       exitInfo = { code, signal };
-      live.delete(peer);
+      unregisterPeer();
       changed();
       resolve(exitInfo);
     };
@@ -207,8 +197,6 @@ export async function startPeer(argv: readonly string[], options: PeerOptions = 
       return stopping;
     },
   };
-  live.add(peer);
-  installExitHook();
 
   if (options.ready) {
     try {

@@ -34,6 +34,7 @@ import type { TestContext } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { bootBox, boxSkipReason, type Box } from './box.js';
+import { onProcessEnd } from './teardown.js';
 
 const execFile = promisify(execFileCb);
 export const SSH_BIN = '/usr/bin/ssh';
@@ -162,6 +163,15 @@ export async function makeSshKit(): Promise<SshKit & { addKnownHost(address: str
   await fsp.mkdir(binDir);
   await fsp.writeFile(path.join(binDir, 'ssh'), `#!/bin/sh\nexec ${SSH_BIN} -F '${sshConfig}' "$@"\n`, { mode: 0o755 });
   const destinations = new Set<string>();
+  const cleanupSync = (): void => {
+    // Stop the connection masters we started (they also end by themselves once their sshd is gone).
+    for (const d of destinations) {
+      spawnSync(SSH_BIN, ['-F', sshConfig, '-O', 'exit', `root@${d}`], { stdio: 'ignore', timeout: 5_000 });
+    }
+    fs.rmSync(dir, { recursive: true, force: true });
+  };
+  // Also when the test process is signalled or exits without its t.after() having run.
+  const unregister = onProcessEnd(cleanupSync);
   const env = (base: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv =>
     ({ ...base, PATH: `${binDir}:${base.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin'}` });
   return {
@@ -174,11 +184,8 @@ export async function makeSshKit(): Promise<SshKit & { addKnownHost(address: str
       return await execFile(SSH_BIN, ['-F', sshConfig, '--', destination, command], { timeout: opts.timeoutMs ?? 30_000, env: env() });
     },
     async cleanup(): Promise<void> {
-      // Stop the connection masters we started (they also end by themselves once their sshd is gone).
-      for (const d of destinations) {
-        spawnSync(SSH_BIN, ['-F', sshConfig, '-O', 'exit', `root@${d}`], { stdio: 'ignore', timeout: 5_000 });
-      }
-      await fsp.rm(dir, { recursive: true, force: true });
+      cleanupSync();
+      unregister();
     },
   };
 }
@@ -217,6 +224,7 @@ const SSHD_SERVICE = [
 /** Boots one host: a box, fresh host key, sshd on the leased address, the kit's key authorized. */
 export async function bootSshHost(kit: Awaited<ReturnType<typeof makeSshKit>>, name: string): Promise<SshHost> {
   const lease = await leaseAddress();
+  const unregisterLease = onProcessEnd(lease.release);
   let box: Box | undefined;
   try {
     box = await bootBox();
@@ -237,13 +245,14 @@ export async function bootSshHost(kit: Awaited<ReturnType<typeof makeSshKit>>, n
     return {
       name, address: lease.address, destination: `root@${lease.address}`, box: b, hostKey: pub,
       down(): Promise<void> {
-        downP ??= b.down().finally(() => lease.release());
+        downP ??= b.down().finally(() => { lease.release(); unregisterLease(); });
         return downP;
       },
     };
   } catch (err) {
     await box?.down();
     lease.release();
+    unregisterLease();
     throw err;
   }
 }
