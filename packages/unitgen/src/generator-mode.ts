@@ -41,7 +41,7 @@ export function runGenerator(normalDir: string, opts: { configDir?: string; log?
       const m = parseStack(decodeConfig(fs.readFileSync(file), file), { file, shadowCheck: { dirs: searchPath, exists: fs.existsSync } });
       // Which host is this one? A generator cannot know: each host gets its own set from `zunitgen deploy`.
       if (m.hosts) throw new Error('a stack over several hosts (hosts:) is installed by `zunitgen deploy`, not by the generator');
-      files = renderWith(m, compiled, { outDir: normalDir, generator: 'zunitgen generator' });
+      files = renderWith(m, compiled, { outDir: normalDir, generator: 'zunitgen generator', regenerate: 'run `systemctl daemon-reload` (zunitgen\'s systemd generator writes it)' });
       stack = m.stack;
       const clash = files.find((f) => taken.has(f.name));
       if (clash) throw new Error(`${file}: ${clash.name} is also generated from another config`);

@@ -3,6 +3,7 @@
 // `haproxy -f haproxy-<stack>-standalone.cfg` runs as it is. Every value is validated before it gets here
 // (IP literals, restricted paths, HAProxy identifiers), and the backend is the agent-check file's own text.
 
+import { haproxyDuration } from './haproxy-time.js';
 import type { StackModel } from './model.js';
 import { parseAddress, type Address } from './values.js';
 
@@ -27,7 +28,7 @@ export function standaloneHaproxy(m: StackModel, header: string, backendText: st
     '    timeout connect 5s',
     '    timeout client 60s',
     // A Zope request may run long; a drain waits for requests in flight: give them the wrapper's stop timeout.
-    `    timeout server ${Math.max(60_000, m.stop.timeoutMs)}ms`, // HAProxy has no "min" unit
+    `    timeout server ${haproxyDuration(Math.max(60_000, m.stop.timeoutMs))}`,
     '    timeout check 5s',
     '',
     `frontend ${m.haproxy.backend}-in`,

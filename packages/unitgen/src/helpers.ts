@@ -4,6 +4,7 @@
 
 import { TemplateError } from './errors.js';
 import { commentText, execLine, invalidUnitName, listWord, unquotedUnitWord, unitValue } from './escape.js';
+import { haproxyDuration } from './haproxy-time.js';
 import { formatAddress, formatDuration, formatSize, type Address, type Size } from './values.js';
 
 /** What the helpers need of a Handlebars environment (the full one or the runtime-only one). */
@@ -51,6 +52,8 @@ const HELPERS: Readonly<Record<string, (...args: any[]) => unknown>> = {
   // escapes, a JSON array a flow sequence. So values can never break out of their YAML node.
   yaml: (v: unknown) => JSON.stringify(v),
   dur: (ms: unknown) => formatDuration(Number(must(ms, 'dur'))),
+  // HAProxy's units (us ms s m h d), not systemd's: "inter 1min" is a warning in HAProxy 2.6, an error later.
+  hapdur: (ms: unknown) => haproxyDuration(Number(must(ms, 'hapdur'))),
   size: (s: unknown) => (typeof s === 'number' ? String(s) : formatSize(must(s as Size, 'size'))),
   addr: (a: unknown) => formatAddress(must(a as Address, 'addr')),
   // HAProxy's "addr" wants IPv6 in brackets ("addr ::1" is refused), "agent-addr" takes it bare.

@@ -29,6 +29,11 @@ export interface RenderOptions {
   generator?: string;
   /** Absolute path of the stack file, for units that read it at run time (the recycle service); default the model's source. */
   configPath?: string;
+  /**
+   * What writes these files again, for the comment that tells an operator to edit the stack config instead
+   * (default `zunitgen generate <config> --out <outDir>`, or `zunitgen deploy <config>` for a stack with hosts).
+   */
+  regenerate?: string;
 }
 
 /** A template function: context -> text (Handlebars-compiled at run time, or the built-in set compiled at build time). */
@@ -114,6 +119,8 @@ export function renderWith(m: StackModel, t: Compiled, opts: RenderOptions): Gen
     ...(m.clientWatchdog.hangTimeoutMs !== undefined ? { hangTimeout: formatDuration(m.clientWatchdog.hangTimeoutMs) } : {}),
   };
   const clientEnv = environmentWords(m, m.clientEnvironment);
+  const source = opts.configPath ?? m.source;
+  const regenerate = opts.regenerate ?? (m.hosts ? `run \`zunitgen deploy ${source}\`` : `run \`zunitgen generate ${source} --out ${opts.outDir}\``);
   for (const c of m.clients) {
     const cfgName = znotifyConfigName(m, c);
     const execStart = [...m.znotify, 'run', '--name', c.name, '--config', joinPath(opts.outDir, cfgName), '--', ...c.command];
@@ -126,7 +133,7 @@ export function renderWith(m: StackModel, t: Compiled, opts: RenderOptions): Gen
     });
     run(c.agentSocket, 'unit', t.socket, { c, address: c.health.agent, fdname: 'agent', purpose: 'health agent socket' });
     if (c.healthSocket && c.health.http) run(c.healthSocket, 'unit', t.socket, { c, address: c.health.http, fdname: 'http', purpose: 'health HTTP socket' });
-    run(cfgName, 'znotify', t['znotify.yaml'], { c, checks: c.checks.map(checkView), hasWatchdog, dumpStacksSet, watchdog, hasSignals });
+    run(cfgName, 'znotify', t['znotify.yaml'], { c, path: joinPath(opts.outDir, cfgName), source, regenerate, checks: c.checks.map(checkView), hasWatchdog, dumpStacksSet, watchdog, hasSignals });
   }
   if (recycleUnits && m.recycle) {
     const config = opts.configPath ?? m.source;

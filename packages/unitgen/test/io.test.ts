@@ -27,6 +27,15 @@ test('a new output directory appears complete (temp sibling + rename), with a ma
   assert.deepEqual(Object.keys(m.files).sort(), r.files.map((f) => f.name).sort());
   // ExecStart refers to the znotify config by its final absolute path
   assert.match(readFileSync(join(out, 'plone-client1.service'), 'utf8'), new RegExp(`--config ${out}/plone-client1.znotify.yaml`));
+  // The wrapper config's comments make sense on the host: the unit that reads it, the stack config (absolute) to
+  // edit instead, the command that writes it again; no path of this repository.
+  const wrapper = readFileSync(join(out, 'plone-client1.znotify.yaml'), 'utf8');
+  const cfg = join(dir, 'plone-2.yaml');
+  for (const line of [
+    `# znotify's config for client1: plone-client1.service runs \`znotify run --config ${out}/plone-client1.znotify.yaml\`.`,
+    `# To change it, edit the stack config "${cfg}" instead, then run \`zunitgen generate ${cfg} --out ${out}\`.`,
+  ]) assert.ok(wrapper.includes(`${line}\n`), `${line}\n${wrapper}`);
+  assert.doesNotMatch(wrapper, /docs\//);
 });
 
 test('regenerating: unchanged files stay, stale files it generated are removed, foreign files are kept', (t) => {
