@@ -16,7 +16,6 @@ const KNOWN = new Map<string, number>([
   ['packages/unitgen/src/parse.ts:validate', 317],
   ['packages/notify/src/znotify/config.ts:validate', 179],
   ['packages/stack/src/cli.ts:buildProgram', 129],
-  ['packages/unitgen/src/cli.ts:main', 103],
 ]);
 
 function sources(): string[] {

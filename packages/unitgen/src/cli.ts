@@ -35,14 +35,29 @@ function report(e: unknown): number {
   return exitCodeOf(e);
 }
 
+/** Sets the exit status of the command that ran (commands that return one; others end with 0 or throw). */
+type SetCode = (code: number) => void;
+
 export async function main(argv: string[]): Promise<number> {
   let code = 0;
+  const setCode: SetCode = (c) => { code = c; };
   const program = new Command('zunitgen')
     .description('One YAML description of a Plone/Zope stack in; ordered, socket-activated, verified systemd units out.')
     .version(packageVersion(), '-V, --version')
     .exitOverride()
     .configureOutput({ writeErr: (s) => process.stderr.write(s) });
+  for (const define of [defineGenerate, defineDeploy, defineInstallSet, defineCheck, defineVerify, defineGenerator, defineInstallGenerator, defineWaitTcp]) define(program, setCode);
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+  } catch (e) {
+    // commander has printed its message already (usage errors, --help, --version)
+    if (typeof (e as { code?: unknown }).code === 'string' && (e as { code: string }).code.startsWith('commander.')) return exitCodeOf(e);
+    return report(e);
+  }
+  return code;
+}
 
+function defineGenerate(program: Command, setCode: SetCode): void {
   program.command('generate').argument('<config>', 'stack config (YAML)')
     .requiredOption('--out <dir>', 'output directory (e.g. /etc/systemd/system)')
     .option('--templates <dir>', 'directory of templates overriding the built-in ones (by file name)')
@@ -52,8 +67,10 @@ export async function main(argv: string[]): Promise<number> {
     .option('--host-dir <dir>', 'stack with hosts: where each host\'s unit set will live there', '/etc/systemd/system')
     .option('--lock-timeout <duration>', 'wait this long for another zunitgen writing the same directory, then exit 75', '30s')
     .description('render the units of one stack into a directory (atomic; removes stale files it generated); with hosts: one directory per host and the HAProxy files')
-    .action((config: string, o: GenerateFlags) => { code = generateCommand(config, o); });
+    .action((config: string, o: GenerateFlags) => { setCode(generateCommand(config, o)); });
+}
 
+function defineDeploy(program: Command, setCode: SetCode): void {
   program.command('deploy').argument('<config>', 'stack config (YAML) with hosts:')
     .option('--dry-run', 'install nothing; show per host what would change, with the diff')
     .option('--host-dir <dir>', 'where the unit sets live on the hosts', '/etc/systemd/system')
@@ -62,9 +79,11 @@ export async function main(argv: string[]): Promise<number> {
     .option('--json', 'print the outcome per host as JSON')
     .description('install each host\'s unit set on that host over ssh: every host is checked first, then each installs atomically and reloads systemd')
     .action(async (config: string, o: { dryRun?: boolean; hostDir: string; templates?: string; force?: boolean; json?: boolean }) => {
-      code = await deployCommand(config, o);
+      setCode(await deployCommand(config, o));
     });
+}
 
+function defineInstallSet(program: Command): void {
   program.command('install-set')
     .requiredOption('--out <dir>', 'the unit directory of this host')
     .option('--apply', 'install (default: only report what would change)')
@@ -75,7 +94,9 @@ export async function main(argv: string[]): Promise<number> {
       const r = await installSet(set, resolve(o.out), { apply: !!o.apply, force: !!o.force });
       process.stdout.write(`${JSON.stringify(r)}\n`);
     });
+}
 
+function defineCheck(program: Command): void {
   program.command('check').argument('<config...>', 'stack configs (YAML)')
     .description('validate configs only; exit 0, or 78 with every error listed')
     .action((configs: string[]) => {
@@ -85,7 +106,9 @@ export async function main(argv: string[]): Promise<number> {
       }
       if (issues.length) throw new ConfigError(issues);
     });
+}
 
+function defineVerify(program: Command): void {
   program.command('verify').argument('<dir>', 'directory with generated units')
     .option('--stub-exec', 'verify in a temporary root with stub executables at every Exec*= path (for machines without the binaries)')
     .option('--systemd-analyze <path>', 'systemd-analyze binary', 'systemd-analyze')
@@ -95,15 +118,19 @@ export async function main(argv: string[]): Promise<number> {
       if (!r.ok) throw new VerifyError(`systemd-analyze verify reported problems in ${dir}:`, r.output);
       process.stdout.write(`ok: ${r.units.length} units verified\n`);
     });
+}
 
+function defineGenerator(program: Command, setCode: SetCode): void {
   program.command('generator').argument('<normal-dir>').argument('[early-dir]').argument('[late-dir]')
     .option('--config-dir <dir>', 'where the stack configs are (default /etc/zope-systemd, or $ZUNITGEN_CONFIG_DIR)')
     .description('systemd generator mode: write units for /etc/zope-systemd/*.yaml into normal-dir; errors to /dev/kmsg')
     .action((normal: string, early: string | undefined, late: string | undefined, o: { configDir?: string }) => {
       if (o.configDir) process.env.ZUNITGEN_CONFIG_DIR = o.configDir;
-      code = generatorMain([normal, ...(early !== undefined ? [early, late ?? ''] : [])]);
+      setCode(generatorMain([normal, ...(early !== undefined ? [early, late ?? ''] : [])]));
     });
+}
 
+function defineInstallGenerator(program: Command): void {
   program.command('install-generator')
     .option('--dir <dir>', 'generator directory', '/etc/systemd/system-generators')
     .description('install a wrapper script that runs the generator with this Node and this zunitgen')
@@ -118,7 +145,9 @@ export async function main(argv: string[]): Promise<number> {
       chmodSync(path, 0o755);
       process.stdout.write(`installed ${path}\n`);
     });
+}
 
+function defineWaitTcp(program: Command, setCode: SetCode): void {
   program.command('wait-tcp').argument('<address>', 'host:port')
     .option('--timeout <duration>', 'give up after this long', '5min')
     .description('wait until something accepts TCP connections on address (ExecStartPost= of the ZEO unit)')
@@ -126,17 +155,8 @@ export async function main(argv: string[]): Promise<number> {
       const a = parseAddress(address), t = parseDuration(o.timeout);
       if (!a.ok) throw new UsageError(`wait-tcp: ${a.message}`);
       if (!t.ok) throw new UsageError(`wait-tcp --timeout: ${t.message}`);
-      if (!(await waitTcp(a.value, t.value))) { process.stderr.write(`zunitgen: nothing accepted connections on ${address} within ${o.timeout}\n`); code = 1; }
+      if (!(await waitTcp(a.value, t.value))) { process.stderr.write(`zunitgen: nothing accepted connections on ${address} within ${o.timeout}\n`); setCode(1); }
     });
-
-  try {
-    await program.parseAsync(argv, { from: 'user' });
-  } catch (e) {
-    // commander has printed its message already (usage errors, --help, --version)
-    if (typeof (e as { code?: unknown }).code === 'string' && (e as { code: string }).code.startsWith('commander.')) return exitCodeOf(e);
-    return report(e);
-  }
-  return code;
 }
 
 async function deployCommand(config: string, o: { dryRun?: boolean; hostDir: string; templates?: string; force?: boolean; json?: boolean }): Promise<number> {
