@@ -2,15 +2,15 @@
 // zunitgen: the command line. Maps errors to exit codes in one place (exitCodeOf).
 
 import { Command } from 'commander';
-import { existsSync, readFileSync, realpathSync, writeFileSync, chmodSync, mkdirSync } from 'node:fs';
+import { existsSync, readFileSync, realpathSync, writeFileSync, chmodSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ConfigError, EXIT, UnitgenError, UsageError, VerifyError, formatIssue } from './errors.js';
+import { ConfigError, describeErrno, EXIT, OutputError, UnitgenError, UsageError, VerifyError, formatIssue } from './errors.js';
 import { generate, templatesFor } from './generate.js';
 import { deploy, deployExitCode, type HostOutcome } from './deploy.js';
 import { installSet, parseHostSet } from './install-set.js';
 import { renderHostsWith } from './render-hosts.js';
-import type { Plan } from './io.js';
+import { makeDirs, type Plan } from './io.js';
 import { generatorMain } from './generator-mode.js';
 import { parseStack } from './parse.js';
 import { readConfig } from './generate.js';
@@ -140,9 +140,14 @@ function defineInstallGenerator(program: Command): void {
       const bundled = fileURLToPath(new URL('./zope-systemd-generator.cjs', import.meta.url));
       const entry = existsSync(bundled) ? bundled : fileURLToPath(new URL('./generator-main.js', import.meta.url));
       const path = join(resolve(o.dir), 'zope-systemd-generator');
-      mkdirSync(resolve(o.dir), { recursive: true });
-      writeFileSync(path, `#!/bin/sh\n# Installed by zunitgen install-generator.\nexec ${shq(process.execPath)} ${shq(entry)} "$@"\n`);
-      chmodSync(path, 0o755);
+      try {
+        makeDirs(resolve(o.dir));
+        writeFileSync(path, `#!/bin/sh\n# Installed by zunitgen install-generator.\nexec ${shq(process.execPath)} ${shq(entry)} "$@"\n`);
+        chmodSync(path, 0o755);
+      } catch (e) {
+        const d = describeErrno(e);
+        throw new OutputError(path, `cannot install the generator: ${d.what}`, d.fix.replace('--out', '--dir'), { cause: e });
+      }
       process.stdout.write(`installed ${path}\n`);
     });
 }

@@ -125,6 +125,7 @@ export function describeErrno(e: unknown): { what: string; fix: string } {
     case 'ENOSPC': case 'EDQUOT': return { what: `no space left (${code})`, fix: 'free space on that file system' };
     case 'ELOOP': return { what: 'too many symbolic links, or a dangling one (ELOOP)', fix: 'point --out at a real directory' };
     case 'EISDIR': return { what: 'is a directory (EISDIR)', fix: 'give the path of a file' };
+    case 'ENOMKDIR': return { what: `${(e as { path?: string }).path ?? 'a directory'} cannot be created: its file system makes no directories (a virtual one such as /proc or /sys)`, fix: 'point --out at a directory on a disk file system' };
     default: return { what: code ? `${code}: ${(e as Error).message}` : String((e as Error)?.message ?? e), fix: 'check the path and its permissions' };
   }
 }

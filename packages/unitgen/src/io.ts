@@ -2,7 +2,7 @@
 // generated, removes its own stale files and never overwrites a file it did not generate.
 
 import * as fs from 'node:fs';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { describeErrno, OutputConflictError, OutputError } from './errors.js';
 import { readManifest, sha256, type Manifest } from './manifest.js';
 import { lockOutput } from './output-lock.js';
@@ -76,6 +76,28 @@ function dirExists(dir: string): boolean {
   }
 }
 
+/**
+ * Creates `dir` and its missing parents, one level at a time. Not `mkdirSync(..., { recursive: true })`: in
+ * Node 20 that never returns when the file system refuses a directory with ENOENT although its parent
+ * exists (/proc, /sys: `--out /proc/x/y`). Errors are the failing mkdir's, with the path it was creating.
+ */
+export function makeDirs(dir: string, mode = 0o755): void {
+  const missing: string[] = [];
+  for (let p = resolve(dir); ; p = dirname(p)) {
+    try { fs.statSync(p); break; } catch (e) { if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e; }
+    missing.push(p);
+    if (dirname(p) === p) break;
+  }
+  for (const p of missing.reverse()) {
+    try { fs.mkdirSync(p, { mode }); } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'EEXIST') continue;
+      // mkdir fails with ENOENT under an existing parent only where no directory can be made (a virtual file system).
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT' && fs.existsSync(dirname(p))) throw Object.assign(new Error(`cannot create ${p}`), { code: 'ENOMKDIR', path: p, cause: e });
+      throw e;
+    }
+  }
+}
+
 /** Creates outDir (and its parents) or says in one line why it cannot. */
 function ensureDir(dir: string): void {
   let st: fs.Stats | undefined;
@@ -83,7 +105,7 @@ function ensureDir(dir: string): void {
   if (st?.isSymbolicLink() && !fs.existsSync(dir)) throw new OutputError(dir, 'cannot use as output directory: a dangling symbolic link', 'point --out at a directory, or create the link\'s target');
   if (st && !st.isSymbolicLink() && !st.isDirectory()) throw new OutputError(dir, 'cannot use as output directory: it exists and is not a directory', 'point --out at a directory');
   try {
-    fs.mkdirSync(dir, { recursive: true, mode: 0o755 });
+    makeDirs(dir);
     if (!fs.statSync(dir).isDirectory()) throw Object.assign(new Error('not a directory'), { code: 'ENOTDIR' });
   } catch (e) {
     const d = describeErrno(e);

@@ -83,6 +83,42 @@ test('--out that cannot be used: one line naming the path and the fix, exit 73, 
   assert.deepEqual(readdirSync(dir).sort(), ['dangling', 'file', 'new.yaml', 'old.yaml']);
 });
 
+test('--out under /proc: exit 73 naming the directory that cannot be made, at once (no endless mkdir)', (t) => {
+  const dir = tempDir(t);
+  const { old } = configs(dir);
+  for (const args of [['generate', old, '--out', '/proc/zunitgen-test/units'], ['install-generator', '--dir', '/proc/zunitgen-test/gen']]) {
+    // A hang guard only: Node's recursive mkdir spins there for ever.
+    const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', timeout: 30_000 });
+    assert.equal(r.signal, null, `${args[0]}: still running after 30 s`);
+    assert.equal(r.status, 73, `${args[0]}: ${r.stderr}`);
+    assert.match(r.stderr, /\/proc\/zunitgen-test cannot be created: its file system makes no directories/);
+    assert.match(r.stderr, /hint: point --(out|dir) at a directory on a disk file system/);
+    assert.doesNotMatch(r.stderr, /    at /, 'a stack trace');
+  }
+});
+
+const unshareSkip = process.getuid?.() !== 0 ? 'needs root (mounts in a private mount namespace)'
+  : spawnSync('unshare', ['-m', '--propagation', 'private', 'true']).status !== 0 ? 'unshare -m does not work here' : false;
+
+test('a read-only --out (a read-only mount, in a private mount namespace): exit 73 with EROFS and the fix, nothing written', { skip: unshareSkip }, (t) => {
+  const dir = tempDir(t);
+  const { old } = configs(dir);
+  const ro = join(dir, 'ro');
+  mkdirSync(join(ro, 'existing'), { recursive: true });
+  // Inside its own mount namespace: ro/ becomes a read-only bind of itself, then zunitgen runs there. The
+  // mount vanishes with the namespace when the command ends, whatever happens.
+  const inRo = (out: string) => spawnSync('unshare', ['-m', '--propagation', 'private', 'sh', '-c',
+    'mount --bind "$1" "$1" && mount -o remount,bind,ro "$1" && exec "$2" "$3" generate "$4" --out "$5"', 'sh', ro, process.execPath, CLI, old, out],
+  { encoding: 'utf8', timeout: 60_000 });
+  for (const [out, what] of [[join(ro, 'new', 'units'), 'cannot use as output directory'], [join(ro, 'existing'), 'cannot create the lock']] as const) {
+    const r = inRo(out);
+    assert.equal(r.status, 73, `${out}: ${r.stderr}`);
+    assert.match(r.stderr, new RegExp(`^zunitgen: ${out.replace(/[/.]/g, '\\$&')}.*: ${what}: the file system is read-only \\(EROFS\\)\n  hint: choose a writable --out, or remount it read-write\n$`));
+  }
+  assert.deepEqual(readdirSync(ro), ['existing']);
+  assert.deepEqual(readdirSync(join(ro, 'existing')), []);
+});
+
 // Each step of the transaction (transaction.ts). After a kill -9 there, the next run of either config must
 // succeed without --force and leave exactly that config's files. Each point is crashed once, alternating the
 // direction (old -> new, new -> old) and which config the recovering run uses.
