@@ -15,7 +15,6 @@ const LIMIT = 80;
 const KNOWN = new Map<string, number>([
   ['packages/unitgen/src/parse.ts:validate', 317],
   ['packages/notify/src/znotify/config.ts:validate', 179],
-  ['packages/stack/src/cli.ts:buildProgram', 129],
 ]);
 
 function sources(): string[] {

@@ -106,6 +106,18 @@ function runAfter(argv: readonly string[]): Promise<number> {
   });
 }
 
+/** What each command's part needs from the program being built. */
+interface CliContext {
+  program: Command;
+  deps: DepsFactory;
+  /** The global options (--haproxy-socket, --run-dir), read when a command runs. */
+  common: () => Common;
+  /** Sets the exit status for a command that finished without an error (status: 1 when a client is not serving). */
+  setExit: (code: number) => void;
+  /** The command after `--` (rollout runs it once every client is UP again). */
+  afterArgs: readonly string[];
+}
+
 export function buildProgram(deps: DepsFactory = localDeps, afterArgs: readonly string[] = []): { program: Command; exit: () => number } {
   let exitCode = 0;
   const program = new Command('zstack')
@@ -115,44 +127,71 @@ export function buildProgram(deps: DepsFactory = localDeps, afterArgs: readonly 
     .option('--run-dir <dir>', 'where the per-stack lock and rollout journal live', DEFAULT_RUN_DIR)
     .showHelpAfterError()
     .exitOverride();
-  const common = (): Common => program.opts<Common>();
+  const cx: CliContext = { program, deps, common: () => program.opts<Common>(), setExit: (c) => { exitCode = c; }, afterArgs };
+  addStatus(cx);
+  addRollout(cx);
+  addRecycle(cx);
+  addStop(cx);
+  addTry(cx);
+  return { program, exit: () => exitCode };
+}
 
-  program.command('status')
+/** Common options with a command's own --drain-timeout / --up-timeout laid over them. */
+function withTimeouts(base: Common, o: { drainTimeout?: number; upTimeout?: number }): Common {
+  return { ...base, ...(o.drainTimeout !== undefined ? { drainTimeout: o.drainTimeout } : {}), ...(o.upTimeout !== undefined ? { upTimeout: o.upTimeout } : {}) };
+}
+
+interface StatusOptions { json?: boolean; watch?: number | true }
+
+function addStatus(cx: CliContext): void {
+  cx.program.command('status')
     .description('one line per unit: systemd state, wrapper health/warm-up, HAProxy state and sessions, memory, uptime, restarts, watchdog')
     .argument('<stack.yaml>', 'the stack file zunitgen generated the units from')
     .option('--json', 'one JSON object (with --watch: one per line)')
     .option('--watch [interval]', 'repeat every interval (default 2s) until Ctrl-C', duration)
-    .action(async (file: string, o: { json?: boolean; watch?: number | true }) => {
+    .action(async (file: string, o: StatusOptions) => {
       const stack = loadStack(file);
-      const d = deps(stack, common());
-      const once = async (): Promise<boolean> => {
-        // Over hosts: an unreachable host is a line of the status, not its end.
-        const systemd = d.systemd instanceof HostsSystemd ? d.systemd.lenient() : d.systemd;
-        const s = await gatherStatus({ stack, systemd, ...(d.lb ? { lb: d.lb } : {}) });
-        const busy = lockHeldSafe(common().runDir, stack.stack);
-        const journal = readJournal(common().runDir, stack.stack);
-        const extra = { ...(busy ? { operation: busy } : {}), ...(journal ? { unfinishedRollout: journal } : {}) };
-        if (o.json) process.stdout.write(`${JSON.stringify({ ...s, ...extra })}\n`);
-        else {
-          let text = renderTable(s);
-          if (busy) text += `in progress: ${busy.operation} (pid ${busy.pid}, since ${busy.since})\n`;
-          else if (journal) text += `unfinished rollout (started ${journal.startedAt}): stopped at ${journal.stopped?.client ?? Object.keys(journal.current).join(', ')}; continue with zstack rollout --resume ${stack.file}\n`;
-          process.stdout.write(o.watch && process.stdout.isTTY ? `\x1b[H\x1b[2J${text}` : `${text}${o.watch ? '\n' : ''}`);
-        }
-        return s.clients.every((c) => c.serving);
-      };
-      if (!o.watch) { exitCode = (await once()) ? 0 : 1; return; }
-      const every = o.watch === true ? 2000 : o.watch;
-      const intr = interruptible(false);
-      try {
-        while (!intr.signal.aborted) {
-          await once();
-          await new Promise((r) => { const t = setTimeout(r, every); intr.signal.addEventListener('abort', () => { clearTimeout(t); r(undefined); }, { once: true }); });
-        }
-      } finally { intr.dispose(); }
+      const d = cx.deps(stack, cx.common());
+      const once = (): Promise<boolean> => printStatus(stack, d, cx.common().runDir, o);
+      if (!o.watch) { cx.setExit((await once()) ? 0 : 1); return; }
+      await everyUntilInterrupted(o.watch === true ? 2000 : o.watch, once);
     });
+}
 
-  program.command('rollout')
+/** One status: gathered, printed as a table or JSON; true when every client serves. */
+async function printStatus(stack: StackRef, d: Deps, runDir: string, o: StatusOptions): Promise<boolean> {
+  // Over hosts: an unreachable host is a line of the status, not its end.
+  const systemd = d.systemd instanceof HostsSystemd ? d.systemd.lenient() : d.systemd;
+  const s = await gatherStatus({ stack, systemd, ...(d.lb ? { lb: d.lb } : {}) });
+  const busy = lockHeldSafe(runDir, stack.stack);
+  const journal = readJournal(runDir, stack.stack);
+  if (o.json) {
+    process.stdout.write(`${JSON.stringify({ ...s, ...(busy ? { operation: busy } : {}), ...(journal ? { unfinishedRollout: journal } : {}) })}\n`);
+  } else {
+    let text = renderTable(s);
+    if (busy) text += `in progress: ${busy.operation} (pid ${busy.pid}, since ${busy.since})\n`;
+    else if (journal) text += `unfinished rollout (started ${journal.startedAt}): stopped at ${journal.stopped?.client ?? Object.keys(journal.current).join(', ')}; continue with zstack rollout --resume ${stack.file}\n`;
+    // Watching on a terminal: the table replaces the previous one.
+    process.stdout.write(o.watch && process.stdout.isTTY ? `\x1b[H\x1b[2J${text}` : `${text}${o.watch ? '\n' : ''}`);
+  }
+  return s.clients.every((c) => c.serving);
+}
+
+/** Runs fn, then again every `everyMs`, until SIGINT/SIGTERM. */
+async function everyUntilInterrupted(everyMs: number, fn: () => Promise<unknown>): Promise<void> {
+  const intr = interruptible(false);
+  try {
+    while (!intr.signal.aborted) {
+      await fn();
+      await new Promise((r) => { const t = setTimeout(r, everyMs); intr.signal.addEventListener('abort', () => { clearTimeout(t); r(undefined); }, { once: true }); });
+    }
+  } finally { intr.dispose(); }
+}
+
+interface RolloutFlags { parallel: number; pause: number; resume?: boolean; drainTimeout?: number; upTimeout?: number }
+
+function addRollout(cx: CliContext): void {
+  cx.program.command('rollout')
     .description('restart the clients one at a time: drain, no sessions left, restart, READY, UP in HAProxy, pause, next')
     .argument('<stack.yaml>', 'the stack file')
     .argument('[clients...]', 'only these clients (client2 or 2), in stack order; default all')
@@ -162,12 +201,12 @@ export function buildProgram(deps: DepsFactory = localDeps, afterArgs: readonly 
     .option('--drain-timeout <duration>', 'longest wait for a drained client\'s sessions to end', duration)
     .option('--up-timeout <duration>', 'longest wait for HAProxy to show a READY client UP', duration)
     .addHelpText('after', '\nAfter `--`, a command to run (without a shell) once every client is UP again, e.g.\n  zstack rollout plone.yaml -- varnishadm ban req.url "~" .')
-    .action(async (file: string, clients: string[], o: { parallel: number; pause: number; resume?: boolean; drainTimeout?: number; upTimeout?: number }) => {
+    .action(async (file: string, clients: string[], o: RolloutFlags) => {
       const stack = loadStack(file);
       if (o.resume && clients.length) throw new StackError('EUSAGE', '--resume continues the clients of the rollout that stopped; name no clients with it');
       selectClients(stack, clients);
-      const c = { ...common(), ...(o.drainTimeout !== undefined ? { drainTimeout: o.drainTimeout } : {}), ...(o.upTimeout !== undefined ? { upTimeout: o.upTimeout } : {}) };
-      const d = deps(stack, c);
+      const c = withTimeouts(cx.common(), o);
+      const d = cx.deps(stack, c);
       const lb = needLb(stack, d);
       const progress = createProgress();
       const r = await withLock(stack, c, `rollout of ${stack.stack}`, async (signal) => {
@@ -175,24 +214,28 @@ export function buildProgram(deps: DepsFactory = localDeps, afterArgs: readonly 
         try { return await rollout(ctx, { clients, parallel: o.parallel, pauseMs: o.pause, resume: !!o.resume, runDir: c.runDir }); } finally { progress.close(); }
       });
       process.stdout.write(`rollout of ${stack.stack} done: ${r.restarted.join(', ')} restarted in ${(r.elapsedMs / 1000).toFixed(1)} s, each back UP in HAProxy before the next\n`);
-      if (afterArgs.length) {
-        const code = await runAfter(afterArgs);
-        process.stdout.write(`after-rollout command ${JSON.stringify(afterArgs.join(' '))} exited ${code}\n`);
-        if (code !== 0) exitCode = 1;
+      if (cx.afterArgs.length) {
+        const code = await runAfter(cx.afterArgs);
+        process.stdout.write(`after-rollout command ${JSON.stringify(cx.afterArgs.join(' '))} exited ${code}\n`);
+        if (code !== 0) cx.setExit(1);
       }
     });
+}
 
-  program.command('recycle')
+interface RecycleFlags { memory?: bigint; maxAge?: number; dryRun?: boolean; drainTimeout?: number }
+
+function addRecycle(cx: CliContext): void {
+  cx.program.command('recycle')
     .description('restart at most one client, drain first, if its instance memory or age is over the threshold and every other client is UP')
     .argument('<stack.yaml>', 'the stack file')
     .option('--memory <size>', 'instance RSS threshold (default: clients.recycle.memory)', size)
     .option('--max-age <duration>', 'maximum uptime (default: clients.recycle.max-age)', duration)
     .option('--dry-run', 'say which client would be recycled, restart nothing')
     .option('--drain-timeout <duration>', 'longest wait for the client\'s sessions to end', duration)
-    .action(async (file: string, o: { memory?: bigint; maxAge?: number; dryRun?: boolean; drainTimeout?: number }) => {
+    .action(async (file: string, o: RecycleFlags) => {
       const stack = loadStack(file);
-      const c = { ...common(), ...(o.drainTimeout !== undefined ? { drainTimeout: o.drainTimeout } : {}) };
-      const d = deps(stack, c);
+      const c = withTimeouts(cx.common(), o);
+      const d = cx.deps(stack, c);
       const lb = needLb(stack, d);
       const memoryBytes = o.memory ?? stack.recycle?.memoryBytes;
       const maxAgeMs = o.maxAge ?? stack.recycle?.maxAgeMs;
@@ -206,16 +249,18 @@ export function buildProgram(deps: DepsFactory = localDeps, afterArgs: readonly 
       const r = o.dryRun ? await run(new AbortController().signal) : await withLock(stack, c, `recycle of ${stack.stack}`, run);
       process.stdout.write(r.client ? `${o.dryRun ? 'would recycle' : 'recycled'} ${r.reason}\n` : `${r.reason}\n`);
     });
+}
 
-  program.command('stop')
+function addStop(cx: CliContext): void {
+  cx.program.command('stop')
     .description('the whole stack down: every client drained at once, then stopped in reverse order; returns when all is inactive')
     .argument('<stack.yaml>', 'the stack file')
     .option('--no-drain', 'emergencies: stop at once, without waiting for sessions to end in HAProxy')
     .option('--drain-timeout <duration>', 'longest wait for sessions to end', duration)
     .action(async (file: string, o: { drain: boolean; drainTimeout?: number }) => {
       const stack = loadStack(file);
-      const c = { ...common(), ...(o.drainTimeout !== undefined ? { drainTimeout: o.drainTimeout } : {}) };
-      const d = deps(stack, c);
+      const c = withTimeouts(cx.common(), o);
+      const d = cx.deps(stack, c);
       const progress = createProgress();
       const r = await withLock(stack, c, `stop of ${stack.stack}`, async (signal) => {
         try { return await stopStack({ stack, systemd: d.systemd, ...(d.lb ? { lb: d.lb } : {}), progress, signal, timing: timing(c) }, { drain: o.drain }); } finally { progress.close(); }
@@ -223,17 +268,17 @@ export function buildProgram(deps: DepsFactory = localDeps, afterArgs: readonly 
       if (r.notInactive.length) throw new StackError('EUNAVAILABLE', `still not inactive after the stop: ${r.notInactive.join(', ')}`, { hint: `systemctl status ${r.notInactive.join(' ')}` });
       process.stdout.write(`stack ${stack.stack} stopped in ${(r.elapsedMs / 1000).toFixed(1)} s${r.drained.length ? ` (drained first: ${r.drained.join(', ')})` : ''}; every unit is inactive\n`);
     });
+}
 
-  program.command('try')
+function addTry(cx: CliContext): void {
+  cx.program.command('try')
     .description('boot a disposable systemd, generate and start this stack in it, then status, a rollout and a stop, and tear it all down (root)')
     .argument('<stack.yaml>', 'the stack file')
     .action(async (file: string) => {
       // Loaded only here: it brings the templates and the disposable systemd, which status never needs.
       const { tryStack } = await import('./try.js');
-      exitCode = await tryStack(file);
+      cx.setExit(await tryStack(file));
     });
-
-  return { program, exit: () => exitCode };
 }
 
 function lockHeldSafe(runDir: string, stack: string): ReturnType<typeof lockHeld> {
