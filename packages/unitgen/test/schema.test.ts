@@ -95,7 +95,7 @@ test('typical mistakes fail both the schema and zunitgen', () => {
     ['watchdog: 30s', 'watchdog: 30 parsecs'],
     ['memory: { high: 1.5G, max: 2G }', 'memory: { high: 1.5g }'],
     ['  command: bin/zeoserver fg', '  command: []'],
-    ['haproxy: { backend: plone }', 'haproxy: { backend: "a b" }'],
+    ['haproxy: { backend: plone,', 'haproxy: { backend: "a b",'],
     ['user: plone', 'user: Plone User'],
     ['{ name: root, interval: 10s }', '{ name: root, intervall: 10s }'],
     ['{ name: root, interval: 10s }', '{ name: root, interval: 10 parsecs }'],
