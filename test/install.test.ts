@@ -162,6 +162,17 @@ test('packed with pnpm, installed with npm: bins through their links, the librar
     const bad = run('zstack', ['status', join(work, 'no-such-stack.yaml')], work, env);
     assert.notEqual(bad.status, 0, 'zstack status of a missing file fails');
     assert.match(bad.stderr, /no-such-stack\.yaml/);
+    // The shipped example names HAProxy's admin socket, so a rollout of it gets past its own checks to asking
+    // systemd, which this machine's PID 1 is not (or, where it is, the example's units are not installed): 69.
+    const runDir = join(work, 'run');
+    const rollout = run('zstack', ['--run-dir', runDir, 'rollout', EXAMPLE], work, env);
+    assert.equal(rollout.status, 69, rollout.stderr);
+    assert.match(rollout.stderr, /^zstack: (systemd on local is not reachable|units not installed on local): /, rollout.stderr);
+    assert.doesNotMatch(rollout.stderr, /stats socket/);
+    // The bin link points at the bundle: one file, commander and the parser inside.
+    const real = realpathSync(join(prefix, 'bin', 'zstack'));
+    assert.match(real, /@zope-systemd\/stack\/dist\/cli\.js$/);
+    assert.doesNotMatch(readFileSync(real, 'utf8'), /from ["'](commander|yaml|@zope-systemd\/unitgen)["']/);
   });
 
   await t.test('bins by their real paths, and znotify check of a generated wrapper config', () => {

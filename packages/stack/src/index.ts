@@ -13,4 +13,4 @@ export { recycle, chooseClient, type RecycleOptions, type RecycleDecision } from
 export { stopStack, type StopResult } from './stop.js';
 export { readJournal, journalFile, type RolloutJournal } from './journal.js';
 export { createProgress, type Progress } from './progress.js';
-export { buildProgram, main, report, localDeps, DEFAULT_RUN_DIR, type Deps, type DepsFactory } from './cli.js';
+export { buildProgram, main, report, localDeps, DEFAULT_RUN_DIR, type Deps, type DepsFactory } from './commands.js';

@@ -94,12 +94,18 @@ export function acquireLock(runDir: string, stack: string, operation: string): S
   };
 }
 
-/** Who holds the lock now, or undefined when nobody does (a shared probe: it never blocks a holder). */
+/**
+ * Who holds the lock now, or undefined when nobody does (a shared probe: it never blocks a holder). A holder
+ * writes its line as soon as it has the lock and empties the file before it lets go, so an empty file means
+ * free without asking the kernel (status then never loads the native flock binding); a line left behind is
+ * either a holder or one that died, and flock(2) tells which.
+ */
 export function lockHeld(runDir: string, stack: string): LockHolder | undefined {
   const file = lockFile(runDir, stack);
   let fd: number;
   try { fd = fs.openSync(file, fs.constants.O_RDONLY); } catch { return undefined; }
   try {
+    if (fs.fstatSync(fd).size === 0) return undefined;
     const f = flock();
     if (f.call(fd, LOCK_SH | LOCK_NB) === 0) { f.call(fd, LOCK_UN); return undefined; }
     return readHolder(file) ?? { pid: 0, operation: 'unknown', since: '' };

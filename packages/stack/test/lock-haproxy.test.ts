@@ -47,8 +47,27 @@ test('the lock: one holder at a time, the busy one names the holder, and a SIGKI
   assert.throws(() => acquireLock(dir, 'shop', 'recycle'), (e: Error & { code?: string }) => e.code === 'EBUSY' && /test holder/.test(e.message));
   process.kill(crashing.pid, 'SIGKILL');
   await crashing.exited;
+  assert.match(fs.readFileSync(path.join(dir, 'shop.lock'), 'utf8'), /test holder/, 'the dead holder\'s line is still there');
+  assert.equal(lockHeld(dir, 'shop'), undefined, 'but flock(2) says nobody holds it');
   const again = acquireLock(dir, 'shop', 'recycle'); // the kernel dropped the dead holder's lock
   again.release();
+});
+
+test('status\'s look at a released lock reads the emptied file and does not load the native flock binding', async (t) => {
+  const dir = tmp(t);
+  acquireLock(dir, 'shop', 'rollout of shop').release();
+  assert.equal(fs.statSync(path.join(dir, 'shop.lock')).size, 0, 'a release empties the file');
+  const code = `import(${JSON.stringify(DIST)}).then((m) => { const held = m.lockHeld(${JSON.stringify(dir)}, 'shop');` +
+    ` const koffi = Object.keys(require('node:module').createRequire(${JSON.stringify(DIST)}).cache).some((k) => /koffi/.test(k)); console.log(JSON.stringify({ held: held ?? null, koffi })); });`;
+  const child = spawn(process.execPath, ['-e', code], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  child.stdout.setEncoding('utf8').on('data', (d: string) => { out += d; });
+  await new Promise((resolve) => child.once('close', resolve));
+  assert.deepEqual(JSON.parse(out), { held: null, koffi: false });
+  // A holder that is alive: the same look asks the kernel and names it.
+  const lock = acquireLock(dir, 'shop', 'stop of shop');
+  t.after(() => lock.release());
+  assert.equal(lockHeld(dir, 'shop')?.operation, 'stop of shop');
 });
 
 test('Runtime API: a drained server stays drained while its agent says "up ready", sessions are counted, release gives it back', { skip: haproxySkipReason(), timeout: 60_000 }, async (t) => {

@@ -1,6 +1,5 @@
-#!/usr/bin/env node
-// zstack: the operator's commands for a zunitgen stack. Errors become one line, a hint and a sysexits
-// status in one place (report()).
+// zstack: the operator's commands for a zunitgen stack (the executable is src/bin.ts, bundled into
+// dist/cli.js). Errors become one line, a hint and a sysexits status in one place (report()).
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { Command, InvalidArgumentError } from 'commander';
@@ -312,6 +311,3 @@ export async function main(argv: readonly string[]): Promise<number> {
   }
 }
 
-if (process.argv[1] && import.meta.url === new URL(`file://${(await import('node:fs')).realpathSync(process.argv[1])}`).href) {
-  process.exitCode = await main(process.argv);
-}
