@@ -9,7 +9,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import { formatAddress, loadTemplates, render, type Address } from '@zope-systemd/unitgen';
+import { builtinTemplates, formatAddress, renderWith, type Address } from '@zope-systemd/unitgen';
 import { StackError } from './errors.js';
 import { runtimeCommand } from './haproxy.js';
 import { loadStack, type StackRef } from './stack.js';
@@ -98,8 +98,8 @@ export async function tryStack(file: string): Promise<number> {
     const cfg = path.join(b.shared, path.basename(file));
     fs.copyFileSync(file, cfg);
     fs.chmodSync(cfg, 0o644);
-    // The unit set as zunitgen renders it, written into the box's /etc/systemd/system.
-    const files = render(stack.model, loadTemplates(), { outDir: '/etc/systemd/system' });
+    // The unit set as zunitgen generate renders it (its built-in templates), written into the box's /etc/systemd/system.
+    const files = renderWith(stack.model, builtinTemplates(), { outDir: '/etc/systemd/system' });
     for (const f of files) await b.exec(['sh', '-c', 'cat > "$1"', 'sh', `/etc/systemd/system/${f.name}`], { input: f.content });
     await b.exec(['systemctl', 'daemon-reload']);
     say(`== generated ${files.length} files: ${files.map((f) => f.name).join(' ')}`);
