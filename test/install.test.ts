@@ -86,9 +86,10 @@ test('packed with pnpm, installed with npm: bins through their links, the librar
   const notifyTgz = join(packs, 'zope-systemd-notify-0.1.0.tgz');
   const unitgenTgz = join(packs, 'zope-systemd-unitgen-0.1.0.tgz');
   const stackTgz = join(packs, 'zope-systemd-stack-0.1.0.tgz');
+  const commonTgz = join(packs, 'zope-systemd-common-0.1.0.tgz');
 
   await t.test('the tarballs carry no build leftovers', () => {
-    for (const tgz of [notifyTgz, unitgenTgz, stackTgz]) {
+    for (const tgz of [notifyTgz, unitgenTgz, stackTgz, commonTgz]) {
       const files = ok(run('tar', ['tzf', tgz], work), 'tar').split('\n').filter(Boolean);
       const leftovers = files.filter((f) => /\.tsbuildinfo$|\.d\.ts\.map$|^package\/src\/|^package\/test\/|template-compiler|^package\/dist\/znotify\/(?!cli\.js)/.test(f));
       assert.deepEqual(leftovers, [], tgz);
@@ -98,11 +99,12 @@ test('packed with pnpm, installed with npm: bins through their links, the librar
   const lib = join(work, 'lib-only');
   const app = join(work, 'app');
   const prefix = join(work, 'global');
-  // The library alone; both packages into an application; all three globally (the README's command) into a prefix.
+  // The library alone; both packages into an application; all of them globally (the README's command) into a
+  // prefix, zstack with the shared package it needs at run time.
   await Promise.all([
     npmInstall(lib, [notifyTgz]),
     npmInstall(app, [notifyTgz, unitgenTgz]),
-    npmInstall(work, ['-g', '--prefix', prefix, notifyTgz, unitgenTgz, stackTgz]),
+    npmInstall(work, ['-g', '--prefix', prefix, notifyTgz, unitgenTgz, stackTgz, commonTgz]),
   ]);
 
   await t.test('the library alone installs koffi and its platform package, nothing else', () => {

@@ -8,7 +8,6 @@ import path from 'node:path';
 import http from 'node:http';
 import net from 'node:net';
 import { commandCheck, FrameReader, frame, HttpProber, postgresCheck, runCheck, tcpCheck, zeoCheck } from '../src/znotify/checks.js';
-import { haproxyCommand } from '../src/znotify/haproxy.js';
 import type { CheckSpec } from '../src/znotify/config.js';
 import { freePort } from '../../../test/harness/net.js';
 import { sampleSkipReason, startZeoServer } from '../../../test/harness/proc.js';
@@ -233,17 +232,3 @@ test('a check\'s detail is redacted: it reaches the agent reason, /health, STATU
   assert.equal(r.detail, 'exit 2: cannot reach postgresql://zope:***@db:5432/plone');
 });
 
-test('HAProxy Runtime API client: one command per connection, answer returned, bad input refused', async (t) => {
-  const got: string[] = [];
-  const server = net.createServer((s) => {
-    s.setEncoding('utf8');
-    s.on('data', (d: string) => { got.push(d); s.end(d.includes('nosuch') ? 'No such server.\n' : '\n'); });
-  });
-  const port = await listen(server);
-  t.after(() => close(server));
-  assert.equal(await haproxyCommand(`127.0.0.1:${port}`, 'set server plone/client1 state drain'), '');
-  assert.equal(await haproxyCommand(`127.0.0.1:${port}`, 'set server plone/nosuch state drain'), 'No such server.');
-  assert.deepEqual(got, ['set server plone/client1 state drain\n', 'set server plone/nosuch state drain\n']);
-  await assert.rejects(haproxyCommand(`127.0.0.1:${port}`, 'x\nshutdown'), /newline/);
-  await assert.rejects(haproxyCommand('/nonexistent/admin.sock', 'show info'), /ENOENT/);
-});

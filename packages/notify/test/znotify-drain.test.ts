@@ -6,8 +6,8 @@ import test from 'node:test';
 import { freePort } from '../../../test/harness/net.js';
 import { haproxyConfig, haproxySkipReason, useHaproxy } from '../../../test/harness/haproxy.js';
 import { sampleSkipReason, startInstance } from '../../../test/harness/proc.js';
-import { describeDrain, drainToZero, parseServerSessions, serverSessions, UnknownServerError } from '../src/znotify/drain.js';
-import { setServerState } from '../src/znotify/haproxy.js';
+import { serverStat, setServerState } from '@zope-systemd/common';
+import { describeDrain, drainToZero, type ServerSessions } from '../src/znotify/drain.js';
 
 const skip = haproxySkipReason() ?? sampleSkipReason();
 
@@ -20,13 +20,11 @@ function get(port: number, p: string): Promise<{ status: number; at: number }> {
   });
 }
 
-test('show stat CSV: scur and qcur of backend/server; an unknown server is its own error', () => {
-  const csv = '# pxname,svname,qcur,qmax,scur,smax\nplone,client1,0,0,2,3\nplone,client2,1,1,0,1\nplone,BACKEND,0,0,2,3\n';
-  assert.deepEqual(parseServerSessions(csv, 'plone', 'client1'), { current: 2, queued: 0 });
-  assert.deepEqual(parseServerSessions(csv, 'plone', 'client2'), { current: 0, queued: 1 });
-  assert.throws(() => parseServerSessions(csv, 'plone', 'client9'), UnknownServerError);
-  assert.throws(() => parseServerSessions('Unknown command\n', 'plone', 'client1'), /not a show stat answer/);
-});
+/** The sessions the wrapper's stop reads (run.ts): `show stat` through the shared Runtime API client. */
+async function serverSessions(t: { statsSocket: string; backend: string; server: string }, timeoutMs = 2000, signal?: AbortSignal): Promise<ServerSessions> {
+  const { current, queued } = await serverStat(t.statsSocket, t.backend, t.server, { timeoutMs, ...(signal ? { signal } : {}) });
+  return { current, queued };
+}
 
 test('drain to zero over a host:port stats socket: it ends when the request in flight has its answer', { skip }, async (t) => {
   const [port, fe, api] = [await freePort(), await freePort(), await freePort()];
@@ -41,7 +39,7 @@ test('drain to zero over a host:port stats socket: it ends when the request in f
   const slow = get(fe, '/slow?seconds=1.5');
   for (let i = 0; i < 100 && (await serverSessions(target)).current === 0; i++) await new Promise((r) => setTimeout(r, 20));
   assert.deepEqual(await serverSessions(target), { current: 1, queued: 0 }, 'the request in flight shows as a session');
-  assert.equal(await setServerState(target, 'drain'), '');
+  assert.equal(await setServerState(target.statsSocket, target.backend, target.server, 'drain'), '');
   const d = await drainToZero({ boundMs: 30_000, pollMs: 50, signal: new AbortController().signal, sessions: (s) => serverSessions(target, 2000, s) });
   const doneAt = performance.now();
   const r = await slow;

@@ -6,7 +6,7 @@
 //   `set server B/S state drain`; giving it back means `enable agent` (and `state ready`).
 // - A server is out of traffic for good only when it has neither sessions (scur) nor requests waiting in
 //   its own queue (qcur).
-import net from 'node:net';
+import { parseServersState, parseShowStat, RuntimeApiError, runtimeExchange, showStatCommand } from '@zope-systemd/common';
 import { StackError } from './errors.js';
 
 export type ServerState = 'UP' | 'DOWN' | 'DRAIN' | 'MAINT' | 'NOLB';
@@ -38,70 +38,26 @@ export interface LoadBalancer {
   release(backend: string, server: string, opts: { ready: boolean }): Promise<void>;
 }
 
-/** One non-interactive Runtime API exchange: commands joined with `;`, the whole answer when HAProxy closes. */
-export async function runtimeCommand(address: string, command: string, timeoutMs = 3000): Promise<string> {
-  if (/[\r\n]/.test(command)) throw new StackError('EINTERNAL', `Runtime API command with a newline: ${JSON.stringify(command)}`);
-  const target = socketTarget(address);
-  return await new Promise((resolve, reject) => {
-    const s = 'path' in target ? net.connect(target.path) : net.connect(target.port, target.host);
-    let text = '';
-    const fail = (why: string, cause?: unknown): void => {
-      s.destroy();
-      reject(new StackError('EUNAVAILABLE', `HAProxy's Runtime API at ${address}: ${why}`,
-        { hint: 'check haproxy runs and its `stats socket ... level admin` line matches haproxy.stats-socket (or --haproxy-socket)', cause }));
-    };
-    s.setTimeout(timeoutMs, () => fail(`no answer to "${command}" within ${timeoutMs} ms`));
-    s.setEncoding('utf8');
-    s.on('connect', () => s.end(`${command}\n`));
-    s.on('data', (d: string) => { text += d; });
-    s.on('error', (e: NodeJS.ErrnoException) => fail(e.code ?? e.message, e));
-    s.on('close', (hadError) => { if (!hadError) resolve(text); });
-  });
-}
-
-/** A unix socket path, or host:port / [v6]:port for a TCP stats socket. */
-export function socketTarget(address: string): { path: string } | { host: string; port: number } {
-  const m = /^(?:\[([^\]]+)\]|([^/:[\]]+)):(\d{1,5})$/.exec(address);
-  if (m) return { host: m[1] ?? m[2]!, port: Number(m[3]) };
-  return { path: address };
-}
-
 const ADMIN_MAINT = 0x01 | 0x02 | 0x04 | 0x20;
 const ADMIN_DRAIN = 0x08 | 0x10;
 const CHK_CONFIGURED = 0x02;
 const CHK_ENABLED = 0x04;
 
-/** Joins `show servers state B` and `show stat B 4 -1` (one exchange) into ServerViews. */
-export function parseServers(text: string, backend: string): Map<string, ServerView> {
+/** Joins the answers of `show servers state B` and `show stat B 4 -1` into ServerViews. */
+export function parseServers(serversState: string, stat: string, backend: string, address?: string): Map<string, ServerView> {
   const out = new Map<string, ServerView>();
-  const admin = new Map<string, { op: number; admin: number; agentState: number; weight: number }>();
-  let statHeader: string[] | undefined;
-  for (const raw of text.split('\n')) {
-    const line = raw.trim();
-    if (line === '') continue;
-    if (line.startsWith('# pxname,')) { statHeader = line.slice(2).split(','); continue; }
-    if (line.startsWith('#')) continue;
-    if (statHeader) {
-      const f = line.split(',');
-      const rec = Object.fromEntries(statHeader.map((k, i) => [k, f[i] ?? '']));
-      if (rec.pxname !== backend || rec.svname === 'BACKEND' || rec.svname === 'FRONTEND') continue;
-      const a = admin.get(rec.svname!);
-      const status = rec.status ?? '';
-      out.set(rec.svname!, {
-        backend, server: rec.svname!, status,
-        state: serverState(status, a?.admin ?? 0, a?.op ?? 0),
-        sessions: (Number(rec.scur) || 0) + (Number(rec.qcur) || 0),
-        agent: !a || !(a.agentState & CHK_CONFIGURED) ? 'none' : a.agentState & CHK_ENABLED ? 'on' : 'off',
-        adminDrain: !!a && (a.admin & (ADMIN_DRAIN | ADMIN_MAINT)) !== 0,
-        weight: Number(rec.weight) || 0,
-      });
-      continue;
-    }
-    // show servers state, format 1: be_id be_name srv_id srv_name srv_addr srv_op_state srv_admin_state
-    // srv_uweight srv_iweight srv_time_since_last_change srv_check_status srv_check_result srv_check_health
-    // srv_check_state srv_agent_state ...
-    const f = line.split(/\s+/);
-    if (f.length > 14 && f[1] === backend) admin.set(f[3]!, { op: Number(f[5]), admin: Number(f[6]), agentState: Number(f[14]), weight: Number(f[7]) });
+  const admin = new Map(parseServersState(serversState).filter((l) => l.backend === backend).map((l) => [l.server, l]));
+  for (const row of parseShowStat(stat, address)) {
+    if (row.backend !== backend) continue;
+    const a = admin.get(row.server);
+    out.set(row.server, {
+      backend, server: row.server, status: row.status,
+      state: serverState(row.status, a?.adminState ?? 0, a?.opState ?? 0),
+      sessions: row.current + row.queued,
+      agent: !a || !(a.agentState & CHK_CONFIGURED) ? 'none' : a.agentState & CHK_ENABLED ? 'on' : 'off',
+      adminDrain: !!a && (a.adminState & (ADMIN_DRAIN | ADMIN_MAINT)) !== 0,
+      weight: row.weight,
+    });
   }
   return out;
 }
@@ -117,23 +73,36 @@ function serverState(status: string, adminState: number, op: number): ServerStat
 export class RuntimeApi implements LoadBalancer {
   constructor(readonly address: string, private readonly timeoutMs = 3000) {}
 
+  /** The shared client's errors as zstack's: HAProxy's socket not there is EUNAVAILABLE (69), with the fix. */
+  private async exchange(commands: readonly string[]): Promise<string[]> {
+    try {
+      return await runtimeExchange(this.address, commands, { timeoutMs: this.timeoutMs });
+    } catch (e) {
+      throw unavailable(e);
+    }
+  }
+
   private async command(cmd: string): Promise<string> {
-    return await runtimeCommand(this.address, cmd, this.timeoutMs);
+    return (await this.exchange([cmd]))[0]!;
   }
 
   /** A command that answers nothing on success; anything else is HAProxy's error message. */
   private async action(cmd: string): Promise<void> {
-    const reply = (await this.command(cmd)).trim();
+    const reply = await this.command(cmd);
     if (reply !== '') throw new StackError('EUNAVAILABLE', `HAProxy refused "${cmd}": ${reply.split('\n')[0]}`,
       { hint: reply.includes('No such') ? 'the backend/server names in the stack file must match HAProxy\'s configuration (zunitgen generates both)' : 'the stats socket needs `level admin`' });
   }
 
   async servers(backend: string): Promise<Map<string, ServerView>> {
-    const text = await this.command(`show servers state ${backend}; show stat ${backend} 4 -1`);
-    if (/Can't find backend|No such backend|Unknown backend/i.test(text)) {
+    const [state, stat] = await this.exchange([`show servers state ${backend}`, showStatCommand(backend)]);
+    if (/Can't find backend|No such backend|Unknown backend|No such proxy/i.test(`${state}\n${stat}`)) {
       throw new StackError('ECONFIG', `HAProxy at ${this.address} has no backend "${backend}"`, { hint: 'include the backend zunitgen generated (haproxy-<stack>.cfg) and reload HAProxy' });
     }
-    return parseServers(text, backend);
+    try {
+      return parseServers(state!, stat!, backend, this.address);
+    } catch (e) {
+      throw unavailable(e);
+    }
   }
 
   async drain(backend: string, server: string): Promise<void> {
@@ -150,3 +119,11 @@ export class RuntimeApi implements LoadBalancer {
     if (opts.ready || v.agent === 'none') await this.action(`set server ${backend}/${server} state ready`);
   }
 }
+
+/** A RuntimeApiError as a StackError naming the fix; anything else as it is. */
+function unavailable(e: unknown): unknown {
+  if (!(e instanceof RuntimeApiError)) return e;
+  return new StackError(e.code === 'ERR_RUNTIME_API_COMMAND' ? 'EINTERNAL' : 'EUNAVAILABLE', e.message,
+    { hint: 'check haproxy runs and its `stats socket ... level admin` line matches haproxy.stats-socket (or --haproxy-socket)', cause: e });
+}
+

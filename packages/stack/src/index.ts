@@ -3,7 +3,7 @@
 export { StackError, type StackErrorCode } from './errors.js';
 export { loadStack, stackRef, selectClients, type ClientRef, type StackRef } from './stack.js';
 export { LocalSystemd, parseShow, parseSmapsRollup, cgroupPids, unixTimestamp, timeSpan, UNIT_PROPS, type SystemdHost, type UnitProps, type ProcessMemory } from './systemd.js';
-export { RuntimeApi, runtimeCommand, parseServers, socketTarget, type LoadBalancer, type ServerView, type ServerState } from './haproxy.js';
+export { RuntimeApi, parseServers, type LoadBalancer, type ServerView, type ServerState } from './haproxy.js';
 export { wrapperHealth, type WrapperHealth } from './health.js';
 export { gatherStatus, renderTable, unitStatus, type StackStatus, type ClientStatus, type UnitStatus } from './status.js';
 export { acquireLock, lockHeld, lockFile, type StackLock, type LockHolder } from './lock.js';

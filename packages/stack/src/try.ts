@@ -11,7 +11,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { builtinTemplates, formatAddress, renderWith, type Address } from '@zope-systemd/unitgen';
 import { StackError } from './errors.js';
-import { runtimeCommand } from './haproxy.js';
+import { runtimeCommand } from '@zope-systemd/common';
 import { loadStack, type StackRef } from './stack.js';
 
 interface BoxLike {
@@ -110,7 +110,7 @@ export async function tryStack(file: string): Promise<number> {
     const hcfg = path.join(b.shared, 'haproxy.cfg');
     fs.writeFileSync(hcfg, haproxyConfig(snippet.content, socket, front, stack.model.haproxy.backend));
     hx = spawn('haproxy', ['-db', '-f', hcfg], { stdio: ['ignore', 'ignore', 'inherit'] });
-    for (let i = 0; i < 100 && !(await runtimeCommand(socket, 'show info', 500).then(() => true, () => false)); i++) await sleep(50);
+    for (let i = 0; i < 100 && !(await runtimeCommand(socket, 'show info', { timeoutMs: 500 }).then(() => true, () => false)); i++) await sleep(50);
     say(`== HAProxy with the generated backend, frontend 127.0.0.1:${front}, stats socket ${socket}`);
 
     const step = async (title: string, argv: string[], timeoutMs: number): Promise<void> => {

@@ -32,14 +32,15 @@ test('parseSmapsRollup reads Rss and Pss in bytes', () => {
 });
 
 test('parseServers joins show servers state and show stat: drains by us, by the agent, agent on/off/none', () => {
-  const text = [
+  const state = [
     '1',
     '# be_id be_name srv_id srv_name srv_addr srv_op_state srv_admin_state srv_uweight srv_iweight srv_time_since_last_change srv_check_status srv_check_result srv_check_health srv_check_state srv_agent_state bk_f_forced_id srv_f_forced_id srv_fqdn srv_port srvrecord srv_use_ssl srv_check_port srv_check_addr srv_agent_addr srv_agent_port',
     '2 plone 1 client1 127.0.0.1 2 0 100 100 5 6 3 2 6 22 0 0 - 8081 - 0 0 - 127.0.0.1 9081',
     '2 plone 2 client2 127.0.0.1 2 8 100 100 1 6 3 2 6 18 0 0 - 8082 - 0 0 - 127.0.0.1 9082',
     '2 plone 3 client3 127.0.0.1 0 0 100 100 1 8 2 0 6 22 0 0 - 8083 - 0 0 - 127.0.0.1 9083',
     '2 plone 4 client4 127.0.0.1 2 0 100 100 1 6 3 2 6 0 0 0 - 8084 - 0 0 - - 0',
-    '',
+  ].join('\n');
+  const stat = [
     '# pxname,svname,qcur,qmax,scur,smax,slim,stot,bin,bout,dreq,dresp,ereq,econ,eresp,wretr,wredis,status,weight',
     'plone,client1,0,0,2,3,,10,0,0,,0,,0,0,0,0,UP,100',
     'plone,client2,1,0,0,3,,10,0,0,,0,,0,0,0,0,DRAIN,100',
@@ -48,7 +49,7 @@ test('parseServers joins show servers state and show stat: drains by us, by the 
     'plone,BACKEND,0,0,2,3,,10,0,0,,0,,0,0,0,0,UP,300',
     '',
   ].join('\n');
-  const m = parseServers(text, 'plone');
+  const m = parseServers(state, stat, 'plone');
   assert.deepEqual([...m.keys()], ['client1', 'client2', 'client3', 'client4']);
   assert.deepEqual({ ...m.get('client1') }, { backend: 'plone', server: 'client1', status: 'UP', state: 'UP', sessions: 2, agent: 'on', adminDrain: false, weight: 100 });
   assert.equal(m.get('client2')!.state, 'DRAIN');

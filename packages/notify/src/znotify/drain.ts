@@ -6,52 +6,15 @@
 // ones aside), so the stop waits until both are 0, polling, bounded by `stop.drain`.
 //
 // Without a stats socket there is no one to ask: the fixed drain (the whole `stop.drain`) is all there is.
-import { ZnotifyError } from './errors.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { formatDuration } from './duration.js';
-import { haproxyCommand, type RuntimeApiTarget } from './haproxy.js';
 
+/** What the drain reads of the server in HAProxy's `show stat` (the shared client's ServerStat has both). */
 export interface ServerSessions {
   /** scur: current sessions on the server. */
   current: number;
   /** qcur: requests queued for this server. */
   queued: number;
-}
-
-/** Thrown when HAProxy's answer has no row for the server: the config names a backend/server it does not know. */
-export class UnknownServerError extends ZnotifyError {
-  constructor(message: string) { super('ERR_ZNOTIFY_HAPROXY_UNKNOWN_SERVER', message); }
-}
-
-/**
- * Parses `show stat` CSV (management.txt, "9.1. CSV format": a `# pxname,svname,...` header, one line per
- * proxy/server) and returns the sessions of backend/server.
- */
-export function parseServerSessions(csv: string, backend: string, server: string): ServerSessions {
-  const lines = csv.split('\n').filter((l) => l.trim() !== '');
-  const header = lines.find((l) => l.startsWith('#'));
-  if (!header) throw new Error(`not a show stat answer: ${JSON.stringify(csv.slice(0, 120))}`);
-  const names = header.replace(/^#\s*/, '').split(',');
-  const col = (n: string) => {
-    const i = names.indexOf(n);
-    if (i < 0) throw new Error(`show stat has no ${n} column`);
-    return i;
-  };
-  const [px, sv, scur, qcur] = [col('pxname'), col('svname'), col('scur'), col('qcur')];
-  for (const l of lines) {
-    if (l.startsWith('#')) continue;
-    const f = l.split(',');
-    if (f[px] === backend && f[sv] === server) return { current: Number(f[scur]) || 0, queued: Number(f[qcur]) || 0 };
-  }
-  throw new UnknownServerError(`HAProxy has no server ${backend}/${server} (show stat)`);
-}
-
-/** The server's sessions now, from the Runtime API. Rejects when the socket cannot be asked or the server is unknown. */
-export async function serverSessions(t: RuntimeApiTarget, timeoutMs = 2000, signal?: AbortSignal): Promise<ServerSessions> {
-  // `show stat <proxy> <type> <sid>`: type 4 = servers, sid -1 = all of them; the backend is a HAProxy identifier
-  // (config.ts), so it is one word of the command.
-  const csv = await haproxyCommand(t.statsSocket, `show stat ${t.backend} 4 -1`, timeoutMs, signal);
-  return parseServerSessions(csv, t.backend, t.server);
 }
 
 export type DrainOutcome =

@@ -32,9 +32,7 @@ export type ZnotifyErrorCode =
   | 'ERR_ZNOTIFY_DATABASE_UNAVAILABLE'
   | 'ERR_ZNOTIFY_STOPPED'
   | 'ERR_ZNOTIFY_STACK_HOOK'
-  | 'ERR_ZNOTIFY_HAPROXY_UNKNOWN_SERVER'
-  | 'ERR_ZNOTIFY_CONNECT_TIMEOUT'
-  | 'ERR_ZNOTIFY_RUNTIME_API';
+  | 'ERR_ZNOTIFY_CONNECT_TIMEOUT';
 
 export class ZnotifyError extends Error {
   constructor(
@@ -73,7 +71,7 @@ export class ConfigError extends ZnotifyError {
   }
 }
 
-export type StartErrorCode = Exclude<ZnotifyErrorCode, 'ERR_ZNOTIFY_CONFIG' | 'ERR_ZNOTIFY_CONNECT_TIMEOUT' | 'ERR_ZNOTIFY_RUNTIME_API' | 'ERR_ZNOTIFY_HAPROXY_UNKNOWN_SERVER'>;
+export type StartErrorCode = Exclude<ZnotifyErrorCode, 'ERR_ZNOTIFY_CONFIG' | 'ERR_ZNOTIFY_CONNECT_TIMEOUT'>;
 
 /** The wrapper could not start the service. The message is one line meant for the journal. */
 export class StartError extends ZnotifyError {

@@ -1,46 +1,13 @@
-// HAProxy Runtime API (management.txt, "stats socket ... level admin"): one command per connection, in
-// non-interactive mode HAProxy answers and closes. `set server <backend>/<server> state ready|drain|maint`
-// answers nothing on success and an error text otherwise.
-import net from 'node:net';
-import { parseAddress } from './address.js';
-import { ZnotifyError } from './errors.js';
+// The wrapper's own server in HAProxy, kept in the state the wrapper decides (ready once READY, drain when the
+// stop begins), through the Runtime API client the tools share (@zope-systemd/common, haproxy-runtime.ts).
+import { setServerState } from '@zope-systemd/common';
 import type { Logger } from './log.js';
 
-export interface RuntimeApiTarget {
+/** The wrapper's server: `haproxy:` of its configuration (stats-socket, backend, server). */
+export interface HaproxyServer {
   statsSocket: string;
   backend: string;
   server: string;
-}
-
-/** Sends one command; resolves with HAProxy's answer (trimmed). Rejects on connect errors and timeouts. */
-export async function haproxyCommand(socket: string, command: string, timeoutMs = 2000, signal?: AbortSignal): Promise<string> {
-  if (/[\r\n;]/.test(command)) throw new ZnotifyError('ERR_ZNOTIFY_RUNTIME_API', `refusing a Runtime API command with a newline or ';': ${JSON.stringify(command)}`);
-  const addr = socket.startsWith('/') ? undefined : parseAddress(socket);
-  return await new Promise((resolve, reject) => {
-    const sock = addr ? net.connect({ host: addr.host, port: addr.port }) : net.connect({ path: socket });
-    let out = '';
-    const timer = setTimeout(() => { sock.destroy(); reject(new ZnotifyError('ERR_ZNOTIFY_RUNTIME_API', `HAProxy stats socket ${socket}: no answer within ${timeoutMs} ms`)); }, timeoutMs);
-    const onAbort = () => { sock.destroy(); clearTimeout(timer); reject(new ZnotifyError('ERR_ZNOTIFY_RUNTIME_API', `HAProxy stats socket ${socket}: cancelled`)); };
-    signal?.addEventListener('abort', onAbort, { once: true });
-    sock.setEncoding('utf8');
-    sock.on('connect', () => sock.write(`${command}\n`));
-    sock.on('data', (d: string) => { out += d; });
-    sock.on('error', (err: NodeJS.ErrnoException) => {
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', onAbort);
-      reject(new ZnotifyError('ERR_ZNOTIFY_RUNTIME_API', `HAProxy stats socket ${socket}: ${err.code ?? err.message}`, undefined, { cause: err }));
-    });
-    sock.on('close', () => {
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', onAbort);
-      resolve(out.trim());
-    });
-  });
-}
-
-/** `set server B/S state <state>`. Resolves with HAProxy's answer ('' on success). */
-export async function setServerState(t: RuntimeApiTarget, state: 'ready' | 'drain' | 'maint', timeoutMs = 2000): Promise<string> {
-  return await haproxyCommand(t.statsSocket, `set server ${t.backend}/${t.server} state ${state}`, timeoutMs);
 }
 
 export type ServerState = 'ready' | 'drain';
@@ -55,7 +22,7 @@ export class ServerStateQueue {
   private queue: Promise<void> = Promise.resolve();
 
   constructor(
-    private readonly target: RuntimeApiTarget,
+    private readonly target: HaproxyServer,
     private readonly log: Pick<Logger, 'info' | 'warn'>,
     private readonly readyAllowed: () => boolean = () => true,
   ) {}
@@ -69,7 +36,7 @@ export class ServerStateQueue {
   private async send(s: ServerState): Promise<void> {
     const t = this.target;
     try {
-      const answer = await setServerState(t, s);
+      const answer = await setServerState(t.statsSocket, t.backend, t.server, s);
       if (answer) this.log.warn({ backend: t.backend, server: t.server, answer }, `HAProxy refused state ${s}`);
       else this.log.info({ backend: t.backend, server: t.server }, `HAProxy server set to ${s}`);
     } catch (err) {

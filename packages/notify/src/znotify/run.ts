@@ -16,6 +16,7 @@
 // The wrapper exits with the instance's status (128+signal when it died of one; 0 when it died of the stop
 // signal during a stop, as systemd counts it), or 1 when the start failed. If the wrapper itself fails, the
 // instance is killed first (and the kernel kills it through PR_SET_PDEATHSIG if the wrapper is SIGKILLed).
+import { serverStat } from '@zope-systemd/common';
 import { childEnv, listenFds, watchdogEnabled, type WatchdogInfo } from '../index.js';
 import type { Address } from './address.js';
 import type { Config } from './config.js';
@@ -25,7 +26,6 @@ import { databaseGate, waitForDatabases } from './database-wait.js';
 import { EXIT, StartError } from './errors.js';
 import { ServerStateQueue } from './haproxy.js';
 import { openHealthListeners, type HealthListeners } from './health.js';
-import { serverSessions } from './drain.js';
 import { FrozenWatch, processGroup } from './frozen.js';
 import { DUMP_PAUSE_MS, dumpStacksBeforeKill, LivenessGuard, passWatchdogSignal } from './liveness-guard.js';
 import type { Logger } from './log.js';
@@ -214,7 +214,7 @@ function wire(w: WireInput): Parts {
   // A `ready` still queued when the stop begins is not sent: the `drain` is what HAProxy must end up with.
   const haproxy: ServerStateQueue | undefined = config.haproxy ? new ServerStateQueue(config.haproxy, log, (): boolean => !stop.started) : undefined;
   const target = config.haproxy;
-  const sessions = target ? { where: `${target.backend}/${target.server}`, read: (s: AbortSignal) => serverSessions(target, 2000, s) } : undefined;
+  const sessions = target ? { where: `${target.backend}/${target.server}`, read: (signal: AbortSignal) => serverStat(target.statsSocket, target.backend, target.server, { timeoutMs: 2000, signal }) } : undefined;
   const stop: StopSequence = new StopSequence({
     stop: config.stop, child, state, notifier, log, haproxy, ...(sessions ? { sessions } : {}),
     onBegin: () => { probing.abort(); guard.stop(); frozen.stop(); },
