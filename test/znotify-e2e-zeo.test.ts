@@ -1,5 +1,6 @@
 // znotify end to end: the database going away. The sample instance depends on a host-side ZEO
-// stub (sample/zeo_server.py, ZEO framing + `ruok`); the wrapper's zeo check (readiness + liveness) sees it go:
+// stub (sample/zeo_server.py, ZEO framing + `ruok`); the wrapper's zeo check, given readiness + liveness (the default
+// is startup + readiness: no restart at all), sees it go:
 // HAProxy turns the server DOWN at once, but within watchdog.database-grace the watchdog keeps being fed, so
 // systemd restarts nothing (restarting ZEO clients does not bring a ZEO server back, docs/dev/FACTS.md); when the
 // server returns, the instance is UP again, same process.

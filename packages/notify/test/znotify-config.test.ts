@@ -143,6 +143,24 @@ test('defaults: a name and a command are enough; the root http check and warm-up
   assert.deepEqual(c.health, {});
 });
 
+test('default roles: databases are startup and readiness checks, never liveness (a restart cannot bring a database back)', () => {
+  const c = parseConfig(`name: c2
+command: [/bin/true]
+checks:
+  - { name: root, type: http }
+  - { name: port, type: tcp }
+  - { name: zeo, type: zeo, address: 8100 }
+  - { name: pg, type: postgresql, address: 5432 }
+  - { name: disk, type: command, command: [/bin/true] }
+`, 'c.yaml');
+  assert.deepEqual(Object.fromEntries(c.checks.map((k) => [k.name, k.roles])), {
+    root: ['liveness', 'readiness'], port: ['readiness'], zeo: ['startup', 'readiness'], pg: ['startup', 'readiness'], disk: ['readiness'],
+  });
+  // The liveness role, with database-grace as its grace, is there for whoever asks for it.
+  const d = parseConfig('name: c2\ncommand: [/bin/true]\nwatchdog: { database-grace: 90s }\nchecks: [{ name: zeo, type: zeo, address: 8100, roles: [readiness, liveness] }]\n', 'c.yaml');
+  assert.deepEqual([d.checks[0]!.roles, d.checks[0]!.graceMs], [['readiness', 'liveness'], 90_000]);
+});
+
 test('flags override the file; the command after -- wins', () => {
   const c = parseConfig(CONTRACT, 'c.yaml', {
     name: 'client7', http: '127.0.0.1:8087', healthAgent: '127.0.0.1:9087', healthHttp: '[::1]:9187', logLevel: 'debug',

@@ -231,7 +231,7 @@ warmup: { urls: [/Plone] }
 health: { agent: 127.0.0.1:${p.agentPort} }
 checks:
   - { name: root, type: http, path: /, interval: 300ms }
-  - { name: zeo, type: zeo, address: 127.0.0.1:${zeoPort}, interval: 200ms, timeout: 500ms, failure-threshold: 1 }
+  - { name: zeo, type: zeo, address: 127.0.0.1:${zeoPort}, interval: 200ms, timeout: 500ms, failure-threshold: 1, roles: [readiness, liveness] }
 watchdog: { database-grace: 2500ms, dump-stacks: false }
 stop: { drain: 0 }
 `);

@@ -113,11 +113,14 @@ const OBSERVABILITY_CHECKS: ReadonlyArray<{ name: string; path: string; role: Ro
   { name: 'live', path: '/live', role: 'liveness' },
 ];
 
+// Databases: startup (the instance starts only once its database answers) and readiness (an outage takes the
+// client out of HAProxy), never liveness by default: a restart cannot bring a database back, and after an outage
+// every client of the stack would be restarted and warm up at once (docs/znotify.md, "Database checks").
 const DEFAULT_ROLES: Record<CheckType, Role[]> = {
   http: ['liveness', 'readiness'],
   tcp: ['readiness'],
-  zeo: ['readiness', 'liveness'],
-  postgresql: ['readiness', 'liveness'],
+  zeo: ['startup', 'readiness'],
+  postgresql: ['startup', 'readiness'],
   command: ['readiness'],
 };
 
