@@ -300,7 +300,8 @@ class BoxImpl implements Box {
   private isDown = false;
   readonly cgroups: string[] = [];
 
-  constructor(readonly id: string, readonly dir: string, private readonly init = SYSTEMD, private readonly shownRoot = REPO_ROOT) {
+  constructor(readonly id: string, readonly dir: string, private readonly init = SYSTEMD, private readonly shownRoot = REPO_ROOT,
+    private readonly layout: CgroupLayout = 'hybrid') {
     this.shared = path.join(dir, 'shared');
     this.user = { name: BOX_USER, uid: freeId('/etc/passwd', 61_000), gid: freeId('/etc/group', 61_000) };
   }
@@ -356,8 +357,13 @@ class BoxImpl implements Box {
       // Kernel file systems.
       `mount -t proc proc ${R}/proc`,
       `mount -t sysfs -o ro sysfs ${R}/sys`,
-      `mount -t tmpfs -o mode=755,nosuid,nodev,noexec cgroup ${R}/sys/fs/cgroup`,
-      ...hier.flatMap((h) => {
+      ...(this.layout === 'unified' ? [
+        // The unified hierarchy alone at /sys/fs/cgroup: systemd runs in unified mode (as on a stock Debian 12 host)
+        // and offers what only that mode has, e.g. the cgroup v2 freezer (`systemctl freeze`). The v1 controllers
+        // stay bound to the host's v1 hierarchies, so no resource controller is available in this layout.
+        `mount -t cgroup2 -o nosuid,nodev,noexec cgroup2 ${R}/sys/fs/cgroup`,
+      ] : [`mount -t tmpfs -o mode=755,nosuid,nodev,noexec cgroup ${R}/sys/fs/cgroup`]),
+      ...(this.layout === 'unified' ? [] : hier).flatMap((h) => {
         const opts = h.type === 'cgroup2' ? 'nosuid,nodev,noexec'
           : `${h.writable ? '' : 'ro,'}nosuid,nodev,noexec,${h.controllers.length === 1 && h.controllers[0]!.startsWith('name=') ? 'none,' : ''}${h.controllers.join(',')}`;
         const lines = [`mkdir ${cg(h.name)}`, `mount -t ${h.type} -o ${opts} ${h.type} ${cg(h.name)}`];
@@ -573,9 +579,17 @@ function sweepStale(base: string): void {
   }
 }
 
+/**
+ * How systemd sees cgroups in a box. `hybrid` (the default): v1 hierarchies (memory, cpu, pids... enforced) plus
+ * the unified one for tracking. `unified`: only the unified hierarchy, as on a stock Debian 12 host; systemd offers
+ * the v2-only features there (`systemctl freeze`/`thaw`), but no resource controller (MemoryMax= is not enforced).
+ */
+export type CgroupLayout = 'hybrid' | 'unified';
+
 /** Boots a fresh box. Tears down what it started if booting fails. */
 export async function bootBox(opts: {
   id?: string;
+  cgroup?: CgroupLayout;
   /** the harness's own tests: a PID 1 that is not systemd */
   init?: string;
   /** the directory made visible (read-only) inside at its own path and at REPO_IN_BOX; default: this repository.
@@ -590,7 +604,7 @@ export async function bootBox(opts: {
   sweepStale(base);
   const dir = path.join(base, PREFIX + id);
   fs.mkdirSync(dir, { mode: 0o700 }); // throws if the id is taken
-  const box = new BoxImpl(id, dir, opts.init, opts.root);
+  const box = new BoxImpl(id, dir, opts.init, opts.root, opts.cgroup);
   // Whatever ends the process (uncaught error, process.exit, SIGINT/SIGTERM/SIGHUP) kills the box and removes its
   // directories, synchronously.
   unregister.set(box, onProcessEnd(() => box.downSync()));
@@ -604,8 +618,8 @@ export async function bootBox(opts: {
 }
 
 /** Boots a box for one test: t.after() tears it down; when the test failed, the journal is printed first. */
-export async function useBox(t: TestContext): Promise<Box> {
-  const box = await bootBox();
+export async function useBox(t: TestContext, opts: { cgroup?: CgroupLayout } = {}): Promise<Box> {
+  const box = await bootBox(opts);
   t.after(async () => {
     try {
       if ((t as unknown as { passed?: boolean }).passed === false) {
