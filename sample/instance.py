@@ -10,7 +10,8 @@ Run it with Debian's interpreter, which has python3-waitress (the pyenv python3 
 Behaviour
 * ``/`` answers 200 at once (the Zope root is always cached).
 * ``/Plone`` (also ``/Plone/...`` and VirtualHostMonster paths that contain ``/Plone/``): the first successful
-  request takes ``--warmup-seconds`` (the cold ZODB cache loading); concurrent ones wait for that load;
+  request takes ``--warmup-seconds`` (the cold ZODB cache loading, announced by ``instance: warm-up: loading the
+  cache (N s)`` as it begins); concurrent ones wait for that load;
   later ones are fast. The body is a small HTML page ending in ``</html>``.
 * ``--zeo HOST:PORT``: ``/Plone`` needs the ZEO-like server (sample/zeo_server.py). Each ``/Plone`` request
   makes one round trip over a cached connection (framing, ``Z5`` greeting, ``Z5`` reply, then an echoed
@@ -38,6 +39,11 @@ only turns SIGINT into its own stop. So
   (waitress' task dispatcher shutdown), queued ones are cancelled ("Canceling N pending task(s)"), exit 0.
   The only addition is one log line as it begins (``instance: SIGINT: ...``), written from the same place
   Python's own SIGINT handler would raise KeyboardInterrupt.
+* ``--graceful-sigterm`` (opt-in, NOT Zope 5: a server that finishes its requests before it stops, as some WSGI
+  servers do): SIGTERM stops accepting, lets every request in flight finish while its client still waits for it,
+  and exits 0 once none is left (``instance: stopped (graceful): ...``), at most ``--graceful-timeout`` seconds
+  (default 30, then exit 1). A request whose client has gone (reset or closed; waitress sees it while the request
+  runs, ``channel_request_lookahead``) is not waited for: its thread is abandoned.
 * Python's faulthandler works from outside: with ``PYTHONFAULTHANDLER=1`` in the environment, SIGABRT (and
   SIGSEGV, SIGBUS, SIGFPE, SIGILL) writes every thread's traceback to stderr from C, then the process aborts.
 
@@ -196,6 +202,8 @@ class Instance:
             return
         with self.warm_lock:  # concurrent first requests all wait for the one cache load
             if not self.warm:
+                if self.warmup_seconds > 0:
+                    log(f"warm-up: loading the cache ({self.warmup_seconds:g} s)")
                 time.sleep(self.warmup_seconds)  # the cold ZODB cache loading
                 self.warm = True
 
@@ -290,6 +298,88 @@ class HangTask:
         pass
 
 
+class GracefulStop:
+    """--graceful-sigterm: SIGTERM stops accepting; the server loop goes on until no request is left whose client
+    still waits for it (and every answer is sent), then main() returns 0. A client that went away (waitress sees it
+    while the request runs, with channel_request_lookahead) is not waited for."""
+
+    def __init__(self, timeout):
+        self.timeout = timeout
+        self.server = None
+        self.requested = False
+        self.lock = threading.Lock()
+        self.in_flight = {}  # id -> environ, from the request's start until waitress closed its response
+
+    def track(self, app):
+        def tracked(environ, start_response):
+            key = object()
+            with self.lock:
+                self.in_flight[key] = environ
+            try:
+                result = app(environ, start_response)
+            except BaseException:
+                self.done(key)
+                raise
+            return Response(result, lambda: self.done(key))
+
+        return tracked
+
+    def done(self, key):
+        with self.lock:
+            self.in_flight.pop(key, None)
+
+    def on_sigterm(self, _signum, _frame):
+        os.write(2, b"instance: SIGTERM: graceful stop (listener closed, requests whose clients wait finish)\n")
+        self.requested = True
+        self.server.accepting = False
+
+    def waited_for(self):
+        with self.lock:
+            envs = list(self.in_flight.values())
+        return [e for e in envs if not e["waitress.client_disconnected"]()]
+
+    def unsent(self):
+        return any(
+            getattr(ch, "total_outbufs_len", 0) and ch.connected for ch in list(self.server._map.values()) if ch is not self.server
+        )
+
+    def run(self):
+        """waitress' server loop, in short rounds, so that a requested stop is noticed."""
+        deadline = None
+        while True:
+            self.server.asyncore.loop(timeout=0.05, map=self.server._map, use_poll=self.server.adj.asyncore_use_poll, count=1)
+            if not self.requested:
+                continue
+            deadline = deadline or time.monotonic() + self.timeout
+            waited = self.waited_for()
+            if not waited and not self.unsent():
+                with self.lock:
+                    abandoned = len(self.in_flight)
+                log(f"stopped (graceful): no request left that a client waits for; {abandoned} abandoned by their clients")
+                return 0
+            if time.monotonic() >= deadline:
+                log(f"stopped (graceful): --graceful-timeout of {self.timeout:g} s over, {len(waited)} request(s) cut")
+                return 1
+
+
+class Response:
+    """A WSGI response that tells when waitress has closed it (the whole answer is in the channel's buffer)."""
+
+    def __init__(self, body, on_close):
+        self.body = body
+        self.on_close = on_close
+
+    def __iter__(self):
+        return iter(self.body)
+
+    def close(self):
+        try:
+            if hasattr(self.body, "close"):
+                self.body.close()
+        finally:
+            self.on_close()
+
+
 # --------------------------------------------------------------------------------------------------- main
 
 
@@ -301,7 +391,13 @@ def parse_args(argv):
     parser.add_argument("--warmup-seconds", type=float, default=0.0, help="duration of the first /Plone (default 0)")
     parser.add_argument("--zeo", metavar="HOST:PORT", help="ZEO-like server /Plone depends on")
     parser.add_argument("--observability-port", type=int, help="serve /startup, /ready, /live on this port (own thread)")
+    parser.add_argument("--graceful-sigterm", action="store_true",
+                        help="SIGTERM lets requests whose clients still wait finish, then exits 0 (not Zope 5)")
+    parser.add_argument("--graceful-timeout", type=float, default=30.0,
+                        help="with --graceful-sigterm: the longest wait before exit 1 (default 30)")
     args = parser.parse_args(argv)
+    if args.graceful_timeout <= 0:
+        parser.error(f"--graceful-timeout must be positive, got {args.graceful_timeout:g}")
     if args.threads < 1:
         parser.error(f"--threads must be at least 1, got {args.threads}")
     if args.warmup_seconds < 0:
@@ -365,9 +461,15 @@ def main(argv=None):
 
     zeo = ZeoClient(*args.zeo) if args.zeo else None
     instance = Instance(args.warmup_seconds, zeo, args.threads)
+    graceful = GracefulStop(args.graceful_timeout) if args.graceful_sigterm else None
+    app = access_log(instance)
+    options = {}
+    if graceful:
+        app = graceful.track(app)
+        options["channel_request_lookahead"] = 1  # read while a request runs: a client that went away is seen
     try:
         server = waitress.create_server(
-            access_log(instance), host=args.host, port=args.port, threads=args.threads, ident="zope-systemd sample"
+            app, host=args.host, port=args.port, threads=args.threads, ident="zope-systemd sample", **options
         )
     except OSError as exc:
         sys.stderr.write(f"instance: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}\n")
@@ -381,12 +483,18 @@ def main(argv=None):
             return 1
     # No other handler: SIGHUP, SIGUSR1, SIGUSR2 and SIGTERM keep their default action, as under runwsgi.
     signal.signal(signal.SIGINT, log_sigint)
+    if graceful:
+        graceful.server = server
+        signal.signal(signal.SIGTERM, graceful.on_sigterm)
 
     zeo_text = zeo.address if zeo else "none"
     log(
         f"serving on http://{server.effective_host}:{server.effective_port} "
-        f"(threads={args.threads}, warmup={args.warmup_seconds:g}s, zeo={zeo_text}) pid {os.getpid()}"
+        f"(threads={args.threads}, warmup={args.warmup_seconds:g}s, zeo={zeo_text}"
+        f"{', graceful SIGTERM' if graceful else ''}) pid {os.getpid()}"
     )
+    if graceful:
+        return graceful.run()  # worker threads are daemons: one still busy for a client that left ends with us
     server.run()  # returns after SIGINT, once waitress' dispatcher has shut down
     log("stopped")
     return 0

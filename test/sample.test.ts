@@ -181,6 +181,37 @@ describe('sample instance on waitress', { skip }, () => {
     }
   });
 
+  it('--graceful-sigterm (opt-in): SIGTERM lets a request whose client waits finish, exit 0', async (t) => {
+    const port = await freePort();
+    const p = await instance(t, { port, warmupSeconds: 1.5, gracefulSigterm: true });
+    const cold = get(port, '/Plone');
+    await p.waitForOutput(/instance: warm-up: loading the cache/);
+    assert.ok(p.signal('SIGTERM'));
+    await p.waitForOutput(/instance: SIGTERM: graceful stop/);
+    await assert.rejects(get(port, '/', { timeoutMs: 1_000 }), /timeout|ECONNREFUSED|ECONNRESET|socket hang up/, 'no new request is taken');
+    const r = await cold;
+    assert.equal(r.status, 200, 'the request in flight finished');
+    assert.match(r.body, /<\/html>/);
+    assert.deepEqual(await p.exited, { code: 0, signal: null });
+    assert.match(p.stderr(), /instance: stopped \(graceful\): no request left that a client waits for; 0 abandoned by their clients/);
+  });
+
+  it('--graceful-sigterm: a request whose client has gone (reset) is not waited for', async (t) => {
+    // A warm-up far longer than the hang guard of `exited`: the exit can only come from the client being gone.
+    const port = await freePort();
+    const p = await instance(t, { port, warmupSeconds: 60, gracefulSigterm: true });
+    const sock = net.connect(port, '127.0.0.1');
+    await new Promise<void>((r) => sock.once('connect', () => r()));
+    sock.write('GET /Plone HTTP/1.1\r\nHost: x\r\n\r\n');
+    await p.waitForOutput(/instance: warm-up: loading the cache/);
+    sock.resetAndDestroy();
+    assert.ok(p.signal('SIGTERM'));
+    const exit = await Promise.race([p.exited, sleep(20_000).then(() => 'still running after 20 s')]);
+    assert.deepEqual(exit, { code: 0, signal: null }, p.stderr());
+    assert.match(p.stderr(), /instance: stopped \(graceful\): no request left that a client waits for; 1 abandoned by their clients/);
+    assert.doesNotMatch(p.stderr(), /"GET \/Plone/, 'the abandoned request did not run to its end');
+  });
+
   it('a port already in use gives one clear line and exit status 1', async (t) => {
     const blocker = net.createServer();
     await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', r));

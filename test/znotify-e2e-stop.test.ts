@@ -3,6 +3,8 @@
 //   the order is read from HAProxy's state, polled with host wall-clock times, against the journal's realtime
 //   stamp of the wrapper's "sending the stop signal" line (the instance, like Zope 5, dies of SIGTERM silently).
 // - with the Runtime API: the wrapper sets DRAIN itself and sends the stop signal once HAProxy reports no session.
+// - a stop during warm-up, of an instance that finishes its requests before it stops (not Zope 5): the wrapper's
+//   warm-up request is abandoned, so the instance exits 0 within stop.timeout instead of being SIGKILLed.
 // - kill -9 of the instance: the wrapper exits with 137 and systemd (Restart=on-failure) restarts the service.
 // - kill -9 of the wrapper: no orphan, and the service restarts. Under the unit's KillMode=mixed, systemd itself
 //   SIGKILLs what is left of the cgroup as soon as the main process is gone (the SIGTERM step has no main process
@@ -178,6 +180,26 @@ test('kill -9 of the wrapper under KillMode=process: the death signal alone ends
 // (systemd.service(5)); the wrapper exits 0 instead when the instance died of the stop signal it sent (111be9f,
 // after E2E-FINDINGS.md 1). Python's own http.server is such a program (plain `waitress.serve` too).
 const NO_HANDLER = ['/usr/bin/python3', '-m', 'http.server', '--bind', '127.0.0.1', '{port}'];
+
+test('systemctl stop during warm-up, an instance that finishes its requests before it stops: exit 0 within stop.timeout, no SIGKILL', { skip }, async (t) => {
+  // The sample's --graceful-sigterm (opt-in; Zope 5 dies of SIGTERM at once): on SIGTERM it waits for every request
+  // whose client still waits. The wrapper's own warm-up request is one while it is open: the warm-up takes 60 s,
+  // stop.timeout is 5 s, so a warm-up request left open costs a SIGKILL after 5 s (exit 137). Abandoned at the stop
+  // (a reset), it leaves the instance nothing to wait for.
+  const e = await setUp(t, { graceful: true, warmupSeconds: 60, stopTimeout: '5s' });
+  await e.box.exec(['systemctl', 'start', '--no-block', 'client1.service']);
+  await until('the warm-up request inside the instance', async () =>
+    ((await e.journal()).some((l) => /instance: warm-up: loading the cache \(60 s\)/.test(l.message)) ? true : undefined), 30_000, 100);
+  await e.box.exec(['systemctl', 'stop', 'client1.service'], { timeoutMs: 30_000 });
+
+  const text = (await e.journal()).map((l) => l.message).join('\n');
+  assert.match(text, /instance: SIGTERM: graceful stop/, text);
+  assert.match(text, /instance: stopped \(graceful\): no request left that a client waits for; 1 abandoned by their clients/, text);
+  assert.match(text, /instance exited with status 0 after stop/, text);
+  assert.doesNotMatch(text, /SIGKILL/, text);
+  assert.deepEqual(await e.show(['Result', 'ExecMainStatus', 'ActiveState', 'NRestarts']),
+    { Result: 'success', ExecMainStatus: '0', ActiveState: 'inactive', NRestarts: '0' });
+});
 
 test('an instance that dies of its stop signal: systemctl stop is clean without SuccessExitStatus=', { skip }, async (t) => {
   const e = await setUp(t, { command: NO_HANDLER, warmupPath: '/' });

@@ -261,6 +261,9 @@ export interface InstanceArgs {
   warmupSeconds?: number;   // default 0
   zeo?: string;             // HOST:PORT
   observabilityPort?: number; // /startup, /ready, /live on their own port, like plone.observability
+  /** --graceful-sigterm (not Zope 5): SIGTERM lets requests whose clients wait finish, then exit 0; and its bound (s). */
+  gracefulSigterm?: boolean;
+  gracefulTimeout?: number;
   /** Where the repository is, as the process will see it (e.g. box.repo inside a systemd box). */
   repo?: string;
 }
@@ -273,6 +276,8 @@ export function instanceArgv(a: InstanceArgs): string[] {
   if (a.warmupSeconds !== undefined) argv.push('--warmup-seconds', String(a.warmupSeconds));
   if (a.zeo !== undefined) argv.push('--zeo', a.zeo);
   if (a.observabilityPort !== undefined) argv.push('--observability-port', String(a.observabilityPort));
+  if (a.gracefulSigterm) argv.push('--graceful-sigterm');
+  if (a.gracefulTimeout !== undefined) argv.push('--graceful-timeout', String(a.gracefulTimeout));
   return argv;
 }
 
