@@ -86,6 +86,7 @@ test('packed with pnpm, installed with npm: bins through their links, the librar
   const notifyTgz = join(packs, 'zope-systemd-notify-0.1.0.tgz');
   const unitgenTgz = join(packs, 'zope-systemd-unitgen-0.1.0.tgz');
   const stackTgz = join(packs, 'zope-systemd-stack-0.1.0.tgz');
+  // What both tools share; zunitgen loads it at run time (znotify and the generator carry it bundled).
   const commonTgz = join(packs, 'zope-systemd-common-0.1.0.tgz');
 
   await t.test('the tarballs carry no build leftovers', () => {
@@ -103,7 +104,7 @@ test('packed with pnpm, installed with npm: bins through their links, the librar
   // prefix, zstack with the shared package it needs at run time.
   await Promise.all([
     npmInstall(lib, [notifyTgz]),
-    npmInstall(app, [notifyTgz, unitgenTgz]),
+    npmInstall(app, [notifyTgz, unitgenTgz, commonTgz]),
     npmInstall(work, ['-g', '--prefix', prefix, notifyTgz, unitgenTgz, stackTgz, commonTgz]),
   ]);
 

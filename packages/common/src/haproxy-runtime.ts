@@ -6,6 +6,7 @@
 // `set server B/S state drain` answers nothing on success and an error text otherwise ("No such server.").
 // node:net only: the wrapper that uses it stays resident next to its instance.
 import net from 'node:net';
+import { parseAddress } from './address.js';
 
 /** Where the Runtime API listens: a unix socket path, or TCP (`stats socket ipv4@127.0.0.1:9999 level admin`). */
 export type RuntimeApiTarget = { path: string } | { host: string; port: number };
@@ -16,9 +17,9 @@ export type RuntimeApiTarget = { path: string } | { host: string; port: number }
  */
 export function runtimeApiTarget(value: string): RuntimeApiTarget | undefined {
   if (value.startsWith('/')) return { path: value };
-  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([A-Za-z0-9.-]+)):(\d{1,5})$/.exec(value);
-  const port = Number(m?.[3]);
-  return m && port >= 1 && port <= 65535 ? { host: (m[1] ?? m[2])!, port } : undefined;
+  // The shared address rules, with names: `stats socket ipv4@...` is an IP, a name is resolved when connecting.
+  const a = parseAddress(value, { names: true });
+  return a.ok ? { host: a.value.host, port: a.value.port } : undefined;
 }
 
 /** Every code a RuntimeApiError can carry. Stable: only ever added to. */

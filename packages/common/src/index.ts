@@ -1,6 +1,11 @@
 // The modules zope-systemd's packages share, each named for the one concept it holds. Packages import them
 // from here; the bundled executables (znotify, the generator, zstack) carry their own copy.
-
+export { parsed, quoteValue, refused, type ParseResult, type Quote } from './parse-result.js';
+export { DURATION_HINT, DURATION_UNITS, formatTimeSpan, MAX_TIMER_MS, MAX_TIMER_TEXT, parseDuration } from './duration.js';
+export { formatAddress, isHostName, isIPv4, isIPv6, parseAddress, type Address, type AddressRules } from './address.js';
+export { didYouMean, editDistance, typoBudget } from './did-you-mean.js';
+export { isLogLevel, LOG_LEVELS, type LogLevel } from './log-level.js';
+export { isHostHeader, parseRequestPath, percentEncodePath, REQUEST_PATH_EXAMPLE } from './request-path.js';
 export {
   parseServersState, parseShowStat, RuntimeApiError, runtimeApiTarget, runtimeCommand, runtimeExchange, serverStat, serverStatOf,
   setServerState, showStatCommand, type ExchangeOptions, type RuntimeApiErrorCode, type RuntimeApiTarget, type ServerStat,

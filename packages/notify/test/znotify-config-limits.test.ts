@@ -9,7 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { MAX_CHECKS, MAX_CONFIG_BYTES, parseConfig } from '../src/znotify/config.js';
-import { MAX_TIMER_MS } from '../src/znotify/duration.js';
+import { MAX_TIMER_MS } from '@zope-systemd/common';
 import { ConfigError } from '../src/znotify/errors.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));

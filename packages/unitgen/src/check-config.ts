@@ -13,7 +13,8 @@
 
 import { isSeq, type Node, type YAMLMap } from 'yaml';
 import type { CheckModel, CheckRole, CheckType } from './model.js';
-import { didYouMean, expandTemplate, hasPlaceholder, isHostHeader, isUrlPath, parseAddress, q, urlPathHint, type Address } from './values.js';
+import { parseRequestPath } from '@zope-systemd/common';
+import { didYouMean, expandTemplate, hasPlaceholder, isHostHeader, parseAddress, q, type Address } from './values.js';
 import { command, describe, quotedDelta, type Walker } from './yaml-reader.js';
 
 export const CHECK_TYPES: readonly CheckType[] = ['http', 'tcp', 'zeo', 'postgresql', 'command'];
@@ -240,14 +241,16 @@ export function checksFor(w: Walker, plan: CheckPlan, n: number, directory: stri
     };
     if (entry.address) {
       const v = expand(entry.address, 'address');
-      const a = v === undefined ? undefined : parseAddress(v);
+      // A name too: the wrapper resolves it when it connects (a database behind a DNS name).
+      const a = v === undefined ? undefined : parseAddress(v, { names: true });
       if (a?.ok) c.address = a.value;
       else if (a) bad(entry.address, 'address', a.message, a.hint);
     }
     if (entry.path) {
       const v = expand(entry.path, 'path');
-      if (v !== undefined && isUrlPath(v)) c.path = v;
-      else if (v !== undefined) bad(entry.path, 'path', `expected a URL path starting with / in printable ASCII, got ${q(v)}`, urlPathHint(v, 'e.g. /Plone/@@ok'));
+      const p = v === undefined ? undefined : parseRequestPath(v);
+      if (p?.ok) c.path = p.value;
+      else if (p) bad(entry.path, 'path', p.message, p.hint);
     }
     if (entry.host) {
       const v = expand(entry.host, 'host');

@@ -5,7 +5,8 @@ import { isMap, isSeq, isAlias, LineCounter, parseDocument, type Node, type YAML
 import { ConfigError, type ConfigIssue } from './errors.js';
 import { invalidUnitName, systemdEscape, UNIT_NAME_MAX } from './escape.js';
 import type { ClientModel, MemoryLimits, StackModel, WarmupUrl } from './model.js';
-import { addressesClash, bindTarget, expandTemplate, formatAddress, MAX_CONFIG_BYTES, isHostHeader, isUrlPath, parseAddress, q, sizeBytes, urlPathHint, type Address } from './values.js';
+import { addressesClash, bindTarget, expandTemplate, formatAddress, MAX_CONFIG_BYTES, isHostHeader, parseAddress, q, sizeBytes, type Address } from './values.js';
+import { LOG_LEVELS, parseRequestPath } from '@zope-systemd/common';
 import { CHECK_KEYS, checksFor, generatedChecks, MAX_WRAPPER_CHECKS, parseChecks } from './check-config.js';
 import { command, describe, quotedDelta, Walker } from './yaml-reader.js';
 import { existingUnits, reservedStackName } from './unit-names.js';
@@ -33,7 +34,6 @@ export const KEYS = {
   haproxy: ['backend', 'stats-socket', 'balance', 'maxconn', 'check-interval', 'frontend'],
 } as const;
 
-const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal'];
 const STOP_SIGNALS = ['SIGTERM', 'SIGINT', 'SIGQUIT', 'SIGHUP', 'SIGUSR1', 'SIGUSR2'];
 /** What the wrapper can forward (signal-policy.ts FORWARDABLE): the signals it catches from its start. */
 const FORWARD_SIGNALS = ['SIGHUP', 'SIGINT', 'SIGUSR1', 'SIGUSR2'];
@@ -693,7 +693,8 @@ function parseWarmup(w: Walker, node: Node | null, out: StackModel['warmup']): v
     }
     const p = w.str(pathNode, 'clients.warmup path');
     if (p === undefined) continue;
-    if (!isUrlPath(p)) { w.err(pathNode, `clients.warmup: expected a URL path starting with / in printable ASCII, got ${q(p)}`, urlPathHint(p, 'e.g. /Plone or /Plone/@@search')); continue; }
+    const path = parseRequestPath(p);
+    if (!path.ok) { w.err(pathNode, `clients.warmup: ${path.message}`, path.hint); continue; }
     u.path = p;
     out.urls.push(u);
   }

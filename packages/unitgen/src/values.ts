@@ -1,15 +1,20 @@
-// Pure parsers for the scalar value syntaxes of the stack config: sizes, durations, addresses,
-// per-instance templates ({n}, {8080+n}). Each returns a value or a message (never throws), so the
-// validator can collect every problem with its position.
+// Pure parsers for the stack config's own value syntaxes: sizes, per-instance templates ({n}, {8080+n}), unit-file
+// safety and where addresses bind. Durations, addresses, request paths and did-you-mean are the ones both tools
+// share (@zope-systemd/common), re-exported here under zunitgen's API names. Each returns a value or a message
+// (never throws), so the validator can collect every problem with its position.
+import {
+  didYouMean, formatAddress, formatTimeSpan, isHostHeader, parsed as ok, parseAddress, parseDuration, quoteValue, refused as bad,
+  type Address, type ParseResult,
+} from '@zope-systemd/common';
 
-export type Result<T> = { ok: true; value: T } | { ok: false; message: string; hint?: string };
-const ok = <T>(value: T): Result<T> => ({ ok: true, value });
-const bad = (message: string, hint?: string): Result<never> => (hint ? { ok: false, message, hint } : { ok: false, message });
+export { didYouMean, formatAddress, isHostHeader, parseAddress, parseDuration, type Address };
+/** Milliseconds as one systemd time span (`10min`, `90s`, `500ms`), as zunitgen writes durations. */
+export const formatDuration = formatTimeSpan;
+
+export type Result<T> = ParseResult<T>;
 
 /** Quotes a user value for an error message (JSON style, so control characters are visible). */
-export function q(v: unknown): string {
-  return typeof v === 'string' ? JSON.stringify(v) : String(v);
-}
+export const q = quoteValue;
 
 // ---------------------------------------------------------------- text safety
 
@@ -86,106 +91,7 @@ export function sizeBytes(s: Size): bigint | undefined {
   return typeof s === 'object' && 'bytes' in s ? s.bytes : undefined;
 }
 
-// ---------------------------------------------------------------- durations (systemd.time(7) subset)
-
-const TIME_UNITS: Array<[RegExp, number]> = [
-  [/^(ms|msec)$/, 1],
-  [/^(s|sec|second|seconds)$/, 1000],
-  [/^(m|min|minute|minutes)$/, 60_000],
-  [/^(h|hr|hour|hours)$/, 3_600_000],
-  [/^(d|day|days)$/, 86_400_000],
-];
-
-/**
- * The longest duration accepted: what a Node timer holds (a signed 32-bit count of milliseconds; above it Node
- * fires after 1 ms). The wrapper refuses longer values in its own config, and so must every value written into it.
- */
-const MAX_DURATION_MS = 2 ** 31 - 1;
-const TOO_LONG_HINT = `at most ${MAX_DURATION_MS} ms, about 24.8 days (what a timer can hold): use 24d or less`;
-
-/** `500ms`, `30s`, `2min`, `1h`, `1min 30s`, or a number of seconds. Returns milliseconds. */
-export function parseDuration(v: unknown): Result<number> {
-  if (typeof v === 'number') {
-    if (v === Infinity || v * 1000 > MAX_DURATION_MS) return bad(`duration too long, got ${q(v)}`, TOO_LONG_HINT);
-    if (!Number.isFinite(v) || v < 0) return bad(`expected a non-negative number of seconds, got ${q(v)}`);
-    return ok(Math.round(v * 1000));
-  }
-  if (typeof v !== 'string') return bad(`expected a duration such as 30s or 2min, got ${q(v)}`);
-  const s = v.trim();
-  if (s === '') return bad('expected a duration such as 30s or 2min, got an empty string');
-  let total = 0;
-  const re = /(\d+(?:\.\d+)?)\s*([a-z]*)\s*/y;
-  let pos = 0;
-  while (pos < s.length) {
-    re.lastIndex = pos;
-    const m = re.exec(s);
-    if (!m) return bad(`expected a duration such as 30s, 2min or 1h 30min, got ${q(v)}`, 'units: ms, s, min, h, d');
-    const unit = m[2] ?? '';
-    const mult = unit === '' ? 1000 : TIME_UNITS.find(([r]) => r.test(unit))?.[1];
-    if (mult === undefined) return bad(`unknown time unit ${q(unit)} in ${q(v)}`, 'units: ms, s, min, h, d');
-    total += Number(m[1]) * mult;
-    pos = re.lastIndex;
-  }
-  if (!Number.isFinite(total) || Math.round(total) > MAX_DURATION_MS) return bad(`duration too long, got ${q(v)}`, TOO_LONG_HINT);
-  return ok(Math.round(total));
-}
-
-/** Milliseconds as one systemd time span in the largest unit that divides it (`10min`, `90s`, `500ms`). */
-export function formatDuration(ms: number): string {
-  if (ms === 0) return '0';
-  for (const [unit, n] of [['h', 3_600_000], ['min', 60_000], ['s', 1000]] as const) {
-    if (ms % n === 0) return `${ms / n}${unit}`;
-  }
-  return `${ms}ms`;
-}
-
 // ---------------------------------------------------------------- addresses
-
-export interface Address {
-  /** IPv4 dotted quad or IPv6 without brackets. */
-  host: string;
-  port: number;
-  family: 4 | 6;
-}
-
-export function formatAddress(a: Address): string {
-  return a.family === 6 ? `[${a.host}]:${a.port}` : `${a.host}:${a.port}`;
-}
-
-const IPV4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
-
-function isIPv6(h: string): boolean {
-  if (!/^[0-9a-fA-F:.]+$/.test(h) || h.length > 45) return false;
-  const dbl = h.split('::');
-  if (dbl.length > 2) return false;
-  const groups = (part: string) => (part === '' ? [] : part.split(':'));
-  const parts = [...groups(dbl[0]!), ...(dbl.length === 2 ? groups(dbl[1]!) : [])];
-  let count = 0;
-  for (const [i, p] of parts.entries()) {
-    if (i === parts.length - 1 && p.includes('.')) { if (!IPV4.test(p)) return false; count += 2; continue; }
-    if (!/^[0-9a-fA-F]{1,4}$/.test(p)) return false;
-    count += 1;
-  }
-  return dbl.length === 2 ? count < 8 : count === 8;
-}
-
-/**
- * `127.0.0.1:8080` or `[::1]:8080`. Only IP literals: ListenStream= binds without resolving names, and a
- * name in the HAProxy snippet would be resolved once at HAProxy start.
- */
-export function parseAddress(v: unknown): Result<Address> {
-  if (typeof v !== 'string') return bad(`expected an address host:port, got ${q(v)}`, 'e.g. 127.0.0.1:8080 or [::1]:8080');
-  const m = /^(?:\[([^\]]*)\]|([^:[\]]*)):(\d{1,5})$/.exec(v);
-  if (!m) return bad(`expected an address host:port, got ${q(v)}`, 'e.g. 127.0.0.1:8080 or [::1]:8080 (IPv6 in brackets)');
-  const port = Number(m[3]);
-  if (port < 1 || port > 65535) return bad(`port must be 1..65535, got ${port} in ${q(v)}`);
-  if (m[1] !== undefined) {
-    if (!isIPv6(m[1])) return bad(`not an IPv6 address: ${q(m[1])}`);
-    return ok({ host: m[1].toLowerCase(), port, family: 6 });
-  }
-  if (!IPV4.test(m[2]!)) return bad(`expected an IP address, got ${q(m[2])} in ${q(v)}`, 'use an IP literal such as 127.0.0.1 (ListenStream= does not resolve names)');
-  return ok({ host: m[2]!, port, family: 4 });
-}
 
 /** The 16 bytes of an IPv6 literal (already validated by parseAddress), as 8 numbers. */
 function ipv6Groups(h: string): number[] {
@@ -236,26 +142,6 @@ export function parseIp(v: unknown): Result<Address['host']> {
   return r.ok ? ok(r.value.host) : bad(`expected an IP address, got ${q(v)}`, 'an IP literal such as 10.0.0.11 or fd00::11 (units bind to it; names are not resolved)');
 }
 
-// ---------------------------------------------------------------- HTTP requests (warm-up URLs, http checks)
-
-/** A request path as the wrapper sends it: absolute, no whitespace (VirtualHostMonster paths welcome). */
-/** An absolute request path of printable ASCII only, as znotify requires (other characters: percent-encoded). */
-export function isUrlPath(p: string): boolean {
-  return p.startsWith('/') && /^[\x21-\x7e]*$/.test(p);
-}
-
-/** The hint for a path isUrlPath refuses: its percent-encoded form when that is all it lacks. */
-export function urlPathHint(p: string, example: string): string {
-  if (!p.startsWith('/')) return example;
-  const encoded = p.replace(/[^\x21-\x7e]/gu, (c) => { try { return encodeURI(c); } catch { return '%EF%BF%BD'; } });
-  return `percent-encode it: ${encoded}`;
-}
-
-/** A Host: header value: a DNS name or IP literal, with an optional port. */
-export function isHostHeader(h: string): boolean {
-  return /^[A-Za-z0-9.-]+(:\d{1,5})?$|^\[[0-9a-fA-F:.]+\](:\d{1,5})?$/.test(h);
-}
-
 // ---------------------------------------------------------------- per-instance templates
 
 /**
@@ -295,32 +181,4 @@ export function expandTemplate(v: string, n: number, host?: Address['host']): Re
 
 export function hasPlaceholder(v: string): boolean {
   return /(^|[^{])\{(?!\{)/.test(v.replace(/\{\{/g, ''));
-}
-
-// ---------------------------------------------------------------- did you mean
-
-function levenshtein(a: string, b: string): number {
-  const prev = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    let diag = prev[0]!;
-    prev[0] = i;
-    for (let j = 1; j <= b.length; j++) {
-      const tmp = prev[j]!;
-      prev[j] = Math.min(prev[j]! + 1, prev[j - 1]! + 1, diag + (a[i - 1] === b[j - 1] ? 0 : 1));
-      diag = tmp;
-    }
-  }
-  return prev[b.length]!;
-}
-
-/** The closest known word, if it is close enough to be a plausible typo. */
-export function didYouMean(word: string, known: readonly string[]): string | undefined {
-  let best: string | undefined;
-  let bestD = Infinity;
-  const w = word.toLowerCase().replace(/_/g, '-');
-  for (const k of known) {
-    const d = w === k ? 0 : levenshtein(w, k);
-    if (d < bestD) { bestD = d; best = k; }
-  }
-  return best !== undefined && bestD <= Math.max(2, Math.floor(best.length / 3)) ? best : undefined;
 }

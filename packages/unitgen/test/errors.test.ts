@@ -146,18 +146,18 @@ test('clients.checks: every error located at file:line:col, with a hint where on
     '12:26 clients.checks[1].type: expected one of http, tcp, zeo, postgresql, command, got "tpc" | did you mean "tcp"?',
     // A bad type does not hide the entry's other problems.
     '12:50 clients.checks[1].failure-threshold: expected an integer 1..1000, got number 0',
-    '16:16 clients.checks[2].timeout: unknown time unit "parsecs" in "2 parsecs" | units: ms, s, min, h, d',
+    '16:16 clients.checks[2].timeout: "2 parsecs" is not a time span: unknown unit "parsecs" | write a systemd time span such as 500ms, 30s, 2min, 1h 30min, or a number of seconds (units: us, ms, s, min, h, d, w, M, y)',
     '17:15 clients.checks[3]: there is no generated check "postgresql" to drop (enabled: false) | generated here: root, zeo; an entry of your own is dropped by removing it',
     '18:7 clients.checks[4]: missing required key "type" ("plone" is a new check) | one of http, tcp, zeo, postgresql, command; only an entry named like a generated check (here: root, zeo) may leave it out',
     '19:32 clients.checks[5].path: a tcp check has no "path" | keys of a tcp check: name, type, enabled, interval, timeout, failure-threshold, success-threshold, roles, grace, address',
     // {65534+n} is a valid port for client1 only: reported for the client where it breaks.
-    '19:51 clients.checks[5].address (client2): port must be 1..65535, got 65536 in "127.0.0.1:65536"',
+    '19:51 clients.checks[5].address (client2): "127.0.0.1:65536": the port must be 1..65535, got 65536 | write host:port such as 127.0.0.1:8080 or [::1]:8080',
     '20:45 clients.checks[6].command: expected a list of arguments, got string "/usr/bin/test -w var" | write it as a list, as the wrapper does: [/usr/bin/test, -w, var]',
     '21:15 clients.checks[7].name: "root" is already used by clients.checks[0] | give every check its own name (an entry named like a generated check changes that check)',
     '21:31 clients.checks[7].interval: must be at least 10 ms, got "5ms"',
     '22:38 clients.checks[8].host: not a host name: "a b" | the Host: header to send, e.g. www.example.org or www.example.org:8080',
     '22:64 clients.checks[8].roles: expected one of startup, readiness, liveness, got "readyness" | did you mean "readiness"?',
-    '23:31 clients.watchdog.database-grace: expected a duration such as 30s, 2min or 1h 30min, got "soon" | units: ms, s, min, h, d',
+    '23:31 clients.watchdog.database-grace: "soon" is not a time span | write a systemd time span such as 500ms, 30s, 2min, 1h 30min, or a number of seconds (units: us, ms, s, min, h, d, w, M, y)',
   ]);
 });
 
@@ -184,8 +184,8 @@ test('a warm-up or check path outside printable ASCII is refused with its percen
   const base = 'stack: a\nuser: a\ndirectory: /a\nclients: { count: 1, command: /a/b, http: "127.0.0.1:1", health: "127.0.0.1:2", ';
   const w = issues(`${base}warmup: ["/Plone/\u00fcber"] }\n`).find((i) => i.message.startsWith('clients.warmup'));
   assert.ok(w, 'no clients.warmup error');
-  assert.match(w.message, /printable ASCII, got "\/Plone\/\u00fcber"/);
-  assert.equal(w.hint, 'percent-encode it: /Plone/%C3%BCber');
+  assert.match(w.message, /"\/Plone\/\u00fcber" contains "\u00fc", which a request path cannot carry unencoded \(printable ASCII only\)/);
+  assert.equal(w.hint, 'percent-encode it: "/Plone/%C3%BCber"');
   assert.equal(w.line, 4);
   // What passes is what znotify accepts: an encoded path unchanged.
   assert.doesNotThrow(() => parseStack(`${base}warmup: ["/Plone/%C3%BCber"] }\n`, { file: 'ok.yaml' }));
@@ -197,7 +197,7 @@ test('haproxy.stats-socket host:port takes an IP literal, as every address here;
   assert.equal(parseStack(cfg('[::1]:9999')).haproxy.statsSocket, '[::1]:9999');
   assert.equal(parseStack(cfg('/run/haproxy/admin.sock')).haproxy.statsSocket, '/run/haproxy/admin.sock');
   const e = issues(cfg('localhost:9999'));
-  assert.deepEqual(e.map((i) => `${i.line}:${i.col} ${i.message}`), ['5:26 haproxy.stats-socket: expected an IP address, got "localhost" in "localhost:9999"']);
-  assert.deepEqual(issues(cfg('127.0.0.1:99999')).map((i) => i.message), ['haproxy.stats-socket: port must be 1..65535, got 99999 in "127.0.0.1:99999"']);
+  assert.deepEqual(e.map((i) => `${i.line}:${i.col} ${i.message}`), ['5:26 haproxy.stats-socket: "localhost:9999": "localhost" is a host name, not an IP address']);
+  assert.deepEqual(issues(cfg('127.0.0.1:99999')).map((i) => i.message), ['haproxy.stats-socket: "127.0.0.1:99999": the port must be 1..65535, got 99999']);
   assert.deepEqual(issues(cfg('run/admin.sock')).map((i) => i.message), ['haproxy.stats-socket: expected an absolute path, got "run/admin.sock"']);
 });

@@ -167,7 +167,7 @@ test('durations the wrapper would refuse (beyond what a timer holds) are refused
   const stack = (stop: string) => `${STACK}  stop: ${stop}\n`;
   for (const bad of ['{ timeout: 30d }', '{ drain: 25d }']) {
     assert.throws(() => parseStack(stack(bad), { file: 'stack.yaml' }),
-      (e: Error) => /stack\.yaml:12:\d+/.test(e.message) && /duration too long/.test(e.message) && /at most 2147483647 ms/.test(e.message), bad);
+      (e: Error) => /stack\.yaml:12:\d+/.test(e.message) && /is longer than a timer can hold: at most 2147483647 ms/.test(e.message), bad);
   }
   // The longest accepted value is one the wrapper accepts too.
   const g = generate(t, stack('{ timeout: 24d, drain: 24d }'));

@@ -8,13 +8,13 @@ import { readFileSync, statSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import { isMap, isPair, isScalar, LineCounter, parseDocument, visit, type Document } from 'yaml';
 import { ConfigError, type ConfigProblem } from './errors.js';
-import { DURATION_HINT, MAX_TIMER_MS, MAX_TIMER_TEXT, parseDuration } from './duration.js';
+import { didYouMean, isHostHeader, isLogLevel, LOG_LEVELS, parseAddress as parseSharedAddress, parseDuration, parseRequestPath, REQUEST_PATH_EXAMPLE, runtimeApiTarget, type LogLevel } from '@zope-systemd/common';
 import { redact } from './log.js';
 import { forwardProblem } from './signal-policy.js';
 import { pythonFlagProblems, type StackDumpMode } from './stack-dump.js';
 
-import { formatAddress, parseAddress, type Address } from './address.js';
-export { formatAddress, parseAddress, type Address };
+import { formatAddress, parseAddress, wrapperAddressRules, type Address } from './address.js';
+export { formatAddress, parseAddress, type Address, type LogLevel };
 
 export type Role = 'startup' | 'readiness' | 'liveness';
 const ROLES: readonly Role[] = ['startup', 'readiness', 'liveness'];
@@ -58,8 +58,6 @@ export interface WarmupUrl {
   timeoutMs: number;
 }
 
-export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
-const LOG_LEVELS: readonly LogLevel[] = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
 
 export interface Config {
   name: string;
@@ -123,36 +121,6 @@ const DEFAULT_ROLES: Record<CheckType, Role[]> = {
   postgresql: ['startup', 'readiness'],
   command: ['readiness'],
 };
-
-// ---------------------------------------------------------------------------------------------------------
-// did-you-mean
-
-/** Optimal string alignment distance: insertions, deletions, substitutions and adjacent swaps ("tpc"/"tcp"). */
-function editDistance(a: string, b: string): number {
-  const d: number[][] = Array.from({ length: a.length + 1 }, (_, i) => Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)));
-  for (let i = 1; i <= a.length; i++) {
-    for (let j = 1; j <= b.length; j++) {
-      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
-      let v = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + cost);
-      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) v = Math.min(v, d[i - 2]![j - 2]! + 1);
-      d[i]![j] = v;
-    }
-  }
-  return d[a.length]![b.length]!;
-}
-
-/** The closest candidate, if it is close enough to be a plausible typo (also catches camelCase/snake_case). */
-export function didYouMean(input: string, candidates: readonly string[]): string | undefined {
-  const norm = (s: string) => s.toLowerCase().replace(/[-_ ]/g, '');
-  let best: string | undefined;
-  let bestScore = Infinity;
-  for (const c of candidates) {
-    const score = norm(c) === norm(input) ? 0 : editDistance(input.toLowerCase(), c.toLowerCase());
-    if (score < bestScore) { best = c; bestScore = score; }
-  }
-  if (best === undefined) return undefined;
-  return bestScore <= Math.max(1, Math.min(3, Math.floor(best.length / 3))) ? best : undefined;
-}
 
 // ---------------------------------------------------------------------------------------------------------
 // addresses, signals
@@ -241,12 +209,9 @@ class Validator {
   /** Every duration key goes through here: the one place that holds them to what a timer can hold. */
   duration(v: unknown, path: Path, dflt: number, opts: { min?: number } = {}): number {
     if (v === undefined || v === null) return dflt;
-    const ms = parseDuration(v);
-    if ((ms !== undefined && ms > MAX_TIMER_MS) || (typeof v === 'number' && v === Infinity)) {
-      this.add(path, `${show(v)} is longer than a timer can hold: ${MAX_TIMER_TEXT}`, 'use a shorter time span, such as 24d or less');
-      return dflt;
-    }
-    if (ms === undefined) { this.add(path, `${show(v)} is not a time span`, DURATION_HINT); return dflt; }
+    const r = parseDuration(v, show);
+    if (!r.ok) { this.add(path, r.message, r.hint); return dflt; }
+    const ms = r.value;
     if (opts.min !== undefined && ms < opts.min) {
       this.add(path, `${show(v)} is too short (at least ${opts.min} ms)`, `use a value of at least ${opts.min}ms`);
       return dflt;
@@ -261,7 +226,7 @@ class Validator {
     return dflt;
   }
 
-  str(v: unknown, path: Path, opts: { required?: boolean; pattern?: RegExp; fix?: string } = {}): string | undefined {
+  str(v: unknown, path: Path, opts: { required?: boolean; pattern?: { test(s: string): boolean }; fix?: string } = {}): string | undefined {
     if (v === undefined || v === null) {
       if (opts.required) this.add(path, 'is missing', opts.fix);
       return undefined;
@@ -286,16 +251,11 @@ class Validator {
    * configured path (check and warm-up paths, VirtualHostMonster paths among them).
    */
   urlPath(v: unknown, path: Path, opts: { required?: boolean } = {}): string | undefined {
-    const s = this.str(v, path, { ...opts, fix: PATH_FIX });
+    const s = this.str(v, path, { ...opts, fix: REQUEST_PATH_EXAMPLE });
     if (s === undefined) return undefined;
-    if (!s.startsWith('/')) { this.add(path, `${show(s)} is not an absolute path`, PATH_FIX); return undefined; }
-    const bad = s.match(/[^\x21-\x7e]/u);
-    if (bad) {
-      this.add(path, `${show(s)} contains ${show(bad[0])}, which a request path cannot carry unencoded (printable ASCII only)`,
-        `percent-encode it: ${show(percentEncode(s))}`);
-      return undefined;
-    }
-    return s;
+    const r = parseRequestPath(s, show);
+    if (!r.ok) { this.add(path, r.message, r.hint); return undefined; }
+    return r.value;
   }
 
   bool(v: unknown, path: Path, dflt: boolean): boolean {
@@ -307,13 +267,10 @@ class Validator {
 
   address(v: unknown, path: Path, opts: { allowZero?: boolean; where?: string } = {}): Address | undefined {
     if (v === undefined || v === null) return undefined;
-    const a = parseAddress(v, opts.allowZero);
-    if (!a) {
-      this.add(path, `${show(v)} is not an address`,
-        'write host:port such as 127.0.0.1:8080 or [::1]:8080, or a bare port for 127.0.0.1',
-        opts.where ? { where: opts.where } : {});
-    }
-    return a;
+    const r = parseSharedAddress(v, { ...wrapperAddressRules(opts.allowZero), quote: show });
+    if (r.ok) return { host: r.value.host, port: r.value.port };
+    this.add(path, r.message, r.hint, opts.where ? { where: opts.where } : {});
+    return undefined;
   }
 
   argv(v: unknown, path: Path): string[] | undefined {
@@ -367,16 +324,13 @@ const LOG_KEYS = ['level'];
 export const WRAPPER_KEYS = { check: CHECK_KEYS, watchdog: WATCHDOG_KEYS, warmup: WARMUP_KEYS, url: URL_KEYS, health: HEALTH_KEYS, stop: STOP_KEYS, signals: SIGNALS_KEYS } as const;
 
 const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_.@-]*$/;
+const HOST_HEADER = { test: isHostHeader };
+/** A unix socket path, or an address by the wrapper's rules (`stats socket ipv4@127.0.0.1:9999 level admin`). */
+const STATS_SOCKET = { test: (s: string) => (s.startsWith('/') ? /^\/\S+$/.test(s) : runtimeApiTarget(s) !== undefined) };
+const HOST_HEADER_FIX = 'write the Host: header to send, e.g. www.example.org or www.example.org:8080';
 const HAPROXY_ID = /^[A-Za-z0-9_.:-]+$/;
 const HAPROXY_ID_CHARS = 'letters, digits and - _ . :';
 const NAME_FIX = 'use letters, digits and _ . @ - (it names the HAProxy server and the metrics label)';
-/** encodeURI applied to what is outside printable ASCII only: `%` escapes already in the path stay as they are. */
-function percentEncode(p: string): string {
-  return p.replace(/[^\x21-\x7e]/gu, (c) => {
-    try { return encodeURI(c); } catch { return '%EF%BF%BD'; } // a lone surrogate has no UTF-8: U+FFFD
-  });
-}
-const PATH_FIX = 'write an absolute path such as /Plone or /VirtualHostBase/https/www.example.org:443/Plone/VirtualHostRoot/';
 
 /** A wrapper config is a few KiB; anything near this is not one (and parsing megabytes costs seconds and GBs). */
 export const MAX_CONFIG_BYTES = 256 * 1024;
@@ -507,7 +461,7 @@ function validate(v: Validator, raw: Record<string, unknown>, flags: Flags, opti
       if (!um) return;
       v.keys(um, p, URL_KEYS);
       const path = v.urlPath(um.path, [...p, 'path'], { required: true });
-      const host = v.str(um.host, [...p, 'host'], { pattern: /^[A-Za-z0-9.:[\]-]+$/, fix: 'write a host name such as www.example.org' });
+      const host = v.str(um.host, [...p, 'host'], { pattern: HOST_HEADER, fix: HOST_HEADER_FIX });
       const text = v.str(um.text, [...p, 'text']);
       warmup.urls.push({
         path: path ?? '/',
@@ -608,7 +562,7 @@ function validate(v: Validator, raw: Record<string, unknown>, flags: Flags, opti
     const hp = v.map(raw.haproxy, ['haproxy']) ?? {};
     v.keys(hp, ['haproxy'], HAPROXY_KEYS);
     const statsSocket = v.str(hp['stats-socket'], ['haproxy', 'stats-socket'], {
-      required: true, pattern: /^(\/\S+|[A-Za-z0-9.-]+:\d+|\[[0-9a-fA-F:]+\]:\d+)$/,
+      required: true, pattern: STATS_SOCKET,
       fix: 'write the path of the `stats socket ... level admin` (e.g. /run/haproxy/admin.sock) or host:port',
     });
     // HAProxy's own identifier rule (its config check refuses anything else, e.g. "character '@' is not
@@ -626,7 +580,7 @@ function validate(v: Validator, raw: Record<string, unknown>, flags: Flags, opti
   v.keys(lg, ['log'], LOG_KEYS);
   let level: LogLevel = DEFAULTS.log.level;
   if (flags.logLevel !== undefined) {
-    if ((LOG_LEVELS as readonly string[]).includes(flags.logLevel)) level = flags.logLevel as LogLevel;
+    if (isLogLevel(flags.logLevel)) level = flags.logLevel;
     else v.add([], `--log-level ${show(flags.logLevel)} is not one of ${LOG_LEVELS.join(', ')}`, undefined, { where: '--log-level' });
   } else level = v.oneOf(lg.level, ['log', 'level'], LOG_LEVELS, DEFAULTS.log.level);
 
@@ -705,7 +659,7 @@ function validateCheck(v: Validator, c: unknown, p: Path, http: Address, databas
   };
   switch (type) {
     case 'http': {
-      const host = v.str(m.host, [...p, 'host'], { pattern: /^[A-Za-z0-9.:[\]-]+$/, fix: 'write a host name such as www.example.org' });
+      const host = v.str(m.host, [...p, 'host'], { pattern: HOST_HEADER, fix: HOST_HEADER_FIX });
       const text = v.str(m.text, [...p, 'text']);
       return {
         ...common, type, address: addr(false, http),

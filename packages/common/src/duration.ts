@@ -1,0 +1,87 @@
+// systemd time spans (systemd.time(7)), the one duration syntax of every zope-systemd config: "500ms", "30s",
+// "2min", "1h 30min", "1.5s", ".5s", "2w". A component without a unit, and a plain number, are seconds, as
+// for TimeoutStartSec= and friends. Units are case-sensitive as in systemd: `m` is a minute, `M` a month.
+import { parsed, quoteValue, refused, type ParseResult, type Quote } from './parse-result.js';
+
+const UNITS: ReadonlyArray<readonly [readonly string[], number]> = [
+  // µs with the micro sign (U+00B5) and with the Greek mu (U+03BC), as systemd accepts both. Written as escapes:
+  // one character above U+00FF in a bundled executable makes V8 keep its whole source as two bytes per character.
+  [['usec', 'us', '\u00b5s', '\u03bcs'], 0.001],
+  [['msec', 'ms'], 1],
+  [['seconds', 'second', 'sec', 's'], 1000],
+  [['minutes', 'minute', 'min', 'm'], 60_000],
+  [['hours', 'hour', 'hr', 'h'], 3_600_000],
+  [['days', 'day', 'd'], 86_400_000],
+  [['weeks', 'week', 'w'], 604_800_000],
+  [['months', 'month', 'M'], 2_629_800_000],
+  [['years', 'year', 'y'], 31_557_600_000],
+];
+const UNIT_MS = new Map<string, number>(UNITS.flatMap(([names, ms]) => names.map((n) => [n, ms] as const)));
+
+/** The unit spellings a message lists (the shortest of each). */
+export const DURATION_UNITS = 'us, ms, s, min, h, d, w, M, y';
+
+export const DURATION_HINT = `write a systemd time span such as 500ms, 30s, 2min, 1h 30min, or a number of seconds (units: ${DURATION_UNITS})`;
+
+/**
+ * The longest span a Node timer holds: setTimeout() and friends take a signed 32-bit count of milliseconds and
+ * turn anything above it into 1 ms (with only a warning), so `stop.timeout: 30d` would SIGKILL 1 ms after the
+ * stop signal. Every configured duration drives a timer or a comparison with one, so every one is held to it.
+ */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** The limit as a message states it. */
+export const MAX_TIMER_TEXT = `at most ${MAX_TIMER_MS} ms, about 24.8 days`;
+
+const COMPONENT = /\s*(\d+(?:\.\d*)?|\.\d+)\s*([a-zA-Z\u00b5\u03bc]*)\s*/y;
+
+/**
+ * A time span in milliseconds, kept to the microsecond (systemd's own resolution, and no floating-point
+ * residue: `1.1s` is 1100, not 1100.0000000000002). Refused: anything else, negative values, NaN, `infinity`
+ * (every timer of the wrapper must end) and spans longer than a timer holds (MAX_TIMER_MS).
+ */
+export function parseDuration(value: unknown, quote: Quote = quoteValue): ParseResult<number> {
+  const tooLong = () => refused(`${quote(value)} is longer than a timer can hold: ${MAX_TIMER_TEXT}`, 'use a shorter time span, such as 24d or less');
+  let ms: number;
+  if (typeof value === 'number') {
+    if (value === Infinity) return tooLong();
+    if (!Number.isFinite(value) || value < 0) return refused(`${quote(value)} is not a time span`, DURATION_HINT);
+    ms = value * 1000;
+  } else if (typeof value === 'string') {
+    const r = spanOf(value.trim());
+    if (typeof r === 'string') return refused(`${quote(value)} is not a time span${r}`, DURATION_HINT);
+    ms = r;
+  } else {
+    return refused(`${quote(value)} is not a time span`, DURATION_HINT);
+  }
+  ms = Math.round(ms * 1000) / 1000;
+  return ms > MAX_TIMER_MS ? tooLong() : parsed(ms);
+}
+
+/** The sum of the components, or what is wrong (text appended to "is not a time span"). */
+function spanOf(s: string): number | string {
+  if (s === '') return '';
+  let total = 0;
+  for (let pos = 0; pos < s.length;) {
+    COMPONENT.lastIndex = pos;
+    const m = COMPONENT.exec(s);
+    if (!m || m[0] === '') return '';
+    const unit = m[2] === '' ? 1000 : UNIT_MS.get(m[2]!);
+    if (unit === undefined) return `: unknown unit ${JSON.stringify(m[2])}`;
+    total += Number(m[1]) * unit;
+    pos = COMPONENT.lastIndex;
+  }
+  return total;
+}
+
+/**
+ * Milliseconds as one systemd time span in the largest unit that divides it (`10min`, `90s`, `500ms`, `1500us`),
+ * as zunitgen writes durations into unit files and wrapper configs; parseDuration reads it back exactly.
+ */
+export function formatTimeSpan(ms: number): string {
+  if (ms === 0) return '0';
+  for (const [unit, n] of [['h', 3_600_000], ['min', 60_000], ['s', 1000], ['ms', 1]] as const) {
+    if (ms % n === 0) return `${ms / n}${unit}`;
+  }
+  return `${Math.round(ms * 1000)}us`;
+}

@@ -1,0 +1,59 @@
+// The one duration parser of both tools: systemd.time(7) spans, exact to the microsecond, bounded by what a
+// timer holds. Where the two tools' parsers used to disagree (`.5s`, `w`, `M`, `y`, unit-less components),
+// the properties below pin what both now accept.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fc from 'fast-check';
+import { formatTimeSpan, MAX_TIMER_MS, parseDuration } from '../src/index.js';
+
+const ms = (v: unknown) => { const r = parseDuration(v); return r.ok ? r.value : undefined; };
+
+test('systemd time spans and plain seconds', () => {
+  const cases: Array<[unknown, number]> = [
+    ['500ms', 500], ['30s', 30_000], ['2min', 120_000], ['1h 30min', 5_400_000], ['1.5s', 1500], ['.5s', 500], ['5.s', 5000],
+    ['90', 90_000], [5, 5000], [0.25, 250], [0, 0], ['0', 0], ['2 minutes', 120_000], ['1h30', 3_630_000], ['1 30', 31_000],
+    ['2w', 1_209_600_000], ['1d 2h', 93_600_000], ['1.1s', 1100], ['  30 s  ', 30_000], ['1m', 60_000],
+    ['500us', 0.5], ['500usec', 0.5], ['500\u00b5s', 0.5], ['500\u03bcs', 0.5], ['1us', 0.001],
+  ];
+  for (const [v, want] of cases) assert.equal(ms(v), want, String(v));
+});
+
+test('refused: not a span, negative, NaN, unknown or wrongly cased units, empty', () => {
+  for (const bad of ['soon', '', '   ', '-5s', '5 parsecs', '30S', '1MIN', '1 h x', 'infinity', -1, NaN, null, undefined, true, [], {}, '1e3s', '0x10s']) {
+    const r = parseDuration(bad);
+    assert.equal(r.ok, false, `accepted ${String(bad)}`);
+    if (!r.ok) assert.match(r.hint ?? '', /systemd time span/, String(bad));
+  }
+  const unit = parseDuration('2 parsecs');
+  assert.deepEqual(unit, { ok: false, message: '"2 parsecs" is not a time span: unknown unit "parsecs"', hint: 'write a systemd time span such as 500ms, 30s, 2min, 1h 30min, or a number of seconds (units: us, ms, s, min, h, d, w, M, y)' });
+});
+
+test('longer than a timer holds: refused as too long (months and years always are), with the limit', () => {
+  assert.equal(ms(`${MAX_TIMER_MS}ms`), MAX_TIMER_MS);
+  assert.equal(ms('24d'), 24 * 86_400_000);
+  for (const long of ['25d', '4w', '1M', '1y', `${MAX_TIMER_MS + 1}ms`, 3e6, Infinity]) {
+    const r = parseDuration(long);
+    assert.ok(!r.ok && /is longer than a timer can hold: at most 2147483647 ms, about 24\.8 days/.test(r.message) && /24d or less/.test(r.hint ?? ''), String(long));
+  }
+});
+
+test('property: the sum of any components, in any of each unit\'s spellings', () => {
+  const unit = fc.constantFrom<[string, number]>(['us', 0.001], ['usec', 0.001], ['ms', 1], ['msec', 1], ['s', 1000], ['sec', 1000], ['seconds', 1000], ['', 1000],
+    ['m', 60_000], ['min', 60_000], ['minutes', 60_000], ['h', 3_600_000], ['hr', 3_600_000], ['hours', 3_600_000], ['d', 86_400_000], ['days', 86_400_000], ['w', 604_800_000]);
+  const component = fc.tuple(fc.integer({ min: 0, max: 3 }), fc.integer({ min: 0, max: 99 }), fc.boolean(), unit, fc.constantFrom('', ' '));
+  fc.assert(fc.property(fc.array(component, { minLength: 1, maxLength: 4 }), fc.constantFrom(' ', '', '  '), (parts, sep) => {
+    // Unit-less components need a separator from the next number.
+    const text = parts.map(([n, frac, withFrac, [u], gap]) => `${n}${withFrac ? `.${String(frac).padStart(2, '0')}` : ''}${gap}${u}`).join(sep || ' ');
+    const want = parts.reduce((s, [n, frac, withFrac, [, f]]) => s + (n + (withFrac ? frac / 100 : 0)) * f, 0);
+    const rounded = Math.round(want * 1000) / 1000;
+    assert.equal(ms(text), rounded > MAX_TIMER_MS ? undefined : rounded, text);
+  }));
+});
+
+test('property: what zunitgen writes (formatTimeSpan) reads back exactly', () => {
+  fc.assert(fc.property(fc.integer({ min: 0, max: MAX_TIMER_MS * 1000 }), (us) => {
+    const v = us / 1000;
+    assert.equal(ms(formatTimeSpan(v)), v, formatTimeSpan(v));
+  }));
+  assert.deepEqual([formatTimeSpan(600_000), formatTimeSpan(90_000), formatTimeSpan(1500), formatTimeSpan(0.5), formatTimeSpan(0)], ['10min', '90s', '1500ms', '500us', '0']);
+});
