@@ -2,6 +2,8 @@
 // systemd 252 (test/harness/box.ts) with real programs: PostgreSQL 15 (a Type=notify unit), the sample ZEO stub,
 // three sample instances on waitress behind the built znotify wrapper, and a host-side HAProxy 2.6 fed the
 // generated backend snippet. One box for the whole sequence (set-up in test/fixtures/unitgen/stack.ts):
+//   0. the stack's user does not exist and var/ is not there: the generated setup unit (systemd-sysusers,
+//      systemd-tmpfiles) makes both before ZEO and the clients start, as on a fresh host;
 //   1. `systemctl start plone.target` starts PostgreSQL -> ZEO -> client1 -> client2 -> client3, each client only
 //      once the previous one is READY (systemd's own monotonic timestamps prove it); the health sockets listen
 //      (and accept TCP) before their services start;
@@ -16,13 +18,15 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { Box } from './harness/box.js';
 import {
-  agentLine, agentSocket, BACKEND, clientUnit, healthSocket, HTTPCHK_BACKEND, PG_UNIT, probeTcp, setUpStack, sleep, SLICE, stackSkipReason,
+  agentLine, agentSocket, BACKEND, clientUnit, healthSocket, HTTPCHK_BACKEND, PG_UNIT, probeTcp, setUpStack, sleep, SLICE, STACK_DIR, stackSkipReason,
   STACK, TARGET, until, ZEO_UNIT,
 } from './fixtures/unitgen/stack.js';
 
 const skip = stackSkipReason();
 const N = 3;
 const CLIENTS = Array.from({ length: N }, (_, i) => i + 1);
+const FRESH_USER = 'zsde2eplone';
+const SETUP_UNIT = `${STACK}-setup.service`;
 const TS = ['ExecMainStartTimestampMonotonic', 'ActiveEnterTimestampMonotonic', 'ActiveState', 'SubState', 'NRestarts', 'Result', 'InvocationID'];
 /** PID 1's journal messages with their monotonic time (us), oldest first. */
 async function pid1Events(box: Box): Promise<Array<{ us: number; message: string }>> {
@@ -39,19 +43,23 @@ const us = (v: string | undefined): number => {
 };
 
 test('the generated stack in a real systemd: order, slice limits, health sockets, stop, HAProxy', { skip, timeout: 120_000 }, async (t) => {
-  const s = await setUpStack(t, { clients: N, warmupSeconds: 1.5 });
+  // A user the box does not have and no var/: the generated setup unit must make both, as on a fresh host.
+  const s = await setUpStack(t, { clients: N, warmupSeconds: 1.5, freshUser: FRESH_USER });
   const { box } = s;
   const hx = s.hx!;
   t.diagnostic(`generated: ${s.generated.join(' ')}`);
-  for (const f of [TARGET, SLICE, ZEO_UNIT, ...CLIENTS.flatMap((n) => [clientUnit(n), agentSocket(n), healthSocket(n), `${STACK}-client${n}.znotify.yaml`]),
+  for (const f of [TARGET, SLICE, ZEO_UNIT, SETUP_UNIT, `${STACK}.sysusers.conf`, `${STACK}.tmpfiles.conf`, ...CLIENTS.flatMap((n) => [clientUnit(n), agentSocket(n), healthSocket(n), `${STACK}-client${n}.znotify.yaml`]),
     `haproxy-${STACK}.cfg`, `haproxy-${STACK}-httpchk.cfg`]) {
     assert.ok(s.generated.includes(f), `zunitgen did not create ${f}: ${s.generateOutput}`);
   }
   // systemd loaded every generated unit without complaint.
-  for (const u of [TARGET, SLICE, ZEO_UNIT, ...CLIENTS.flatMap((n) => [clientUnit(n), agentSocket(n), healthSocket(n)])]) {
+  for (const u of [TARGET, SLICE, ZEO_UNIT, SETUP_UNIT, ...CLIENTS.flatMap((n) => [clientUnit(n), agentSocket(n), healthSocket(n)])]) {
     const p = await s.show(u, ['LoadState', 'LoadError']);
     assert.equal(p.LoadState, 'loaded', `${u}: ${p.LoadError}`);
   }
+  const userBefore = await box.exec(['getent', 'passwd', FRESH_USER], { allowFail: true });
+  assert.equal(userBefore.code, 2, `${FRESH_USER} exists before the start: ${userBefore.stdout}`);
+  assert.equal((await box.exec(['test', '-e', `${STACK_DIR}/var`], { allowFail: true })).code, 1, 'var/ exists before the start');
 
   // ---------------------------------------------------------------------------------------- 1. start in order
   // While `systemctl start` runs, watch the last client: its sockets must be active and accept TCP while the
@@ -124,9 +132,20 @@ test('the generated stack in a real systemd: order, slice limits, health sockets
     t.diagnostic(`client${N}'s sockets accepted TCP while it was inactive from ${seen[0]!.ms} to ${seen.at(-1)!.ms} ms into the start`);
   });
 
+  // What the setup unit made (systemd-sysusers, systemd-tmpfiles): the stack's user, its group, var/ as its own.
+  const [uid, gid] = (await box.exec(['getent', 'passwd', FRESH_USER])).stdout.split(':').slice(2, 4).map(Number) as [number, number];
+
+  await t.test('a fresh host: the setup unit created the user and var/, before ZEO and the clients started', async () => {
+    assert.equal((await box.exec(['getent', 'group', FRESH_USER])).stdout.split(':')[2], String(gid), 'the primary group is the one named like the user');
+    assert.equal((await box.exec(['stat', '-c', '%u %g %a %U', `${STACK_DIR}/var`])).stdout.trim(), `${uid} ${gid} 750 ${FRESH_USER}`);
+    const setup = await s.show(SETUP_UNIT, ['ActiveState', 'SubState', 'Result', 'ActiveEnterTimestampMonotonic']);
+    assert.deepEqual([setup.ActiveState, setup.SubState, setup.Result], ['active', 'exited', 'success']);
+    for (const [u, p] of chain.slice(1)) assert.ok(us(p.ExecMainStartTimestampMonotonic) >= us(setup.ActiveEnterTimestampMonotonic), `${u} started before ${SETUP_UNIT} was done`);
+  });
+
   await t.test('the clients run (and warmed up) under the generated sandboxing', async () => {
     // systemd.exec(5): NoNewPrivileges= -> NoNewPrivs 1; SystemCallFilter= -> seccomp mode 2; CapabilityBoundingSet=
-    // (empty) -> no capabilities; PrivateTmp=/ProtectSystem= -> a mount namespace of its own; User= -> the box user.
+    // (empty) -> no capabilities; PrivateTmp=/ProtectSystem= -> a mount namespace of its own; User= -> the stack's user.
     const pid1mnt = (await box.exec(['readlink', '/proc/1/ns/mnt'])).stdout.trim();
     for (const n of CLIENTS) {
       const main = (await s.show(clientUnit(n), ['MainPID'])).MainPID!;
@@ -138,7 +157,7 @@ test('the generated stack in a real systemd: order, slice limits, health sockets
         assert.equal(field('NoNewPrivs'), '1', `client${n} pid ${pid}`);
         assert.equal(field('Seccomp'), '2', `client${n} pid ${pid}`);
         assert.equal(field('CapBnd'), '0000000000000000', `client${n} pid ${pid}`);
-        assert.equal(field('Uid')?.split(/\s+/)[0], String(box.user.uid), `client${n} pid ${pid}`);
+        assert.equal(field('Uid')?.split(/\s+/)[0], String(uid), `client${n} pid ${pid}: not the stack's user`);
         assert.notEqual((await box.exec(['readlink', `/proc/${pid}/ns/mnt`])).stdout.trim(), pid1mnt, `client${n} pid ${pid} shares PID 1's mount namespace`);
       }
     }

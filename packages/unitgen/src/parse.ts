@@ -1,6 +1,7 @@
 // Layer 1: pure parse + validate. YAML text -> StackModel, or a ConfigError listing EVERY problem with
 // file:line:col and a hint. Positions come from the yaml library's node ranges and LineCounter.
 
+import { setupUnitName } from './setup-files.js';
 import { isMap, isSeq, isAlias, LineCounter, parseDocument, type Node, type YAMLMap } from 'yaml';
 import { ConfigError, type ConfigIssue } from './errors.js';
 import { invalidUnitName, systemdEscape, UNIT_NAME_MAX } from './escape.js';
@@ -40,7 +41,8 @@ const FORWARD_SIGNALS = ['SIGHUP', 'SIGINT', 'SIGUSR1', 'SIGUSR2'];
 const BALANCE = ['leastconn', 'roundrobin', 'first', 'source'];
 const MAX_CLIENTS = 128;
 
-const NAME_RE = /^[a-z_][a-z0-9_-]{0,31}$/;
+// systemd-sysusers (which creates the user) takes at most 31 characters, the utmp limit.
+const NAME_RE = /^[a-z_][a-z0-9_-]{0,30}$/;
 const HAPROXY_ID = /^[A-Za-z0-9_.:-]{1,64}$/;
 
 export interface ParseOptions {
@@ -160,7 +162,7 @@ function yamlHint(code: string, line: string): string | undefined {
 
 /** A generated unit name that the system already has is refused: ours would replace it, or it ours. */
 function refuseShadowing(w: Walker, m: StackModel, stackNode: Node | null, check: NonNullable<ParseOptions['shadowCheck']>): void {
-  const names = [m.target, m.slice, ...(m.zeo ? [m.zeo.unit] : []), ...m.clients.flatMap((c) => [c.unit, c.agentSocket, ...(c.healthSocket ? [c.healthSocket] : [])])];
+  const names = [m.target, m.slice, setupUnitName(m.prefix), ...(m.zeo ? [m.zeo.unit] : []), ...m.clients.flatMap((c) => [c.unit, c.agentSocket, ...(c.healthSocket ? [c.healthSocket] : [])])];
   const found = existingUnits(names, check.dirs, check.exists);
   if (found.length) {
     w.err(stackNode, `stack: ${q(m.stack)} generates unit names the system already has: ${found.join(', ')}`, 'choose another stack name; these units belong to systemd or the distribution');
@@ -295,7 +297,7 @@ function validate(w: Walker, root: Node | null, file: string): StackModel | unde
   }
   const userName = (k: 'user' | 'group') => {
     const v = w.str(g(k), k);
-    if (v !== undefined && !NAME_RE.test(v)) { w.err(g(k), `${k}: not a valid ${k} name: ${q(v)}`, 'lower-case letters, digits, _ and -, starting with a letter or _, at most 32 characters'); return undefined; }
+    if (v !== undefined && !NAME_RE.test(v)) { w.err(g(k), `${k}: not a valid ${k} name: ${q(v)}`, 'lower-case letters, digits, _ and -, starting with a letter or _, at most 31 characters'); return undefined; }
     return v;
   };
   const user = top.has('user') ? userName('user') : undefined;

@@ -5,16 +5,18 @@
 
 import { TemplateError } from './errors.js';
 import { standaloneHaproxy } from './haproxy-standalone.js';
+import { setupUnitName, sysusersName, sysusersText, tmpfilesName, tmpfilesText } from './setup-files.js';
 import { commentText } from './escape.js';
 import type { CheckModel, ClientModel, StackModel } from './model.js';
 import { formatAddress, formatDuration } from './values.js';
 
 /** Template names (files `<name>.hbs` in templates/); `hardening` is a partial. */
-export const TEMPLATE_NAMES = ['target', 'slice', 'zeo.service', 'client.service', 'socket', 'znotify.yaml', 'haproxy.cfg', 'haproxy-httpchk.cfg', 'recycle.service', 'recycle.timer', 'hardening'] as const;
+export const TEMPLATE_NAMES = ['target', 'slice', 'setup.service', 'zeo.service', 'client.service', 'socket', 'znotify.yaml', 'haproxy.cfg', 'haproxy-httpchk.cfg', 'recycle.service', 'recycle.timer', 'hardening'] as const;
 export type TemplateName = (typeof TEMPLATE_NAMES)[number];
 export type TemplateSources = Record<TemplateName, string>;
 
-export type FileKind = 'unit' | 'znotify' | 'haproxy';
+/** unit: a systemd unit; znotify: a wrapper config; haproxy: HAProxy configuration; sysusers, tmpfiles: sysusers.d(5), tmpfiles.d(5) files. */
+export type FileKind = 'unit' | 'znotify' | 'haproxy' | 'sysusers' | 'tmpfiles';
 export interface GeneratedFile {
   /** File name inside the output directory. */
   name: string;
@@ -80,6 +82,20 @@ function environmentWords(m: StackModel, env: Record<string, string>): string[] 
   return Object.entries(all).map(([k, v]) => `${k}=${v}`);
 }
 
+/** The wrapper config's watchdog: and signals: sections, and whether each is written at all. */
+function wrapperOptionsView(m: StackModel): { hasWatchdog: boolean; dumpStacksSet: boolean; watchdog: object; hasSignals: boolean } {
+  const dumpStacksSet = m.clientWatchdog.dumpStacks !== undefined;
+  const hasSignals = m.clientSignals.forward !== undefined || m.clientSignals.stackDump !== undefined;
+  const hasWatchdog = m.clientWatchdog.databaseGraceMs !== undefined || m.clientWatchdog.hangTimeoutMs !== undefined || dumpStacksSet;
+  // Durations as text, so that a 0 the operator wrote ("restart at once") is "0", present, and not a falsy
+  // number that {{#if}} would drop (the wrapper would then use its 2min/5min defaults).
+  const watchdog = {
+    ...(m.clientWatchdog.databaseGraceMs !== undefined ? { databaseGrace: formatDuration(m.clientWatchdog.databaseGraceMs) } : {}),
+    ...(m.clientWatchdog.hangTimeoutMs !== undefined ? { hangTimeout: formatDuration(m.clientWatchdog.hangTimeoutMs) } : {}),
+  };
+  return { hasWatchdog, dumpStacksSet, watchdog, hasSignals };
+}
+
 export function renderWith(m: StackModel, t: Compiled, opts: RenderOptions): GeneratedFile[] {
   if (!opts.outDir.startsWith('/')) throw new TemplateError(`outDir must be absolute, got ${JSON.stringify(opts.outDir)}`);
   const hdr = header(m, opts.generator);
@@ -104,20 +120,19 @@ export function renderWith(m: StackModel, t: Compiled, opts: RenderOptions): Gen
   // (re)starting on its own never starts a database unit an operator stopped (it waits for it instead).
   run(m.target, 'unit', t.target, { wants: [...(m.postgresql ? [m.postgresql.unit] : []), ...(m.zeo ? [m.zeo.unit] : []), ...clientUnits, ...(recycleUnits ? [recycleUnits.timer] : [])] });
   run(m.slice, 'unit', t.slice, {});
+  // The user and var/ before anything runs as that user: sysusers.d and tmpfiles.d files, applied by the setup unit.
+  const setupUnit = setupUnitName(m.prefix);
+  run(setupUnit, 'unit', t['setup.service'], {
+    sysusersArgv: ['/usr/bin/systemd-sysusers', joinPath(opts.outDir, sysusersName(m.prefix))],
+    tmpfilesArgv: ['/usr/bin/systemd-tmpfiles', '--create', joinPath(opts.outDir, tmpfilesName(m.prefix))],
+  });
+  files.push({ name: sysusersName(m.prefix), kind: 'sysusers', content: sysusersText(m, hdr) }, { name: tmpfilesName(m.prefix), kind: 'tmpfiles', content: tmpfilesText(m, hdr) });
   if (m.zeo) {
     const waitArgv = [...m.zunitgen, 'wait-tcp', formatAddress(m.zeo.address), '--timeout', formatDuration(m.zeo.readyTimeoutMs)];
-    run(m.zeo.unit, 'unit', t['zeo.service'], { waitArgv, timeoutStartMs: m.zeo.readyTimeoutMs + 10_000, env: environmentWords(m, m.zeo.environment) });
+    run(m.zeo.unit, 'unit', t['zeo.service'], { waitArgv, setupUnit, after: [setupUnit, ...(m.postgresql ? [m.postgresql.unit] : [])], timeoutStartMs: m.zeo.readyTimeoutMs + 10_000, env: environmentWords(m, m.zeo.environment) });
   }
   const servers = m.clients.map((c) => ({ name: c.server, http: c.http, agent: c.health.agent, healthHttp: c.health.http }));
-  const dumpStacksSet = m.clientWatchdog.dumpStacks !== undefined;
-  const hasSignals = m.clientSignals.forward !== undefined || m.clientSignals.stackDump !== undefined;
-  const hasWatchdog = m.clientWatchdog.databaseGraceMs !== undefined || m.clientWatchdog.hangTimeoutMs !== undefined || dumpStacksSet;
-  // Durations as text, so that a 0 the operator wrote ("restart at once") is "0", present, and not a falsy
-  // number that {{#if}} would drop (the wrapper would then use its 2min/5min defaults).
-  const watchdog = {
-    ...(m.clientWatchdog.databaseGraceMs !== undefined ? { databaseGrace: formatDuration(m.clientWatchdog.databaseGraceMs) } : {}),
-    ...(m.clientWatchdog.hangTimeoutMs !== undefined ? { hangTimeout: formatDuration(m.clientWatchdog.hangTimeoutMs) } : {}),
-  };
+  const wrapperOptions = wrapperOptionsView(m);
   const clientEnv = environmentWords(m, m.clientEnvironment);
   const source = opts.configPath ?? m.source;
   const regenerate = opts.regenerate ?? (m.hosts ? `run \`zunitgen deploy ${source}\`` : `run \`zunitgen generate ${source} --out ${opts.outDir}\``);
@@ -126,14 +141,14 @@ export function renderWith(m: StackModel, t: Compiled, opts: RenderOptions): Gen
     const execStart = [...m.znotify, 'run', '--name', c.name, '--config', joinPath(opts.outDir, cfgName), '--', ...c.command];
     const sockets = [c.agentSocket, ...(c.healthSocket ? [c.healthSocket] : [])];
     run(c.unit, 'unit', t['client.service'], {
-      c, execStart, sockets, env: clientEnv,
+      c, execStart, sockets, setupUnit, after: [setupUnit, ...c.after], env: clientEnv,
       // The wrapper's own start (Node, the instance binding its port) gets 30 s on top of the warm-up budget.
       timeoutStartMs: m.warmup.budgetMs + 30_000,
       timeoutStopMs: m.stop.drainMs + m.stop.timeoutMs + 15_000,
     });
     run(c.agentSocket, 'unit', t.socket, { c, address: c.health.agent, fdname: 'agent', purpose: 'health agent socket' });
     if (c.healthSocket && c.health.http) run(c.healthSocket, 'unit', t.socket, { c, address: c.health.http, fdname: 'http', purpose: 'health HTTP socket' });
-    run(cfgName, 'znotify', t['znotify.yaml'], { c, path: joinPath(opts.outDir, cfgName), source, regenerate, checks: c.checks.map(checkView), hasWatchdog, dumpStacksSet, watchdog, hasSignals });
+    run(cfgName, 'znotify', t['znotify.yaml'], { c, path: joinPath(opts.outDir, cfgName), source, regenerate, checks: c.checks.map(checkView), ...wrapperOptions });
   }
   if (recycleUnits && m.recycle) {
     const config = opts.configPath ?? m.source;

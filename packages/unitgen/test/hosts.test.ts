@@ -70,14 +70,16 @@ test('one unit set per host, each verified by systemd on its own; one HAProxy ba
   const m = parseStack(example, { file: 'plone-hosts.yaml' });
   const r = renderHostsWith(m, builtinTemplates(), { outDir: '/etc/systemd/system' });
   const names = (h: string) => r.hosts.find((x) => x.host.name === h)!.files.map((f) => f.name).sort();
-  assert.deepEqual(names('db'), ['plone-zeo.service', 'plone.slice', 'plone.target']);
+  // Every host gets the setup unit and the user and directories it applies (the same on every host).
+  const setup = ['plone-setup.service', 'plone.slice', 'plone.sysusers.conf', 'plone.target', 'plone.tmpfiles.conf'];
+  assert.deepEqual(names('db'), ['plone-setup.service', 'plone-zeo.service', 'plone.slice', 'plone.sysusers.conf', 'plone.target', 'plone.tmpfiles.conf']);
   assert.deepEqual(names('app2'), ['plone-client4-agent.socket', 'plone-client4-health.socket', 'plone-client4.service', 'plone-client4.znotify.yaml',
     'plone-client5-agent.socket', 'plone-client5-health.socket', 'plone-client5.service', 'plone-client5.znotify.yaml',
-    'plone-client6-agent.socket', 'plone-client6-health.socket', 'plone-client6.service', 'plone-client6.znotify.yaml', 'plone.slice', 'plone.target']);
+    'plone-client6-agent.socket', 'plone-client6-health.socket', 'plone-client6.service', 'plone-client6.znotify.yaml', ...setup]);
   for (const h of r.hosts) {
     // No unit names a unit of another host.
     const all = h.files.map((f) => f.content).join('\n');
-    for (const other of r.hosts.filter((x) => x !== h)) for (const f of other.files) if (!['plone.slice', 'plone.target'].includes(f.name)) assert.ok(!all.includes(f.name), `${h.host.name} names ${f.name}`);
+    for (const other of r.hosts.filter((x) => x !== h)) for (const f of other.files) if (!setup.includes(f.name)) assert.ok(!all.includes(f.name), `${h.host.name} names ${f.name}`);
     const dir = tempDir(t);
     for (const f of h.files) require_write(join(dir, f.name), f.content);
     const v = verify(dir, { stubExec: true });

@@ -25,6 +25,7 @@ test('a new output directory appears complete (temp sibling + rename), with a ma
   assert.deepEqual(readdirSync(dir).filter((n) => n.includes('tmp')), [], 'no temporary directory left behind');
   const m = readManifest(out, 'plone')!;
   assert.deepEqual(Object.keys(m.files).sort(), r.files.map((f) => f.name).sort());
+  for (const n of ['plone-setup.service', 'plone.sysusers.conf', 'plone.tmpfiles.conf']) assert.ok(n in m.files, `${n} is not in the manifest`);
   // ExecStart refers to the znotify config by its final absolute path
   assert.match(readFileSync(join(out, 'plone-client1.service'), 'utf8'), new RegExp(`--config ${out}/plone-client1.znotify.yaml`));
   // The wrapper config's comments make sense on the host: the unit that reads it, the stack config (absolute) to
@@ -54,7 +55,7 @@ test('regenerating: unchanged files stay, stale files it generated are removed, 
   assert.equal(existsSync(join(out, 'plone-client3.service')), false);
   assert.equal(existsSync(join(out, 'other.service')), true);
   assert.deepEqual(Object.keys(readManifest(out, 'plone')!.files).length, fewer.files.length);
-  assert.deepEqual(readdirSync(out).filter((n) => n.includes('tmp')), []);
+  assert.deepEqual(readdirSync(out).filter((n) => n.startsWith('.zunitgen-txn') || n.endsWith('.tmp')), [], 'a transaction left behind');
 });
 
 test('refuses to overwrite a file it did not generate, and writes nothing at all', (t) => {
