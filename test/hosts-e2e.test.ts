@@ -169,8 +169,15 @@ test('three hosts: deploy, start across hosts, a host lost under load, deploy wh
   const zs = (...args: string[]) => zunitgen(kit, ['--haproxy-socket', hx.statsSocket, '--run-dir', runDir, ...args], ZSTACK);
   const st = await zs('status', cfg, '--json');
   assert.equal(st.code, 0, st.stderr + st.stdout);
-  const sj = JSON.parse(st.stdout) as { clients: Array<{ client: string; host: string; serving: boolean }>; servers: Array<{ unit: string; host: string }> };
+  const sj = JSON.parse(st.stdout) as { clients: Array<{ client: string; host: string; serving: boolean; mainPid: number; memory?: { pids: number[]; rssBytes: number; pssBytes: number } }>; servers: Array<{ unit: string; host: string }> };
   assert.deepEqual(sj.clients.map((c) => [c.client, c.host, c.serving]), [['client1', 'app1', true], ['client2', 'app1', true], ['client3', 'app2', true]]);
+  // Memory of instances on other hosts, as their wrappers read it there: the instance (python), not the wrapper.
+  for (const c of sj.clients) {
+    assert.ok(c.memory && c.memory.rssBytes > 0 && c.memory.pssBytes <= c.memory.rssBytes && !c.memory.pids.includes(c.mainPid), JSON.stringify(c));
+    const h = c.host === 'app1' ? app1 : app2;
+    assert.equal((await kit.ssh(h.destination, `cat /proc/${c.memory.pids[0]}/comm`)).stdout.trim(), 'python3', `${c.client}: pid ${c.memory.pids[0]} on ${c.host}`);
+  }
+  assert.match((await zs('status', cfg)).stdout, /^sample-client3\.service\s+app2\s+active\/running\s+ready\s+UP\s+\d+\s+\d[\d.]*[KMG]\s+\d[\d.]*[KMG]\s/m);
   assert.deepEqual(sj.servers.map((x) => [x.unit, x.host]), [['sample-zeo.service', 'db']]);
   const invBefore = await Promise.all([[app1, 1], [app1, 2], [app2, 3]].map(([h, n]) => props(kit, h as SshHost, `sample-client${n}.service`, ['InvocationID'])));
   const zeoBefore = await props(kit, db, 'sample-zeo.service', ['InvocationID']);

@@ -136,6 +136,13 @@ stop: { drain: 1500ms, timeout: 5s }
   assert.equal(body.name, 'client1');
   const childPid = body.pid as number;
   assert.ok(alive(childPid));
+  // The instance's memory, when asked for: read by the wrapper from the instance's smaps_rollup (its own process
+  // not counted).
+  assert.equal(body.memory, undefined, 'plain /health does not read it');
+  const withMemory = JSON.parse((await get(s.httpPort, '/health?memory')).body);
+  assert.deepEqual(withMemory.memory.pids, [childPid]);
+  assert.ok(withMemory.memory.rssBytes > 0 && withMemory.memory.pssBytes > 0 && withMemory.memory.pssBytes <= withMemory.memory.rssBytes, JSON.stringify(withMemory.memory));
+  assert.ok(!withMemory.memory.pids.includes(zn.pid), 'the wrapper is not counted');
   assert.equal((await get(s.httpPort, '/health/live')).status, 200);
   assert.equal((await get(s.httpPort, '/health/ready')).status, 200);
   const m = await get(s.httpPort, '/metrics');

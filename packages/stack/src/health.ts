@@ -13,19 +13,32 @@ export interface WrapperHealth {
   summary: string;
   warmup?: { done: number; total: number };
   busy?: boolean;
+  /** The instance's memory as the wrapper reads it (/health `memory`: the instance process and its children). */
+  memory?: InstanceMemory;
   /** The raw answer (the /health JSON object, or the agent line). */
   detail?: unknown;
 }
 
+/** RSS and PSS of the instance's processes (not the wrapper), in bytes. */
+export interface InstanceMemory { pids: number[]; rssBytes: number; pssBytes: number }
+
 interface HealthJson {
   state?: string; ready?: boolean; busy?: boolean; reason?: string;
   warmup?: { done?: number; total?: number; last?: string };
+  memory?: { pids?: unknown; rssBytes?: unknown; pssBytes?: unknown };
+}
+
+/** /health's `memory`, when it is there and well-formed (a wrapper older than the field has none). */
+function memoryOf(body: HealthJson): InstanceMemory | undefined {
+  const m = body.memory;
+  if (!m || typeof m.rssBytes !== 'number' || typeof m.pssBytes !== 'number' || !Array.isArray(m.pids)) return undefined;
+  return { pids: m.pids.filter((p): p is number => typeof p === 'number'), rssBytes: m.rssBytes, pssBytes: m.pssBytes };
 }
 
 export async function wrapperHealth(health: { agent: Address; http?: Address }, timeoutMs = 1000): Promise<WrapperHealth> {
   if (health.http) {
     try {
-      const body = await getJson(health.http, '/health', timeoutMs) as HealthJson;
+      const body = await getJson(health.http, '/health?memory', timeoutMs) as HealthJson;
       const ready = body.ready === true;
       const state = body.state ?? 'unknown';
       const w = body.warmup && typeof body.warmup.done === 'number' && typeof body.warmup.total === 'number'
@@ -33,7 +46,8 @@ export async function wrapperHealth(health: { agent: Address; http?: Address }, 
       const summary = ready ? (body.busy ? 'ready, busy' : 'ready')
         : state === 'starting' && w ? `warm-up ${w.done}/${w.total}`
           : `${state}${body.reason ? `: ${body.reason}` : ''}`;
-      return { state, ready, summary, ...(w ? { warmup: w } : {}), ...(body.busy !== undefined ? { busy: body.busy } : {}), detail: body };
+      const memory = memoryOf(body);
+      return { state, ready, summary, ...(w ? { warmup: w } : {}), ...(body.busy !== undefined ? { busy: body.busy } : {}), ...(memory ? { memory } : {}), detail: body };
     } catch (e) {
       return { state: 'unreachable', ready: false, summary: `unreachable (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})` };
     }

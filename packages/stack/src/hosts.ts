@@ -8,11 +8,10 @@
 // - lenient (status): the units of an unreachable host read LoadState=unreachable with the reason in StatusText,
 //   and unreachable() names the hosts, so status still shows every other host.
 // The stack's target exists on every host: status shows the one of the database host; stop stops it everywhere.
-// Memory of remote instances is not read (it lives in the remote /proc).
 import { spawn, type ChildProcess } from 'node:child_process';
 import type { StackModel } from '@zope-systemd/unitgen';
 import { StackError } from './errors.js';
-import { LocalSystemd, UNIT_PROPS, type ProcessMemory, type SystemdHost, type UnitProps } from './systemd.js';
+import { LocalSystemd, UNIT_PROPS, type SystemdHost, type UnitProps } from './systemd.js';
 
 export interface HostRef { name: string; ssh: string }
 
@@ -110,8 +109,6 @@ export class HostsSystemd implements SystemdHost {
    * restart's new main process): false, so a wrapper's own drain on another host just runs its course.
    */
   async signalProcess(unit: string, p: UnitProps, signal: NodeJS.Signals): Promise<boolean> { void unit; void p; void signal; return false; }
-
-  async memory(props: UnitProps): Promise<ProcessMemory | undefined> { void props; return undefined; }
 
   now(): Promise<number> { return Promise.resolve(Date.now() / 1000); }
 }

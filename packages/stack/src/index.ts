@@ -2,10 +2,10 @@
 // interfaces (SystemdHost, LoadBalancer) so another transport (systemctl -H, a TCP stats socket) plugs in.
 export { StackError, type StackErrorCode } from './errors.js';
 export { loadStack, stackRef, selectClients, type ClientRef, type StackRef } from './stack.js';
-export { LocalSystemd, parseShow, parseSmapsRollup, cgroupPids, unixTimestamp, timeSpan, UNIT_PROPS, type SystemdHost, type UnitProps, type ProcessMemory } from './systemd.js';
+export { LocalSystemd, parseShow, unixTimestamp, timeSpan, UNIT_PROPS, type SystemdHost, type UnitProps } from './systemd.js';
 export { RuntimeApi, parseServers, type LoadBalancer, type ServerView, type ServerState } from './haproxy.js';
-export { wrapperHealth, type WrapperHealth } from './health.js';
-export { gatherStatus, renderTable, unitStatus, type StackStatus, type ClientStatus, type UnitStatus } from './status.js';
+export { wrapperHealth, type WrapperHealth, type InstanceMemory } from './health.js';
+export { gatherStatus, renderTable, unitStatus, cgroupBytes, clientMemory, type StackStatus, type ClientStatus, type UnitStatus } from './status.js';
 export { acquireLock, lockHeld, lockFile, type StackLock, type LockHolder } from './lock.js';
 export { cycleClient, drainClient, restartClient, waitUp, putBack, DEFAULT_TIMING, type OpContext, type Timing, type CycleTrack, type CyclePhase } from './cycle.js';
 export { rollout, checkServing, type RolloutOptions, type RolloutResult } from './rollout.js';

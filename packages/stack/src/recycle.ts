@@ -1,10 +1,11 @@
 // `zstack recycle`: drain-first recycling, for a timer. At most one client per run in the whole stack, only
-// while every client is serving, and only one whose instance memory (RSS of the processes in its cgroup
-// other than the wrapper) is over the threshold, or whose age is over the maximum. The most over its memory
+// while every client is serving, and only one whose instance memory (RSS of the instance's processes, as its
+// wrapper reports them; the unit's cgroup memory from a wrapper without a health HTTP listener) is over the
+// threshold, or whose age is over the maximum. The most over its memory
 // threshold goes first; without one, the oldest over its age. It is restarted through the rollout path.
 import { StackError } from './errors.js';
 import { cycleClient, putBack, type CycleTrack, type OpContext } from './cycle.js';
-import { gatherStatus, formatAge, formatBytes, type ClientStatus } from './status.js';
+import { clientMemory, gatherStatus, formatAge, formatBytes, type ClientStatus } from './status.js';
 
 export interface RecycleOptions { memoryBytes?: bigint; maxAgeMs?: number; dryRun: boolean }
 
@@ -13,24 +14,29 @@ export interface RecycleDecision {
   client?: string;
   reason: string;
   /** Each client's figures as judged. */
-  clients: Array<{ client: string; rssBytes?: number; ageSeconds?: number; overMemory: boolean; overAge: boolean }>;
+  clients: Array<{ client: string; memoryBytes?: number; memorySource?: 'rss' | 'cgroup'; ageSeconds?: number; overMemory: boolean; overAge: boolean }>;
 }
 
 export function chooseClient(rows: readonly ClientStatus[], o: { memoryBytes?: bigint; maxAgeMs?: number }): RecycleDecision {
-  const judged = rows.map((r) => ({
-    client: r.client,
-    ...(r.memory ? { rssBytes: r.memory.rssBytes } : {}),
-    ...(r.uptimeSeconds !== undefined ? { ageSeconds: r.uptimeSeconds } : {}),
-    overMemory: o.memoryBytes !== undefined && r.memory !== undefined && BigInt(r.memory.rssBytes) > o.memoryBytes,
-    overAge: o.maxAgeMs !== undefined && r.uptimeSeconds !== undefined && r.uptimeSeconds * 1000 > o.maxAgeMs,
-  }));
+  const judged = rows.map((r) => {
+    const m = clientMemory(r);
+    return {
+      client: r.client,
+      ...(m ? { memoryBytes: m.bytes, memorySource: m.source } : {}),
+      ...(r.uptimeSeconds !== undefined ? { ageSeconds: r.uptimeSeconds } : {}),
+      overMemory: o.memoryBytes !== undefined && m !== undefined && BigInt(m.bytes) > o.memoryBytes,
+      overAge: o.maxAgeMs !== undefined && r.uptimeSeconds !== undefined && r.uptimeSeconds * 1000 > o.maxAgeMs,
+    };
+  });
   const notServing = rows.filter((r) => !r.serving);
   if (notServing.length) {
     return { reason: `not now: ${notServing.map((r) => `${r.client} is not serving (${r.active}, ${r.haproxy?.status ?? 'HAProxy ?'})`).join('; ')}`, clients: judged };
   }
-  const byMemory = judged.filter((j) => j.overMemory).sort((a, b) => (b.rssBytes ?? 0) - (a.rssBytes ?? 0));
-  if (byMemory[0]) {
-    return { client: byMemory[0].client, reason: `${byMemory[0].client}: instance RSS ${formatBytes(byMemory[0].rssBytes)} is over ${formatBytes(Number(o.memoryBytes))}`, clients: judged };
+  const byMemory = judged.filter((j) => j.overMemory).sort((a, b) => (b.memoryBytes ?? 0) - (a.memoryBytes ?? 0));
+  const top = byMemory[0];
+  if (top) {
+    const what = top.memorySource === 'cgroup' ? 'cgroup memory' : 'instance RSS';
+    return { client: top.client, reason: `${top.client}: ${what} ${formatBytes(top.memoryBytes)} is over ${formatBytes(Number(o.memoryBytes))}`, clients: judged };
   }
   const byAge = judged.filter((j) => j.overAge).sort((a, b) => (b.ageSeconds ?? 0) - (a.ageSeconds ?? 0));
   if (byAge[0]) {

@@ -2,8 +2,8 @@
 // exchange for every server, and the wrappers' /health and the instances' memory in parallel.
 import type { ClientRef, StackRef } from './stack.js';
 import type { LoadBalancer, ServerView } from './haproxy.js';
-import { timeSpan, unixTimestamp, type ProcessMemory, type SystemdHost, type UnitProps } from './systemd.js';
-import { wrapperHealth, type WrapperHealth } from './health.js';
+import { timeSpan, unixTimestamp, type SystemdHost, type UnitProps } from './systemd.js';
+import { wrapperHealth, type InstanceMemory, type WrapperHealth } from './health.js';
 import { unitHosts, type HostsSystemd } from './hosts.js';
 
 export interface UnitStatus {
@@ -30,7 +30,10 @@ export interface ClientStatus extends UnitStatus {
   client: string;
   health: WrapperHealth;
   haproxy?: ServerView;
-  memory?: ProcessMemory;
+  /** RSS and PSS of the instance (its processes, not the wrapper), as its wrapper reports them in /health. */
+  memory?: InstanceMemory;
+  /** The unit's cgroup memory (MemoryCurrent=: wrapper, instance and page cache), when systemd accounts it. */
+  cgroupMemoryBytes?: number;
   /** Active, ready in the wrapper and UP in HAProxy (when HAProxy is known). */
   serving: boolean;
 }
@@ -74,7 +77,6 @@ export async function gatherStatus({ stack, systemd, lb }: StatusDeps, clients: 
     Promise.all(clients.map((c) => wrapperHealth(c.health))),
     systemd.now(),
   ]);
-  const memory = await Promise.all(clients.map((c) => systemd.memory(props.get(c.unit)!)));
   const hostOf = stack.model.hosts ? unitHosts(stack.model) : undefined;
   const onHost = (u: UnitStatus): UnitStatus => (hostOf?.get(u.unit) ? { ...u, host: hostOf.get(u.unit)! } : u);
   const lost = (systemd as Partial<Pick<HostsSystemd, 'unreachable'>>).unreachable?.() ?? [];
@@ -82,9 +84,10 @@ export async function gatherStatus({ stack, systemd, lb }: StatusDeps, clients: 
     const u = onHost(unitStatus(c.unit, props.get(c.unit)!, now));
     const hv = servers instanceof Map ? servers.get(c.server) : undefined;
     const h = health[i]!;
-    const m = memory[i];
+    const cg = cgroupBytes(props.get(c.unit)!.MemoryCurrent);
     return {
-      client: c.name, ...u, health: h, ...(hv ? { haproxy: hv } : {}), ...(m ? { memory: m } : {}),
+      client: c.name, ...u, health: h, ...(hv ? { haproxy: hv } : {}), ...(h.memory ? { memory: h.memory } : {}),
+      ...(cg !== undefined ? { cgroupMemoryBytes: cg } : {}),
       serving: u.active === 'active' && h.ready && (servers instanceof Map ? hv?.state === 'UP' : true),
     };
   });
@@ -100,6 +103,22 @@ export async function gatherStatus({ stack, systemd, lb }: StatusDeps, clients: 
     },
     ...(lost.length ? { unreachableHosts: lost } : {}),
   };
+}
+
+/** MemoryCurrent= in bytes; undefined when systemd does not account it (`[not set]`, or 2^64-1 for "infinity"). */
+export function cgroupBytes(v: string | undefined): number | undefined {
+  if (!/^\d+$/.test(v ?? '')) return undefined;
+  const n = Number(v);
+  return n < 2 ** 63 ? n : undefined;
+}
+
+/**
+ * The memory a client is judged and shown by: the instance's RSS from its wrapper, or, from a wrapper that
+ * reports none (no health HTTP listener), the unit's cgroup memory, marked as such.
+ */
+export function clientMemory(c: ClientStatus): { bytes: number; source: 'rss' | 'cgroup' } | undefined {
+  if (c.memory) return { bytes: c.memory.rssBytes, source: 'rss' };
+  return c.cgroupMemoryBytes !== undefined ? { bytes: c.cgroupMemoryBytes, source: 'cgroup' } : undefined;
 }
 
 // ------------------------------------------------------------------------------------------ rendering
@@ -124,6 +143,11 @@ function watchdogText(w: UnitStatus['watchdog']): string {
   return `${formatAge(w.intervalSeconds)}${w.lastPingSecondsAgo !== undefined ? `, ping ${formatAge(w.lastPingSecondsAgo)} ago` : ''}`;
 }
 
+function rssText(c: ClientStatus): string {
+  const m = clientMemory(c);
+  return m ? `${formatBytes(m.bytes)}${m.source === 'cgroup' ? ' (cg)' : ''}` : '-';
+}
+
 const HEAD = ['UNIT', 'SYSTEMD', 'WRAPPER', 'HAPROXY', 'SESS', 'RSS', 'PSS', 'UPTIME', 'RESTARTS', 'RESULT', 'WATCHDOG'];
 
 /** The table an operator reads: one line per unit, columns aligned. */
@@ -137,7 +161,7 @@ export function renderTable(s: StackStatus): string {
     rows.push([
       c.unit, c.load === 'loaded' ? `${c.active}/${c.sub}` : c.load, c.health.summary,
       c.haproxy ? `${c.haproxy.status}${c.haproxy.agent === 'off' ? ' (agent off)' : ''}` : '?',
-      c.haproxy ? String(c.haproxy.sessions) : '-', formatBytes(c.memory?.rssBytes), formatBytes(c.memory?.pssBytes),
+      c.haproxy ? String(c.haproxy.sessions) : '-', rssText(c), formatBytes(c.memory?.pssBytes),
       formatAge(c.uptimeSeconds), String(c.restarts), c.result || '-', watchdogText(c.watchdog),
     ]);
   }
@@ -151,6 +175,9 @@ export function renderTable(s: StackStatus): string {
   const serving = s.clients.filter((c) => c.serving).length;
   lines.unshift(`stack ${s.stack} (${s.file}): ${s.target.unit} ${s.target.active}, ${serving}/${s.clients.length} clients serving` +
     `${s.haproxy.address ? `, HAProxy ${s.haproxy.address} backend ${s.haproxy.backend}` : ''}`);
+  if (s.clients.some((c) => clientMemory(c)?.source === 'cgroup')) {
+    lines.push('(cg): the unit\'s cgroup memory (MemoryCurrent=, wrapper and page cache included): that wrapper reports no instance memory (no health HTTP listener)');
+  }
   if (s.haproxy.error) lines.push(`HAProxy: ${s.haproxy.error}`);
   for (const h of s.unreachableHosts ?? []) lines.push(`host ${h.host} unreachable: ${h.error}`);
   return `${lines.join('\n')}\n`;

@@ -13,13 +13,6 @@ export const UNIT_PROPS = [
 ] as const;
 export type UnitProps = Record<(typeof UNIT_PROPS)[number], string>;
 
-export interface ProcessMemory {
-  /** The processes counted: every process in the unit's cgroup except its main process (the wrapper). */
-  pids: number[];
-  rssBytes: number;
-  pssBytes: number;
-}
-
 export interface SystemdHost {
   /** `local`, or the host's name. */
   readonly name: string;
@@ -35,8 +28,6 @@ export interface SystemdHost {
    * hit a restart's new main process). false when the process is gone.
    */
   signalProcess(unit: string, p: UnitProps, signal: NodeJS.Signals): Promise<boolean>;
-  /** Memory of the instance: the processes of the unit's cgroup other than its main process. */
-  memory(props: UnitProps): Promise<ProcessMemory | undefined>;
   /** Seconds since the epoch on that host (unit timestamps are compared with it). */
   now(): Promise<number>;
 }
@@ -60,26 +51,6 @@ export function parseShow(text: string, units: readonly string[]): Map<string, U
     out.set(units[i]!, p);
   });
   return out;
-}
-
-/** `Rss:` and `Pss:` of /proc/PID/smaps_rollup (kB lines), in bytes. */
-export function parseSmapsRollup(text: string): { rss: number; pss: number } {
-  const kb = (k: string): number => Number(new RegExp(`^${k}:\\s+(\\d+) kB`, 'm').exec(text)?.[1] ?? 0) * 1024;
-  return { rss: kb('Rss'), pss: kb('Pss') };
-}
-
-const CGROUP_ROOTS = ['/sys/fs/cgroup/unified', '/sys/fs/cgroup/systemd', '/sys/fs/cgroup'];
-
-/** Pids of a cgroup (ControlGroup=), whichever layout the host has (v2, or hybrid with v1 name=systemd). */
-export function cgroupPids(controlGroup: string, procRoot = ''): number[] {
-  if (!controlGroup.startsWith('/')) return [];
-  for (const root of CGROUP_ROOTS) {
-    try {
-      const text = fs.readFileSync(`${procRoot}${root}${controlGroup}/cgroup.procs`, 'utf8');
-      return text.split('\n').filter(Boolean).map(Number);
-    } catch { /* next layout */ }
-  }
-  return [];
 }
 
 /** The host zstack runs on, through `systemctl` (argv prefix; `['systemctl', '-H', 'root@host']` is a remote one). */
@@ -129,21 +100,6 @@ export class LocalSystemd implements SystemdHost {
     } catch {
       return false;
     }
-  }
-
-  async memory(p: UnitProps): Promise<ProcessMemory | undefined> {
-    const main = Number(p.MainPID);
-    const pids = cgroupPids(p.ControlGroup).filter((x) => x !== main);
-    if (pids.length === 0) return undefined;
-    let rssBytes = 0; let pssBytes = 0;
-    const counted: number[] = [];
-    for (const pid of pids) {
-      try {
-        const m = parseSmapsRollup(await fs.promises.readFile(`/proc/${pid}/smaps_rollup`, 'utf8'));
-        rssBytes += m.rss; pssBytes += m.pss; counted.push(pid);
-      } catch { /* exited meanwhile, or a kernel thread */ }
-    }
-    return counted.length ? { pids: counted, rssBytes, pssBytes } : undefined;
   }
 
   async now(): Promise<number> { return Date.now() / 1000; }

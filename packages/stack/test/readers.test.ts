@@ -2,7 +2,8 @@
 // systemd 252 and HAProxy 2.6 on this machine kind), and the recycle choice on status rows.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { chooseClient, parseServers, parseShow, parseSmapsRollup, selectClients, stackRef, timeSpan, unixTimestamp, type ClientStatus } from '../src/index.js';
+import http from 'node:http';
+import { cgroupBytes, chooseClient, parseServers, parseShow, renderTable, selectClients, stackRef, timeSpan, unixTimestamp, wrapperHealth, type ClientStatus, type StackStatus } from '../src/index.js';
 import { parseStack, sampleStackConfig } from '@zope-systemd/unitgen';
 
 test('parseShow maps one block per unit, in the order asked, unknown units included', () => {
@@ -26,9 +27,28 @@ test('timeSpan and unixTimestamp read systemctl show --timestamp=unix', () => {
   assert.equal(unixTimestamp(''), undefined);
 });
 
-test('parseSmapsRollup reads Rss and Pss in bytes', () => {
-  const text = '55d0c0000000-7ffd00000000 ---p 00000000 00:00 0                          [rollup]\nRss:               15092 kB\nPss:                9700 kB\nPss_Anon:           7000 kB\n';
-  assert.deepEqual(parseSmapsRollup(text), { rss: 15092 * 1024, pss: 9700 * 1024 });
+test('cgroupBytes reads MemoryCurrent=, and nothing where systemd does not account memory', () => {
+  assert.equal(cgroupBytes('104857600'), 104857600);
+  assert.equal(cgroupBytes('[not set]'), undefined);
+  assert.equal(cgroupBytes('18446744073709551615'), undefined);
+  assert.equal(cgroupBytes(''), undefined);
+});
+
+test('wrapperHealth takes the instance memory from a real /health answer; an answer without it (an older wrapper) has none', async (t) => {
+  let body: unknown = { state: 'running', ready: true, busy: false, memory: { pids: [4242], rssBytes: 150 << 20, pssBytes: 120 << 20 } };
+  const asked: string[] = [];
+  const server = http.createServer((req, res) => { asked.push(req.url ?? ''); res.setHeader('content-type', 'application/json'); res.end(JSON.stringify(body)); });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  t.after(() => server.close());
+  const address = { agent: { host: '127.0.0.1', port: 1, family: 4 as const }, http: { host: '127.0.0.1', port: (server.address() as { port: number }).port, family: 4 as const } };
+  const h = await wrapperHealth(address);
+  assert.equal(h.summary, 'ready');
+  assert.deepEqual(h.memory, { pids: [4242], rssBytes: 150 << 20, pssBytes: 120 << 20 });
+  assert.deepEqual(asked, ['/health?memory'], 'it asks for the memory (plain /health leaves it out)');
+  body = { state: 'running', ready: true };
+  assert.equal((await wrapperHealth(address)).memory, undefined);
+  body = { state: 'running', ready: true, memory: { rssBytes: 'lots' } };
+  assert.equal((await wrapperHealth(address)).memory, undefined, 'a malformed field is no figure');
 });
 
 test('parseServers joins show servers state and show stat: drains by us, by the agent, agent on/off/none', () => {
@@ -81,6 +101,22 @@ test('chooseClient: the one most over its memory threshold, else the oldest over
   const down = chooseClient([...rows.slice(0, 2), row('client3', { rss: 400 * M, serving: false, active: 'failed' })], { memoryBytes: BigInt(350 * M) });
   assert.equal(down.client, undefined);
   assert.match(down.reason, /client3 is not serving/);
+});
+
+test('memory: the wrapper\'s RSS when it reports one, else the unit\'s cgroup memory, marked (cg) in the table and named in recycle\'s reason', () => {
+  const M = 1 << 20;
+  const rows = [row('client1', { rss: 300 * M, cgroupMemoryBytes: 900 * M }), row('client2', { cgroupMemoryBytes: 700 * M })];
+  const d = chooseClient(rows, { memoryBytes: BigInt(600 * M) });
+  assert.equal(d.client, 'client2', 'client1 is judged by its RSS (300M), not by its cgroup (900M)');
+  assert.match(d.reason, /^client2: cgroup memory 700\.0M is over 600\.0M$/);
+  assert.deepEqual(d.clients.map((c) => [c.memorySource, c.memoryBytes]), [['rss', 300 * M], ['cgroup', 700 * M]]);
+  const unit = { unit: 'x.target', load: 'loaded', active: 'active', sub: 'active', result: 'success', restarts: 0, mainPid: 0, statusText: '', watchdog: { enabled: false }, invocation: '' };
+  const s: StackStatus = { stack: 'x', file: 'x.yaml', at: '', target: unit, servers: [], clients: rows, haproxy: { backend: 'x' } };
+  const table = renderTable(s);
+  assert.match(table, /x-client1\.service .* 300\.0M +300\.0M /);
+  assert.match(table, /x-client2\.service .* 700\.0M \(cg\) +- /);
+  assert.match(table, /^\(cg\): the unit's cgroup memory \(MemoryCurrent=/m);
+  assert.doesNotMatch(renderTable({ ...s, clients: rows.slice(0, 1) }), /\(cg\)/);
 });
 
 test('selectClients takes client2, 2 or the unit name, keeps stack order, and names the clients on a typo', () => {

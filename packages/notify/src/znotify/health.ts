@@ -9,6 +9,7 @@ import net from 'node:net';
 import { formatAddress, type Address } from './address.js';
 import { listenServer } from '../index.js';
 import { ConnectionGuard, type GuardSink } from './connection-guard.js';
+import { instanceMemory, type InstanceMemory } from './instance-memory.js';
 import { StartError } from './errors.js';
 import { redact, redactDeep, type Logger } from './log.js';
 import type { ServiceState } from './state.js';
@@ -24,6 +25,8 @@ const AGENT_SOCKET_MS = 2000;
  * not a reset that could cost HAProxy the answer.
  */
 const AGENT_LINGER_MS = 50;
+/** The longest /health waits for the instance's memory figures; without them in time, it answers without. */
+const MEMORY_READ_MS = 500;
 /** Request line (2 KiB) and header (8 KiB) limits of the health HTTP listener: 414 and 431 above them. */
 const MAX_URL_BYTES = 2048;
 const MAX_HEADER_BYTES = 8192;
@@ -128,7 +131,10 @@ function answer(state: ServiceState, now: () => number, req: http.IncomingMessag
     case '/health':
     case '/health/': {
       const body = state.toJSON(t);
-      json(body.ready ? 200 : 503, body);
+      // The instance's memory only when asked (`?memory`): reading it walks the instance's page tables, a few ms
+      // for a large process, which monitoring that polls /health should not pay on every request.
+      if (!new URLSearchParams((req.url ?? '').split('?')[1] ?? '').has('memory')) { json(body.ready ? 200 : 503, body); return; }
+      void memoryWithin(state.childPid, MEMORY_READ_MS).then((memory) => json(body.ready ? 200 : 503, { ...body, ...(memory ? { memory } : {}) }));
       return;
     }
     case '/health/ready': {
@@ -148,6 +154,17 @@ function answer(state: ServiceState, now: () => number, req: http.IncomingMessag
       return;
     default:
       send(404, 'text/plain; charset=utf-8', 'not found: try /health, /health/live, /health/ready, /metrics\n');
+  }
+}
+
+/** The instance's memory, or undefined when it cannot be read within `ms` (the answer never waits longer). */
+async function memoryWithin(pid: number | undefined, ms: number): Promise<InstanceMemory | undefined> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<undefined>((resolve) => { timer = setTimeout(resolve, ms, undefined); });
+  try {
+    return await Promise.race([instanceMemory(pid).catch(() => undefined), late]);
+  } finally {
+    clearTimeout(timer);
   }
 }
 
