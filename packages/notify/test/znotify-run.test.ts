@@ -113,6 +113,7 @@ stop: { drain: 1500ms, timeout: 5s }
   const h0 = await get(s.httpPort, '/health');
   assert.equal(h0.status, 503);
   assert.equal(JSON.parse(h0.body).state, 'starting');
+  assert.equal(JSON.parse(h0.body).phase, 'warming', 'the instance runs and warms up');
   assert.ok(!texts(r).some((x) => x.includes('READY=1')), 'no READY=1 while /Plone is cold');
 
   const ready = await datagram(r, /READY=1/, 15_000);
@@ -134,6 +135,7 @@ stop: { drain: 1500ms, timeout: 5s }
   const body = JSON.parse(h.body);
   assert.equal(body.ready, true);
   assert.equal(body.name, 'client1');
+  assert.deepEqual([body.state, body.phase], ['running', 'running']);
   const childPid = body.pid as number;
   assert.ok(alive(childPid));
   // The instance's memory, when asked for: read by the wrapper from the instance's smaps_rollup (its own process
@@ -166,7 +168,9 @@ stop: { drain: 1500ms, timeout: 5s }
   const stopping = await waitFor('STOPPING=1', () => r.received.slice(n).find((d) => d.text.includes('STOPPING=1'))?.text);
   assert.match(stopping, /^STOPPING=1\nSTATUS=stopping: draining for 1\.5 s\nEXTEND_TIMEOUT_USEC=16500000$/);
   assert.equal(await agent(s.agentPort), 'drain\n');
-  assert.equal((await get(s.httpPort, '/health')).status, 503);
+  const draining = await get(s.httpPort, '/health');
+  assert.equal(draining.status, 503);
+  assert.deepEqual([JSON.parse(draining.body).state, JSON.parse(draining.body).phase], ['stopping', 'draining'], 'the drain is a phase of its own');
   assert.ok(alive(childPid), 'the instance keeps serving while draining');
   const exit = await zn.exited;
   assert.ok(Date.now() - stopAt >= 1400, 'drain period honoured');

@@ -55,3 +55,33 @@ test('state: a failed start stays failed through the stop; a wrapper failure kee
   b.beganStopping();
   assert.deepEqual([b.phase, b.failure, b.agentReply()], ['stopping', 'internal error: boom', 'drain\n']);
 });
+
+test('state: the phase /health reports for programs: starting, warming, running, draining, stopping, failed', () => {
+  const s = new ServiceState('c1', 1, 0);
+  const seen = () => {
+    const j = s.toJSON(0);
+    return [s.phase, j.phase, j.state, s.agentReply().trim()];
+  };
+  assert.deepEqual(seen(), ['starting', 'starting', 'starting', 'down #warming up 0/1']);
+  s.childStarted(1);
+  s.warmingUp();
+  assert.deepEqual(seen(), ['warming', 'warming', 'starting', 'down #warming up 0/1']);
+  assert.equal(s.live(0), true, 'warming is starting for liveness');
+  s.becameReady(0);
+  s.warmingUp();
+  assert.deepEqual(seen(), ['running', 'running', 'running', 'up ready 100%'], 'warming never comes back');
+  s.beganStopping(true);
+  assert.deepEqual(seen(), ['draining', 'draining', 'stopping', 'drain']);
+  assert.deepEqual([s.live(0), s.notReadyReason()], [true, 'stopping'], 'draining is stopping for liveness and the reason');
+  s.drainEnded();
+  assert.deepEqual(seen(), ['stopping', 'stopping', 'stopping', 'drain']);
+  assert.match(s.metrics(0), /znotify_phase\{name="c1",phase="stopping"\} 1\n/, '/metrics keeps the coarse phases');
+
+  const f = new ServiceState('c1', 1, 0);
+  f.childStarted(1);
+  f.warmingUp();
+  f.startFailed('warm-up budget of 1.0 s exhausted');
+  f.beganStopping(true);
+  f.drainEnded();
+  assert.deepEqual([f.phase, f.toJSON(0).phase, f.toJSON(0).state], ['failed', 'failed', 'failed']);
+});

@@ -34,7 +34,7 @@ test('stop: STOPPING=1 with the budget, drain until a second request, then the s
   s.stop.begin();
   assert.equal(s.stop.started, true);
   assert.equal(s.begun(), 1, 'probes and pings end first');
-  assert.equal(s.state.phase, 'stopping');
+  assert.deepEqual([s.state.stateName, s.state.phase], ['stopping', 'draining']);
   assert.equal(s.state.agentReply(), 'drain\n');
   const first = await s.r.next();
   assert.equal(first.text, 'STOPPING=1\nSTATUS=stopping: draining for 10 min\nEXTEND_TIMEOUT_USEC=615000000');
@@ -43,9 +43,11 @@ test('stop: STOPPING=1 with the budget, drain until a second request, then the s
   await new Promise((r) => setTimeout(r, 200));
   assert.ok(s.child.alive);
   assert.deepEqual(s.signals(), []);
+  assert.equal(s.state.phase, 'draining', 'until the drain ends');
   s.stop.begin(); // a second SIGTERM ends the drain
   assert.equal(s.begun(), 1);
   await s.stop.finished;
+  assert.equal(s.state.phase, 'stopping', 'the drain is over');
   assert.deepEqual(await s.child.exited, { code: 0, signal: null });
   assert.deepEqual(s.signals(), ['TERM']);
   assert.equal((await s.r.next()).text, 'STATUS=stopping: sent SIGTERM, waiting up to 5.0 s');
@@ -55,6 +57,7 @@ test('stop: STOPPING=1 with the budget, drain until a second request, then the s
 test('stop: an instance that ignores the stop signal gets SIGKILL on its group after stop.timeout', async (t) => {
   const s = await setup(t, { drainMs: 0, timeoutMs: 1000, ignoreTerm: true });
   s.stop.begin();
+  assert.equal(s.state.phase, 'stopping', 'no drain: straight to stopping');
   await s.stop.finished;
   assert.deepEqual(await s.child.exited, { code: null, signal: 'SIGKILL' });
   assert.deepEqual(s.signals(), ['TERM'], 'the stop signal came first, and was ignored');

@@ -10,7 +10,8 @@ import { StackError } from './errors.js';
 import type { LoadBalancer, ServerView } from './haproxy.js';
 import type { Progress } from './progress.js';
 import type { ClientRef, StackRef } from './stack.js';
-import type { SystemdHost } from './systemd.js';
+import { wrapperDraining } from './health.js';
+import type { SystemdHost, UnitProps } from './systemd.js';
 
 export interface Timing {
   /** Longest wait for a drained client's sessions to end; then it is restarted anyway, with a warning. */
@@ -77,16 +78,12 @@ export async function restartClient(ctx: OpContext, t: CycleTrack): Promise<void
     if (ctx.signal.aborted) onAbort(); else ctx.signal.addEventListener('abort', onAbort, { once: true });
   });
   aborted.catch(() => { /* raced below */ });
-  // While the job runs: show the wrapper's STATUS= (stopping, warm-up progress) and cut its drain.
+  // While the job runs: show the wrapper's STATUS= (stopping, warm-up progress) and cut its own drain short.
   const watch = (async () => {
     while (!finished && !ctx.signal.aborted) {
       const p = (await ctx.systemd.show([c.unit]).catch(() => undefined))?.get(c.unit);
       if (p) {
-        if (!cut && p.StatusText.startsWith('stopping: draining')) {
-          cut = true;
-          // That wrapper, by pid: by the time the signal goes out the restart may have started a new one.
-          await ctx.systemd.signalProcess(c.unit, p, 'SIGTERM').catch(() => false);
-        }
+        if (!cut) cut = await cutWrapperDrain(ctx.systemd, c, p);
         ctx.progress.step(c.name, 'restarting', `${p.ActiveState}${p.StatusText ? `, ${p.StatusText}` : ''}`);
       }
       await sleep(250);
@@ -104,6 +101,18 @@ export async function restartClient(ctx: OpContext, t: CycleTrack): Promise<void
     await watch.catch(() => {});
   }
   t.phase = 'started';
+}
+
+/**
+ * A client drained in HAProxy already needs no second drain from its wrapper: while systemd stops the unit
+ * (deactivating) and the wrapper's /health says `draining`, a second SIGTERM ends that drain (the wrapper's
+ * documented answer to it). Sent to that wrapper by pid: by the time it goes out a restart may have started a
+ * new one. True once the wrapper was seen draining (and the signal tried).
+ */
+export async function cutWrapperDrain(systemd: Pick<SystemdHost, 'signalProcess'>, c: ClientRef, p: UnitProps): Promise<boolean> {
+  if (p.ActiveState !== 'deactivating' || !(await wrapperDraining(c.health))) return false;
+  await systemd.signalProcess(c.unit, p, 'SIGTERM').catch(() => false);
+  return true;
 }
 
 /** Gives the client back to HAProxy and waits until HAProxy shows it UP (bounded by timing.upTimeoutMs). */

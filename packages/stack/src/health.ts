@@ -23,7 +23,7 @@ export interface WrapperHealth {
 export interface InstanceMemory { pids: number[]; rssBytes: number; pssBytes: number }
 
 interface HealthJson {
-  state?: string; ready?: boolean; busy?: boolean; reason?: string;
+  state?: string; phase?: string; ready?: boolean; busy?: boolean; reason?: string;
   warmup?: { done?: number; total?: number; last?: string };
   memory?: { pids?: unknown; rssBytes?: unknown; pssBytes?: unknown };
 }
@@ -62,6 +62,20 @@ export async function wrapperHealth(health: { agent: Address; http?: Address }, 
     };
   } catch (e) {
     return { state: 'unreachable', ready: false, summary: `unreachable (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})` };
+  }
+}
+
+/**
+ * Whether the wrapper is in its own stop drain: its /health `phase` is `draining` (documented in docs/znotify.md
+ * for programs such as this one). A wrapper with only the agent listener answers `drain` for all of its stop, its
+ * drain included: that is as close as the agent line gets. False when the wrapper does not answer.
+ */
+export async function wrapperDraining(health: { agent: Address; http?: Address }, timeoutMs = 1000): Promise<boolean> {
+  try {
+    if (health.http) return ((await getJson(health.http, '/health', timeoutMs)) as HealthJson).phase === 'draining';
+    return (await agentLine(health.agent, timeoutMs)).trim() === 'drain';
+  } catch {
+    return false;
   }
 }
 

@@ -5,7 +5,7 @@
 // once and leave the PartOf= stops running behind it.
 import { setTimeout as sleep } from 'node:timers/promises';
 import { StackError } from './errors.js';
-import type { OpContext } from './cycle.js';
+import { cutWrapperDrain, type OpContext } from './cycle.js';
 import type { LoadBalancer } from './haproxy.js';
 
 export interface StopResult { stopped: string[]; drained: string[]; notInactive: string[]; elapsedMs: number }
@@ -49,7 +49,7 @@ export async function stopStack(ctx: Omit<OpContext, 'lb'> & { lb?: LoadBalancer
       const p = await systemd.show(running.map((c) => c.unit)).catch(() => undefined);
       for (const c of running) {
         const u = p?.get(c.unit);
-        if (u && !cut.has(c.unit) && u.StatusText.startsWith('stopping: draining')) { cut.add(c.unit); await systemd.signalProcess(c.unit, u, 'SIGTERM').catch(() => false); }
+        if (u && !cut.has(c.unit) && await cutWrapperDrain(systemd, c, u)) cut.add(c.unit);
         if (u) ctx.progress.step(c.name, 'stopping', u.ActiveState);
       }
       await sleep(100);

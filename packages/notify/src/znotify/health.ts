@@ -140,13 +140,13 @@ function answer(state: ServiceState, now: () => number, req: http.IncomingMessag
     case '/health/ready': {
       const ok = state.ready();
       const reason = ok ? undefined : state.notReadyReason();
-      json(ok ? 200 : 503, { name: state.name, ready: ok, state: state.phase, ...(reason ? { reason } : {}) });
+      json(ok ? 200 : 503, { name: state.name, ready: ok, state: state.stateName, ...(reason ? { reason } : {}) });
       return;
     }
     case '/health/live': {
       const ok = state.live(t);
       const reason = ok ? undefined : state.notLiveReason(t);
-      json(ok ? 200 : 503, { name: state.name, live: ok, state: state.phase, busy: state.busy(), ...(reason ? { reason } : {}) });
+      json(ok ? 200 : 503, { name: state.name, live: ok, state: state.stateName, busy: state.busy(), ...(reason ? { reason } : {}) });
       return;
     }
     case '/metrics':

@@ -317,7 +317,7 @@ function reportExit(p: Parts, exit: ChildExit): number {
     log.info({ exitStatus: stopCode, how: describeExit(exit) }, `instance ${describeExit(exit)} after stop`);
     return stopCode;
   }
-  if (state.phase === 'starting') {
+  if (state.stateName === 'starting') {
     const failure = `instance ${describeExit(exit)} during warm-up: ${notifier.lastStatus}`;
     state.startFailed(failure);
     log.error({ exitStatus: code }, failure);

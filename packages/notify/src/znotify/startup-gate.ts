@@ -33,6 +33,7 @@ export interface StartupGateOptions {
 
 /** Runs the gate until it passes, fails, or `signal` aborts (then the outcome does not matter). */
 export async function passStartupGate(o: StartupGateOptions, signal: AbortSignal): Promise<GateOutcome> {
+  o.state.warmingUp();
   const outcome = await warmUp({
     urls: o.warmup.urls,
     budgetMs: o.warmup.budgetMs,

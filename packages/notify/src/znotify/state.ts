@@ -6,7 +6,22 @@ import { formatDuration } from './duration.js';
 import { redact } from './log.js';
 import { isBusy, isLive, isPassing, type ProbeState } from './probe.js';
 
-export type Phase = 'starting' | 'running' | 'stopping' | 'failed';
+/**
+ * Where the wrapper is in its life, as /health's `phase` tells it to a program (zstack):
+ * starting (before the instance runs: waiting for its databases), warming (the instance runs; warm-up URLs and
+ * startup checks), running (READY=1 sent; `ready` says whether it takes traffic now), draining (the stop began
+ * and waits for the requests in flight: HAProxy's sessions, or the fixed stop.drain), stopping (the stop signal,
+ * or a stop without a drain), failed (the start failed).
+ */
+export type Phase = 'starting' | 'warming' | 'running' | 'draining' | 'stopping' | 'failed';
+
+/** The coarser state /health, /health/ready, /health/live and /metrics report as `state`: warming counts as
+ *  starting, draining as stopping. */
+export type StateName = 'starting' | 'running' | 'stopping' | 'failed';
+
+const STATE_OF: Readonly<Record<Phase, StateName>> = {
+  starting: 'starting', warming: 'starting', running: 'running', draining: 'stopping', stopping: 'stopping', failed: 'failed',
+};
 
 export interface WarmupProgress {
   done: number;
@@ -18,7 +33,8 @@ export interface WarmupProgress {
 /**
  * Changed only through its transition methods below, each named for the event that causes it, so that every
  * writer (supervisor, health listeners) is visible by name and the phase moves one way:
- * starting -> running -> stopping, or starting -> failed.
+ * starting -> warming -> running -> draining -> stopping (each step but the first may be skipped), or
+ * starting/warming -> failed.
  */
 export class ServiceState {
   private _phase: Phase = 'starting';
@@ -43,6 +59,7 @@ export class ServiceState {
   }
 
   get phase(): Phase { return this._phase; }
+  get stateName(): StateName { return STATE_OF[this._phase]; }
   get warmup(): Readonly<WarmupProgress> { return this._warmup; }
   get probes(): readonly ProbeState[] { return this._probes; }
   get childPid(): number | undefined { return this._childPid; }
@@ -62,6 +79,8 @@ export class ServiceState {
   addProbes(...probes: ProbeState[]): void { this._probes.push(...probes); }
   childStarted(pid: number): void { this._childPid = pid; this._childAlive = true; }
   childExited(): void { this._childAlive = false; }
+  /** The startup gate began: warm-up URLs, then startup checks. */
+  warmingUp(): void { if (this._phase === 'starting') this._phase = 'warming'; }
   warmupProgressed(progress: WarmupProgress): void { this._warmup = { ...progress }; }
   /** Before the instance starts: what it waits for ("waiting for zeo"), or undefined once that is over. */
   waitingBeforeStart(reason: string | undefined): void { this._waitingFor = reason; }
@@ -83,8 +102,10 @@ export class ServiceState {
   }
   /** The wrapper itself failed: it exits 1 whatever the instance does; the phase stays as the stop sets it. */
   wrapperFailed(reason: string): void { this._failure = reason; }
-  /** The stop sequence began (a failed start stays failed). */
-  beganStopping(): void { if (this._phase !== 'failed') this._phase = 'stopping'; }
+  /** The stop sequence began, with a drain first or without (a failed start stays failed). */
+  beganStopping(draining = false): void { if (this._phase !== 'failed') this._phase = draining ? 'draining' : 'stopping'; }
+  /** The drain is over (nothing in flight, its bound, or cut short): the stop signal is next. */
+  drainEnded(): void { if (this._phase === 'draining') this._phase = 'stopping'; }
   /** The log output whose dropped lines /metrics reports (main.ts attaches the wrapper's). */
   attachLogOutput(output: { readonly dropped: number }): void { this._logOutput = output; }
   /** A health listener closed an idle connection to make room (shed), or refused one at its cap. */
@@ -116,7 +137,9 @@ export class ServiceState {
   /** Why not ready, in a few words (the agent's `#reason`, /health's `reason`). */
   notReadyReason(): string | undefined {
     switch (this.phase) {
-      case 'starting': return this._waitingFor ?? `warming up ${this.warmup.done}/${this.warmup.total}`;
+      case 'starting':
+      case 'warming': return this._waitingFor ?? `warming up ${this.warmup.done}/${this.warmup.total}`;
+      case 'draining':
       case 'stopping': return 'stopping';
       case 'failed': return this.failure ?? 'start failed';
       case 'running':
@@ -130,7 +153,7 @@ export class ServiceState {
   /** Live: the child runs and every liveness probe passes (or fails within its grace). */
   live(now: number): boolean {
     if (!this.childAlive || this.livenessLost !== undefined || this._frozen !== undefined) return false;
-    if (this.phase !== 'running' && this.phase !== 'stopping') return this.phase === 'starting';
+    if (this.stateName !== 'running' && this.stateName !== 'stopping') return this.stateName === 'starting';
     return this.probesFor('liveness').every((p) => isLive(p, now));
   }
 
@@ -151,7 +174,7 @@ export class ServiceState {
    * otherwise, `drain` while stopping (new sessions stop, running ones finish).
    */
   agentReply(): string {
-    if (this.phase === 'stopping') return 'drain\n';
+    if (this.stateName === 'stopping') return 'drain\n';
     if (this.ready()) return 'up ready 100%\n';
     return `down #${sanitize(this.notReadyReason() ?? 'not ready')}\n`;
   }
@@ -161,7 +184,8 @@ export class ServiceState {
     const reason = this.ready() ? undefined : this.notReadyReason();
     return {
       name: this.name,
-      state: this.phase,
+      state: this.stateName,
+      phase: this.phase,
       ready: this.ready(),
       live: this.live(now),
       busy: this.busy(),
@@ -197,7 +221,7 @@ export class ServiceState {
     m('znotify_live', 'gauge', '1 while liveness holds (the watchdog is fed).', [[n, this.live(now) ? 1 : 0]]);
     m('znotify_busy', 'gauge', '1 while an http check times out but TCP connects (busy, not hung).', [[n, this.busy() ? 1 : 0]]);
     m('znotify_phase', 'gauge', 'The current phase (1 for the current one).',
-      (['starting', 'running', 'stopping', 'failed'] as const).map((ph) => [`${n},phase="${ph}"`, this.phase === ph ? 1 : 0]));
+      (['starting', 'running', 'stopping', 'failed'] as const).map((ph) => [`${n},phase="${ph}"`, this.stateName === ph ? 1 : 0]));
     m('znotify_warmup_urls', 'gauge', 'Warm-up URLs that passed, and their total.',
       [[`${n},kind="done"`, this.warmup.done], [`${n},kind="total"`, this.warmup.total]]);
     if (this.readyAt !== undefined) m('znotify_startup_seconds', 'gauge', 'Time from start to READY=1.', [[n, round((this.readyAt - this.startedAt) / 1000)]]);

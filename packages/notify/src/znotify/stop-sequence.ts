@@ -65,8 +65,8 @@ export class StopSequence {
     const { stop, state, notifier } = this.o;
     const wasRunning = state.phase === 'running';
     this.o.onBegin();
-    state.beganStopping();
     const drainMs = wasRunning && drainWanted ? stop.drainMs : 0;
+    state.beganStopping(drainMs > 0);
     const budget = drainMs + stop.timeoutMs + EXTEND_SLACK_MS;
     // Draining to zero is not a fixed wait, and says so: `stopping: draining for ...` promises the whole stop.drain.
     const drainText = this.o.sessions && this.o.haproxy
@@ -78,6 +78,7 @@ export class StopSequence {
     const wait = (ms: number) => sleep(ms, undefined, { signal: timers.signal }).catch(() => {});
     try {
       if (drainMs) await this.drain(drainMs, wait);
+      state.drainEnded();
       await this.signalAndWait(wait);
     } finally {
       timers.abort();
