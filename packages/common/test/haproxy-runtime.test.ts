@@ -25,7 +25,8 @@ test('the socket address: a unix path, host:port, [v6]:port; nothing else', () =
   assert.deepEqual(runtimeApiTarget('127.0.0.1:9999'), { host: '127.0.0.1', port: 9999 });
   assert.deepEqual(runtimeApiTarget('lb.example.org:9999'), { host: 'lb.example.org', port: 9999 });
   assert.deepEqual(runtimeApiTarget('[::1]:9999'), { host: '::1', port: 9999 });
-  for (const bad of ['admin.sock', '127.0.0.1', '127.0.0.1:0', '127.0.0.1:65536', ':9999', '[::1]', 'a b:1']) assert.equal(runtimeApiTarget(bad), undefined, bad);
+  assert.deepEqual(runtimeApiTarget('[::FFFF:127.0.0.1]:9999'), { host: '::ffff:127.0.0.1', port: 9999 });
+  for (const bad of ['admin.sock', '127.0.0.1', '127.0.0.1:0', '127.0.0.1:65536', ':9999', '[::1]', 'a b:1', '300.1.1.1:9999', '[lb]:9999']) assert.equal(runtimeApiTarget(bad), undefined, bad);
 });
 
 test('show stat and show servers state as HAProxy 2.6 prints them; anything else is refused', () => {
