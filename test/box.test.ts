@@ -114,28 +114,31 @@ test('two boxes coexist, apart', { skip }, async (t) => {
   assert.equal((await b.exec(['hostname'])).stdout.trim(), b.id);
 });
 
-test('down() leaves no process, mount, cgroup or directory, and is idempotent', { skip }, async () => {
-  const box = await bootBox();
-  let tr: Trace | undefined;
-  try {
-    await box.writeUnit('busy.service', '[Service]\nExecStart=/bin/sleep infinity\n');
-    await box.systemctl('start', 'busy.service');
-    // A stray process started by exec, outside any unit, must go too.
-    await box.exec(['sh', '-c', 'setsid sleep 1000 >/dev/null 2>&1 < /dev/null &']);
-    tr = trace(box);
-    assert.ok(fs.existsSync(tr.dir));
-    assert.ok(tr.cgroups.length >= 2 && tr.cgroups.every((d) => fs.existsSync(d)));
-  } finally {
-    const t0 = performance.now();
-    await box.down();
-    const ms = performance.now() - t0;
-    assert.ok(ms < 6_000, `down took ${ms} ms`);
-  }
-  assert.deepEqual(leftovers(tr), []);
-  await box.down(); // again: resolves, nothing to do
-  await assert.rejects(box.exec(['true']), (e: unknown) => e instanceof BoxError && e.code === 'BOX_DOWN');
-  assert.equal(await box.journal(), '');
-});
+// Both ways down: the orderly poweroff (bootBox's callers), and SIGKILL alone (useBox's teardown of every test).
+for (const poweroff of [true, false]) {
+  test(`down(${poweroff ? '' : '{ poweroff: false }'}) leaves no process, mount, cgroup or directory, and is idempotent`, { skip }, async () => {
+    const box = await bootBox();
+    let tr: Trace | undefined;
+    try {
+      await box.writeUnit('busy.service', '[Service]\nExecStart=/bin/sleep infinity\n');
+      await box.systemctl('start', 'busy.service');
+      // A stray process started by exec, outside any unit, must go too.
+      await box.exec(['sh', '-c', 'setsid sleep 1000 >/dev/null 2>&1 < /dev/null &']);
+      tr = trace(box);
+      assert.ok(fs.existsSync(tr.dir));
+      assert.ok(tr.cgroups.length >= 2 && tr.cgroups.every((d) => fs.existsSync(d)));
+    } finally {
+      const t0 = performance.now();
+      await box.down({ poweroff });
+      const ms = performance.now() - t0;
+      assert.ok(ms < 6_000, `down took ${ms} ms`);
+    }
+    assert.deepEqual(leftovers(tr), []);
+    await box.down(); // again: resolves, nothing to do
+    await assert.rejects(box.exec(['true']), (e: unknown) => e instanceof BoxError && e.code === 'BOX_DOWN');
+    assert.equal(await box.journal(), '');
+  });
+}
 
 test('an exception during boot tears down what was started', { skip }, async () => {
   const mine = `zsd-box-${process.pid}-`; // other test processes may boot boxes meanwhile

@@ -25,8 +25,9 @@
 //   is unsafe, and nobody's files are everyone's.
 // - The network namespace is the host's: services listen on 127.0.0.1 ports that host-side tests reach.
 //
-// Teardown always runs: down() (SIGRTMIN+4 = orderly poweroff, then SIGKILL), on test failure (useBox), on an
-// exception during boot, on SIGINT/SIGTERM of the test process and at process exit (synchronous SIGKILL path).
+// Teardown always runs: down() (SIGRTMIN+4 = orderly poweroff, then SIGKILL; useBox's teardown: SIGKILL alone), on
+// test failure (useBox), on an exception during boot, on SIGINT/SIGTERM of the test process and at process exit
+// (synchronous SIGKILL path).
 // If the test process is SIGKILLed, setpriv --pdeathsig + unshare --kill-child take PID 1 and with it the whole
 // pid namespace; all mounts live only in the box's own mount namespace, so none are left on the host; a later
 // boot sweeps the leftover empty directories of boxes whose owner process is gone.
@@ -73,11 +74,16 @@ const BOX_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 const WRITABLE_V1 = new Set(['memory', 'cpu', 'cpuacct', 'pids', 'name=systemd']);
 // Boot units a box has no use for (a third of the boot time) or that must not act on the host's kernel: sysctl
 // and kernel modules are not namespaced; the root is an overlay, not the fstab's; debugfs, tracefs, configfs,
-// hugetlbfs, fusectl and binfmt_misc are nothing tests need. Masked in the box's /etc/systemd/system.
+// hugetlbfs, fusectl and binfmt_misc are nothing tests need. Nor, in a throw-away root whose /etc/passwd is the
+// host's, are the system users sysusers would create, the journal's move from /run to /var (journalctl reads
+// both; the flush sits on the boot's critical chain) or the utmp boot record: together a third of what is left of
+// the boot. Masked in the box's /etc/systemd/system.
 const MASKED = [
   'modprobe@.service', 'systemd-modules-load.service', 'systemd-sysctl.service', 'systemd-remount-fs.service',
   'systemd-binfmt.service', 'proc-sys-fs-binfmt_misc.automount', 'sys-kernel-debug.mount', 'sys-kernel-tracing.mount',
   'sys-kernel-config.mount', 'sys-fs-fuse-connections.mount', 'dev-hugepages.mount',
+  'systemd-sysusers.service', 'systemd-journal-flush.service', 'systemd-update-utmp.service',
+  'systemd-update-utmp-runlevel.service',
 ];
 const NON_CONTROLLER_OPTS = /^(rw|ro|noprefix|clone_children|xattr|cpuset_v2_mode|favordynmods|nsdelegate|memory_localevents|memory_recursiveprot|release_agent=.*)$/;
 
@@ -118,8 +124,11 @@ export interface Box {
   show(unit: string, props: string[]): Promise<Record<string, string>>;
   /** The journal (short-precise), of one unit or all; '' once the box is down. */
   journal(unit?: string): Promise<string>;
-  /** Powers off, kills what is left, removes cgroups and temp dirs. Idempotent; never throws. */
-  down(): Promise<void>;
+  /** Powers off, kills what is left, removes cgroups and temp dirs. Idempotent; never throws.
+   *  `{ poweroff: false }`: no orderly poweroff (which stops every unit, drains included, for seconds); SIGKILL
+   *  at once, which ends the whole pid namespace. For a test's teardown, when nothing in the box is watched any
+   *  more: useBox() tears down this way. */
+  down(opts?: { poweroff?: boolean }): Promise<void>;
 }
 
 export class BoxError extends Error {
@@ -503,8 +512,8 @@ class BoxImpl implements Box {
     return r.stdout + r.stderr;
   }
 
-  down(): Promise<void> {
-    this.downPromise ??= this.teardown();
+  down(opts: { poweroff?: boolean } = {}): Promise<void> {
+    this.downPromise ??= opts.poweroff === false ? Promise.resolve(this.downSync()) : this.teardown();
     return this.downPromise;
   }
 
@@ -617,7 +626,10 @@ export async function bootBox(opts: {
   return box;
 }
 
-/** Boots a box for one test: t.after() tears it down; when the test failed, the journal is printed first. */
+/**
+ * Boots a box for one test: t.after() tears it down, by SIGKILL (the test is over; an orderly poweroff would only
+ * stop its units, drains and all, for seconds per box); when the test failed, the journal is printed first.
+ */
 export async function useBox(t: TestContext, opts: { cgroup?: CgroupLayout } = {}): Promise<Box> {
   const box = await bootBox(opts);
   t.after(async () => {
@@ -627,7 +639,7 @@ export async function useBox(t: TestContext, opts: { cgroup?: CgroupLayout } = {
         process.stderr.write(`\n----- journal of box ${box.id} (test "${t.name}" failed) -----\n${j}----- end of journal -----\n`);
       }
     } finally {
-      await box.down();
+      await box.down({ poweroff: false });
     }
   });
   return box;
