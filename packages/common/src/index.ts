@@ -11,3 +11,8 @@ export {
   setServerState, showStatCommand, type ExchangeOptions, type RuntimeApiErrorCode, type RuntimeApiTarget, type ServerStat,
   type ServerStateLine,
 } from './haproxy-runtime.js';
+export {
+  CHECK_KEYS, CHECK_ROLES, CHECK_TYPES, checkKeys, commonCheckKeys, DEFAULT_ROLES, HAPROXY_ID_RULE, HAPROXY_ID_TEXT, MAX_CHECKS, MAX_WARMUP_URLS,
+  NAME_RULE, NAME_RULE_TEXT, sectionKeys, STACK_DUMP_MODES, WRAPPER_CONFIG, type CheckKey, type CheckRole, type CheckType, type WrapperKey,
+  type WrapperSection, type WrapperSectionName, type WrapperValue,
+} from './wrapper-config.js';

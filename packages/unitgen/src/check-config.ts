@@ -13,30 +13,28 @@
 
 import { isSeq, type Node, type YAMLMap } from 'yaml';
 import type { CheckModel, CheckRole, CheckType } from './model.js';
-import { parseRequestPath } from '@zope-systemd/common';
+import { CHECK_KEYS as WRAPPER_CHECK_KEYS, CHECK_ROLES, CHECK_TYPES, commonCheckKeys, NAME_RULE, NAME_RULE_TEXT, parseRequestPath, type WrapperValue } from '@zope-systemd/common';
 import { didYouMean, expandTemplate, hasPlaceholder, isHostHeader, parseAddress, q, type Address } from './values.js';
 import { command, describe, quotedDelta, type Walker } from './yaml-reader.js';
 
-export const CHECK_TYPES: readonly CheckType[] = ['http', 'tcp', 'zeo', 'postgresql', 'command'];
-export const CHECK_ROLES: readonly CheckRole[] = ['startup', 'readiness', 'liveness'];
+// The wrapper's check keys, types and roles are described once (@zope-systemd/common, wrapper-config.ts).
+export { CHECK_ROLES, CHECK_TYPES };
 /** The wrapper's keys of every check, plus `enabled` (zunitgen's own: false drops a generated check). */
-const COMMON_KEYS = ['name', 'type', 'enabled', 'interval', 'timeout', 'failure-threshold', 'success-threshold', 'roles', 'grace'] as const;
+const COMMON_KEYS: readonly string[] = commonCheckKeys().flatMap((k) => (k === 'type' ? [k, 'enabled'] : [k]));
 /** The wrapper's further keys of each type. */
-export const TYPE_KEYS: Readonly<Record<CheckType, readonly string[]>> = {
-  http: ['address', 'path', 'host', 'status', 'text'],
-  tcp: ['address'],
-  zeo: ['address', 'ruok-every'],
-  postgresql: ['address'],
-  command: ['command'],
-};
+export const TYPE_KEYS: Readonly<Record<CheckType, readonly string[]>> = Object.fromEntries(CHECK_TYPES.map((t) => [t,
+  Object.entries(WRAPPER_CHECK_KEYS).filter(([, k]) => k.types?.includes(t)).map(([name]) => name)])) as Record<CheckType, string[]>;
+/** The keys that belong to some types only (named alike in the wrapper's YAML; CheckModel's fields besides). */
+const TYPE_SPECIFIC: readonly string[] = Object.entries(WRAPPER_CHECK_KEYS).filter(([, k]) => k.types).flatMap(([name, k]) => [name, k.field]);
 /** Every key a `clients.checks` entry may have (KEYS.check; the schema's $defs/check). */
-export const CHECK_KEYS = [...COMMON_KEYS, 'address', 'path', 'host', 'status', 'text', 'command', 'ruok-every'] as const;
+export const CHECK_KEYS: readonly string[] = [...COMMON_KEYS, ...Object.keys(WRAPPER_CHECK_KEYS).filter((k) => TYPE_SPECIFIC.includes(k))];
 
-/** The wrapper's check names (config.ts NAME_RE): they label /health entries, STATUS=, logs and metrics. */
-const CHECK_NAME = /^[A-Za-z0-9][A-Za-z0-9_.@-]*$/;
-
-/** The keys that belong to some types only (named alike in the wrapper's YAML and in CheckModel). */
-const TYPE_SPECIFIC: readonly string[] = ['address', 'path', 'host', 'status', 'text', 'command', 'ruok-every', 'ruokEveryMs'];
+/** The limits the wrapper holds a check key to. */
+function limitOf(key: string): WrapperValue {
+  return WRAPPER_CHECK_KEYS[key]!.value;
+}
+const minOf = (key: string) => (limitOf(key) as { min?: number }).min ?? 0;
+const rangeOf = (key: string) => limitOf(key) as { min: number; max: number };
 
 /**
  * The checks zunitgen generates for every client. An address is `undefined` only when its section of the config
@@ -122,8 +120,8 @@ function parseEntry(w: Walker, item: Node | null, where: string, generated: read
   const keyNode = (k: string): Node | null => ((item as YAMLMap<Node, Node>).items.find((p) => (p.key as { value?: unknown } | null)?.value === k)?.key ?? null);
   const nameNode = get('name');
   let name = m.has('name') ? w.str(nameNode, `${where}.name`) : undefined;
-  if (name !== undefined && !CHECK_NAME.test(name)) {
-    w.err(nameNode, `${where}.name: ${q(name)} is not a check name`, "letters, digits and _ . @ -, starting with a letter or digit (it names the check in the wrapper's /health, STATUS= and logs)");
+  if (name !== undefined && !NAME_RULE.test(name)) {
+    w.err(nameNode, `${where}.name: ${q(name)} is not a check name`, `${NAME_RULE_TEXT} (it names the check in the wrapper's /health, STATUS= and logs)`);
     name = undefined;
   }
   const names = generated.map((g) => g.name);
@@ -148,7 +146,7 @@ function parseEntry(w: Walker, item: Node | null, where: string, generated: read
     w.err(item, `${where}: missing required key "type" (${q(name)} is a new check)`,
       `one of ${CHECK_TYPES.join(', ')}; only an entry named like a generated check (here: ${names.join(', ')}) may leave it out${dym ? `; did you mean ${q(dym)}?` : ''}`);
   }
-  const has = (k: string) => m.has(k) && (type === undefined ? !TYPE_SPECIFIC.includes(k) : (COMMON_KEYS as readonly string[]).includes(k) || TYPE_KEYS[type].includes(k));
+  const has = (k: string) => m.has(k) && (type === undefined ? !TYPE_SPECIFIC.includes(k) : COMMON_KEYS.includes(k) || TYPE_KEYS[type].includes(k));
   if (type !== undefined) {
     for (const k of m.keys()) {
       if (!has(k)) w.err(keyNode(k), `${where}.${k}: a ${type} check has no ${q(k)}`, `keys of a ${type} check: ${[...COMMON_KEYS, ...TYPE_KEYS[type]].join(', ')}`);
@@ -156,15 +154,11 @@ function parseEntry(w: Walker, item: Node | null, where: string, generated: read
   }
 
   const fixed: Entry['fixed'] = {};
-  if (has('interval')) fixed.intervalMs = w.duration(get('interval'), `${where}.interval`, 10);
-  if (has('timeout')) fixed.timeoutMs = w.duration(get('timeout'), `${where}.timeout`, 1);
-  if (has('failure-threshold')) fixed.failureThreshold = w.int(get('failure-threshold'), `${where}.failure-threshold`, 1, 1000);
-  if (has('success-threshold')) fixed.successThreshold = w.int(get('success-threshold'), `${where}.success-threshold`, 1, 1000);
-  if (has('grace')) fixed.graceMs = w.duration(get('grace'), `${where}.grace`);
+  const set = (key: string, value: unknown) => { (fixed as Record<string, unknown>)[WRAPPER_CHECK_KEYS[key]!.field] = value; };
+  for (const key of ['interval', 'timeout', 'grace', 'ruok-every']) if (has(key)) set(key, w.duration(get(key), `${where}.${key}`, minOf(key)));
+  for (const key of ['failure-threshold', 'success-threshold', 'status']) if (has(key)) set(key, w.int(get(key), `${where}.${key}`, rangeOf(key).min, rangeOf(key).max));
   if (has('roles')) fixed.roles = roles(w, get('roles'), `${where}.roles`);
-  if (has('status')) fixed.status = w.int(get('status'), `${where}.status`, 100, 599);
   if (has('text')) fixed.text = w.str(get('text'), `${where}.text`);
-  if (has('ruok-every')) fixed.ruokEveryMs = w.duration(get('ruok-every'), `${where}.ruok-every`);
   const templates: Pick<Entry, 'address' | 'path' | 'host' | 'command'> = {};
   for (const k of ['address', 'path', 'host'] as const) {
     if (!has(k)) continue;

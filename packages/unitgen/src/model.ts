@@ -16,9 +16,9 @@ export interface WarmupUrl {
   timeoutMs?: number;
 }
 
-/** The wrapper's check types and roles (docs/znotify.md, "Checks"). */
-export type CheckType = 'http' | 'tcp' | 'zeo' | 'postgresql' | 'command';
-export type CheckRole = 'startup' | 'readiness' | 'liveness';
+/** The wrapper's check types and roles (docs/znotify.md, "Checks"), as its configuration's description has them. */
+export type { CheckRole, CheckType } from '@zope-systemd/common';
+import type { CheckRole, CheckType } from '@zope-systemd/common';
 
 /**
  * One check of a client's wrapper config, expanded for that client (check-config.ts). Holds only what zunitgen

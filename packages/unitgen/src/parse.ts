@@ -7,7 +7,7 @@ import { ConfigError, type ConfigIssue } from './errors.js';
 import { invalidUnitName, systemdEscape, UNIT_NAME_MAX } from './escape.js';
 import type { ClientModel, MemoryLimits, StackModel, WarmupUrl } from './model.js';
 import { addressesClash, bindTarget, expandTemplate, formatAddress, MAX_CONFIG_BYTES, isHostHeader, parseAddress, q, sizeBytes, type Address } from './values.js';
-import { LOG_LEVELS, parseRequestPath } from '@zope-systemd/common';
+import { LOG_LEVELS, parseRequestPath, sectionKeys, WRAPPER_CONFIG } from '@zope-systemd/common';
 import { CHECK_KEYS, checksFor, generatedChecks, MAX_WRAPPER_CHECKS, parseChecks } from './check-config.js';
 import { command, describe, quotedDelta, Walker } from './yaml-reader.js';
 import { existingUnits, reservedStackName } from './unit-names.js';
@@ -23,18 +23,23 @@ export const KEYS = {
   zeo: ['command', 'address', 'memory', 'ready-timeout', 'host', 'environment'],
   clients: ['count', 'command', 'http', 'health', 'observability', 'warmup', 'memory', 'threads', 'stop', 'watchdog', 'signals', 'checks', 'environment', 'recycle', 'hosts'],
   recycle: ['memory', 'max-age', 'every'],
-  health: ['agent', 'http'],
-  warmup: ['budget', 'interval', 'urls'],
-  'warmup-url': ['path', 'host', 'status', 'text', 'timeout'],
+  // The wrapper's own sections: their keys come from its configuration's description (@zope-systemd/common).
+  health: sectionKeys('health'),
+  warmup: sectionKeys('warmup'),
+  'warmup-url': sectionKeys('warmup-url'),
   memory: ['high', 'max'],
-  stop: ['drain', 'timeout', 'signal'],
-  'clients-watchdog': ['database-grace', 'hang-timeout', 'dump-stacks'],
-  'clients-signals': ['forward', 'stack-dump'],
+  stop: sectionKeys('stop'),
+  'clients-watchdog': sectionKeys('watchdog'),
+  'clients-signals': sectionKeys('signals'),
   check: CHECK_KEYS,
   limits: ['memory-max', 'memory-high', 'cpu-weight', 'io-weight', 'tasks-max'],
   haproxy: ['backend', 'stats-socket', 'balance', 'maxconn', 'check-interval', 'frontend'],
 } as const;
 
+/** A duration default of the wrapper's configuration (ms): what the wrapper does when the key is left out. */
+function wrapperDefault(section: 'warmup' | 'stop', key: string): number {
+  return (WRAPPER_CONFIG[section] as Record<string, { default?: unknown }>)[key]!.default as number;
+}
 const STOP_SIGNALS = ['SIGTERM', 'SIGINT', 'SIGQUIT', 'SIGHUP', 'SIGUSR1', 'SIGUSR2'];
 /** What the wrapper can forward (signal-policy.ts FORWARDABLE): the signals it catches from its start. */
 const FORWARD_SIGNALS = ['SIGHUP', 'SIGINT', 'SIGUSR1', 'SIGUSR2'];
@@ -407,9 +412,9 @@ function validate(w: Walker, root: Node | null, file: string): StackModel | unde
   let clientHosts: string[] | undefined;
   let count: number | undefined;
   let threads: number | undefined;
-  const warmup: StackModel['warmup'] = { budgetMs: 600_000, intervalMs: 1000, urls: [] };
+  const warmup: StackModel['warmup'] = { budgetMs: wrapperDefault('warmup', 'budget'), intervalMs: wrapperDefault('warmup', 'interval'), urls: [] };
   let clientMemory: MemoryLimits = {};
-  const stop: StackModel['stop'] = { drainMs: 10_000, timeoutMs: 60_000, signal: 'SIGTERM' };
+  const stop: StackModel['stop'] = { drainMs: wrapperDefault('stop', 'drain'), timeoutMs: wrapperDefault('stop', 'timeout'), signal: String(WRAPPER_CONFIG.stop.signal.default) };
   const clientWatchdog: StackModel['clientWatchdog'] = {};
   let recycle: StackModel['recycle'];
   let clientEnv: Record<string, string> = {};

@@ -8,7 +8,8 @@ import { standaloneHaproxy } from './haproxy-standalone.js';
 import { setupUnitName, sysusersName, sysusersText, tmpfilesName, tmpfilesText } from './setup-files.js';
 import { commentText } from './escape.js';
 import type { CheckModel, ClientModel, StackModel } from './model.js';
-import { formatAddress, formatDuration } from './values.js';
+import { CHECK_KEYS } from '@zope-systemd/common';
+import { formatAddress, formatDuration, type Address } from './values.js';
 
 /** Template names (files `<name>.hbs` in templates/); `hardening` is a partial. */
 export const TEMPLATE_NAMES = ['target', 'slice', 'setup.service', 'zeo.service', 'client.service', 'socket', 'znotify.yaml', 'haproxy.cfg', 'haproxy-httpchk.cfg', 'recycle.service', 'recycle.timer', 'hardening'] as const;
@@ -54,20 +55,22 @@ function znotifyConfigName(m: StackModel, c: ClientModel): string {
   return `${m.prefix}-${c.name}.znotify.yaml`;
 }
 
+/** The template's name of a wrapper key: `failure-threshold` is `failureThreshold`. */
+const viewName = (key: string) => key.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
+
 /**
- * A check as the wrapper's YAML spells it, only the keys that are set. Durations as text, so that a 0 the
- * operator wrote (grace: 0) is "0", present, and not a falsy number {{#if}} would drop.
+ * A check as the wrapper's YAML spells it, only the keys that are set, each under the template's name of its
+ * key in the wrapper's configuration description (so a key described there reaches the view by itself).
+ * Durations as text, so that a 0 the operator wrote (grace: 0) is "0", present, and not a falsy number
+ * {{#if}} would drop.
  */
-function checkView(c: CheckModel): Record<string, unknown> {
-  const dur = (ms: number | undefined) => (ms === undefined ? undefined : formatDuration(ms));
-  const v: Record<string, unknown> = {
-    name: c.name, type: c.type, path: c.path, host: c.host, status: c.status, text: c.text,
-    address: c.address && formatAddress(c.address), command: c.command,
-    interval: dur(c.intervalMs), timeout: dur(c.timeoutMs),
-    failureThreshold: c.failureThreshold, successThreshold: c.successThreshold,
-    grace: dur(c.graceMs), ruokEvery: dur(c.ruokEveryMs), roles: c.roles,
-  };
-  for (const k of Object.keys(v)) if (v[k] === undefined) delete v[k];
+export function checkView(c: CheckModel): Record<string, unknown> {
+  const v: Record<string, unknown> = {};
+  for (const [key, info] of Object.entries(CHECK_KEYS)) {
+    const value = (c as unknown as Record<string, unknown>)[info.field];
+    if (value === undefined) continue;
+    v[viewName(key)] = info.value.kind === 'duration' ? formatDuration(value as number) : info.value.kind === 'address' ? formatAddress(value as Address) : value;
+  }
   return v;
 }
 

@@ -3,10 +3,13 @@
 // by the real wrapper (the built `znotify check --print`): what the stack config says is what the wrapper runs.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
+import * as WRAPPER from '@zope-systemd/common';
 import { CHECK_TYPES, TYPE_KEYS } from '../src/check-config.js';
+import { checkView } from '../src/render.js';
+import type { CheckModel } from '../src/model.js';
 import { loadTemplates, parseStack, render, type GeneratedFile, type StackModel } from '../src/index.js';
 import { KEYS } from '../src/parse.js';
 import { assertWrapperRead, REPO, tempDir, ZNOTIFY_CLI, znotifyCheck, type WrapperConfig } from './helpers.js';
@@ -142,25 +145,71 @@ test('clients.watchdog: every value reaches the wrapper, 0 and false included', 
   assert.deepEqual([checkOf(c, 1, 'zeo')!.graceMs, checkOf(c, 1, 'postgresql')!.graceMs, checkOf(c, 1, 'root')!.graceMs], [10_000, 300_000, 0]);
 });
 
-// The other direction of drift: a key the wrapper gains must reach the stack config too (the tests above only prove
-// that what zunitgen writes, the wrapper reads).
-test('the stack config offers exactly the wrapper\'s keys for checks, watchdog, warm-up, health and stop', async () => {
-  const { WRAPPER_KEYS: w } = await import(join(REPO, 'packages/notify/src/znotify/config.ts')) as {
-    WRAPPER_KEYS: { check: Record<string, readonly string[]> } & Record<'watchdog' | 'warmup' | 'url' | 'health' | 'stop' | 'signals', readonly string[]>;
-  };
+// The wrapper's configuration is described once (@zope-systemd/common, wrapper-config.ts): the wrapper reads its
+// file by it, and zunitgen takes its key lists from it. What is written by hand beside it (the template, the
+// JSON Schema, the docs) must have exactly its keys, types and limits: a key in one place only fails here.
+test('the stack config offers exactly the wrapper\'s keys for checks, watchdog, warm-up, health, stop and signals', () => {
   const sorted = (xs: Iterable<string>) => [...new Set(xs)].sort();
-  assert.deepEqual(sorted(CHECK_TYPES), sorted(Object.keys(w.check)), 'check types');
+  assert.deepEqual(sorted(CHECK_TYPES), sorted(WRAPPER.CHECK_TYPES), 'check types');
   // clients.checks: the wrapper's keys of each type, plus zunitgen's own `enabled`.
   const common = KEYS.check.filter((k) => !Object.values(TYPE_KEYS).some((ks) => ks.includes(k)) && k !== 'enabled');
-  for (const type of CHECK_TYPES) {
-    assert.deepEqual(sorted([...common, ...TYPE_KEYS[type]]), sorted(w.check[type]!), `keys of a ${type} check`);
+  for (const type of CHECK_TYPES) assert.deepEqual(sorted([...common, ...TYPE_KEYS[type]]), sorted(WRAPPER.checkKeys(type)), `keys of a ${type} check`);
+  const sections = { 'clients-watchdog': 'watchdog', warmup: 'warmup', 'warmup-url': 'warmup-url', health: 'health', stop: 'stop', 'clients-signals': 'signals' } as const;
+  for (const [ours, theirs] of Object.entries(sections)) assert.deepEqual(sorted(KEYS[ours as keyof typeof KEYS]), sorted(WRAPPER.sectionKeys(theirs)), ours);
+});
+
+test('the template writes every key of the wrapper config, and checkView names each one', () => {
+  const tpl = readFileSync(join(REPO, 'templates/znotify.yaml.hbs'), 'utf8');
+  for (const section of ['top', 'warmup', 'health', 'watchdog', 'stop', 'signals', 'haproxy', 'log'] as const) {
+    for (const key of WRAPPER.sectionKeys(section)) assert.match(tpl, new RegExp(`^ *${key}:`, 'm'), `${section}.${key} is not in templates/znotify.yaml.hbs`);
   }
-  assert.deepEqual(sorted(KEYS['clients-watchdog']), sorted(w.watchdog), 'clients.watchdog');
-  assert.deepEqual(sorted(KEYS.warmup), sorted(w.warmup), 'clients.warmup');
-  assert.deepEqual(sorted(KEYS['warmup-url']), sorted(w.url), 'clients.warmup.urls entries');
-  assert.deepEqual(sorted(KEYS.health), sorted(w.health), 'clients.health');
-  assert.deepEqual(sorted(KEYS.stop), sorted(w.stop), 'clients.stop');
-  assert.deepEqual(sorted(KEYS['clients-signals']), sorted(w.signals), 'clients.signals');
+  for (const key of WRAPPER.sectionKeys('warmup-url')) assert.match(tpl, new RegExp(`^ *(- )?${key}:`, 'm'), `warmup.urls[].${key}`);
+  // Every check key set in a model reaches the view under its template name, and the template writes it.
+  const full = Object.fromEntries(Object.values(WRAPPER.CHECK_KEYS).map((k) => [k.field, k.value.kind === 'address' ? { host: '127.0.0.1', port: 1, family: 4 } : k.value.kind === 'duration' ? 1000 : 'x']));
+  const view = checkView(full as unknown as CheckModel);
+  assert.equal(Object.keys(view).length, Object.keys(WRAPPER.CHECK_KEYS).length);
+  for (const [key, name] of Object.keys(WRAPPER.CHECK_KEYS).map((k) => [k, Object.keys(view).find((n) => n.toLowerCase() === k.replace(/-/g, ''))] as const)) {
+    assert.ok(name, `checkView has no name for ${key}`);
+    assert.match(tpl, new RegExp(`^ {2}(- | {2})${key}: \\{\\{yaml ${name}\\}\\}$`, 'm'), `the template does not write checks[].${key}`);
+  }
+});
+
+type Schema = Record<string, any>;
+test('the JSON Schema\'s wrapper parts have the description\'s keys, values and limits', () => {
+  const schema = JSON.parse(readFileSync(join(REPO, 'packages/unitgen/schema/stack.schema.json'), 'utf8')) as Schema;
+  const check = schema.$defs.check as Schema;
+  const clients = schema.properties.clients.properties as Schema;
+  assert.deepEqual(check.properties.type.enum, [...WRAPPER.CHECK_TYPES]);
+  assert.deepEqual(check.properties.roles.oneOf[1].items.enum, [...WRAPPER.CHECK_ROLES]);
+  assert.deepEqual(clients.signals.properties['stack-dump'].enum, [...WRAPPER.STACK_DUMP_MODES]);
+  assert.deepEqual(schema.properties['log-level'].enum, [...WRAPPER.LOG_LEVELS]);
+  const limits = (keys: WRAPPER.WrapperSection, props: Schema, what: string) => {
+    for (const [key, k] of Object.entries(keys)) {
+      const p = props[key] as Schema | undefined;
+      if (!p) continue; // sections zunitgen fills itself (name, command, ...) have no property here
+      if (k.value.kind === 'integer') assert.deepEqual([p.minimum, p.maximum], [k.value.min, k.value.max], `${what}.${key}`);
+      if (k.value.kind === 'duration') assert.equal(p.$ref, '#/$defs/duration', `${what}.${key}`);
+      if (k.value.kind === 'boolean') assert.equal(p.type, 'boolean', `${what}.${key}`);
+    }
+  };
+  limits(WRAPPER.CHECK_KEYS, check.properties, 'check');
+  limits(WRAPPER.WRAPPER_CONFIG.watchdog, clients.watchdog.properties, 'clients.watchdog');
+  limits(WRAPPER.WRAPPER_CONFIG.stop, clients.stop.properties, 'clients.stop');
+  limits(WRAPPER.WRAPPER_CONFIG.warmup, clients.warmup.oneOf[1].properties, 'clients.warmup');
+  limits(WRAPPER.WRAPPER_CONFIG['warmup-url'], schema.$defs.warmupUrl.oneOf[1].properties, 'clients.warmup.urls[]');
+});
+
+test('docs/znotify.md documents every key of the wrapper config', () => {
+  const doc = readFileSync(join(REPO, 'docs/znotify.md'), 'utf8');
+  for (const section of ['warmup', 'health', 'watchdog', 'stop', 'signals', 'haproxy', 'log'] as const) {
+    for (const key of WRAPPER.sectionKeys(section)) assert.ok(doc.includes(`| \`${section}.${key}\` |`), `${section}.${key}`);
+  }
+  for (const key of WRAPPER.sectionKeys('top')) assert.ok(doc.includes(`| \`${key}\` |`) || doc.includes(`| \`${key}.`), key);
+  for (const key of WRAPPER.sectionKeys('warmup-url')) assert.ok(doc.includes(`| \`warmup.urls[].${key}\` |`), `warmup.urls[].${key}`);
+  for (const key of WRAPPER.commonCheckKeys()) assert.ok(doc.includes(`| \`${key}\` |`), `checks[].${key}`);
+  for (const [key, k] of Object.entries(WRAPPER.CHECK_KEYS)) {
+    for (const type of k.types ?? []) assert.match(doc, new RegExp(`^\\| \`${type}\` \\| .*\`${key}\``, 'm'), `${key} of a ${type} check`);
+  }
 });
 
 test('durations the wrapper would refuse (beyond what a timer holds) are refused here, with their position', (t) => {

@@ -8,18 +8,21 @@ import { readFileSync, statSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import { isMap, isPair, isScalar, LineCounter, parseDocument, visit, type Document } from 'yaml';
 import { ConfigError, type ConfigProblem } from './errors.js';
-import { didYouMean, isHostHeader, isLogLevel, LOG_LEVELS, parseAddress as parseSharedAddress, parseDuration, parseRequestPath, REQUEST_PATH_EXAMPLE, runtimeApiTarget, type LogLevel } from '@zope-systemd/common';
+import {
+  CHECK_KEYS, CHECK_ROLES, CHECK_TYPES, checkKeys, DEFAULT_ROLES, didYouMean, HAPROXY_ID_RULE, HAPROXY_ID_TEXT, isHostHeader, isLogLevel, LOG_LEVELS,
+  MAX_CHECKS, MAX_WARMUP_URLS, NAME_RULE, parseAddress as parseSharedAddress, parseDuration, parseRequestPath, REQUEST_PATH_EXAMPLE,
+  runtimeApiTarget, sectionKeys, WRAPPER_CONFIG, type CheckRole, type CheckType, type LogLevel, type WrapperKey, type WrapperSection,
+} from '@zope-systemd/common';
 import { redact } from './log.js';
 import { forwardProblem } from './signal-policy.js';
 import { pythonFlagProblems, type StackDumpMode } from './stack-dump.js';
 
 import { formatAddress, parseAddress, wrapperAddressRules, type Address } from './address.js';
-export { formatAddress, parseAddress, type Address, type LogLevel };
+export { formatAddress, MAX_CHECKS, parseAddress, type Address, type CheckType, type LogLevel };
 
-export type Role = 'startup' | 'readiness' | 'liveness';
-const ROLES: readonly Role[] = ['startup', 'readiness', 'liveness'];
-export type CheckType = 'http' | 'tcp' | 'zeo' | 'postgresql' | 'command';
-const CHECK_TYPES: readonly CheckType[] = ['http', 'tcp', 'zeo', 'postgresql', 'command'];
+/** The check types, roles and every key of this configuration are described once, in @zope-systemd/common
+ *  (wrapper-config.ts); the types below are the validated model. */
+export type Role = CheckRole;
 
 interface CheckCommon {
   name: string;
@@ -90,17 +93,6 @@ export interface Flags {
   command?: string[];
 }
 
-const DEFAULTS = {
-  http: { host: '127.0.0.1', port: 8080 },
-  warmup: { budgetMs: 600_000, intervalMs: 1000, timeoutMs: 60_000 },
-  check: { intervalMs: 5000, timeoutMs: 2000, failureThreshold: 3, successThreshold: 1 },
-  zeo: { ruokEveryMs: 60_000 },
-  watchdog: { databaseGraceMs: 120_000, hangTimeoutMs: 300_000, dumpStacks: true },
-  stop: { drainMs: 10_000, signal: 'SIGTERM' as NodeJS.Signals, timeoutMs: 60_000 },
-  signals: { forward: [] as NodeJS.Signals[], stackDump: 'off' as StackDumpMode },
-  log: { level: 'info' as LogLevel },
-} as const;
-
 /**
  * plone.observability serves /startup, /ready and /live on a port and thread of their own (not a Zope worker),
  * for Kubernetes' three probes. `observability: ADDRESS` turns them into the wrapper's three roles.
@@ -110,17 +102,6 @@ const OBSERVABILITY_CHECKS: ReadonlyArray<{ name: string; path: string; role: Ro
   { name: 'ready', path: '/ready', role: 'readiness' },
   { name: 'live', path: '/live', role: 'liveness' },
 ];
-
-// Databases: startup (the instance starts only once its database answers) and readiness (an outage takes the
-// client out of HAProxy), never liveness by default: a restart cannot bring a database back, and after an outage
-// every client of the stack would be restarted and warm up at once (docs/znotify.md, "Database checks").
-const DEFAULT_ROLES: Record<CheckType, Role[]> = {
-  http: ['liveness', 'readiness'],
-  tcp: ['readiness'],
-  zeo: ['startup', 'readiness'],
-  postgresql: ['startup', 'readiness'],
-  command: ['readiness'],
-};
 
 // ---------------------------------------------------------------------------------------------------------
 // addresses, signals
@@ -292,6 +273,37 @@ class Validator {
     return out.length === v.length ? out : undefined;
   }
 
+  /** A value by its description (wrapper-config.ts): the key's default when not given, or after a problem. */
+  value(v: unknown, path: Path, key: WrapperKey): unknown {
+    const t = key.value;
+    if (t.kind === 'text') {
+      const s = this.str(v, path, { ...textRule(t.rule, path), required: key.required ?? false });
+      return s === '' ? undefined : s;
+    }
+    if (t.kind === 'request-path') return this.urlPath(v, path, { required: key.required ?? false });
+    const d = key.default;
+    if (v === undefined || v === null) return d;
+    switch (t.kind) {
+      case 'duration': return this.duration(v, path, d as number, t.min === undefined ? {} : { min: t.min });
+      case 'integer': return this.int(v, path, d as number, t.min, t.max);
+      case 'boolean': return this.bool(v, path, d as boolean);
+      case 'enum': return this.oneOf(v, path, t.values, d as string);
+      case 'address': return this.address(v, path, { allowZero: t.zeroPort ?? false });
+      case 'argv': return this.argv(v, path);
+      case 'signal': return this.signal(v, path, 'write e.g. SIGTERM, SIGINT or SIGQUIT') ?? d;
+      default: return d; // lists, sections and roles are read by parts of their own
+    }
+  }
+
+  /** A signal name (`SIGTERM`, `TERM`, `term`), with a did-you-mean. */
+  signal(v: unknown, path: Path, fix: string): NodeJS.Signals | undefined {
+    const s = parseSignal(v);
+    if (s) return s;
+    const guess = typeof v === 'string' ? didYouMean(v.toUpperCase(), SIGNALS) : undefined;
+    this.add(path, `${show(v)} is not a signal name`, guess ? `did you mean ${guess}?` : fix);
+    return undefined;
+  }
+
   oneOf<T extends string>(v: unknown, path: Path, allowed: readonly T[], dflt: T): T {
     if (v === undefined || v === null) return dflt;
     if (typeof v === 'string' && (allowed as readonly string[]).includes(v)) return v as T;
@@ -301,42 +313,26 @@ class Validator {
   }
 }
 
-const TOP_KEYS = ['name', 'command', 'http', 'warmup', 'health', 'checks', 'observability', 'watchdog', 'stop', 'signals', 'haproxy', 'log'] as const;
-const WARMUP_KEYS = ['budget', 'interval', 'urls'];
-const URL_KEYS = ['path', 'host', 'status', 'text', 'timeout'];
-const HEALTH_KEYS = ['agent', 'http'];
-const COMMON_CHECK_KEYS = ['name', 'type', 'interval', 'timeout', 'failure-threshold', 'success-threshold', 'roles', 'grace'];
-const CHECK_KEYS: Readonly<Record<CheckType, readonly string[]>> = {
-  http: [...COMMON_CHECK_KEYS, 'address', 'path', 'host', 'status', 'text'],
-  tcp: [...COMMON_CHECK_KEYS, 'address'],
-  zeo: [...COMMON_CHECK_KEYS, 'address', 'ruok-every'],
-  postgresql: [...COMMON_CHECK_KEYS, 'address'],
-  command: [...COMMON_CHECK_KEYS, 'command'],
-};
-const WATCHDOG_KEYS = ['database-grace', 'hang-timeout', 'dump-stacks'];
-const STOP_KEYS = ['drain', 'signal', 'timeout'];
-const SIGNALS_KEYS = ['forward', 'stack-dump'];
-const STACK_DUMP_MODES: readonly StackDumpMode[] = ['hook', 'off'];
-const HAPROXY_KEYS = ['stats-socket', 'backend', 'server'];
-const LOG_KEYS = ['level'];
-/** The sections zunitgen writes from a stack config; its tests compare them with its own key lists, so that a
- *  key added here cannot go unnoticed there. */
-export const WRAPPER_KEYS = { check: CHECK_KEYS, watchdog: WATCHDOG_KEYS, warmup: WARMUP_KEYS, url: URL_KEYS, health: HEALTH_KEYS, stop: STOP_KEYS, signals: SIGNALS_KEYS } as const;
-
-const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_.@-]*$/;
 const HOST_HEADER = { test: isHostHeader };
 /** A unix socket path, or an address by the wrapper's rules (`stats socket ipv4@127.0.0.1:9999 level admin`). */
 const STATS_SOCKET = { test: (s: string) => (s.startsWith('/') ? /^\/\S+$/.test(s) : runtimeApiTarget(s) !== undefined) };
 const HOST_HEADER_FIX = 'write the Host: header to send, e.g. www.example.org or www.example.org:8080';
-const HAPROXY_ID = /^[A-Za-z0-9_.:-]+$/;
-const HAPROXY_ID_CHARS = 'letters, digits and - _ . :';
+/** The syntax and fix of each kind of text the description names. */
+function textRule(rule: 'name' | 'host-header' | 'haproxy-id' | 'stats-socket' | undefined, path: Path): { pattern?: { test(s: string): boolean }; fix?: string } {
+  switch (rule) {
+    case 'name': return { pattern: NAME_RULE, fix: NAME_FIX };
+    case 'host-header': return { pattern: HOST_HEADER, fix: HOST_HEADER_FIX };
+    case 'stats-socket': return { pattern: STATS_SOCKET, fix: 'write the path of the `stats socket ... level admin` (e.g. /run/haproxy/admin.sock) or host:port' };
+    // HAProxy's own identifier rule (its config check refuses anything else, e.g. "character '@' is not
+    // permitted in server name"); it also keeps `set server B/S state ...` one unambiguous Runtime API word.
+    case 'haproxy-id': return { pattern: HAPROXY_ID_RULE, fix: `write the ${String(path.at(-1))} name from haproxy.cfg${path.at(-1) === 'backend' ? ', e.g. plone' : ''} (${HAPROXY_ID_TEXT})` };
+    default: return {};
+  }
+}
 const NAME_FIX = 'use letters, digits and _ . @ - (it names the HAProxy server and the metrics label)';
 
 /** A wrapper config is a few KiB; anything near this is not one (and parsing megabytes costs seconds and GBs). */
 export const MAX_CONFIG_BYTES = 256 * 1024;
-/** Checks and warm-up URLs per instance: a handful is usual, each check is a timer and a connection. */
-export const MAX_CHECKS = 64;
-const MAX_WARMUP_URLS = 64;
 /** Alias expansions (`*name`) when the YAML becomes values: a few are handy, thousands are an alias bomb. */
 const MAX_ALIAS_COUNT = 100;
 
@@ -413,270 +409,260 @@ function parseYaml(text: string, file: string): { validator: Validator; js: unkn
 }
 
 function validate(v: Validator, raw: Record<string, unknown>, flags: Flags, options: ParseOptions): Config {
-  v.keys(raw, [], TOP_KEYS);
-
-  // name
-  let name: string | undefined;
-  if (flags.name !== undefined) {
-    name = NAME_RE.test(flags.name) ? flags.name : undefined;
-    if (!name) v.add([], `--name ${show(flags.name)} is not a valid name`, NAME_FIX, { where: '--name' });
-  } else {
-    name = v.str(raw.name, ['name'], { required: true, pattern: NAME_RE, fix: raw.name === undefined ? 'add `name: client1` or pass --name client1' : NAME_FIX });
-  }
-
-  // command: after `--` wins
-  let command: string[] = [];
-  if (flags.command && flags.command.length) command = flags.command;
-  else {
-    const c = v.argv(raw.command, ['command']);
-    if (c) command = c;
-    else if (raw.command === undefined && options.requireCommand) {
-      v.add([], 'no command to run', 'give it after `--` (znotify run --config FILE -- /srv/plone/bin/client1 console) or as `command:` in the config', { where: v.where([]) });
-    }
-  }
-
-  // http
-  let http: Address = { ...DEFAULTS.http };
-  if (flags.http !== undefined) http = v.address(flags.http, ['http'], { where: '--http' }) ?? http;
-  else if (raw.http !== undefined) http = v.address(raw.http, ['http']) ?? http;
-
-  // warmup
-  const wr = v.map(raw.warmup, ['warmup']) ?? {};
-  v.keys(wr, ['warmup'], WARMUP_KEYS);
-  const warmup = {
-    budgetMs: v.duration(wr.budget, ['warmup', 'budget'], DEFAULTS.warmup.budgetMs, { min: 1 }),
-    intervalMs: v.duration(wr.interval, ['warmup', 'interval'], DEFAULTS.warmup.intervalMs, { min: 10 }),
-    urls: [] as WarmupUrl[],
-  };
-  if (wr.urls === undefined || wr.urls === null) {
-    warmup.urls.push({ path: '/', status: 200, timeoutMs: DEFAULTS.warmup.timeoutMs });
-  } else if (!Array.isArray(wr.urls)) {
-    v.add(['warmup', 'urls'], `expected a list, got ${show(wr.urls)}`, 'write a list of `- path: /Plone` entries');
-  } else if (wr.urls.length > MAX_WARMUP_URLS) {
-    v.add(['warmup', 'urls'], `lists ${wr.urls.length} URLs, more than ${MAX_WARMUP_URLS}`, `warm up with at most ${MAX_WARMUP_URLS} URLs (a few representative pages do it)`);
-  } else {
-    wr.urls.forEach((u, i) => {
-      const p: Path = ['warmup', 'urls', i];
-      const um = typeof u === 'string' ? { path: u } : v.map(u, p);
-      if (!um) return;
-      v.keys(um, p, URL_KEYS);
-      const path = v.urlPath(um.path, [...p, 'path'], { required: true });
-      const host = v.str(um.host, [...p, 'host'], { pattern: HOST_HEADER, fix: HOST_HEADER_FIX });
-      const text = v.str(um.text, [...p, 'text']);
-      warmup.urls.push({
-        path: path ?? '/',
-        status: v.int(um.status, [...p, 'status'], 200, 100, 599),
-        timeoutMs: v.duration(um.timeout, [...p, 'timeout'], DEFAULTS.warmup.timeoutMs, { min: 1 }),
-        ...(host ? { host } : {}),
-        ...(text ? { text } : {}),
-      });
-    });
-    if (wr.urls.length === 0) v.add(['warmup', 'urls'], 'is empty', 'list at least one URL, or remove `urls:` to warm up with /');
-  }
-
-  // health
-  const hr = v.map(raw.health, ['health']) ?? {};
-  v.keys(hr, ['health'], HEALTH_KEYS);
-  const health: Config['health'] = {};
-  const agent = flags.healthAgent !== undefined
-    ? v.address(flags.healthAgent, ['health', 'agent'], { allowZero: true, where: '--health-agent' })
-    : v.address(hr.agent, ['health', 'agent'], { allowZero: true });
-  if (agent) health.agent = agent;
-  const hhttp = flags.healthHttp !== undefined
-    ? v.address(flags.healthHttp, ['health', 'http'], { allowZero: true, where: '--health-http' })
-    : v.address(hr.http, ['health', 'http'], { allowZero: true });
-  if (hhttp) health.http = hhttp;
-
-  // watchdog (before checks: database-grace is the default grace of database checks)
-  const wd = v.map(raw.watchdog, ['watchdog']) ?? {};
-  v.keys(wd, ['watchdog'], WATCHDOG_KEYS);
-  const watchdog = {
-    databaseGraceMs: v.duration(wd['database-grace'], ['watchdog', 'database-grace'], DEFAULTS.watchdog.databaseGraceMs),
-    hangTimeoutMs: v.duration(wd['hang-timeout'], ['watchdog', 'hang-timeout'], DEFAULTS.watchdog.hangTimeoutMs),
-    dumpStacks: v.bool(wd['dump-stacks'], ['watchdog', 'dump-stacks'], DEFAULTS.watchdog.dumpStacks),
-  };
-
-  // checks (plone.observability's three, when configured, replace the default root check)
-  const checks: CheckSpec[] = [];
+  v.keys(raw, [], sectionKeys('top'));
+  const name = readName(v, raw.name, flags.name);
+  const command = readCommand(v, raw.command, flags.command, options);
+  const http = (flags.http !== undefined ? v.address(flags.http, ['http'], { where: '--http' }) : v.address(raw.http, ['http']))
+    ?? topDefaultAddress('http');
+  const warmup = readWarmup(v, raw.warmup);
+  const health = readHealth(v, raw.health, flags);
+  // watchdog before checks: database-grace is the default grace of database checks
+  const watchdog = readSection(v, raw.watchdog, 'watchdog') as Config['watchdog'];
   const observability = v.address(raw.observability, ['observability']);
-  if ((raw.checks === undefined || raw.checks === null) && raw.observability !== undefined && raw.observability !== null) {
-    // nothing else by default: /live and /ready stand for the root check
-  } else if (raw.checks === undefined || raw.checks === null) {
-    checks.push({
-      name: 'root', type: 'http', address: http, path: '/', status: 200, roles: [...DEFAULT_ROLES.http], graceMs: 0,
-      ...DEFAULTS.check,
-    });
-  } else if (!Array.isArray(raw.checks)) {
-    v.add(['checks'], `expected a list, got ${show(raw.checks)}`, 'write a list of `- { name: root, type: http, path: / }` entries');
-  } else if (raw.checks.length > MAX_CHECKS) {
-    v.add(['checks'], `lists ${raw.checks.length} checks, more than ${MAX_CHECKS}`, `configure at most ${MAX_CHECKS} checks (each one is a timer and a connection per interval)`);
-  } else {
-    const seen = new Set<string>();
-    raw.checks.forEach((c, i) => {
-      const spec = validateCheck(v, c, ['checks', i], http, watchdog.databaseGraceMs);
-      if (!spec) return;
-      if (seen.has(spec.name)) {
-        v.add(['checks', i, 'name'], `${show(spec.name)} is used by an earlier check`, 'give every check its own name');
-      }
-      seen.add(spec.name);
-      checks.push(spec);
-    });
-  }
-  if (observability) {
-    for (const o of OBSERVABILITY_CHECKS) {
-      const i = checks.findIndex((c) => c.name === o.name);
-      if (i >= 0) {
-        v.add(['checks', i, 'name'], `${show(o.name)} is the name of a check that observability: adds`, 'rename this check');
-        continue;
-      }
-      checks.push({ name: o.name, type: 'http', address: observability, path: o.path, status: 200, roles: [o.role], graceMs: 0, ...DEFAULTS.check });
-    }
-  }
-
-  // stop
-  const st = v.map(raw.stop, ['stop']) ?? {};
-  v.keys(st, ['stop'], STOP_KEYS);
-  let signal = DEFAULTS.stop.signal;
-  if (st.signal !== undefined) {
-    const s = parseSignal(st.signal);
-    if (s) signal = s;
-    else {
-      const guess = typeof st.signal === 'string' ? didYouMean(st.signal.toUpperCase(), SIGNALS) : undefined;
-      v.add(['stop', 'signal'], `${show(st.signal)} is not a signal name`, guess ? `did you mean ${guess}?` : 'write e.g. SIGTERM, SIGINT or SIGQUIT');
-    }
-  }
-  const stop = {
-    drainMs: v.duration(st.drain, ['stop', 'drain'], DEFAULTS.stop.drainMs),
-    signal,
-    timeoutMs: v.duration(st.timeout, ['stop', 'timeout'], DEFAULTS.stop.timeoutMs, { min: 1 }),
-  };
-
-  const signals = validateSignals(v, raw.signals);
+  const checks = readChecks(v, raw.checks, { http, databaseGraceMs: watchdog.databaseGraceMs, observability, observabilityGiven: raw.observability != null });
+  const stop = readSection(v, raw.stop, 'stop') as Config['stop'];
+  const signals = readSignals(v, raw.signals);
   for (const [key, message, fix] of pythonFlagProblems(command, { dumpBeforeKill: watchdog.dumpStacks, mode: signals.stackDump })) {
     v.add(key.split('.'), message, fix);
   }
-
-  // haproxy
-  let haproxy: Config['haproxy'];
-  if (raw.haproxy !== undefined && raw.haproxy !== null) {
-    const hp = v.map(raw.haproxy, ['haproxy']) ?? {};
-    v.keys(hp, ['haproxy'], HAPROXY_KEYS);
-    const statsSocket = v.str(hp['stats-socket'], ['haproxy', 'stats-socket'], {
-      required: true, pattern: STATS_SOCKET,
-      fix: 'write the path of the `stats socket ... level admin` (e.g. /run/haproxy/admin.sock) or host:port',
-    });
-    // HAProxy's own identifier rule (its config check refuses anything else, e.g. "character '@' is not
-    // permitted in server name"); it also keeps `set server B/S state ...` one unambiguous Runtime API word.
-    const backend = v.str(hp.backend, ['haproxy', 'backend'], { required: true, pattern: HAPROXY_ID, fix: `write the backend name from haproxy.cfg, e.g. plone (${HAPROXY_ID_CHARS})` });
-    const server = v.str(hp.server, ['haproxy', 'server'], { pattern: HAPROXY_ID, fix: `write the server name from haproxy.cfg (${HAPROXY_ID_CHARS})` });
-    if (server === undefined && hp.server === undefined && name !== undefined && !HAPROXY_ID.test(name)) {
-      v.add(['haproxy'], `the server name defaults to the instance name ${show(name)}, which HAProxy does not accept as a server name`,
-        `set haproxy.server to the server's name in haproxy.cfg (${HAPROXY_ID_CHARS})`);
-    } else if (statsSocket && backend) haproxy = { statsSocket, backend, server: server ?? name ?? '' };
-  }
-
-  // log
-  const lg = v.map(raw.log, ['log']) ?? {};
-  v.keys(lg, ['log'], LOG_KEYS);
-  let level: LogLevel = DEFAULTS.log.level;
-  if (flags.logLevel !== undefined) {
-    if (isLogLevel(flags.logLevel)) level = flags.logLevel;
-    else v.add([], `--log-level ${show(flags.logLevel)} is not one of ${LOG_LEVELS.join(', ')}`, undefined, { where: '--log-level' });
-  } else level = v.oneOf(lg.level, ['log', 'level'], LOG_LEVELS, DEFAULTS.log.level);
-
+  const haproxy = readHaproxy(v, raw.haproxy, name);
+  const log = readLog(v, raw.log, flags.logLevel);
   return {
     name: name ?? 'znotify', command, http, warmup, health, checks, watchdog, stop, signals,
     ...(haproxy ? { haproxy } : {}),
     ...(observability ? { observability } : {}),
-    log: { level },
+    log,
   };
 }
 
-function validateSignals(v: Validator, value: unknown): Config['signals'] {
-  const m = v.map(value, ['signals']) ?? {};
-  v.keys(m, ['signals'], SIGNALS_KEYS);
-  const stackDump = v.oneOf(m['stack-dump'], ['signals', 'stack-dump'], STACK_DUMP_MODES, DEFAULTS.signals.stackDump);
-  const forward: NodeJS.Signals[] = [];
-  const list = typeof m.forward === 'string' ? [m.forward] : m.forward;
-  if (list !== undefined && list !== null && !Array.isArray(list)) {
-    v.add(['signals', 'forward'], `expected a list of signal names, got ${show(list)}`, 'write e.g. [SIGHUP]');
-  } else {
-    (list ?? []).forEach((x: unknown, i: number) => {
-      const at = ['signals', 'forward', ...(Array.isArray(m.forward) ? [i] : [])];
-      const sig = parseSignal(x);
-      if (!sig) {
-        const guess = typeof x === 'string' ? didYouMean(x.toUpperCase(), SIGNALS) : undefined;
-        v.add(at, `${show(x)} is not a signal name`, guess ? `did you mean ${guess}?` : 'write e.g. SIGHUP');
-        return;
-      }
-      const problem = forwardProblem(sig, { stackDump });
-      if (problem) v.add(at, `${show(x)}: ${problem[0]}`, problem[1]);
-      else if (!forward.includes(sig)) forward.push(sig);
+function topDefaultAddress(key: 'http'): Address {
+  return parseAddress(WRAPPER_CONFIG.top[key].default)!;
+}
+
+/** `--name` wins over `name:`. */
+function readName(v: Validator, value: unknown, flag: string | undefined): string | undefined {
+  if (flag === undefined) {
+    return v.str(value, ['name'], { required: true, pattern: NAME_RULE, fix: value === undefined ? 'add `name: client1` or pass --name client1' : NAME_FIX });
+  }
+  if (NAME_RULE.test(flag)) return flag;
+  v.add([], `--name ${show(flag)} is not a valid name`, NAME_FIX, { where: '--name' });
+  return undefined;
+}
+
+/** What comes after `--` wins over `command:`. */
+function readCommand(v: Validator, value: unknown, flag: string[] | undefined, options: ParseOptions): string[] {
+  if (flag && flag.length) return flag;
+  const c = v.argv(value, ['command']);
+  if (c) return c;
+  if (value === undefined && options.requireCommand) {
+    v.add([], 'no command to run', 'give it after `--` (znotify run --config FILE -- /srv/plone/bin/client1 console) or as `command:` in the config', { where: v.where([]) });
+  }
+  return [];
+}
+
+/**
+ * The keys of a mapping read by their description, each into its field: the value given, or the key's default
+ * (absent when it has none). Unknown keys are reported with a did-you-mean.
+ */
+function readKeys(v: Validator, m: Record<string, unknown>, path: Path, keys: WrapperSection, only = Object.keys(keys)): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const k of only) {
+    const value = v.value(m[k], [...path, k], keys[k]!);
+    if (value !== undefined) out[keys[k]!.field] = value;
+  }
+  return out;
+}
+
+/** A section of the configuration (watchdog, stop, log, ...) read by its description. */
+function readSection(v: Validator, value: unknown, section: 'watchdog' | 'stop' | 'log'): Record<string, unknown> {
+  const m = v.map(value, [section]) ?? {};
+  v.keys(m, [section], sectionKeys(section));
+  return readKeys(v, m, [section], WRAPPER_CONFIG[section]);
+}
+
+/** `--log-level` wins over `log.level`. */
+function readLog(v: Validator, value: unknown, flag: string | undefined): Config['log'] {
+  if (flag === undefined) return readSection(v, value, 'log') as Config['log'];
+  v.keys(v.map(value, ['log']) ?? {}, ['log'], sectionKeys('log'));
+  if (isLogLevel(flag)) return { level: flag };
+  v.add([], `--log-level ${show(flag)} is not one of ${LOG_LEVELS.join(', ')}`, undefined, { where: '--log-level' });
+  return { level: WRAPPER_CONFIG.log.level.default as LogLevel };
+}
+
+/** A flag wins over the file's key of the same meaning (which is then not read). */
+function readHealth(v: Validator, value: unknown, flags: Flags): Config['health'] {
+  const m = v.map(value, ['health']) ?? {};
+  v.keys(m, ['health'], sectionKeys('health'));
+  const fromFile = (['agent', 'http'] as const).filter((k) => (k === 'agent' ? flags.healthAgent : flags.healthHttp) === undefined);
+  const health = readKeys(v, m, ['health'], WRAPPER_CONFIG.health, fromFile) as Config['health'];
+  const flag = (f: string | undefined, key: 'agent' | 'http', where: string) => {
+    if (f === undefined) return;
+    const a = v.address(f, ['health', key], { allowZero: true, where });
+    if (a) health[key] = a; else delete health[key];
+  };
+  flag(flags.healthAgent, 'agent', '--health-agent');
+  flag(flags.healthHttp, 'http', '--health-http');
+  return health;
+}
+
+function readWarmup(v: Validator, value: unknown): Config['warmup'] {
+  const wr = v.map(value, ['warmup']) ?? {};
+  v.keys(wr, ['warmup'], sectionKeys('warmup'));
+  const { budgetMs, intervalMs } = readKeys(v, wr, ['warmup'], WRAPPER_CONFIG.warmup, ['budget', 'interval']) as Pick<Config['warmup'], 'budgetMs' | 'intervalMs'>;
+  const urlKeys = WRAPPER_CONFIG['warmup-url'];
+  const urls: WarmupUrl[] = [];
+  if (wr.urls == null) {
+    urls.push({ path: '/', status: urlKeys.status.default as number, timeoutMs: urlKeys.timeout.default as number });
+  } else if (listOk(v, wr.urls, ['warmup', 'urls'], 'URLs', MAX_WARMUP_URLS, 'warm up with at most', 'a few representative pages do it')) {
+    wr.urls.forEach((u, i) => {
+      const p: Path = ['warmup', 'urls', i];
+      const um = typeof u === 'string' ? { path: u } : v.map(u, p);
+      if (!um) return;
+      v.keys(um, p, sectionKeys('warmup-url'));
+      urls.push({ path: '/', ...readKeys(v, um, p, urlKeys) } as WarmupUrl);
+    });
+    if (wr.urls.length === 0) v.add(['warmup', 'urls'], 'is empty', 'list at least one URL, or remove `urls:` to warm up with /');
+  }
+  return { budgetMs, intervalMs, urls };
+}
+
+/** A list of at most `max` entries; what is wrong with it reported. */
+function listOk(v: Validator, value: unknown, path: Path, what: string, max: number, fixStart: string, why: string): value is unknown[] {
+  if (!Array.isArray(value)) {
+    v.add(path, `expected a list, got ${show(value)}`, what === 'URLs' ? 'write a list of `- path: /Plone` entries' : 'write a list of `- { name: root, type: http, path: / }` entries');
+    return false;
+  }
+  if (value.length > max) {
+    v.add(path, `lists ${value.length} ${what}, more than ${max}`, `${fixStart} ${max} ${what} (${why})`);
+    return false;
+  }
+  return true;
+}
+
+interface CheckContext { http: Address; databaseGraceMs: number; observability: Address | undefined; observabilityGiven: boolean }
+
+/** `checks:`, or the default root check; plone.observability's three, when configured, replace the default. */
+function readChecks(v: Validator, value: unknown, ctx: CheckContext): CheckSpec[] {
+  const checks: CheckSpec[] = [];
+  if (value == null) {
+    if (!ctx.observabilityGiven) checks.push({ ...checkDefaults('http', 0), name: 'root', type: 'http', address: ctx.http, path: '/', status: 200 });
+  } else if (listOk(v, value, ['checks'], 'checks', MAX_CHECKS, 'configure at most', 'each one is a timer and a connection per interval')) {
+    const seen = new Set<string>();
+    value.forEach((c, i) => {
+      const spec = readCheck(v, c, ['checks', i], ctx);
+      if (!spec) return;
+      if (seen.has(spec.name)) v.add(['checks', i, 'name'], `${show(spec.name)} is used by an earlier check`, 'give every check its own name');
+      seen.add(spec.name);
+      checks.push(spec);
     });
   }
+  if (ctx.observability) addObservabilityChecks(v, checks, ctx.observability);
+  return checks;
+}
+
+function addObservabilityChecks(v: Validator, checks: CheckSpec[], address: Address): void {
+  for (const o of OBSERVABILITY_CHECKS) {
+    const i = checks.findIndex((c) => c.name === o.name);
+    if (i >= 0) {
+      v.add(['checks', i, 'name'], `${show(o.name)} is the name of a check that observability: adds`, 'rename this check');
+      continue;
+    }
+    checks.push({ ...checkDefaults('http', 0), name: o.name, type: 'http', address, path: o.path, status: 200, roles: [o.role] });
+  }
+}
+
+/** A check's timing and roles by default. */
+function checkDefaults(type: CheckType, graceMs: number): Omit<CheckCommon, 'name'> {
+  const d = (k: string) => CHECK_KEYS[k]!.default as number;
+  return {
+    intervalMs: d('interval'), timeoutMs: d('timeout'), failureThreshold: d('failure-threshold'), successThreshold: d('success-threshold'),
+    roles: [...DEFAULT_ROLES[type]], graceMs,
+  };
+}
+
+function readSignals(v: Validator, value: unknown): Config['signals'] {
+  const m = v.map(value, ['signals']) ?? {};
+  v.keys(m, ['signals'], sectionKeys('signals'));
+  const { stackDump } = readKeys(v, m, ['signals'], WRAPPER_CONFIG.signals, ['stack-dump']) as Pick<Config['signals'], 'stackDump'>;
+  const forward: NodeJS.Signals[] = [];
+  const list = typeof m.forward === 'string' ? [m.forward] : m.forward;
+  if (list != null && !Array.isArray(list)) {
+    v.add(['signals', 'forward'], `expected a list of signal names, got ${show(list)}`, 'write e.g. [SIGHUP]');
+    return { forward, stackDump };
+  }
+  (list ?? []).forEach((x: unknown, i: number) => {
+    const at = ['signals', 'forward', ...(Array.isArray(m.forward) ? [i] : [])];
+    const sig = v.signal(x, at, 'write e.g. SIGHUP');
+    if (!sig) return;
+    const problem = forwardProblem(sig, { stackDump });
+    if (problem) v.add(at, `${show(x)}: ${problem[0]}`, problem[1]);
+    else if (!forward.includes(sig)) forward.push(sig);
+  });
   return { forward, stackDump };
 }
 
-function validateCheck(v: Validator, c: unknown, p: Path, http: Address, databaseGraceMs: number): CheckSpec | undefined {
+function readHaproxy(v: Validator, value: unknown, name: string | undefined): Config['haproxy'] {
+  if (value == null) return undefined;
+  const hp = v.map(value, ['haproxy']) ?? {};
+  v.keys(hp, ['haproxy'], sectionKeys('haproxy'));
+  const { statsSocket, backend, server } = readKeys(v, hp, ['haproxy'], WRAPPER_CONFIG.haproxy) as { statsSocket?: string; backend?: string; server?: string };
+  if (server === undefined && hp.server === undefined && name !== undefined && !HAPROXY_ID_RULE.test(name)) {
+    v.add(['haproxy'], `the server name defaults to the instance name ${show(name)}, which HAProxy does not accept as a server name`,
+      `set haproxy.server to the server's name in haproxy.cfg (${HAPROXY_ID_TEXT})`);
+    return undefined;
+  }
+  return statsSocket && backend ? { statsSocket, backend, server: server ?? name ?? '' } : undefined;
+}
+
+function readRoles(v: Validator, value: unknown, p: Path, type: CheckType): Role[] {
+  if (value === undefined) return [...DEFAULT_ROLES[type]];
+  const rs = typeof value === 'string' ? [value] : value;
+  if (!Array.isArray(rs) || rs.length === 0) {
+    v.add(p, `expected a non-empty list, got ${show(value)}`, `write e.g. [readiness, liveness] (from ${CHECK_ROLES.join(', ')})`);
+    return [...DEFAULT_ROLES[type]];
+  }
+  const roles: Role[] = [];
+  rs.forEach((r, j) => {
+    const role = v.oneOf(r, [...p, j], CHECK_ROLES, 'readiness');
+    if (!roles.includes(role)) roles.push(role);
+  });
+  return roles;
+}
+
+function readCheck(v: Validator, c: unknown, p: Path, ctx: CheckContext): CheckSpec | undefined {
   const m = v.map(c, p);
   if (!m) {
-    if (c === null || c === undefined) v.add(p, 'empty check', 'write e.g. `- { name: root, type: http, path: / }`');
+    if (c == null) v.add(p, 'empty check', 'write e.g. `- { name: root, type: http, path: / }`');
     return undefined;
   }
   const type = v.oneOf(m.type, [...p, 'type'], CHECK_TYPES, 'http');
   if (m.type === undefined) v.add([...p, 'type'], 'is missing', `add \`type:\` (one of ${CHECK_TYPES.join(', ')})`, { where: v.where(p) });
-  v.keys(m, p, CHECK_KEYS[type]);
-  const name = v.str(m.name, [...p, 'name'], { pattern: NAME_RE, fix: NAME_FIX }) ?? type;
-  let roles = [...DEFAULT_ROLES[type]];
-  if (m.roles !== undefined) {
-    const rs = typeof m.roles === 'string' ? [m.roles] : m.roles;
-    if (!Array.isArray(rs) || rs.length === 0) {
-      v.add([...p, 'roles'], `expected a non-empty list, got ${show(m.roles)}`, `write e.g. [readiness, liveness] (from ${ROLES.join(', ')})`);
-    } else {
-      roles = [];
-      rs.forEach((r, j) => {
-        const role = v.oneOf(r, [...p, 'roles', j], ROLES, 'readiness');
-        if (!roles.includes(role)) roles.push(role);
-      });
-    }
-  }
+  v.keys(m, p, checkKeys(type));
   const isDb = type === 'zeo' || type === 'postgresql';
-  const common: CheckCommon = {
-    name,
-    intervalMs: v.duration(m.interval, [...p, 'interval'], DEFAULTS.check.intervalMs, { min: 10 }),
-    timeoutMs: v.duration(m.timeout, [...p, 'timeout'], DEFAULTS.check.timeoutMs, { min: 1 }),
-    failureThreshold: v.int(m['failure-threshold'], [...p, 'failure-threshold'], DEFAULTS.check.failureThreshold, 1, 1000),
-    successThreshold: v.int(m['success-threshold'], [...p, 'success-threshold'], DEFAULTS.check.successThreshold, 1, 1000),
-    roles,
-    graceMs: v.duration(m.grace, [...p, 'grace'], isDb ? databaseGraceMs : 0),
-  };
-  const addr = (required: boolean, dflt?: Address): Address => {
-    const a = v.address(m.address, [...p, 'address']);
-    if (!a && m.address === undefined && required) {
-      v.add([...p, 'address'], 'is missing', `add \`address: host:port\` of the ${type === 'zeo' ? 'ZEO server (e.g. 127.0.0.1:8100)' : 'PostgreSQL server (e.g. 127.0.0.1:5432)'}`, { where: v.where(p) });
-    }
-    return a ?? dflt ?? { host: '127.0.0.1', port: 1 };
-  };
+  const common = {
+    ...checkDefaults(type, isDb ? ctx.databaseGraceMs : 0),
+    ...readKeys(v, m, p, CHECK_KEYS, ['interval', 'timeout', 'failure-threshold', 'success-threshold', 'grace']),
+    name: v.str(m.name, [...p, 'name'], { pattern: NAME_RULE, fix: NAME_FIX }) ?? type,
+    roles: readRoles(v, m.roles, [...p, 'roles'], type),
+  } as CheckCommon;
+  const own = readKeys(v, m, p, CHECK_KEYS, checkKeys(type).filter((k) => CHECK_KEYS[k]!.types && k !== 'address' && k !== 'command'));
   switch (type) {
-    case 'http': {
-      const host = v.str(m.host, [...p, 'host'], { pattern: HOST_HEADER, fix: HOST_HEADER_FIX });
-      const text = v.str(m.text, [...p, 'text']);
-      return {
-        ...common, type, address: addr(false, http),
-        path: v.urlPath(m.path, [...p, 'path']) ?? '/',
-        status: v.int(m.status, [...p, 'status'], 200, 100, 599),
-        ...(host ? { host } : {}), ...(text ? { text } : {}),
-      };
-    }
-    case 'tcp': return { ...common, type, address: addr(false, http) };
-    case 'zeo': return { ...common, type, address: addr(true), ruokEveryMs: v.duration(m['ruok-every'], [...p, 'ruok-every'], DEFAULTS.zeo.ruokEveryMs) };
-    case 'postgresql': return { ...common, type, address: addr(true) };
+    case 'http': case 'tcp': return { ...common, ...own, type, address: v.address(m.address, [...p, 'address']) ?? ctx.http } as CheckSpec;
+    case 'zeo': case 'postgresql': return { ...common, ...own, type, address: requiredAddress(v, m.address, p, type) } as CheckSpec;
     case 'command': {
       const command = v.argv(m.command, [...p, 'command']);
       if (m.command === undefined) v.add([...p, 'command'], 'is missing', 'add e.g. `command: [/usr/bin/test, -w, /srv/plone/var]`', { where: v.where(p) });
       return { ...common, type, command: command ?? ['false'] };
     }
   }
+}
+
+function requiredAddress(v: Validator, value: unknown, p: Path, type: 'zeo' | 'postgresql'): Address {
+  const a = v.address(value, [...p, 'address']);
+  if (!a && value === undefined) {
+    v.add([...p, 'address'], 'is missing', `add \`address: host:port\` of the ${type === 'zeo' ? 'ZEO server (e.g. 127.0.0.1:8100)' : 'PostgreSQL server (e.g. 127.0.0.1:5432)'}`, { where: v.where(p) });
+  }
+  return a ?? { host: '127.0.0.1', port: 1 };
 }
 
 /** Reads and validates a config file (or flags alone when `file` is undefined). Throws ConfigError. */
