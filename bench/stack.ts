@@ -2,9 +2,11 @@
 //   1. status latency for a 16-client stack: `zstack status --json` wall time (a fresh process, as an operator
 //      or a monitoring script runs it) and one in-process gatherStatus() (what each --watch refresh costs),
 //      against `node -e 0` measured the same way in the same run. Target: < 200 ms.
+//      Also, same run: the unbundled program (dist/bin.js) against the bundle (dist/cli.js, the bin), and where one
+//      refresh spends its time (systemctl show, the Runtime API exchange, the /health?memory GETs, each alone).
 //   2. rollout wall time of 3 clients: `zstack rollout` against the hand-driven sequence operators script today
 //      (drain over the Runtime API, fixed sleep, systemctl restart, fixed sleep, ready), on the same clients.
-// Usage: node --import tsx bench/stack.ts [--clients 16] [--rounds 15] [--rollouts 3] [--drain-sleep 10] [--up-sleep 20]
+// Usage: node --import tsx bench/stack.ts [--clients 16] [--rounds 15] [--rollouts 3] [--drain-sleep 10] [--up-sleep 20] [--skip-rollout]
 import fs from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -17,7 +19,7 @@ import { f1, log, median } from './lib.js';
 
 const { values: o } = parseArgs({ options: {
   clients: { type: 'string', default: '16' }, rounds: { type: 'string', default: '15' }, rollouts: { type: 'string', default: '3' },
-  'drain-sleep': { type: 'string', default: '10' }, 'up-sleep': { type: 'string', default: '20' },
+  'drain-sleep': { type: 'string', default: '10' }, 'up-sleep': { type: 'string', default: '20' }, 'skip-rollout': { type: 'boolean', default: false },
 } });
 const N = Number(o.clients);
 
@@ -27,6 +29,21 @@ async function timed(box: Box, argv: string[], rounds: number): Promise<number[]
     `for(let i=0;i<${rounds};i++){const t=process.hrtime.bigint();const r=spawnSync(a[0],a.slice(1),{env,stdio:'ignore'});if(r.status!==0&&r.status!==1)throw new Error('exit '+r.status);out.push(Number(process.hrtime.bigint()-t)/1e6);}console.log(JSON.stringify(out));`;
   const r = await box.exec([BOX_NODE, '-e', script], { timeoutMs: 600_000 });
   return JSON.parse(r.stdout) as number[];
+}
+
+/** In the box: one gatherStatus() (a --watch refresh) and each of its parts alone, `rounds` times each after 3 to warm up. */
+function refreshScript(repo: string, file: string, socket: string, rounds: number): string {
+  return `import http from 'node:http';` +
+    `import { loadStack, gatherStatus, LocalSystemd, RuntimeApi, wrapperHealth } from '${repo}/packages/stack/dist/index.js';` +
+    `const s = loadStack(${JSON.stringify(file)}); const systemd = new LocalSystemd(); const lb = new RuntimeApi(${JSON.stringify(socket)}); const d = { stack: s, systemd, lb };` +
+    `const units = [s.target, ...s.servers, ...s.clients.map((c) => c.unit)];` +
+    `const plain = (a) => new Promise((ok, no) => http.get({ host: a.host, port: a.port, path: '/health', agent: false }, (r) => { r.resume(); r.on('end', ok); }).on('error', no));` +
+    `const time = async (f) => { const out = []; for (let i = 0; i < ${rounds + 3}; i++) { const t = performance.now(); await f(); out.push(performance.now() - t); } return out.slice(3); };` +
+    `let rows = 0, noMemory = 0;` +
+    `const r = { refresh: await time(async () => { const x = await gatherStatus(d); if (x.clients.length !== s.clients.length) throw new Error('rows'); rows += x.clients.length; noMemory += x.clients.filter((c) => !c.memory).length; }),` +
+    ` show: await time(() => systemd.show(units)), haproxy: await time(() => lb.servers(s.model.haproxy.backend)),` +
+    ` health: await time(() => Promise.all(s.clients.map((c) => wrapperHealth(c.health)))), healthPlain: await time(() => Promise.all(s.clients.map((c) => plain(c.health.http)))) };` +
+    `console.log(JSON.stringify({ ...r, rows: [rows], noMemory: [noMemory] }));`;
 }
 
 async function main(): Promise<void> {
@@ -52,15 +69,24 @@ async function main(): Promise<void> {
     const cli = `${box.repo}/packages/stack/dist/cli.js`;
     await timed(box, [BOX_NODE, cli, 'status', '--json', file], 3); // warm the page cache
     const rounds = Number(o.rounds);
-    const status = await timed(box, [BOX_NODE, cli, 'status', '--json', file], rounds);
-    const bare = await timed(box, [BOX_NODE, '-e', '0'], rounds);
-    const inproc = JSON.parse((await box.exec([BOX_NODE, '--input-type=module', '-e',
-      `import { loadStack, gatherStatus, LocalSystemd, RuntimeApi } from '${box.repo}/packages/stack/dist/index.js';` +
-      `const s = loadStack(${JSON.stringify(file)}); const d = { stack: s, systemd: new LocalSystemd(), lb: new RuntimeApi(${JSON.stringify(socket)}) }; const out = [];` +
-      `for (let i = 0; i < ${rounds + 3}; i++) { const t = performance.now(); const r = await gatherStatus(d); if (r.clients.length !== ${N}) throw new Error('rows'); out.push(performance.now() - t); }` +
-      `console.log(JSON.stringify(out.slice(3)));`], { timeoutMs: 600_000 })).stdout) as number[];
+    const unbundled = `${box.repo}/packages/stack/dist/bin.js`;
+    await timed(box, [BOX_NODE, unbundled, 'status', '--json', file], 2);
+    // Interleaved, so that a change in the machine's load falls on all three alike.
+    const status: number[] = [], bare: number[] = [], plain: number[] = [];
+    for (let i = 0; i < rounds; i++) {
+      status.push(...await timed(box, [BOX_NODE, cli, 'status', '--json', file], 1));
+      bare.push(...await timed(box, [BOX_NODE, '-e', '0'], 1));
+      plain.push(...await timed(box, [BOX_NODE, unbundled, 'status', '--json', file], 1));
+    }
+    log(`load average ${fs.readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')}`);
     log(`status, ${N} clients: zstack status --json ${f1(median(status))} ms median (min ${f1(Math.min(...status))}, max ${f1(Math.max(...status))}), ` +
-      `node -e 0 ${f1(median(bare))} ms (${f1(median(status) / median(bare))}x); one refresh in-process ${f1(median(inproc))} ms median; target < 200 ms`);
+      `node -e 0 ${f1(median(bare))} ms (${f1(median(status) / median(bare))}x); unbundled (dist/bin.js) ${f1(median(plain))} ms (${f1(median(plain) / median(bare))}x); target < 200 ms`);
+    const parts = JSON.parse((await box.exec([BOX_NODE, '--input-type=module', '-e', refreshScript(box.repo, file, socket, rounds)], { timeoutMs: 600_000 })).stdout) as Record<string, number[]>;
+    log(`load average ${fs.readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')}; rows without memory (a /health?memory later than 500 ms): ${parts.noMemory![0]} of ${parts.rows![0]}`);
+    log(`one refresh in-process (--watch): ${f1(median(parts.refresh!))} ms median (${f1(median(parts.refresh!) / median(bare))}x node -e 0); alone: ` +
+      `systemctl show of ${N + 2} units ${f1(median(parts.show!))} ms, Runtime API show stat ${f1(median(parts.haproxy!))} ms, ${N} x GET /health?memory in parallel ${f1(median(parts.health!))} ms, ` +
+      `${N} x GET /health (no memory) ${f1(median(parts.healthPlain!))} ms`);
+    if (o['skip-rollout']) return;
 
     // Rollout of client1..3: zstack against the hand-driven sequence with fixed sleeps.
     const three = ['client1', 'client2', 'client3'];

@@ -2,7 +2,9 @@
 // HAProxy 2.6, loaded by wrk; zstack runs inside the box as root, as an operator runs it (test/fixtures/stack/).
 // One box, in sequence:
 //   status before and after `systemctl start`; a rollout of 3 clients under load (0 failed requests, never fewer
-//   than N-1 UP); the lock held by another process (rollout and stop refuse, exit 75); Ctrl-C while a client
+//   than N-1 UP); the lock held by another process (rollout and stop refuse, exit 75); bad input (an unknown
+//   client or stack file, units not installed, HAProxy unreachable, a client down: one line, 64/69, nothing
+//   drained); Ctrl-C while a client
 //   drains (put back, not restarted); a client whose warm-up fails (the rollout stops there, the rest untouched,
 //   --resume finishes it); recycle (the client over its memory threshold and only it; nothing while another is
 //   down); stop (a request in flight finishes, every unit inactive when it returns, reverse order).
@@ -151,6 +153,60 @@ test('zstack against a real systemd, HAProxy and wrk', { skip, timeout: 600_000 
     }
     assert.deepEqual(await invocations(s), before);
     assert.equal([...(await s.states()).values()].filter((v) => v === 'UP').length, N);
+  });
+
+  await t.test('bad input: one line and a hint, a sysexits status, nothing restarted and nothing left drained', async () => {
+    const before = await invocations(s);
+    /** stderr is the message and at most one hint line. */
+    const oneLine = (r: { stderr: string }, what: RegExp): void => assert.match(r.stderr, new RegExp(`^zstack: ${what.source}[^\\n]*\\n(  hint: [^\\n]+\\n)?$`), r.stderr);
+    // An unknown client, a stack file that is not there: 64, before anything is asked.
+    const typo = await s.zstack(['rollout', s.file, 'client9']);
+    assert.equal(typo.code, 64, typo.stderr);
+    oneLine(typo, /stack shop has no client "client9"/);
+    assert.match(typo.stderr, /hint: its clients are client1, client2, client3/);
+    for (const cmd of ['status', 'rollout', 'stop']) {
+      const r = await s.zstack([cmd, '/etc/zope-systemd/nosuch.yaml']);
+      assert.equal(r.code, 64, `${cmd}: ${r.stderr}`);
+      oneLine(r, /cannot read stack file \/etc\/zope-systemd\/nosuch\.yaml: ENOENT/);
+    }
+    // A stack whose units are not installed: 69, naming them and how to install them.
+    const ghost = path.join(path.dirname(s.file), 'ghost.yaml');
+    fs.writeFileSync(ghost, fs.readFileSync(s.file, 'utf8').replace(/^stack: shop$/m, 'stack: ghost'));
+    for (const cmd of ['rollout', 'stop']) {
+      const r = await s.zstack([cmd, ghost]);
+      assert.equal(r.code, 69, `${cmd}: ${r.stderr}`);
+      oneLine(r, /units not installed on local: ghost-/);
+      assert.match(r.stderr, /hint: zunitgen generate .*ghost\.yaml --out \/etc\/systemd\/system && systemctl daemon-reload/);
+    }
+    // HAProxy's socket unreachable: 69, naming the socket; stop stops nothing without its drain.
+    for (const cmd of [['rollout', s.file], ['stop', s.file], ['recycle', '--memory', '1M', s.file]]) {
+      const r = await s.zstack(['--haproxy-socket', '/run/nosuch-haproxy.sock', ...cmd]);
+      assert.equal(r.code, 69, `${cmd[0]}: ${r.stderr}`);
+      oneLine(r, /(stop cannot drain through HAProxy, nothing was stopped: )?HAProxy stats socket \/run\/nosuch-haproxy\.sock: ENOENT/);
+    }
+    // status says so and exits 1: with HAProxy silent, no client can be said to serve.
+    const blind = await s.zstack(['--haproxy-socket', '/run/nosuch-haproxy.sock', 'status', s.file]);
+    assert.equal(blind.code, 1, blind.stderr);
+    assert.match(blind.stdout, /0\/3 clients serving/);
+    assert.match(blind.stdout, /^HAProxy: HAProxy stats socket \/run\/nosuch-haproxy\.sock: ENOENT/m);
+    assert.deepEqual(await invocations(s), before, 'nothing restarted or stopped');
+    // A client already down: rollout and recycle refuse, naming it, and touch no other client.
+    await box.exec(['systemctl', 'stop', clientUnit(2)]);
+    try {
+      const r = await s.zstack(['rollout', s.file]);
+      assert.equal(r.code, 69, r.stderr);
+      oneLine(r, /client2 is not serving \(systemd: inactive\/dead, HAProxy: [^;]+\); nothing was changed/);
+      assert.match(r.stderr, /hint: bring it back first \(systemctl start shop-client2\.service/);
+      const states = await s.states();
+      assert.deepEqual([states.get('client1'), states.get('client3')], ['UP', 'UP'], 'the others are not drained');
+    } finally {
+      await box.exec(['systemctl', 'start', clientUnit(2)], { timeoutMs: 60_000 });
+    }
+    await until('client2 UP again', async () => ((await s.states()).get('client2') === 'UP' ? true : undefined), 30_000);
+    const after = await invocations(s);
+    assert.deepEqual([after[0], after[2]], [before[0], before[2]], 'client1 and client3 untouched');
+    const st = JSON.parse((await s.zstack(['status', '--json', s.file])).stdout) as StatusJson;
+    assert.deepEqual(st.clients.map((c) => [c.serving, c.haproxy?.state, c.haproxy?.agent]), CLIENTS.map(() => [true, 'UP', 'on']), 'nothing left drained, every agent on');
   });
 
   await t.test('Ctrl-C while a client drains puts it back in service, unrestarted', async () => {

@@ -50,7 +50,10 @@ export async function recycle(ctx: OpContext, o: RecycleOptions): Promise<Recycl
     throw new StackError('EUSAGE', `no recycle thresholds for stack ${ctx.stack.stack}`, { hint: 'set clients.recycle (memory, max-age) in the stack file, or pass --memory / --max-age' });
   }
   const status = await gatherStatus({ stack: ctx.stack, systemd: ctx.systemd, lb: ctx.lb });
-  if (status.haproxy.error) throw new StackError('EUNAVAILABLE', `HAProxy: ${status.haproxy.error}`);
+  if (status.haproxy.error) {
+    throw new StackError('EUNAVAILABLE', status.haproxy.error,
+      { hint: 'nothing was recycled; check haproxy runs and its `stats socket ... level admin` line matches haproxy.stats-socket (or --haproxy-socket)' });
+  }
   const d = chooseClient(status.clients, o);
   if (!d.client || o.dryRun) return d;
   const client = ctx.stack.clients.find((c) => c.name === d.client)!;

@@ -34,7 +34,7 @@ export interface ClientStatus extends UnitStatus {
   memory?: InstanceMemory;
   /** The unit's cgroup memory (MemoryCurrent=: wrapper, instance and page cache), when systemd accounts it. */
   cgroupMemoryBytes?: number;
-  /** Active, ready in the wrapper and UP in HAProxy (when HAProxy is known). */
+  /** Active, ready in the wrapper and UP in HAProxy (when the stack names HAProxy; false when it does not answer). */
   serving: boolean;
 }
 
@@ -88,7 +88,8 @@ export async function gatherStatus({ stack, systemd, lb }: StatusDeps, clients: 
     return {
       client: c.name, ...u, health: h, ...(hv ? { haproxy: hv } : {}), ...(h.memory ? { memory: h.memory } : {}),
       ...(cg !== undefined ? { cgroupMemoryBytes: cg } : {}),
-      serving: u.active === 'active' && h.ready && (servers instanceof Map ? hv?.state === 'UP' : true),
+      // HAProxy named but not answering: nobody can say the client serves.
+      serving: u.active === 'active' && h.ready && (servers instanceof Map ? hv?.state === 'UP' : !(servers instanceof Error)),
     };
   });
   return {

@@ -7,8 +7,38 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { StackError } from './errors.js';
 import { cutWrapperDrain, type OpContext } from './cycle.js';
 import type { LoadBalancer } from './haproxy.js';
+import type { ClientRef } from './stack.js';
 
 export interface StopResult { stopped: string[]; drained: string[]; notInactive: string[]; elapsedMs: number }
+
+/**
+ * Drains every running client at once and waits (bounded) until HAProxy shows no session on any of them. When
+ * HAProxy cannot be asked or the operator interrupts, the clients drained so far go back into service and
+ * nothing is stopped: a stop that cannot drain leaves the stack as it found it.
+ */
+async function drainAll(ctx: Omit<OpContext, 'lb'> & { lb: LoadBalancer }, running: readonly ClientRef[], drained: string[]): Promise<void> {
+  const { lb, stack } = ctx;
+  const putBack = async (): Promise<void> => { for (const c of running) if (drained.includes(c.name)) await lb.release(c.backend, c.server, { ready: true }).catch(() => {}); };
+  try {
+    for (const c of running) { await lb.drain(c.backend, c.server); drained.push(c.name); ctx.progress.step(c.name, 'draining'); }
+    const deadline = Date.now() + ctx.timing.drainTimeoutMs;
+    for (;;) {
+      const servers = await lb.servers(stack.model.haproxy.backend);
+      const busy = running.filter((c) => (servers.get(c.server)?.sessions ?? 0) > 0);
+      for (const c of running) ctx.progress.step(c.name, 'draining', `${servers.get(c.server)?.sessions ?? 0} session(s)`);
+      if (busy.length === 0) return;
+      if (Date.now() >= deadline) { ctx.progress.line(`warning: ${busy.map((c) => c.name).join(', ')} still busy after ${ctx.timing.drainTimeoutMs / 1000} s; stopping anyway`); return; }
+      if (ctx.signal.aborted) throw new StackError('EINTERRUPTED', `stop interrupted while draining: ${drained.join(', ')} put back in service`);
+      await sleep(ctx.timing.pollMs);
+    }
+  } catch (e) {
+    await putBack();
+    if (e instanceof StackError && e.code === 'EINTERRUPTED') throw e;
+    const back = drained.length ? `; ${drained.join(', ')} put back in service` : '';
+    throw new StackError('EUNAVAILABLE', `stop cannot drain through HAProxy, nothing was stopped${back}: ${(e as Error).message}`,
+      { hint: `${(e as StackError).hint ?? 'check HAProxy\'s Runtime API'}; or stop without the drain: zstack stop --no-drain ${stack.file}`, cause: e });
+  }
+}
 
 export async function stopStack(ctx: Omit<OpContext, 'lb'> & { lb?: LoadBalancer }, o: { drain: boolean }): Promise<StopResult> {
   const t0 = Date.now();
@@ -24,21 +54,7 @@ export async function stopStack(ctx: Omit<OpContext, 'lb'> & { lb?: LoadBalancer
   const drained: string[] = [];
   if (o.drain && running.length) {
     if (!ctx.lb) throw new StackError('EUSAGE', 'stop drains through HAProxy, and the stack file names no stats socket', { hint: 'set haproxy.stats-socket, pass --haproxy-socket, or --no-drain' });
-    const lb = ctx.lb;
-    for (const c of running) { await lb.drain(c.backend, c.server); drained.push(c.name); ctx.progress.step(c.name, 'draining'); }
-    const deadline = Date.now() + ctx.timing.drainTimeoutMs;
-    for (;;) {
-      const servers = await lb.servers(stack.model.haproxy.backend);
-      const busy = running.filter((c) => (servers.get(c.server)?.sessions ?? 0) > 0);
-      for (const c of running) ctx.progress.step(c.name, 'draining', `${servers.get(c.server)?.sessions ?? 0} session(s)`);
-      if (busy.length === 0) break;
-      if (Date.now() >= deadline) { ctx.progress.line(`warning: ${busy.map((c) => c.name).join(', ')} still busy after ${ctx.timing.drainTimeoutMs / 1000} s; stopping anyway`); break; }
-      if (ctx.signal.aborted) {
-        for (const c of running) await lb.release(c.backend, c.server, { ready: true }).catch(() => {});
-        throw new StackError('EINTERRUPTED', `stop interrupted while draining: ${drained.join(', ')} put back in service`);
-      }
-      await sleep(ctx.timing.pollMs);
-    }
+    await drainAll({ ...ctx, lb: ctx.lb }, running, drained);
   }
   for (const c of running) ctx.progress.step(c.name, 'stopping');
   let done = false;
