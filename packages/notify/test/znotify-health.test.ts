@@ -63,6 +63,27 @@ test('agent: the answer still arrives whole, and HAProxy\'s agent-send string is
   assert.match(answer, /^down #warming up 0\/3\n$/);
 });
 
+test('agent: each answer follows the state at once and is redacted (the redacted line is kept until it changes)', async (t) => {
+  const state = new ServiceState('client1', 1, 0);
+  const server = agentServer(state);
+  const { port } = await bind(server, { host: '127.0.0.1', port: 0 }, 'agent listener');
+  t.after(() => server.close());
+  const ask = () => new Promise<string>((resolve, reject) => {
+    const sock = net.connect(port, '127.0.0.1');
+    let got = '';
+    sock.setEncoding('utf8').on('data', (d: string) => { got += d; });
+    sock.on('end', () => resolve(got));
+    sock.on('error', reject);
+  });
+  assert.equal(await ask(), 'down #warming up 0/1\n');
+  assert.equal(await ask(), 'down #warming up 0/1\n');
+  state.startFailed('warm-up budget exhausted: http://admin:s3cret@127.0.0.1:8080/Plone refused');
+  const failed = await ask();
+  assert.match(failed, /^down #.*admin:\*\*\*@127\.0\.0\.1:8080/);
+  assert.doesNotMatch(failed, /s3cret/);
+  assert.equal(await ask(), failed);
+});
+
 test('http: a client that connects and sends nothing is closed within seconds, not after 30', async (t) => {
   const server = httpServer(new ServiceState('client1', 1, 0), () => 0);
   const { port } = await bind(server, { host: '127.0.0.1', port: 0 }, 'health listener');
