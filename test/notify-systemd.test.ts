@@ -3,14 +3,16 @@
 // so every message must be attributed by its credentials, as in production. Checks what systemd.service(5) and
 // sd_notify(3) document: Type=notify start blocking until READY=1, STATUS=, WatchdogSec= and WATCHDOG=trigger,
 // EXTEND_TIMEOUT_USEC=, named socket activation, FDSTORE=, MAINPID= (and NotifyAccess=), STOPPING=, RELOADING=.
+// One box for the whole file (a boot is most of what each test would otherwise cost): every test has unit names of
+// its own, its own directory for the fixtures' logs, and stops its units when it ends.
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import { test } from 'node:test';
+import { after, before, test, type TestContext } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import { BOX_NODE, boxSkipReason, useBox, type Box } from './harness/box.js';
+import { BOX_NODE, bootBox, boxSkipReason, type Box } from './harness/box.js';
 import { freePort } from './harness/net.js';
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -19,8 +21,45 @@ const skip = boxSkipReason()
 
 interface Ev { event: string; pid: number; t: number; [k: string]: unknown }
 
+/** What a test sees of the file's box: `shared` is the test's own directory in the box's shared dir. */
+type TestBox = Pick<Box, 'repo' | 'user' | 'exec' | 'systemctl' | 'show' | 'journal' | 'writeUnit'> & { shared: string };
+
+let fileBox: Box | undefined;
+before(async () => { if (!skip) fileBox = await bootBox(); });
+after(async () => { await fileBox?.down({ poweroff: false }); });
+
+/**
+ * The file's box for one test: a fresh directory (for the fixtures' logs) under its shared dir; the units the test
+ * writes are stopped when it ends, and when it failed, the journal is printed first.
+ */
+function testBox(t: TestContext): TestBox {
+  const box = fileBox;
+  assert.ok(box, 'the file\'s box did not boot');
+  const dir = fs.mkdtempSync(path.join(box.shared, 'test-'));
+  fs.chmodSync(dir, 0o1777);
+  const units: string[] = [];
+  t.after(async () => {
+    if ((t as unknown as { passed?: boolean }).passed === false) {
+      const j = await box.journal().catch((e: unknown) => `(journal unavailable: ${String(e)})`);
+      process.stderr.write(`\n----- journal of box ${box.id} (test "${t.name}" failed) -----\n${j}----- end of journal -----\n`);
+    }
+    if (units.length > 0) await box.exec(['systemctl', 'stop', '--', ...units], { allowFail: true });
+  });
+  return {
+    repo: box.repo, user: box.user, shared: dir,
+    exec: (argv, opts) => box.exec(argv, opts),
+    systemctl: (...args) => box.systemctl(...args),
+    show: (unit, props) => box.show(unit, props),
+    journal: (unit) => box.journal(unit),
+    async writeUnit(name, text) {
+      if (!name.includes('/')) units.push(name);
+      await box.writeUnit(name, text);
+    },
+  };
+}
+
 /** A fixture service: Type=notify, as the box user, no start limit, logging to a file in the shared dir. */
-function fixtureUnit(box: Box, fixture: string, o: { unit?: string[]; service?: string[]; env?: Record<string, string | number> } = {}): string {
+function fixtureUnit(box: TestBox, fixture: string, o: { unit?: string[]; service?: string[]; env?: Record<string, string | number> } = {}): string {
   return [
     '[Unit]', `Description=fixture ${fixture}`, 'StartLimitIntervalSec=0', ...(o.unit ?? []),
     '[Service]', 'Type=notify', `User=${box.user.name}`,
@@ -30,9 +69,9 @@ function fixtureUnit(box: Box, fixture: string, o: { unit?: string[]; service?: 
     ...(o.service ?? []), '',
   ].join('\n');
 }
-const logFile = (box: Box, fixture: string): string => path.join(box.shared, `${fixture}.log`);
+const logFile = (box: TestBox, fixture: string): string => path.join(box.shared, `${fixture}.log`);
 
-function events(box: Box, fixture: string): Ev[] {
+function events(box: TestBox, fixture: string): Ev[] {
   let text = '';
   try { text = fs.readFileSync(logFile(box, fixture), 'utf8'); } catch { return []; }
   return text.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Ev);
@@ -48,7 +87,7 @@ async function until<T>(what: string, fn: () => T | undefined | Promise<T | unde
     await sleep(25);
   }
 }
-const event = (box: Box, fixture: string, name: string, n = 1): Promise<Ev> =>
+const event = (box: TestBox, fixture: string, name: string, n = 1): Promise<Ev> =>
   until(`${n}x "${name}" from ${fixture}`, () => events(box, fixture).filter((e) => e.event === name)[n - 1]);
 
 async function askTcp(port: number): Promise<string> {
@@ -63,7 +102,7 @@ async function askTcp(port: number): Promise<string> {
 }
 
 test('Type=notify: systemctl start returns only after READY=1; STATUS= shows in StatusText', { skip }, async (t) => {
-  const b = await useBox(t);
+  const b = testBox(t);
   await b.writeUnit('ready.service', fixtureUnit(b, 'ready', { env: { READY_DELAY_MS: 1500 } }));
   const t0 = Date.now();
   const start = b.systemctl('start', 'ready.service');
@@ -85,7 +124,7 @@ test('Type=notify: systemctl start returns only after READY=1; STATUS= shows in 
 });
 
 test('WatchdogSec=: pings keep the service alive; when they stop it is killed and restarted (NRestarts grows)', { skip }, async (t) => {
-  const b = await useBox(t);
+  const b = testBox(t);
   await b.writeUnit('watchdog.service', fixtureUnit(b, 'watchdog', {
     env: { WATCHDOG_MODE: 'stall', PING_FOR_MS: 2500 },
     service: ['WatchdogSec=1s', 'Restart=on-failure', 'RestartSec=100ms'],
@@ -108,7 +147,7 @@ test('WatchdogSec=: pings keep the service alive; when they stop it is killed an
 });
 
 test('WATCHDOG=trigger: the manager kills the service at once, long before WatchdogSec', { skip }, async (t) => {
-  const b = await useBox(t);
+  const b = testBox(t);
   await b.writeUnit('trigger.service', fixtureUnit(b, 'watchdog', {
     env: { WATCHDOG_MODE: 'trigger', TRIGGER_AFTER_MS: 300 },
     service: ['WatchdogSec=60s', 'Restart=on-failure', 'RestartSec=100ms'],
@@ -124,7 +163,7 @@ test('WATCHDOG=trigger: the manager kills the service at once, long before Watch
 });
 
 test('EXTEND_TIMEOUT_USEC= keeps a start alive past TimeoutStartSec; without it the start times out', { skip }, async (t) => {
-  const b = await useBox(t);
+  const b = testBox(t);
   await b.writeUnit('extend.service', fixtureUnit(b, 'extend', {
     env: { WARMUP_MS: 2500, EXTEND_USEC: 1_000_000, EXTEND_EVERY_MS: 400 }, service: ['TimeoutStartSec=1s'],
   }));
@@ -149,7 +188,7 @@ test('EXTEND_TIMEOUT_USEC= keeps a start alive past TimeoutStartSec; without it 
 });
 
 test('socket activation: each socket arrives under its FileDescriptorName, and both accept connections', { skip }, async (t) => {
-  const b = await useBox(t);
+  const b = testBox(t);
   const [agentPort, httpPort] = [await freePort(), await freePort()];
   // Two socket units triggering one service; FileDescriptorName= names each one's fds (systemd.socket(5)).
   await b.writeUnit('agent.socket', `[Socket]\nListenStream=127.0.0.1:${agentPort}\nFileDescriptorName=agent\nService=sockets.service\n`);
@@ -171,7 +210,7 @@ test('socket activation: each socket arrives under its FileDescriptorName, and b
 });
 
 test('FDSTORE=1: a stored fd comes back, under its FDNAME, after systemctl restart and after a crash', { skip }, async (t) => {
-  const b = await useBox(t);
+  const b = testBox(t);
   await b.writeUnit('fdstore.service', fixtureUnit(b, 'fdstore', { service: ['FileDescriptorStoreMax=4'] }));
   await b.systemctl('start', 'fdstore.service');
   const stored = await event(b, 'fdstore', 'stored');
@@ -199,7 +238,7 @@ function readEvents(file: string): Ev[] {
 }
 
 test('MAINPID=: the service hands over to a forked child; who may announce it depends on NotifyAccess=', { skip }, async (t) => {
-  const b = await useBox(t);
+  const b = testBox(t);
   const cases = [
     // The main process announces its child: NotifyAccess=main (the default) is enough.
     { name: 'mainpid-parent', announcer: 'parent', access: 'main', ok: true },
@@ -235,7 +274,7 @@ test('MAINPID=: the service hands over to a forked child; who may announce it de
 });
 
 test('STOPPING=1: the unit is deactivating while the service still drains, then inactive', { skip }, async (t) => {
-  const b = await useBox(t);
+  const b = testBox(t);
   await b.writeUnit('stopping.service', fixtureUnit(b, 'stopping', { env: { DRAIN_MS: 1500 } }));
   await b.systemctl('start', 'stopping.service');
   const start = await event(b, 'stopping', 'start');
@@ -255,7 +294,7 @@ test('STOPPING=1: the unit is deactivating while the service still drains, then 
 });
 
 test('RELOADING=1: systemctl reload returns after the READY=1 that ends the reload; the unit shows reloading meanwhile', { skip }, async (t) => {
-  const b = await useBox(t);
+  const b = testBox(t);
   // ExecReload signals the service and stays alive a moment. systemd 252 (src/core/service.c,
   // service_enter_running) keeps a reload job waiting for READY=1 only if RELOADING=1 arrived before the
   // ExecReload process exited; a bare `kill -HUP` can win that race (measured here: 2 of 12 reloads with

@@ -32,7 +32,7 @@
 // pid namespace; all mounts live only in the box's own mount namespace, so none are left on the host; a later
 // boot sweeps the leftover empty directories of boxes whose owner process is gone.
 //
-// Usage (see test/notify-systemd.test.ts):
+// Usage (see test/box.test.ts; test/notify-systemd.test.ts boots one box with bootBox() for all its tests):
 //   import { BOX_NODE, boxSkipReason, useBox } from './harness/box.js';
 //   test('...', { skip: boxSkipReason() }, async (t) => {
 //     const box = await useBox(t);                   // ~0.3-0.8 s; torn down by t.after, journal printed on failure
