@@ -10,8 +10,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { builtinTemplates, parseStack, renderWith } from '@zope-systemd/unitgen';
-import { HAPROXY_BIN, haproxySkipReason, startHaproxy } from './harness/haproxy.js';
+import { HAPROXY_BIN, haproxySkipReason, runtimeCommand, startHaproxy } from './harness/haproxy.js';
+import { startPeer } from './harness/proc.js';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { freePort } from './harness/net.js';
+import { portBase } from './fixtures/unitgen/stack.js';
 
 const skip = haproxySkipReason();
 
@@ -44,8 +47,9 @@ clients:
   command: /srv/site/bin/client{n}
   http: 127.0.0.1:${h1}
   health: 127.0.0.1:${a1}
-haproxy: { backend: site, stats-socket: ${sock}, check-interval: 200ms, frontend: "127.0.0.1:${fe}" }
+haproxy: { backend: site, stats-socket: ${sock}, check-interval: 200ms, frontend: "127.0.0.1:${fe}", server-state-file: ${join(dir, 'server-state')} }
 `;
+  writeFileSync(join(dir, 'server-state'), '1\n'); // the documented step before the first start
   const files = renderWith(parseStack(text, { file: 'site.yaml' }), builtinTemplates(), { outDir: '/etc/systemd/system' });
   const cfg = files.find((f) => f.name === 'haproxy-site-standalone.cfg');
   assert.ok(cfg, files.map((f) => f.name).join(' '));
@@ -62,4 +66,77 @@ haproxy: { backend: site, stats-socket: ${sock}, check-interval: 200ms, frontend
     http.get({ host: '127.0.0.1', port: fe, path: '/', timeout: 10_000, agent: false }, (res) => { let b = ''; res.on('data', (d) => { b += d; }); res.on('end', () => resolve(`${res.statusCode} ${b}`)); }).on('error', reject).on('timeout', () => reject(new Error('no answer through the frontend within 10 s')));
   });
   assert.match(body, /^200 client1\n$/);
+});
+
+// A reload (a new HAProxy taking over with -sf, as haproxy.service's reload does through its master) starts every
+// server UP unless the states were saved before it. The generated configuration loads them (server-state-file +
+// load-server-state-from-file); the save is the documented `show servers state` into that file. Checks every
+// 1 min: the first ones after a reload come tens of seconds later (HAProxy spreads them over one interval), so
+// what is seen right after the reload is what the reload itself decided.
+test('a reload keeps a DOWN and a draining client as they were (server-state-file), where without the saved states they are UP', { skip, timeout: 60_000 }, async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'zs-reload-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const taken = new Set<number>();
+  const fe = (await portBase(1, taken)) + 1, http = await portBase(3, taken), agent = await portBase(3, taken);
+  // client1 and client2 have agents (client2's says "drain", as a stopping wrapper does); client3 has none: it is
+  // stopped, and its checks are refused.
+  const agents = await Promise.all([[1, 'up ready 100%'], [2, 'up drain']].map(([n, line]) => new Promise<net.Server>((resolve, reject) => {
+    const s = net.createServer((c) => { c.on('error', () => {}); c.end(`${line}\n`); });
+    s.once('error', reject);
+    s.listen(agent + (n as number), '127.0.0.1', () => resolve(s));
+  })));
+  t.after(() => { for (const s of agents) s.close(); });
+  const sock = join(dir, 'admin.sock'), state = join(dir, 'server-state');
+  const text = `stack: site
+user: plone
+directory: /srv/site
+clients:
+  count: 3
+  command: /srv/site/bin/client{n}
+  http: "127.0.0.1:{${http}+n}"
+  health: "127.0.0.1:{${agent}+n}"
+haproxy: { backend: site, stats-socket: ${sock}, check-interval: 1min, frontend: "127.0.0.1:${fe}", server-state-file: ${state} }
+`;
+  const cfg = renderWith(parseStack(text, { file: 'site.yaml' }), builtinTemplates(), { outDir: '/etc/systemd/system' }).find((f) => f.name === 'haproxy-site-standalone.cfg')!.content;
+  assert.match(cfg, new RegExp(`^    server-state-file ${state}$`, 'm'));
+  assert.match(cfg, /^    load-server-state-from-file global$/m);
+  writeFileSync(state, '1\n'); // the documented first-start step: a state file with no states
+  const hx = await startHaproxy({ config: cfg });
+  t.after(() => hx.stop());
+  const file = hx.configFile;
+  const check = spawnSync(HAPROXY_BIN, ['-c', '-f', file], { encoding: 'utf8' });
+  assert.equal(check.status, 0, `${check.stdout}${check.stderr}`);
+  assert.doesNotMatch(check.stdout + check.stderr, /\[WARNING\]/, `${check.stdout}${check.stderr}`);
+
+  // The operator's view before the reload: client2 draining, client3 DOWN (forced at once, instead of waiting
+  // for two failed checks a minute apart).
+  await hx.runtime('set server site/client2 state drain');
+  await hx.runtime('set server site/client3 health down');
+  assert.deepEqual(await Promise.all(['client1', 'client2', 'client3'].map((s) => hx.serverState('site', s))), ['UP', 'DRAIN', 'DOWN']);
+
+  /** A new HAProxy on the same configuration taking over from `old` (-sf); resolves once it answers on the socket. */
+  const reload = async (old: number): Promise<number> => {
+    const peer = await startPeer([HAPROXY_BIN, '-db', '-f', file, '-sf', String(old)], {
+      name: 'haproxy-reloaded',
+      ready: async (p) => {
+        for (const deadline = Date.now() + 10_000; Date.now() < deadline;) {
+          try { if ((await runtimeCommand(sock, 'show info', 1_000)).includes(`Pid: ${p.pid}\n`)) return; } catch { /* not yet */ }
+          await sleep(50);
+        }
+      },
+    });
+    t.after(() => peer.stop());
+    return peer.pid;
+  };
+  // The save step, as the drop-in does it (socat there; the same Runtime API command here).
+  writeFileSync(state, await hx.runtime('show servers state'));
+  const second = await reload(hx.pid);
+  assert.deepEqual(await Promise.all(['client1', 'client2', 'client3'].map((s) => hx.serverState('site', s))), ['UP', 'DRAIN', 'DOWN'],
+    'after a reload with the saved states, client2 still drains and client3 is still DOWN');
+
+  // The same reload without saved states: both are UP at once (what the generated lines prevent).
+  writeFileSync(state, '1\n');
+  await reload(second);
+  assert.deepEqual(await Promise.all(['client1', 'client2', 'client3'].map((s) => hx.serverState('site', s))), ['UP', 'UP', 'UP'],
+    'the control: without saved states HAProxy starts every server UP');
 });

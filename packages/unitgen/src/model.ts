@@ -136,7 +136,11 @@ export interface StackModel {
   /** clients.recycle: the thresholds of `zstack recycle` and the period of its timer (absent: no timer). */
   recycle?: { memory?: Size; maxAgeMs?: number; everyMs: number };
   /** frontend: where the complete HAProxy configuration (haproxy-<prefix>-standalone.cfg) listens. */
-  haproxy: { backend: string; statsSocket?: string; balance: string; maxconn?: number; checkInterMs: number; frontend?: Address };
+  haproxy: {
+    backend: string; statsSocket?: string; balance: string; maxconn?: number; checkInterMs: number; frontend?: Address;
+    /** With frontend: the server-state-file the standalone configuration loads at every (re)start. */
+    serverStateFile: string;
+  };
   wantedBy: string[];
   logLevel: string;
 }

@@ -33,7 +33,7 @@ export const KEYS = {
   'clients-signals': sectionKeys('signals'),
   check: CHECK_KEYS,
   limits: ['memory-max', 'memory-high', 'cpu-weight', 'io-weight', 'tasks-max'],
-  haproxy: ['backend', 'stats-socket', 'balance', 'maxconn', 'check-interval', 'frontend'],
+  haproxy: ['backend', 'stats-socket', 'balance', 'maxconn', 'check-interval', 'frontend', 'server-state-file'],
 } as const;
 
 /** A duration default of the wrapper's configuration (ms): what the wrapper does when the key is left out. */
@@ -549,7 +549,7 @@ function validate(w: Walker, root: Node | null, file: string): StackModel | unde
   }
 
   // ---- haproxy
-  const haproxy: StackModel['haproxy'] = { backend: stack ?? '', balance: 'leastconn', checkInterMs: 2000 };
+  const haproxy: StackModel['haproxy'] = { backend: stack ?? '', balance: 'leastconn', checkInterMs: 2000, serverStateFile: '/var/lib/haproxy/server-state' };
   let backendNode: Node | null = g('stack');
   if (top.has('haproxy')) {
     const m = w.map(g('haproxy'), 'haproxy', KEYS.haproxy);
@@ -596,6 +596,12 @@ function validate(w: Walker, root: Node | null, file: string): StackModel | unde
 function readHaproxyOptions(w: Walker, m: Map<string, Node | null>, haproxy: StackModel['haproxy']): void {
   if (m.has('stats-socket')) { const s = statsSocket(w, m.get('stats-socket')!); if (s !== undefined) haproxy.statsSocket = s; }
   if (m.has('frontend')) { const a = w.address(m.get('frontend')!, 'haproxy.frontend'); if (a) haproxy.frontend = a; }
+  if (m.has('server-state-file')) {
+    const node = m.get('server-state-file')!;
+    const p = w.path(node, 'haproxy.server-state-file');
+    if (p !== undefined && !m.has('frontend')) w.err(node, 'haproxy.server-state-file: only the standalone configuration (haproxy.frontend) uses it', 'set haproxy.frontend, or put server-state-file into the global section of your own HAProxy configuration (docs/unitgen.md)');
+    else if (p !== undefined) haproxy.serverStateFile = p;
+  }
   if (m.has('balance')) haproxy.balance = w.enumOf(m.get('balance')!, 'haproxy.balance', BALANCE) ?? haproxy.balance;
   if (m.has('maxconn')) { const n = w.int(m.get('maxconn')!, 'haproxy.maxconn', 1, 100000); if (n !== undefined) haproxy.maxconn = n; }
   if (m.has('check-interval')) haproxy.checkInterMs = w.duration(m.get('check-interval')!, 'haproxy.check-interval', 100) ?? haproxy.checkInterMs;

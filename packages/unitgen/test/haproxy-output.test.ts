@@ -7,7 +7,7 @@ import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import fc from 'fast-check';
-import { builtinTemplates, parseStack, renderWith } from '../src/index.js';
+import { builtinTemplates, ConfigError, parseStack, renderWith } from '../src/index.js';
 import { haproxyDuration } from '../src/haproxy-time.js';
 import { have, tempDir } from './helpers.js';
 
@@ -26,7 +26,7 @@ test('haproxyDuration: HAProxy units only, and the same number of milliseconds',
   assert.deepEqual([60_000, 90_000, 1500, 3_600_000, 86_400_000, 0].map(haproxyDuration), ['1m', '90s', '1500ms', '1h', '1d', '0']);
 });
 
-function stack(backend: string, interval: string, stopTimeout: string, port: number): string {
+function stack(backend: string, interval: string, stopTimeout: string, port: number, stateFile: string): string {
   return `stack: ${backend}
 user: zope
 directory: /srv/${backend}
@@ -36,7 +36,7 @@ clients:
   http: 127.0.0.1:{${port}+n}
   health: { agent: "127.0.0.1:{${port + 100}+n}", http: "127.0.0.1:{${port + 200}+n}" }
   stop: { timeout: ${stopTimeout} }
-haproxy: { backend: ${backend}, check-interval: ${interval}, frontend: "127.0.0.1:${port}" }
+haproxy: { backend: ${backend}, check-interval: ${interval}, frontend: "127.0.0.1:${port}", server-state-file: ${stateFile} }
 `;
 }
 
@@ -45,7 +45,9 @@ test('haproxy -c prints no warning on the generated files, for intervals in minu
   const cases = [['1min', '2min'], ['1h', '90s'], ['1500ms', '1h 30min'], ['90s', '10s'], ['2s', '1d']] as const;
   cases.forEach(([interval, stop], i) => {
     const name = `s${i}`;
-    const m = parseStack(stack(name, interval, stop, 20000 + i * 1000), { file: `${name}.yaml` });
+    // The state file as the documented first-start step leaves it (HAProxy warns about a missing one).
+    writeFileSync(join(dir, 'server-state'), '1\n');
+    const m = parseStack(stack(name, interval, stop, 20000 + i * 1000, join(dir, 'server-state')), { file: `${name}.yaml` });
     const files = renderWith(m, builtinTemplates(), { outDir: '/etc/systemd/system' });
     const hap = files.filter((f) => f.kind === 'haproxy');
     assert.deepEqual(hap.map((f) => f.name).sort(), [`haproxy-${name}-httpchk.cfg`, `haproxy-${name}-standalone.cfg`, `haproxy-${name}.cfg`]);
@@ -65,4 +67,10 @@ test('haproxy -c prints no warning on the generated files, for intervals in minu
       if (server) assert.equal(haproxyMs(server[1]!), Math.max(60_000, m.stop.timeoutMs), `${f.name}: ${server[0]}`);
     }
   });
+});
+
+test('haproxy.server-state-file without haproxy.frontend: refused at its position, with the fix', () => {
+  const text = 'stack: site\nuser: zope\ndirectory: /srv/site\nclients: { count: 1, command: /srv/site/bin/i, http: "127.0.0.1:8081", health: "127.0.0.1:9081" }\nhaproxy: { server-state-file: /var/lib/haproxy/site }\n';
+  assert.throws(() => parseStack(text, { file: 's.yaml' }), (e: unknown) => e instanceof ConfigError && e.issues.length === 1
+    && e.issues[0]!.line === 5 && /only the standalone configuration \(haproxy\.frontend\) uses it/.test(e.issues[0]!.message) && /global section of your own HAProxy configuration/.test(e.issues[0]!.hint ?? ''));
 });
