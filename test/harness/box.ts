@@ -11,8 +11,10 @@
 //   writable and rooted at a per-box cgroup (zsd-box-ID/payload) through a cgroup namespace; the other v1
 //   controllers are mounted read-only.
 // - /etc/systemd/system is a per-box host directory (empty but for the boot target): the host's enabled units
-//   do not start; boot goes to zsd-box.target = basic.target. The host's unit generators are hidden (Debian's
-//   postgresql-generator would start the host's cluster); boot units that would act on the host's kernel
+//   do not start; boot goes to zsd-box.target = basic.target. The host's unit generators are hidden, systemd's
+//   own too (Debian's postgresql-generator would start the host's cluster; fstab, crypttab and the kernel command
+//   line are the host's; and systemd runs every generator again at each daemon-reload, half of its time here);
+//   tests install their own after boot. Boot units that would act on the host's kernel
 //   (sysctl, modules) or that tests do not need are masked (MASKED). DefaultStartLimitIntervalSec=0
 //   (system.conf.d), so restart loops in tests never hit the start limit; other defaults are systemd's.
 // - The repository is bind-mounted read-only at REPO_IN_BOX (/srv/zope-systemd), readable by unprivileged
@@ -361,7 +363,7 @@ class BoxImpl implements Box {
       `mkdir -p ${R}/etc/systemd/system.conf.d`,
       `printf '[Manager]\\nDefaultStartLimitIntervalSec=0\\n' > ${R}/etc/systemd/system.conf.d/zsd-box.conf`,
       `for g in ${R}/usr/lib/systemd/system-generators ${R}/usr/local/lib/systemd/system-generators ${R}/etc/systemd/system-generators; do`,
-      `  if [ -d "$g" ]; then find "$g" -mindepth 1 \\( ! -name 'systemd-*' -o -name systemd-sysv-generator -o -name systemd-rc-local-generator \\) -delete; fi`,
+      `  if [ -d "$g" ]; then find "$g" -mindepth 1 -delete; fi`,
       'done',
       // Kernel file systems.
       `mount -t proc proc ${R}/proc`,
