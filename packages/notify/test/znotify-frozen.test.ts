@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import test, { type TestContext } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { frozenReason, processState } from '../src/znotify/frozen.js';
+import { FrozenWatch, frozenReason, PAUSE_REPORT_MS, processState } from '../src/znotify/frozen.js';
 
 function start(t: TestContext, argv: string[]): ChildProcess {
   const cp = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'pipe', 'inherit'] });
@@ -83,3 +83,23 @@ function makeFreezer(t: TestContext): { add(pid: number): void; freeze(on: boole
     freeze: (on) => fs.writeFileSync(path.join(dir, v1 ? 'freezer.state' : 'cgroup.freeze'), v1 ? (on ? 'FROZEN' : 'THAWED') : (on ? '1' : '0')),
   };
 }
+
+test('the watch reports when the wrapper itself did not run (a look that comes late), and not otherwise', async (t) => {
+  // The clock is the one thing faked: it stands still between looks, then jumps as a thaw would make it.
+  let clock = 0;
+  const pauses: number[] = [];
+  const w = new FrozenWatch(() => undefined, () => {}, { now: () => clock, onPause: (ms) => pauses.push(ms) });
+  t.after(() => w.stop());
+  let ticks = 0;
+  const tick = () => { clock += 20; ticks++; };
+  const timer = setInterval(tick, 20);
+  t.after(() => clearInterval(timer));
+  w.start(20);
+  await until('ten looks on time', () => (ticks >= 10 ? true : undefined));
+  assert.deepEqual(pauses, []);
+  clock += PAUSE_REPORT_MS + 3000;
+  const got = await until<number>('the pause reported', () => (pauses.length ? pauses[0]! : undefined));
+  assert.ok(got >= PAUSE_REPORT_MS + 3000, `reported ${got} ms`);
+  await sleep(100);
+  assert.equal(pauses.length, 1, 'reported once');
+});

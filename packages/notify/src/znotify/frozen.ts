@@ -18,7 +18,14 @@ export interface FrozenOptions {
   /** Where procfs and cgroupfs are mounted (tests may point elsewhere). */
   proc?: string;
   cgroup?: string;
+  /** The wrapper itself did not run for this long (its own look came this late): see FrozenWatch. */
+  onPause?: (pausedMs: number) => void;
+  /** Monotonic milliseconds; default performance.now(). */
+  now?: () => number;
 }
+
+/** A look this much later than due means the wrapper itself was held, not merely busy. */
+export const PAUSE_REPORT_MS = 2000;
 
 const STATES: Record<string, string> = {
   T: 'stopped (SIGSTOP or a job-control signal)',
@@ -90,17 +97,32 @@ export function processGroup(pid: number, o: FrozenOptions = {}): number | undef
 /**
  * Looks at the instance every `everyMs` and reports each change (frozen, or able to run again). The timer does
  * not hold the event loop; stop() ends it.
+ *
+ * It also notices when the wrapper itself did not run: `systemctl freeze` freezes the unit's whole cgroup, the
+ * wrapper with the instance, so nothing can be seen while it lasts; after the thaw the next look comes late by
+ * the length of the freeze (CLOCK_MONOTONIC runs on meanwhile). A look more than PAUSE_REPORT_MS late is
+ * reported through onPause, so the journal explains the checks and pings that were missed (also after a
+ * SIGSTOP of the wrapper, or a host so loaded that it got no CPU).
  */
 export class FrozenWatch {
   private timer: NodeJS.Timeout | undefined;
   private last: string | undefined;
+  private lastTick = 0;
 
   constructor(private readonly pid: () => number | undefined, private readonly onChange: (reason: string | undefined) => void,
     private readonly o: FrozenOptions = {}) {}
 
   start(everyMs: number): void {
     if (this.timer) return;
-    this.timer = setInterval(() => this.look(), everyMs);
+    const now = this.o.now ?? (() => performance.now());
+    this.lastTick = now();
+    this.timer = setInterval(() => {
+      const t = now();
+      const late = t - this.lastTick - everyMs;
+      this.lastTick = t;
+      if (late > PAUSE_REPORT_MS) this.o.onPause?.(late + everyMs);
+      this.look();
+    }, everyMs);
     this.timer.unref();
     this.look();
   }

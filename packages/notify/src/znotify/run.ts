@@ -200,6 +200,8 @@ function wire(w: WireInput): Parts {
     if (state.phase !== 'running') return;
     notifier.status(state.runningStatus(now()));
     guard.check();
+  }, {
+    onPause: (ms) => log.warn({ pausedMs: Math.round(ms) }, `the wrapper did not run for ${(ms / 1000).toFixed(1)} s (its cgroup frozen, e.g. systemctl freeze; SIGSTOP; or no CPU for it): health answers and watchdog pings were held meanwhile`),
   });
   const guard: LivenessGuard = new LivenessGuard({ watchdog: w.watchdog, state, child, notifier, log, dumpStacks: config.watchdog.dumpStacks, now, look: () => frozen.look() });
   const probes = new ProbeScheduler({
