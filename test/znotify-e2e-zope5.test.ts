@@ -34,9 +34,10 @@ test('signals to the wrapper: SIGHUP and SIGUSR2 are not forwarded; SIGUSR1 dump
   for (const sig of ['SIGHUP', 'SIGUSR2', 'SIGUSR1']) {
     await e.box.systemctl('kill', '--kill-whom=main', `--signal=${sig}`, 'client1.service');
   }
-  const lines = await until('the stack dump in the journal', async () => {
+  // faulthandler writes the dump a line at a time: wait for its last frame (main), not its first line.
+  const lines = await until('the stack dump in the journal, down to main()', async () => {
     const l = await e.journal();
-    return l.some((x) => /^Current thread/.test(x.message)) ? l : undefined;
+    return l.some((x) => /File ".*sample\/instance\.py", line \d+ in main/.test(x.message)) ? l : undefined;
   }, 15_000, 200);
   const text = lines.map((l) => l.message).join('\n');
   assert.match(text, /SIGHUP not forwarded: Zope 4\+ has no SIGHUP handler/);
