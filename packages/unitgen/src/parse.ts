@@ -5,7 +5,7 @@ import { setupUnitName } from './setup-files.js';
 import { isMap, isSeq, isAlias, LineCounter, parseDocument, type Node, type YAMLMap } from 'yaml';
 import { ConfigError, type ConfigIssue } from './errors.js';
 import { invalidUnitName, systemdEscape, UNIT_NAME_MAX } from './escape.js';
-import type { ClientModel, MemoryLimits, StackModel, WarmupUrl } from './model.js';
+import type { CheckModel, ClientModel, MemoryLimits, StackModel, WarmupUrl } from './model.js';
 import { addressesClash, bindTarget, expandTemplate, formatAddress, MAX_CONFIG_BYTES, isHostHeader, parseAddress, q, sizeBytes, type Address } from './values.js';
 import { LOG_LEVELS, parseRequestPath, sectionKeys, WRAPPER_CONFIG } from '@zope-systemd/common';
 import { CHECK_KEYS, checksFor, generatedChecks, MAX_WRAPPER_CHECKS, parseChecks } from './check-config.js';
@@ -272,29 +272,73 @@ function parseRecycle(w: Walker, node: Node, limits: MemoryLimits): StackModel['
   return out;
 }
 
+/** The top-level mapping of the stack config, as the parts of validate() read it. */
+interface Top {
+  w: Walker;
+  top: Map<string, Node | null>;
+  /** The node of a top-level key, null when absent. */
+  g: (k: string) => Node | null;
+}
+
+/** Where a database runs: the host named, or the only one (undefined without hosts:). */
+type PlaceDatabase = (m: Map<string, Node | null>, where: string) => string | undefined;
+
 function validate(w: Walker, root: Node | null, file: string): StackModel | undefined {
   if (root === null) { w.err(root, 'the config is empty', 'see examples/stack/plone.yaml'); return undefined; }
   const top = w.map(root, 'config', KEYS.root, ['stack', 'user', 'directory', 'clients']);
   if (!top) return undefined;
-  const g = (k: string) => top.get(k) ?? null;
-
-  // ---- identity
-  let stack: string | undefined, prefix = '';
-  if (top.has('stack')) {
-    stack = w.str(g('stack'), 'stack');
-    if (stack !== undefined && (stack !== stack.trim() || stack.endsWith('\\'))) {
-      w.err(g('stack'), `stack: ${q(stack)} must not start or end with whitespace or end with a backslash`, 'it is part of unit descriptions; use a short name such as "plone"');
-      stack = undefined;
-    }
-    const reserved = stack !== undefined ? reservedStackName(stack) : undefined;
-    if (reserved) { w.err(g('stack'), `stack: ${reserved.message}`, reserved.hint); stack = undefined; }
-    if (stack !== undefined) {
-      prefix = systemdEscape(stack);
-      const longest = `${prefix}-client${MAX_CLIENTS}-health.socket`;
-      if (longest.length > UNIT_NAME_MAX) { w.err(g('stack'), `stack: too long, unit names would exceed ${UNIT_NAME_MAX} characters`, 'use a short name such as "plone"'); stack = undefined; }
-      else if (stack.length > 64) { w.err(g('stack'), 'stack: longer than 64 characters'); stack = undefined; }
-    }
+  const t: Top = { w, top, g: (k) => top.get(k) ?? null };
+  const id = readIdentity(t);
+  const install = readInstallation(t);
+  const stackEnv = top.has('environment') ? environment(w, t.g('environment'), 'environment') : {};
+  const hostDecls = top.has('hosts') ? parseHosts(w, t.g('hosts')) : undefined;
+  const placeDb = databasePlacer(t, hostDecls);
+  const logLevel = top.has('log-level') ? w.enumOf(t.g('log-level'), 'log-level', LOG_LEVELS) : 'info';
+  const wantedBy = readWantedBy(t);
+  const limits = readLimits(t);
+  const { postgresql, pgCheck } = readPostgresql(t, placeDb);
+  const { zeo, zeoCheck } = readZeo(t, { directory: install.directory, prefix: id.prefix, stackEnv, placeDb });
+  const watchdogMs = top.has('watchdog') ? w.duration(t.g('watchdog'), 'watchdog', 1000) : 60_000;
+  const cm = w.map(t.g('clients'), 'clients', KEYS.clients, ['command', 'http', 'health']);
+  const o = readClientOptions(t, cm, hostDecls);
+  const generated = generatedChecks({ ...(zeoCheck ? { zeo: zeoCheck } : {}), ...(pgCheck ? { postgresql: pgCheck } : {}) });
+  const clients = cm ? readClients(t, cm, { ...o, hostDecls, generated, stack: id.stack, prefix: id.prefix, directory: install.directory }) : [];
+  orderClients(clients, postgresql, zeo);
+  if (hostDecls) {
+    remoteDatabaseStartup(clients, zeo, postgresql);
+    checkListeners(w, hostDecls, listenersOf(clients, zeo, postgresql, cm, top));
   }
+  const claim = claimPorts(t, cm, zeo, postgresql, clients);
+  const haproxy = readHaproxy(t, id.stack, o.threads, claim);
+  // ProtectHome=yes hides /home, /root and /run/user entirely, so an instance living there gets read-only
+  // instead (ReadWritePaths= then re-opens its var/).
+  const underHome = install.directory !== undefined && /^\/(home|root|run\/user)(\/|$)/.test(install.directory);
+  if (w.issues.length) return undefined;
+  return {
+    source: file,
+    stack: id.stack!, prefix: id.prefix,
+    description: id.description ?? `Plone/Zope stack ${id.stack}`,
+    user: id.user!, ...(id.group !== undefined ? { group: id.group } : {}),
+    directory: install.directory!, znotify: install.znotify!, zunitgen: install.zunitgen!, zstack: install.zstack!,
+    hardening: install.hardening, protectHome: underHome ? 'read-only' : 'yes', varPath: install.varPath, readWritePaths: install.rwPaths,
+    target: `${id.prefix}.target`, slice: `${id.prefix}.slice`,
+    limits,
+    ...(postgresql ? { postgresql } : {}),
+    ...(zeo ? { zeo } : {}),
+    ...(hostDecls ? { hosts: hostModels(hostDecls, zeo?.host, postgresql?.host, clients) } : {}),
+    clients,
+    ...(o.threads !== undefined ? { threads: o.threads } : {}),
+    warmup: o.warmup, watchdogMs: watchdogMs!, clientWatchdog: o.clientWatchdog, clientSignals: o.clientSignals, stop: o.stop, haproxy,
+    environment: stackEnv, clientEnvironment: { ...stackEnv, ...o.clientEnv },
+    ...(o.recycle ? { recycle: o.recycle } : {}),
+    wantedBy, logLevel: logLevel!,
+  };
+}
+
+/** stack: (the unit prefix), description, user and group. */
+function readIdentity(t: Top): { stack: string | undefined; prefix: string; description: string | undefined; user: string | undefined; group: string | undefined } {
+  const { w, top, g } = t;
+  const { stack, prefix } = top.has('stack') ? readStackName(t) : { stack: undefined, prefix: '' };
   const description = top.has('description') ? w.str(g('description'), 'description') : undefined;
   if (description !== undefined) {
     if (description !== description.trim()) w.err(g('description'), 'description: leading or trailing whitespace would be lost', 'remove it');
@@ -310,6 +354,29 @@ function validate(w: Walker, root: Node | null, file: string): StackModel | unde
   if (user === 'root') w.err(g('user'), 'user: Zope must not run as root', 'create a dedicated user, e.g. plone');
   // systemd refuses to trust "nobody" ("Special user nobody configured, this is not safe!", systemd.exec(5)).
   if (user === 'nobody' || group === 'nogroup' || group === 'nobody') w.err(g(user === 'nobody' ? 'user' : 'group'), `${user === 'nobody' ? 'user' : 'group'}: systemd warns that nobody/nogroup is not safe for services`, 'create a dedicated user, e.g. plone');
+  return { stack, prefix, description, user, group };
+}
+
+function readStackName(t: Top): { stack: string | undefined; prefix: string } {
+  const { w, g } = t;
+  let stack = w.str(g('stack'), 'stack');
+  if (stack !== undefined && (stack !== stack.trim() || stack.endsWith('\\'))) {
+    w.err(g('stack'), `stack: ${q(stack)} must not start or end with whitespace or end with a backslash`, 'it is part of unit descriptions; use a short name such as "plone"');
+    stack = undefined;
+  }
+  const reserved = stack !== undefined ? reservedStackName(stack) : undefined;
+  if (reserved) { w.err(g('stack'), `stack: ${reserved.message}`, reserved.hint); stack = undefined; }
+  if (stack === undefined) return { stack, prefix: '' };
+  const prefix = systemdEscape(stack);
+  const longest = `${prefix}-client${MAX_CLIENTS}-health.socket`;
+  if (longest.length > UNIT_NAME_MAX) { w.err(g('stack'), `stack: too long, unit names would exceed ${UNIT_NAME_MAX} characters`, 'use a short name such as "plone"'); return { stack: undefined, prefix }; }
+  if (stack.length > 64) { w.err(g('stack'), 'stack: longer than 64 characters'); return { stack: undefined, prefix }; }
+  return { stack, prefix };
+}
+
+/** Where the instance lives and how the tools are run: directory, znotify/zunitgen/zstack, hardening, writable paths. */
+function readInstallation(t: Top) {
+  const { w, top, g } = t;
   const directory = top.has('directory') ? w.path(g('directory'), 'directory') : undefined;
   const znotify = top.has('znotify') ? tool(w, g('znotify'), 'znotify') : ['/usr/local/bin/znotify'];
   const zunitgen = top.has('zunitgen') ? tool(w, g('zunitgen'), 'zunitgen') : ['/usr/local/bin/zunitgen'];
@@ -322,10 +389,12 @@ function validate(w: Walker, root: Node | null, file: string): StackModel | unde
     if (!isSeq(n)) w.err(n, `read-write-paths: expected a list of paths, got ${describe(n)}`);
     else for (const item of n.items as Array<Node | null>) { const p = w.path(item, 'read-write-paths[]'); if (p !== undefined && p !== varPath && !rwPaths.includes(p)) rwPaths.push(p); }
   }
-  const stackEnv = top.has('environment') ? environment(w, g('environment'), 'environment') : {};
-  const hostDecls = top.has('hosts') ? parseHosts(w, g('hosts')) : undefined;
-  // Where a database runs: named, or the only host.
-  const placeDb = (m: Map<string, Node | null>, where: string): string | undefined => {
+  return { directory, znotify, zunitgen, zstack, hardening, varPath, rwPaths };
+}
+
+function databasePlacer(t: Top, hostDecls: HostDecl[] | undefined): PlaceDatabase {
+  const { w, top } = t;
+  return (m, where) => {
     if (!top.has('hosts')) { if (m.has('host')) w.err(m.get('host')!, `${where}.host: this stack has no hosts`, 'list the machines under hosts:, or leave host out'); return undefined; }
     if (!hostDecls) return undefined; // hosts: is broken, and reported
     if (m.has('host')) return hostRef(w, m.get('host')!, `${where}.host`, hostDecls);
@@ -333,222 +402,254 @@ function validate(w: Walker, root: Node | null, file: string): StackModel | unde
     w.err(m.get('address') ?? null, `${where}: which host runs it?`, `add host: (one of ${hostDecls.map((h) => h.name).join(', ')})`);
     return undefined;
   };
-  const logLevel = top.has('log-level') ? w.enumOf(g('log-level'), 'log-level', LOG_LEVELS) : 'info';
+}
+
+function readWantedBy(t: Top): string[] {
+  const { w, top, g } = t;
+  if (!top.has('wanted-by')) return ['multi-user.target'];
   const wantedBy: string[] = [];
-  if (top.has('wanted-by')) {
-    const n = g('wanted-by');
-    const items = isSeq(n) ? (n.items as Array<Node | null>) : [n];
-    for (const item of items) {
-      const u = w.str(item, 'wanted-by');
-      if (u === undefined) continue;
-      const why = invalidUnitName(u);
-      if (why) w.err(item, `wanted-by: ${q(u)}: ${why}`); else wantedBy.push(u);
-    }
-  } else wantedBy.push('multi-user.target');
+  const n = g('wanted-by');
+  for (const item of isSeq(n) ? (n.items as Array<Node | null>) : [n]) {
+    const u = w.str(item, 'wanted-by');
+    if (u === undefined) continue;
+    const why = invalidUnitName(u);
+    if (why) w.err(item, `wanted-by: ${q(u)}: ${why}`); else wantedBy.push(u);
+  }
+  return wantedBy;
+}
 
-  // ---- limits (the slice)
+/** limits: the slice's resource control. */
+function readLimits(t: Top): StackModel['limits'] {
+  const { w, top, g } = t;
   const limits: StackModel['limits'] = {};
-  if (top.has('limits')) {
-    const m = w.map(g('limits'), 'limits', KEYS.limits);
-    if (m) {
-      if (m.has('memory-max')) limits.memoryMax = w.size(m.get('memory-max')!, 'limits.memory-max');
-      if (m.has('memory-high')) limits.memoryHigh = w.size(m.get('memory-high')!, 'limits.memory-high');
-      if (m.has('cpu-weight')) limits.cpuWeight = w.int(m.get('cpu-weight')!, 'limits.cpu-weight', 1, 10000);
-      if (m.has('io-weight')) limits.ioWeight = w.int(m.get('io-weight')!, 'limits.io-weight', 1, 10000);
-      if (m.has('tasks-max')) {
-        const n = m.get('tasks-max')!;
-        const v = w.scalar(n);
-        if (typeof v === 'number') limits.tasksMax = w.int(n, 'limits.tasks-max', 1, 4_194_304);
-        else if (typeof v === 'string' && (v === 'infinity' || v.endsWith('%'))) limits.tasksMax = w.size(n, 'limits.tasks-max');
-        else w.err(n, `limits.tasks-max: expected a number, a percentage or infinity, got ${describe(n)}`);
-      }
-      for (const k of Object.keys(limits) as Array<keyof typeof limits>) if (limits[k] === undefined) delete limits[k];
-    }
+  const m = top.has('limits') ? w.map(g('limits'), 'limits', KEYS.limits) : undefined;
+  if (!m) return limits;
+  if (m.has('memory-max')) limits.memoryMax = w.size(m.get('memory-max')!, 'limits.memory-max');
+  if (m.has('memory-high')) limits.memoryHigh = w.size(m.get('memory-high')!, 'limits.memory-high');
+  if (m.has('cpu-weight')) limits.cpuWeight = w.int(m.get('cpu-weight')!, 'limits.cpu-weight', 1, 10000);
+  if (m.has('io-weight')) limits.ioWeight = w.int(m.get('io-weight')!, 'limits.io-weight', 1, 10000);
+  if (m.has('tasks-max')) {
+    const n = m.get('tasks-max')!;
+    const v = w.scalar(n);
+    if (typeof v === 'number') limits.tasksMax = w.int(n, 'limits.tasks-max', 1, 4_194_304);
+    else if (typeof v === 'string' && (v === 'infinity' || v.endsWith('%'))) limits.tasksMax = w.size(n, 'limits.tasks-max');
+    else w.err(n, `limits.tasks-max: expected a number, a percentage or infinity, got ${describe(n)}`);
   }
+  for (const k of Object.keys(limits) as Array<keyof typeof limits>) if (limits[k] === undefined) delete limits[k];
+  return limits;
+}
 
-  // ---- database
-  let postgresql: StackModel['postgresql'];
-  // The sources of the generated zeo and postgresql checks, present as soon as the config names them.
-  let pgCheck: { address: Address | undefined } | undefined;
-  let zeoCheck: { address: Address | undefined } | undefined;
-  if (top.has('database')) {
-    const m = w.map(g('database'), 'database', KEYS.database);
-    if (m?.has('postgresql')) {
-      const pm = w.map(m.get('postgresql')!, 'database.postgresql', KEYS.postgresql, ['unit']);
-      if (pm) {
-        const unit = w.str(pm.get('unit') ?? null, 'database.postgresql.unit');
-        const why = unit !== undefined ? invalidUnitName(unit) : undefined;
-        if (why) w.err(pm.get('unit')!, `database.postgresql.unit: ${q(unit)}: ${why}`, 'e.g. postgresql@15-main.service');
-        const address = pm.has('address') ? w.address(pm.get('address')!, 'database.postgresql.address') : undefined;
-        if (pm.has('address')) pgCheck = { address };
-        const pgHost = placeDb(pm, 'database.postgresql');
-        if (unit !== undefined && !why) postgresql = { unit, ...(address ? { address } : {}), ...(pgHost ? { host: pgHost } : {}) };
-      }
-    }
-  }
+/** The source of a generated database check, present as soon as the config names the database. */
+type CheckSource = { address: Address | undefined } | undefined;
 
-  // ---- zeo
-  let zeo: StackModel['zeo'];
-  if (top.has('zeo')) {
-    const m = w.map(g('zeo'), 'zeo', KEYS.zeo, ['command', 'address']);
-    if (m) {
-      const cmd = m.has('command') ? command(w, m.get('command')!, 'zeo.command', directory) : undefined;
-      const address = m.has('address') ? w.address(m.get('address')!, 'zeo.address') : undefined;
-      zeoCheck = { address };
-      const mem = m.has('memory') ? memory(w, m.get('memory')!, 'zeo.memory') : {};
-      const readyTimeoutMs = m.has('ready-timeout') ? w.duration(m.get('ready-timeout')!, 'zeo.ready-timeout', 1000) : 300_000;
-      const env = m.has('environment') ? environment(w, m.get('environment')!, 'zeo.environment') : {};
-      if (cmd && address) zeoAddressAgrees(w, m.get('command')!, cmd, address);
-      const zeoHost = placeDb(m, 'zeo');
-      if (cmd && address && readyTimeoutMs !== undefined) zeo = { unit: `${prefix}-zeo.service`, command: cmd, address, memory: mem, readyTimeoutMs, ...(zeoHost ? { host: zeoHost } : {}), environment: { ...stackEnv, ...env } };
-    }
-  }
+function readPostgresql(t: Top, placeDb: PlaceDatabase): { postgresql: StackModel['postgresql']; pgCheck: CheckSource } {
+  const { w, top, g } = t;
+  const m = top.has('database') ? w.map(g('database'), 'database', KEYS.database) : undefined;
+  const pm = m?.has('postgresql') ? w.map(m.get('postgresql')!, 'database.postgresql', KEYS.postgresql, ['unit']) : undefined;
+  if (!pm) return { postgresql: undefined, pgCheck: undefined };
+  const unit = w.str(pm.get('unit') ?? null, 'database.postgresql.unit');
+  const why = unit !== undefined ? invalidUnitName(unit) : undefined;
+  if (why) w.err(pm.get('unit')!, `database.postgresql.unit: ${q(unit)}: ${why}`, 'e.g. postgresql@15-main.service');
+  const address = pm.has('address') ? w.address(pm.get('address')!, 'database.postgresql.address') : undefined;
+  const pgHost = placeDb(pm, 'database.postgresql');
+  const postgresql = unit !== undefined && !why ? { unit, ...(address ? { address } : {}), ...(pgHost ? { host: pgHost } : {}) } : undefined;
+  return { postgresql, pgCheck: pm.has('address') ? { address } : undefined };
+}
 
-  // ---- watchdog
-  const watchdogMs = top.has('watchdog') ? w.duration(g('watchdog'), 'watchdog', 1000) : 60_000;
+function readZeo(t: Top, ctx: { directory: string | undefined; prefix: string; stackEnv: Record<string, string>; placeDb: PlaceDatabase }): { zeo: StackModel['zeo']; zeoCheck: CheckSource } {
+  const { w, top, g } = t;
+  const m = top.has('zeo') ? w.map(g('zeo'), 'zeo', KEYS.zeo, ['command', 'address']) : undefined;
+  if (!m) return { zeo: undefined, zeoCheck: undefined };
+  const cmd = m.has('command') ? command(w, m.get('command')!, 'zeo.command', ctx.directory) : undefined;
+  const address = m.has('address') ? w.address(m.get('address')!, 'zeo.address') : undefined;
+  const mem = m.has('memory') ? memory(w, m.get('memory')!, 'zeo.memory') : {};
+  const readyTimeoutMs = m.has('ready-timeout') ? w.duration(m.get('ready-timeout')!, 'zeo.ready-timeout', 1000) : 300_000;
+  const env = m.has('environment') ? environment(w, m.get('environment')!, 'zeo.environment') : {};
+  if (cmd && address) zeoAddressAgrees(w, m.get('command')!, cmd, address);
+  const zeoHost = ctx.placeDb(m, 'zeo');
+  const zeo = cmd && address && readyTimeoutMs !== undefined
+    ? { unit: `${ctx.prefix}-zeo.service`, command: cmd, address, memory: mem, readyTimeoutMs, ...(zeoHost ? { host: zeoHost } : {}), environment: { ...ctx.stackEnv, ...env } }
+    : undefined;
+  return { zeo, zeoCheck: { address } };
+}
 
-  // ---- clients
-  const cm = w.map(g('clients'), 'clients', KEYS.clients, ['command', 'http', 'health']);
-  let clientHosts: string[] | undefined;
-  let count: number | undefined;
-  let threads: number | undefined;
+/** What every client shares: count and placement, threads, memory, warm-up, stop, watchdog, recycling, signals. */
+function readClientOptions(t: Top, cm: Map<string, Node | null> | undefined, hostDecls: HostDecl[] | undefined) {
+  const { w, top, g } = t;
   const warmup: StackModel['warmup'] = { budgetMs: wrapperDefault('warmup', 'budget'), intervalMs: wrapperDefault('warmup', 'interval'), urls: [] };
-  let clientMemory: MemoryLimits = {};
   const stop: StackModel['stop'] = { drainMs: wrapperDefault('stop', 'drain'), timeoutMs: wrapperDefault('stop', 'timeout'), signal: String(WRAPPER_CONFIG.stop.signal.default) };
-  const clientWatchdog: StackModel['clientWatchdog'] = {};
-  let recycle: StackModel['recycle'];
-  let clientEnv: Record<string, string> = {};
-  const clientSignals: StackModel['clientSignals'] = {};
-  const clients: ClientModel[] = [];
-  if (cm) {
-    if (cm.has('count')) count = w.int(cm.get('count')!, 'clients.count', 1, MAX_CLIENTS);
-    if (cm.has('environment')) clientEnv = environment(w, cm.get('environment')!, 'clients.environment');
-    ({ count, clientHosts } = placeClients(w, g('clients'), cm, hostDecls, count, top.has('hosts')));
-    if (cm.has('threads')) threads = w.int(cm.get('threads')!, 'clients.threads', 1, 1024);
-    if (cm.has('memory')) clientMemory = memory(w, cm.get('memory')!, 'clients.memory');
-    if (cm.has('warmup')) parseWarmup(w, cm.get('warmup')!, warmup);
-    if (cm.has('stop')) {
-      const m = w.map(cm.get('stop')!, 'clients.stop', KEYS.stop);
-      if (m?.has('drain')) stop.drainMs = w.duration(m.get('drain')!, 'clients.stop.drain') ?? stop.drainMs;
-      if (m?.has('timeout')) stop.timeoutMs = w.duration(m.get('timeout')!, 'clients.stop.timeout', 1000) ?? stop.timeoutMs;
-      if (m?.has('signal')) stop.signal = w.enumOf(m.get('signal')!, 'clients.stop.signal', STOP_SIGNALS) ?? stop.signal;
-    }
-    if (cm.has('watchdog')) {
-      const m = w.map(cm.get('watchdog')!, 'clients.watchdog', KEYS['clients-watchdog']);
-      if (m?.has('database-grace')) { const d = w.duration(m.get('database-grace')!, 'clients.watchdog.database-grace'); if (d !== undefined) clientWatchdog.databaseGraceMs = d; }
-      if (m?.has('hang-timeout')) { const d = w.duration(m.get('hang-timeout')!, 'clients.watchdog.hang-timeout'); if (d !== undefined) clientWatchdog.hangTimeoutMs = d; }
-      if (m?.has('dump-stacks')) { const b = w.bool(m.get('dump-stacks')!, 'clients.watchdog.dump-stacks'); if (b !== undefined) clientWatchdog.dumpStacks = b; }
-    }
-    if (cm.has('recycle')) recycle = parseRecycle(w, cm.get('recycle')!, clientMemory);
-    if (cm.has('signals')) parseSignals(w, cm.get('signals')!, clientSignals);
-    // Per-instance values: templates are checked once (n = 1) so an error is reported once, not per client.
-    const healthNode = cm.get('health') ?? null;
-    let agentNode: Node | null = null, healthHttpNode: Node | null = null;
-    if (cm.has('health')) {
-      if (isMap(healthNode)) {
-        const hm = w.map(healthNode, 'clients.health', KEYS.health, ['agent']);
-        agentNode = hm?.get('agent') ?? null;
-        healthHttpNode = hm?.get('http') ?? null;
-        if (!hm?.has('agent')) agentNode = null;
-      } else agentNode = healthNode;
-    }
-    const tmpl = (node: Node | null, where: string) => {
-      const v = w.str(node, where);
-      if (v === undefined) return undefined;
-      // {host} is checked against a stand-in when hosts: itself is broken (and reported).
-      const r = expandTemplate(v, 1, hostDecls?.[0]?.address ?? (top.has('hosts') ? '0.0.0.0' : undefined));
-      if (!r.ok) {
-        w.err(node, `${where}: ${r.message}`, r.hint, (r.offset ?? 0) + quotedDelta(node));
-        return undefined;
-      }
-      return v;
-    };
-    const httpT = cm.has('http') ? tmpl(cm.get('http')!, 'clients.http') : undefined;
-    const agentT = agentNode ? tmpl(agentNode, isMap(healthNode) ? 'clients.health.agent' : 'clients.health') : undefined;
-    const healthHttpT = healthHttpNode ? tmpl(healthHttpNode, 'clients.health.http') : undefined;
-    const observabilityNode = cm.get('observability') ?? null;
-    const observabilityT = cm.has('observability') ? tmpl(observabilityNode, 'clients.observability') : undefined;
-    const cmd1 = cm.has('command') ? command(w, cm.get('command')!, 'clients.command', directory, 1, hostDecls?.[0]?.address ?? (top.has('hosts') ? '0.0.0.0' : undefined)) : undefined;
-    const generated = generatedChecks({ ...(zeoCheck ? { zeo: zeoCheck } : {}), ...(pgCheck ? { postgresql: pgCheck } : {}) });
-    const { plan: checkPlan, ok: checksOk } = cm.has('checks') ? parseChecks(w, cm.get('checks')!, generated) : { plan: generated.map((base) => ({ base })), ok: true };
-    // Expanded for every client before the loop, each broken value reported once (at the first client it breaks),
-    // also when other problems keep the loop from running.
-    const reported = new Set<Node | null>();
-    const clientChecks = directory === undefined ? [] : Array.from({ length: count ?? 1 }, (_, i) => checksFor(w, checkPlan, i + 1, directory, reported));
-    const checks1 = clientChecks[0];
-    if (count !== undefined && count > 1) {
-      const noN = (t: string | undefined, node: Node | null, where: string) => {
-        if (t !== undefined && !/\{[^{]/.test(t.replace(/\{\{/g, ''))) w.err(node, `${where}: ${q(t)} is the same for all ${count} clients`, 'use a placeholder such as 127.0.0.1:{8080+n}');
-      };
-      noN(httpT, cm.get('http') ?? null, 'clients.http');
-      noN(agentT, agentNode, isMap(healthNode) ? 'clients.health.agent' : 'clients.health');
-      noN(healthHttpT, healthHttpNode, 'clients.health.http');
-      noN(observabilityT, observabilityNode, 'clients.observability');
-    }
-    const issuesBefore = w.issues.length;
-    const hostAddr = (n: number) => hostDecls?.find((h) => h.name === clientHosts?.[n - 1])?.address;
-    if (count !== undefined && httpT !== undefined && agentT !== undefined && cmd1 && checksOk && checks1 && (healthHttpNode === null || healthHttpT !== undefined) && (!cm.has('observability') || observabilityT !== undefined) && stack !== undefined && directory !== undefined) {
-      for (let n = 1; n <= count; n++) {
-        const addr = (t: string, node: Node | null, where: string): Address | undefined => {
-          const r = expandTemplate(t, n, hostAddr(n));
-          if (!r.ok) return undefined;
-          const a = parseAddress(r.value);
-          if (!a.ok) { w.err(node, `${where} (client${n}): ${a.message}`, a.hint); return undefined; }
-          return a.value;
-        };
-        const http = addr(httpT, cm.get('http')!, 'clients.http');
-        const agent = addr(agentT, agentNode, 'clients.health');
-        const hh = healthHttpT !== undefined ? addr(healthHttpT, healthHttpNode, 'clients.health.http') : undefined;
-        const obs = observabilityT !== undefined ? addr(observabilityT, observabilityNode, 'clients.observability') : undefined;
-        const argv = command(w, cm.get('command')!, 'clients.command', directory, n, hostAddr(n));
-        const checks = clientChecks[n - 1];
-        if (!http || !agent || !argv || !checks || (healthHttpT !== undefined && !hh) || (observabilityT !== undefined && !obs)) continue;
-        const name = `client${n}`;
-        const unit = `${prefix}-${name}.service`;
-        const host = clientHosts?.[n - 1];
-        clients.push({
-          n, name, unit, server: host ? `${host}-${name}` : name, ...(host ? { host } : {}),
-          agentSocket: `${prefix}-${name}-agent.socket`,
-          ...(hh ? { healthSocket: `${prefix}-${name}-health.socket` } : {}),
-          command: argv, http, health: hh ? { agent, http: hh } : { agent }, ...(obs ? { observability: obs } : {}),
-          memory: clientMemory, checks, after: [],
-        });
-        if (w.issues.length - issuesBefore > 20) break; // one broken template: do not list it 128 times
-      }
+  const o = {
+    count: undefined as number | undefined, clientHosts: undefined as string[] | undefined, threads: undefined as number | undefined,
+    warmup, clientMemory: {} as MemoryLimits, stop, clientWatchdog: {} as StackModel['clientWatchdog'], recycle: undefined as StackModel['recycle'],
+    clientEnv: {} as Record<string, string>, clientSignals: {} as StackModel['clientSignals'],
+  };
+  if (!cm) return o;
+  if (cm.has('count')) o.count = w.int(cm.get('count')!, 'clients.count', 1, MAX_CLIENTS);
+  if (cm.has('environment')) o.clientEnv = environment(w, cm.get('environment')!, 'clients.environment');
+  ({ count: o.count, clientHosts: o.clientHosts } = placeClients(w, g('clients'), cm, hostDecls, o.count, top.has('hosts')));
+  if (cm.has('threads')) o.threads = w.int(cm.get('threads')!, 'clients.threads', 1, 1024);
+  if (cm.has('memory')) o.clientMemory = memory(w, cm.get('memory')!, 'clients.memory');
+  if (cm.has('warmup')) parseWarmup(w, cm.get('warmup')!, warmup);
+  if (cm.has('stop')) readClientStop(w, cm.get('stop')!, stop);
+  if (cm.has('watchdog')) readClientWatchdog(w, cm.get('watchdog')!, o.clientWatchdog);
+  if (cm.has('recycle')) o.recycle = parseRecycle(w, cm.get('recycle')!, o.clientMemory);
+  if (cm.has('signals')) parseSignals(w, cm.get('signals')!, o.clientSignals);
+  return o;
+}
+
+/** clients.stop; zunitgen holds stop.timeout to at least 1 s and the signal to those a Zope stops on. */
+function readClientStop(w: Walker, node: Node, stop: StackModel['stop']): void {
+  const m = w.map(node, 'clients.stop', KEYS.stop);
+  if (m?.has('drain')) stop.drainMs = w.duration(m.get('drain')!, 'clients.stop.drain') ?? stop.drainMs;
+  if (m?.has('timeout')) stop.timeoutMs = w.duration(m.get('timeout')!, 'clients.stop.timeout', 1000) ?? stop.timeoutMs;
+  if (m?.has('signal')) stop.signal = w.enumOf(m.get('signal')!, 'clients.stop.signal', STOP_SIGNALS) ?? stop.signal;
+}
+
+/** clients.watchdog: the wrapper's watchdog: section, only the keys given (the wrapper's defaults hold for the rest). */
+function readClientWatchdog(w: Walker, node: Node, out: StackModel['clientWatchdog']): void {
+  const m = w.map(node, 'clients.watchdog', KEYS['clients-watchdog']);
+  if (m?.has('database-grace')) { const d = w.duration(m.get('database-grace')!, 'clients.watchdog.database-grace'); if (d !== undefined) out.databaseGraceMs = d; }
+  if (m?.has('hang-timeout')) { const d = w.duration(m.get('hang-timeout')!, 'clients.watchdog.hang-timeout'); if (d !== undefined) out.hangTimeoutMs = d; }
+  if (m?.has('dump-stacks')) { const b = w.bool(m.get('dump-stacks')!, 'clients.watchdog.dump-stacks'); if (b !== undefined) out.dumpStacks = b; }
+}
+
+/** A per-client template value (`127.0.0.1:{8080+n}`) and its node. */
+interface ClientTemplate { text: string | undefined; node: Node | null; where: string }
+
+/**
+ * The per-client addresses, checked once (n = 1) so that an error is reported once, not per client; each must
+ * vary with n when there are several clients.
+ */
+function clientTemplates(t: Top, cm: Map<string, Node | null>, hostDecls: HostDecl[] | undefined, count: number | undefined) {
+  const { w, top } = t;
+  const healthNode = cm.get('health') ?? null;
+  let agentNode: Node | null = null, healthHttpNode: Node | null = null;
+  if (cm.has('health')) {
+    if (isMap(healthNode)) {
+      const hm = w.map(healthNode, 'clients.health', KEYS.health, ['agent']);
+      agentNode = hm?.has('agent') ? hm.get('agent') ?? null : null;
+      healthHttpNode = hm?.get('http') ?? null;
+    } else agentNode = healthNode;
+  }
+  const template = (node: Node | null, where: string, given: boolean): ClientTemplate => {
+    if (!given) return { text: undefined, node, where };
+    const v = w.str(node, where);
+    // {host} is checked against a stand-in when hosts: itself is broken (and reported).
+    const r = v === undefined ? undefined : expandTemplate(v, 1, hostDecls?.[0]?.address ?? (top.has('hosts') ? '0.0.0.0' : undefined));
+    if (r && !r.ok) w.err(node, `${where}: ${r.message}`, r.hint, (r.offset ?? 0) + quotedDelta(node));
+    return { text: r?.ok ? v : undefined, node, where };
+  };
+  const out = {
+    http: template(cm.get('http') ?? null, 'clients.http', cm.has('http')),
+    agent: template(agentNode, isMap(healthNode) ? 'clients.health.agent' : 'clients.health', agentNode !== null),
+    healthHttp: template(healthHttpNode, 'clients.health.http', healthHttpNode !== null),
+    observability: template(cm.get('observability') ?? null, 'clients.observability', cm.has('observability')),
+  };
+  if (count !== undefined && count > 1) {
+    for (const x of Object.values(out)) {
+      if (x.text !== undefined && !/\{[^{]/.test(x.text.replace(/\{\{/g, ''))) w.err(x.node, `${x.where}: ${q(x.text)} is the same for all ${count} clients`, 'use a placeholder such as 127.0.0.1:{8080+n}');
     }
   }
+  return out;
+}
 
-  // ---- order: PostgreSQL -> ZEO -> client1 -> client2 -> ... Only the target pulls units in (render.ts): a client
-  // (re)starting never starts a database an operator stopped, nor another client. systemd orders the units of one
-  // machine only: across hosts the order is the wrapper's (remoteDatabaseStartup).
+interface ClientsContext extends ReturnType<typeof readClientOptions> {
+  hostDecls: HostDecl[] | undefined;
+  generated: CheckModel[];
+  stack: string | undefined;
+  prefix: string;
+  directory: string | undefined;
+}
+
+/** The clients, each with its addresses, command and checks expanded; none while anything they share is broken. */
+function readClients(t: Top, cm: Map<string, Node | null>, c: ClientsContext): ClientModel[] {
+  const { w, top } = t;
+  const tpl = clientTemplates(t, cm, c.hostDecls, c.count);
+  const cmd1 = cm.has('command') ? command(w, cm.get('command')!, 'clients.command', c.directory, 1, c.hostDecls?.[0]?.address ?? (top.has('hosts') ? '0.0.0.0' : undefined)) : undefined;
+  const { plan, ok: checksOk } = cm.has('checks') ? parseChecks(w, cm.get('checks')!, c.generated) : { plan: c.generated.map((base) => ({ base })), ok: true };
+  // Expanded for every client before the loop, each broken value reported once (at the first client it breaks),
+  // also when other problems keep the loop from running.
+  const reported = new Set<Node | null>();
+  const directory = c.directory;
+  const clientChecks = directory === undefined ? [] : Array.from({ length: c.count ?? 1 }, (_, i) => checksFor(w, plan, i + 1, directory, reported));
+  const given = (x: ClientTemplate) => x.node === null || x.text !== undefined;
+  const ready = c.count !== undefined && tpl.http.text !== undefined && tpl.agent.text !== undefined && cmd1 && checksOk && clientChecks[0]
+    && given(tpl.healthHttp) && (!cm.has('observability') || tpl.observability.text !== undefined) && c.stack !== undefined && directory !== undefined;
+  if (!ready) return [];
+  const clients: ClientModel[] = [];
+  const issuesBefore = w.issues.length;
+  for (let n = 1; n <= c.count!; n++) {
+    const client = expandClient(w, cm, n, { ...c, directory: directory!, tpl, checks: clientChecks[n - 1] });
+    if (client) clients.push(client);
+    if (w.issues.length - issuesBefore > 20) break; // one broken template: do not list it 128 times
+  }
+  return clients;
+}
+
+function expandClient(w: Walker, cm: Map<string, Node | null>, n: number, c: ClientsContext & { directory: string; tpl: ReturnType<typeof clientTemplates>; checks: CheckModel[] | undefined }): ClientModel | undefined {
+  const hostAddr = c.hostDecls?.find((h) => h.name === c.clientHosts?.[n - 1])?.address;
+  const addr = (x: ClientTemplate, where = x.where): Address | undefined => {
+    if (x.text === undefined) return undefined;
+    const r = expandTemplate(x.text, n, hostAddr);
+    if (!r.ok) return undefined;
+    const a = parseAddress(r.value);
+    if (!a.ok) { w.err(x.node, `${where} (client${n}): ${a.message}`, a.hint); return undefined; }
+    return a.value;
+  };
+  const http = addr(c.tpl.http);
+  const agent = addr(c.tpl.agent, 'clients.health');
+  const hh = addr(c.tpl.healthHttp);
+  const obs = addr(c.tpl.observability);
+  const argv = command(w, cm.get('command')!, 'clients.command', c.directory, n, hostAddr);
+  if (!http || !agent || !argv || !c.checks || (c.tpl.healthHttp.text !== undefined && !hh) || (c.tpl.observability.text !== undefined && !obs)) return undefined;
+  const name = `client${n}`;
+  const host = c.clientHosts?.[n - 1];
+  return {
+    n, name, unit: `${c.prefix}-${name}.service`, server: host ? `${host}-${name}` : name, ...(host ? { host } : {}),
+    agentSocket: `${c.prefix}-${name}-agent.socket`,
+    ...(hh ? { healthSocket: `${c.prefix}-${name}-health.socket` } : {}),
+    command: argv, http, health: hh ? { agent, http: hh } : { agent }, ...(obs ? { observability: obs } : {}),
+    memory: c.clientMemory, checks: c.checks, after: [],
+  };
+}
+
+/**
+ * PostgreSQL -> ZEO -> client1 -> client2 -> ... Only the target pulls units in (render.ts): a client (re)starting
+ * never starts a database an operator stopped, nor another client. systemd orders the units of one machine only:
+ * across hosts the order is the wrapper's (remoteDatabaseStartup).
+ */
+function orderClients(clients: ClientModel[], postgresql: StackModel['postgresql'], zeo: StackModel['zeo']): void {
   const dbs = [postgresql, zeo].filter((d): d is NonNullable<typeof d> => d !== undefined);
   for (const c of clients) {
     const dbUnits = dbs.filter((d) => d.host === c.host).map((d) => d.unit);
     const prev = clients.filter((x) => x.host === c.host && x.n < c.n).at(-1);
     c.after = prev ? [...dbUnits, prev.unit] : [...dbUnits];
   }
-  if (hostDecls) {
-    remoteDatabaseStartup(clients, zeo, postgresql);
-    checkListeners(w, hostDecls, listenersOf(clients, zeo, postgresql, cm, top));
-  }
+}
 
-  // ---- every TCP port once (a clash would make the later socket or instance fail to bind)
+type Claim = (a: Address | undefined, label: string, node: Node | null) => void;
+
+/** Every TCP port once (a clash would make the later socket or instance fail to bind). Returns the claim for more. */
+function claimPorts(t: Top, cm: Map<string, Node | null> | undefined, zeo: StackModel['zeo'], postgresql: StackModel['postgresql'], clients: ClientModel[]): Claim {
   const used: Array<{ a: Address; label: string; node: Node | null }> = [];
-  const claim = (a: Address | undefined, label: string, node: Node | null) => {
+  const claim: Claim = (a, label, node) => {
     if (!a) return;
     const clash = used.find((u) => addressesClash(u.a, a));
-    if (clash) w.err(node, `${label}: ${formatAddress(a)} is already used by ${clash.label}`, 'give every client its own http and health ports');
+    if (clash) t.w.err(node, `${label}: ${formatAddress(a)} is already used by ${clash.label}`, 'give every client its own http and health ports');
     else used.push({ a, label, node });
   };
-  if (zeo) claim(zeo.address, 'zeo.address', top.get('zeo') ?? null);
-  if (postgresql?.address) claim(postgresql.address, 'database.postgresql.address', top.get('database') ?? null);
+  if (zeo) claim(zeo.address, 'zeo.address', t.top.get('zeo') ?? null);
+  if (postgresql?.address) claim(postgresql.address, 'database.postgresql.address', t.top.get('database') ?? null);
   for (const c of clients) {
     claim(c.http, `${c.name} http`, cm?.get('http') ?? null);
     claim(c.health.agent, `${c.name} health agent`, cm?.get('health') ?? null);
     if (c.health.http) claim(c.health.http, `${c.name} health http`, cm?.get('health') ?? null);
   }
+  return claim;
+}
 
-  // ---- haproxy
+function readHaproxy(t: Top, stack: string | undefined, threads: number | undefined, claim: Claim): StackModel['haproxy'] {
+  const { w, top, g } = t;
   const haproxy: StackModel['haproxy'] = { backend: stack ?? '', balance: 'leastconn', checkInterMs: 2000, serverStateFile: '/var/lib/haproxy/server-state' };
   let backendNode: Node | null = g('stack');
   if (top.has('haproxy')) {
@@ -561,31 +662,7 @@ function validate(w: Walker, root: Node | null, file: string): StackModel | unde
   if (stack !== undefined && !HAPROXY_ID.test(haproxy.backend)) {
     w.err(backendNode, `haproxy.backend: ${q(haproxy.backend)} is not a valid HAProxy backend name`, top.has('haproxy') ? 'letters, digits, _ . : - (at most 64)' : 'set haproxy.backend (letters, digits, _ . : -)');
   }
-
-  // ---- hardening: ProtectHome=yes hides /home, /root and /run/user entirely, so an instance living there
-  // gets read-only instead (ReadWritePaths= then re-opens its var/).
-  const underHome = directory !== undefined && /^\/(home|root|run\/user)(\/|$)/.test(directory);
-
-  if (w.issues.length) return undefined;
-  return {
-    source: file,
-    stack: stack!, prefix,
-    description: description ?? `Plone/Zope stack ${stack}`,
-    user: user!, ...(group !== undefined ? { group } : {}),
-    directory: directory!, znotify: znotify!, zunitgen: zunitgen!, zstack: zstack!,
-    hardening, protectHome: underHome ? 'read-only' : 'yes', varPath, readWritePaths: rwPaths,
-    target: `${prefix}.target`, slice: `${prefix}.slice`,
-    limits,
-    ...(postgresql ? { postgresql } : {}),
-    ...(zeo ? { zeo } : {}),
-    ...(hostDecls ? { hosts: hostModels(hostDecls, zeo?.host, postgresql?.host, clients) } : {}),
-    clients,
-    ...(threads !== undefined ? { threads } : {}),
-    warmup, watchdogMs: watchdogMs!, clientWatchdog, clientSignals, stop, haproxy,
-    environment: stackEnv, clientEnvironment: { ...stackEnv, ...clientEnv },
-    ...(recycle ? { recycle } : {}),
-    wantedBy, logLevel: logLevel!,
-  };
+  return haproxy;
 }
 
 /**
