@@ -6,7 +6,7 @@ import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { instanceMemory, parseSmapsRollup, processTree } from '../src/znotify/instance-memory.js';
 
-function until<T>(fn: () => Promise<T | undefined>, what: string, ms = 10_000): Promise<T> {
+function until<T>(fn: () => Promise<T | undefined>, what: string, ms = 30_000): Promise<T> {
   const deadline = Date.now() + ms;
   return (async () => {
     for (;;) {
@@ -25,7 +25,7 @@ test('the process tree and its memory: every descendant counted, a process that 
   const comm = (p: number): string => { try { return readFileSync(`/proc/${p}/comm`, 'utf8').trim(); } catch { return '?'; } };
   // Until both sleeps have exec'd (a forked child is `sh` until then).
   const tree = await until(async () => {
-    const x = await processTree(sh.pid!);
+    const x = processTree(sh.pid!);
     return x.map(comm).sort().join(' ') === 'sh sh sleep sleep' ? x : undefined;
   }, 'sh, sh and two sleeps');
   assert.equal(tree[0], sh.pid);

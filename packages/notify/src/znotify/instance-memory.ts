@@ -22,7 +22,9 @@ export function parseSmapsRollup(text: string): { rss: number; pss: number } {
  * The process and its descendants, through /proc/PID/task/TID/children (each thread lists the children it
  * forked). Without that file (a kernel without CONFIG_PROC_CHILDREN) only the process itself.
  */
-export async function processTree(pid: number, proc = '/proc', limit = 256): Promise<number[]> {
+export function processTree(pid: number, proc = '/proc', limit = 256): number[] {
+  // Synchronous on purpose: these are a few tiny /proc files, read in microseconds, while one thread-pool round
+  // trip each would make a /health?memory answer wait on a loaded machine (and miss its deadline).
   const seen: number[] = [];
   const queue = [pid];
   while (queue.length && seen.length < limit) {
@@ -30,9 +32,10 @@ export async function processTree(pid: number, proc = '/proc', limit = 256): Pro
     if (seen.includes(p)) continue;
     seen.push(p);
     let tids: string[];
-    try { tids = await fs.promises.readdir(`${proc}/${p}/task`); } catch { continue; }
+    try { tids = fs.readdirSync(`${proc}/${p}/task`); } catch { continue; }
     for (const tid of tids) {
-      const text = await fs.promises.readFile(`${proc}/${p}/task/${tid}/children`, 'utf8').catch(() => '');
+      let text = '';
+      try { text = fs.readFileSync(`${proc}/${p}/task/${tid}/children`, 'utf8'); } catch { /* gone, or no CONFIG_PROC_CHILDREN */ }
       for (const c of text.split(/\s+/)) if (/^\d+$/.test(c)) queue.push(Number(c));
     }
   }
@@ -45,16 +48,11 @@ export async function processTree(pid: number, proc = '/proc', limit = 256): Pro
  */
 export async function instanceMemory(pid: number | undefined, proc = '/proc'): Promise<InstanceMemory | undefined> {
   if (pid === undefined || !(pid > 0)) return undefined;
-  const pids: number[] = [];
-  let rssBytes = 0;
-  let pssBytes = 0;
-  for (const p of await processTree(pid, proc)) {
-    try {
-      const m = parseSmapsRollup(await fs.promises.readFile(`${proc}/${p}/smaps_rollup`, 'utf8'));
-      rssBytes += m.rss;
-      pssBytes += m.pss;
-      pids.push(p);
-    } catch { /* exited meanwhile */ }
-  }
-  return pids.length ? { pids, rssBytes, pssBytes } : undefined;
+  // smaps_rollup walks each process's page tables (a few ms for a large one): read off the event loop, all at once.
+  const read = await Promise.all(processTree(pid, proc).map(async (p) => {
+    try { return { p, m: parseSmapsRollup(await fs.promises.readFile(`${proc}/${p}/smaps_rollup`, 'utf8')) }; } catch { return undefined; /* exited meanwhile */ }
+  }));
+  const found = read.filter((x): x is { p: number; m: { rss: number; pss: number } } => x !== undefined);
+  if (found.length === 0) return undefined;
+  return { pids: found.map((x) => x.p), rssBytes: found.reduce((a, x) => a + x.m.rss, 0), pssBytes: found.reduce((a, x) => a + x.m.pss, 0) };
 }
