@@ -32,7 +32,7 @@ test('the process tree and its memory: every descendant counted, a process that 
   assert.ok(!tree.includes(process.pid), 'the caller is not part of it');
 
   const m = (await instanceMemory(sh.pid))!;
-  assert.deepEqual([...m.pids].sort(), [...tree].sort());
+  assert.deepEqual([...m.pids].sort(), [...tree].sort(), `counted ${JSON.stringify(m.pids)}, tree ${JSON.stringify(tree)} (${tree.map(comm).join(' ')}), now ${JSON.stringify(processTree(sh.pid!))}`);
   const own = tree.map((p) => parseSmapsRollup(readFileSync(`/proc/${p}/smaps_rollup`, 'utf8')));
   assert.ok(m.rssBytes > 0 && m.pssBytes > 0 && m.pssBytes <= m.rssBytes, JSON.stringify(m));
   // The sum of the parts, within what a process may touch between the two reads.
