@@ -13,6 +13,8 @@ import {
 import { parseExec, parseUnitFile, shape, splitWords, unspecify, type Directive } from './unitfile.js';
 import { assertWrapperRead, REPO, type WrapperConfig } from './helpers.js';
 import { join } from 'node:path';
+import { isDeepStrictEqual } from 'node:util';
+import { setupUnitName, sysusersName, tmpfilesName } from '../src/setup-files.js';
 import type { CheckModel } from '../src/index.js';
 
 // The wrapper's own parser, in-process (the built CLI once per run would take minutes; golden.test.ts runs it):
@@ -76,6 +78,7 @@ const baseShapes = baseline.files.map((f) => (f.kind === 'unit' ? shape(parseUni
 /** What every Description= should read, by file. */
 function descriptions(m: StackModel): Map<string, string> {
   const d = new Map<string, string>([[m.target, m.description], [m.slice, `${m.description}: resource limits`]]);
+  d.set(setupUnitName(m.prefix), `${m.description}: service user and writable directories`);
   if (m.zeo) d.set(m.zeo.unit, `${m.description}: ZEO server`);
   for (const c of m.clients) {
     d.set(c.unit, `${m.description}: ZEO client ${c.name}`);
@@ -129,6 +132,13 @@ function roundTrip(m: StackModel, files: GeneratedFile[]): void {
         case 'SyslogIdentifier': assert.equal(unspecify(d.value), f.name.replace(/\.service$/, '')); break;
         case 'WantedBy': assert.deepEqual(units(d.value), m.wantedBy); break;
         case 'ExecStart': {
+          if (f.name === setupUnitName(m.prefix)) {
+            const argv = parseExec(d.value);
+            const sysusers = [['/usr/bin/systemd-sysusers', `${OUT}/${sysusersName(m.prefix)}`]];
+            const tmpfiles = [['/usr/bin/systemd-tmpfiles', '--create', `${OUT}/${tmpfilesName(m.prefix)}`]];
+            assert.ok(isDeepStrictEqual(argv, sysusers) || isDeepStrictEqual(argv, tmpfiles), `${f.name}: ${d.value}`);
+            break;
+          }
           const c = m.clients.find((x) => x.unit === f.name);
           const want = c ? [...m.znotify, 'run', '--name', c.name, '--config', `${OUT}/${m.prefix}-${c.name}.znotify.yaml`, '--', ...c.command] : m.zeo!.command;
           assert.deepEqual(parseExec(d.value), [want]);

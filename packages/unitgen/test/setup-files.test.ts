@@ -18,7 +18,7 @@ function stackYaml(o: { user: string; group?: string; directory: string; rw?: st
   return stringify({
     stack: 'site', user: o.user, ...(o.group !== undefined ? { group: o.group } : {}), directory: o.directory,
     ...(o.rw?.length ? { 'read-write-paths': o.rw } : {}),
-    clients: { count: 1, command: `${o.directory}/bin/instance`, http: '127.0.0.1:8080', health: '127.0.0.1:9080' },
+    clients: { count: 1, command: '/srv/zope/bin/instance', http: '127.0.0.1:8080', health: '127.0.0.1:9080' },
   });
 }
 
