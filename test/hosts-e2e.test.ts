@@ -117,8 +117,9 @@ test('three hosts: deploy, start across hosts, a host lost under load, deploy wh
   // ------------------------------------------------------------------------ 1. deploy: dry run, then for real
   const dry = await zunitgen(kit, ['deploy', cfg, '--dry-run']);
   assert.equal(dry.code, 0, dry.stderr);
-  assert.match(dry.stdout, /^db \(root@[\d.]+\): 3 to create, 0 to update, 0 to remove, 0 unchanged$/m);
-  assert.match(dry.stdout, /^app1 \(root@[\d.]+\): 10 to create/m);
+  // Every host: its units, plus the setup unit with the sysusers.d and tmpfiles.d files it applies (3).
+  assert.match(dry.stdout, /^db \(root@[\d.]+\): 6 to create, 0 to update, 0 to remove, 0 unchanged$/m);
+  assert.match(dry.stdout, /^app1 \(root@[\d.]+\): 13 to create/m);
   assert.match(dry.stdout, /^=== app2 \(root@[\d.]+\) ===\n--- \/dev\/null\n\+\+\+ \/etc\/systemd\/system\//m);
   assert.match(dry.stdout, /\+ExecStart=.* run --name client3 /);
   for (const h of hosts) assert.equal(installed(h).size, 0, `${h.name}: the dry run installed something`);
@@ -126,8 +127,8 @@ test('three hosts: deploy, start across hosts, a host lost under load, deploy wh
   mark('dry run');
   const dep = await zunitgen(kit, ['deploy', cfg]);
   assert.equal(dep.code, 0, dep.stderr + dep.stdout);
-  assert.match(dep.stdout, /^app2 \(root@[\d.]+\): installed 6 file\(s\), removed 0, systemctl daemon-reload$/m);
-  assert.deepEqual([...installed(db).keys()].sort(), ['.zunitgen-sample.manifest.json', 'sample-zeo.service', 'sample.slice', 'sample.target']);
+  assert.match(dep.stdout, /^app2 \(root@[\d.]+\): installed 9 file\(s\), removed 0, systemctl daemon-reload$/m);
+  assert.deepEqual([...installed(db).keys()].sort(), ['.zunitgen-sample.manifest.json', 'sample-setup.service', 'sample-zeo.service', 'sample.slice', 'sample.sysusers.conf', 'sample.target', 'sample.tmpfiles.conf']);
   assert.equal((await props(kit, app1, 'sample-client2.service', ['LoadState'])).LoadState, 'loaded');
   assert.equal((await props(kit, db, 'sample-client1.service', ['LoadState'])).LoadState, 'not-found');
 
@@ -260,8 +261,8 @@ test('three hosts: deploy, start across hosts, a host lost under load, deploy wh
   fs.writeFileSync(cfg, hostsLeft);
   const changed = await zunitgen(kit, ['deploy', cfg, '--dry-run']);
   assert.equal(changed.code, 0, changed.stderr);
-  assert.match(changed.stdout, /^db \(root@[\d.]+\): 0 to create, 0 to update, 0 to remove, 3 unchanged$/m);
-  assert.match(changed.stdout, /^app1 \(root@[\d.]+\): 4 to create, 1 to update, 0 to remove, 9 unchanged$/m);
+  assert.match(changed.stdout, /^db \(root@[\d.]+\): 0 to create, 0 to update, 0 to remove, 6 unchanged$/m);
+  assert.match(changed.stdout, /^app1 \(root@[\d.]+\): 4 to create, 1 to update, 0 to remove, 12 unchanged$/m);
   mark('dry run of change');
   const applied = await zunitgen(kit, ['deploy', cfg]);
   assert.equal(applied.code, 0, applied.stderr);
