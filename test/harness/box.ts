@@ -87,6 +87,8 @@ const MASKED = [
   'systemd-sysusers.service', 'systemd-journal-flush.service', 'systemd-update-utmp.service',
   'systemd-update-utmp-runlevel.service',
 ];
+// The device nodes a box gets, each a bind mount of the host's (console: of /dev/null).
+const DEV_NODES = ['null', 'zero', 'full', 'random', 'urandom', 'tty', 'console'];
 const NON_CONTROLLER_OPTS = /^(rw|ro|noprefix|clone_children|xattr|cpuset_v2_mode|favordynmods|nsdelegate|memory_localevents|memory_recursiveprot|release_agent=.*)$/;
 
 export interface ExecResult { code: number; stdout: string; stderr: string }
@@ -349,6 +351,7 @@ class BoxImpl implements Box {
     const R = q(root);
     const cg = (sub: string): string => q(path.join(root, 'sys/fs/cgroup', sub));
     const repoReal = fs.realpathSync(this.shownRoot);
+    const repoAt = [REPO_IN_BOX, ...(repoReal !== REPO_IN_BOX ? [repoReal] : [])];
     const { uid, gid, name } = this.user;
     fs.writeFileSync(stage2, [
       'set -e',
@@ -374,27 +377,28 @@ class BoxImpl implements Box {
         // stay bound to the host's v1 hierarchies, so no resource controller is available in this layout.
         `mount -t cgroup2 -o nosuid,nodev,noexec cgroup2 ${R}/sys/fs/cgroup`,
       ] : [`mount -t tmpfs -o mode=755,nosuid,nodev,noexec cgroup ${R}/sys/fs/cgroup`]),
-      ...(this.layout === 'unified' ? [] : hier).flatMap((h) => {
+      // Each command below is a process, and under load processes are what the boot costs: directories and
+      // nodes are made by one mkdir and one touch each, once the file systems they live on are mounted.
+      ...(this.layout === 'unified' ? [] : [`mkdir ${hier.map((h) => cg(h.name)).join(' ')}`, ...hier.flatMap((h) => {
         const opts = h.type === 'cgroup2' ? 'nosuid,nodev,noexec'
           : `${h.writable ? '' : 'ro,'}nosuid,nodev,noexec,${h.controllers.length === 1 && h.controllers[0]!.startsWith('name=') ? 'none,' : ''}${h.controllers.join(',')}`;
-        const lines = [`mkdir ${cg(h.name)}`, `mount -t ${h.type} -o ${opts} ${h.type} ${cg(h.name)}`];
+        const lines = [`mount -t ${h.type} -o ${opts} ${h.type} ${cg(h.name)}`];
         // cpu,cpuacct style combined hierarchies: systemd looks for each controller's own directory.
         for (const c of h.controllers) if (c !== h.name && !c.startsWith('name=')) lines.push(`ln -s ${q(h.name)} ${cg(c)}`);
         return lines;
-      }),
+      })]),
       `mount -t tmpfs -o mode=755,nosuid dev ${R}/dev`,
-      `mkdir ${R}/dev/pts ${R}/dev/shm`, `ln -s pts/ptmx ${R}/dev/ptmx`,
-      ...['null', 'zero', 'full', 'random', 'urandom', 'tty', 'console'].flatMap((n) =>
-        [`touch ${R}/dev/${n}`, `mount --bind /dev/${n === 'console' ? 'null' : n} ${R}/dev/${n}`]),
-      `mount -t devpts -o newinstance,ptmxmode=0666,mode=620 devpts ${R}/dev/pts`,
       `mount -t tmpfs -o mode=755,nosuid,nodev run ${R}/run`,
       `mount -t tmpfs -o mode=1777 tmp ${R}/tmp`,
+      `mkdir -p ${R}/dev/pts ${R}/dev/shm ${R}/.oldroot ${[...repoAt, this.shared].map((p) => q(root + p)).join(' ')}`,
+      `touch ${DEV_NODES.map((n) => `${R}/dev/${n}`).join(' ')}`, `ln -s pts/ptmx ${R}/dev/ptmx`,
+      ...DEV_NODES.map((n) => `mount --bind /dev/${n === 'console' ? 'null' : n} ${R}/dev/${n}`),
+      `mount -t devpts -o newinstance,ptmxmode=0666,mode=620 devpts ${R}/dev/pts`,
       // Bind mounts: units, the repository (read-only, twice), the shared dir at its host path.
       `mount --bind ${q(units)} ${R}/etc/systemd/system`,
-      ...[REPO_IN_BOX, ...(repoReal !== REPO_IN_BOX ? [repoReal] : [])].flatMap((p) => [
-        `mkdir -p ${q(root + p)}`, `mount --bind ${q(repoReal)} ${q(root + p)}`, `mount -o remount,bind,ro ${q(root + p)}`]),
-      `mkdir -p ${q(root + this.shared)}`, `mount --bind ${q(this.shared)} ${q(root + this.shared)}`,
-      `cd ${R}`, 'mkdir -p .oldroot', 'pivot_root . .oldroot', 'umount -l /.oldroot', 'rmdir /.oldroot', `hostname ${q(id)}`,
+      ...repoAt.flatMap((p) => [`mount --bind ${q(repoReal)} ${q(root + p)}`, `mount -o remount,bind,ro ${q(root + p)}`]),
+      `mount --bind ${q(this.shared)} ${q(root + this.shared)}`,
+      `cd ${R}`, 'pivot_root . .oldroot', 'umount -l /.oldroot', 'rmdir /.oldroot', `hostname ${q(id)}`,
       `exec env -i container=zsd-box ${q(this.init)} --unit=zsd-box.target`, '',
     ].join('\n'));
 
