@@ -49,7 +49,9 @@ export function tmpfilesText(m: StackModel, header: string): string {
     `# The writable paths of the stack (tmpfiles.d(5)), created by ${setupUnitName(m.prefix)} (systemd-tmpfiles --create`,
     '# <this file>) before ZEO and the clients start.',
     '# var/: the instance writes there; created, and its owner and mode set again on every start of the stack.',
-    `d ${field(m.varPath, 'path')} 0750 ${owner} -`,
+    '# "d-": optional, as in ReadWritePaths=-: where it cannot be made (a read-only code directory of an instance',
+    '# on RelStorage, which has no var/), tmpfiles logs why and the setup still succeeds.',
+    `d- ${field(m.varPath, 'path')} 0750 ${owner} -`,
   ];
   if (m.readWritePaths.length) {
     // ":" before mode, user and group: used when creating only (tmpfiles.d(5)); an existing path keeps its own.

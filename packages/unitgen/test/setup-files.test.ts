@@ -128,3 +128,22 @@ test('property: every accepted user, group and path is created by the real tools
   }), { numRuns: Number(process.env.FC_RUNS ?? 30) });
   assert.ok(accepted >= refused.length, `${accepted} configs accepted, ${refused.length} refused: the generator is too narrow:\n${refused.join('\n')}`);
 });
+
+const unshareSkip = skip || (spawnSync('unshare', ['-m', '--propagation', 'private', 'true']).status !== 0 ? 'unshare -m does not work here' : false);
+
+test('var/ is optional, as ReadWritePaths=- says: under a read-only directory tmpfiles says why and still succeeds', { skip: unshareSkip }, (t) => {
+  const root = tempDir(t), work = tempDir(t);
+  mkdirSync(join(root, 'etc'));
+  mkdirSync(join(root, 'srv/site'), { recursive: true });
+  const f = files(stackYaml({ user: 'plone', directory: '/srv/site' }));
+  const tf = join(work, 'site.tmpfiles.conf');
+  writeFileSync(tf, f.get('site.tmpfiles.conf')!.content);
+  writeFileSync(join(root, 'etc/passwd'), 'plone:x:990:990::/srv/site:/usr/sbin/nologin\n');
+  writeFileSync(join(root, 'etc/group'), 'plone:x:990:\n');
+  const ro = join(root, 'srv/site');
+  // The code directory read-only (a bind mount in a private mount namespace, gone when the command ends).
+  const r = spawnSync('unshare', ['-m', '--propagation', 'private', 'sh', '-c', 'mount --bind "$1" "$1" && mount -o remount,bind,ro "$1" && exec systemd-tmpfiles --root="$2" --create "$3"', 'sh', ro, root, tf], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stderr, /var.*ignoring: Read-only file system/);
+  assert.ok(!existsSync(join(ro, 'var')));
+});
