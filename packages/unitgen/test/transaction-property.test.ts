@@ -175,5 +175,5 @@ test('property: two real generates into one directory, one perhaps killed at a r
       for (const [name, hash] of Object.entries(m.files)) assert.equal(sha(readFileSync(join(out, name))), hash, name);
       assert.deepEqual(readdirSync(out).sort(), [...Object.keys(m.files), manifestName('plone')].sort(), 'files no manifest lists, a transaction or a lock left');
       assert.ok(Object.keys(m.files).includes(`plone-client${Number(/plone-(\d)/.exec(last)![1])}.service`), 'the re-run\'s set');
-    }), { numRuns: Number(process.env.FC_RUNS_PROCESSES ?? 4) }));
+    }), { numRuns: Number(process.env.FC_RUNS_PROCESSES ?? 3) }));
 });
