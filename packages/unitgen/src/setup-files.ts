@@ -8,6 +8,7 @@
 // doubled; anything else that could end a field is refused here once more.
 
 import { TemplateError } from './errors.js';
+import { commentText } from './escape.js';
 import type { StackModel } from './model.js';
 
 export const setupUnitName = (prefix: string) => `${prefix}-setup.service`;
@@ -33,7 +34,7 @@ export function sysusersText(m: StackModel, header: string): string {
   const home = m.directory.includes(':') ? '-' : field(m.directory, 'directory');
   return [
     header,
-    `# The service user of the ${JSON.stringify(m.stack).slice(1, -1).replace(/[^\x20-\x7e]/g, '?')} stack (sysusers.d(5)), created by ${setupUnitName(m.prefix)}`,
+    `# The service user of the ${commentText(JSON.stringify(m.stack))} stack (sysusers.d(5)), created by ${setupUnitName(m.prefix)}`,
     '# (systemd-sysusers <this file>) before ZEO and the clients start. An existing user or group is left as it is.',
     // The group first: the user then gets it as its primary group, also when only the group was missing.
     `g ${field(group, 'group')} -`,
