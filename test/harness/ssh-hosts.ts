@@ -77,8 +77,9 @@ export interface SshHost {
   readonly box: Box;
   /** The host's ssh host key line (`ssh-ed25519 AAAA...`), as in the kit's known_hosts. */
   readonly hostKey: string;
-  /** Tears the host down (the box; its sshd with it) and returns its address lease. Idempotent. */
-  down(): Promise<void>;
+  /** Tears the host down (the box; its sshd with it) and returns its address lease. Idempotent. An orderly
+   *  poweroff by default (a host that goes away); `{ poweroff: false }`: SIGKILL at once (Box.down). */
+  down(opts?: { poweroff?: boolean }): Promise<void>;
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -244,8 +245,8 @@ export async function bootSshHost(kit: Awaited<ReturnType<typeof makeSshKit>>, n
     let downP: Promise<void> | undefined;
     return {
       name, address: lease.address, destination: `root@${lease.address}`, box: b, hostKey: pub,
-      down(): Promise<void> {
-        downP ??= b.down().finally(() => { lease.release(); unregisterLease(); });
+      down(opts?: { poweroff?: boolean }): Promise<void> {
+        downP ??= b.down(opts).finally(() => { lease.release(); unregisterLease(); });
         return downP;
       },
     };
@@ -284,7 +285,8 @@ export async function useSshHosts(t: TestContext, count: number): Promise<{ kit:
         }
       }
     } finally {
-      await Promise.all(hosts.map((h) => h.down()));
+      // The test is over: no orderly poweroff (it would stop, and drain, whatever the test left running).
+      await Promise.all(hosts.map((h) => h.down({ poweroff: false })));
       await kit.cleanup();
     }
   });
