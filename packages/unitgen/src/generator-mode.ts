@@ -2,8 +2,14 @@
 // and writes the units into the directory systemd passes. Runs early at boot: no network, no heavy modules
 // (no commander), errors to /dev/kmsg. A broken config is reported and skipped; the others are still
 // generated.
+//
+// A stack over several hosts: the generator writes this machine's unit set, the same one `zunitgen deploy` would
+// install here. Which host this machine is: the name in <config dir>/this-host when that file exists, else the
+// machine's hostname up to its first dot (PID 1 has set it from /etc/hostname before generators run). The
+// network is not up yet, so addresses cannot decide it.
 
 import * as fs from 'node:fs';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { ConfigError, formatIssue } from './errors.js';
 import { kmsgLogger } from './generator-log.js';
@@ -11,6 +17,8 @@ import { shadowDirs, SYSTEM_UNIT_PATH } from './unit-references.js';
 import { decodeConfig, parseStack } from './parse.js';
 import { builtinTemplates } from './builtin-templates.js';
 import { renderWith, type Compiled, type GeneratedFile } from './render.js';
+import { renderHostsWith } from './render-hosts.js';
+import type { StackModel } from './model.js';
 
 export const DEFAULT_CONFIG_DIR = '/etc/zope-systemd';
 
@@ -39,9 +47,7 @@ export function runGenerator(normalDir: string, opts: { configDir?: string; log?
       // Generated units sit in /run/systemd/generator, above the vendor units and below /etc and /run/systemd/system:
       // a name that exists anywhere in the search path would replace a unit, or be hidden by one.
       const m = parseStack(decodeConfig(fs.readFileSync(file), file), { file, shadowCheck: { dirs: searchPath, exists: fs.existsSync } });
-      // Which host is this one? A generator cannot know: each host gets its own set from `zunitgen deploy`.
-      if (m.hosts) throw new Error('a stack over several hosts (hosts:) is installed by `zunitgen deploy`, not by the generator');
-      files = renderWith(m, compiled, { outDir: normalDir, generator: 'zunitgen generator', regenerate: 'run `systemctl daemon-reload` (zunitgen\'s systemd generator writes it)' });
+      files = unitsOfThisMachine(m, compiled, normalDir, configDir);
       stack = m.stack;
       const clash = files.find((f) => taken.has(f.name));
       if (clash) throw new Error(`${file}: ${clash.name} is also generated from another config`);
@@ -63,6 +69,33 @@ export function runGenerator(normalDir: string, opts: { configDir?: string; log?
     res.files.push(...files.map((f) => f.name));
   }
   return res;
+}
+
+/** The file naming this machine's host for stacks with hosts:, when its hostname is not that name. */
+export const THIS_HOST_FILE = 'this-host';
+
+/** Which of the stack's hosts this machine is (see the top of this file), or an error naming the fix. */
+export function thisHost(m: StackModel, configDir: string, machineName: string = hostname()): string {
+  const names = (m.hosts ?? []).map((h) => h.name);
+  const file = `${configDir}/${THIS_HOST_FILE}`;
+  let explicit: string | undefined;
+  try { explicit = fs.readFileSync(file, 'utf8').trim(); } catch (e) { if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e; }
+  if (explicit !== undefined) {
+    if (names.includes(explicit)) return explicit;
+    throw new Error(`${file} names host ${JSON.stringify(explicit)}, which is not one of stack ${m.stack}'s hosts (${names.join(', ')}): write one of them there`);
+  }
+  const short = machineName.split('.')[0]!.toLowerCase();
+  if (names.includes(short)) return short;
+  throw new Error(`this machine (hostname ${JSON.stringify(machineName)}) is none of stack ${m.stack}'s hosts (${names.join(', ')}): `
+    + `name the host after the machine in hosts[].name, write its name into ${file}, or install the stack with zunitgen deploy instead of the generator`);
+}
+
+/** The units of one stack that this machine runs: all of them, or with hosts: this host's set. */
+function unitsOfThisMachine(m: StackModel, compiled: Compiled, normalDir: string, configDir: string): GeneratedFile[] {
+  const opts = { outDir: normalDir, generator: 'zunitgen generator', regenerate: 'run `systemctl daemon-reload` (zunitgen\'s systemd generator writes it)' };
+  if (!m.hosts) return renderWith(m, compiled, opts);
+  const me = thisHost(m, configDir);
+  return renderHostsWith(m, compiled, opts).hosts.find((h) => h.host.name === me)!.files;
 }
 
 /** Entry point: argv = NORMAL_DIR [EARLY_DIR LATE_DIR]. */

@@ -78,3 +78,52 @@ test('the bundled generator (code-cache loader) writes exactly what the unbundle
     assert.equal(readFileSync(join(b, n), 'utf8'), readFileSync(join(a, n), 'utf8').replaceAll(a, b), n);
   }
 });
+
+// A stack with hosts: this machine's set only, the host chosen by <config dir>/this-host or else the hostname.
+const HOSTS_STACK = join(REPO, 'examples/stack/plone-hosts.yaml');
+/** `unshare --uts` gives the run a hostname of its own (root only): the generator reads the real uname. */
+const utsSkip = spawnSync('unshare', ['--uts', 'true']).status === 0 ? undefined : 'needs root and unshare --uts (util-linux)';
+
+function generatorAs(hostname: string | undefined, cfgDir: string, normal: string, kmsg: string): { code: number; stderr: string } {
+  const argv = [process.execPath, join(REPO, 'packages/unitgen/dist/cli.js'), 'generator', normal];
+  const r = hostname === undefined
+    ? spawnSync(argv[0]!, argv.slice(1), { encoding: 'utf8', env: { ...process.env, ZUNITGEN_CONFIG_DIR: cfgDir, ZUNITGEN_KMSG: kmsg } })
+    : spawnSync('unshare', ['--uts', 'sh', '-c', 'hostname "$0" && exec "$@"', hostname, ...argv], { encoding: 'utf8', env: { ...process.env, ZUNITGEN_CONFIG_DIR: cfgDir, ZUNITGEN_KMSG: kmsg } });
+  return { code: r.status ?? -1, stderr: r.stderr };
+}
+
+test('generator with hosts: <config dir>/this-host picks the set; the others are not written', (t) => {
+  const dir = tempDir(t);
+  const cfgDir = join(dir, 'etc'), normal = join(dir, 'normal');
+  for (const d of [cfgDir, normal]) mkdirSync(d);
+  writeFileSync(join(cfgDir, 'plone.yaml'), readFileSync(HOSTS_STACK));
+  writeFileSync(join(cfgDir, 'this-host'), 'app2\n');
+  const r = generatorAs(undefined, cfgDir, normal, join(dir, 'kmsg'));
+  assert.equal(r.code, 0, r.stderr);
+  const files = readdirSync(normal).sort();
+  assert.deepEqual(files.filter((f) => f.endsWith('.service')), ['plone-client4.service', 'plone-client5.service', 'plone-client6.service']);
+  assert.ok(files.includes('plone.target') && !files.some((f) => f.includes('zeo') || f.startsWith('haproxy')));
+  assert.equal(readlinkSync(join(normal, 'multi-user.target.wants', 'plone.target')), '../plone.target');
+  assert.match(readFileSync(join(normal, 'plone-client4.service'), 'utf8'), new RegExp(`--config ${normal}/plone-client4\\.znotify\\.yaml`));
+});
+
+test('generator with hosts: the machine\'s hostname picks the set; a machine that is none of the hosts is named with the fix', { skip: utsSkip }, (t) => {
+  const dir = tempDir(t);
+  const cfgDir = join(dir, 'etc'), db = join(dir, 'db'), other = join(dir, 'other');
+  for (const d of [cfgDir, db, other]) mkdirSync(d);
+  writeFileSync(join(cfgDir, 'plone.yaml'), readFileSync(HOSTS_STACK));
+  const r = generatorAs('db.example.org', cfgDir, db, join(dir, 'kmsg'));
+  assert.equal(r.code, 0, r.stderr);
+  assert.deepEqual(readdirSync(db).filter((f) => f.endsWith('.service')), ['plone-zeo.service']);
+
+  const bad = generatorAs('web9', cfgDir, other, join(dir, 'kmsg2'));
+  assert.equal(bad.code, 1);
+  assert.deepEqual(readdirSync(other), []);
+  assert.match(readFileSync(join(dir, 'kmsg2'), 'utf8'),
+    /^<3>zunitgen-generator\[\d+\]: .*plone\.yaml: this machine \(hostname "web9"\) is none of stack plone's hosts \(db, app1, app2\): name the host after the machine in hosts\[\]\.name, write its name into .*\/etc\/this-host, or install the stack with zunitgen deploy instead of the generator$/m);
+
+  writeFileSync(join(cfgDir, 'this-host'), 'app3\n');
+  const wrong = generatorAs('db', cfgDir, other, join(dir, 'kmsg3'));
+  assert.equal(wrong.code, 1);
+  assert.match(readFileSync(join(dir, 'kmsg3'), 'utf8'), /this-host names host "app3", which is not one of stack plone's hosts \(db, app1, app2\): write one of them there/);
+});
