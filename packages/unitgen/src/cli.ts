@@ -7,7 +7,8 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ConfigError, describeErrno, EXIT, OutputError, UnitgenError, UsageError, VerifyError, formatIssue } from './errors.js';
 import { generate, templatesFor } from './generate.js';
-import { deploy, deployExitCode, type HostOutcome } from './deploy.js';
+import { deploy, deployExitCode, type HaproxyOutcome, type HostOutcome } from './deploy.js';
+import { installHaproxy, parseHaproxyFile } from './install-haproxy.js';
 import { installSet, parseHostSet } from './install-set.js';
 import { renderHostsWith } from './render-hosts.js';
 import { makeDirs, type Plan } from './io.js';
@@ -46,7 +47,7 @@ export async function main(argv: string[]): Promise<number> {
     .version(packageVersion(), '-V, --version')
     .exitOverride()
     .configureOutput({ writeErr: (s) => process.stderr.write(s) });
-  for (const define of [defineGenerate, defineDeploy, defineInstallSet, defineCheck, defineVerify, defineGenerator, defineInstallGenerator, defineWaitTcp]) define(program, setCode);
+  for (const define of [defineGenerate, defineDeploy, defineInstallSet, defineInstallHaproxy, defineCheck, defineVerify, defineGenerator, defineInstallGenerator, defineWaitTcp]) define(program, setCode);
   try {
     await program.parseAsync(argv, { from: 'user' });
   } catch (e) {
@@ -92,6 +93,17 @@ function defineInstallSet(program: Command): void {
     .action(async (o: { out: string; apply?: boolean; force?: boolean }) => {
       const set = parseHostSet(readFileSync(0, 'utf8'));
       const r = await installSet(set, resolve(o.out), { apply: !!o.apply, force: !!o.force });
+      process.stdout.write(`${JSON.stringify(r)}\n`);
+    });
+}
+
+function defineInstallHaproxy(program: Command): void {
+  program.command('install-haproxy')
+    .option('--apply', 'install and reload (default: only report what would change, and whether haproxy -c passes)')
+    .option('--force', 'take over a file zunitgen did not write')
+    .description('(run by deploy on the HAProxy host over ssh) read the backend file as JSON on stdin; check it with haproxy -c; plan or install it and reload HAProxy; answer JSON')
+    .action((o: { apply?: boolean; force?: boolean }) => {
+      const r = installHaproxy(parseHaproxyFile(readFileSync(0, 'utf8')), { apply: !!o.apply, force: !!o.force });
       process.stdout.write(`${JSON.stringify(r)}\n`);
     });
 }
@@ -167,18 +179,21 @@ function defineWaitTcp(program: Command, setCode: SetCode): void {
 async function deployCommand(config: string, o: { dryRun?: boolean; hostDir: string; templates?: string; force?: boolean; json?: boolean }): Promise<number> {
   const model = parseStack(readConfig(config), { file: config });
   if (!model.hosts) throw new ConfigError([{ file: config, line: 1, col: 1, message: 'deploy needs a stack with hosts:', hint: 'for one machine: zunitgen generate CONFIG --out /etc/systemd/system' }]);
-  const sets = renderHostsWith(model, templatesFor(o), { outDir: resolve(o.hostDir) }).hosts;
+  const rendered = renderHostsWith(model, templatesFor(o), { outDir: resolve(o.hostDir) });
+  const sets = rendered.hosts;
   const say = (s: string) => { if (!o.json) process.stdout.write(s); };
-  say(`${o.dryRun ? 'checking' : 'deploying to'} ${sets.length} host${sets.length === 1 ? '' : 's'}: ${sets.map((s) => s.host.name).join(', ')}\n`);
+  say(`${o.dryRun ? 'checking' : 'deploying to'} ${sets.length} host${sets.length === 1 ? '' : 's'}: ${sets.map((s) => s.host.name).join(', ')}${model.haproxy.install ? ', and HAProxy' : ''}\n`);
   const r = await deploy(model, sets, {
     hostDir: resolve(o.hostDir), dryRun: !!o.dryRun, force: !!o.force,
     onHost: (h, phase) => say(`${hostLine(h, phase)}\n`),
-  });
-  const failed = r.outcomes.filter((x) => x.failure);
+    onHaproxy: (h, phase) => say(`${haproxyLine(h, phase)}\n`),
+  }, rendered.haproxy.find((f) => f.name === `haproxy-${model.prefix}.cfg`));
+  const failed: Array<{ error?: string; hint?: string }> = [...r.outcomes.filter((x) => x.failure), ...(r.haproxy?.failure ? [r.haproxy] : [])];
   if (o.json) {
-    process.stdout.write(`${JSON.stringify({ phase: r.phase, hosts: r.outcomes.map((x) => ({ host: x.host.name, ssh: x.host.ssh, ...(x.failure ? { failure: x.failure, error: x.error, hint: x.hint } : {}), ...(x.result ? { result: x.result } : {}) })) }, null, 2)}\n`);
+    process.stdout.write(`${JSON.stringify({ phase: r.phase, hosts: r.outcomes.map((x) => ({ host: x.host.name, ssh: x.host.ssh, ...(x.failure ? { failure: x.failure, error: x.error, hint: x.hint } : {}), ...(x.result ? { result: x.result } : {}) })), ...(r.haproxy ? { haproxy: r.haproxy } : {}) }, null, 2)}\n`);
   } else if (o.dryRun) {
     for (const x of r.outcomes) if (x.result?.diff) process.stdout.write(`=== ${x.host.name} (${x.host.ssh}) ===\n${x.result.diff}`);
+    if (r.haproxy?.result?.diff) process.stdout.write(`=== HAProxy on ${r.haproxy.where} ===\n${r.haproxy.result.diff}`);
   }
   for (const x of failed) process.stderr.write(`zunitgen: ${x.error}\n${x.hint ? `  hint: ${x.hint}\n` : ''}`);
   if (failed.length && r.phase === 'plan') process.stderr.write('nothing was installed on any host.\n');
@@ -191,6 +206,14 @@ function hostLine(h: HostOutcome, phase: 'plan' | 'apply'): string {
   const p = h.result!;
   if (phase === 'apply') return `${who}: installed ${p.create.length + p.update.length} file(s), removed ${p.remove.length}${p.reloaded ? ', systemctl daemon-reload' : ''}`;
   return `${who}: ${p.create.length} to create, ${p.update.length} to update, ${p.remove.length} to remove, ${p.unchanged.length} unchanged`;
+}
+
+function haproxyLine(h: HaproxyOutcome, phase: 'plan' | 'apply'): string {
+  const who = `HAProxy on ${h.where}`;
+  if (h.failure) return `${who}: FAILED (${h.failure})`;
+  const p = h.result!;
+  if (phase === 'apply') return `${who}: installed ${p.file}, ${p.reloaded ? 'reloaded' : 'not running: it reads the file when started'}`;
+  return `${who}: ${p.file} ${p.change === 'unchanged' ? 'unchanged' : `to ${p.change}`}, haproxy -c passed`;
 }
 
 interface GenerateFlags { out: string; templates?: string; dryRun?: boolean; diff?: boolean; force?: boolean; hostDir: string; lockTimeout: string }

@@ -8,6 +8,10 @@
 // A host failing between its own plan and apply (it went away in that second) is reported as such; the hosts
 // already done keep the new set (there is no transaction across machines).
 //
+// With `haproxy.install`, the HAProxy backend file takes part in both phases (install-haproxy.ts): planned with the
+// hosts (a failing `haproxy -c` stops the deploy before anything is installed anywhere), installed after every
+// host's set, then HAProxy reloaded; on the HAProxy host over ssh, or in this process when it runs here.
+//
 // ssh is whatever `ssh` PATH finds (as for `systemctl -H`), with the host's ssh-options as `-o Key=Value`, then
 // BatchMode=yes (never a password prompt) and a connect timeout. The remote command is the stack's `zunitgen:`
 // argv, each word shell-quoted: nothing from the config reaches the remote shell unquoted.
@@ -15,6 +19,7 @@
 import { spawn } from 'node:child_process';
 import type { HostModel, StackModel } from './model.js';
 import type { HostSet, HostSetResult } from './install-set.js';
+import { installHaproxy, type HaproxyFile, type HaproxyInstallResult } from './install-haproxy.js';
 import type { GeneratedFile } from './render.js';
 
 export interface DeployOptions {
@@ -29,6 +34,7 @@ export interface DeployOptions {
   timeoutMs?: number;
   /** Called as each host answers, for live progress. */
   onHost?(o: HostOutcome, phase: 'plan' | 'apply'): void;
+  onHaproxy?(o: HaproxyOutcome, phase: 'plan' | 'apply'): void;
 }
 
 export type HostFailure = 'unreachable' | 'conflict' | 'address' | 'remote';
@@ -42,10 +48,22 @@ export interface HostOutcome {
   hint?: string;
 }
 
+/** The HAProxy backend file's part of a deploy. */
+export interface HaproxyOutcome {
+  /** `db (root@10.0.0.11)`, or `this machine`. */
+  where: string;
+  result?: HaproxyInstallResult;
+  failure?: HostFailure | 'check';
+  error?: string;
+  hint?: string;
+}
+
 export interface DeployResult {
   /** 'plan' when nothing was installed (dry run, or a host failed the plan). */
   phase: 'plan' | 'apply';
   outcomes: HostOutcome[];
+  /** With haproxy.install. */
+  haproxy?: HaproxyOutcome;
 }
 
 const shellQuote = (s: string): string => (/^[A-Za-z0-9_@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`);
@@ -83,20 +101,27 @@ function run(cmd: string, argv: string[], input: string, env: NodeJS.ProcessEnv 
 
 const lastLine = (s: string): string => s.trim().split('\n').filter(Boolean).at(-1) ?? '';
 
-/** One install-set call on one host, its answer classified. */
-async function callHost(m: StackModel, h: HostModel, set: HostSet, apply: boolean, opts: DeployOptions): Promise<HostOutcome> {
-  const remote = [...m.zunitgen, 'install-set', '--out', opts.hostDir, ...(apply ? ['--apply'] : []), ...(opts.force ? ['--force'] : [])];
-  const r = await run(opts.ssh ?? 'ssh', sshArgv(h, remote), JSON.stringify(set), opts.env, opts.timeoutMs ?? 120_000);
+type Failed = { failure: HostFailure; error: string; hint: string };
+
+/** `zunitgen <command>` on host h over ssh, JSON in and out; an ssh failure or a command without an answer classified. */
+async function remoteJson<T>(m: StackModel, h: HostModel, command: string[], input: object, opts: DeployOptions): Promise<{ value: T } | Failed> {
+  const remote = [...m.zunitgen, ...command, ...(opts.force ? ['--force'] : [])];
+  const r = await run(opts.ssh ?? 'ssh', sshArgv(h, remote), JSON.stringify(input), opts.env, opts.timeoutMs ?? 120_000);
   const who = `host ${h.name} (${h.ssh})`;
   // ssh(1): "ssh exits with the exit status of the remote command or with 255 if an error occurred."
   if (r.code === 255 || r.code === 127) {
-    return { host: h, failure: 'unreachable', error: `${who}: ssh failed: ${lastLine(r.stderr) || `exit ${r.code}`}`, hint: `check that ${h.ssh} is reachable and accepts your key: ssh ${sshArgv(h, ['true']).map(shellQuote).join(' ')}` };
+    return { failure: 'unreachable', error: `${who}: ssh failed: ${lastLine(r.stderr) || `exit ${r.code}`}`, hint: `check that ${h.ssh} is reachable and accepts your key: ssh ${sshArgv(h, ['true']).map(shellQuote).join(' ')}` };
   }
-  let result: HostSetResult | undefined;
-  try { result = r.code === 0 ? JSON.parse(r.stdout) as HostSetResult : undefined; } catch { /* below */ }
-  if (!result) {
-    return { host: h, failure: 'remote', error: `${who}: ${m.zunitgen.join(' ')} install-set exited ${r.code}: ${lastLine(r.stderr) || lastLine(r.stdout) || 'no output'}`, hint: `is zunitgen installed there at ${m.zunitgen[0]} (the stack's zunitgen: key)?` };
-  }
+  try { if (r.code === 0) return { value: JSON.parse(r.stdout) as T }; } catch { /* below */ }
+  return { failure: 'remote', error: `${who}: ${m.zunitgen.join(' ')} ${command[0]} exited ${r.code}: ${lastLine(r.stderr) || lastLine(r.stdout) || 'no output'}`, hint: `is zunitgen installed there at ${m.zunitgen[0]} (the stack's zunitgen: key)?` };
+}
+
+/** One install-set call on one host, its answer classified. */
+async function callHost(m: StackModel, h: HostModel, set: HostSet, apply: boolean, opts: DeployOptions): Promise<HostOutcome> {
+  const r = await remoteJson<HostSetResult>(m, h, ['install-set', '--out', opts.hostDir, ...(apply ? ['--apply'] : [])], set, opts);
+  if (!('value' in r)) return { host: h, ...r };
+  const result = r.value;
+  const who = `host ${h.name} (${h.ssh})`;
   if (result.missingAddresses.length) {
     return { host: h, result, failure: 'address', error: `${who}: ${result.missingAddresses.join(', ')} ${result.missingAddresses.length === 1 ? 'is not an address' : 'are not addresses'} of that machine`, hint: `set hosts[${h.name}].address to an address the host has (ip -br addr there), or add the address to it` };
   }
@@ -106,8 +131,33 @@ async function callHost(m: StackModel, h: HostModel, set: HostSet, apply: boolea
   return { host: h, result };
 }
 
-/** Plans on every host, then (unless dry run or a host failed) installs on every host. */
-export async function deploy(m: StackModel, sets: ReadonlyArray<{ host: HostModel; files: GeneratedFile[] }>, opts: DeployOptions): Promise<DeployResult> {
+/** The HAProxy file planned or installed where haproxy.install says, its answer classified. */
+async function callHaproxy(m: StackModel, req: HaproxyFile, apply: boolean, opts: DeployOptions): Promise<HaproxyOutcome> {
+  const h = m.hosts?.find((x) => x.name === m.haproxy.install?.host);
+  const where = h ? `${h.name} (${h.ssh})` : 'this machine';
+  let result: HaproxyInstallResult;
+  if (h) {
+    const r = await remoteJson<HaproxyInstallResult>(m, h, ['install-haproxy', ...(apply ? ['--apply'] : [])], req, opts);
+    if (!('value' in r)) return { where, ...r };
+    result = r.value;
+  } else {
+    try { result = installHaproxy(req, { apply, force: !!opts.force }); } catch (e) {
+      return { where, failure: 'remote', error: `HAProxy on this machine: ${(e as Error).message}`, hint: 'run deploy as root where HAProxy runs, or set haproxy.install.host' };
+    }
+  }
+  if (result.conflict) return { where, result, failure: 'conflict', error: `HAProxy on ${where}: ${req.file}: ${result.conflict}`, hint: 'move the file away on that host, or pass --force to take it over' };
+  if (!result.check.ok) {
+    const alerts = result.check.output.split('\n').filter((l) => /\[(ALERT|FATAL)\]/.test(l)).slice(0, 5).join('\n    ') || lastLine(result.check.output);
+    return { where, result, failure: 'check', error: `HAProxy on ${where}: haproxy -c with the new ${req.file} failed, HAProxy and its file are as they were:\n    ${alerts}`, hint: `check haproxy.install.config (${req.config.join(', ')}) against how HAProxy is started there, and fix what the check names` };
+  }
+  return { where, result };
+}
+
+/** Plans on every host, then (unless dry run or a host failed) installs on every host; then HAProxy's file. */
+export async function deploy(m: StackModel, sets: ReadonlyArray<{ host: HostModel; files: GeneratedFile[] }>, opts: DeployOptions, haproxy?: GeneratedFile): Promise<DeployResult> {
+  const inst = m.haproxy.install;
+  const hx: HaproxyFile | undefined = inst && haproxy ? { stack: m.stack, file: inst.file, content: haproxy.content, config: inst.config, unit: inst.unit } : undefined;
+  const hxPlan = hx ? callHaproxy(m, hx, false, opts) : undefined;
   const payload = (s: { host: HostModel; files: GeneratedFile[] }): HostSet => ({
     stack: m.stack, prefix: m.prefix, source: m.source, host: s.host.name, files: s.files, bind: bindAddresses(m, s.host),
   });
@@ -116,7 +166,10 @@ export async function deploy(m: StackModel, sets: ReadonlyArray<{ host: HostMode
     opts.onHost?.(o, 'plan');
     return o;
   }));
-  if (opts.dryRun || planned.some((o) => o.failure)) return { phase: 'plan', outcomes: planned };
+  const hxPlanned = await hxPlan;
+  if (hxPlanned) opts.onHaproxy?.(hxPlanned, 'plan');
+  const withHx = (r: DeployResult): DeployResult => (hxPlanned ? { ...r, haproxy: r.haproxy ?? hxPlanned } : r);
+  if (opts.dryRun || planned.some((o) => o.failure) || hxPlanned?.failure) return withHx({ phase: 'plan', outcomes: planned });
   const applied = await Promise.all(sets.map(async (s, i) => {
     const p = planned[i]!.result!;
     if (p.create.length + p.update.length + p.remove.length === 0) return planned[i]!;
@@ -124,14 +177,18 @@ export async function deploy(m: StackModel, sets: ReadonlyArray<{ host: HostMode
     opts.onHost?.(o, 'apply');
     return o;
   }));
-  return { phase: 'apply', outcomes: applied };
+  // HAProxy last, and only once every host has its set: it then points at units that exist.
+  if (!hx || hxPlanned?.result?.change === 'unchanged' || applied.some((o) => o.failure)) return withHx({ phase: 'apply', outcomes: applied });
+  const hxApplied = await callHaproxy(m, hx, true, opts);
+  opts.onHaproxy?.(hxApplied, 'apply');
+  return { phase: 'apply', outcomes: applied, haproxy: hxApplied };
 }
 
-/** sysexits for a deploy: 69 a host unreachable, 78 an address not on its host, 73 a file in the way, 70 else. */
+/** sysexits for a deploy: 69 a host unreachable, 78 an address not on its host or a failing haproxy -c, 73 a file in the way, 70 else. */
 export function deployExitCode(r: DeployResult): number {
-  const f = new Set(r.outcomes.map((o) => o.failure).filter(Boolean));
+  const f = new Set([...r.outcomes.map((o) => o.failure), r.haproxy?.failure].filter(Boolean));
   if (f.has('unreachable')) return 69;
-  if (f.has('address')) return 78;
+  if (f.has('address') || f.has('check')) return 78;
   if (f.has('conflict')) return 73;
   if (f.has('remote')) return 70;
   return 0;

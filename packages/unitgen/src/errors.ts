@@ -12,6 +12,8 @@ export const EXIT = {
   USAGE: 64,
   /** EX_DATAERR: the unit set deploy sent to a host is not one. */
   DATAERR: 65,
+  /** EX_UNAVAILABLE: a service the command needs did not do its part (HAProxy's reload after install-haproxy). */
+  UNAVAILABLE: 69,
   /** EX_NOINPUT: a config file cannot be read. */
   NOINPUT: 66,
   /** EX_CANTCREAT: the output cannot be written (a file zunitgen did not generate is in the way, or the directory refuses). */
@@ -25,7 +27,7 @@ export const EXIT = {
 } as const;
 
 /** Every code a UnitgenError can carry. Stable: only ever added to. */
-export type UnitgenErrorCode = 'EUSAGE' | 'ECONFIG' | 'ETEMPLATE' | 'ECONFLICT' | 'EINPUT' | 'EOUTPUT' | 'ELOCKED' | 'EVERIFY' | 'EHOSTSET';
+export type UnitgenErrorCode = 'EUSAGE' | 'ECONFIG' | 'ETEMPLATE' | 'ECONFLICT' | 'EINPUT' | 'EOUTPUT' | 'ELOCKED' | 'EVERIFY' | 'EHOSTSET' | 'EHAPROXY';
 
 export class UnitgenError extends Error {
   constructor(readonly code: UnitgenErrorCode, message: string, readonly exitCode: number, options?: { cause?: unknown }) {

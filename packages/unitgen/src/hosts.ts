@@ -9,7 +9,7 @@
 //   clients: { hosts: { app1: 3, app2: 3 }, http: "{host}:{8080+n}", ... }   # or { app1: [1, 3, 5], ... }
 
 import { isMap, isScalar, isSeq, type Node } from 'yaml';
-import type { ClientModel, HostModel } from './model.js';
+import type { ClientModel, HaproxyInstall, HostModel } from './model.js';
 import { bindTarget, didYouMean, formatAddress, parseIp, q, type Address } from './values.js';
 import { describe, type Walker } from './yaml-reader.js';
 
@@ -185,4 +185,36 @@ export function hostModels(hosts: readonly HostDecl[], zeoHost: string | undefin
     zeo: zeoHost === h.name, postgresql: pgHost === h.name,
     clients: clients.filter((c) => c.host === h.name).map((c) => c.name),
   }));
+}
+
+export const HAPROXY_INSTALL_KEYS = ['host', 'file', 'config', 'unit'] as const;
+const DEBIAN_HAPROXY_CFG = '/etc/haproxy/haproxy.cfg';
+const SERVICE_NAME = /^[A-Za-z0-9:_.@-]{1,250}\.service$/;
+
+/**
+ * `haproxy.install`: where `zunitgen deploy` installs the backend file (`file`, on `host` or on the machine deploy
+ * runs on), what else HAProxy loads for `haproxy -c` (`config`, in HAProxy's order; default Debian's haproxy.cfg
+ * and the file's directory) and the unit it reloads (`unit`, default haproxy.service).
+ */
+export function parseHaproxyInstall(w: Walker, node: Node | null, hosts: readonly HostDecl[] | undefined): HaproxyInstall | undefined {
+  const m = w.map(node, 'haproxy.install', HAPROXY_INSTALL_KEYS, ['file']);
+  if (!m) return undefined;
+  if (!hosts) { w.err(node, 'haproxy.install: installing HAProxy\'s file is part of zunitgen deploy, for a stack with hosts:', 'on one machine, copy haproxy-<stack>.cfg from zunitgen generate and reload HAProxy, or list the machine under hosts:'); return undefined; }
+  const before = w.issues.length;
+  const host = m.has('host') ? hostRef(w, m.get('host')!, 'haproxy.install.host', hosts) : undefined;
+  const file = w.path(m.get('file') ?? null, 'haproxy.install.file');
+  if (file !== undefined && !file.endsWith('.cfg')) w.err(m.get('file')!, `haproxy.install.file: ${q(file)} does not end in .cfg`, 'HAProxy loads only *.cfg files from a directory: e.g. /etc/haproxy/conf.d/plone.cfg');
+  let config = file === undefined ? [] : [DEBIAN_HAPROXY_CFG, file.slice(0, file.lastIndexOf('/')) || '/'];
+  if (m.has('config')) {
+    const cn = m.get('config')!;
+    if (!isSeq(cn) || cn.items.length === 0) w.err(cn, `haproxy.install.config: expected a list of the files and directories HAProxy loads, got ${describe(cn)}`, `e.g. [${DEBIAN_HAPROXY_CFG}, /etc/haproxy/conf.d]`);
+    else config = (cn.items as Array<Node | null>).map((i) => w.path(i, 'haproxy.install.config[]')).filter((p): p is string => p !== undefined);
+  }
+  if (file !== undefined && m.has('config') && !config.includes(file) && !config.includes(file.slice(0, file.lastIndexOf('/')))) {
+    w.err(m.get('config')!, `haproxy.install.config: HAProxy would not load ${q(file)}: neither it nor its directory is listed`, 'list what HAProxy is started with (-f), including the file or its directory');
+  }
+  const unit = m.has('unit') ? w.str(m.get('unit')!, 'haproxy.install.unit') : 'haproxy.service';
+  if (unit !== undefined && !SERVICE_NAME.test(unit)) w.err(m.get('unit')!, `haproxy.install.unit: ${q(unit)} is not a service unit name`, 'e.g. haproxy.service');
+  if (w.issues.length !== before || file === undefined || unit === undefined) return undefined;
+  return { ...(host !== undefined ? { host } : {}), file, config, unit };
 }

@@ -46,6 +46,18 @@ export interface CheckModel {
 }
 
 /** One machine of a stack that spans hosts (hosts.ts). */
+/** Where `zunitgen deploy` installs the HAProxy backend file, and how that HAProxy is checked and reloaded. */
+export interface HaproxyInstall {
+  /** The host (of hosts:) that runs HAProxy; absent: the machine deploy runs on. */
+  host?: string;
+  /** Absolute path of the backend file there (*.cfg). */
+  file: string;
+  /** What HAProxy loads, in its order (files, or directories of *.cfg files): `haproxy -c -f ...` of all of it. */
+  config: string[];
+  /** The unit reloaded after the file changed (try-reload-or-restart: a stopped HAProxy stays stopped). */
+  unit: string;
+}
+
 export interface HostModel {
   /** Short name: the directory of its unit set, the first part of its clients' HAProxy server names. */
   name: string;
@@ -140,6 +152,7 @@ export interface StackModel {
     backend: string; statsSocket?: string; balance: string; maxconn?: number; checkInterMs: number; frontend?: Address;
     /** With frontend: the server-state-file the standalone configuration loads at every (re)start. */
     serverStateFile: string;
+    install?: HaproxyInstall;
   };
   wantedBy: string[];
   logLevel: string;

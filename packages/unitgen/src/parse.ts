@@ -11,7 +11,7 @@ import { LOG_LEVELS, parseRequestPath, sectionKeys, WRAPPER_CONFIG } from '@zope
 import { CHECK_KEYS, checksFor, generatedChecks, MAX_WRAPPER_CHECKS, parseChecks } from './check-config.js';
 import { command, describe, quotedDelta, Walker } from './yaml-reader.js';
 import { existingUnits, reservedStackName } from './unit-names.js';
-import { checkListeners, HOST_KEYS, hostModels, hostRef, parseClientHosts, parseHosts, type HostDecl, type Listener } from './hosts.js';
+import { checkListeners, HAPROXY_INSTALL_KEYS, HOST_KEYS, hostModels, hostRef, parseClientHosts, parseHaproxyInstall, parseHosts, type HostDecl, type Listener } from './hosts.js';
 
 /** The keys allowed in each object of the config. schema/stack.schema.json must agree (tested). */
 export const KEYS = {
@@ -33,7 +33,8 @@ export const KEYS = {
   'clients-signals': sectionKeys('signals'),
   check: CHECK_KEYS,
   limits: ['memory-max', 'memory-high', 'cpu-weight', 'io-weight', 'tasks-max'],
-  haproxy: ['backend', 'stats-socket', 'balance', 'maxconn', 'check-interval', 'frontend', 'server-state-file'],
+  haproxy: ['backend', 'stats-socket', 'balance', 'maxconn', 'check-interval', 'frontend', 'server-state-file', 'install'],
+  haproxyInstall: HAPROXY_INSTALL_KEYS,
 } as const;
 
 /** A duration default of the wrapper's configuration (ms): what the wrapper does when the key is left out. */
@@ -657,6 +658,7 @@ function readHaproxy(t: Top, stack: string | undefined, threads: number | undefi
     if (m?.has('backend')) { backendNode = m.get('backend')!; const b = w.str(backendNode, 'haproxy.backend'); if (b !== undefined) haproxy.backend = b; }
     if (m) readHaproxyOptions(w, m, haproxy);
     if (haproxy.frontend) claim(haproxy.frontend, 'haproxy.frontend', m!.get('frontend')!);
+    if (m?.has('install')) { const i = parseHaproxyInstall(w, m.get('install')!, hostDecls); if (i) haproxy.install = i; }
   }
   if (haproxy.maxconn === undefined && threads !== undefined) haproxy.maxconn = threads;
   if (stack !== undefined && !HAPROXY_ID.test(haproxy.backend)) {

@@ -137,6 +137,22 @@ test('bad input: a host name used twice, a client on an unknown host, a bind add
   assert.match(issues(single).join('\n'), /\{host\} in "\{host\}:\{8080\+n\}" is the address of a client's host, and this stack has no hosts/);
 });
 
+test('haproxy.install: where deploy puts the backend file, what haproxy -c loads, which unit it reloads', () => {
+  const m = parseStack(`${base()}haproxy: { install: { host: app1, file: /etc/haproxy/conf.d/plone.cfg } }\n`, { file: 's.yaml' });
+  assert.deepEqual(m.haproxy.install, { host: 'app1', file: '/etc/haproxy/conf.d/plone.cfg', config: ['/etc/haproxy/haproxy.cfg', '/etc/haproxy/conf.d'], unit: 'haproxy.service' });
+  const local = parseStack(`${base()}haproxy: { install: { file: /etc/haproxy/plone.cfg, config: [/etc/haproxy/haproxy.cfg, /etc/haproxy/plone.cfg], unit: lb.service } }\n`, { file: 's.yaml' });
+  assert.deepEqual(local.haproxy.install, { file: '/etc/haproxy/plone.cfg', config: ['/etc/haproxy/haproxy.cfg', '/etc/haproxy/plone.cfg'], unit: 'lb.service' });
+
+  assert.deepEqual(issues(`${base()}haproxy: { install: { host: ap1, file: /etc/haproxy/conf.d/plone.cfg } }\n`),
+    ['17:29 haproxy.install.host: unknown host "ap1" | did you mean "app1"? (hosts: db, app1, app2)']);
+  assert.deepEqual(issues(`${base()}haproxy: { install: { file: /etc/haproxy/conf.d/plone } }\n`),
+    ['17:29 haproxy.install.file: "/etc/haproxy/conf.d/plone" does not end in .cfg | HAProxy loads only *.cfg files from a directory: e.g. /etc/haproxy/conf.d/plone.cfg']);
+  assert.deepEqual(issues(`${base()}haproxy: { install: { file: /etc/haproxy/conf.d/plone.cfg, config: [/etc/haproxy/haproxy.cfg] } }\n`),
+    ['17:68 haproxy.install.config: HAProxy would not load "/etc/haproxy/conf.d/plone.cfg": neither it nor its directory is listed | list what HAProxy is started with (-f), including the file or its directory']);
+  const single = readFileSync(join(REPO, 'examples/stack/plone.yaml'), 'utf8').replace(/^haproxy:.*$/m, 'haproxy: { install: { file: /etc/haproxy/conf.d/plone.cfg } }');
+  assert.match(issues(single).join('\n'), /haproxy\.install: installing HAProxy's file is part of zunitgen deploy, for a stack with hosts:/);
+});
+
 test('zunitgen generate: a directory per host plus the HAProxy files; a changed stack touches only what changed; bad input exits 78 with file:line:col', (t) => {
   const dir = tempDir(t);
   const out = join(dir, 'build');

@@ -81,6 +81,7 @@ test('schema properties are exactly the keys zunitgen accepts', () => {
     [KEYS.check, resolve('#/$defs/check')],
     [KEYS.limits, p.limits!],
     [KEYS.haproxy, p.haproxy!],
+    [KEYS.haproxyInstall, (p.haproxy!.properties as Record<string, Schema>).install!],
     [KEYS.host, resolve('#/$defs/host')],
   ];
   for (const [keys, s] of pairs) assert.deepEqual(props(s), [...keys].sort());
