@@ -1,8 +1,9 @@
 // A stack over three hosts, end to end: three disposable systemd boxes with sshd on their own loopback addresses
 // (test/harness/ssh-hosts.ts), the sample ZEO server on host1 ("db"), sample clients on host2 (2) and host3 (1) behind the
-// built znotify, HAProxy on the machine itself fed the generated backend, wrk for load.
-//   1. `zunitgen deploy --dry-run` shows each host's diff and installs nothing; `zunitgen deploy` installs each
-//      host's set and reloads its systemd (the units are loaded there).
+// built znotify, HAProxy on db (Debian's haproxy.service, loading /etc/haproxy/conf.d), wrk for load.
+//   1. `zunitgen deploy --dry-run` shows each host's diff and HAProxy's, checked with haproxy -c, and installs
+//      nothing; `zunitgen deploy` installs each host's set and reloads its systemd (the units are loaded there), and
+//      puts the backend into db's conf.d (HAProxy is not running yet: it is not started).
 //   2. Started with `systemctl -H`, app hosts first: the clients wait for the remote ZEO (STATUS= says so), become
 //      active only after it, and HAProxy sees every client UP; load gets 0 failed requests.
 //   2b. `zstack status` has a host per unit; `zstack rollout` restarts every client across the hosts (not ZEO) under
@@ -10,16 +11,18 @@
 //   3. A host torn down under load: its clients go DOWN in HAProxy, the clients left then serve with 0 failed
 //      requests, nothing on the other hosts restarted; `zstack status` names the unreachable host, and a rollout
 //      refuses (69) with the rest untouched.
-//   4. A deploy while a host is unreachable fails (69) and installs nothing on the reachable hosts; a deploy of a
-//      changed stack (one client more on app1) touches only app1 and nothing on db.
+//   4. A deploy while a host is unreachable fails (69) and installs nothing on the reachable hosts; so do an ssh
+//      refusal (69) and a host address the machine does not have (78). A deploy of a changed stack (one client
+//      more on app1) whose backend fails haproxy -c on db installs nothing anywhere and leaves HAProxy as it was;
+//      once fixed, it touches only app1's units and HAProxy's file, and HAProxy reloads (same main pid).
 import assert from 'node:assert/strict';
 import { execFile as execFileCb, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
 import { promisify } from 'node:util';
-import { parseStack, renderHostsWith, builtinTemplates, sampleHostsStackConfig } from '@zope-systemd/unitgen';
-import { haproxySkipReason, useHaproxy } from './harness/haproxy.js';
+import { parseStack, sampleHostsStackConfig } from '@zope-systemd/unitgen';
+import { haproxySkipReason, runtimeClient } from './harness/haproxy.js';
 import { freePort, until } from './harness/net.js';
 import { REPO_ROOT, sampleSkipReason } from './harness/proc.js';
 import { sshHostsSkipReason, useSshHosts, type SshHost, type SshKit } from './harness/ssh-hosts.js';
@@ -31,6 +34,14 @@ const skip = sshHostsSkipReason() ?? haproxySkipReason() ?? sampleSkipReason() ?
 const ZUNITGEN = path.join(REPO_ROOT, 'packages/unitgen/dist/cli.js');
 const ZSTACK = path.join(REPO_ROOT, 'packages/stack/dist/cli.js');
 const STACK = 'sample';
+const HAPROXY_FILE = `/etc/haproxy/conf.d/${STACK}.cfg`;
+
+/** The sample stack's HAProxy line, with deploy installing the backend into db's conf.d. */
+function withHaproxyInstall(text: string): string {
+  const out = text.replace(/^haproxy: \{ (.*) \}$/m, `haproxy: { $1, install: { host: db, file: ${HAPROXY_FILE} } }`);
+  assert.notEqual(out, text, 'the sample stack has no haproxy: line to extend');
+  return out;
+}
 
 interface Wrk { requests: number; non2xx: number; socketErrors: number; text: string }
 
@@ -105,10 +116,19 @@ test('three hosts: deploy, start across hosts, a host lost under load, deploy wh
   mark('hosts up');
   const [db, app1, app2] = hosts as [SshHost, SshHost, SshHost];
   const basePort = await freePort('0.0.0.0');
-  const cfgText = (clients: Record<string, number>) => sampleHostsStackConfig({
+  const cfgText = (clients: Record<string, number>) => withHaproxyInstall(sampleHostsStackConfig({
     repo: REPO_IN_BOX, basePort, node: process.execPath, stack: STACK, zeoHost: 'db', clients, warmupSeconds: 1,
     hosts: [{ name: 'db', address: db.address }, { name: 'app1', address: app1.address }, { name: 'app2', address: app2.address }],
-  });
+  }));
+  // HAProxy on db as Debian runs it (haproxy.service, -f /etc/haproxy/haproxy.cfg), told to load conf.d as well; its
+  // Runtime API socket in the box's shared directory, where this process reaches it. Not started before the deploy.
+  const fePort = await freePort();
+  const hx = runtimeClient(path.join(db.box.shared, 'haproxy-admin.sock'));
+  await db.box.exec(['sh', '-ec', 'mkdir -p /etc/haproxy/conf.d; cat > /etc/haproxy/haproxy.cfg'], { input: [
+    'global', `  stats socket ${hx.statsSocket} mode 666 level admin`, '',
+    'defaults', '  mode http', '  timeout connect 1s', '  timeout client 30s', '  timeout server 30s', '  timeout check 1s', '',
+    'frontend fe', `  bind 127.0.0.1:${fePort}`, `  default_backend ${STACK}`, ''].join('\n') });
+  await db.box.exec(['sh', '-ec', 'cat > /etc/default/haproxy'], { input: 'EXTRAOPTS="-S /run/haproxy-master.sock -f /etc/haproxy/conf.d"\n' });
   const dir = fs.mkdtempSync(path.join(fs.realpathSync(kit.dir), 'stack-'));
   const cfg = path.join(dir, 'stack.yaml');
   fs.writeFileSync(cfg, cfgText({ app1: 2, app2: 1 }));
@@ -122,12 +142,16 @@ test('three hosts: deploy, start across hosts, a host lost under load, deploy wh
   assert.match(dry.stdout, /^app1 \(root@[\d.]+\): 13 to create/m);
   assert.match(dry.stdout, /^=== app2 \(root@[\d.]+\) ===\n--- \/dev\/null\n\+\+\+ \/etc\/systemd\/system\//m);
   assert.match(dry.stdout, /\+ExecStart=.* run --name client3 /);
+  assert.match(dry.stdout, /^HAProxy on db \(root@[\d.]+\): \/etc\/haproxy\/conf\.d\/sample\.cfg to create, haproxy -c passed$/m);
+  assert.match(dry.stdout, /^=== HAProxy on db \(root@[\d.]+\) ===\n--- \/dev\/null\n\+\+\+ \/etc\/haproxy\/conf\.d\/sample\.cfg\n(.*\n)*\+\s+server app2-client3 /m);
   for (const h of hosts) assert.equal(installed(h).size, 0, `${h.name}: the dry run installed something`);
+  assert.equal(fs.existsSync(db.box.hostPath(HAPROXY_FILE)), false, 'the dry run installed the HAProxy file');
 
   mark('dry run');
   const dep = await zunitgen(kit, ['deploy', cfg]);
   assert.equal(dep.code, 0, dep.stderr + dep.stdout);
   assert.match(dep.stdout, /^app2 \(root@[\d.]+\): installed 9 file\(s\), removed 0, systemctl daemon-reload$/m);
+  assert.match(dep.stdout, /^HAProxy on db \(root@[\d.]+\): installed \/etc\/haproxy\/conf\.d\/sample\.cfg, not running: it reads the file when started$/m);
   assert.deepEqual([...installed(db).keys()].sort(), ['.zunitgen-sample.manifest.json', 'sample-setup.service', 'sample-zeo.service', 'sample.slice', 'sample.sysusers.conf', 'sample.target', 'sample.tmpfiles.conf']);
   assert.equal((await props(kit, app1, 'sample-client2.service', ['LoadState'])).LoadState, 'loaded');
   assert.equal((await props(kit, db, 'sample-client1.service', ['LoadState'])).LoadState, 'not-found');
@@ -135,9 +159,7 @@ test('three hosts: deploy, start across hosts, a host lost under load, deploy wh
   mark('deploy');
   // --------------------------------------------------------- 2. start: app hosts first, they wait for remote ZEO
   const model = parseStack(fs.readFileSync(cfg, 'utf8'), { file: cfg });
-  const hap = renderHostsWith(model, builtinTemplates(), { outDir: '/etc/systemd/system' }).haproxy.find((f) => f.name === `haproxy-${STACK}.cfg`)!.content;
-  const fePort = await freePort();
-  const hx = await useHaproxy(t, { config: `defaults\n  mode http\n  timeout connect 1s\n  timeout client 30s\n  timeout server 30s\n  timeout check 1s\n\nfrontend fe\n  bind 127.0.0.1:${fePort}\n  default_backend ${STACK}\n\n${hap}` });
+  await systemctlH(kit, db, 'start', 'haproxy.service');
 
   await systemctlH(kit, app1, 'start', '--no-block', `${STACK}.target`);
   await systemctlH(kit, app2, 'start', '--no-block', `${STACK}.target`);
@@ -254,18 +276,48 @@ test('three hosts: deploy, start across hosts, a host lost under load, deploy wh
 
   mark('deploy with host down');
   // The same change with app2 gone from the stack's hosts (its clients moved away): app1 gains client3.
-  const hostsLeft = sampleHostsStackConfig({
+  const withoutApp2 = (dbHost: { address: string; ssh?: string } = db, app1Host: { address: string; ssh?: string } = app1) => withHaproxyInstall(sampleHostsStackConfig({
     repo: REPO_IN_BOX, basePort, node: process.execPath, stack: STACK, zeoHost: 'db', clients: { app1: 3 }, warmupSeconds: 1,
-    hosts: [{ name: 'db', address: db.address }, { name: 'app1', address: app1.address }],
-  });
-  fs.writeFileSync(cfg, hostsLeft);
+    hosts: [{ name: 'db', address: dbHost.address, ...(dbHost.ssh ? { ssh: dbHost.ssh } : {}) }, { name: 'app1', address: app1Host.address, ...(app1Host.ssh ? { ssh: app1Host.ssh } : {}) }],
+  }));
+  const hxFile = () => fs.statSync(db.box.hostPath(HAPROXY_FILE)).ino;
+  const hxBefore = hxFile();
+  const refusedDeploy = async (text: string, code: number, errors: RegExp[]) => {
+    fs.writeFileSync(cfg, text);
+    const r = await zunitgen(kit, ['deploy', cfg]);
+    assert.equal(r.code, code, r.stderr + r.stdout);
+    for (const e of errors) assert.match(r.stderr, e);
+    assert.match(r.stderr, /nothing was installed on any host\.$/m);
+    assert.deepEqual([installed(db), installed(app1), hxFile()], [dbBefore, app1Before, hxBefore]);
+  };
+  // In one deploy: an ssh refusal on app1 (no such user there), an address db's machine does not have (TEST-NET-1).
+  await refusedDeploy(withoutApp2({ address: '192.0.2.11', ssh: db.destination }, { address: app1.address, ssh: `ghost@${app1.address}` }), 69, [
+    /^zunitgen: host app1 \(ghost@[\d.]+\): ssh failed: .*Permission denied.*\n  hint: check that ghost@[\d.]+ is reachable and accepts your key/m,
+    /^zunitgen: host db \(root@[\d.]+\): 192\.0\.2\.11 is not an address of that machine\n  hint: set hosts\[db\]\.address/m,
+  ]);
+  // A backend that fails haproxy -c there (another file of conf.d defines the same backend): nothing anywhere.
+  await db.box.exec(['sh', '-ec', `printf 'backend ${STACK}\\n' > /etc/haproxy/conf.d/00-clash.cfg`]);
+  await refusedDeploy(withoutApp2(), 78,
+    [/^zunitgen: HAProxy on db \(root@[\d.]+\): haproxy -c with the new \/etc\/haproxy\/conf\.d\/sample\.cfg failed, HAProxy and its file are as they were:\n    \[ALERT\].*sample/m]);
+  assert.equal(await hx.serverState(STACK, 'app2-client3'), 'DOWN');
+  await db.box.exec(['rm', '/etc/haproxy/conf.d/00-clash.cfg']);
+  mark('refused deploys');
+
   const changed = await zunitgen(kit, ['deploy', cfg, '--dry-run']);
   assert.equal(changed.code, 0, changed.stderr);
   assert.match(changed.stdout, /^db \(root@[\d.]+\): 0 to create, 0 to update, 0 to remove, 6 unchanged$/m);
   assert.match(changed.stdout, /^app1 \(root@[\d.]+\): 4 to create, 1 to update, 0 to remove, 12 unchanged$/m);
+  assert.match(changed.stdout, /^HAProxy on db \(root@[\d.]+\): \/etc\/haproxy\/conf\.d\/sample\.cfg to update, haproxy -c passed$/m);
+  assert.match(changed.stdout, /^-\s+server app2-client3 .*\n(.*\n)*\+\s+server app1-client3 /m);
   mark('dry run of change');
+  const hxPid = (await props(kit, db, 'haproxy.service', ['MainPID'])).MainPID;
   const applied = await zunitgen(kit, ['deploy', cfg]);
   assert.equal(applied.code, 0, applied.stderr);
+  assert.match(applied.stdout, /^HAProxy on db \(root@[\d.]+\): installed \/etc\/haproxy\/conf\.d\/sample\.cfg, reloaded$/m);
+  // Reloaded, not restarted: the same master, now with client3 on app1 and without app2's.
+  await until('HAProxy to know app1-client3', async () => (await hx.runtime(`show servers state ${STACK}`)).includes(' app1-client3 ') || undefined, 30_000, 200);
+  assert.doesNotMatch(await hx.runtime(`show servers state ${STACK}`), / app2-client3 /);
+  assert.equal((await props(kit, db, 'haproxy.service', ['MainPID'])).MainPID, hxPid);
   mark('deploy of change');
   assert.deepEqual(installed(db), dbBefore, 'deploy touched db');
   const app1After = installed(app1);

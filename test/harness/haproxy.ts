@@ -222,10 +222,26 @@ export async function startHaproxy(opts: HaproxyOptions): Promise<Haproxy> {
   const hx: Haproxy = {
     pid: peer.pid,
     dir,
-    statsSocket: socket,
     configFile,
     config,
     peer,
+    ...runtimeClient(socket),
+    output: () => peer.output(),
+    async stop() {
+      await peer.stop();
+      await rm(dir, { recursive: true, force: true });
+      if (!socket.startsWith(dir + path.sep)) await rm(socket, { force: true });
+    },
+  };
+  return hx;
+}
+
+/** What a test asks a HAProxy through its Runtime API socket, whoever started it (also one inside a box). */
+export type RuntimeClient = Pick<Haproxy, 'statsSocket' | 'runtime' | 'showStat' | 'serverState' | 'waitForState'>;
+
+export function runtimeClient(socket: string): RuntimeClient {
+  const hx: RuntimeClient = {
+    statsSocket: socket,
     runtime: (command, o = {}) => runtimeCommand(socket, command, o.timeoutMs),
     async showStat() {
       const text = await hx.runtime('show stat');
@@ -259,12 +275,6 @@ export async function startHaproxy(opts: HaproxyOptions): Promise<Haproxy> {
         }
         await sleep(o.intervalMs ?? 50);
       }
-    },
-    output: () => peer.output(),
-    async stop() {
-      await peer.stop();
-      await rm(dir, { recursive: true, force: true });
-      if (!socket.startsWith(dir + path.sep)) await rm(socket, { force: true });
     },
   };
   return hx;
