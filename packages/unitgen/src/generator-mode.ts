@@ -72,10 +72,10 @@ export function runGenerator(normalDir: string, opts: { configDir?: string; log?
 }
 
 /** The file naming this machine's host for stacks with hosts:, when its hostname is not that name. */
-export const THIS_HOST_FILE = 'this-host';
+const THIS_HOST_FILE = 'this-host';
 
 /** Which of the stack's hosts this machine is (see the top of this file), or an error naming the fix. */
-export function thisHost(m: StackModel, configDir: string, machineName: string = hostname()): string {
+function thisHost(m: StackModel, configDir: string, machineName: string = hostname()): string {
   const names = (m.hosts ?? []).map((h) => h.name);
   const file = `${configDir}/${THIS_HOST_FILE}`;
   let explicit: string | undefined;

@@ -70,7 +70,7 @@ const isDir = (p: string): boolean => { try { return statSync(p).isDirectory(); 
  * entry of `config` as a `-f`, a directory that holds `file` expanded to its *.cfg files in name order with
  * `candidate` in `file`'s place (HAProxy loads a directory's files that way).
  */
-export function checkArgs(config: readonly string[], file: string, candidate: string): string[] {
+function checkArgs(config: readonly string[], file: string, candidate: string): string[] {
   const out: string[] = [];
   for (const c of config) {
     if (c === file) { out.push('-f', candidate); continue; }
