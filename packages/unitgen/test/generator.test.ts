@@ -101,7 +101,7 @@ test('generator with hosts: <config dir>/this-host picks the set; the others are
   const r = generatorAs(undefined, cfgDir, normal, join(dir, 'kmsg'));
   assert.equal(r.code, 0, r.stderr);
   const files = readdirSync(normal).sort();
-  assert.deepEqual(files.filter((f) => f.endsWith('.service')), ['plone-client4.service', 'plone-client5.service', 'plone-client6.service']);
+  assert.deepEqual(files.filter((f) => f.endsWith('.service')), ['plone-client4.service', 'plone-client5.service', 'plone-client6.service', 'plone-setup.service']);
   assert.ok(files.includes('plone.target') && !files.some((f) => f.includes('zeo') || f.startsWith('haproxy')));
   assert.equal(readlinkSync(join(normal, 'multi-user.target.wants', 'plone.target')), '../plone.target');
   assert.match(readFileSync(join(normal, 'plone-client4.service'), 'utf8'), new RegExp(`--config ${normal}/plone-client4\\.znotify\\.yaml`));
@@ -114,7 +114,7 @@ test('generator with hosts: the machine\'s hostname picks the set; a machine tha
   writeFileSync(join(cfgDir, 'plone.yaml'), readFileSync(HOSTS_STACK));
   const r = generatorAs('db.example.org', cfgDir, db, join(dir, 'kmsg'));
   assert.equal(r.code, 0, r.stderr);
-  assert.deepEqual(readdirSync(db).filter((f) => f.endsWith('.service')), ['plone-zeo.service']);
+  assert.deepEqual(readdirSync(db).filter((f) => f.endsWith('.service')).sort(), ['plone-setup.service', 'plone-zeo.service']);
 
   const bad = generatorAs('web9', cfgDir, other, join(dir, 'kmsg2'));
   assert.equal(bad.code, 1);
