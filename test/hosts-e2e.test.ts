@@ -306,7 +306,7 @@ test('three hosts: deploy, start across hosts, a host lost under load, deploy wh
   const changed = await zunitgen(kit, ['deploy', cfg, '--dry-run']);
   assert.equal(changed.code, 0, changed.stderr);
   assert.match(changed.stdout, /^db \(root@[\d.]+\): 0 to create, 0 to update, 0 to remove, 6 unchanged$/m);
-  assert.match(changed.stdout, /^app1 \(root@[\d.]+\): 4 to create, 1 to update, 0 to remove, 12 unchanged$/m);
+  assert.match(changed.stdout, /^app1 \(root@[\d.]+\): 4 to create, 3 to update, 0 to remove, 10 unchanged$/m);
   assert.match(changed.stdout, /^HAProxy on db \(root@[\d.]+\): \/etc\/haproxy\/conf\.d\/sample\.cfg to update, haproxy -c passed$/m);
   assert.match(changed.stdout, /^-\s+server app2-client3 .*\n(.*\n)*\+\s+server app1-client3 /m);
   mark('dry run of change');
@@ -321,7 +321,12 @@ test('three hosts: deploy, start across hosts, a host lost under load, deploy wh
   mark('deploy of change');
   assert.deepEqual(installed(db), dbBefore, 'deploy touched db');
   const app1After = installed(app1);
-  for (const [f, st] of app1Before) if (!['sample.target', '.zunitgen-sample.manifest.json'].includes(f)) assert.equal(app1After.get(f), st, `deploy touched ${f} on app1`);
+  // The target gains client3; the wrappers' configs lose app2's address from health.detail-from (by default the
+  // stack's own hosts get /health's full detail); nothing else of app1 is touched.
+  const updated = ['sample.target', '.zunitgen-sample.manifest.json', 'sample-client1.znotify.yaml', 'sample-client2.znotify.yaml'];
+  for (const [f, st] of app1Before) if (!updated.includes(f)) assert.equal(app1After.get(f), st, `deploy touched ${f} on app1`);
+  assert.match(fs.readFileSync(app1.box.hostPath('/etc/systemd/system/sample-client1.znotify.yaml'), 'utf8'),
+    new RegExp(`^  detail-from: \\["127\\.0\\.0\\.0/8","::1/128","${db.address.replaceAll('.', '\\.')}/32","${app1.address.replaceAll('.', '\\.')}/32"\\]$`, 'm'));
   assert.ok(app1After.has('sample-client3.service'));
   assert.equal((await props(kit, app1, 'sample-client3.service', ['LoadState'])).LoadState, 'loaded');
 });

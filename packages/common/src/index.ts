@@ -5,6 +5,7 @@ export { DURATION_HINT, DURATION_UNITS, formatTimeSpan, MAX_TIMER_MS, MAX_TIMER_
 export { formatAddress, isHostName, isIPv4, isIPv6, parseAddress, type Address, type AddressRules } from './address.js';
 export { didYouMean, editDistance, typoBudget } from './did-you-mean.js';
 export { isLogLevel, LOG_LEVELS, type LogLevel } from './log-level.js';
+export { inNetworks, LOOPBACK_NETWORKS, parseNetwork, type Network } from './networks.js';
 export { isHostHeader, parseRequestPath, percentEncodePath, REQUEST_PATH_EXAMPLE } from './request-path.js';
 export {
   parseServersState, parseShowStat, RuntimeApiError, runtimeApiTarget, runtimeCommand, runtimeExchange, serverStat, serverStatOf,

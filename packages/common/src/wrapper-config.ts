@@ -7,6 +7,7 @@
 // Durations are in milliseconds. Where a tool is stricter than the wrapper (zunitgen wants a warm-up budget of
 // at least 1 s, for TimeoutStartSec=), it says so where it reads the key, as an explicit option.
 import { LOG_LEVELS } from './log-level.js';
+import { LOOPBACK_NETWORKS } from './networks.js';
 
 export const CHECK_TYPES = ['http', 'tcp', 'zeo', 'postgresql', 'command'] as const;
 export type CheckType = (typeof CHECK_TYPES)[number];
@@ -38,6 +39,8 @@ export type WrapperValue =
   | { kind: 'signal-list' }
   | { kind: 'roles' }
   | { kind: 'list'; of: 'warmup-url' | 'check'; max: number }
+  /** Networks (CIDR or one address, networks.ts), normalized to CIDR text. */
+  | { kind: 'network-list' }
   | { kind: 'section' };
 
 export interface WrapperKey {
@@ -89,6 +92,7 @@ export const WRAPPER_CONFIG = {
   health: {
     agent: key({ kind: 'address', zeroPort: true }, 'agent', 'HAProxy agent-check listener (socket-activated: FileDescriptorName=agent)'),
     http: key({ kind: 'address', zeroPort: true }, 'http', 'health HTTP listener (socket-activated: FileDescriptorName=http)'),
+    'detail-from': key({ kind: 'network-list' }, 'detailFrom', 'peers (networks) that get /health\'s full detail and /metrics; others get the state only', { default: LOOPBACK_NETWORKS }),
   },
   watchdog: {
     'database-grace': key(duration(), 'databaseGraceMs', 'default grace of zeo and postgresql checks', { default: 120_000 }),

@@ -102,7 +102,7 @@ test('the contract example parses into the documented model', () => {
     budgetMs: 600_000, intervalMs: 1000,
     urls: [{ path: '/Plone', host: 'www.example.org', status: 200, text: '</html>', timeoutMs: 60_000 }],
   });
-  assert.deepEqual(c.health, { agent: { host: '127.0.0.1', port: 9081 }, http: { host: '127.0.0.1', port: 9181 } });
+  assert.deepEqual(c.health, { agent: { host: '127.0.0.1', port: 9081 }, http: { host: '127.0.0.1', port: 9181 }, detailFrom: ['127.0.0.0/8', '::1/128'] });
   assert.equal(c.checks.length, 4);
   const [root, zeo, pg, disk] = c.checks;
   assert.deepEqual(root, {
@@ -128,7 +128,7 @@ test('defaults: a name and a command are enough; the root http check and warm-up
   assert.equal(c.checks[0]!.name, 'root');
   assert.deepEqual(c.checks[0]!.roles, ['liveness', 'readiness']);
   assert.equal(c.haproxy, undefined);
-  assert.deepEqual(c.health, {});
+  assert.deepEqual(c.health, { detailFrom: ['127.0.0.0/8', '::1/128'] });
 });
 
 test('default roles: databases are startup and readiness checks, never liveness (a restart cannot bring a database back)', () => {

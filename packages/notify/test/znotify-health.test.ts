@@ -137,3 +137,61 @@ test('health listeners: both bound where configured and answering; one that cann
   });
   assert.equal(refused, true, 'the agent listener opened first was closed again');
 });
+
+/** GET path from a given local (source) address: other loopback addresses stand in for other hosts. */
+function getFrom(localAddress: string, port: number, path: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    http.get({ host: '127.0.0.1', port, path, localAddress, agent: false }, (res) => {
+      let body = '';
+      res.setEncoding('utf8').on('data', (d: string) => { body += d; }).on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    }).on('error', reject);
+  });
+}
+
+test('http: full detail only for peers in health.detail-from; any other peer gets the state alone, /metrics 403; the agent port speaks only the agent protocol', async (t) => {
+  const state = new ServiceState('client1', 2, 0);
+  const l = await openHealthListeners({ agent: { host: '127.0.0.1', port: 0 }, http: { host: '127.0.0.1', port: 0 }, detailFrom: ['127.0.0.1/32', '127.0.0.3'] },
+    [], state, () => 0, recordingLog());
+  t.after(() => l.close());
+  const port = l.bound.http!.port;
+  for (const from of ['127.0.0.1', '127.0.0.3']) {
+    const full = await getFrom(from, port, '/health');
+    assert.equal(full.status, 503);
+    const body = JSON.parse(full.body) as Record<string, unknown>;
+    assert.equal(body.name, 'client1');
+    assert.ok('checks' in body && 'warmup' in body && 'pid' in body, full.body);
+    assert.equal((await getFrom(from, port, '/metrics')).status, 200);
+  }
+  // 127.0.0.2 is not listed: the same status codes, the state and nothing else.
+  assert.deepEqual(await getFrom('127.0.0.2', port, '/health'), { status: 503, body: '{"state":"starting","phase":"starting","ready":false}\n' });
+  assert.deepEqual(await getFrom('127.0.0.2', port, '/health/ready'), { status: 503, body: '{"state":"starting","phase":"starting","ready":false}\n' });
+  const live = await getFrom('127.0.0.2', port, '/health/live');
+  assert.deepEqual(Object.keys(JSON.parse(live.body) as object), ['state', 'phase', 'live']);
+  assert.deepEqual(await getFrom('127.0.0.2', port, '/metrics'), { status: 403, body: 'forbidden: /metrics is served to health.detail-from only\n' });
+
+  // An HTTP request to the agent port gets the one agent line, whoever asks: no request is parsed, no detail given.
+  const agentAnswer = await new Promise<string>((resolve, reject) => {
+    let d = '';
+    const s = net.connect({ host: '127.0.0.1', port: l.bound.agent!.port, localAddress: '127.0.0.1' }, () => s.write('GET /health HTTP/1.1\r\nHost: x\r\n\r\n'));
+    s.setEncoding('utf8').on('data', (x: string) => { d += x; }).on('end', () => resolve(d)).on('error', reject);
+  });
+  assert.equal(agentAnswer, state.agentReply());
+});
+
+test('http: without health.detail-from, loopback peers get the detail and no other peer does', async (t) => {
+  const state = new ServiceState('client1', 1, 0);
+  const server = httpServer(state, () => 0);
+  const { port } = await bind(server, { host: '0.0.0.0', port: 0 }, 'health listener');
+  t.after(() => { server.closeAllConnections(); server.close(); });
+  assert.match((await getFrom('127.0.0.2', port, '/health')).body, /"checks"/);
+  // Any address of this machine that is not loopback stands for "another host".
+  const other = Object.values((await import('node:os')).networkInterfaces()).flat().find((i) => i && i.family === 'IPv4' && !i.internal)?.address;
+  if (!other) { t.diagnostic('no non-loopback IPv4 address here: the other half needs one'); return; }
+  const r = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+    http.get({ host: other, port, path: '/health', agent: false }, (res) => {
+      let body = '';
+      res.setEncoding('utf8').on('data', (d: string) => { body += d; }).on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    }).on('error', reject);
+  });
+  assert.deepEqual(r, { status: 503, body: '{"state":"starting","phase":"starting","ready":false}\n' });
+});

@@ -187,6 +187,11 @@ export function hostModels(hosts: readonly HostDecl[], zeoHost: string | undefin
   }));
 }
 
+/** Each host's address as a one-address network: the default peers of the wrappers' full /health detail. */
+export function hostNetworks(hosts: readonly HostDecl[]): string[] {
+  return hosts.map((h) => `${h.address}/${h.address.includes(':') ? 128 : 32}`);
+}
+
 export const HAPROXY_INSTALL_KEYS = ['host', 'file', 'config', 'unit'] as const;
 const DEBIAN_HAPROXY_CFG = '/etc/haproxy/haproxy.cfg';
 const SERVICE_NAME = /^[A-Za-z0-9:_.@-]{1,250}\.service$/;

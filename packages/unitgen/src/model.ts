@@ -88,7 +88,8 @@ export interface ClientModel {
   /** The instance's own argv (absolute executable). */
   command: string[];
   http: Address;
-  health: { agent: Address; http?: Address };
+  /** detailFrom: the networks whose peers get the wrapper's full /health detail (the wrapper's default: loopback). */
+  health: { agent: Address; http?: Address; detailFrom?: string[] };
   /** plone.observability's probe listener of this client (clients.observability): the wrapper's `observability:`. */
   observability?: Address;
   memory: MemoryLimits;

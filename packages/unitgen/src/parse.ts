@@ -7,11 +7,11 @@ import { ConfigError, type ConfigIssue } from './errors.js';
 import { invalidUnitName, systemdEscape, UNIT_NAME_MAX } from './escape.js';
 import type { CheckModel, ClientModel, MemoryLimits, StackModel, WarmupUrl } from './model.js';
 import { addressesClash, bindTarget, expandTemplate, formatAddress, MAX_CONFIG_BYTES, isHostHeader, parseAddress, q, sizeBytes, type Address } from './values.js';
-import { LOG_LEVELS, parseRequestPath, sectionKeys, WRAPPER_CONFIG } from '@zope-systemd/common';
+import { LOG_LEVELS, LOOPBACK_NETWORKS, parseNetwork, parseRequestPath, sectionKeys, WRAPPER_CONFIG } from '@zope-systemd/common';
 import { CHECK_KEYS, checksFor, generatedChecks, MAX_WRAPPER_CHECKS, parseChecks } from './check-config.js';
 import { command, describe, quotedDelta, Walker } from './yaml-reader.js';
 import { existingUnits, reservedStackName } from './unit-names.js';
-import { checkListeners, HAPROXY_INSTALL_KEYS, HOST_KEYS, hostModels, hostRef, parseClientHosts, parseHaproxyInstall, parseHosts, type HostDecl, type Listener } from './hosts.js';
+import { checkListeners, HAPROXY_INSTALL_KEYS, HOST_KEYS, hostModels, hostNetworks, hostRef, parseClientHosts, parseHaproxyInstall, parseHosts, type HostDecl, type Listener } from './hosts.js';
 
 /** The keys allowed in each object of the config. schema/stack.schema.json must agree (tested). */
 export const KEYS = {
@@ -576,18 +576,19 @@ function readClients(t: Top, cm: Map<string, Node | null>, c: ClientsContext): C
   const given = (x: ClientTemplate) => x.node === null || x.text !== undefined;
   const ready = c.count !== undefined && tpl.http.text !== undefined && tpl.agent.text !== undefined && cmd1 && checksOk && clientChecks[0]
     && given(tpl.healthHttp) && (!cm.has('observability') || tpl.observability.text !== undefined) && c.stack !== undefined && directory !== undefined;
+  const detailFrom = healthDetailFrom(w, cm.get('health') ?? null, c.hostDecls);
   if (!ready) return [];
   const clients: ClientModel[] = [];
   const issuesBefore = w.issues.length;
   for (let n = 1; n <= c.count!; n++) {
-    const client = expandClient(w, cm, n, { ...c, directory: directory!, tpl, checks: clientChecks[n - 1] });
+    const client = expandClient(w, cm, n, { ...c, directory: directory!, tpl, checks: clientChecks[n - 1], detailFrom });
     if (client) clients.push(client);
     if (w.issues.length - issuesBefore > 20) break; // one broken template: do not list it 128 times
   }
   return clients;
 }
 
-function expandClient(w: Walker, cm: Map<string, Node | null>, n: number, c: ClientsContext & { directory: string; tpl: ReturnType<typeof clientTemplates>; checks: CheckModel[] | undefined }): ClientModel | undefined {
+function expandClient(w: Walker, cm: Map<string, Node | null>, n: number, c: ClientsContext & { directory: string; tpl: ReturnType<typeof clientTemplates>; checks: CheckModel[] | undefined; detailFrom: string[] | undefined }): ClientModel | undefined {
   const hostAddr = c.hostDecls?.find((h) => h.name === c.clientHosts?.[n - 1])?.address;
   const addr = (x: ClientTemplate, where = x.where): Address | undefined => {
     if (x.text === undefined) return undefined;
@@ -609,7 +610,7 @@ function expandClient(w: Walker, cm: Map<string, Node | null>, n: number, c: Cli
     n, name, unit: `${c.prefix}-${name}.service`, server: host ? `${host}-${name}` : name, ...(host ? { host } : {}),
     agentSocket: `${c.prefix}-${name}-agent.socket`,
     ...(hh ? { healthSocket: `${c.prefix}-${name}-health.socket` } : {}),
-    command: argv, http, health: hh ? { agent, http: hh } : { agent }, ...(obs ? { observability: obs } : {}),
+    command: argv, http, health: { agent, ...(hh ? { http: hh } : {}), ...(c.detailFrom ? { detailFrom: c.detailFrom } : {}) }, ...(obs ? { observability: obs } : {}),
     memory: c.clientMemory, checks: c.checks, after: [],
   };
 }
@@ -696,6 +697,29 @@ function statsSocket(w: Walker, node: Node): string | undefined {
   const p = w.path(node, 'haproxy.stats-socket');
   if (p === '/') { w.err(node, 'haproxy.stats-socket: "/" is a directory, not a socket', 'the path of the `stats socket ... level admin`, e.g. /run/haproxy/admin.sock'); return undefined; }
   return p;
+}
+
+/**
+ * `clients.health.detail-from`, or by default (with hosts) loopback and the stack's own machines: zstack and the
+ * recycle timer on any of them read memory and reasons. Without hosts nothing: the wrapper's default, loopback.
+ */
+function healthDetailFrom(w: Walker, healthNode: Node | null, hosts: HostDecl[] | undefined): string[] | undefined {
+  const node = isMap(healthNode) ? healthNode.get('detail-from', true) as Node | undefined : undefined;
+  if (node !== undefined) return networkList(w, node, 'clients.health.detail-from');
+  return hosts ? [...LOOPBACK_NETWORKS, ...hostNetworks(hosts)] : undefined;
+}
+
+/** `clients.health.detail-from`: the networks whose peers get the wrapper's full /health detail (common's rule). */
+function networkList(w: Walker, node: Node, where: string): string[] | undefined {
+  if (!isSeq(node)) { w.err(node, `${where}: expected a list of networks, got ${describe(node)}`, 'e.g. [127.0.0.0/8, ::1, 10.0.0.0/24] (the default is loopback only)'); return undefined; }
+  const out: string[] = [];
+  for (const item of node.items as Array<Node | null>) {
+    const v = w.str(item, `${where}[]`);
+    if (v === undefined) continue;
+    const r = parseNetwork(v);
+    if (r.ok) out.push(r.value.text); else w.err(item, `${where}: ${r.message}`, r.hint);
+  }
+  return out.length === node.items.length ? out : undefined;
 }
 
 /** The number of clients and, with hosts, the host of each (clients.hosts, or the only host). */

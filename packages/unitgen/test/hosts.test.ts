@@ -153,6 +153,21 @@ test('haproxy.install: where deploy puts the backend file, what haproxy -c loads
   assert.match(issues(single).join('\n'), /haproxy\.install: installing HAProxy's file is part of zunitgen deploy, for a stack with hosts:/);
 });
 
+test('clients.health.detail-from: by default loopback and the stack\'s own hosts get /health\'s full detail; a list replaces that', () => {
+  const m = parseStack(base(), { file: 's.yaml' });
+  assert.deepEqual(m.clients[0]!.health.detailFrom, ['127.0.0.0/8', '::1/128', '10.0.0.11/32', '10.0.0.12/32', '10.0.0.13/32']);
+  const conf = renderHostsWith(m, builtinTemplates(), { outDir: '/etc/systemd/system' }).hosts[1]!.files.find((f) => f.name === 'plone-client1.znotify.yaml')!;
+  assert.match(conf.content, /^  detail-from: \["127\.0\.0\.0\/8","::1\/128","10\.0\.0\.11\/32","10\.0\.0\.12\/32","10\.0\.0\.13\/32"\]$/m);
+  const listed = parseStack(base().replace('health: "{host}:{9080+n}"', 'health: { agent: "{host}:{9080+n}", detail-from: [10.0.0.0/24, "fd00::5"] }'), { file: 's.yaml' });
+  assert.deepEqual(listed.clients[0]!.health.detailFrom, ['10.0.0.0/24', 'fd00::5/128']);
+  assert.deepEqual(issues(base().replace('health: "{host}:{9080+n}"', 'health: { agent: "{host}:{9080+n}", detail-from: [10.0.0.0/33, monitoring] }')), [
+    '16:53 clients.health.detail-from: "10.0.0.0/33": /33 is longer than an IPv4 address (32 bits) | write an address (10.0.0.5, ::1) or a CIDR (10.0.0.0/24, fd00::/64)',
+    '16:66 clients.health.detail-from: "monitoring" is not a network | write an address (10.0.0.5, ::1) or a CIDR (10.0.0.0/24, fd00::/64)',
+  ]);
+  // One machine: nothing is written, the wrapper's own default (loopback) holds.
+  assert.equal(parseStack(readFileSync(join(REPO, 'examples/stack/plone.yaml'), 'utf8'), { file: 'p.yaml' }).clients[0]!.health.detailFrom, undefined);
+});
+
 test('zunitgen generate: a directory per host plus the HAProxy files; a changed stack touches only what changed; bad input exits 78 with file:line:col', (t) => {
   const dir = tempDir(t);
   const out = join(dir, 'build');

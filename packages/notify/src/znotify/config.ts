@@ -10,7 +10,7 @@ import { isMap, isPair, isScalar, LineCounter, parseDocument, visit, type Docume
 import { ConfigError, type ConfigProblem } from './errors.js';
 import {
   CHECK_KEYS, CHECK_ROLES, CHECK_TYPES, checkKeys, DEFAULT_ROLES, didYouMean, HAPROXY_ID_RULE, HAPROXY_ID_TEXT, isHostHeader, isLogLevel, LOG_LEVELS,
-  MAX_CHECKS, MAX_WARMUP_URLS, NAME_RULE, parseAddress as parseSharedAddress, parseDuration, parseRequestPath, REQUEST_PATH_EXAMPLE,
+  MAX_CHECKS, MAX_WARMUP_URLS, NAME_RULE, parseAddress as parseSharedAddress, parseNetwork, parseDuration, parseRequestPath, REQUEST_PATH_EXAMPLE,
   runtimeApiTarget, sectionKeys, WRAPPER_CONFIG, type CheckRole, type CheckType, type LogLevel, type WrapperKey, type WrapperSection,
 } from '@zope-systemd/common';
 import { redact } from './log.js';
@@ -68,7 +68,8 @@ export interface Config {
   command: string[];
   http: Address;
   warmup: { budgetMs: number; intervalMs: number; urls: WarmupUrl[] };
-  health: { agent?: Address; http?: Address };
+  /** detailFrom: the networks (CIDR text) whose peers get /health's full detail and /metrics; others the state only. */
+  health: { agent?: Address; http?: Address; detailFrom: string[] };
   checks: CheckSpec[];
   watchdog: { databaseGraceMs: number; hangTimeoutMs: number; dumpStacks: boolean };
   stop: { drainMs: number; signal: NodeJS.Signals; timeoutMs: number };
@@ -291,8 +292,20 @@ class Validator {
       case 'address': return this.address(v, path, { allowZero: t.zeroPort ?? false });
       case 'argv': return this.argv(v, path);
       case 'signal': return this.signal(v, path, 'write e.g. SIGTERM, SIGINT or SIGQUIT') ?? d;
+      case 'network-list': return this.networks(v, path, d as readonly string[]);
       default: return d; // lists, sections and roles are read by parts of their own
     }
+  }
+
+  /** A list of networks (CIDR or one address), normalized to CIDR text. */
+  networks(v: unknown, path: Path, dflt: readonly string[]): string[] {
+    if (!Array.isArray(v)) { this.add(path, `expected a list of networks, got ${show(v)}`, `write e.g. [${dflt.join(', ')}, 10.0.0.0/24]`); return [...dflt]; }
+    return v.flatMap((x, i) => {
+      const r = parseNetwork(x, show);
+      if (r.ok) return [r.value.text];
+      this.add([...path, i], r.message, r.hint);
+      return [];
+    });
   }
 
   /** A signal name (`SIGTERM`, `TERM`, `term`), with a did-you-mean. */
@@ -493,7 +506,7 @@ function readLog(v: Validator, value: unknown, flag: string | undefined): Config
 function readHealth(v: Validator, value: unknown, flags: Flags): Config['health'] {
   const m = v.map(value, ['health']) ?? {};
   v.keys(m, ['health'], sectionKeys('health'));
-  const fromFile = (['agent', 'http'] as const).filter((k) => (k === 'agent' ? flags.healthAgent : flags.healthHttp) === undefined);
+  const fromFile = (['agent', 'http', 'detail-from'] as const).filter((k) => (k === 'agent' ? flags.healthAgent : k === 'http' ? flags.healthHttp : undefined) === undefined);
   const health = readKeys(v, m, ['health'], WRAPPER_CONFIG.health, fromFile) as Config['health'];
   const flag = (f: string | undefined, key: 'agent' | 'http', where: string) => {
     if (f === undefined) return;

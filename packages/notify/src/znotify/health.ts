@@ -4,9 +4,14 @@
 // - agent: HAProxy agent-check. HAProxy connects, may send its `agent-send` string, reads one line; we
 //   answer at once and close, without waiting for what it sends.
 // - http: GET /health (200 ready / 503 not, JSON), /health/live, /health/ready, /metrics (Prometheus text).
+//   Full detail (checks, reasons, pid, warm-up, memory, metrics) goes only to peers in health.detail-from
+//   (loopback by default); any other peer learns the state and nothing else (`{"state":"running","phase":
+//   "running","ready":true}`, the same status codes, so an HAProxy httpchk works from anywhere), and /metrics
+//   answers 403.
 import http from 'node:http';
 import net from 'node:net';
 import { formatAddress, type Address } from './address.js';
+import { inNetworks, LOOPBACK_NETWORKS, parseNetwork, type Network } from '@zope-systemd/common';
 import { listenServer } from '../index.js';
 import { ConnectionGuard, type GuardSink } from './connection-guard.js';
 import { instanceMemory, type InstanceMemory } from './instance-memory.js';
@@ -82,7 +87,9 @@ export function httpServer(
   now: () => number,
   server: http.Server = http.createServer({ connectionsCheckingInterval: 1000, maxHeaderSize: MAX_HEADER_BYTES }),
   log?: Pick<Logger, 'warn'>,
+  detailFrom: readonly string[] = LOOPBACK_NETWORKS,
 ): http.Server {
+  const detail = detailFrom.flatMap((n): Network[] => { const r = parseNetwork(n); return r.ok ? [r.value] : []; });
   server.keepAliveTimeout = 5000;
   server.headersTimeout = 5000;
   server.requestTimeout = 10_000;
@@ -93,7 +100,7 @@ export function httpServer(
     state.countHttpRequest();
     guard.busy(req.socket);
     res.once('close', () => guard.idle(req.socket));
-    answer(state, now, req, res);
+    answer(state, now, req, res, inNetworks(req.socket.remoteAddress, detail));
   });
   server.on('clientError', (err: NodeJS.ErrnoException & { rawPacket?: Buffer }, sock: net.Socket) => {
     const status = clientErrorStatus(err);
@@ -125,8 +132,11 @@ function rawResponse(status: number): string {
     `content-length: ${Buffer.byteLength(body)}`, ...(status === 405 ? ['allow: GET, HEAD'] : []), '', body].join('\r\n');
 }
 
-/** One request: everything it answers leaves through redactDeep()/redact(), like the logs. */
-function answer(state: ServiceState, now: () => number, req: http.IncomingMessage, res: http.ServerResponse): void {
+/**
+ * One request: everything it answers leaves through redactDeep()/redact(), like the logs. `full`: the peer is in
+ * health.detail-from; otherwise only the state (and the same status code) is answered.
+ */
+function answer(state: ServiceState, now: () => number, req: http.IncomingMessage, res: http.ServerResponse, full: boolean): void {
   const send = (status: number, type: string, body: string, headers: Record<string, string> = {}) => {
     res.writeHead(status, { 'content-type': type, 'cache-control': 'no-store', 'content-length': Buffer.byteLength(body), ...headers });
     res.end(req.method === 'HEAD' ? undefined : body);
@@ -145,26 +155,27 @@ function answer(state: ServiceState, now: () => number, req: http.IncomingMessag
   switch (path) {
     case '/health':
     case '/health/': {
-      const body = state.toJSON(t);
+      const body = full ? state.toJSON(t) : { state: state.stateName, phase: state.phase, ready: state.ready() };
       // The instance's memory only when asked (`?memory`): reading it walks the instance's page tables, a few ms
       // for a large process, which monitoring that polls /health should not pay on every request.
-      if (!new URLSearchParams((req.url ?? '').split('?')[1] ?? '').has('memory')) { json(body.ready ? 200 : 503, body); return; }
+      if (!full || !new URLSearchParams((req.url ?? '').split('?')[1] ?? '').has('memory')) { json(body.ready ? 200 : 503, body); return; }
       void memoryWithin(state.childPid, MEMORY_READ_MS).then((memory) => json(body.ready ? 200 : 503, { ...body, ...(memory ? { memory } : {}) }));
       return;
     }
     case '/health/ready': {
       const ok = state.ready();
-      const reason = ok ? undefined : state.notReadyReason();
-      json(ok ? 200 : 503, { name: state.name, ready: ok, state: state.stateName, ...(reason ? { reason } : {}) });
+      const reason = ok || !full ? undefined : state.notReadyReason();
+      json(ok ? 200 : 503, full ? { name: state.name, ready: ok, state: state.stateName, ...(reason ? { reason } : {}) } : { state: state.stateName, phase: state.phase, ready: ok });
       return;
     }
     case '/health/live': {
       const ok = state.live(t);
-      const reason = ok ? undefined : state.notLiveReason(t);
-      json(ok ? 200 : 503, { name: state.name, live: ok, state: state.stateName, busy: state.busy(), ...(reason ? { reason } : {}) });
+      const reason = ok || !full ? undefined : state.notLiveReason(t);
+      json(ok ? 200 : 503, full ? { name: state.name, live: ok, state: state.stateName, busy: state.busy(), ...(reason ? { reason } : {}) } : { state: state.stateName, phase: state.phase, live: ok });
       return;
     }
     case '/metrics':
+      if (!full) { send(403, 'text/plain; charset=utf-8', 'forbidden: /metrics is served to health.detail-from only\n'); return; }
       send(200, 'text/plain; version=0.0.4; charset=utf-8', state.metrics(t));
       return;
     default:
@@ -222,7 +233,7 @@ export interface HealthListeners {
  * when one cannot open, those already open are closed before the error is thrown.
  */
 export async function openHealthListeners(
-  configured: { agent?: Address; http?: Address },
+  configured: { agent?: Address; http?: Address; detailFrom?: readonly string[] },
   fds: readonly { fd: number; name: string }[],
   state: ServiceState,
   now: () => number,
@@ -253,7 +264,7 @@ export async function openHealthListeners(
   };
   try {
     await open('agent', () => agentServer(state, net.createServer(), log));
-    await open('http', () => httpServer(state, now, undefined, log));
+    await open('http', () => httpServer(state, now, undefined, log, configured.detailFrom));
   } catch (err) {
     await close();
     throw err;
