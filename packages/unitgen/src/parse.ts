@@ -310,7 +310,7 @@ function validate(w: Walker, root: Node | null, file: string): StackModel | unde
     checkListeners(w, hostDecls, listenersOf(clients, zeo, postgresql, cm, top));
   }
   const claim = claimPorts(t, cm, zeo, postgresql, clients);
-  const haproxy = readHaproxy(t, id.stack, o.threads, claim);
+  const haproxy = readHaproxy(t, id.stack, o.threads, claim, hostDecls);
   // ProtectHome=yes hides /home, /root and /run/user entirely, so an instance living there gets read-only
   // instead (ReadWritePaths= then re-opens its var/).
   const underHome = install.directory !== undefined && /^\/(home|root|run\/user)(\/|$)/.test(install.directory);
@@ -650,7 +650,7 @@ function claimPorts(t: Top, cm: Map<string, Node | null> | undefined, zeo: Stack
   return claim;
 }
 
-function readHaproxy(t: Top, stack: string | undefined, threads: number | undefined, claim: Claim): StackModel['haproxy'] {
+function readHaproxy(t: Top, stack: string | undefined, threads: number | undefined, claim: Claim, hostDecls: HostDecl[] | undefined): StackModel['haproxy'] {
   const { w, top, g } = t;
   const haproxy: StackModel['haproxy'] = { backend: stack ?? '', balance: 'leastconn', checkInterMs: 2000, serverStateFile: '/var/lib/haproxy/server-state' };
   let backendNode: Node | null = g('stack');
