@@ -17,3 +17,4 @@ export {
   NAME_RULE, NAME_RULE_TEXT, sectionKeys, STACK_DUMP_MODES, WRAPPER_CONFIG, type CheckKey, type CheckRole, type CheckType, type WrapperKey,
   type WrapperSection, type WrapperSectionName, type WrapperValue,
 } from './wrapper-config.js';
+export { znotifyConfigSchema } from './wrapper-schema.js';
