@@ -97,6 +97,12 @@ test('packed with pnpm, installed with npm: bins through their links, the librar
     }
   });
 
+  await t.test('each tool\'s JSON Schema is in its tarball, where the docs point editors', () => {
+    const listing = (tgz: string) => ok(run('tar', ['tzf', tgz], work), 'tar').split('\n');
+    assert.ok(listing(notifyTgz).includes('package/schema/znotify.schema.json'), 'znotify.schema.json');
+    assert.ok(listing(unitgenTgz).includes('package/schema/stack.schema.json'), 'stack.schema.json');
+  });
+
   const lib = join(work, 'lib-only');
   const app = join(work, 'app');
   const prefix = join(work, 'global');
