@@ -136,7 +136,7 @@ function parseChecked(text: string, file: string, opts: ParseOptions): StackMode
   // One broken bracket can make the YAML reader report the same problem hundreds of times: the first ten say enough.
   for (const e of doc.errors.slice(0, 10)) {
     const { line, col } = lc.linePos(e.pos[0]);
-    w.issues.push({ file, line, col, message: `YAML: ${e.message.split('\n')[0]}`, hint: yamlHint(e.code, text.split('\n')[line - 1] ?? '') } as ConfigIssue);
+    w.issues.push({ file, line, col, ...yamlMessage(e.code, e.message, text.split('\n')[line - 1] ?? '') } as ConfigIssue);
   }
   if (w.issues.length) throw new ConfigError(w.issues.map(stripUndefined));
   let refused = false;
@@ -156,6 +156,17 @@ function parseChecked(text: string, file: string, opts: ParseOptions): StackMode
   w.issues.sort((a, b) => a.line - b.line || a.col - b.col);
   if (w.issues.length || !model) throw new ConfigError(w.issues.length ? w.issues : [{ file, line: 1, col: 1, message: 'invalid configuration' }]);
   return model;
+}
+
+/**
+ * A YAML reader error as an issue's message and fix. Block sequences nested thousands deep on one line ("- - - x")
+ * exhaust the reader's stack; it reports that as its own error, which is said here in the config's terms.
+ */
+function yamlMessage(code: string, message: string, line: string): { message: string; hint: string | undefined } {
+  if (code === 'RESOURCE_EXHAUSTION' && /call stack/i.test(message)) {
+    return { message: 'the config nests too deeply to be read', hint: `a stack config nests at most ${MAX_DEPTH} levels; look for a run of "- ", [ or { that never ends` };
+  }
+  return { message: `YAML: ${message.split('\n')[0]}`, hint: yamlHint(code, line) };
 }
 
 /** The fix for a YAML syntax error, where there is a likely one. */

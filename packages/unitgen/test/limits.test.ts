@@ -81,3 +81,12 @@ test('the ZEO address is written once: a -a/--address in zeo.command must be zeo
   }
   for (const c of ['bin/runzeo -a 127.0.0.1:8100', 'bin/runzeo --address [::ffff:127.0.0.1]:8100', 'bin/zeoserver fg']) parseStack(cfg(c));
 });
+
+test('block sequences nested thousands deep on one line ("- - - x"): the nesting error with the fix, not the reader\'s stack overflow', () => {
+  const i = issues(`${'- '.repeat(50_000)}x\n`);
+  assert.ok(i.every((x) => !/call stack/i.test(x.message)), JSON.stringify(i));
+  const deep = i.find((x) => x.message === 'the config nests too deeply to be read');
+  assert.ok(deep, JSON.stringify(i));
+  assert.match(deep.hint ?? '', /look for a run of "- ", \[ or \{ that never ends/);
+  assert.equal(deep.line, 1);
+});
