@@ -31,6 +31,15 @@ function readIfExists(path: string): string | undefined {
 
 const sleepMs = (ms: number) => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 
+/**
+ * A lock is created empty and its holder's identity written just after: read in between, it is a live run's
+ * lock, not a stale one. Empty for longer than a run needs to write one line, its creator died in between.
+ */
+function beingWritten(path: string, held: string): boolean {
+  if (held !== '') return false;
+  try { return Date.now() - fs.statSync(path).mtimeMs < 2_000; } catch { return true; }
+}
+
 export interface OutputLock { release(): void }
 
 /**
@@ -51,7 +60,7 @@ export function lockOutput(dir: string, opts: { timeoutMs?: number } = {}): Outp
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST') { const d = describeErrno(e); throw new OutputError(path, `cannot create the lock: ${d.what}`, d.fix, { cause: e }); }
     }
     const held = readIfExists(path);
-    if (held === undefined || holderAlive(held)) {
+    if (held === undefined || holderAlive(held) || beingWritten(path, held)) {
       if (Date.now() >= deadline) throw new LockBusyError(dir, Number(held?.split(' ')[0] ?? 0));
       sleepMs(50);
       continue;
