@@ -6,35 +6,19 @@
 // module files from node_modules costs resident memory (each module's source and loader records) and start
 // time; measured on the same run: -1.1 to -1.7 MiB RSS after a long run of checks, and `znotify check`
 // 284 -> 179 ms. dist/znotify/main.js remains the unbundled entry (same behaviour, for debugging).
-// Runs as part of `pnpm build` (after tsc -b). esbuild is a dev dependency of this package.
-import { chmodSync, readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
+// Runs as part of `pnpm build` (after tsc -b); the esbuild setup is scripts/bundle-executable.mjs.
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { bundleExecutable } from '../../../scripts/bundle-executable.mjs';
 
 const here = (p) => fileURLToPath(new URL(p, import.meta.url));
 export const ENTRY = here('../dist/znotify/main.js');
 export const OUT = here('../dist/znotify/cli.js');
 
 export async function bundleZnotify() {
-  const esbuild = createRequire(import.meta.url)('esbuild');
-  await esbuild.build({
-    entryPoints: [ENTRY],
-    outfile: OUT,
-    bundle: true,
-    minify: true,
-    platform: 'node',
-    format: 'esm',
-    target: 'node20',
-    logLevel: 'error',
-    external: ['koffi'],
-    // cli.js.map beside it: `node --enable-source-maps` turns a minified stack trace back into the sources.
-    sourcemap: true,
-    // main.js sets V8 flags and only then loads the rest with `await import()`: esbuild keeps that order
-    // (dynamic imports of bundled modules become lazy initialisers). The CommonJS packages inside call
-    // require() for node's own modules, which an ES module does not have: give them one.
-    banner: { js: "#!/usr/bin/env node\nimport { createRequire as __znotifyRequire } from 'node:module';\nconst require = __znotifyRequire(import.meta.url);" },
-  });
-  chmodSync(OUT, 0o755);
+  // main.js sets V8 flags and only then loads the rest with `await import()`: esbuild keeps that order (dynamic
+  // imports of bundled modules become lazy initialisers).
+  await bundleExecutable({ from: import.meta.url, entry: ENTRY, out: OUT, hashbang: true });
   const wide = firstWideChar(readFileSync(OUT, 'utf8'));
   if (wide) {
     throw new Error(`${OUT}:${wide.line}: U+${wide.code.toString(16).toUpperCase().padStart(4, '0')} (${JSON.stringify(wide.char)}) in the bundle. `

@@ -5,35 +5,17 @@
 // Why (docs/benchmarks/stack.md): `zstack status` is meant to be run in a loop and watched; a fresh process
 // spent most of its time resolving and loading ~100 module files. dist/bin.js remains the unbundled entry (same
 // behaviour, for debugging). `zstack try` finds dist/box.js beside the bundle at run time.
-// Runs as part of `pnpm build` (after tsc -b). esbuild is a dev dependency of this package.
-import { chmodSync } from 'node:fs';
-import { createRequire } from 'node:module';
+// Runs as part of `pnpm build` (after tsc -b); the esbuild setup is scripts/bundle-executable.mjs.
 import { fileURLToPath } from 'node:url';
+import { bundleExecutable } from '../../../scripts/bundle-executable.mjs';
 
 const here = (p) => fileURLToPath(new URL(p, import.meta.url));
 export const ENTRY = here('../dist/bin.js');
 export const OUT = here('../dist/cli.js');
 
 export async function bundleZstack() {
-  const esbuild = createRequire(import.meta.url)('esbuild');
-  await esbuild.build({
-    entryPoints: [ENTRY],
-    outfile: OUT,
-    bundle: true,
-    minify: true,
-    platform: 'node',
-    format: 'esm',
-    target: 'node20',
-    logLevel: 'error',
-    external: ['koffi'],
-    // cli.js.map beside it: `node --enable-source-maps` turns a minified stack trace back into the sources.
-    sourcemap: true,
-    // The CommonJS packages inside (commander) call require() for node's own modules, which an ES module
-    // does not have: give them one. (The hashbang comes from src/bin.ts.)
-    banner: { js: "import { createRequire as __zstackRequire } from 'node:module';\nconst require = __zstackRequire(import.meta.url);" },
-  });
-  chmodSync(OUT, 0o755);
-  return OUT;
+  // The hashbang comes from src/bin.ts.
+  return await bundleExecutable({ from: import.meta.url, entry: ENTRY, out: OUT });
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
