@@ -180,6 +180,24 @@ test('the lock: a live holder makes the next run wait, then exit 75; a dead hold
   assert.ok(!readdirSync(out).includes(LOCK_NAME), 'the lock is released');
 });
 
+test('the lock is linked into place whole, so one without its line is no run\'s: broken at once; what gone runs left beside it is swept, a live run\'s kept', (t) => {
+  const dir = tempDir(t);
+  const { old } = configs(dir);
+  const out = join(dir, 'out');
+  mkdirSync(out);
+  const live = spawn('sleep', ['60'], { stdio: 'ignore' });
+  t.after(() => { live.kill('SIGKILL'); });
+  const stat = readFileSync(`/proc/${live.pid}/stat`, 'utf8');
+  const start = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+  const gone = 4194305; // above the kernel's pid_max: no process has it
+  writeFileSync(join(out, LOCK_NAME), '');
+  writeFileSync(join(out, `${LOCK_NAME}.new-${gone}`), ''); // killed before writing its line
+  writeFileSync(join(out, `${LOCK_NAME}.stale-${gone}`), '4194306 1\n'); // killed while breaking a stale lock
+  writeFileSync(join(out, `${LOCK_NAME}.new-${live.pid}`), `${live.pid} ${start}\n`); // about to link its lock
+  generate(old, { out, lockTimeoutMs: 0 });
+  assert.deepEqual(readdirSync(out).filter((n) => n.startsWith(LOCK_NAME)), [`${LOCK_NAME}.new-${live.pid}`]);
+});
+
 test('concurrent runs into one directory are serialized: every file ends up in exactly one manifest', async (t) => {
   const dir = tempDir(t);
   const out = join(dir, 'out');
