@@ -10,7 +10,7 @@ import { addressesClash, bindTarget, expandTemplate, formatAddress, MAX_CONFIG_B
 import { LOG_LEVELS, LOOPBACK_NETWORKS, parseNetwork, parseRequestPath, sectionKeys, WRAPPER_CONFIG } from '@zope-systemd/common';
 import { CHECK_KEYS, checksFor, generatedChecks, MAX_WRAPPER_CHECKS, parseChecks } from './check-config.js';
 import { command, describe, quotedDelta, Walker } from './yaml-reader.js';
-import { existingUnits, reservedStackName } from './unit-names.js';
+import { existingUnits, recycleUnitNames, reservedStackName } from './unit-names.js';
 import { checkListeners, HAPROXY_INSTALL_KEYS, HOST_KEYS, hostModels, hostNetworks, hostRef, parseClientHosts, parseHaproxyInstall, parseHosts, type HostDecl, type Listener } from './hosts.js';
 
 /** The keys allowed in each object of the config. schema/stack.schema.json must agree (tested). */
@@ -179,7 +179,9 @@ function yamlHint(code: string, line: string): string | undefined {
 
 /** A generated unit name that the system already has is refused: ours would replace it, or it ours. */
 function refuseShadowing(w: Walker, m: StackModel, stackNode: Node | null, check: NonNullable<ParseOptions['shadowCheck']>): void {
-  const names = [m.target, m.slice, setupUnitName(m.prefix), ...(m.zeo ? [m.zeo.unit] : []), ...m.clients.flatMap((c) => [c.unit, c.agentSocket, ...(c.healthSocket ? [c.healthSocket] : [])])];
+  const recycle = m.recycle ? recycleUnitNames(m.prefix) : undefined;
+  const names = [m.target, m.slice, setupUnitName(m.prefix), ...(m.zeo ? [m.zeo.unit] : []), ...m.clients.flatMap((c) => [c.unit, c.agentSocket, ...(c.healthSocket ? [c.healthSocket] : [])]),
+    ...(recycle ? [recycle.service, recycle.timer] : [])];
   const found = existingUnits(names, check.dirs, check.exists);
   if (found.length) {
     w.err(stackNode, `stack: ${q(m.stack)} generates unit names the system already has: ${found.join(', ')}`, 'choose another stack name; these units belong to systemd or the distribution');

@@ -6,6 +6,7 @@
 import { TemplateError } from './errors.js';
 import { standaloneHaproxy } from './haproxy-standalone.js';
 import { setupUnitName, sysusersName, sysusersText, tmpfilesName, tmpfilesText } from './setup-files.js';
+import { recycleUnitNames } from './unit-names.js';
 import { commentText } from './escape.js';
 import type { CheckModel, ClientModel, StackModel } from './model.js';
 import { CHECK_KEYS } from '@zope-systemd/common';
@@ -118,7 +119,7 @@ export function renderWith(m: StackModel, t: Compiled, opts: RenderOptions): Gen
   };
 
   const clientUnits = m.clients.map((c) => c.unit);
-  const recycleUnits = m.recycle ? { service: `${m.prefix}-recycle.service`, timer: `${m.prefix}-recycle.timer` } : undefined;
+  const recycleUnits = m.recycle ? recycleUnitNames(m.prefix) : undefined;
   // The target is the one unit that pulls in the databases: starting the stack starts them, while a client or ZEO
   // (re)starting on its own never starts a database unit an operator stopped (it waits for it instead).
   run(m.target, 'unit', t.target, { wants: [...(m.postgresql ? [m.postgresql.unit] : []), ...(m.zeo ? [m.zeo.unit] : []), ...clientUnits, ...(recycleUnits ? [recycleUnits.timer] : [])] });

@@ -32,6 +32,11 @@ export function reservedStackName(stack: string): { message: string; hint: strin
   return undefined;
 }
 
+/** The recycle timer's two units (generated only with clients.recycle): the timer starts the service. */
+export function recycleUnitNames(prefix: string): { service: string; timer: string } {
+  return { service: `${prefix}-recycle.service`, timer: `${prefix}-recycle.timer` };
+}
+
 /**
  * The names generated for a stack that already exist in `dirs` (the unit search path or part of it): such a
  * unit would replace, or be replaced by, a unit the system already has. Returns "name (path)" strings.

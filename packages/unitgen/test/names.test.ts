@@ -2,7 +2,7 @@
 // catches a reference that does not resolve (the Sockets= of an escaped stack name, read the way systemd does).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ConfigError, parseStack, unitReferences, verify } from '../src/index.js';
 import { RESERVED_STACK_NAMES } from '../src/unit-names.js';
@@ -39,6 +39,21 @@ test('a generated name that exists in the given unit directories is refused (the
   writeFileSync(join(dir, 'plone-client1.service'), '[Service]\nExecStart=/bin/true\n');
   const e = refused(stackYaml('plone'), { shadowCheck: { dirs: [dir], exists: (p) => readdirSync(dir).includes(p.slice(dir.length + 1)) } });
   assert.match(e.issues[0]!.message, new RegExp(`plone-client1\\.service \\(${dir}/plone-client1\\.service\\)`));
+});
+
+test('the recycle timer\'s units are in the shadow check too, when the stack has them', (t) => {
+  const dir = tempDir(t);
+  const recycling = stackYaml('plone').replace(' }\n', ', recycle: { max-age: 1d } }\n');
+  const shadow = { shadowCheck: { dirs: [dir], exists: (p: string) => readdirSync(dir).includes(p.slice(dir.length + 1)) } };
+  for (const unit of ['plone-recycle.service', 'plone-recycle.timer']) {
+    writeFileSync(join(dir, unit), '[Unit]\n');
+    const e = refused(recycling, shadow);
+    assert.match(e.issues[0]!.message, new RegExp(`generates unit names the system already has: ${unit.replace('.', '\\.')} \\(${dir}/`), unit);
+    assert.deepEqual([e.issues[0]!.line, e.issues[0]!.col], [1, 8]);
+    // Without clients.recycle the stack generates neither: nothing is shadowed.
+    parseStack(stackYaml('plone'), { file: 'names.yaml', ...shadow });
+    rmSync(join(dir, unit));
+  }
 });
 
 test('generate refuses names the distribution ships (ZUNITGEN_UNIT_PATH stands in for /usr/lib/systemd/system): 78, nothing written', (t) => {
