@@ -9,15 +9,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { builtinTemplates, ConfigError, parseStack, renderWith } from '../src/index.js';
-import { have, tempDir } from './helpers.js';
-
-/** fc.assert, with the failing assertion's own message in the error (the test reporter does not print `cause`). */
-function check(run: () => void): void {
-  try { run(); } catch (e) {
-    const cause = (e as Error).cause as Error | undefined;
-    throw new Error(`${(e as Error).message.split('\n').slice(0, 3).join('\n')}\n${cause?.message ?? ''}`, { cause: e });
-  }
-}
+import { checkProperty, have, tempDir } from './helpers.js';
 
 const RUNS = Number(process.env.FC_RUNS_HAPROXY ?? process.env.FC_RUNS ?? 15);
 
@@ -69,7 +61,7 @@ test('for any accepted stack, the standalone HAProxy configuration passes haprox
   writeFileSync(join(dir, 'server-state'), '1\n');
   const cfgPath = join(dir, 'standalone.cfg');
   let refused = 0;
-  check(() => fc.assert(fc.property(stackArb, (s) => {
+  checkProperty(() => fc.assert(fc.property(stackArb, (s) => {
     const text = config(s, dir);
     let files;
     try {

@@ -1,11 +1,13 @@
 // Shared bits of the unitgen tests.
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
+import type * as net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import assert from 'node:assert/strict';
-import type { CheckModel, StackModel } from '../src/index.js';
+import fc from 'fast-check';
+import type { Address, CheckModel, StackModel } from '../src/index.js';
 
 export const PKG = fileURLToPath(new URL('..', import.meta.url));
 export const REPO = fileURLToPath(new URL('../../..', import.meta.url));
@@ -81,4 +83,61 @@ export function assertWrapperRead(read: WrapperConfig, m: StackModel, checks: re
   if (wd.databaseGraceMs !== undefined) assert.equal(read.watchdog.databaseGraceMs, wd.databaseGraceMs, `${what}: database-grace`);
   if (wd.hangTimeoutMs !== undefined) assert.equal(read.watchdog.hangTimeoutMs, wd.hangTimeoutMs, `${what}: hang-timeout`);
   if (wd.dumpStacks !== undefined) assert.equal(read.watchdog.dumpStacks, wd.dumpStacks, `${what}: dump-stacks`);
+}
+
+// ------------------------------------------------------------------------------------------- properties
+
+/** fast-check's failure (the counterexample) with the failing assertion's own message: the test reporter does not print `cause`. */
+function explained(e: unknown): Error {
+  const cause = (e as Error).cause as Error | undefined;
+  return new Error(`${(e as Error).message.split('\n').slice(0, 3).join('\n')}\n${cause?.message ?? ''}`, { cause: e });
+}
+
+/** Runs fc.assert (sync or async); a failure is rethrown with the failing assertion's message in it. */
+export function checkProperty(run: () => void): void;
+export function checkProperty(run: () => Promise<void>): Promise<void>;
+export function checkProperty(run: () => void | Promise<void>): void | Promise<void> {
+  try {
+    const r = run();
+    return r instanceof Promise ? r.catch((e: unknown) => { throw explained(e); }) : undefined;
+  } catch (e) {
+    throw explained(e);
+  }
+}
+
+// ------------------------------------------------------------------------------------------- addresses
+
+/** An IPv6 spelling of 8 groups: some groups zero-padded, the longest zero run (maybe) compressed, maybe upper case. */
+export const v6Spelling = (groups: readonly number[]) => fc.record({ pad: fc.array(fc.boolean(), { minLength: 8, maxLength: 8 }), compress: fc.boolean(), upper: fc.boolean() })
+  .map(({ pad, compress, upper }) => {
+    let parts = groups.map((g, i) => (pad[i] ? g.toString(16).padStart(4, '0') : g.toString(16)));
+    if (compress) {
+      let best = -1, len = 0;
+      for (let i = 0; i < 8; i++) { let j = i; while (j < 8 && groups[j] === 0) j++; if (j - i > len) { best = i; len = j - i; } }
+      if (len > 0) parts = [`${parts.slice(0, best).join(':')}::${parts.slice(best + len).join(':')}`];
+    }
+    const t = parts.join(':');
+    return upper ? t.toUpperCase() : t;
+  });
+
+/** The IPv4 address `v4` mapped into IPv6 and written in groups, bracketed: [::ffff:7f00:1] in any of its spellings. */
+export const mappedInGroups = (v4: string) => {
+  const [a, b, c, d] = v4.split('.').map(Number) as [number, number, number, number];
+  return v6Spelling([0, 0, 0, 0, 0, 0xffff, (a << 8) | b, (c << 8) | d]).map((s) => `[${s}]`);
+};
+
+/**
+ * Binds `srv` to `a` (port included) the way Zope and ZEO bind: alone (exclusive) and, for IPv6, dual-stack. Resolves
+ * with undefined once it listens, or with the kernel's refusal (EADDRINUSE, EADDRNOTAVAIL...).
+ */
+export function listenAt(srv: net.Server, a: Address): Promise<Error | undefined> {
+  return new Promise((resolve) => {
+    srv.once('error', resolve);
+    srv.listen({ host: a.host, port: a.port, exclusive: true, ...(a.family === 6 ? { ipv6Only: false } : {}) }, () => resolve(undefined));
+  });
+}
+
+/** Closes `srv` if it listens. */
+export function closeServer(srv: net.Server): Promise<void> {
+  return new Promise((resolve) => { if (srv.listening) srv.close(() => resolve()); else resolve(); });
 }

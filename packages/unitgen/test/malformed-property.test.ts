@@ -6,14 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { ConfigError, parseStack } from '../src/index.js';
-
-/** fc.assert, with the failing assertion's own message in the error (the test reporter does not print `cause`). */
-function check(run: () => void): void {
-  try { run(); } catch (e) {
-    const cause = (e as Error).cause as Error | undefined;
-    throw new Error(`${(e as Error).message.split('\n').slice(0, 3).join('\n')}\n${cause?.message ?? ''}`, { cause: e });
-  }
-}
+import { checkProperty } from './helpers.js';
 
 const GOOD = 'stack: site\ndescription: Site\nuser: plone\ndirectory: /srv/plone\nzeo: { command: /srv/plone/bin/runzeo, address: "127.0.0.1:8100" }\nclients: { count: 2, command: "/srv/plone/bin/client{n}", http: "127.0.0.1:{8080+n}", health: "127.0.0.1:{9080+n}" }\nhaproxy: { backend: plone }\n';
 
@@ -28,7 +21,7 @@ const edit = fc.record({ at: fc.nat(), cut: fc.nat({ max: 6 }), piece });
 
 test('property: any malformed config is a ConfigError with positions and messages, never a crash', () => {
   let accepted = 0, refused = 0;
-  check(() => fc.assert(fc.property(fc.array(edit, { minLength: 1, maxLength: 4 }), (edits) => {
+  checkProperty(() => fc.assert(fc.property(fc.array(edit, { minLength: 1, maxLength: 4 }), (edits) => {
     let text = GOOD;
     for (const e of edits) { const at = e.at % (text.length + 1); text = text.slice(0, at) + e.piece + text.slice(at + e.cut); }
     const lines = text.split('\n').length;

@@ -10,15 +10,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSy
 import { join, resolve } from 'node:path';
 import fc from 'fast-check';
 import { manifestName, OutputError, write, type GeneratedFile } from '../src/index.js';
-import { tempDir } from './helpers.js';
-
-/** fc.assert, with the failing assertion's own message in the error (the test reporter does not print `cause`). */
-function check(run: () => void): void {
-  try { run(); } catch (e) {
-    const cause = (e as Error).cause as Error | undefined;
-    throw new Error(`${(e as Error).message.split('\n').slice(0, 3).join('\n')}\n${cause?.message ?? ''}`, { cause: e });
-  }
-}
+import { checkProperty, tempDir } from './helpers.js';
 
 const sha = (s: string | Buffer) => createHash('sha256').update(s).digest('hex');
 const PREFIX = 'site';
@@ -59,7 +51,7 @@ function files(dir: string, skip: (name: string) => boolean): Record<string, str
 test('property: a forged manifest entry never removes or changes a file that is not the stack\'s', (t) => {
   const root = tempDir(t);
   let runs = 0, refused = 0, done = 0;
-  check(() => fc.assert(fc.property(setArb, setArb, fc.uniqueArray(foreignName, { maxLength: 4 }), fc.array(forged, { maxLength: 4 }), (oldSet, newSet, foreign, entries) => {
+  checkProperty(() => fc.assert(fc.property(setArb, setArb, fc.uniqueArray(foreignName, { maxLength: 4 }), fc.array(forged, { maxLength: 4 }), (oldSet, newSet, foreign, entries) => {
     const base = join(root, `r${runs++}`), out = join(base, 'out');
     mkdirSync(join(base, 'other'), { recursive: true });
     writeFileSync(join(base, 'victim'), 'precious\n');

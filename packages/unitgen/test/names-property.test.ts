@@ -10,14 +10,7 @@ import fc from 'fast-check';
 import { builtinTemplates, ConfigError, parseStack, renderWith, systemdUnescape } from '../src/index.js';
 import { RESERVED_STACK_NAMES } from '../src/unit-names.js';
 import { VENDOR_UNIT_PATH } from '../src/unit-references.js';
-
-/** fc.assert, with the failing assertion's own message in the error (the test reporter does not print `cause`). */
-function check(run: () => void): void {
-  try { run(); } catch (e) {
-    const cause = (e as Error).cause as Error | undefined;
-    throw new Error(`${(e as Error).message.split('\n').slice(0, 3).join('\n')}\n${cause?.message ?? ''}`, { cause: e });
-  }
-}
+import { checkProperty } from './helpers.js';
 
 const RUNS = Number(process.env.FC_RUNS ?? 300);
 const UNIT_SUFFIX = /\.(service|socket|target|slice|scope|mount|automount|swap|path|timer|device)$/;
@@ -58,7 +51,7 @@ test('a stack name never yields a unit that shadows or nests under one systemd o
   assert.ok(DIRS.includes('/usr/lib/systemd/system') || DIRS.includes('/lib/systemd/system'), `no vendor unit directory among ${VENDOR_UNIT_PATH.join(', ')}`);
   assert.ok(shipped.length > 20, `only ${shipped.length} units found in ${DIRS.join(', ')}`);
   let accepted = 0, refusedForName = 0;
-  check(() => fc.assert(fc.property(stackName, (stack) => {
+  checkProperty(() => fc.assert(fc.property(stackName, (stack) => {
     let files;
     try {
       const m = parseStack(config(stack), { file: 'stack.yaml', shadowCheck: { dirs: DIRS, exists: existsSync } });

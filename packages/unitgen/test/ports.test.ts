@@ -7,25 +7,13 @@ import * as net from 'node:net';
 import fc from 'fast-check';
 import { addressesClash, ConfigError, parseAddress, parseStack, type Address } from '../src/index.js';
 import { freePort } from '../../../test/harness/net.js';
-
-/** An IPv6 spelling of 8 groups: some groups zero-padded, the longest zero run (maybe) compressed. */
-const v6Spelling = (groups: number[]) => fc.record({ pad: fc.array(fc.boolean(), { minLength: 8, maxLength: 8 }), compress: fc.boolean(), upper: fc.boolean() })
-  .map(({ pad, compress, upper }) => {
-    let parts = groups.map((g, i) => (pad[i] ? g.toString(16).padStart(4, '0') : g.toString(16)));
-    if (compress) {
-      let best = -1, len = 0;
-      for (let i = 0; i < 8; i++) { let j = i; while (j < 8 && groups[j] === 0) j++; if (j - i > len) { best = i; len = j - i; } }
-      if (len > 0) { const head = parts.slice(0, best).join(':'), tail = parts.slice(best + len).join(':'); parts = [`${head}::${tail}`]; }
-    }
-    const t = parts.join(':');
-    return upper ? t.toUpperCase() : t;
-  });
+import { closeServer, listenAt, mappedInGroups, v6Spelling } from './helpers.js';
 
 const loopback4 = fc.constantFrom(1, 2).map((last) => ({ v4: `127.0.0.${last}` }));
 const bindable = fc.oneof(
   loopback4.map((x) => ({ spell: fc.constant(x.v4) })),
   loopback4.map((x) => ({ spell: fc.constant(`[::ffff:${x.v4}]`) })),
-  loopback4.map((x) => { const [a, b, c, d] = x.v4.split('.').map(Number) as [number, number, number, number]; return { spell: v6Spelling([0, 0, 0, 0, 0, 0xffff, (a << 8) | b, (c << 8) | d]).map((s) => `[${s}]`) }; }),
+  loopback4.map((x) => ({ spell: mappedInGroups(x.v4) })),
   fc.constant({ spell: v6Spelling([0, 0, 0, 0, 0, 0, 0, 1]).map((s) => `[${s}]`) }),
   fc.constant({ spell: v6Spelling([0, 0, 0, 0, 0, 0, 0, 0]).map((s) => `[${s}]`) }),
   fc.constant({ spell: fc.constant('0.0.0.0') }),
@@ -33,15 +21,11 @@ const bindable = fc.oneof(
 
 async function kernelClash(a: Address, b: Address, port: number): Promise<boolean> {
   const s1 = net.createServer(), s2 = net.createServer();
-  const listen = (s: net.Server, x: Address) => new Promise<boolean>((resolve) => {
-    s.once('error', () => resolve(false));
-    s.listen({ host: x.host, port, exclusive: true, ...(x.family === 6 ? { ipv6Only: false } : {}) }, () => resolve(true));
-  });
   try {
-    assert.ok(await listen(s1, a), `cannot bind ${a.host} alone`);
-    return !(await listen(s2, b));
+    assert.equal(await listenAt(s1, { ...a, port }), undefined, `cannot bind ${a.host} alone`);
+    return (await listenAt(s2, { ...b, port })) !== undefined;
   } finally {
-    await Promise.all([s1, s2].map((s) => new Promise((r) => (s.listening ? s.close(r) : r(undefined)))));
+    await Promise.all([s1, s2].map(closeServer));
   }
 }
 

@@ -19,15 +19,7 @@ import { syncBuiltinESMExports } from 'node:module';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { LOCK_NAME, lockOutput, manifestName, recover, txnDirName, write, type GeneratedFile } from '../src/index.js';
-import { CLI, REPO, tempDir } from './helpers.js';
-
-/** fc.assert, with the failing assertion's own message in the error (the test reporter does not print `cause`). */
-async function check(run: () => void | Promise<void>): Promise<void> {
-  try { await run(); } catch (e) {
-    const cause = (e as Error).cause as Error | undefined;
-    throw new Error(`${(e as Error).message.split('\n').slice(0, 3).join('\n')}\n${cause?.message ?? ''}`, { cause: e });
-  }
-}
+import { checkProperty, CLI, REPO, tempDir } from './helpers.js';
 
 const sha = (s: string | Buffer) => createHash('sha256').update(s).digest('hex');
 const PREFIX = 'site';
@@ -103,7 +95,7 @@ test('property: a kill at any file-system mutation of an update; the next run fi
   t.after(() => { fsObj.fsyncSync = realFsync; syncBuiltinESMExports(); });
   let runs = 0;
   const killedAt = new Set<string>();
-  await check(() => fc.assert(fc.property(fc.option(setArb, { nil: undefined }), setArb, fc.nat(), fc.boolean(), (oldSet, newSet, k, rerunOld) => {
+  await checkProperty(() => fc.assert(fc.property(fc.option(setArb, { nil: undefined }), setArb, fc.nat(), fc.boolean(), (oldSet, newSet, k, rerunOld) => {
     const dir = join(root, `r${runs++}`);
     mkdirSync(dir);
     writeFileSync(join(dir, 'foreign.service'), '[Service]\nExecStart=/bin/true\n');
@@ -163,7 +155,7 @@ test('property: two real generates into one directory, one perhaps killed at a r
     return p;
   });
   let runs = 0;
-  await check(() => fc.assert(fc.asyncProperty(fc.constantFrom(...cfgs), fc.constantFrom(...cfgs), fc.constantFrom(...cfgs), fc.integer({ min: 0, max: 400 }), fc.option(fc.integer({ min: 0, max: 600 }), { nil: undefined }),
+  await checkProperty(() => fc.assert(fc.asyncProperty(fc.constantFrom(...cfgs), fc.constantFrom(...cfgs), fc.constantFrom(...cfgs), fc.integer({ min: 0, max: 400 }), fc.option(fc.integer({ min: 0, max: 600 }), { nil: undefined }),
     async (a, b, last, offset, killMs) => {
       const out = join(root, `out${runs++}`);
       const [ca, cb] = await Promise.all([generateProcess(a, out, 0, killMs), generateProcess(b, out, offset)]);

@@ -10,15 +10,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { builtinTemplates, ConfigError, parseStack, renderWith } from '../src/index.js';
-import { have, tempDir } from './helpers.js';
-
-/** fc.assert, with the failing assertion's own message in the error (the test reporter does not print `cause`). */
-function check(run: () => void): void {
-  try { run(); } catch (e) {
-    const cause = (e as Error).cause as Error | undefined;
-    throw new Error(`${(e as Error).message.split('\n').slice(0, 3).join('\n')}\n${cause?.message ?? ''}`, { cause: e });
-  }
-}
+import { checkProperty, have, tempDir } from './helpers.js';
 
 const RUNS = Number(process.env.FC_RUNS_SYSTEMD ?? process.env.FC_RUNS ?? 30);
 const printable = (cp: number) => cp >= 0xa0 && !(cp >= 0xd800 && cp <= 0xdfff) && cp <= 0x10ffff;
@@ -41,7 +33,7 @@ function systemdLoads(dir: string, line: string): { ok: boolean; out: string } {
 test('a code point in a value is accepted exactly when systemd loads a unit holding it', { skip: have('systemd-analyze') ? false : 'systemd-analyze not installed' }, (t) => {
   const dir = tempDir(t);
   let accepted = 0, refused = 0;
-  check(() => fc.assert(fc.property(codePoint, (cp) => {
+  checkProperty(() => fc.assert(fc.property(codePoint, (cp) => {
     const ch = String.fromCodePoint(cp), hex = cp.toString(16).toUpperCase().padStart(4, '0');
     const text = `stack: site\ndescription: "Site ${ch} here"\nuser: plone\ndirectory: /srv/plone\nclients: { count: 1, command: /srv/plone/bin/client1, http: "127.0.0.1:8081", health: "127.0.0.1:9081" }\n`;
     const judge = systemdLoads(dir, `Description=Site ${ch} here`);

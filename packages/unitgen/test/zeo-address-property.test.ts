@@ -7,35 +7,15 @@ import assert from 'node:assert/strict';
 import * as net from 'node:net';
 import fc from 'fast-check';
 import { ConfigError, parseAddress, parseStack, type Address } from '../src/index.js';
-import { freePort } from '../../../test/harness/net.js';
-
-/** fc.assert, with the failing assertion's own message in the error (the test reporter does not print `cause`). */
-async function check(run: () => Promise<void>): Promise<void> {
-  try { await run(); } catch (e) {
-    const cause = (e as Error).cause as Error | undefined;
-    throw new Error(`${(e as Error).message.split('\n').slice(0, 3).join('\n')}\n${cause?.message ?? ''}`, { cause: e });
-  }
-}
-
-/** An IPv6 spelling of 8 groups: some groups zero-padded, the longest zero run (maybe) compressed, maybe upper case. */
-const v6Spelling = (groups: number[]) => fc.record({ pad: fc.array(fc.boolean(), { minLength: 8, maxLength: 8 }), compress: fc.boolean(), upper: fc.boolean() })
-  .map(({ pad, compress, upper }) => {
-    let parts = groups.map((g, i) => (pad[i] ? g.toString(16).padStart(4, '0') : g.toString(16)));
-    if (compress) {
-      let best = -1, len = 0;
-      for (let i = 0; i < 8; i++) { let j = i; while (j < 8 && groups[j] === 0) j++; if (j - i > len) { best = i; len = j - i; } }
-      if (len > 0) parts = [`${parts.slice(0, best).join(':')}::${parts.slice(best + len).join(':')}`];
-    }
-    const t = parts.join(':');
-    return upper ? t.toUpperCase() : t;
-  });
+import { connects, freePort } from '../../../test/harness/net.js';
+import { checkProperty, closeServer, listenAt, mappedInGroups, v6Spelling } from './helpers.js';
 
 const v4 = fc.constantFrom('127.0.0.1', '127.0.0.2', '0.0.0.0');
 /** A host as written in an address: IPv4, IPv4-mapped IPv6 (dotted or in groups), ::1, ::. */
 const host = fc.oneof(
   v4,
   v4.map((a) => `[::ffff:${a}]`),
-  v4.chain((a) => { const [p, q, r, s] = a.split('.').map(Number) as [number, number, number, number]; return v6Spelling([0, 0, 0, 0, 0, 0xffff, (p << 8) | q, (r << 8) | s]).map((x) => `[${x}]`); }),
+  v4.chain(mappedInGroups),
   v6Spelling([0, 0, 0, 0, 0, 0, 0, 1]).map((x) => `[${x}]`),
   v6Spelling([0, 0, 0, 0, 0, 0, 0, 0]).map((x) => `[${x}]`),
 );
@@ -47,19 +27,13 @@ const PROBES = ['127.0.0.1', '127.0.0.2', '::1'];
 /** Which loopback addresses reach a real listener bound to `a` (dual-stack for IPv6, as ZEO binds): "probe:port" strings. */
 async function reach(a: Address): Promise<string> {
   const srv = net.createServer((s) => s.destroy());
-  await new Promise<void>((resolve, reject) => {
-    srv.once('error', reject);
-    srv.listen({ host: a.host, port: a.port, exclusive: true, ...(a.family === 6 ? { ipv6Only: false } : {}) }, () => resolve());
-  });
+  const refused = await listenAt(srv, a);
+  if (refused) throw refused;
   try {
-    const ok = await Promise.all(PROBES.map((p) => new Promise<boolean>((resolve) => {
-      const c = net.connect({ host: p, port: a.port });
-      c.once('connect', () => { c.destroy(); resolve(true); });
-      c.once('error', () => resolve(false));
-    })));
+    const ok = await Promise.all(PROBES.map((p) => connects(a.port, p)));
     return PROBES.filter((_, i) => ok[i]).map((p) => `${p}:${a.port}`).join(' ');
   } finally {
-    await new Promise((r) => srv.close(r));
+    await closeServer(srv);
   }
 }
 
@@ -75,7 +49,7 @@ test('zeo.command -a/--address is accepted exactly when the kernel binds it wher
   const ports = [await freePort(), await freePort()];
   const endpoint = fc.record({ host, port: fc.constantFrom(...ports) }).map(({ host: h, port }) => `${h}:${port}`);
   let same = 0, differ = 0;
-  await check(() => fc.assert(fc.asyncProperty(endpoint, endpoint, option, async (zeoAddress, given, form) => {
+  await checkProperty(() => fc.assert(fc.asyncProperty(endpoint, endpoint, option, async (zeoAddress, given, form) => {
     const a = parseAddress(zeoAddress), b = parseAddress(given);
     assert.ok(a.ok && b.ok, `${zeoAddress} / ${given} do not parse`);
     const [ra, rb] = [await reach(a.value), await reach(b.value)];
@@ -98,7 +72,7 @@ test('zeo.command -a/--address is accepted exactly when the kernel binds it wher
 });
 
 test('an -a value that is no address at all (a socket path, a host name, garbage) is refused', async () => {
-  await check(async () => fc.assert(fc.property(fc.oneof(fc.string({ maxLength: 20 }), fc.constantFrom('/run/zeo.sock', 'localhost:8100', '8100')), option, (given, form) => {
+  await checkProperty(async () => fc.assert(fc.property(fc.oneof(fc.string({ maxLength: 20 }), fc.constantFrom('/run/zeo.sock', 'localhost:8100', '8100')), option, (given, form) => {
     fc.pre(!parseAddress(given).ok);
     assert.throws(() => parseStack(config('127.0.0.1:8100', form(given)), { file: 'stack.yaml' }), (e: unknown) => e instanceof ConfigError && /zeo\.command/.test(e.issues[0]!.message),
       `-a ${JSON.stringify(given)} accepted`);
