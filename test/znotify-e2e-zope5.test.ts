@@ -14,6 +14,7 @@ import { spawn } from 'node:child_process';
 import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { PAUSE_REPORT_MS } from '../packages/notify/src/znotify/frozen.js';
+import { WATCHDOG_ABORT_MS } from '../packages/unitgen/src/render.js';
 import { BACKEND, e2eSkipReason, recordStates, SERVER, setUp, UNIT, until, type E2E } from './fixtures/znotify/e2e.js';
 import { freePort } from './harness/net.js';
 import { startInstance } from './harness/proc.js';
@@ -91,7 +92,7 @@ test('a SIGSTOPped instance is hung, not busy: liveness lost at once, stacks dum
   assert.notEqual(await instancePid(e), child);
 });
 
-test('systemctl freeze: the frozen unit goes DOWN in HAProxy; thaw brings it back UP, same processes, no restart', { skip }, async (t) => {
+test('systemctl freeze: the frozen unit goes DOWN in HAProxy; thaw brings it back UP, same processes, no restart; a freeze longer than WatchdogSec ends in a kill at TimeoutAbortSec and a restart', { skip }, async (t) => {
   // A unified-cgroup box: systemd 252 offers `systemctl freeze` (the cgroup v2 freezer) only there. The freeze
   // takes the wrapper too (same cgroup), so nothing of ours runs while it lasts: what takes the client out is
   // HAProxy's `check` aimed at the agent port (the kernel completes the handshake, nobody answers, the check times
@@ -123,6 +124,33 @@ test('systemctl freeze: the frozen unit goes DOWN in HAProxy; thaw brings it bac
   assert.doesNotMatch(text, /[Ww]atchdog timeout|liveness lost|check root failing/, text);
   // What explains the DOWN in HAProxy's log: the wrapper says it was held.
   assert.match(text, /the wrapper did not run for \d+\.\d s \(its cgroup frozen, e\.g\. systemctl freeze/, text);
+
+  // A freeze longer than WatchdogSec=: systemd 252 declares a watchdog timeout and sends SIGABRT to the frozen
+  // wrapper, where it stays pending. TimeoutAbortSec= (as zunitgen generates it) is what ends that: SIGKILL, which
+  // the cgroup v2 freezer lets through. TimeoutStopSec=infinity here, so nothing else could end it: without
+  // TimeoutAbortSec= the unit would stay in deactivating (stop-watchdog) for good and this test would hang.
+  await e.box.writeUnit(`${UNIT}.d/short-watchdog.conf`, ['[Service]', 'WatchdogSec=2', `TimeoutAbortSec=${WATCHDOG_ABORT_MS}ms`, 'TimeoutStopSec=infinity', ''].join('\n'));
+  await e.box.exec(['systemctl', 'restart', UNIT], { timeoutMs: 60_000 });
+  const mid = await e.show(['MainPID', 'NRestarts', 'TimeoutAbortUSec', 'TimeoutStopUSec']);
+  assert.equal(mid.TimeoutStopUSec, 'infinity');
+  assert.equal(mid.TimeoutAbortUSec, `${WATCHDOG_ABORT_MS / 1000}s`);
+  await e.box.systemctl('freeze', UNIT);
+  const longFreeze = Date.now();
+  const after = await until('the frozen unit killed and started again', async () => {
+    const p = await e.show(['MainPID', 'NRestarts', 'ActiveState', 'Result']);
+    return Number(p.NRestarts) >= 1 && p.ActiveState === 'active' ? p : undefined;
+  }, 90_000, 100);
+  t.diagnostic(`long freeze: active again ${Date.now() - longFreeze} ms after the freeze (WatchdogSec=2, TimeoutAbortSec=${WATCHDOG_ABORT_MS} ms)`);
+  assert.notEqual(after.MainPID, mid.MainPID);
+  const lines = (await e.journal()).map((l) => l.message);
+  const from = lines.findLastIndex((l) => /Watchdog timeout \(limit 2s\)/.test(l));
+  const at = (re: RegExp) => lines.findIndex((l, i) => i >= from && re.test(l));
+  const order = [at(/Killing process \d+ \(node\) with signal SIGABRT/), at(/State 'stop-watchdog' timed out\. Killing\./),
+    at(/Failed with result 'watchdog'/), at(/Scheduled restart job/), at(/^ready: warm-up/)];
+  assert.ok(from >= 0 && order.every((i, k) => i > (k === 0 ? from : order[k - 1]!)), `watchdog -> SIGABRT -> abort timeout -> SIGKILL -> restart -> ready, in order:\n${lines.slice(Math.max(0, from)).join('\n')}`);
+  // The new run is not frozen: the wrapper answers (systemd 252 still shows FreezerState=frozen for it, a stale value).
+  assert.equal(await e.agent(), 'up ready 100%\n');
+  assert.notEqual(await instancePid(e), child);
 });
 
 interface WrkResult { requests: number; non2xx: number; socketErrors: number; text: string }

@@ -3,7 +3,7 @@ export { ConfigError, TemplateError, OutputConflictError, OutputError, InputErro
 export { parseStack, decodeConfig, KEYS, MAX_DEPTH, type ParseOptions } from './parse.js';
 export type { StackModel, ClientModel, CheckModel, CheckType, CheckRole, MemoryLimits, WarmupUrl } from './model.js';
 export { CHECK_KEYS, CHECK_TYPES, CHECK_ROLES, TYPE_KEYS } from './check-config.js';
-export { renderWith, checkUnitShape, header, TEMPLATE_NAMES, type GeneratedFile, type RenderOptions, type TemplateSources, type Compiled, type TemplateFn } from './render.js';
+export { renderWith, checkUnitShape, header, TEMPLATE_NAMES, WATCHDOG_ABORT_MS, type GeneratedFile, type RenderOptions, type TemplateSources, type Compiled, type TemplateFn } from './render.js';
 export { render, createEnv, compileTemplates, loadHandlebars, type HandlebarsEnv } from './compile.js';
 export { builtinTemplates } from './builtin-templates.js';
 export { registerHelpers } from './helpers.js';

@@ -12,6 +12,15 @@ import type { CheckModel, ClientModel, StackModel } from './model.js';
 import { CHECK_KEYS } from '@zope-systemd/common';
 import { formatAddress, formatDuration, type Address } from './values.js';
 
+/**
+ * TimeoutAbortSec= of a client: how long a watchdog kill (WatchdogSignal=, SIGABRT) may take before systemd sends
+ * SIGKILL. A running wrapper passes the SIGABRT on (the instance's faulthandler writes its stacks and aborts) and
+ * ends what is left of the instance's group 2 s later, so 5 s cuts nothing it would finish. A unit frozen by
+ * `systemctl freeze` cannot act on the signal at all: without this bound it would sit in `deactivating` until
+ * TimeoutStopSec=.
+ */
+export const WATCHDOG_ABORT_MS = 5000;
+
 /** Template names (files `<name>.hbs` in templates/); `hardening` is a partial. */
 export const TEMPLATE_NAMES = ['target', 'slice', 'setup.service', 'zeo.service', 'client.service', 'socket', 'znotify.yaml', 'haproxy.cfg', 'haproxy-httpchk.cfg', 'recycle.service', 'recycle.timer', 'hardening'] as const;
 export type TemplateName = (typeof TEMPLATE_NAMES)[number];
@@ -149,6 +158,7 @@ export function renderWith(m: StackModel, t: Compiled, opts: RenderOptions): Gen
       // The wrapper's own start (Node, the instance binding its port) gets 30 s on top of the warm-up budget.
       timeoutStartMs: m.warmup.budgetMs + 30_000,
       timeoutStopMs: m.stop.drainMs + m.stop.timeoutMs + 15_000,
+      timeoutAbortMs: WATCHDOG_ABORT_MS,
     });
     run(c.agentSocket, 'unit', t.socket, { c, address: c.health.agent, fdname: 'agent', purpose: 'health agent socket' });
     if (c.healthSocket && c.health.http) run(c.healthSocket, 'unit', t.socket, { c, address: c.health.http, fdname: 'http', purpose: 'health HTTP socket' });
