@@ -3,7 +3,8 @@
 // for TimeoutStartSec= and friends. Units are case-sensitive as in systemd: `m` is a minute, `M` a month.
 import { parsed, quoteValue, refused, type ParseResult, type Quote } from './parse-result.js';
 
-const UNITS: ReadonlyArray<readonly [readonly string[], number]> = [
+/** Every unit spelling of a time span with its length in ms (as systemd.time(7) lists them). */
+export const DURATION_UNIT_MS: ReadonlyArray<readonly [readonly string[], number]> = [
   // µs with the micro sign (U+00B5) and with the Greek mu (U+03BC), as systemd accepts both. Written as escapes:
   // one character above U+00FF in a bundled executable makes V8 keep its whole source as two bytes per character.
   [['usec', 'us', '\u00b5s', '\u03bcs'], 0.001],
@@ -16,7 +17,7 @@ const UNITS: ReadonlyArray<readonly [readonly string[], number]> = [
   [['months', 'month', 'M'], 2_629_800_000],
   [['years', 'year', 'y'], 31_557_600_000],
 ];
-const UNIT_MS = new Map<string, number>(UNITS.flatMap(([names, ms]) => names.map((n) => [n, ms] as const)));
+const UNIT_MS = new Map<string, number>(DURATION_UNIT_MS.flatMap(([names, ms]) => names.map((n) => [n, ms] as const)));
 
 /** The unit spellings a message lists (the shortest of each). */
 export const DURATION_UNITS = 'us, ms, s, min, h, d, w, M, y';

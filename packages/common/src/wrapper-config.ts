@@ -4,8 +4,9 @@
 // (clients.warmup, .health, .stop, .watchdog, .signals, .checks), their limits and defaults, and the view its
 // template writes; the tests hold the JSON Schema, the template and docs/znotify.md to it.
 //
-// Durations are in milliseconds. Where a tool is stricter than the wrapper (zunitgen wants a warm-up budget of
-// at least 1 s, for TimeoutStartSec=), it says so where it reads the key, as an explicit option.
+// Durations are in milliseconds. Where zunitgen's stack config offers a key differently from the wrapper's own
+// file (a stricter value, a per-client placeholder, a key it requires or lets go), the key says so in its
+// `stack` rule: zunitgen's parser and the stack config's JSON Schema both read the rule there.
 import { LOG_LEVELS } from './log-level.js';
 import { LOOPBACK_NETWORKS } from './networks.js';
 
@@ -24,13 +25,21 @@ export const NAME_RULE_TEXT = 'letters, digits and _ . @ -, starting with a lett
 export const HAPROXY_ID_RULE = /^[A-Za-z0-9_.:-]+$/;
 export const HAPROXY_ID_TEXT = 'letters, digits and - _ . :';
 
+/** The signals the wrapper catches from its first moments: the only ones it can forward to the instance. */
+export const FORWARDABLE_SIGNALS = ['SIGHUP', 'SIGINT', 'SIGUSR1', 'SIGUSR2'] as const;
+/** The stop signals zunitgen offers for a Zope instance (the wrapper takes any signal name). */
+export const STOP_SIGNALS = ['SIGTERM', 'SIGINT', 'SIGQUIT', 'SIGHUP', 'SIGUSR1', 'SIGUSR2'] as const;
+
 /** The type of a value, with its limits. */
 export type WrapperValue =
   | { kind: 'duration'; min?: number }
   | { kind: 'integer'; min: number; max: number }
   | { kind: 'boolean' }
   | { kind: 'enum'; values: readonly string[] }
-  | { kind: 'address'; zeroPort?: boolean }
+  /** A list of some of `values`, each at most once. */
+  | { kind: 'enum-list'; values: readonly string[] }
+  /** host:port; `ipOnly`: an IP literal, no host name (a listener of a unit file, an HAProxy server line). */
+  | { kind: 'address'; zeroPort?: boolean; ipOnly?: boolean }
   /** One line of text; `rule` names the stricter syntax it follows. */
   | { kind: 'text'; rule?: 'name' | 'host-header' | 'haproxy-id' | 'stats-socket' }
   | { kind: 'request-path' }
@@ -38,13 +47,31 @@ export type WrapperValue =
   | { kind: 'signal' }
   | { kind: 'signal-list' }
   | { kind: 'roles' }
-  | { kind: 'list'; of: 'warmup-url' | 'check'; max: number }
+  /** A list of `of` entries; `itemShorthand`: an entry may be written as the value of that one key. */
+  | { kind: 'list'; of: 'warmup-url' | 'check'; min: number; max?: number; itemShorthand?: string }
   /** Networks (CIDR or one address, networks.ts), normalized to CIDR text. */
   | { kind: 'network-list' }
   | { kind: 'section' };
 
+/**
+ * How zunitgen's stack config (clients.*) offers a key, where it differs from the wrapper's own file. Each rule
+ * is written here once; zunitgen's parser and the stack config's JSON Schema read it.
+ */
+export interface StackRule {
+  /** The stack config's value, stricter than the wrapper's (a longer least duration, fewer signals, IP only). */
+  value?: WrapperValue;
+  /** A per-client template: `{n}`, `{8080+n}`, `{n+8080}` are the client's number; `n+host` also `{host}`, its host's address. */
+  placeholders?: 'n' | 'n+host';
+  /** Required (true) or optional (false) in the stack config, where that differs from the wrapper. */
+  required?: boolean;
+  /** A section the stack config also takes as one value: the value of this key (`health: ADDRESS` is its agent). */
+  shorthand?: string;
+}
+
 export interface WrapperKey {
   value: WrapperValue;
+  /** How zunitgen's stack config differs (absent: it offers the key as the wrapper reads it). */
+  stack?: StackRule;
   /** The property of the validated configuration (durations end in Ms). */
   field: string;
   /** The wrapper's default; absent when there is none or it depends on other keys (`defaultText` says which). */
@@ -61,16 +88,21 @@ export const MAX_WARMUP_URLS = 64;
 
 const key = (value: WrapperValue, field: string, doc: string, more: Partial<WrapperKey> = {}): WrapperKey => ({ value, field, doc, ...more });
 const duration = (min?: number): WrapperValue => (min === undefined ? { kind: 'duration' } : { kind: 'duration', min });
+/** A listener or server address in the stack config: an IP literal, per client. */
+const CLIENT_ADDRESS: StackRule = { value: { kind: 'address', ipOnly: true }, placeholders: 'n+host' };
 
 export const WRAPPER_CONFIG = {
   top: {
     name: key({ kind: 'text', rule: 'name' }, 'name', 'the instance: logs, STATUS=, metric label, default haproxy.server', { required: true, defaultText: '--name' }),
     command: key({ kind: 'argv' }, 'command', 'the instance\'s argv, as a list (or after `--`)', { defaultText: 'after --' }),
-    http: key({ kind: 'address' }, 'http', 'the instance\'s own HTTP address: warm-up requests, default http/tcp check target', { default: '127.0.0.1:8080' }),
-    warmup: key({ kind: 'section' }, 'warmup', 'the URLs requested in order before READY=1'),
-    health: key({ kind: 'section' }, 'health', 'the agent-check and health HTTP listeners'),
-    checks: key({ kind: 'list', of: 'check', max: MAX_CHECKS }, 'checks', 'the health checks', { defaultText: 'one http check root of /' }),
-    observability: key({ kind: 'address' }, 'observability', 'plone.observability\'s probe listener: its /startup, /ready and /live become checks'),
+    http: key({ kind: 'address' }, 'http', 'the instance\'s own HTTP address: warm-up requests, default http/tcp check target', { default: '127.0.0.1:8080', stack: { ...CLIENT_ADDRESS, required: true } }),
+    // The stack config takes a list alone as the URLs.
+    warmup: key({ kind: 'section' }, 'warmup', 'the URLs requested in order before READY=1', { stack: { shorthand: 'urls' } }),
+    // The stack config requires the agent listener (HAProxy's agent-check), and takes an address alone as it.
+    health: key({ kind: 'section' }, 'health', 'the agent-check and health HTTP listeners', { stack: { shorthand: 'agent', required: true } }),
+    // zunitgen combines the entries with the checks it generates (by name); the total is held to MAX_CHECKS there.
+    checks: key({ kind: 'list', of: 'check', min: 0, max: MAX_CHECKS }, 'checks', 'the health checks', { defaultText: 'one http check root of /', stack: { value: { kind: 'list', of: 'check', min: 0 } } }),
+    observability: key({ kind: 'address' }, 'observability', 'plone.observability\'s probe listener: its /startup, /ready and /live become checks', { stack: CLIENT_ADDRESS }),
     watchdog: key({ kind: 'section' }, 'watchdog', 'when liveness is lost, and what is written before a kill'),
     stop: key({ kind: 'section' }, 'stop', 'the graceful stop'),
     signals: key({ kind: 'section' }, 'signals', 'what the wrapper passes on to the instance'),
@@ -78,9 +110,10 @@ export const WRAPPER_CONFIG = {
     log: key({ kind: 'section' }, 'log', 'the wrapper\'s log'),
   },
   warmup: {
-    budget: key(duration(1), 'budgetMs', 'total time for warm-up and startup checks', { default: 600_000 }),
+    // zunitgen writes the budget into TimeoutStartSec= too: whole seconds.
+    budget: key(duration(1), 'budgetMs', 'total time for warm-up and startup checks', { default: 600_000, stack: { value: duration(1000) } }),
     interval: key(duration(10), 'intervalMs', 'pause before retrying a URL that failed', { default: 1000 }),
-    urls: key({ kind: 'list', of: 'warmup-url', max: MAX_WARMUP_URLS }, 'urls', 'URLs requested in order, each until it passes', { defaultText: '[{path: /}]' }),
+    urls: key({ kind: 'list', of: 'warmup-url', min: 1, max: MAX_WARMUP_URLS, itemShorthand: 'path' }, 'urls', 'URLs requested in order, each until it passes', { defaultText: '[{path: /}]', stack: { value: { kind: 'list', of: 'warmup-url', min: 0, max: MAX_WARMUP_URLS, itemShorthand: 'path' } } }),
   },
   'warmup-url': {
     path: key({ kind: 'request-path' }, 'path', 'absolute request path', { required: true }),
@@ -90,8 +123,8 @@ export const WRAPPER_CONFIG = {
     timeout: key(duration(1), 'timeoutMs', 'per request', { default: 60_000 }),
   },
   health: {
-    agent: key({ kind: 'address', zeroPort: true }, 'agent', 'HAProxy agent-check listener (socket-activated: FileDescriptorName=agent)'),
-    http: key({ kind: 'address', zeroPort: true }, 'http', 'health HTTP listener (socket-activated: FileDescriptorName=http)'),
+    agent: key({ kind: 'address', zeroPort: true }, 'agent', 'HAProxy agent-check listener (socket-activated: FileDescriptorName=agent)', { stack: { ...CLIENT_ADDRESS, required: true } }),
+    http: key({ kind: 'address', zeroPort: true }, 'http', 'health HTTP listener (socket-activated: FileDescriptorName=http)', { stack: CLIENT_ADDRESS }),
     'detail-from': key({ kind: 'network-list' }, 'detailFrom', 'peers (networks) that get /health\'s full detail and /metrics; others get the state only', { default: LOOPBACK_NETWORKS }),
   },
   watchdog: {
@@ -101,11 +134,12 @@ export const WRAPPER_CONFIG = {
   },
   stop: {
     drain: key(duration(), 'drainMs', 'the longest time between reporting drain and the stop signal', { default: 10_000 }),
-    signal: key({ kind: 'signal' }, 'signal', 'the instance\'s stop signal', { default: 'SIGTERM' }),
-    timeout: key(duration(1), 'timeoutMs', 'SIGKILL after this', { default: 60_000 }),
+    signal: key({ kind: 'signal' }, 'signal', 'the instance\'s stop signal', { default: 'SIGTERM', stack: { value: { kind: 'enum', values: STOP_SIGNALS } } }),
+    // zunitgen writes the timeout into TimeoutStopSec= too: whole seconds.
+    timeout: key(duration(1), 'timeoutMs', 'SIGKILL after this', { default: 60_000, stack: { value: duration(1000) } }),
   },
   signals: {
-    forward: key({ kind: 'signal-list' }, 'forward', 'signals passed on to the instance', { default: [] }),
+    forward: key({ kind: 'signal-list' }, 'forward', 'signals passed on to the instance', { default: [], stack: { value: { kind: 'enum-list', values: FORWARDABLE_SIGNALS } } }),
     'stack-dump': key({ kind: 'enum', values: STACK_DUMP_MODES }, 'stackDump', 'hook: SIGUSR1 dumps every thread\'s stack without stopping', { default: 'off' }),
   },
   haproxy: {
@@ -120,27 +154,48 @@ export const WRAPPER_CONFIG = {
 
 export type WrapperSectionName = Exclude<keyof typeof WRAPPER_CONFIG, 'top'>;
 
-/** A check's key: the types that have it (every type when absent). */
-export interface CheckKey extends WrapperKey { types?: readonly CheckType[] }
+/** A check's key: the types that have it (every type when absent), and those that require it. */
+export interface CheckKey extends WrapperKey {
+  types?: readonly CheckType[];
+  requiredFor?: readonly CheckType[];
+}
 
 /** The keys of a check: those of every check, then those of some types only (as docs/znotify.md lists them). */
 export const CHECK_KEYS: Readonly<Record<string, CheckKey>> = {
-  name: key({ kind: 'text', rule: 'name' }, 'name', 'unique; in #reason, STATUS=, logs and metrics', { defaultText: 'the type' }),
-  type: key({ kind: 'enum', values: CHECK_TYPES }, 'type', 'what is checked', { required: true }),
+  // The stack config names every entry: the name is how an entry finds the generated check it changes.
+  name: key({ kind: 'text', rule: 'name' }, 'name', 'unique; in #reason, STATUS=, logs and metrics', { defaultText: 'the type', stack: { required: true } }),
+  // An entry named like a generated check keeps that check's type unless it gives one.
+  type: key({ kind: 'enum', values: CHECK_TYPES }, 'type', 'what is checked', { required: true, stack: { required: false } }),
   interval: key(duration(10), 'intervalMs', 'start to start', { default: 5000 }),
   timeout: key(duration(1), 'timeoutMs', 'per run', { default: 2000 }),
   'failure-threshold': key({ kind: 'integer', min: 1, max: 1000 }, 'failureThreshold', 'consecutive failures that turn a passing check failing', { default: 3 }),
   'success-threshold': key({ kind: 'integer', min: 1, max: 1000 }, 'successThreshold', 'consecutive successes that turn a failing check passing', { default: 1 }),
   roles: key({ kind: 'roles' }, 'roles', 'any of startup, readiness, liveness', { defaultText: 'by type' }),
   grace: key(duration(), 'graceMs', 'liveness only: how long a failing check still counts as live', { defaultText: 'watchdog.database-grace for zeo and postgresql, 0 otherwise' }),
-  address: { ...key({ kind: 'address' }, 'address', 'where to connect', { defaultText: 'http for http and tcp; required for zeo and postgresql' }), types: ['http', 'tcp', 'zeo', 'postgresql'] },
-  path: { ...key({ kind: 'request-path' }, 'path', 'the path to ask', { default: '/' }), types: ['http'] },
-  host: { ...key({ kind: 'text', rule: 'host-header' }, 'host', 'the Host: header'), types: ['http'] },
+  address: { ...key({ kind: 'address' }, 'address', 'where to connect', { defaultText: 'http for http and tcp; required for zeo and postgresql', stack: { placeholders: 'n' } }), types: ['http', 'tcp', 'zeo', 'postgresql'], requiredFor: ['zeo', 'postgresql'] },
+  path: { ...key({ kind: 'request-path' }, 'path', 'the path to ask', { default: '/', stack: { placeholders: 'n' } }), types: ['http'] },
+  host: { ...key({ kind: 'text', rule: 'host-header' }, 'host', 'the Host: header', { stack: { placeholders: 'n' } }), types: ['http'] },
   status: { ...key({ kind: 'integer', min: 100, max: 599 }, 'status', 'expected status', { default: 200 }), types: ['http'] },
   text: { ...key({ kind: 'text' }, 'text', 'text the body must contain'), types: ['http'] },
-  command: { ...key({ kind: 'argv' }, 'command', 'argv; exit 0 passes', { required: true }), types: ['command'] },
+  command: { ...key({ kind: 'argv' }, 'command', 'argv; exit 0 passes', { stack: { placeholders: 'n' } }), types: ['command'], requiredFor: ['command'] },
   'ruok-every': { ...key(duration(), 'ruokEveryMs', 'a full ruok at most this often; 0: every run', { default: 60_000 }), types: ['zeo'] },
 };
+
+/** zunitgen's own key of a `clients.checks` entry (the wrapper has none like it). */
+export const STACK_CHECK_KEYS: Readonly<Record<string, WrapperKey>> = {
+  enabled: key({ kind: 'boolean' }, 'enabled', 'false drops the generated check of this name (no other keys then)', { default: true }),
+};
+
+/** The value of a key as the stack config takes it: its stack rule's, else the wrapper's. */
+export function stackValueOf(k: WrapperKey): WrapperValue {
+  return k.stack?.value ?? k.value;
+}
+
+/** The least duration (ms) of a key (0 when none), in the stack config (`stack`) or in the wrapper's file. */
+export function minDurationOf(k: WrapperKey, stack = false): number {
+  const v = stack ? stackValueOf(k) : k.value;
+  return v.kind === 'duration' ? v.min ?? 0 : 0;
+}
 
 /** The roles of a check that does not list its own. Databases: startup and readiness, never liveness by default. */
 export const DEFAULT_ROLES: Readonly<Record<CheckType, readonly CheckRole[]>> = {

@@ -13,14 +13,14 @@
 
 import { isSeq, type Node, type YAMLMap } from 'yaml';
 import type { CheckModel, CheckRole, CheckType } from './model.js';
-import { CHECK_KEYS as WRAPPER_CHECK_KEYS, CHECK_ROLES, CHECK_TYPES, commonCheckKeys, NAME_RULE, NAME_RULE_TEXT, parseRequestPath, type WrapperValue } from '@zope-systemd/common';
+import { CHECK_KEYS as WRAPPER_CHECK_KEYS, CHECK_ROLES, CHECK_TYPES, commonCheckKeys, NAME_RULE, NAME_RULE_TEXT, parseRequestPath, STACK_CHECK_KEYS, type WrapperValue } from '@zope-systemd/common';
 import { didYouMean, expandTemplate, hasPlaceholder, isHostHeader, parseAddress, q, type Address } from './values.js';
 import { command, describe, quotedDelta, type Walker } from './yaml-reader.js';
 
 // The wrapper's check keys, types and roles are described once (@zope-systemd/common, wrapper-config.ts).
 export { CHECK_ROLES, CHECK_TYPES };
-/** The wrapper's keys of every check, plus `enabled` (zunitgen's own: false drops a generated check). */
-const COMMON_KEYS: readonly string[] = commonCheckKeys().flatMap((k) => (k === 'type' ? [k, 'enabled'] : [k]));
+/** The wrapper's keys of every check, plus zunitgen's own (`enabled`: false drops a generated check). */
+const COMMON_KEYS: readonly string[] = commonCheckKeys().flatMap((k) => (k === 'type' ? [k, ...Object.keys(STACK_CHECK_KEYS)] : [k]));
 /** The wrapper's further keys of each type. */
 export const TYPE_KEYS: Readonly<Record<CheckType, readonly string[]>> = Object.fromEntries(CHECK_TYPES.map((t) => [t,
   Object.entries(WRAPPER_CHECK_KEYS).filter(([, k]) => k.types?.includes(t)).map(([name]) => name)])) as Record<CheckType, string[]>;
@@ -177,7 +177,7 @@ function parseEntry(w: Walker, item: Node | null, where: string, generated: read
   if (name === undefined || type === undefined) return undefined;
 
   // What the wrapper requires of the type, given or kept from the generated check.
-  const needs = type === 'zeo' || type === 'postgresql' ? 'address' : type === 'command' ? 'command' : undefined;
+  const needs = Object.entries(WRAPPER_CHECK_KEYS).find(([, k]) => k.requiredFor?.includes(type))?.[0];
   if (needs && !m.has(needs) && !(base && TYPE_KEYS[type].includes(needs) && Object.hasOwn(base, needs))) {
     w.err(item, `${where}: a ${type} check needs ${q(needs)}`,
       needs === 'command' ? 'e.g. command: [/usr/bin/test, -w, /srv/plone/var]' : `e.g. address: 127.0.0.1:${type === 'zeo' ? 8100 : 5432}`);

@@ -1,6 +1,7 @@
 // @zope-systemd/unitgen: parse (config -> model), render (model + templates -> files), IO (write, verify).
 export { ConfigError, TemplateError, OutputConflictError, OutputError, InputError, LockBusyError, VerifyError, formatIssue, type ConfigIssue } from './errors.js';
 export { parseStack, decodeConfig, KEYS, MAX_DEPTH, type ParseOptions } from './parse.js';
+export { stackConfigSchema } from './stack-schema.js';
 export type { StackModel, ClientModel, CheckModel, CheckType, CheckRole, MemoryLimits, WarmupUrl } from './model.js';
 export { CHECK_KEYS, CHECK_TYPES, CHECK_ROLES, TYPE_KEYS } from './check-config.js';
 export { renderWith, checkUnitShape, header, TEMPLATE_NAMES, WATCHDOG_ABORT_MS, type GeneratedFile, type RenderOptions, type TemplateSources, type Compiled, type TemplateFn } from './render.js';

@@ -7,7 +7,7 @@ import { ConfigError, type ConfigIssue } from './errors.js';
 import { invalidUnitName, systemdEscape, UNIT_NAME_MAX } from './escape.js';
 import type { CheckModel, ClientModel, MemoryLimits, StackModel, WarmupUrl } from './model.js';
 import { addressesClash, bindTarget, expandTemplate, formatAddress, MAX_CONFIG_BYTES, isHostHeader, parseAddress, q, sizeBytes, type Address } from './values.js';
-import { LOG_LEVELS, LOOPBACK_NETWORKS, parseNetwork, parseRequestPath, sectionKeys, WRAPPER_CONFIG } from '@zope-systemd/common';
+import { FORWARDABLE_SIGNALS, LOG_LEVELS, LOOPBACK_NETWORKS, minDurationOf, parseNetwork, parseRequestPath, sectionKeys, STOP_SIGNALS, WRAPPER_CONFIG } from '@zope-systemd/common';
 import { CHECK_KEYS, checksFor, generatedChecks, MAX_WRAPPER_CHECKS, parseChecks } from './check-config.js';
 import { command, describe, quotedDelta, Walker } from './yaml-reader.js';
 import { existingUnits, recycleUnitNames, reservedStackName } from './unit-names.js';
@@ -41,9 +41,10 @@ export const KEYS = {
 function wrapperDefault(section: 'warmup' | 'stop', key: string): number {
   return (WRAPPER_CONFIG[section] as Record<string, { default?: unknown }>)[key]!.default as number;
 }
-const STOP_SIGNALS = ['SIGTERM', 'SIGINT', 'SIGQUIT', 'SIGHUP', 'SIGUSR1', 'SIGUSR2'];
-/** What the wrapper can forward (signal-policy.ts FORWARDABLE): the signals it catches from its start. */
-const FORWARD_SIGNALS = ['SIGHUP', 'SIGINT', 'SIGUSR1', 'SIGUSR2'];
+/** The least duration (ms) of a wrapper key in the stack config (its `stack` rule where it has one). */
+const stackMin = <S extends 'warmup' | 'warmup-url' | 'stop'>(section: S, key: keyof (typeof WRAPPER_CONFIG)[S]) => minDurationOf(WRAPPER_CONFIG[section][key] as never, true);
+/** The signals the stack config offers for clients.stop.signal and clients.signals.forward. */
+const FORWARD_SIGNALS: readonly string[] = FORWARDABLE_SIGNALS;
 const BALANCE = ['leastconn', 'roundrobin', 'first', 'source'];
 const MAX_CLIENTS = 128;
 
@@ -515,7 +516,7 @@ function readClientOptions(t: Top, cm: Map<string, Node | null> | undefined, hos
 function readClientStop(w: Walker, node: Node, stop: StackModel['stop']): void {
   const m = w.map(node, 'clients.stop', KEYS.stop);
   if (m?.has('drain')) stop.drainMs = w.duration(m.get('drain')!, 'clients.stop.drain') ?? stop.drainMs;
-  if (m?.has('timeout')) stop.timeoutMs = w.duration(m.get('timeout')!, 'clients.stop.timeout', 1000) ?? stop.timeoutMs;
+  if (m?.has('timeout')) stop.timeoutMs = w.duration(m.get('timeout')!, 'clients.stop.timeout', stackMin('stop', 'timeout')) ?? stop.timeoutMs;
   if (m?.has('signal')) stop.signal = w.enumOf(m.get('signal')!, 'clients.stop.signal', STOP_SIGNALS) ?? stop.signal;
 }
 
@@ -788,13 +789,15 @@ function zeoAddressNode(top: Map<string, Node | null>): Node | null {
   return (isMap(z) ? (z.get('address', true) as Node | null) : null) ?? z ?? null;
 }
 
+const URL_STATUS = WRAPPER_CONFIG['warmup-url'].status.value as { min: number; max: number };
+
 function parseWarmup(w: Walker, node: Node | null, out: StackModel['warmup']): void {
   let urlsNode: Node | null = node;
   if (isMap(node)) {
     const m = w.map(node, 'clients.warmup', KEYS.warmup);
     if (!m) return;
-    if (m.has('budget')) out.budgetMs = w.duration(m.get('budget')!, 'clients.warmup.budget', 1000) ?? out.budgetMs;
-    if (m.has('interval')) out.intervalMs = w.duration(m.get('interval')!, 'clients.warmup.interval', 10) ?? out.intervalMs;
+    if (m.has('budget')) out.budgetMs = w.duration(m.get('budget')!, 'clients.warmup.budget', stackMin('warmup', 'budget')) ?? out.budgetMs;
+    if (m.has('interval')) out.intervalMs = w.duration(m.get('interval')!, 'clients.warmup.interval', stackMin('warmup', 'interval')) ?? out.intervalMs;
     urlsNode = m.get('urls') ?? null;
     if (!m.has('urls')) return;
   }
@@ -815,9 +818,9 @@ function parseWarmup(w: Walker, node: Node | null, out: StackModel['warmup']): v
         if (h !== undefined && !isHostHeader(h)) w.err(m.get('host')!, `clients.warmup.urls[].host: not a host name: ${q(h)}`);
         else if (h !== undefined) u.host = h;
       }
-      if (m.has('status')) u.status = w.int(m.get('status')!, 'clients.warmup.urls[].status', 100, 599) ?? 200;
+      if (m.has('status')) u.status = w.int(m.get('status')!, 'clients.warmup.urls[].status', URL_STATUS.min, URL_STATUS.max) ?? 200;
       if (m.has('text')) { const t = w.str(m.get('text')!, 'clients.warmup.urls[].text'); if (t !== undefined) u.text = t; }
-      if (m.has('timeout')) { const d = w.duration(m.get('timeout')!, 'clients.warmup.urls[].timeout', 1); if (d !== undefined) u.timeoutMs = d; }
+      if (m.has('timeout')) { const d = w.duration(m.get('timeout')!, 'clients.warmup.urls[].timeout', stackMin('warmup-url', 'timeout')); if (d !== undefined) u.timeoutMs = d; }
       if (!m.has('path')) continue;
     }
     const p = w.str(pathNode, 'clients.warmup path');

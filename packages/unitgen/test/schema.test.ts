@@ -1,61 +1,96 @@
-// The published JSON Schema (schema/stack.schema.json) and zunitgen's own validator agree: the example and
-// every fixture pass both, the key tables are the same, and typical mistakes fail both.
+// The published JSON Schema of the stack config (schema/stack.schema.json, written by `pnpm build` from
+// stack-schema.ts and, for the wrapper's keys, from the one description of the wrapper configuration) and
+// zunitgen's own parser agree: the examples and every fixture pass both, every object has exactly the keys the
+// parser accepts (a key in one place only fails here), and typical mistakes fail both.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import { ConfigError, KEYS, parseStack } from '../src/index.js';
+import { ConfigError, KEYS, parseStack, stackConfigSchema } from '../src/index.js';
 import { FIXTURES, PKG, REPO } from './helpers.js';
 import { validateSchema } from '../../../test/harness/json-schema.js';
 
 type Schema = Record<string, unknown>;
 const schema = JSON.parse(readFileSync(join(PKG, 'schema/stack.schema.json'), 'utf8')) as Schema;
 
-const check = (s: Schema, v: unknown): string[] => validateSchema(s, v);
-
-function resolve(ref: string): Schema {
-  return ref.replace(/^#\//, '').split('/').reduce<Schema>((o, k) => o[k] as Schema, schema);
+const check = (v: unknown): string[] => validateSchema(schema, v);
+const def = (name: string) => (schema.$defs as Record<string, Schema>)[name]!;
+/** The object form of a value that may also be written short (health: ADDRESS, warmup: [URLs]). */
+function objectForm(s: Schema): Schema {
+  const ref = (s.$ref ?? (s.oneOf as Schema[] | undefined)?.find((x) => x.$ref)?.$ref) as string | undefined;
+  return ref ? def(ref.replace('#/$defs/', '')) : s;
 }
 
 const inputs = [join(REPO, 'examples/stack/plone.yaml'), join(REPO, 'examples/stack/plone-hosts.yaml'), ...readdirSync(FIXTURES).map((d) => join(FIXTURES, d, 'stack.yaml'))];
 
-test('the example and every fixture validate against the schema and against zunitgen', () => {
+test('the built schema is the one stack-schema.ts and the wrapper\'s description give', () => {
+  assert.deepEqual(schema, JSON.parse(JSON.stringify(stackConfigSchema())), 'schema/stack.schema.json is stale: run pnpm build');
+});
+
+test('the examples and every fixture validate against the schema and against zunitgen', () => {
+  assert.ok(inputs.length > 5, `found ${inputs.length} configs`);
   for (const f of inputs) {
     const text = readFileSync(f, 'utf8');
-    assert.deepEqual(check(schema, parseYaml(text)), [], f);
+    assert.deepEqual(check(parseYaml(text)), [], f);
     parseStack(text, { file: f });
   }
 });
 
-test('schema properties are exactly the keys zunitgen accepts', () => {
+test('every object of the schema has exactly the keys zunitgen accepts there', () => {
   const props = (s: Schema) => Object.keys((s.properties ?? {}) as object).sort();
   const p = schema.properties as Record<string, Schema>;
   const clients = p.clients!.properties as Record<string, Schema>;
-  const pairs: Array<[readonly string[], Schema]> = [
-    [KEYS.root, schema],
-    [KEYS.database, p.database!],
-    [KEYS.postgresql, (p.database!.properties as Record<string, Schema>).postgresql!],
-    [KEYS.zeo, p.zeo!],
-    [KEYS.clients, p.clients!],
-    [KEYS.health, (clients.health!.oneOf as Schema[])[1]!],
-    [KEYS.warmup, (clients.warmup!.oneOf as Schema[])[1]!],
-    [KEYS['warmup-url'], (resolve('#/$defs/warmupUrl').oneOf as Schema[])[1]!],
-    [KEYS.memory, resolve('#/$defs/memory')],
-    [KEYS.stop, clients.stop!],
-    [KEYS['clients-watchdog'], clients.watchdog!],
-    [KEYS.check, resolve('#/$defs/check')],
-    [KEYS.limits, p.limits!],
-    [KEYS.haproxy, p.haproxy!],
-    [KEYS.haproxyInstall, (p.haproxy!.properties as Record<string, Schema>).install!],
-    [KEYS.host, resolve('#/$defs/host')],
+  const pairs: Array<[string, readonly string[], Schema]> = [
+    ['root', KEYS.root, schema],
+    ['database', KEYS.database, p.database!],
+    ['database.postgresql', KEYS.postgresql, (p.database!.properties as Record<string, Schema>).postgresql!],
+    ['zeo', KEYS.zeo, p.zeo!],
+    ['clients', KEYS.clients, p.clients!],
+    ['clients.health', KEYS.health, objectForm(clients.health!)],
+    ['clients.warmup', KEYS.warmup, objectForm(clients.warmup!)],
+    ['clients.warmup.urls[]', KEYS['warmup-url'], def('wrapper-warmup-url')],
+    ['memory', KEYS.memory, def('memory')],
+    ['clients.stop', KEYS.stop, objectForm(clients.stop!)],
+    ['clients.watchdog', KEYS['clients-watchdog'], objectForm(clients.watchdog!)],
+    ['clients.signals', KEYS['clients-signals'], objectForm(clients.signals!)],
+    ['clients.checks[]', KEYS.check, def('wrapper-check')],
+    ['clients.recycle', KEYS.recycle, clients.recycle!],
+    ['limits', KEYS.limits, p.limits!],
+    ['haproxy', KEYS.haproxy, p.haproxy!],
+    ['haproxy.install', KEYS.haproxyInstall, (p.haproxy!.properties as Record<string, Schema>).install!],
+    ['hosts[]', KEYS.host, def('host')],
   ];
-  for (const [keys, s] of pairs) assert.deepEqual(props(s), [...keys].sort());
+  for (const [where, keys, s] of pairs) assert.deepEqual(props(s), [...keys].sort(), where);
+  // Every object of KEYS has its pair above.
+  assert.equal(pairs.length, Object.keys(KEYS).length);
 });
 
+/** Each [from, to] edit of the example must be refused by both. */
+function bothRefuse(base: string, mutations: ReadonlyArray<readonly [string, string]>): void {
+  for (const [from, to] of mutations) {
+    assert.ok(base.includes(from), from);
+    const text = base.replace(from, to);
+    assert.notDeepEqual(check(parseYaml(text)), [], `schema accepted: ${to}`);
+    assert.throws(() => parseStack(text, { file: 'x.yaml' }), ConfigError, `zunitgen accepted: ${to}`);
+  }
+}
+
+/** Each [from, to] edit of the example must be accepted by both. */
+function bothAccept(base: string, edits: ReadonlyArray<readonly [string, string]>): void {
+  for (const [from, to] of edits) {
+    assert.ok(base.includes(from), from);
+    const text = base.replace(from, to);
+    assert.deepEqual(check(parseYaml(text)), [], `schema refused: ${to}`);
+    parseStack(text, { file: 'x.yaml' });
+  }
+}
+
+const EXAMPLE = () => readFileSync(join(REPO, 'examples/stack/plone.yaml'), 'utf8');
+const PLONE_CHECK = '{ name: plone, type: http, path: /Plone/@@ok, host: www.example.org, text: OK, roles: [readiness] }';
+
 test('typical mistakes fail both the schema and zunitgen', () => {
-  const base = readFileSync(join(REPO, 'examples/stack/plone.yaml'), 'utf8');
-  const mutations: Array<[string, string]> = [
+  bothRefuse(EXAMPLE(), [
     ['stack: plone', 'stack: plone\nstak: x'],
     ['  count: 4', '  count: 0'],
     ['  http: 127.0.0.1:{8080+n}', '  http: localhost:{8080+n}'],
@@ -70,11 +105,59 @@ test('typical mistakes fail both the schema and zunitgen', () => {
     ['text: OK, roles: [readiness]', 'text: OK, roles: [ready]'],
     ['{ name: plone, type: http', '{ name: "plone site", type: http'],
     ['watchdog: { database-grace: 5min }', 'watchdog: { database-grace: soon }'],
-  ];
-  for (const [from, to] of mutations) {
-    assert.ok(base.includes(from), from);
-    const text = base.replace(from, to);
-    assert.notDeepEqual(check(schema, parseYaml(text)), [], `schema accepted: ${to}`);
-    assert.throws(() => parseStack(text, { file: 'x.yaml' }), ConfigError, `zunitgen accepted: ${to}`);
-  }
+    // The stack config's own rules for the wrapper's keys (the description's `stack` rules).
+    ['stop: { drain: 10s, timeout: 60s }', 'stop: { drain: 10s, timeout: 60s, signal: SIGKILL }'],
+    ['stop: { drain: 10s, timeout: 60s }', 'stop: { drain: 10s, timeout: 60s, signal: TERM }'],
+    ['  threads: 2', '  threads: 2\n  signals: { forward: [SIGTERM] }'],
+    ['  threads: 2', '  threads: 2\n  signals: { forward: SIGHUP }'],
+    ['    agent: 127.0.0.1:{9080+n}     # HAProxy agent-check', '    detail-from: [127.0.0.0/8]'],
+    ['{ name: root, interval: 10s }', '{ name: root, enabled: false, interval: 10s }'],
+    ['{ name: root, interval: 10s }', '{ interval: 10s }'],
+    ['    agent: 127.0.0.1:{9080+n}', '    agent: "127.0.0.1:{9080+m}"'],
+    ['    agent: 127.0.0.1:{9080+n}', '    agent: "agent.local:{9080+n}"'],
+  ]);
+});
+
+test('durations below their least value, as a number or as text in any unit, fail both', () => {
+  bothRefuse(EXAMPLE(), [
+    ['    budget: 10min', '    budget: 999ms'],    // TimeoutStartSec=: at least 1 s in the stack config
+    ['    budget: 10min', '    budget: 0.5'],
+    ['    budget: 10min', '    budget: "0.5"'],
+    ['    budget: 10min', '    budget: 900000us'],
+    ['    budget: 10min', '    budget: 0.01min'],
+    ['stop: { drain: 10s, timeout: 60s }', 'stop: { drain: 10s, timeout: 500ms }'],
+    ['{ name: root, interval: 10s }', '{ name: root, interval: 9ms }'],
+    ['{ name: root, interval: 10s }', '{ name: root, interval: 0 }'],
+    ['{ name: root, interval: 10s }', '{ name: root, interval: 0.009 }'],
+    ['{ name: root, interval: 10s }', '{ name: root, interval: 9999 us }'],
+    ['{ name: root, interval: 10s }', '{ name: root, timeout: 0.5ms }'],
+  ]);
+  // At the least value, in any unit, both accept.
+  bothAccept(EXAMPLE(), [
+    ['    budget: 10min', '    budget: 1s'],
+    ['    budget: 10min', '    budget: 1000ms'],
+    ['    budget: 10min', '    budget: 1'],
+    ['    budget: 10min', '    budget: 0.02min'],
+    ['{ name: root, interval: 10s }', '{ name: root, interval: 10ms }'],
+    ['{ name: root, interval: 10s }', '{ name: root, interval: 10000us }'],
+    ['{ name: root, interval: 10s }', '{ name: root, interval: 0.01 }'],
+    ['{ name: root, interval: 10s }', '{ name: root, interval: "5ms 5ms" }'],
+  ]);
+});
+
+test('a key of another check type fails both; the keys of the type pass', () => {
+  bothRefuse(EXAMPLE(), [
+    [PLONE_CHECK, '{ name: db, type: zeo, address: 127.0.0.1:8100, path: / }'],
+    [PLONE_CHECK, '{ name: port, type: tcp, address: 127.0.0.1:8080, status: 200 }'],
+    [PLONE_CHECK, '{ name: disk, type: command, command: [/bin/true], address: 127.0.0.1:1 }'],
+    [PLONE_CHECK, '{ name: web, type: http, ruok-every: 1min }'],
+    [PLONE_CHECK, '{ name: pg, type: postgresql, address: 127.0.0.1:5432, text: OK }'],
+  ]);
+  bothAccept(EXAMPLE(), [
+    [PLONE_CHECK, '{ name: db, type: zeo, address: "127.0.0.1:{8100+n}", ruok-every: 0 }'],
+    [PLONE_CHECK, '{ name: disk, type: command, command: [bin/check, "var/client{n}"], timeout: 10s }'],
+    [PLONE_CHECK, '{ name: pg, type: postgresql, address: "db.example.org:5432" }'],
+    ['{ name: root, interval: 10s }', '{ name: root, enabled: false }'],
+    ['{ name: root, interval: 10s }', '{ name: zeo, type: tcp }'],
+  ]);
 });

@@ -147,7 +147,8 @@ test('clients.watchdog: every value reaches the wrapper, 0 and false included', 
 
 // The wrapper's configuration is described once (@zope-systemd/common, wrapper-config.ts): the wrapper reads its
 // file by it, and zunitgen takes its key lists from it. What is written by hand beside it (the template, the
-// JSON Schema, the docs) must have exactly its keys, types and limits: a key in one place only fails here.
+// docs) must have exactly its keys: a key in one place only fails here. Both JSON Schemas are generated from
+// it; schema.test.ts and znotify-schema.test.ts hold each to its tool's parser.
 test('the stack config offers exactly the wrapper\'s keys for checks, watchdog, warm-up, health, stop and signals', () => {
   const sorted = (xs: Iterable<string>) => [...new Set(xs)].sort();
   assert.deepEqual(sorted(CHECK_TYPES), sorted(WRAPPER.CHECK_TYPES), 'check types');
@@ -172,31 +173,6 @@ test('the template writes every key of the wrapper config, and checkView names e
     assert.ok(name, `checkView has no name for ${key}`);
     assert.match(tpl, new RegExp(`^ {2}(- | {2})${key}: \\{\\{yaml ${name}\\}\\}$`, 'm'), `the template does not write checks[].${key}`);
   }
-});
-
-type Schema = Record<string, any>;
-test('the JSON Schema\'s wrapper parts have the description\'s keys, values and limits', () => {
-  const schema = JSON.parse(readFileSync(join(REPO, 'packages/unitgen/schema/stack.schema.json'), 'utf8')) as Schema;
-  const check = schema.$defs.check as Schema;
-  const clients = schema.properties.clients.properties as Schema;
-  assert.deepEqual(check.properties.type.enum, [...WRAPPER.CHECK_TYPES]);
-  assert.deepEqual(check.properties.roles.oneOf[1].items.enum, [...WRAPPER.CHECK_ROLES]);
-  assert.deepEqual(clients.signals.properties['stack-dump'].enum, [...WRAPPER.STACK_DUMP_MODES]);
-  assert.deepEqual(schema.properties['log-level'].enum, [...WRAPPER.LOG_LEVELS]);
-  const limits = (keys: WRAPPER.WrapperSection, props: Schema, what: string) => {
-    for (const [key, k] of Object.entries(keys)) {
-      const p = props[key] as Schema | undefined;
-      if (!p) continue; // sections zunitgen fills itself (name, command, ...) have no property here
-      if (k.value.kind === 'integer') assert.deepEqual([p.minimum, p.maximum], [k.value.min, k.value.max], `${what}.${key}`);
-      if (k.value.kind === 'duration') assert.equal(p.$ref, '#/$defs/duration', `${what}.${key}`);
-      if (k.value.kind === 'boolean') assert.equal(p.type, 'boolean', `${what}.${key}`);
-    }
-  };
-  limits(WRAPPER.CHECK_KEYS, check.properties, 'check');
-  limits(WRAPPER.WRAPPER_CONFIG.watchdog, clients.watchdog.properties, 'clients.watchdog');
-  limits(WRAPPER.WRAPPER_CONFIG.stop, clients.stop.properties, 'clients.stop');
-  limits(WRAPPER.WRAPPER_CONFIG.warmup, clients.warmup.oneOf[1].properties, 'clients.warmup');
-  limits(WRAPPER.WRAPPER_CONFIG['warmup-url'], schema.$defs.warmupUrl.oneOf[1].properties, 'clients.warmup.urls[]');
 });
 
 test('docs/znotify.md documents every key of the wrapper config', () => {

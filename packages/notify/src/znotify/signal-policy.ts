@@ -2,6 +2,7 @@
 // handler of its own (SIGHUP, SIGUSR1, SIGUSR2 and SIGTERM kill it at once; waitress turns SIGINT into its stop).
 // So nothing is passed on unless `signals.forward` lists it, for an instance that does handle it. One table,
 // used by run.ts and printed in docs/znotify.md.
+import { FORWARDABLE_SIGNALS } from '@zope-systemd/common';
 import type { StackDumpMode } from './stack-dump.js';
 
 export type SignalAction =
@@ -17,7 +18,7 @@ export type SignalAction =
   | 'ignore';
 
 /** The signals the wrapper catches from its first moments (signals.ts): the only ones it can forward. */
-const FORWARDABLE: readonly NodeJS.Signals[] = ['SIGHUP', 'SIGINT', 'SIGUSR1', 'SIGUSR2'];
+const FORWARDABLE: readonly NodeJS.Signals[] = FORWARDABLE_SIGNALS;
 
 export interface SignalPolicyConfig {
   forward: readonly NodeJS.Signals[];
