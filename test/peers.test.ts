@@ -1,14 +1,17 @@
 // The peer harnesses against the real programs: haproxy (agent-check, httpchk, Runtime API), a throw-away
 // PostgreSQL 15, and the process helper itself.
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import http from 'node:http';
 import net from 'node:net';
 import { describe, it, type TestContext } from 'node:test';
 import { haproxySkipReason, useHaproxy } from './harness/haproxy.js';
 import { freePort } from './harness/net.js';
 import { postgresSkipReason, sslRequest, usePostgres } from './harness/postgres.js';
-import { sampleSkipReason, startInstance, startPeer } from './harness/proc.js';
+import { peerEnv, REPO_ROOT, sampleSkipReason, startInstance, startPeer } from './harness/proc.js';
 
 /** A tiny HAProxy agent (agent-check protocol, configuration.txt): one line per connection, then close. */
 async function agent(t: TestContext, initial: string): Promise<{ port: number; reply: (line: string) => void }> {
@@ -93,6 +96,30 @@ describe('haproxy harness', { skip: hxSkip }, () => {
       await hx.waitForState('plone', 'client1', 'UP', { timeoutMs: 5_000 });
       assert.match(inst.stderr(), /"GET \/ HTTP\/1\.1" 200/); // the checks really went through waitress
     });
+
+  // A start that never becomes ready is bounded: it fails naming what it waited for, stops HAProxy, removes its
+  // files, and leaves nothing behind that keeps the test process running (run in a process of its own to see that).
+  it('a HAProxy whose Runtime API never answers: start fails naming the wait, haproxy is stopped, nothing is left running', async (t) => {
+    const tmp = mkdtempSync(join(tmpdir(), 'zs-hx-never-'));
+    t.after(() => rmSync(tmp, { recursive: true, force: true }));
+    const port = await freePort();
+    // The stats socket on TCP: HAProxy runs, and the harness's unix-socket client never gets an answer.
+    const script = join(tmp, 'start.mts');
+    writeFileSync(script, `import { startHaproxy } from ${JSON.stringify(join(REPO_ROOT, 'test/harness/haproxy.ts'))};
+try { await startHaproxy({ config: 'global\\n  stats socket ipv4@127.0.0.1:${port} level admin\\n', readyTimeoutMs: 1500 }); console.log('started'); }
+catch (e) { console.log(e.message); }
+`);
+    const work = join(tmp, 'tmp');
+    mkdirSync(work);
+    const r = spawnSync(process.execPath, ['--import', 'tsx', script], { cwd: REPO_ROOT, env: { ...peerEnv(), TMPDIR: work }, encoding: 'utf8', timeout: 60_000 });
+    assert.equal(r.signal, null, `the process did not end by itself (killed by the hang guard): ${r.stdout}${r.stderr}`);
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /^haproxy did not start: haproxy \(pid \d+\) not ready: (timed out after 1500 ms|the Runtime API .* did not answer)/);
+    assert.match(r.stdout, new RegExp(`waited for: the Runtime API ipv4@127\\.0\\.0\\.1:${port} to answer \`show info\` as haproxy's own pid \\(last try: .*ENOENT`));
+    const pid = Number(/\(pid (\d+)\)/.exec(r.stdout)![1]);
+    assert.throws(() => process.kill(pid, 0), { code: 'ESRCH' }, `haproxy (pid ${pid}) still runs`);
+    assert.deepEqual(readdirSync(work).filter((n) => n.startsWith('zs-haproxy-')), [], 'the harness left its temp dir behind');
+  });
 
   it('a config given as text gets the admin socket inserted into `global`; stop() removes the temp dir', async (t) => {
     const port = await freePort();

@@ -8,15 +8,41 @@ import * as net from 'node:net';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import { builtinTemplates, parseStack, renderWith } from '@zope-systemd/unitgen';
-import { HAPROXY_BIN, haproxySkipReason, runtimeCommand, startHaproxy } from './harness/haproxy.js';
-import { startPeer } from './harness/proc.js';
-import { setTimeout as sleep } from 'node:timers/promises';
+import { HAPROXY_BIN, haproxySkipReason, startHaproxy, type Haproxy } from './harness/haproxy.js';
 import { freePort } from './harness/net.js';
 import { portBase } from './fixtures/unitgen/stack.js';
 
 const skip = haproxySkipReason();
+
+/** A HAProxy agent (agent-check) on 127.0.0.1:port: answers every connection with `line` and closes it. */
+function agentServer(port: number, line: string): Promise<net.Server> {
+  return new Promise((resolve, reject) => {
+    // HAProxy resets the connection once it has read the line: that reset is expected, not an error.
+    const s = net.createServer((c) => { c.on('error', () => {}); c.end(`${line}\n`); });
+    s.once('error', reject);
+    s.listen(port, '127.0.0.1', () => resolve(s));
+  });
+}
+
+/**
+ * The standalone configuration zunitgen writes for the stack `text`: `haproxy -c` passes it without a warning, then
+ * a real HAProxy runs it (stopped when the test ends).
+ */
+async function runStandalone(t: TestContext, dir: string, text: string): Promise<{ cfg: string; hx: Haproxy }> {
+  const files = renderWith(parseStack(text, { file: 'site.yaml' }), builtinTemplates(), { outDir: '/etc/systemd/system' });
+  const cfg = files.find((f) => f.name === 'haproxy-site-standalone.cfg');
+  assert.ok(cfg, files.map((f) => f.name).join(' '));
+  const file = join(dir, 'haproxy.cfg');
+  writeFileSync(file, cfg.content);
+  const check = spawnSync(HAPROXY_BIN, ['-c', '-f', file], { encoding: 'utf8' });
+  assert.equal(check.status, 0, `${check.stdout}${check.stderr}\n${cfg.content}`);
+  assert.doesNotMatch(check.stdout + check.stderr, /\[WARNING\]/, `${check.stdout}${check.stderr}`);
+  const hx = await startHaproxy({ config: cfg.content });
+  t.after(() => hx.stop());
+  return { cfg: cfg.content, hx };
+}
 
 test('the standalone HAProxy configuration is checked by haproxy -c and serves through its frontend', { skip, timeout: 60_000 }, async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'zs-standalone-'));
@@ -30,13 +56,8 @@ test('the standalone HAProxy configuration is checked by haproxy -c and serves t
     s.once('error', reject);
     s.listen(port, '127.0.0.1', () => resolve(s));
   })));
-  // The agent the backend asks (the wrapper's, answered here by a plain TCP server with the words of a warm client).
-  const agent = await new Promise<net.Server>((resolve, reject) => {
-    // HAProxy resets the connection once it has read the line: that reset is expected, not an error.
-    const s = net.createServer((c) => { c.on('error', () => {}); c.end('up ready 100%\n'); });
-    s.once('error', reject);
-    s.listen(a1, '127.0.0.1', () => resolve(s));
-  });
+  // The agent the backend asks (the wrapper's, answered here with the words of a warm client).
+  const agent = await agentServer(a1, 'up ready 100%');
   t.after(() => { for (const s of servers) s.close(); agent.close(); });
   const sock = join(dir, 'admin.sock');
   const text = `stack: site
@@ -50,16 +71,7 @@ clients:
 haproxy: { backend: site, stats-socket: ${sock}, check-interval: 200ms, frontend: "127.0.0.1:${fe}", server-state-file: ${join(dir, 'server-state')} }
 `;
   writeFileSync(join(dir, 'server-state'), '1\n'); // the documented step before the first start
-  const files = renderWith(parseStack(text, { file: 'site.yaml' }), builtinTemplates(), { outDir: '/etc/systemd/system' });
-  const cfg = files.find((f) => f.name === 'haproxy-site-standalone.cfg');
-  assert.ok(cfg, files.map((f) => f.name).join(' '));
-  const file = join(dir, 'haproxy.cfg');
-  writeFileSync(file, cfg.content);
-  const check = spawnSync(HAPROXY_BIN, ['-c', '-f', file], { encoding: 'utf8' });
-  assert.equal(check.status, 0, `${check.stdout}${check.stderr}\n${cfg.content}`);
-  assert.doesNotMatch(check.stdout + check.stderr, /\[WARNING\]/, `${check.stdout}${check.stderr}`);
-  const hx = await startHaproxy({ config: cfg.content, statsSocket: sock });
-  t.after(() => hx.stop());
+  const { hx } = await runStandalone(t, dir, text);
   assert.equal(hx.statsSocket, sock, 'the stats socket is the one in the generated global section');
   for (const s of ['client1']) await hx.waitForState('site', s, 'UP', { timeoutMs: 20_000 });
   const body = await new Promise<string>((resolve, reject) => {
@@ -80,11 +92,7 @@ test('a reload keeps a DOWN and a draining client as they were (server-state-fil
   const fe = (await portBase(1, taken)) + 1, http = await portBase(3, taken), agent = await portBase(3, taken);
   // client1 and client2 have agents (client2's says "drain", as a stopping wrapper does); client3 has none: it is
   // stopped, and its checks are refused.
-  const agents = await Promise.all([[1, 'up ready 100%'], [2, 'up drain']].map(([n, line]) => new Promise<net.Server>((resolve, reject) => {
-    const s = net.createServer((c) => { c.on('error', () => {}); c.end(`${line}\n`); });
-    s.once('error', reject);
-    s.listen(agent + (n as number), '127.0.0.1', () => resolve(s));
-  })));
+  const agents = await Promise.all([agentServer(agent + 1, 'up ready 100%'), agentServer(agent + 2, 'up drain')]);
   t.after(() => { for (const s of agents) s.close(); });
   const sock = join(dir, 'admin.sock'), state = join(dir, 'server-state');
   const text = `stack: site
@@ -97,16 +105,10 @@ clients:
   health: "127.0.0.1:{${agent}+n}"
 haproxy: { backend: site, stats-socket: ${sock}, check-interval: 1min, frontend: "127.0.0.1:${fe}", server-state-file: ${state} }
 `;
-  const cfg = renderWith(parseStack(text, { file: 'site.yaml' }), builtinTemplates(), { outDir: '/etc/systemd/system' }).find((f) => f.name === 'haproxy-site-standalone.cfg')!.content;
+  writeFileSync(state, '1\n'); // the documented first-start step: a state file with no states
+  const { cfg, hx } = await runStandalone(t, dir, text);
   assert.match(cfg, new RegExp(`^    server-state-file ${state}$`, 'm'));
   assert.match(cfg, /^    load-server-state-from-file global$/m);
-  writeFileSync(state, '1\n'); // the documented first-start step: a state file with no states
-  const hx = await startHaproxy({ config: cfg });
-  t.after(() => hx.stop());
-  const file = hx.configFile;
-  const check = spawnSync(HAPROXY_BIN, ['-c', '-f', file], { encoding: 'utf8' });
-  assert.equal(check.status, 0, `${check.stdout}${check.stderr}`);
-  assert.doesNotMatch(check.stdout + check.stderr, /\[WARNING\]/, `${check.stdout}${check.stderr}`);
 
   // The operator's view before the reload: client2 draining, client3 DOWN (forced at once, instead of waiting
   // for two failed checks a minute apart).
@@ -116,17 +118,9 @@ haproxy: { backend: site, stats-socket: ${sock}, check-interval: 1min, frontend:
 
   /** A new HAProxy on the same configuration taking over from `old` (-sf); resolves once it answers on the socket. */
   const reload = async (old: number): Promise<number> => {
-    const peer = await startPeer([HAPROXY_BIN, '-db', '-f', file, '-sf', String(old)], {
-      name: 'haproxy-reloaded',
-      ready: async (p) => {
-        for (const deadline = Date.now() + 10_000; Date.now() < deadline;) {
-          try { if ((await runtimeCommand(sock, 'show info', 1_000)).includes(`Pid: ${p.pid}\n`)) return; } catch { /* not yet */ }
-          await sleep(50);
-        }
-      },
-    });
-    t.after(() => peer.stop());
-    return peer.pid;
+    const next = await startHaproxy({ config: cfg, args: ['-sf', String(old)] });
+    t.after(() => next.stop());
+    return next.pid;
   };
   // The save step, as the drop-in does it (socat there; the same Runtime API command here).
   writeFileSync(state, await hx.runtime('show servers state'));

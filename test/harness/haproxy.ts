@@ -129,6 +129,8 @@ export interface HaproxyOptions {
    *  default: <temp dir>/admin.sock. Ignored when `config` already has a `stats socket`. */
   statsSocket?: string;
   readyTimeoutMs?: number;  // default 10 000
+  /** More command-line words, e.g. ['-sf', String(oldPid)]: a reload, the new HAProxy taking over from the old. */
+  args?: string[];
 }
 
 export interface Haproxy {
@@ -189,7 +191,24 @@ function insertStatsSocket(config: string, socketPath: string): { config: string
   return { config: `global\n${line}\n\n${config}`, socket: socketPath };
 }
 
-/** Starts haproxy -db -f <cfg>; resolves once the Runtime API answers `show info`. */
+/**
+ * Polls `show info` on the Runtime API until HAProxy `pid` itself answers (during a reload the old one still does),
+ * until `signal` aborts or `timeoutMs` passes; says each failed try to `failed`.
+ */
+async function runtimeAnswers(socket: string, pid: number, o: { signal: AbortSignal; timeoutMs: number; failed: (why: string) => void }): Promise<void> {
+  const deadline = Date.now() + o.timeoutMs;
+  while (!o.signal.aborted && Date.now() < deadline) {
+    try {
+      const info = await runtimeCommand(socket, 'show info', 1_000);
+      if (info.includes(`Pid: ${pid}\n`)) return;
+      o.failed(`answered as ${/^Pid: (\d+)$/m.exec(info)?.[1] ?? 'no pid'}`);
+    } catch (e) { o.failed((e as Error).message); }
+    await sleep(50);
+  }
+  throw new Error(`the Runtime API ${socket} did not answer \`show info\` as pid ${pid}`);
+}
+
+/** Starts haproxy -db -f <cfg> (and opts.args); resolves once its Runtime API answers `show info`. */
 export async function startHaproxy(opts: HaproxyOptions): Promise<Haproxy> {
   if (!opts.config === !opts.backends) throw new Error('Expected exactly one of `config` or `backends`');
   const dir = await mkdtemp(path.join(os.tmpdir(), 'zs-haproxy-'));
@@ -199,24 +218,23 @@ export async function startHaproxy(opts: HaproxyOptions): Promise<Haproxy> {
     : { config: haproxyConfig(opts.backends!, { statsSocket: wanted }), socket: wanted };
   const configFile = path.join(dir, 'haproxy.cfg');
   await writeFile(configFile, config);
+  const removeFiles = async (): Promise<void> => {
+    await rm(dir, { recursive: true, force: true });
+    if (!socket.startsWith(dir + path.sep)) await rm(socket, { force: true });
+  };
 
+  const readyTimeoutMs = opts.readyTimeoutMs ?? 10_000;
+  let last = 'nothing tried yet';
   let peer: Peer;
   try {
-    peer = await startPeer([HAPROXY_BIN, '-db', '-f', configFile], {
+    peer = await startPeer([HAPROXY_BIN, '-db', '-f', configFile, ...(opts.args ?? [])], {
       name: 'haproxy',
-      readyTimeoutMs: opts.readyTimeoutMs ?? 10_000,
-      ready: async () => {
-        for (;;) {
-          try {
-            if ((await runtimeCommand(socket, 'show info', 1_000)).includes('Pid:')) return;
-          } catch { /* not listening yet */ }
-          await sleep(50);
-        }
-      },
+      readyTimeoutMs,
+      ready: (p, signal) => runtimeAnswers(socket, p.pid, { signal, timeoutMs: readyTimeoutMs, failed: (why) => { last = why; } }),
     });
   } catch (e) {
-    await rm(dir, { recursive: true, force: true });
-    throw new Error(`haproxy did not start with config:\n${config}\n${e instanceof Error ? e.message : e}`, { cause: e });
+    await removeFiles();
+    throw new Error(`haproxy did not start: ${e instanceof Error ? e.message : e}\nwaited for: the Runtime API ${socket} to answer \`show info\` as haproxy's own pid (last try: ${last})\nconfig:\n${config}`, { cause: e });
   }
 
   const hx: Haproxy = {
@@ -229,8 +247,7 @@ export async function startHaproxy(opts: HaproxyOptions): Promise<Haproxy> {
     output: () => peer.output(),
     async stop() {
       await peer.stop();
-      await rm(dir, { recursive: true, force: true });
-      if (!socket.startsWith(dir + path.sep)) await rm(socket, { force: true });
+      await removeFiles();
     },
   };
   return hx;

@@ -14,7 +14,8 @@ export interface ExitInfo { code: number | null; signal: NodeJS.Signals | null }
 export type Readiness =
   | { tcp: number; host?: string }           // something accepts TCP connections on host:port
   | { output: RegExp | string }              // this text appeared on stdout or stderr
-  | ((peer: Peer) => Promise<void>);         // anything else; throw (or never resolve) when not ready
+  | ((peer: Peer, signal: AbortSignal) => Promise<void>); // anything else; throw (or never resolve) when not ready;
+                                             // `signal` aborts when the wait is over (ready, timed out, exited): stop probing
 
 export interface PeerOptions {
   /** Label used in error messages; default: the program's base name. */
@@ -218,8 +219,9 @@ async function waitReady(peer: Peer, ready: Readiness, timeoutMs: number): Promi
   const timeout = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(new Error(`timed out after ${timeoutMs} ms`)), timeoutMs);
   });
+  const over = new AbortController();
   let probe: Promise<unknown>;
-  if (typeof ready === 'function') probe = ready(peer);
+  if (typeof ready === 'function') probe = ready(peer, over.signal);
   else if ('tcp' in ready) probe = waitForTcp(ready.tcp, ready.host ?? '127.0.0.1', timeoutMs);
   else probe = peer.waitForOutput(ready.output, { timeoutMs });
   probe.catch(() => {});  // the race below reports; avoid an unhandled rejection from the loser
@@ -228,6 +230,7 @@ async function waitReady(peer: Peer, ready: Readiness, timeoutMs: number): Promi
     await Promise.race([probe, exitedEarly, timeout]);
   } finally {
     clearTimeout(timer);
+    over.abort();
   }
 }
 
