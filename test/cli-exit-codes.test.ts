@@ -1,38 +1,71 @@
-// The exit statuses both CLIs share (docs/exit-codes.md), from the built executables: the same status for the
-// same kind of failure, whichever tool it is.
+// The exit statuses the three CLIs share (docs/exit-codes.md), from the built executables: the same status for
+// the same kind of failure, whichever tool it is.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import test from 'node:test';
 import { REPO_ROOT } from './harness/proc.js';
+import { EXIT as ZNOTIFY_EXIT } from '../packages/notify/src/znotify/errors.js';
 
 const ZNOTIFY = path.join(REPO_ROOT, 'packages/notify/dist/znotify/cli.js');
 const ZUNITGEN = path.join(REPO_ROOT, 'packages/unitgen/dist/cli.js');
+const ZSTACK = path.join(REPO_ROOT, 'packages/stack/dist/cli.js');
 const run = (cli: string, args: string[]) => spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8', timeout: 30_000 });
 
-test('64 for a wrong command line, in both tools', () => {
-  for (const [cli, args] of [[ZNOTIFY, ['--bogus']], [ZNOTIFY, ['nosuch']], [ZUNITGEN, ['--bogus']], [ZUNITGEN, ['nosuch']], [ZUNITGEN, ['wait-tcp', 'not-an-address']]] as const) {
+test('64 for a wrong command line, in all three tools', () => {
+  for (const [cli, args] of [[ZNOTIFY, ['--bogus']], [ZNOTIFY, ['nosuch']], [ZUNITGEN, ['--bogus']], [ZUNITGEN, ['nosuch']], [ZUNITGEN, ['wait-tcp', 'not-an-address']], [ZSTACK, ['--bogus']], [ZSTACK, ['nosuch']]] as const) {
     const r = run(cli, [...args]);
     assert.equal(r.status, 64, `${path.basename(path.dirname(cli))} ${args.join(' ')}: ${r.stderr}`);
     assert.notEqual(r.stderr, '');
   }
 });
 
-test('78 for an invalid config in both tools; a config that cannot be read: 78 for the wrapper, 66 for zunitgen', () => {
+test('66 in all three tools when the config file named cannot be read: missing, a directory, unreadable', () => {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'exit-codes-'));
   const missing = path.join(dir, 'missing.yaml');
-  // The wrapper runs under systemd: RestartPreventExitStatus=78 must end the restart loop for this too.
-  const z = run(ZNOTIFY, ['check', '--config', missing]);
-  assert.equal(z.status, 78, z.stderr);
+  const directory = path.join(dir, 'a-directory.yaml');
+  mkdirSync(directory);
+  // Unreadable by its owner; root reads it all the same, so only a non-root run sees EACCES.
+  const locked = path.join(dir, 'locked.yaml');
+  writeFileSync(locked, 'name: x\n');
+  chmodSync(locked, 0);
+  const unreadable = process.getuid?.() === 0 ? [missing, directory] : [missing, directory, locked];
+  for (const file of unreadable) {
+    const runs = [
+      ['znotify', run(ZNOTIFY, ['check', '--config', file])],
+      ['znotify run', run(ZNOTIFY, ['run', '--name', 'x', '--config', file, '--', '/bin/true'])],
+      ['zunitgen', run(ZUNITGEN, ['check', file])],
+      ['zunitgen generate', run(ZUNITGEN, ['generate', file, '--out', path.join(dir, 'out'), '--dry-run'])],
+      ['zstack', run(ZSTACK, ['status', file])],
+    ] as const;
+    for (const [what, r] of runs) {
+      assert.equal(r.status, 66, `${what} ${path.basename(file)}: ${r.stderr}`);
+      assert.match(r.stderr, new RegExp(path.basename(file).replace('.', '\\.')), `${what} names the file`);
+    }
+  }
   const u = run(ZUNITGEN, ['check', missing]);
-  assert.equal(u.status, 66, u.stderr);
   assert.equal(u.stderr.split('\n')[0], `zunitgen: cannot read ${missing}: does not exist (ENOENT)`);
+});
+
+test('78 in all three tools for a config that is read and invalid', () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'exit-codes-'));
   const bad = path.join(dir, 'bad.yaml');
   writeFileSync(bad, 'nmae: x\n');
   assert.equal(run(ZNOTIFY, ['check', '--config', bad]).status, 78);
   assert.equal(run(ZUNITGEN, ['check', bad]).status, 78);
+  assert.equal(run(ZSTACK, ['status', bad]).status, 78);
+});
+
+test('generated client units end the restart loop on 64, 66 and 78: each status the wrapper gives for what a restart cannot fix', () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'exit-codes-'));
+  const r = run(ZUNITGEN, ['generate', path.join(REPO_ROOT, 'examples/stack/plone.yaml'), '--out', dir]);
+  assert.equal(r.status, 0, r.stderr);
+  const unit = readFileSync(path.join(dir, 'plone-client1.service'), 'utf8');
+  const listed = /^RestartPreventExitStatus=(.*)$/m.exec(unit)?.[1]?.split(/\s+/).map(Number);
+  assert.deepEqual(listed, [ZNOTIFY_EXIT.USAGE, ZNOTIFY_EXIT.NOINPUT, ZNOTIFY_EXIT.CONFIG]);
+  assert.deepEqual(listed, [64, 66, 78]);
 });
 
 test('73 when zunitgen cannot write its output; nothing is written', () => {
@@ -44,8 +77,8 @@ test('73 when zunitgen cannot write its output; nothing is written', () => {
   assert.match(r.stderr, /^zunitgen: .*a-file\/units: .*\(ENOTDIR\)/);
 });
 
-test('--version and --help exit 0 in both tools', () => {
-  for (const cli of [ZNOTIFY, ZUNITGEN]) {
+test('--version and --help exit 0 in all three tools', () => {
+  for (const cli of [ZNOTIFY, ZUNITGEN, ZSTACK]) {
     const v = run(cli, ['--version']);
     assert.equal(v.status, 0, v.stderr);
     assert.match(v.stdout, /^\d+\.\d+\.\d+\n$/);

@@ -159,14 +159,14 @@ test('zstack against a real systemd, HAProxy and wrk', { skip, timeout: 600_000 
     const before = await invocations(s);
     /** stderr is the message and at most one hint line. */
     const oneLine = (r: { stderr: string }, what: RegExp): void => assert.match(r.stderr, new RegExp(`^zstack: ${what.source}[^\\n]*\\n(  hint: [^\\n]+\\n)?$`), r.stderr);
-    // An unknown client, a stack file that is not there: 64, before anything is asked.
+    // An unknown client: 64; a stack file that is not there: 66 (EX_NOINPUT); both before anything is asked.
     const typo = await s.zstack(['rollout', s.file, 'client9']);
     assert.equal(typo.code, 64, typo.stderr);
     oneLine(typo, /stack shop has no client "client9"/);
     assert.match(typo.stderr, /hint: its clients are client1, client2, client3/);
     for (const cmd of ['status', 'rollout', 'stop']) {
       const r = await s.zstack([cmd, '/etc/zope-systemd/nosuch.yaml']);
-      assert.equal(r.code, 64, `${cmd}: ${r.stderr}`);
+      assert.equal(r.code, 66, `${cmd}: ${r.stderr}`);
       oneLine(r, /cannot read stack file \/etc\/zope-systemd\/nosuch\.yaml: ENOENT/);
     }
     // A stack whose units are not installed: 69, naming them and how to install them.

@@ -1,4 +1,4 @@
-// zunitgen end to end, failure side ("RestartPreventExitStatus=78" holds, and the health sockets must not undo
+// zunitgen end to end, failure side ("RestartPreventExitStatus=64 66 78" holds, and the health sockets must not undo
 // what systemd decided). A client whose wrapper exits 78 (EX_CONFIG: here an operator's typo in its
 // znotify config) must stay failed: RestartPreventExitStatus=78 stops systemd's own restart, and the health checks
 // that keep connecting to its sockets (HAProxy's agent-check every 200 ms from the generated backend, plus a
@@ -67,5 +67,16 @@ test('a client that exits 78 (configuration error) while its health sockets are 
     assert.equal((await s.show(clientUnit(1), ['ActiveState'])).ActiveState, 'active');
     await until('HAProxy to see client1 UP', async () => (await hx.serverState(BACKEND, 'client1')) === 'UP' || undefined, 3000);
     assert.equal(await hx.serverState(BACKEND, 'client2'), 'DOWN');
+  });
+
+  await t.test('a config file that is gone: exit 66 (EX_NOINPUT), and the unit stays failed instead of waiting to restart', async () => {
+    await box.exec(['rm', `${UNIT_DIR}/plone-client2.znotify.yaml`]);
+    await box.exec(['systemctl', 'reset-failed', clientUnit(2)]);
+    const start = await box.exec(['systemctl', 'start', clientUnit(2)], { allowFail: true, timeoutMs: 30_000 });
+    assert.notEqual(start.code, 0, 'start without a config file succeeded');
+    // A unit systemd means to restart sits in activating/auto-restart; RestartPreventExitStatus= leaves it failed.
+    const gone = await s.show(clientUnit(2), ['ActiveState', 'SubState', 'Result', 'ExecMainStatus', 'NRestarts']);
+    assert.deepEqual(gone, { ActiveState: 'failed', SubState: 'failed', Result: 'exit-code', ExecMainStatus: '66', NRestarts: '0' });
+    assert.match(await box.journal(clientUnit(2)), /plone-client2\.znotify\.yaml: cannot read the config file \(ENOENT\)/);
   });
 });

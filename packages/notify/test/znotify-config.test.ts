@@ -274,7 +274,7 @@ test('znotify check: exit 0 for a valid file, 78 with file:line:col for a broken
   assert.equal(r.stderr.trim(), `znotify: ${bad}:20:5: checks[0].intervall: unknown key "intervall"; did you mean "interval"?`);
 
   const missing = spawnSync(process.execPath, [CLI, 'check', '--config', path.join(dir, 'nope.yaml')], { encoding: 'utf8' });
-  assert.equal(missing.status, 78);
+  assert.equal(missing.status, 66, 'EX_NOINPUT, as in zunitgen and zstack');
   assert.match(missing.stderr, /nope\.yaml: cannot read the config file \(ENOENT\)/);
 
   // the shipped example must stay valid

@@ -3,6 +3,7 @@
 
 export type StackErrorCode =
   | 'EUSAGE'        // 64: bad command line (unknown client, bad duration)
+  | 'ENOINPUT'      // 66: the stack file named cannot be read (missing, unreadable)
   | 'ECONFIG'       // 78: the stack file is wrong, or units/HAProxy do not match it
   | 'EUNAVAILABLE'  // 69: a peer is not there: systemd, HAProxy's socket, units not installed, a start failed
   | 'EBUSY'         // 75: another operation holds the stack's lock (try again later)
@@ -12,7 +13,7 @@ export type StackErrorCode =
   | 'EINTERNAL';    // 70
 
 const EXIT: Record<StackErrorCode, number> = {
-  EUSAGE: 64, ECONFIG: 78, EUNAVAILABLE: 69, EBUSY: 75, ETIMEOUT: 75, EINTERRUPTED: 130, ENOPERM: 77, EINTERNAL: 70,
+  EUSAGE: 64, ENOINPUT: 66, ECONFIG: 78, EUNAVAILABLE: 69, EBUSY: 75, ETIMEOUT: 75, EINTERRUPTED: 130, ENOPERM: 77, EINTERNAL: 70,
 };
 
 export class StackError extends Error {

@@ -37,14 +37,14 @@ export interface StackRef {
   model: StackModel;
 }
 
-/** Reads and validates a stack file; every config problem as file:line:col (ECONFIG, exit 78). */
+/** Reads and validates a stack file: ENOINPUT (exit 66) when it cannot be read, every config problem as file:line:col (ECONFIG, exit 78). */
 export function loadStack(file: string): StackRef {
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
   } catch (e) {
     const err = e as NodeJS.ErrnoException;
-    throw new StackError(err.code === 'ENOENT' ? 'EUSAGE' : 'ECONFIG', `cannot read stack file ${file}: ${err.code ?? err.message}`,
+    throw new StackError('ENOINPUT', `cannot read stack file ${file}: ${err.code ?? err.message}`,
       { hint: 'give the YAML file zunitgen generated the units from, e.g. /etc/zope-systemd/plone.yaml' });
   }
   let model: StackModel;

@@ -7,7 +7,7 @@
 import { readFileSync, statSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import { isMap, isPair, isScalar, LineCounter, parseDocument, visit, type Document } from 'yaml';
-import { ConfigError, type ConfigProblem } from './errors.js';
+import { ConfigError, InputError, type ConfigProblem } from './errors.js';
 import {
   CHECK_KEYS, CHECK_ROLES, CHECK_TYPES, checkKeys, DEFAULT_ROLES, didYouMean, HAPROXY_ID_RULE, HAPROXY_ID_TEXT, isHostHeader, isLogLevel, LOG_LEVELS,
   MAX_CHECKS, MAX_WARMUP_URLS, NAME_RULE, parseAddress as parseSharedAddress, parseNetwork, parseDuration, parseRequestPath, REQUEST_PATH_EXAMPLE,
@@ -678,7 +678,10 @@ function requiredAddress(v: Validator, value: unknown, p: Path, type: 'zeo' | 'p
   return a ?? { host: '127.0.0.1', port: 1 };
 }
 
-/** Reads and validates a config file (or flags alone when `file` is undefined). Throws ConfigError. */
+/**
+ * Reads and validates a config file (or flags alone when `file` is undefined). Throws ConfigError, or
+ * InputError when the file cannot be read.
+ */
 export function loadConfig(file: string | undefined, flags: Flags = {}, options: ParseOptions = {}): Config {
   if (file === undefined) return parseConfig(undefined, '(command line)', flags, options);
   let text: string;
@@ -692,7 +695,7 @@ export function loadConfig(file: string | undefined, flags: Flags = {}, options:
   } catch (err) {
     if (err instanceof ConfigError) throw err;
     const code = (err as NodeJS.ErrnoException).code ?? 'error';
-    throw new ConfigError([{ where: file, key: '', message: `cannot read the config file (${code})`, fix: 'check the path given to --config and its permissions' }], { cause: err });
+    throw new InputError([{ where: file, key: '', message: `cannot read the config file (${code})`, fix: 'check the path given to --config and its permissions' }], { cause: err });
   }
   return parseConfig(text, file, flags, options);
 }

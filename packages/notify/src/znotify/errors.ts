@@ -1,8 +1,9 @@
 // Errors of the znotify wrapper: one base class, ZnotifyError, with a stable `code` in the library's form
 // (ERR_ZNOTIFY_*, beside the library's ERR_NOTIFY_*) and the exit status it maps to. main.ts turns any error
 // into one line and an exit status in one place (exitFor). The exit statuses follow sysexits(3), the same
-// in znotify and zunitgen; docs/exit-codes.md has the table. 78 (EX_CONFIG) is what systemd units name in
-// `RestartPreventExitStatus=78`, so a bad configuration ends the restart loop instead of feeding it.
+// in znotify, zunitgen and zstack; docs/exit-codes.md has the table. 64 (EX_USAGE), 66 (EX_NOINPUT) and 78
+// (EX_CONFIG) are what generated units name in `RestartPreventExitStatus=`, so a bad command line, a config file
+// that cannot be read and a bad configuration end the restart loop instead of feeding it.
 
 /** Exit statuses (sysexits(3)); the instance's own status is passed through as it is. */
 export const EXIT = {
@@ -10,19 +11,22 @@ export const EXIT = {
   FAILURE: 1,
   /** EX_USAGE: the command line is wrong (unknown option or command, missing argument). */
   USAGE: 64,
+  /** EX_NOINPUT: the configuration file named cannot be read (missing, unreadable). */
+  NOINPUT: 66,
   /** EX_UNAVAILABLE: a database the instance needs did not answer within the warm-up budget. */
   UNAVAILABLE: 69,
   /** EX_CANTCREAT: an output the wrapper must create (the stack-dump hook's directory) cannot be. */
   CANTCREAT: 73,
   /** EX_SOFTWARE: an internal error of the wrapper. */
   SOFTWARE: 70,
-  /** EX_CONFIG: the configuration (file or flags) is invalid or cannot be read. */
+  /** EX_CONFIG: the configuration (file or flags) is invalid. */
   CONFIG: 78,
 } as const;
 
 /** Every code a ZnotifyError can carry. Stable: only ever added to. */
 export type ZnotifyErrorCode =
   | 'ERR_ZNOTIFY_CONFIG'
+  | 'ERR_ZNOTIFY_INPUT'
   | 'ERR_ZNOTIFY_ADDRESS_IN_USE'
   | 'ERR_ZNOTIFY_LISTEN_FAILED'
   | 'ERR_ZNOTIFY_COMMAND_NOT_FOUND'
@@ -71,7 +75,15 @@ export class ConfigError extends ZnotifyError {
   }
 }
 
-export type StartErrorCode = Exclude<ZnotifyErrorCode, 'ERR_ZNOTIFY_CONFIG' | 'ERR_ZNOTIFY_CONNECT_TIMEOUT'>;
+/** The configuration file named cannot be read (missing, unreadable, a directory). Exit 66 (EX_NOINPUT). */
+export class InputError extends ZnotifyError {
+  constructor(readonly problems: readonly ConfigProblem[], options?: { cause?: unknown }) {
+    super('ERR_ZNOTIFY_INPUT', problems.map(formatProblem).join('\n'), EXIT.NOINPUT, options);
+    this.name = 'InputError';
+  }
+}
+
+export type StartErrorCode = Exclude<ZnotifyErrorCode, 'ERR_ZNOTIFY_CONFIG' | 'ERR_ZNOTIFY_INPUT' | 'ERR_ZNOTIFY_CONNECT_TIMEOUT'>;
 
 /** The wrapper could not start the service. The message is one line meant for the journal. */
 export class StartError extends ZnotifyError {

@@ -6,9 +6,9 @@
 //   znotify check --config /etc/zope-systemd/client1.yaml
 //
 // Exit statuses are decided here and nowhere else (exitFor; the table is docs/exit-codes.md): the instance's
-// status (128+signal when it died of one), 64 for a wrong command line, 78 (EX_CONFIG) for configuration
-// errors so `RestartPreventExitStatus=78` ends a restart loop, 1 for any other failure to start, 70 for an
-// internal error. Failures are one plain line on stderr.
+// status (128+signal when it died of one), 64 for a wrong command line, 66 (EX_NOINPUT) for a config file
+// that cannot be read, 78 (EX_CONFIG) for configuration errors, so `RestartPreventExitStatus=64 66 78` ends a
+// restart loop, 1 for any other failure to start, 70 for an internal error. Failures are one plain line on stderr.
 //
 // Memory (the target: little private memory, flat over time; figures and the reasons in
 // docs/benchmarks/znotify-memory.md). The wrapper lives as long as the instance and does a little work often,
@@ -86,7 +86,7 @@ async function runCommand(o: RunFlags, command: string[]): Promise<number> {
   try {
     config = loadConfig(o.config, toFlags(o, command), { requireCommand: true });
   } catch (err) {
-    if (err instanceof ConfigError) line(err.message);
+    if (err instanceof ZnotifyError) line(err.message);
     else line(`cannot load the configuration: ${(err as Error).message}`);
     return exitFor(err);
   }
@@ -163,7 +163,7 @@ export async function main(argv: string[]): Promise<number> {
     .action(async (command: string[], o: RunFlags) => { status = await runCommand(o, command); });
 
   program.command('check')
-    .description('validate a configuration; exit 0 when valid, 78 when not')
+    .description('validate a configuration; exit 0 when valid, 78 when not, 66 when the file cannot be read')
     .requiredOption('-c, --config <file>', 'YAML configuration file')
     .option('--print', 'print the validated configuration as JSON (durations in ms)')
     .argument('[command...]', 'optional instance command, after --')
