@@ -26,10 +26,12 @@ function zstack(args: string[], opts: { uid?: number } = {}): Promise<{ code: nu
   });
 }
 
-async function stackFile(t: { after(fn: () => void): void }): Promise<{ file: string; http1: number }> {
+/** A stack of `count` sample clients behind ZEO; `instance` is the script each client runs (a missing one fails). */
+async function stackFile(t: { after(fn: () => void): void }, o: { count?: number; checkInterval?: string; instance?: string } = {}): Promise<{ file: string; http1: number }> {
+  const count = o.count ?? 2;
   const taken = new Set<number>();
   const zeo = (await portBase(1, taken)) + 1;
-  const http = await portBase(2, taken), agent = await portBase(2, taken), health = await portBase(2, taken);
+  const http = await portBase(count, taken), agent = await portBase(count, taken), health = await portBase(count, taken);
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'zstack-try-'));
   fs.chmodSync(dir, 0o755);
   t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
@@ -38,28 +40,54 @@ async function stackFile(t: { after(fn: () => void): void }): Promise<{ file: st
     'stack: trial', 'user: daemon', `directory: ${REPO}`, 'hardening: false',
     `znotify: [${BOX_NODE}, ${REPO}/packages/notify/dist/znotify/cli.js]`, `zunitgen: [${BOX_NODE}, ${REPO}/packages/unitgen/dist/cli.js]`,
     'zeo:', `  command: [${SAMPLE_PYTHON}, sample/zeo_server.py, --host, 127.0.0.1, --port, "${zeo}"]`, `  address: 127.0.0.1:${zeo}`,
-    'clients:', '  count: 2',
-    `  command: [${SAMPLE_PYTHON}, sample/instance.py, --host, 127.0.0.1, --port, "{${http}+n}", --warmup-seconds, "0.5", --zeo, "127.0.0.1:${zeo}"]`,
+    'clients:', `  count: ${count}`,
+    `  command: [${SAMPLE_PYTHON}, ${o.instance ?? 'sample/instance.py'}, --host, 127.0.0.1, --port, "{${http}+n}", --warmup-seconds, "0.5", --zeo, "127.0.0.1:${zeo}"]`,
     `  http: "127.0.0.1:{${http}+n}"`, `  health: { agent: "127.0.0.1:{${agent}+n}", http: "127.0.0.1:{${health}+n}" }`,
     '  warmup: { budget: 30s, interval: 200ms, urls: [/Plone] }', '  stop: { drain: 1s, timeout: 10s }',
-    'haproxy: { backend: trial, check-interval: 200ms }', '',
+    `haproxy: { backend: trial, check-interval: ${o.checkInterval ?? '200ms'} }`, '',
   ].join('\n'));
   return { file, http1: http + 1 };
 }
 
-test('zstack try: the stack booted in a disposable systemd, start, status, rollout, stop, torn down', { skip: opsSkipReason(), timeout: 300_000 }, async (t) => {
-  const { file, http1 } = await stackFile(t);
+// Three clients and HAProxy's default 2 s check interval, as operators run it: `systemctl start` returns at READY, up to
+// one interval before HAProxy's agent check sees the last client UP, so try waits for HAProxy before status and rollout.
+test('zstack try: the stack booted in a disposable systemd, start, every client UP, status, rollout, stop, torn down, in order', { skip: opsSkipReason(), timeout: 300_000 }, async (t) => {
+  const { file, http1 } = await stackFile(t, { count: 3, checkInterval: '2s' });
   const r = await zstack(['try', file]);
   t.diagnostic(r.stdout.split('\n').filter((l) => l.startsWith('==') || l.startsWith('->')).join(' | '));
   assert.equal(r.code, 0, r.stdout + r.stderr);
   assert.match(r.stdout, /== start trial\.target/);
-  assert.match(r.stdout, /2\/2 clients serving/);
-  assert.match(r.stdout, /rollout of trial done: client1, client2 restarted/);
+  assert.match(r.stdout, /^every unit of stack trial is active: trial-zeo\.service trial-client1\.service trial-client2\.service trial-client3\.service$/m);
+  assert.match(r.stdout, /== waiting until HAProxy shows every client UP[^]*-> every client UP in HAProxy in [\d.]+ s\n\n== status\n/);
+  assert.match(r.stdout, /3\/3 clients serving/);
+  assert.doesNotMatch(r.stdout, /DOWN \(agent\)/);
+  assert.match(r.stdout, /rollout of trial done: client1, client2, client3 restarted/);
   assert.match(r.stdout, /stack trial stopped in .* every unit is inactive/);
   assert.match(r.stdout, /every step passed/);
   assert.match(r.stdout, /torn down/);
+  // Each summary after the progress lines it sums up; HAProxy's own messages not in zstack's stderr.
+  const at = (re: RegExp): number => { const m = [...r.stdout.matchAll(new RegExp(re, 'gm'))]; assert.ok(m.length, `${re} not in ${r.stdout}`); return m.at(-1)!.index!; };
+  assert.ok(at(/^\S+ client3 UP$/) < at(/^rollout of trial done/), r.stdout);
+  assert.ok(at(/^\S+ client1 (inactive|failed)$/) < at(/^stack trial stopped/), r.stdout);
+  assert.doesNotMatch(r.stderr, /\[(WARNING|ALERT|NOTICE)\]/);
   // Nothing left on this host: the stack's port is free again.
   await new Promise<void>((resolve, reject) => { const s = net.createServer().once('error', reject).listen(http1, '127.0.0.1', () => s.close(() => resolve())); });
+});
+
+// `systemctl start <stack>.target` exits 0 when its units fail (the target only Wants= them): try judges the start
+// by the units and shows, for each that failed, its Result= and the reason from its journal.
+test('zstack try: a stack whose clients cannot start is a failed start, with each unit\'s Result= and journal', { skip: opsSkipReason(), timeout: 300_000 }, async (t) => {
+  const { file } = await stackFile(t, { instance: 'sample/no-such-instance.py' });
+  const r = await zstack(['try', file]);
+  t.diagnostic(r.stdout.split('\n').filter((l) => l.startsWith('==') || l.startsWith('->')).join(' | '));
+  assert.equal(r.code, 1, r.stdout + r.stderr);
+  assert.match(r.stdout, /== start trial\.target[^]*-> exit 0 /);
+  assert.match(r.stdout, /^== trial-client1\.service did not start: \w+\/[\w-]+, Result=exit-code\n\$ journalctl -u trial-client1\.service -n 20 --no-pager\n/m);
+  assert.match(r.stdout, /no-such-instance\.py.*No such file or directory/);
+  assert.match(r.stdout, /-> the start failed: 2 of 3 units of stack trial not active \(trial-client1\.service, trial-client2\.service\)/);
+  assert.doesNotMatch(r.stdout, /== status|== rollout/);
+  assert.match(r.stdout, /the stack did not start/);
+  assert.match(r.stdout, /torn down/);
 });
 
 test('zstack try refuses without root (77) and when a port of the stack is taken here (69), before booting anything', { skip: opsSkipReason(), timeout: 60_000 }, async (t) => {

@@ -115,21 +115,35 @@ export async function cutWrapperDrain(systemd: Pick<SystemdHost, 'signalProcess'
   return true;
 }
 
+/**
+ * Waits (bounded by timing.upTimeoutMs) until HAProxy shows every one of `clients` UP: the one wait of a rollout
+ * (the others before a drain, a restarted client after its restart) and of `zstack try` after the start (a client
+ * is READY 0.3-1 s before HAProxy's agent check sees it UP). Returns the clients still not UP when time ran out,
+ * each with its HAProxy status, for the caller's message (empty: all UP). `onWait` hears each round's stragglers.
+ */
+export async function awaitUp(ctx: Pick<OpContext, 'lb' | 'timing' | 'signal'>, backend: string, clients: readonly ClientRef[],
+  onWait: (down: ReadonlyArray<{ client: ClientRef; status: string }>) => void = () => {}): Promise<Array<{ client: ClientRef; status: string }>> {
+  const deadline = Date.now() + ctx.timing.upTimeoutMs;
+  for (;;) {
+    const servers = await ctx.lb.servers(backend);
+    const missing = clients.find((c) => !servers.has(c.server));
+    if (missing) throw new StackError('ECONFIG', `HAProxy has no server ${backend}/${missing.server}`, { hint: 'the HAProxy configuration does not match the stack file: include the backend zunitgen generated and reload HAProxy' });
+    const down = clients.filter((c) => servers.get(c.server)!.state !== 'UP').map((c) => ({ client: c, status: servers.get(c.server)!.status }));
+    if (down.length === 0 || Date.now() >= deadline) return down;
+    onWait(down);
+    await pause(ctx.timing.pollMs, ctx.signal);
+  }
+}
+
 /** Gives the client back to HAProxy and waits until HAProxy shows it UP (bounded by timing.upTimeoutMs). */
 export async function waitUp(ctx: OpContext, t: CycleTrack): Promise<void> {
   const c = t.client;
   ctx.progress.step(c.name, 'waiting for HAProxy');
   await ctx.lb.release(c.backend, c.server, { ready: true });
-  const deadline = Date.now() + ctx.timing.upTimeoutMs;
-  for (;;) {
-    const v = await serverOf(ctx, c);
-    if (v.state === 'UP') break;
-    if (Date.now() >= deadline) {
-      throw new StackError('ETIMEOUT', `${c.name} is READY but HAProxy shows it ${v.status} after ${ctx.timing.upTimeoutMs / 1000} s`,
-        { hint: `check HAProxy's checks of ${c.backend}/${c.server} (agent port ${c.health.agent.port}); zstack status ${ctx.stack.file}` });
-    }
-    ctx.progress.step(c.name, 'waiting for HAProxy', v.status);
-    await pause(ctx.timing.pollMs, ctx.signal);
+  const down = await awaitUp(ctx, c.backend, [c], ([d]) => ctx.progress.step(c.name, 'waiting for HAProxy', d!.status));
+  if (down.length) {
+    throw new StackError('ETIMEOUT', `${c.name} is READY but HAProxy shows it ${down[0]!.status} after ${ctx.timing.upTimeoutMs / 1000} s`,
+      { hint: `check HAProxy's checks of ${c.backend}/${c.server} (agent port ${c.health.agent.port}); zstack status ${ctx.stack.file}` });
   }
   t.phase = 'done';
   ctx.progress.step(c.name, 'UP');

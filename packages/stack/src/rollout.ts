@@ -3,7 +3,7 @@
 // to start with the rest untouched; resumable from its journal.
 import { setTimeout as sleep } from 'node:timers/promises';
 import { StackError } from './errors.js';
-import { cycleClient, putBack, type CycleTrack, type OpContext } from './cycle.js';
+import { awaitUp, cycleClient, putBack, type CycleTrack, type OpContext } from './cycle.js';
 import { readJournal, removeJournal, writeJournal, type RolloutJournal } from './journal.js';
 import { selectClients, type ClientRef } from './stack.js';
 
@@ -46,17 +46,11 @@ async function othersUp(ctx: OpContext, batch: readonly ClientRef[]): Promise<vo
     throw new StackError('EUSAGE', `restarting ${batch.map((c) => c.name).join(', ')} together would take out every client of stack ${ctx.stack.stack}`,
       { hint: 'a rollout never takes out the last serving client: use a smaller --parallel, or systemctl restart for a one-client stack' });
   }
-  const deadline = Date.now() + ctx.timing.upTimeoutMs;
-  for (;;) {
-    const servers = await ctx.lb.servers(ctx.stack.model.haproxy.backend);
-    const down = others.filter((c) => servers.get(c.server)?.state !== 'UP');
-    if (down.length === 0) return;
-    if (Date.now() >= deadline) {
-      throw new StackError('EUNAVAILABLE', `${down.map((c) => `${c.name} (${servers.get(c.server)?.status ?? 'missing'})`).join(', ')} not UP in HAProxy: not taking ${batch.map((c) => c.name).join(', ')} out`,
-        { hint: `find out why (zstack status ${ctx.stack.file}), then zstack rollout --resume ${ctx.stack.file}` });
-    }
-    ctx.progress.step(batch[0]!.name, 'waiting for the others to be UP', down.map((c) => c.name).join(', '));
-    await sleep(ctx.timing.pollMs, undefined, { signal: ctx.signal }).catch(() => { throw new StackError('EINTERRUPTED', 'interrupted'); });
+  const down = await awaitUp(ctx, ctx.stack.model.haproxy.backend, others,
+    (d) => ctx.progress.step(batch[0]!.name, 'waiting for the others to be UP', d.map((x) => x.client.name).join(', ')));
+  if (down.length) {
+    throw new StackError('EUNAVAILABLE', `${down.map((d) => `${d.client.name} (${d.status})`).join(', ')} not UP in HAProxy: not taking ${batch.map((c) => c.name).join(', ')} out`,
+      { hint: `find out why (zstack status ${ctx.stack.file}), then zstack rollout --resume ${ctx.stack.file}` });
   }
 }
 

@@ -12,7 +12,10 @@ import { fileURLToPath } from 'node:url';
 import { builtinTemplates, formatAddress, renderWith, type Address } from '@zope-systemd/unitgen';
 import { StackError } from './errors.js';
 import { runtimeCommand } from '@zope-systemd/common';
+import { awaitUp, DEFAULT_TIMING } from './cycle.js';
+import { RuntimeApi } from './haproxy.js';
 import { loadStack, type StackRef } from './stack.js';
+import { parseShow } from './systemd.js';
 
 interface BoxLike {
   readonly shared: string;
@@ -68,6 +71,56 @@ async function freePort(): Promise<number> {
   });
 }
 
+const indent = (text: string): string => text.trimEnd().split('\n').map((l) => `  haproxy: ${l}`).join('\n');
+
+/** Resolves once HAProxy answers on its stats socket; HAProxy exiting or never answering is the end of the try. */
+async function haproxyAnswers(hx: ChildProcess, socket: string, said: () => string): Promise<void> {
+  for (let i = 0; i < 200; i++) {
+    if (hx.exitCode !== null || hx.signalCode !== null) break;
+    if (await runtimeCommand(socket, 'show info', { timeoutMs: 500 }).then(() => true, () => false)) return;
+    await sleep(50);
+  }
+  throw new StackError('EUNAVAILABLE', `HAProxy did not start with the generated backend${hx.exitCode !== null ? ` (exit ${hx.exitCode})` : ''}:\n${indent(said() || '(it said nothing)')}`,
+    { hint: 'haproxy -c -f on the generated haproxy-<stack>.cfg (zunitgen generate) shows the same' });
+}
+
+/**
+ * `systemctl start <stack>.target` succeeds although every unit of the stack failed (the target only Wants= them):
+ * the start is judged by the units. Each one not active is named with its Result= and its last journal lines.
+ */
+async function unitsStarted(b: BoxLike, stack: StackRef, timeoutMs: number): Promise<boolean> {
+  const units = [...stack.servers, ...stack.clients.map((c) => c.unit)];
+  const r = await b.exec(['systemctl', 'show', '--property=ActiveState,SubState,Result', '--', ...units], { timeoutMs });
+  const props = parseShow(r.stdout, units);
+  const bad = units.filter((u) => props.get(u)!.ActiveState !== 'active');
+  if (bad.length === 0) { say(`every unit of stack ${stack.stack} is active: ${units.join(' ')}`); return true; }
+  for (const u of bad) {
+    const p = props.get(u)!;
+    say(`\n== ${u} did not start: ${p.ActiveState}/${p.SubState}, Result=${p.Result}\n$ journalctl -u ${u} -n 20 --no-pager`);
+    const j = await b.exec(['journalctl', '-u', u, '-n', '20', '--no-pager'], { allowFail: true, timeoutMs: 30_000 });
+    process.stdout.write(j.stdout);
+  }
+  say(`-> the start failed: ${bad.length} of ${units.length} units of stack ${stack.stack} not active (${bad.join(', ')})`);
+  return false;
+}
+
+/**
+ * `systemctl start` returns at READY, 0.3-1 s before HAProxy's agent check sees a client UP: status and the rollout
+ * (which refuses while a client is not UP) wait for HAProxy first, with the rollout's own wait.
+ */
+async function clientsUp(stack: StackRef, socket: string): Promise<boolean> {
+  const t0 = Date.now();
+  const timing = { ...DEFAULT_TIMING, upTimeoutMs: Math.max(30_000, stack.model.haproxy.checkInterMs * 10) };
+  say(`\n== waiting until HAProxy shows every client UP (at most ${timing.upTimeoutMs / 1000} s)`);
+  const down = await awaitUp({ lb: new RuntimeApi(socket), timing, signal: new AbortController().signal }, stack.model.haproxy.backend, stack.clients);
+  if (down.length) {
+    say(`-> not UP in HAProxy after ${timing.upTimeoutMs / 1000} s: ${down.map((d) => `${d.client.name} (HAProxy: ${d.status}; agent ${formatAddress(d.client.health.agent)})`).join(', ')}`);
+    return false;
+  }
+  say(`-> every client UP in HAProxy in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+  return true;
+}
+
 export async function tryStack(file: string): Promise<number> {
   if (process.getuid?.() !== 0) {
     throw new StackError('ENOPERM', 'zstack try needs root: it boots a disposable systemd in new pid, mount and cgroup namespaces (unshare)',
@@ -91,6 +144,8 @@ export async function tryStack(file: string): Promise<number> {
   let b: BoxLike | undefined;
   let hx: ChildProcess | undefined;
   let failed = 0;
+  let haproxySaid = '';
+  let started = false;
   const cli = fileURLToPath(new URL('./cli.js', import.meta.url));
   try {
     b = await box.bootBox({ root: visibleRoot() });
@@ -109,35 +164,40 @@ export async function tryStack(file: string): Promise<number> {
     const front = await freePort();
     const hcfg = path.join(b.shared, 'haproxy.cfg');
     fs.writeFileSync(hcfg, haproxyConfig(snippet.content, socket, front, stack.model.haproxy.backend));
-    hx = spawn('haproxy', ['-db', '-f', hcfg], { stdio: ['ignore', 'ignore', 'inherit'] });
-    for (let i = 0; i < 100 && !(await runtimeCommand(socket, 'show info', { timeoutMs: 500 }).then(() => true, () => false)); i++) await sleep(50);
+    hx = spawn('haproxy', ['-db', '-f', hcfg], { stdio: ['ignore', 'ignore', 'pipe'] });
+    hx.stderr!.setEncoding('utf8').on('data', (d: string) => { haproxySaid += d; });
+    await haproxyAnswers(hx, socket, () => haproxySaid);
     say(`== HAProxy with the generated backend, frontend 127.0.0.1:${front}, stats socket ${socket}`);
 
-    const step = async (title: string, argv: string[], timeoutMs: number): Promise<void> => {
+    // Each step's output as it came: the progress lines (stderr) and the summaries (stdout) in one stream, in order.
+    const step = async (title: string, argv: string[], timeoutMs: number): Promise<boolean> => {
       say(`\n== ${title}\n$ ${argv.join(' ')}`);
       const t0 = Date.now();
-      const r = await b!.exec(argv, { allowFail: true, timeoutMs });
+      const r = await b!.exec(['sh', '-c', 'exec "$@" 2>&1', 'sh', ...argv], { allowFail: true, timeoutMs });
       process.stdout.write(r.stdout); process.stdout.write(r.stderr);
       say(`-> exit ${r.code} in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
       if (r.code !== 0) failed++;
+      return r.code === 0;
     };
     const budget = stack.model.warmup.budgetMs * (stack.clients.length + 1) + 60_000;
     const zs = (...a: string[]): string[] => [process.execPath, cli, '--haproxy-socket', socket, '--run-dir', path.join(b!.shared, 'run'), ...a];
-    await step(`start ${stack.target} (each client after the previous one is READY)`, ['systemctl', 'start', stack.target], budget);
-    if (failed === 0) {
+    const startOk = await step(`start ${stack.target} (each client after the previous one is READY)`, ['systemctl', 'start', stack.target], budget);
+    started = startOk && await unitsStarted(b, stack, budget) && await clientsUp(stack, socket);
+    if (startOk && !started) failed++;
+    if (started) {
       await step('status', zs('status', cfg), 30_000);
       await step('rollout', zs('rollout', cfg), budget);
       await step('status', zs('status', cfg), 30_000);
     } else {
       await step('what failed', ['systemctl', '--no-pager', '--failed'], 30_000);
-      await step('journal', ['journalctl', '--no-pager', '-n', '60'], 30_000);
     }
     await step('stop', zs('stop', cfg), budget);
   } finally {
-    if (hx && hx.exitCode === null) { hx.kill('SIGTERM'); await new Promise((r) => hx!.once('exit', r)); }
+    if (hx && hx.exitCode === null && hx.signalCode === null) { hx.kill('SIGTERM'); await new Promise((r) => hx!.once('exit', r)); }
+    if (haproxySaid.trim()) say(`\n== HAProxy's own messages\n${indent(haproxySaid)}`);
     await b?.down();
     say('\n== torn down: the disposable systemd, its processes and HAProxy are gone');
   }
-  say(failed ? `${failed} step(s) failed` : 'every step passed');
+  say(!failed ? 'every step passed' : started ? `${failed} step(s) failed` : `the stack did not start (above: which unit, its Result= and journal); ${failed} step(s) failed`);
   return failed ? 1 : 0;
 }
