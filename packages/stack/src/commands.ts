@@ -140,12 +140,30 @@ function withTimeouts(base: Common, o: { drainTimeout?: number; upTimeout?: numb
   return { ...base, ...(o.drainTimeout !== undefined ? { drainTimeout: o.drainTimeout } : {}), ...(o.upTimeout !== undefined ? { upTimeout: o.upTimeout } : {}) };
 }
 
+/** A command of the program that takes the stack file as its first argument. */
+function stackCommand(cx: CliContext, name: string, description: string, fileHelp = 'the stack file'): Command {
+  return cx.program.command(name).description(description).argument('<stack.yaml>', fileHelp);
+}
+
+/**
+ * Runs an operation on the stack as every command does: its context built from the flags, progress shown while it
+ * runs, under the stack's lock (`locked: false` for a dry run, which changes nothing).
+ */
+async function operate<T>(stack: StackRef, c: Common, d: Deps, what: string, fn: (ctx: Omit<OpContext, 'lb'> & { lb?: LoadBalancer }) => Promise<T>, o: { locked?: boolean } = {}): Promise<T> {
+  const run = async (signal: AbortSignal): Promise<T> => {
+    const progress = createProgress();
+    try {
+      return await fn({ stack, systemd: d.systemd, ...(d.lb ? { lb: d.lb } : {}), progress, signal, timing: timing(c) });
+    } finally { progress.close(); }
+  };
+  return o.locked === false ? await run(new AbortController().signal) : await withLock(stack, c, `${what} of ${stack.stack}`, run);
+}
+
 interface StatusOptions { json?: boolean; watch?: number | true }
 
 function addStatus(cx: CliContext): void {
-  cx.program.command('status')
-    .description('one line per unit: systemd state, wrapper health/warm-up, HAProxy state and sessions, memory, uptime, restarts, watchdog')
-    .argument('<stack.yaml>', 'the stack file zunitgen generated the units from')
+  stackCommand(cx, 'status', 'one line per unit: systemd state, wrapper health/warm-up, HAProxy state and sessions, memory, uptime, restarts, watchdog',
+    'the stack file zunitgen generated the units from')
     .option('--json', 'one JSON object (with --watch: one per line)')
     .option('--watch [interval]', 'repeat every interval (default 2s) until Ctrl-C', duration)
     .action(async (file: string, o: StatusOptions) => {
@@ -190,9 +208,7 @@ async function everyUntilInterrupted(everyMs: number, fn: () => Promise<unknown>
 interface RolloutFlags { parallel: number; pause: number; resume?: boolean; drainTimeout?: number; upTimeout?: number }
 
 function addRollout(cx: CliContext): void {
-  cx.program.command('rollout')
-    .description('restart the clients one at a time: drain, no sessions left, restart, READY, UP in HAProxy, pause, next')
-    .argument('<stack.yaml>', 'the stack file')
+  stackCommand(cx, 'rollout', 'restart the clients one at a time: drain, no sessions left, restart, READY, UP in HAProxy, pause, next')
     .argument('[clients...]', 'only these clients (client2 or 2), in stack order; default all')
     .option('--parallel <n>', 'clients restarted together (never all of them)', count, 1)
     .option('--pause <duration>', 'pause after each client is UP', duration, 0)
@@ -207,11 +223,7 @@ function addRollout(cx: CliContext): void {
       const c = withTimeouts(cx.common(), o);
       const d = cx.deps(stack, c);
       const lb = needLb(stack, d);
-      const progress = createProgress();
-      const r = await withLock(stack, c, `rollout of ${stack.stack}`, async (signal) => {
-        const ctx: OpContext = { stack, systemd: d.systemd, lb, progress, signal, timing: timing(c) };
-        try { return await rollout(ctx, { clients, parallel: o.parallel, pauseMs: o.pause, resume: !!o.resume, runDir: c.runDir }); } finally { progress.close(); }
-      });
+      const r = await operate(stack, c, d, 'rollout', (ctx) => rollout({ ...ctx, lb }, { clients, parallel: o.parallel, pauseMs: o.pause, resume: !!o.resume, runDir: c.runDir }));
       process.stdout.write(`rollout of ${stack.stack} done: ${r.restarted.join(', ')} restarted in ${(r.elapsedMs / 1000).toFixed(1)} s, each back UP in HAProxy before the next\n`);
       if (cx.afterArgs.length) {
         const code = await runAfter(cx.afterArgs);
@@ -224,9 +236,7 @@ function addRollout(cx: CliContext): void {
 interface RecycleFlags { memory?: bigint; maxAge?: number; dryRun?: boolean; drainTimeout?: number }
 
 function addRecycle(cx: CliContext): void {
-  cx.program.command('recycle')
-    .description('restart at most one client, drain first, if its instance memory or age is over the threshold and every other client is UP')
-    .argument('<stack.yaml>', 'the stack file')
+  stackCommand(cx, 'recycle', 'restart at most one client, drain first, if its instance memory or age is over the threshold and every other client is UP')
     .option('--memory <size>', 'instance RSS threshold (default: clients.recycle.memory)', size)
     .option('--max-age <duration>', 'maximum uptime (default: clients.recycle.max-age)', duration)
     .option('--dry-run', 'say which client would be recycled, restart nothing')
@@ -238,41 +248,28 @@ function addRecycle(cx: CliContext): void {
       const lb = needLb(stack, d);
       const memoryBytes = o.memory ?? stack.recycle?.memoryBytes;
       const maxAgeMs = o.maxAge ?? stack.recycle?.maxAgeMs;
-      const run = async (signal: AbortSignal) => {
-        const progress = createProgress();
-        try {
-          return await recycle({ stack, systemd: d.systemd, lb, progress, signal, timing: timing(c) },
-            { ...(memoryBytes !== undefined ? { memoryBytes } : {}), ...(maxAgeMs !== undefined ? { maxAgeMs } : {}), dryRun: !!o.dryRun });
-        } finally { progress.close(); }
-      };
-      const r = o.dryRun ? await run(new AbortController().signal) : await withLock(stack, c, `recycle of ${stack.stack}`, run);
+      const r = await operate(stack, c, d, 'recycle', (ctx) => recycle({ ...ctx, lb },
+        { ...(memoryBytes !== undefined ? { memoryBytes } : {}), ...(maxAgeMs !== undefined ? { maxAgeMs } : {}), dryRun: !!o.dryRun }), { locked: !o.dryRun });
       process.stdout.write(r.client ? `${o.dryRun ? 'would recycle' : 'recycled'} ${r.reason}\n` : `${r.reason}\n`);
     });
 }
 
 function addStop(cx: CliContext): void {
-  cx.program.command('stop')
-    .description('the whole stack down: every client drained at once, then stopped in reverse order; returns when all is inactive')
-    .argument('<stack.yaml>', 'the stack file')
+  stackCommand(cx, 'stop', 'the whole stack down: every client drained at once, then stopped in reverse order; returns when all is inactive')
     .option('--no-drain', 'emergencies: stop at once, without waiting for sessions to end in HAProxy')
     .option('--drain-timeout <duration>', 'longest wait for sessions to end', duration)
     .action(async (file: string, o: { drain: boolean; drainTimeout?: number }) => {
       const stack = loadStack(file);
       const c = withTimeouts(cx.common(), o);
       const d = cx.deps(stack, c);
-      const progress = createProgress();
-      const r = await withLock(stack, c, `stop of ${stack.stack}`, async (signal) => {
-        try { return await stopStack({ stack, systemd: d.systemd, ...(d.lb ? { lb: d.lb } : {}), progress, signal, timing: timing(c) }, { drain: o.drain }); } finally { progress.close(); }
-      });
+      const r = await operate(stack, c, d, 'stop', (ctx) => stopStack(ctx, { drain: o.drain }));
       if (r.notInactive.length) throw new StackError('EUNAVAILABLE', `still not inactive after the stop: ${r.notInactive.join(', ')}`, { hint: `systemctl status ${r.notInactive.join(' ')}` });
       process.stdout.write(`stack ${stack.stack} stopped in ${(r.elapsedMs / 1000).toFixed(1)} s${r.drained.length ? ` (drained first: ${r.drained.join(', ')})` : ''}; every unit is inactive\n`);
     });
 }
 
 function addTry(cx: CliContext): void {
-  cx.program.command('try')
-    .description('boot a disposable systemd, generate and start this stack in it, then status, a rollout and a stop, and tear it all down (root)')
-    .argument('<stack.yaml>', 'the stack file')
+  stackCommand(cx, 'try', 'boot a disposable systemd, generate and start this stack in it, then status, a rollout and a stop, and tear it all down (root)')
     .action(async (file: string) => {
       // Loaded only here: it brings the templates and the disposable systemd, which status never needs.
       const { tryStack } = await import('./try.js');
