@@ -24,20 +24,36 @@ export interface SampleStackOptions {
   memoryMax?: string;
 }
 
-/** YAML text of a stack that runs the sample ZEO server and sample instances. */
-export function sampleStackConfig(o: SampleStackOptions): string {
-  const py = JSON.stringify(o.python ?? '/usr/bin/python3');
-  const b = o.basePort;
+/** The lines every sample stack starts with: its name, user, directory, how to run the tools, hardening. */
+function headLines(o: Omit<SampleStackOptions, 'clients'>): string[] {
   const node = o.node ?? '/usr/bin/node';
-  const znotify = o.znotify ?? [node, `${o.repo}/packages/notify/dist/znotify/cli.js`];
-  const zunitgen = o.zunitgen ?? [node, `${o.repo}/packages/unitgen/dist/cli.js`];
   return [
     `stack: ${JSON.stringify(o.stack ?? 'sample')}`,
     `user: ${JSON.stringify(o.user ?? 'daemon')}`,
     `directory: ${JSON.stringify(o.repo)}`,
-    `znotify: ${JSON.stringify(znotify)}`,
-    `zunitgen: ${JSON.stringify(zunitgen)}`,
+    `znotify: ${JSON.stringify(o.znotify ?? [node, `${o.repo}/packages/notify/dist/znotify/cli.js`])}`,
+    `zunitgen: ${JSON.stringify(o.zunitgen ?? [node, `${o.repo}/packages/unitgen/dist/cli.js`])}`,
     `hardening: ${o.hardening ?? false}`,
+  ];
+}
+
+/** The sample instances' own settings (warm-up, threads, stop) and the stack's limits and watchdog, after the clients' addresses. */
+function clientSettingsLines(o: Omit<SampleStackOptions, 'clients'>): string[] {
+  return [
+    '  warmup: { budget: 2min, urls: [/Plone] }',
+    '  threads: 1',
+    '  stop: { drain: 1s, timeout: 10s }',
+    `limits: { memory-max: ${o.memoryMax ?? '1G'}, cpu-weight: 100, tasks-max: 256 }`,
+    `watchdog: ${o.watchdog ?? '30s'}`,
+  ];
+}
+
+/** YAML text of a stack that runs the sample ZEO server and sample instances. */
+export function sampleStackConfig(o: SampleStackOptions): string {
+  const py = JSON.stringify(o.python ?? '/usr/bin/python3');
+  const b = o.basePort;
+  return [
+    ...headLines(o),
     'zeo:',
     `  command: [${py}, sample/zeo_server.py, --host, 127.0.0.1, --port, "${b}"]`,
     `  address: 127.0.0.1:${b}`,
@@ -46,11 +62,7 @@ export function sampleStackConfig(o: SampleStackOptions): string {
     `  command: [${py}, sample/instance.py, --host, 127.0.0.1, --port, "{${b}+n}", --threads, "1", --warmup-seconds, "${o.warmupSeconds ?? 1}", --zeo, 127.0.0.1:${b}]`,
     `  http: 127.0.0.1:{${b}+n}`,
     `  health: { agent: "127.0.0.1:{${b + 100}+n}", http: "127.0.0.1:{${b + 200}+n}" }`,
-    '  warmup: { budget: 2min, urls: [/Plone] }',
-    '  threads: 1',
-    '  stop: { drain: 1s, timeout: 10s }',
-    `limits: { memory-max: ${o.memoryMax ?? '1G'}, cpu-weight: 100, tasks-max: 256 }`,
-    `watchdog: ${o.watchdog ?? '30s'}`,
+    ...clientSettingsLines(o),
     '',
   ].join('\n');
 }
@@ -74,16 +86,10 @@ export interface SampleHostsOptions extends Omit<SampleStackOptions, 'clients'> 
 export function sampleHostsStackConfig(o: SampleHostsOptions): string {
   const py = JSON.stringify(o.python ?? '/usr/bin/python3');
   const b = o.basePort;
-  const node = o.node ?? '/usr/bin/node';
   const zeoAddr = o.hosts.find((h) => h.name === o.zeoHost)?.address;
   if (zeoAddr === undefined) throw new Error(`zeoHost ${JSON.stringify(o.zeoHost)} is not one of the hosts`);
   return [
-    `stack: ${JSON.stringify(o.stack ?? 'sample')}`,
-    `user: ${JSON.stringify(o.user ?? 'daemon')}`,
-    `directory: ${JSON.stringify(o.repo)}`,
-    `znotify: ${JSON.stringify(o.znotify ?? [node, `${o.repo}/packages/notify/dist/znotify/cli.js`])}`,
-    `zunitgen: ${JSON.stringify(o.zunitgen ?? [node, `${o.repo}/packages/unitgen/dist/cli.js`])}`,
-    `hardening: ${o.hardening ?? false}`,
+    ...headLines(o),
     'hosts:',
     ...o.hosts.map((h) => `  - { name: ${h.name}, address: ${JSON.stringify(h.address)}${h.ssh ? `, ssh: ${JSON.stringify(h.ssh)}` : ''} }`),
     'zeo:',
@@ -95,11 +101,7 @@ export function sampleHostsStackConfig(o: SampleHostsOptions): string {
     `  command: [${py}, sample/instance.py, --host, "{host}", --port, "{${b}+n}", --threads, "1", --warmup-seconds, "${o.warmupSeconds ?? 1}", --zeo, ${JSON.stringify(`${zeoAddr}:${b}`)}]`,
     `  http: "{host}:{${b}+n}"`,
     `  health: { agent: "{host}:{${b + 100}+n}", http: "{host}:{${b + 200}+n}" }`,
-    '  warmup: { budget: 2min, urls: [/Plone] }',
-    '  threads: 1',
-    '  stop: { drain: 1s, timeout: 10s }',
-    `limits: { memory-max: ${o.memoryMax ?? '1G'}, cpu-weight: 100, tasks-max: 256 }`,
-    `watchdog: ${o.watchdog ?? '30s'}`,
+    ...clientSettingsLines(o),
     `haproxy: { backend: ${JSON.stringify(o.stack ?? 'sample')}, check-interval: ${o.checkInterval ?? '500ms'} }`,
     '',
   ].join('\n');
