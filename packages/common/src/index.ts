@@ -18,3 +18,4 @@ export {
   type CheckKey, type CheckRole, type CheckType, type StackRule, type WrapperKey, type WrapperSection, type WrapperSectionName, type WrapperValue,
 } from './wrapper-config.js';
 export { wrapperKeySchema, wrapperRequiredKeys, wrapperSchemaDefs, znotifyConfigSchema, type WrapperSchemaFlavour } from './wrapper-schema.js';
+export { EXIT_BROKEN_PIPE, watchBrokenPipe, type BrokenPipe, type BrokenPipeOptions } from './broken-pipe.js';

@@ -18,8 +18,12 @@ import { stopStack } from './stop.js';
 import { LocalSystemd, type SystemdHost } from './systemd.js';
 import { acquireHostLock, HostsSystemd, unitHosts } from './hosts.js';
 import { hostname } from 'node:os';
+import { watchBrokenPipe } from '@zope-systemd/common';
 
 export const DEFAULT_RUN_DIR = '/run/zope-systemd';
+
+/** Aborted when the reader of zstack's output has gone away (main() watches for it). */
+let readerGone: AbortSignal = new AbortController().signal;
 
 const duration = (v: string): number => {
   const r = parseDuration(v);
@@ -194,13 +198,14 @@ async function printStatus(stack: StackRef, d: Deps, runDir: string, o: StatusOp
   return s.clients.every((c) => c.serving);
 }
 
-/** Runs fn, then again every `everyMs`, until SIGINT/SIGTERM. */
+/** Runs fn, then again every `everyMs`, until SIGINT/SIGTERM or until nobody reads the output. */
 async function everyUntilInterrupted(everyMs: number, fn: () => Promise<unknown>): Promise<void> {
   const intr = interruptible(false);
+  const stop = AbortSignal.any([intr.signal, readerGone]);
   try {
-    while (!intr.signal.aborted) {
+    while (!stop.aborted) {
       await fn();
-      await new Promise((r) => { const t = setTimeout(r, everyMs); intr.signal.addEventListener('abort', () => { clearTimeout(t); r(undefined); }, { once: true }); });
+      await new Promise((r) => { const t = setTimeout(r, everyMs); stop.addEventListener('abort', () => { clearTimeout(t); r(undefined); }, { once: true }); });
     }
   } finally { intr.dispose(); }
 }
@@ -295,7 +300,13 @@ export function report(e: unknown): number {
   return 70;
 }
 
+/**
+ * The command line as the executable runs it. A reader going away (`zstack status --watch | head`) ends a
+ * watch and makes the exit status 141; an operation under way (rollout, stop) still finishes, with every
+ * drained client put back (docs/exit-codes.md).
+ */
 export async function main(argv: readonly string[]): Promise<number> {
+  readerGone = watchBrokenPipe().signal;
   const dd = argv.indexOf('--', 2);
   const own = dd < 0 ? argv : argv.slice(0, dd);
   const after = dd < 0 ? [] : argv.slice(dd + 1);

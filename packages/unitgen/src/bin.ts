@@ -13,4 +13,4 @@ try {
   process.stderr.write(`zunitgen: incomplete installation in ${realpathSync(fileURLToPath(new URL('.', import.meta.url)))}: ${err.code ?? err.name}: ${err.message.split('\n')[0]} (reinstall @zope-systemd/unitgen)\n`);
   process.exit(69);
 }
-process.exitCode = await cli.main(process.argv.slice(2));
+process.exitCode = await cli.runExecutable(process.argv.slice(2));

@@ -2,6 +2,7 @@
 // zunitgen: the command line. Maps errors to exit codes in one place (exitCodeOf).
 
 import { Command } from 'commander';
+import { watchBrokenPipe } from '@zope-systemd/common';
 import { existsSync, readFileSync, realpathSync, writeFileSync, chmodSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -272,6 +273,15 @@ function isMain(argv1: string | undefined): boolean {
   }
 }
 
+/**
+ * The command line as the executable runs it: a reader going away (`zunitgen generate ... --diff | head`) ends
+ * it quietly with exit 141 (docs/exit-codes.md); files being written are still written whole.
+ */
+export function runExecutable(argv: string[]): Promise<number> {
+  watchBrokenPipe();
+  return main(argv);
+}
+
 if (isMain(process.argv[1])) {
-  main(process.argv.slice(2)).then((c) => { process.exitCode = c; });
+  runExecutable(process.argv.slice(2)).then((c) => { process.exitCode = c; });
 }

@@ -42,6 +42,10 @@ for (const f of v8FlagsToSet()) v8.setFlagsFromString(f);
 // `run` catches its signals from here on (signals.ts says why); `check` keeps the default actions (Ctrl-C).
 const inbox = process.argv[2] === 'run' ? new SignalInbox() : undefined;
 
+// A reader going away (`znotify check --print | head`) ends the command quietly, exit 141 (docs/exit-codes.md).
+// `run` exits with its instance's status whatever became of its stderr.
+const { watchBrokenPipe } = await import('@zope-systemd/common');
+watchBrokenPipe({ setStatus: process.argv[2] !== 'run' });
 const { Command, CommanderError, Option } = await import('commander');
 const { loadConfig } = await import('./config.js');
 const { ConfigError, EXIT, ZnotifyError } = await import('./errors.js');
