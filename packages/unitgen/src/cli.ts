@@ -6,7 +6,8 @@ import { watchBrokenPipe } from '@zope-systemd/common';
 import { existsSync, readFileSync, realpathSync, writeFileSync, chmodSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ConfigError, describeErrno, EXIT, OutputError, UnitgenError, UsageError, VerifyError, formatIssue } from './errors.js';
+import { problemRecord } from '@zope-systemd/common';
+import { ConfigError, configIssue, describeErrno, EXIT, InputError, OutputError, UnitgenError, UsageError, VerifyError, formatIssue, type ConfigIssue } from './errors.js';
 import { generate, templatesFor } from './generate.js';
 import { deploy, deployExitCode, type HaproxyOutcome, type HostOutcome } from './deploy.js';
 import { installHaproxy, parseHaproxyFile } from './install-haproxy.js';
@@ -109,16 +110,26 @@ function defineInstallHaproxy(program: Command): void {
     });
 }
 
-function defineCheck(program: Command): void {
+function defineCheck(program: Command, setCode: SetCode): void {
   program.command('check').argument('<config...>', 'stack configs (YAML)')
-    .description('validate configs only; exit 0, or 78 with every error listed')
-    .action((configs: string[]) => {
+    .option('--json', 'print {"ok", "problems": [{file, line, col, key, message, fix}]} on stdout (docs/exit-codes.md)')
+    .description('validate configs only; exit 0, or 78 with every error listed (66 when a file cannot be read)')
+    .action((configs: string[], o: { json?: boolean }) => {
       const issues = [];
       for (const c of configs) {
-        try { parseStack(readConfig(c), { file: c }); } catch (e) { if (e instanceof ConfigError) issues.push(...e.issues); else throw e; }
+        try { parseStack(readConfig(c), { file: c }); } catch (e) {
+          if (o.json && e instanceof InputError) { printProblems(e.issues); setCode(e.exitCode); return; }
+          if (e instanceof ConfigError) issues.push(...e.issues); else throw e;
+        }
       }
+      if (o.json) { printProblems(issues); setCode(issues.length ? EXIT.CONFIG : 0); return; }
       if (issues.length) throw new ConfigError(issues);
     });
+}
+
+/** `check --json`: every problem as one record of the shape both tools share. */
+function printProblems(issues: readonly ConfigIssue[]): void {
+  process.stdout.write(`${JSON.stringify({ ok: issues.length === 0, problems: issues.map(problemRecord) }, null, 2)}\n`);
 }
 
 function defineVerify(program: Command): void {
@@ -179,7 +190,7 @@ function defineWaitTcp(program: Command, setCode: SetCode): void {
 
 async function deployCommand(config: string, o: { dryRun?: boolean; hostDir: string; templates?: string; force?: boolean; json?: boolean }): Promise<number> {
   const model = parseStack(readConfig(config), { file: config });
-  if (!model.hosts) throw new ConfigError([{ file: config, line: 1, col: 1, message: 'deploy needs a stack with hosts:', hint: 'for one machine: zunitgen generate CONFIG --out /etc/systemd/system' }]);
+  if (!model.hosts) throw new ConfigError([configIssue({ file: config, line: 1, col: 1, key: 'hosts', message: 'deploy needs a stack with hosts:', fix: 'for one machine: zunitgen generate CONFIG --out /etc/systemd/system' })]);
   const rendered = renderHostsWith(model, templatesFor(o), { outDir: resolve(o.hostDir) });
   const sets = rendered.hosts;
   const say = (s: string) => { if (!o.json) process.stdout.write(s); };

@@ -4,6 +4,8 @@
 // has the table. 78 = EX_CONFIG: the systemd convention for "bad configuration", which
 // RestartPreventExitStatus= and operators recognise.
 
+import { problem, type Problem } from '@zope-systemd/common';
+
 /** Exit statuses (sysexits(3)). */
 export const EXIT = {
   /** Something failed that is none of the below: verify found problems, wait-tcp gave up, a stack in generator mode. */
@@ -44,17 +46,32 @@ export class UsageError extends UnitgenError {
   }
 }
 
-/** One problem in a config file, located at file:line:col (1-based), with an optional hint. */
-export interface ConfigIssue {
-  file: string;
-  line: number;
-  col: number;
-  message: string;
+/**
+ * One problem in a config file: the shared Problem (file, line:col 1-based, key, message, fix), with `hint`, the
+ * same as `fix`, kept for readers of the former shape.
+ */
+export interface ConfigIssue extends Problem {
   hint?: string;
 }
 
+/** An issue from a problem: `hint` set with `fix`; `key` from the message's `key.path: ` prefix when not given. */
+export function configIssue(p: Omit<Problem, 'key'> & { key?: string }): ConfigIssue {
+  const out: ConfigIssue = problem({ ...p, key: p.key ?? keyOfMessage(p.message) });
+  if (out.fix !== undefined) out.hint = out.fix;
+  return out;
+}
+
+/**
+ * The key a message names: every message about one key starts with its dotted path (`clients.checks[0].address: `,
+ * `clients.http (client2): `). Empty for the rest (YAML syntax, the file as a whole).
+ */
+function keyOfMessage(message: string): string {
+  const m = /^([a-z][a-z0-9-]*(?:\[\d*\])?(?:\.[a-z][a-z0-9-]*(?:\[\d*\])?)*)(?: \([^)]*\))?: /.exec(message);
+  return m && m[1] !== 'config' ? m[1]! : '';
+}
+
 export function formatIssue(i: ConfigIssue): string {
-  return `${i.file}:${i.line}:${i.col}: error: ${i.message}${i.hint ? `\n  hint: ${i.hint}` : ''}`;
+  return `${i.file}:${i.line}:${i.col}: error: ${i.message}${i.fix ? `\n  hint: ${i.fix}` : ''}`;
 }
 
 /** Every problem found in one or more config files (never only the first). Exit status 78. */
@@ -91,9 +108,12 @@ export class VerifyError extends UnitgenError {
 
 /** A config file cannot be read (missing, unreadable). Exit 66 (EX_NOINPUT). */
 export class InputError extends UnitgenError {
+  /** The same as one problem with no position, for `check --json`. */
+  readonly issues: readonly ConfigIssue[];
   constructor(readonly path: string, what: string, fix: string, options?: { cause?: unknown }) {
     super('EINPUT', `cannot read ${path}: ${what}\n  hint: ${fix}`, EXIT.NOINPUT, options);
     this.name = 'InputError';
+    this.issues = [configIssue({ file: path, line: 0, col: 0, key: '', message: `cannot read the file: ${what}`, fix })];
   }
 }
 

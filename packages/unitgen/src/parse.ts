@@ -3,7 +3,7 @@
 
 import { setupUnitName } from './setup-files.js';
 import { isMap, isSeq, isAlias, LineCounter, parseDocument, type Node, type YAMLMap } from 'yaml';
-import { ConfigError, type ConfigIssue } from './errors.js';
+import { ConfigError, configIssue } from './errors.js';
 import { invalidUnitName, systemdEscape, UNIT_NAME_MAX } from './escape.js';
 import type { CheckModel, ClientModel, MemoryLimits, StackModel, WarmupUrl } from './model.js';
 import { addressesClash, bindTarget, expandTemplate, formatAddress, MAX_CONFIG_BYTES, isHostHeader, parseAddress, q, sizeBytes, type Address } from './values.js';
@@ -72,7 +72,7 @@ export const MAX_DEPTH = 32;
  */
 export function decodeConfig(bytes: Uint8Array, file: string): string {
   if (bytes.length > MAX_CONFIG_BYTES) {
-    throw new ConfigError([{ file, line: 1, col: 1, message: `the file is ${bytes.length} bytes, more than the ${MAX_CONFIG_BYTES} a stack config may have`, hint: 'a stack config is a few kilobytes: is this the right file?' }]);
+    throw new ConfigError([configIssue({ file, line: 1, col: 1, message: `the file is ${bytes.length} bytes, more than the ${MAX_CONFIG_BYTES} a stack config may have`, fix: 'a stack config is a few kilobytes: is this the right file?' })]);
   }
   try {
     return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
@@ -86,7 +86,7 @@ export function decodeConfig(bytes: Uint8Array, file: string): string {
     while (good > 0 && (bytes[good]! & 0xc0) === 0x80) good--;
     const before = new TextDecoder('utf-8').decode(bytes.subarray(0, good));
     const lines = before.split('\n');
-    throw new ConfigError([{ file, line: lines.length, col: lines[lines.length - 1]!.length + 1, message: `byte 0x${bytes[good]!.toString(16).padStart(2, '0')} at offset ${good} is not UTF-8`, hint: 'save the file as UTF-8' }]);
+    throw new ConfigError([configIssue({ file, line: lines.length, col: lines[lines.length - 1]!.length + 1, message: `byte 0x${bytes[good]!.toString(16).padStart(2, '0')} at offset ${good} is not UTF-8`, fix: 'save the file as UTF-8' })]);
   }
 }
 
@@ -99,7 +99,7 @@ export function parseStack(text: string, opts: ParseOptions = {}): StackModel {
   } catch (e) {
     if (!(e instanceof RangeError)) throw e;
     // The YAML reader recurses per nesting level: a file nested thousands deep ends its stack.
-    throw new ConfigError([{ file, line: 1, col: 1, message: 'the YAML nests too deeply to be read', hint: `a stack config nests at most ${MAX_DEPTH} levels; look for a run of [ or { that never closes` }]);
+    throw new ConfigError([configIssue({ file, line: 1, col: 1, message: 'the YAML nests too deeply to be read', fix: `a stack config nests at most ${MAX_DEPTH} levels; look for a run of [ or { that never closes` })]);
   }
 }
 
@@ -130,16 +130,17 @@ function parseChecked(text: string, file: string, opts: ParseOptions): StackMode
   const tooDeep = flowTooDeep(text);
   if (tooDeep >= 0) {
     const before = text.slice(0, tooDeep).split('\n');
-    throw new ConfigError([{ file, line: before.length, col: before[before.length - 1]!.length + 1, message: `the config nests more than ${MAX_DEPTH} levels deep`, hint: 'a stack config needs about five; look for a run of [ or { that never closes' }]);
+    throw new ConfigError([configIssue({ file, line: before.length, col: before[before.length - 1]!.length + 1, message: `the config nests more than ${MAX_DEPTH} levels deep`, fix: 'a stack config needs about five; look for a run of [ or { that never closes' })]);
   }
   const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false, uniqueKeys: true, strict: true });
   const w = new Walker(file, lc, doc.contents as Node | null);
   // One broken bracket can make the YAML reader report the same problem hundreds of times: the first ten say enough.
   for (const e of doc.errors.slice(0, 10)) {
     const { line, col } = lc.linePos(e.pos[0]);
-    w.issues.push({ file, line, col, ...yamlMessage(e.code, e.message, text.split('\n')[line - 1] ?? '') } as ConfigIssue);
+    const { message, hint } = yamlMessage(e.code, e.message, text.split('\n')[line - 1] ?? '');
+    w.issues.push(configIssue({ file, line, col, key: '', message, ...(hint ? { fix: hint } : {}) }));
   }
-  if (w.issues.length) throw new ConfigError(w.issues.map(stripUndefined));
+  if (w.issues.length) throw new ConfigError(w.issues);
   let refused = false;
   // Aliases would make one node appear in two places (and positions ambiguous): refuse them. Depth is bounded
   // before anything else walks the tree.
@@ -155,7 +156,7 @@ function parseChecked(text: string, file: string, opts: ParseOptions): StackMode
   const model = validate(w, doc.contents as Node | null, file);
   if (model && opts.shadowCheck) refuseShadowing(w, model, (doc.contents as YAMLMap | null)?.get?.('stack', true) as Node | null, opts.shadowCheck);
   w.issues.sort((a, b) => a.line - b.line || a.col - b.col);
-  if (w.issues.length || !model) throw new ConfigError(w.issues.length ? w.issues : [{ file, line: 1, col: 1, message: 'invalid configuration' }]);
+  if (w.issues.length || !model) throw new ConfigError(w.issues.length ? w.issues : [configIssue({ file, line: 1, col: 1, message: 'invalid configuration' })]);
   return model;
 }
 
@@ -189,9 +190,6 @@ function refuseShadowing(w: Walker, m: StackModel, stackNode: Node | null, check
   }
 }
 
-function stripUndefined(i: ConfigIssue): ConfigIssue {
-  return i.hint === undefined ? { file: i.file, line: i.line, col: i.col, message: i.message } : i;
-}
 
 
 /**

@@ -3,7 +3,7 @@
 // every error is reported, not only the first. Used by parse.ts and check-config.ts.
 
 import { isMap, isScalar, isSeq, isAlias, type LineCounter, type Node, type Pair, type YAMLMap } from 'yaml';
-import type { ConfigIssue } from './errors.js';
+import { configIssue, type ConfigIssue } from './errors.js';
 import {
   didYouMean, expandTemplate, MAX_VALUE_LENGTH, parseAddress, parseDuration, parseSize, q, unsafeText,
   type Address, type Result, type Size,
@@ -24,9 +24,10 @@ export class Walker {
     return { line, col };
   }
 
-  err(node: Loc, message: string, hint?: string, delta = 0): void {
+  /** A problem at `node` (`delta` characters into it); its key is the message's `key.path: ` prefix unless given. */
+  err(node: Loc, message: string, hint?: string, delta = 0, key?: string): void {
     const { line, col } = this.pos(node, delta);
-    this.issues.push(hint ? { file: this.file, line, col, message, hint } : { file: this.file, line, col, message });
+    this.issues.push(configIssue({ file: this.file, line, col, message, ...(hint ? { fix: hint } : {}), ...(key !== undefined ? { key } : {}) }));
   }
 
   fromResult<T>(node: Loc, where: string, r: Result<T>): T | undefined {
@@ -51,12 +52,12 @@ export class Walker {
       }
       if (!keys.includes(key)) {
         const dym = didYouMean(key, keys);
-        this.err(k, `${where}: unknown key ${q(key)}`, dym ? `did you mean ${q(dym)}?` : `known keys: ${keys.join(', ')}`);
+        this.err(k, `${where}: unknown key ${q(key)}`, dym ? `did you mean ${q(dym)}?` : `known keys: ${keys.join(', ')}`, 0, where === 'config' ? key : `${where}.${key}`);
         continue;
       }
       out.set(key, (pair.value as Node | null) ?? null);
     }
-    for (const r of required) if (!out.has(r)) this.err(node, `${where}: missing required key ${q(r)}`);
+    for (const r of required) if (!out.has(r)) this.err(node, `${where}: missing required key ${q(r)}`, undefined, 0, where === 'config' ? r : `${where}.${r}`);
     return out;
   }
 

@@ -7,7 +7,7 @@
 import { readFileSync, statSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import { isMap, isPair, isScalar, LineCounter, parseDocument, visit, type Document } from 'yaml';
-import { ConfigError, InputError, type ConfigProblem } from './errors.js';
+import { ConfigError, configProblem, InputError, type ConfigProblem } from './errors.js';
 import {
   CHECK_KEYS, CHECK_ROLES, CHECK_TYPES, checkKeys, DEFAULT_ROLES, didYouMean, HAPROXY_ID_RULE, HAPROXY_ID_TEXT, isHostHeader, isLogLevel, LOG_LEVELS,
   MAX_CHECKS, MAX_WARMUP_URLS, NAME_RULE, parseAddress as parseSharedAddress, parseNetwork, parseDuration, parseRequestPath, REQUEST_PATH_EXAMPLE,
@@ -119,6 +119,8 @@ export function parseSignal(value: unknown): NodeJS.Signals | undefined {
 // the validator
 
 type Path = (string | number)[];
+/** Where a value is: a file's line and column, or a flag (line 0). */
+type Place = { file: string; line: number; col: number };
 
 function keyPath(path: Path): string {
   let s = '';
@@ -143,9 +145,9 @@ class Validator {
     private readonly lines?: LineCounter,
   ) {}
 
-  /** `file:line:col` of the value at `path` (or of its key when `ofKey`), falling back to the nearest parent. */
-  where(path: Path, ofKey = false): string {
-    if (!this.doc || !this.lines) return this.file;
+  /** The line and column of the value at `path` (or of its key when `ofKey`), falling back to the nearest parent. */
+  where(path: Path, ofKey = false): Place {
+    if (!this.doc || !this.lines) return { file: this.file, line: 0, col: 0 };
     for (let n = path.length; n >= 0; n--) {
       const sub = path.slice(0, n);
       let node: unknown;
@@ -161,14 +163,16 @@ class Validator {
       const range = (node as { range?: [number, number, number] } | undefined)?.range;
       if (range) {
         const { line, col } = this.lines.linePos(range[0]);
-        return `${this.file}:${line}:${col}`;
+        return { file: this.file, line, col };
       }
     }
-    return this.file;
+    return { file: this.file, line: 0, col: 0 };
   }
 
-  add(path: Path, message: string, fix?: string, opts: { ofKey?: boolean; where?: string } = {}): void {
-    this.problems.push({ where: opts.where ?? this.where(path, opts.ofKey), key: keyPath(path), message, ...(fix ? { fix } : {}) });
+  /** A problem at `path`'s value (or key), or at `opts.where`: a place, or a flag's name. */
+  add(path: Path, message: string, fix?: string, opts: { ofKey?: boolean; where?: Place | string } = {}): void {
+    const at = typeof opts.where === 'string' ? { file: opts.where, line: 0, col: 0 } : opts.where ?? this.where(path, opts.ofKey);
+    this.problems.push(configProblem({ ...at, key: keyPath(path), message, ...(fix ? { fix } : {}) }));
   }
 
   /** Reports keys of `obj` that are not in `known`, each with a did-you-mean. */
@@ -378,10 +382,10 @@ export function parseConfig(text: string | undefined, file: string, flags: Flags
 }
 
 function tooBig(file: string, bytes: number): ConfigError {
-  return new ConfigError([{
-    where: `${file}:1:1`, key: '', message: `the file is ${bytes} bytes, more than a wrapper configuration may be (${MAX_CONFIG_BYTES} bytes)`,
+  return new ConfigError([configProblem({
+    file, line: 1, col: 1, key: '', message: `the file is ${bytes} bytes, more than a wrapper configuration may be (${MAX_CONFIG_BYTES} bytes)`,
     fix: 'check that --config names the instance\'s YAML file (a configuration is a few KiB)',
-  }]);
+  })]);
 }
 
 /**
@@ -398,10 +402,10 @@ function parseYaml(text: string, file: string): { validator: Validator; js: unkn
   if (doc.errors.length) {
     throw new ConfigError(doc.errors.map((e) => {
       const pos = e.linePos?.[0];
-      return {
-        where: `${file}:${pos?.line ?? 1}:${pos?.col ?? 1}`, key: '',
+      return configProblem({
+        file, line: pos?.line ?? 1, col: pos?.col ?? 1, key: '',
         message: `YAML syntax error: ${e.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '')}`, fix: 'fix the YAML syntax (indentation, quoting, colons)',
-      };
+      });
     }));
   }
   const validator = new Validator(file, doc, lines);
@@ -413,11 +417,11 @@ function parseYaml(text: string, file: string): { validator: Validator; js: unkn
     visit(doc, { Alias(_k, node) { at = node.range?.[0]; return visit.BREAK; } });
     const pos = lines.linePos(at ?? 0);
     const alias = /alias/i.test((err as Error).message);
-    throw new ConfigError([{
-      where: `${file}:${pos.line}:${pos.col}`, key: '',
+    throw new ConfigError([configProblem({
+      file, line: pos.line, col: pos.col, key: '',
       message: alias ? `YAML aliases expand to too many values (more than ${MAX_ALIAS_COUNT} expansions)` : `YAML cannot be read: ${(err as Error).message}`,
       fix: alias ? 'write the values out instead of nesting aliases (*name)' : 'fix the YAML (anchors, aliases, tags)',
-    }], { cause: err });
+    })], { cause: err });
   }
 }
 
@@ -695,7 +699,7 @@ export function loadConfig(file: string | undefined, flags: Flags = {}, options:
   } catch (err) {
     if (err instanceof ConfigError) throw err;
     const code = (err as NodeJS.ErrnoException).code ?? 'error';
-    throw new InputError([{ where: file, key: '', message: `cannot read the config file (${code})`, fix: 'check the path given to --config and its permissions' }], { cause: err });
+    throw new InputError([configProblem({ file, line: 0, col: 0, key: '', message: `cannot read the config file (${code})`, fix: 'check the path given to --config and its permissions' })], { cause: err });
   }
   return parseConfig(text, file, flags, options);
 }

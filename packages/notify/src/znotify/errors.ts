@@ -5,6 +5,8 @@
 // (EX_CONFIG) are what generated units name in `RestartPreventExitStatus=`, so a bad command line, a config file
 // that cannot be read and a bad configuration end the restart loop instead of feeding it.
 
+import { problem, problemPlace, type Problem } from '@zope-systemd/common';
+
 /** Exit statuses (sysexits(3)); the instance's own status is passed through as it is. */
 export const EXIT = {
   /** A start failure that is not the configuration's: port in use, command missing, bad NOTIFY_SOCKET. */
@@ -50,16 +52,16 @@ export class ZnotifyError extends Error {
   }
 }
 
-/** One problem found in a configuration file or on the command line, with where it is and how to fix it. */
-export interface ConfigProblem {
-  /** `file:line:col` or `--flag`, whichever the value came from. */
+/**
+ * One problem found in a configuration file or on the command line: the shared Problem (file, line, col, key,
+ * message, fix), with `where` (`file:line:col`, or `--flag` for a value from the command line) beside it.
+ */
+export interface ConfigProblem extends Problem {
   where: string;
-  /** Dotted path of the key, e.g. `checks[0].interval`. */
-  key: string;
-  /** What is wrong, quoting the bad value. */
-  message: string;
-  /** How to fix it. */
-  fix?: string;
+}
+
+export function configProblem(p: Problem): ConfigProblem {
+  return { ...problem(p), where: problemPlace(p) };
 }
 
 function formatProblem(p: ConfigProblem): string {

@@ -48,7 +48,8 @@ const { watchBrokenPipe } = await import('@zope-systemd/common');
 watchBrokenPipe({ setStatus: process.argv[2] !== 'run' });
 const { Command, CommanderError, Option } = await import('commander');
 const { loadConfig } = await import('./config.js');
-const { ConfigError, EXIT, ZnotifyError } = await import('./errors.js');
+const { ConfigError, EXIT, InputError, ZnotifyError } = await import('./errors.js');
+const { problemRecord } = await import('@zope-systemd/common');
 const { createLogger, redact } = await import('./log.js');
 const { LogOutput } = await import('./log-output.js');
 const { start } = await import('./run.js');
@@ -126,15 +127,19 @@ async function runCommand(o: RunFlags, command: string[]): Promise<number> {
   return await running.done;
 }
 
-function checkCommand(o: { config?: string; print?: boolean }, command: string[]): number {
+function checkCommand(o: { config?: string; print?: boolean; json?: boolean }, command: string[]): number {
   try {
     const cfg = loadConfig(o.config, command.length ? { command } : {}, { requireCommand: false });
-    if (o.print) process.stdout.write(JSON.stringify(cfg, null, 2) + '\n');
+    if (o.json) process.stdout.write(`${JSON.stringify({ ok: true, problems: [] }, null, 2)}\n`);
+    else if (o.print) process.stdout.write(JSON.stringify(cfg, null, 2) + '\n');
     else process.stdout.write(`${o.config ?? '(flags)'}: ok (${cfg.checks.length} check${cfg.checks.length === 1 ? '' : 's'}, ${cfg.warmup.urls.length} warm-up URL${cfg.warmup.urls.length === 1 ? '' : 's'})\n`);
     return 0;
   } catch (err) {
-    if (err instanceof ConfigError) line(err.message);
-    else line((err as Error).message);
+    if (o.json && (err instanceof ConfigError || err instanceof InputError)) {
+      // Values quoted in messages are redacted here as on stderr: a refused value may be a DSN.
+      const problems = err.problems.map((p) => problemRecord({ ...p, message: redact(p.message) }));
+      process.stdout.write(`${JSON.stringify({ ok: false, problems }, null, 2)}\n`);
+    } else line((err as Error).message);
     return exitFor(err);
   }
 }
@@ -170,8 +175,9 @@ export async function main(argv: string[]): Promise<number> {
     .description('validate a configuration; exit 0 when valid, 78 when not, 66 when the file cannot be read')
     .requiredOption('-c, --config <file>', 'YAML configuration file')
     .option('--print', 'print the validated configuration as JSON (durations in ms)')
+    .option('--json', 'print {"ok", "problems": [{file, line, col, key, message, fix}]} on stdout instead of lines on stderr (docs/exit-codes.md)')
     .argument('[command...]', 'optional instance command, after --')
-    .action((command: string[], o: { config?: string; print?: boolean }) => { status = checkCommand(o, command); });
+    .action((command: string[], o: { config?: string; print?: boolean; json?: boolean }) => { status = checkCommand(o, command); });
 
   try {
     await program.parseAsync(argv, { from: 'user' });
