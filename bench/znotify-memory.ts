@@ -1,7 +1,7 @@
 // znotify's steady-state memory. The headline is the wrapper's private (anonymous) memory, RssAnon: what each
 // more wrapper costs a host (the file-backed rest, node's binary and libraries, is shared by every Node
-// process). Target: at most 16 MiB with checks every second, and flat over a long run (10 minutes: growth from
-// the 25 % sample to the last below 1 MiB). VmRSS and its ratio to a bare `node -e 0` measured in the same run
+// process). Target: at most 16 MiB with checks every second, and flat over a long run (10 minutes: the last
+// quarter's median, over a sample a second, less than 1 MiB above the second quarter's). VmRSS and its ratio to a bare `node -e 0` measured in the same run
 // are printed as context.
 //
 // One round = one wrapper run + one bare Node run, back to back on the same machine:
@@ -9,9 +9,9 @@
 //     `[node, cli.js]` ExecStart= prefixes start it) supervises a real HTTP peer: the waitress sample instance
 //     (/usr/bin/python3 sample/instance.py, one thread) or, with --peer node (or without waitress), a node:http
 //     server; warm-up of /Plone, then checks every --interval-ms (http /, tcp, and zeo `ruok` against
-//     sample/zeo_server.py when python3 is there) for --seconds, an agent-check every 10 ms from this process,
+//     sample/zeo_server.py when python3 is there) for --seconds, an agent-check every --agent-ms (10) from this process,
 //     and WATCHDOG=1 every 500 ms to a real datagram receiver (so the notify path, koffi included, is loaded);
-//   - VmRSS and VmHWM of the wrapper process (/proc/PID/status) at 25/50/75/100 % of the run;
+//   - VmRSS and VmHWM of the wrapper process (/proc/PID/status) at 25/50/75/100 % of the run, RssAnon once a second;
 //   - the baseline: bare `node -e "setTimeout(()=>{},3000)"`, VmRSS sampled after 2.5 s.
 //   - the floor (bench/znotify-floor.mjs, unless --skip-floor): a hand-written minimum that does the same resident
 //     work with the same V8 flags and notify transport, and nothing else. It says how much of the ratio is Node
@@ -21,9 +21,12 @@
 // before/after comparisons see the same machine (it is shared with other jobs: medians, same-run baselines).
 //
 //   pnpm build && node --import tsx bench/znotify-memory.ts [--runs 5] [--seconds 30] [--interval-ms 10]
-//        [--peer waitress|node] [--cli path/to/cli.js ...] [--flags=--some-v8-flag ...] [--flags= (none)] [--smaps] [--imports]
-//        [--skip-floor] [--json]
+//        [--agent-ms 10] [--peer waitress|node] [--cli path/to/cli.js ...] [--flags=--some-v8-flag ...] [--flags= (none)] [--smaps] [--imports]
+//        [--skip-floor] [--heap-live] [--json]
 //
+// --heap-live: the wrapper's live JS heap from a heap snapshot (after V8's full GC) at 25/50/75/100 %: the
+//   leak test, independent of where the old generation's sawtooth happens to be at a sample. Writing a snapshot
+//   costs the process tens of MiB of malloc it keeps, so RssAnon figures of such a run are not the headline.
 // --smaps: where the wrapper's RSS sits at the end (node binary pages, anonymous = V8 heap + malloc, libraries).
 // --imports: first, what loading each dependency alone costs a Node process (VmRSS 1.2 s after start, beside
 //   bare node in the same rounds): undici, pino, yaml, commander, koffi, node:http, and the wrapper's modules.
@@ -53,6 +56,7 @@ const { values } = parseArgs({
     runs: { type: 'string', default: '5' },
     seconds: { type: 'string', default: '30' },
     'interval-ms': { type: 'string', default: '10' },
+    'agent-ms': { type: 'string', default: '10' },
     peer: { type: 'string' },
     cli: { type: 'string', multiple: true },
     flags: { type: 'string', multiple: true },
@@ -60,11 +64,15 @@ const { values } = parseArgs({
     smaps: { type: 'boolean', default: false },
     imports: { type: 'boolean', default: false },
     'skip-floor': { type: 'boolean', default: false },
+    'heap-live': { type: 'boolean', default: false },
   },
 });
 const RUNS = Number(values.runs);
 const SECONDS = Number(values.seconds);
 const INTERVAL_MS = Number(values['interval-ms']);
+// HAProxy with `inter 1s` makes two connections a second to the agent port (the check and the agent-check);
+// the default, one every 10 ms, is a flood a hundred times that.
+const AGENT_MS = Number(values['agent-ms']);
 const waitressMissing = sampleSkipReason();
 const PEER = values.peer ?? (waitressMissing ? 'node' : 'waitress');
 if (PEER === 'waitress' && waitressMissing) throw new Error(`--peer waitress: ${waitressMissing}`);
@@ -142,8 +150,42 @@ async function httpGet(port: number, p: string): Promise<{ status: number; text:
   return { status: r.status, text: await r.text() };
 }
 
-interface Sample { at: number; rss: number; hwm: number; anon: number; file: number }
-interface WrapperRun { samples: Sample[]; steady: number; steadyAnon: number; cpu: number; checkRuns: number; agentAnswers: number; wdPings: number; datagrams: number; smaps?: string }
+interface Sample { at: number; rss: number; hwm: number; anon: number; file: number; heapLive?: number }
+
+// --heap-live: the wrapper's live JavaScript heap at 25/50/75/100 %, from a heap snapshot (V8 runs a full
+// GC before it writes one), so garbage waiting for the next full GC does not count. A leak shows as live bytes
+// that grow; RssAnon alone cannot tell a leak from an old generation that has not been collected yet.
+const HEAP_SIGNAL = 'SIGURG';
+
+/** The sum of every node's self size in a V8 heap snapshot (bytes): what was live after its full GC. */
+function snapshotLiveBytes(file: string): number {
+  const snap = JSON.parse(fs.readFileSync(file, 'utf8')) as { snapshot: { meta: { node_fields: string[] } }; nodes: number[] };
+  const fields = snap.snapshot.meta.node_fields;
+  const at = fields.indexOf('self_size');
+  let sum = 0;
+  for (let i = at; i < snap.nodes.length; i += fields.length) sum += snap.nodes[i]!;
+  return sum;
+}
+
+/** Signals `pid` to write a heap snapshot into `dir` and returns its live bytes once the file is complete. */
+async function heapLive(pid: number, dir: string): Promise<number> {
+  const before = new Set(fs.readdirSync(dir));
+  process.kill(pid, HEAP_SIGNAL);
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    const fresh = fs.readdirSync(dir).filter((f) => f.endsWith('.heapsnapshot') && !before.has(f));
+    if (fresh.length) {
+      const file = path.join(dir, fresh[0]!);
+      // The snapshot is written by the main thread in one go; it is whole once its JSON parses.
+      try { const live = snapshotLiveBytes(file); fs.rmSync(file); return live; } catch { /* still being written */ }
+    }
+    if (Date.now() > deadline) throw new Error(`no heap snapshot from pid ${pid} in ${dir} within 60 s`);
+    await sleep(200);
+  }
+}
+/** Private memory (RssAnon, KiB) per quarter of the run, from one sample a second: median, lowest, highest. */
+interface Quarter { median: number; min: number; max: number }
+interface WrapperRun { samples: Sample[]; quarters: Quarter[]; steady: number; steadyAnon: number; cpu: number; checkRuns: number; agentAnswers: number; wdPings: number; datagrams: number; smaps?: string }
 
 async function wrapperRun(v: Variant): Promise<WrapperRun> {
   const [ip, ap, hp, zp] = [await freePort(), await freePort(), await freePort(), await freePort()];
@@ -171,8 +213,10 @@ async function wrapperRun(v: Variant): Promise<WrapperRun> {
   const peer = PEER === 'waitress'
     ? instanceArgv({ port: ip, threads: 1, warmupSeconds: 0 })
     : [NODE, '-e', NODE_PEER, String(ip)];
-  const w = await startPeer([NODE, ...v.flags, v.cli, 'run', '--config', cfg, '--', ...peer],
-    { name: v.label, env: { ...childEnv(), NOTIFY_SOCKET: rx.address, WATCHDOG_USEC: '1000000' } });
+  const heapDir = fs.mkdtempSync(path.join(tmp, 'heap-'));
+  const heapFlags = values['heap-live'] && v.label !== FLOOR_LABEL ? [`--heapsnapshot-signal=${HEAP_SIGNAL}`] : [];
+  const w = await startPeer([NODE, ...v.flags, ...heapFlags, v.cli, 'run', '--config', cfg, '--', ...peer],
+    { name: v.label, cwd: heapDir, env: { ...childEnv(), NOTIFY_SOCKET: rx.address, WATCHDOG_USEC: '1000000' } });
   try {
     const deadline = Date.now() + 30_000;
     for (;;) {
@@ -184,23 +228,27 @@ async function wrapperRun(v: Variant): Promise<WrapperRun> {
     }
     let agentAnswers = 0;
     let agentLoop = true;
-    const agents = (async () => { while (agentLoop) { await agentOnce(ap); agentAnswers++; await sleep(10); } })();
+    const agents = (async () => { while (agentLoop) { await agentOnce(ap); agentAnswers++; await sleep(AGENT_MS); } })();
     const cpu0 = cpuSeconds(w.pid);
     const samples: Sample[] = [];
     const steady: number[] = [];
     const steadyAnon: number[] = [];
+    const byQuarter: number[][] = [[], [], [], []];
     const t0 = Date.now();
-    // The reported samples at 25/50/75/100 %, and one a second over the second half: V8's old generation grows
-    // in a sawtooth between full GCs, so one sample lands anywhere on it; their median is the steady level.
+    // The reported samples at 25/50/75/100 %, and one a second throughout: V8's old generation grows in a
+    // sawtooth between full GCs, so one sample lands anywhere on it. The second half's median is the steady
+    // level; a leak shows as a quarter's median (and its lowest, the level right after a full GC) rising.
     const marks = [0.25, 0.5, 0.75, 1].map((frac) => ({ at: frac * SECONDS * 1000, report: true }));
-    for (let at = SECONDS * 500; at < SECONDS * 1000; at += 1000) marks.push({ at, report: false });
+    for (let at = 1000; at < SECONDS * 1000; at += 1000) marks.push({ at, report: false });
     marks.sort((a, b) => a.at - b.at);
     for (const m of marks) {
       await sleep(Math.max(0, t0 + m.at - Date.now()));
       const st = procStatus(w.pid);
       if (m.at >= SECONDS * 500) { steady.push(st.rss); steadyAnon.push(st.anon); }
-      if (m.report) samples.push({ at: (Date.now() - t0) / 1000, ...st });
+      byQuarter[Math.min(3, Math.floor(m.at / (SECONDS * 250)))]!.push(st.anon);
+      if (m.report) samples.push({ at: (Date.now() - t0) / 1000, ...st, ...(heapFlags.length ? { heapLive: await heapLive(w.pid, heapDir) } : {}) });
     }
+    const quarters = byQuarter.map((q) => ({ median: median(q), min: Math.min(...q), max: Math.max(...q) }));
     const smaps = values.smaps ? smapsBreakdown(w.pid) : undefined;
     const cpu = cpuSeconds(w.pid) - cpu0;
     agentLoop = false;
@@ -209,7 +257,7 @@ async function wrapperRun(v: Variant): Promise<WrapperRun> {
     const sum = (name: string) => [...metrics.matchAll(new RegExp(`^${name}\\{[^}]*\\} (\\S+)$`, 'gm'))].reduce((a, m) => a + Number(m[1]), 0);
     const gone = exitedError(w, 'wrapper', 'during the run');
     if (gone) throw gone;
-    return { samples, steady: median(steady), steadyAnon: median(steadyAnon), cpu, checkRuns: sum('znotify_check_runs_total'), agentAnswers, wdPings: sum('znotify_watchdog_pings_total'), datagrams, ...(smaps ? { smaps } : {}) };
+    return { samples, quarters, steady: median(steady), steadyAnon: median(steadyAnon), cpu, checkRuns: sum('znotify_check_runs_total'), agentAnswers, wdPings: sum('znotify_watchdog_pings_total'), datagrams, ...(smaps ? { smaps } : {}) };
   } finally {
     await w.stop();
     if (zeo) await zeo.stop();
@@ -271,7 +319,7 @@ async function importCosts(rounds: number): Promise<void> {
 const load0 = os.loadavg();
 log(`znotify memory: node ${process.version}, ${os.cpus().length} CPU(s), ${new Date().toISOString()}, load ${load0.map(f2).join(' ')}`);
 log(`${RUNS} rounds; each: the wrapper around the ${PEER === 'waitress' ? 'waitress sample instance (1 thread)' : 'node:http peer'} with checks every ${INTERVAL_MS} ms `
-  + `(http /, tcp${ZEO ? ', zeo ruok' : ''}) for ${SECONDS} s, agent-check every 10 ms, WATCHDOG=1 every 500 ms; then bare node -e "setTimeout(()=>{},3000)"`);
+  + `(http /, tcp${ZEO ? ', zeo ruok' : ''}) for ${SECONDS} s, agent-check every ${AGENT_MS} ms, WATCHDOG=1 every 500 ms; then bare node -e "setTimeout(()=>{},3000)"`);
 
 if (values.imports) await importCosts(Math.max(3, RUNS));
 if (RUNS === 0) process.exit(0); // --imports --runs 0: only the import costs
@@ -293,6 +341,9 @@ for (let round = 0; round < RUNS; round++) {
     ratios.get(v.label)!.push(last.rss / b);
     steadyRatios.get(v.label)!.push(r.steady / b);
     line.push(`${v.label}: anonymous ${r.samples.map((s) => f1(mib(s.anon))).join(' ')} MiB; VmRSS ${r.samples.map((s) => f1(mib(s.rss))).join(' ')} MiB (HWM ${f1(mib(last.hwm))}; 2nd-half median ${f1(mib(r.steady))}), ${r.checkRuns} check runs, CPU ${f1(r.cpu)} s, ${f2(last.rss / b)}x (2nd half ${f2(r.steady / b)}x)`);
+    const live = r.samples.filter((x) => x.heapLive !== undefined);
+    if (live.length) line.push(`  live JS heap after a full GC (heap snapshot) at ${live.map((x) => `${f1(x.at)} s: ${f1(x.heapLive! / 1048576)} MiB`).join(', ')}; growth ${f1((live[live.length - 1]!.heapLive! - live[0]!.heapLive!) / 1024)} KiB`);
+    line.push(`  anonymous per quarter, median (lowest-highest): ${r.quarters.map((q) => `${f1(mib(q.median))} (${f1(mib(q.min))}-${f1(mib(q.max))})`).join(' | ')} MiB`);
     if (r.smaps) line.push(`  smaps (MiB): ${r.smaps}`);
   }
   log(line.join('\n   '));
@@ -321,14 +372,17 @@ for (const v of variants) {
   // shared by every wrapper on the host and by any other node process.
   const anon = median(rs.map((r) => r.steadyAnon));
   log(`   ${' '.repeat(v.label.length)}  2nd-half anonymous (RssAnon, this process's own) ${f1(mib(anon))} MiB = bare node's ${f1(mib(bareAnon))} MiB + ${f1(mib(anon - bareAnon))} MiB (${f2(anon / bareAnon)}x); file-backed, shared: ${f1(mib(steadyRss - anon))} MiB`);
-  // The headline: private memory, and whether it stays flat from the first quarter of the run to its end.
+  // The headline: private memory, and whether it stays flat: the last quarter's median against the second's
+  // (the first quarter still holds start-up), each over a sample a second, so the sawtooth's phase at one
+  // instant does not decide it.
   const anonFinal = median(rs.map((r) => r.samples[r.samples.length - 1]!.anon));
-  const growth = median(rs.map((r) => r.samples[r.samples.length - 1]!.anon - r.samples[0]!.anon));
+  const growth = median(rs.map((r) => r.quarters[3]!.median - r.quarters[1]!.median));
+  const peak = median(rs.map((r) => Math.max(...r.quarters.map((q) => q.max))));
   const flat = growth < 1024;
-  log(`   ${' '.repeat(v.label.length)}  PRIVATE (anonymous) memory: 2nd-half median ${f1(mib(anon))} MiB, final ${f1(mib(anonFinal))} MiB, growth from 25 % to the end ${f1(mib(growth))} MiB`
-    + ` -> target <= 16 MiB ${anon <= 16 * 1024 ? 'met' : 'MISSED'}, flat (< 1 MiB growth) ${flat ? 'yes' : 'NO'}`);
-  (summary.variants as Record<string, unknown>)[v.label] = { anonFinalMiB: mib(anonFinal), anonGrowthMiB: mib(growth), rssMiB: mib(rss), steadyMiB: mib(steadyRss), steadyAnonMiB: mib(anon), steadyRatio, hwmMiB: mib(hwm), ratio, checkRuns: checks, cpuSeconds: cpu,
-    rounds: rs.map((r, i) => ({ anonSamplesMiB: r.samples.map((s) => mib(s.anon)), samplesMiB: r.samples.map((s) => mib(s.rss)), hwmMiB: mib(r.samples[r.samples.length - 1]!.hwm), ratio: ratios.get(v.label)![i], checkRuns: r.checkRuns, agentAnswers: r.agentAnswers, wdPings: r.wdPings })) };
+  log(`   ${' '.repeat(v.label.length)}  PRIVATE (anonymous) memory: 2nd-half median ${f1(mib(anon))} MiB, final ${f1(mib(anonFinal))} MiB, highest ${f1(mib(peak))} MiB, `
+    + `last quarter's median minus the second's ${f1(mib(growth))} MiB -> target <= 16 MiB ${anon <= 16 * 1024 ? 'met' : 'MISSED'}, flat (< 1 MiB growth) ${flat ? 'yes' : 'NO'}`);
+  (summary.variants as Record<string, unknown>)[v.label] = { anonFinalMiB: mib(anonFinal), anonGrowthMiB: mib(growth), anonPeakMiB: mib(peak), rssMiB: mib(rss), steadyMiB: mib(steadyRss), steadyAnonMiB: mib(anon), steadyRatio, hwmMiB: mib(hwm), ratio, checkRuns: checks, cpuSeconds: cpu,
+    rounds: rs.map((r, i) => ({ anonSamplesMiB: r.samples.map((s) => mib(s.anon)), anonQuartersMiB: r.quarters.map((q) => ({ median: mib(q.median), min: mib(q.min), max: mib(q.max) })), samplesMiB: r.samples.map((s) => mib(s.rss)), hwmMiB: mib(r.samples[r.samples.length - 1]!.hwm), ratio: ratios.get(v.label)![i], checkRuns: r.checkRuns, agentAnswers: r.agentAnswers, wdPings: r.wdPings })) };
 }
 log(`load at the end ${os.loadavg().map(f2).join(' ')}`);
 if (values.json) log(JSON.stringify(summary));
