@@ -2,7 +2,7 @@
 // the same kind of failure, whichever tool it is.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import test from 'node:test';
@@ -47,6 +47,47 @@ test('66 in all three tools when the config file named cannot be read: missing, 
   }
   const u = run(ZUNITGEN, ['check', missing]);
   assert.equal(u.stderr.split('\n')[0], `zunitgen: cannot read ${missing}: does not exist (ENOENT)`);
+});
+
+test('66 with the path and the fix, never a raw errno, for every other path zunitgen reads: verify DIR, --templates DIR', () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'exit-codes-'));
+  const file = path.join(dir, 'a-file');
+  writeFileSync(file, '');
+  const example = path.join(REPO_ROOT, 'examples/stack/plone.yaml');
+  for (const where of [path.join(dir, 'nonexist'), file, path.join(file, 'below')]) {
+    const runs = [
+      ['verify', run(ZUNITGEN, ['verify', where]), /give the directory zunitgen generate wrote the units into \(its --out\)/],
+      ['generate --templates', run(ZUNITGEN, ['generate', example, '--out', path.join(dir, 'out'), '--templates', where]), /give --templates a directory of \.hbs files/],
+      // deploy reads --templates through the same function: once is enough.
+      ...(where === file ? [['deploy --templates', run(ZUNITGEN, ['deploy', path.join(REPO_ROOT, 'examples/stack/plone-hosts.yaml'), '--dry-run', '--templates', where]), /give --templates a directory/] as const] : []),
+    ] as const;
+    for (const [what, r, fix] of runs) {
+      assert.equal(r.status, 66, `${what} ${where}: ${r.stderr}`);
+      assert.equal(r.stderr.split('\n')[0]!.startsWith(`zunitgen: cannot read ${where}: `), true, r.stderr);
+      assert.match(r.stderr, /\n {2}hint: /, r.stderr);
+      assert.match(r.stderr, fix, r.stderr);
+      assert.doesNotMatch(r.stderr, /scandir|--out at a directory/, r.stderr);
+    }
+  }
+  assert.equal(existsSync(path.join(dir, 'out')), false, 'nothing written');
+  // A directory its user may not read (root reads every directory, so the run drops to nobody).
+  if (process.getuid?.() === 0) {
+    const locked = path.join(dir, 'locked');
+    mkdirSync(locked, { mode: 0o700 });
+    chmodSync(dir, 0o755);
+    const r = spawnSync(process.execPath, [ZUNITGEN, 'verify', locked], { encoding: 'utf8', timeout: 30_000, uid: 65534, gid: 65534 });
+    assert.equal(r.status, 66, r.stderr);
+    assert.match(r.stderr, /^zunitgen: cannot read .*locked: permission denied \(EACCES\)\n {2}hint: run as a user who may read it/);
+  }
+});
+
+test('69 when verify\'s systemd-analyze is not there, with the fix', () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'exit-codes-'));
+  const g = run(ZUNITGEN, ['generate', path.join(REPO_ROOT, 'examples/stack/plone.yaml'), '--out', dir]);
+  assert.equal(g.status, 0, g.stderr);
+  const r = run(ZUNITGEN, ['verify', dir, '--systemd-analyze', path.join(dir, 'no-such-systemd-analyze')]);
+  assert.equal(r.status, 69, r.stderr);
+  assert.match(r.stderr, /^zunitgen: cannot run .*no-such-systemd-analyze: no such program\n {2}hint: install systemd's systemd-analyze, or give its path with --systemd-analyze PATH\n$/);
 });
 
 test('78 in all three tools for a config that is read and invalid', () => {

@@ -29,7 +29,7 @@ export const EXIT = {
 } as const;
 
 /** Every code a UnitgenError can carry. Stable: only ever added to. */
-export type UnitgenErrorCode = 'EUSAGE' | 'ECONFIG' | 'ETEMPLATE' | 'ECONFLICT' | 'EINPUT' | 'EOUTPUT' | 'ELOCKED' | 'EVERIFY' | 'EHOSTSET' | 'EHAPROXY';
+export type UnitgenErrorCode = 'EUSAGE' | 'ECONFIG' | 'ETEMPLATE' | 'ECONFLICT' | 'EINPUT' | 'EOUTPUT' | 'ELOCKED' | 'EVERIFY' | 'EHOSTSET' | 'EHAPROXY' | 'EUNAVAILABLE';
 
 export class UnitgenError extends Error {
   constructor(readonly code: UnitgenErrorCode, message: string, readonly exitCode: number, options?: { cause?: unknown }) {
@@ -106,7 +106,15 @@ export class VerifyError extends UnitgenError {
   }
 }
 
-/** A config file cannot be read (missing, unreadable). Exit 66 (EX_NOINPUT). */
+/** A program the command runs is not there (`verify`'s systemd-analyze). Exit 69 (EX_UNAVAILABLE). */
+export class UnavailableError extends UnitgenError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('EUNAVAILABLE', message, EXIT.UNAVAILABLE, options);
+    this.name = 'UnavailableError';
+  }
+}
+
+/** What the user named to be read cannot be: a config file, a directory to verify, --templates. Exit 66 (EX_NOINPUT). */
 export class InputError extends UnitgenError {
   /** The same as one problem with no position, for `check --json`. */
   readonly issues: readonly ConfigIssue[];
@@ -136,9 +144,21 @@ export class LockBusyError extends UnitgenError {
   }
 }
 
-/** Why an I/O error happened, in words, with what to do; for OutputError/InputError messages. */
-export function describeErrno(e: unknown): { what: string; fix: string } {
+/**
+ * Why an I/O error happened, in words, with what to do; for OutputError/InputError messages. `side`: whether the
+ * path is where zunitgen writes (--out) or what it reads (a config, a directory to verify, --templates).
+ */
+export function describeErrno(e: unknown, side: 'output' | 'input' = 'output'): { what: string; fix: string } {
   const code = (e as NodeJS.ErrnoException)?.code;
+  if (side === 'input') {
+    switch (code) {
+      case 'ENOENT': return { what: 'does not exist (ENOENT)', fix: 'check the path' };
+      case 'ENOTDIR': return { what: 'a component of the path is a file, not a directory (ENOTDIR)', fix: 'check the path' };
+      case 'EACCES': case 'EPERM': return { what: `permission denied (${code})`, fix: 'run as a user who may read it (root for /etc/zope-systemd, /etc/systemd/system)' };
+      case 'ELOOP': return { what: 'too many symbolic links, or a dangling one (ELOOP)', fix: 'check the path and where its links point' };
+      default: break;
+    }
+  }
   switch (code) {
     case 'ENOENT': return { what: 'does not exist (ENOENT)', fix: 'check the path; create the parent directory first' };
     case 'ENOTDIR': return { what: 'a component of the path is not a directory (ENOTDIR)', fix: 'point --out at a directory' };

@@ -45,7 +45,7 @@ export function readConfig(path: string, file = path): string {
   try {
     bytes = readFileSync(path);
   } catch (e) {
-    const d = describeErrno(e);
+    const d = describeErrno(e, 'input');
     throw new InputError(path, d.what, (e as NodeJS.ErrnoException).code === 'ENOENT' ? 'give the path of a stack config (YAML)' : d.fix, { cause: e });
   }
   return decodeConfig(bytes, file);

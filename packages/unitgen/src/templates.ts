@@ -6,6 +6,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { TemplateError } from './errors.js';
+import { readInputDirectory } from './input-directory.js';
 import { TEMPLATE_NAMES, type TemplateSources } from './render.js';
 
 /** The package's templates/ (dist/ and src/ both sit one level below it). */
@@ -15,9 +16,7 @@ export function defaultTemplatesDir(): string {
 
 export function loadTemplates(overrideDir?: string): TemplateSources {
   const base = defaultTemplatesDir();
-  if (overrideDir !== undefined && !existsSync(overrideDir)) {
-    throw new TemplateError(`--templates ${overrideDir}: no such directory`);
-  }
+  if (overrideDir !== undefined) readInputDirectory(overrideDir, 'give --templates a directory of .hbs files named as the built-in ones');
   const out: Partial<TemplateSources> = {};
   for (const name of TEMPLATE_NAMES) {
     const o = overrideDir ? join(overrideDir, `${name}.hbs`) : undefined;

@@ -5,7 +5,8 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { VerifyError } from './errors.js';
+import { UnavailableError, VerifyError } from './errors.js';
+import { readInputDirectory } from './input-directory.js';
 import { SYSTEM_UNIT_PATH, unresolvedReferences } from './unit-references.js';
 
 const UNIT_SUFFIXES = ['.service', '.socket', '.target', '.slice', '.timer', '.path', '.mount'];
@@ -47,12 +48,12 @@ export function execPaths(text: string): string[] {
 }
 
 export function listUnits(dir: string): string[] {
-  return fs.readdirSync(dir).filter((n) => UNIT_SUFFIXES.some((s) => n.endsWith(s)) && fs.statSync(join(dir, n)).isFile()).sort();
+  return readInputDirectory(dir, 'give the directory zunitgen generate wrote the units into (its --out)').filter((n) => UNIT_SUFFIXES.some((s) => n.endsWith(s)) && fs.statSync(join(dir, n)).isFile()).sort();
 }
 
 export function verify(dir: string, opts: VerifyOptions = {}): VerifyResult {
   const units = listUnits(dir);
-  if (units.length === 0) throw new VerifyError(`no unit files in ${dir}`, '');
+  if (units.length === 0) throw new VerifyError(`no unit files (${UNIT_SUFFIXES.join(', ')}) in ${dir}`, '  hint: give the directory zunitgen generate wrote the units into (its --out)');
   const exe = opts.systemdAnalyze ?? 'systemd-analyze';
   let args: string[];
   let root: string | undefined;
@@ -78,7 +79,10 @@ export function verify(dir: string, opts: VerifyOptions = {}): VerifyResult {
   }
   try {
     const r = spawnSync(exe, args, { encoding: 'utf8', timeout: 60_000, env: { ...process.env, SYSTEMD_LOG_COLOR: '0', SYSTEMD_PAGER: '' } });
-    if (r.error) throw new VerifyError(`cannot run ${exe}: ${r.error.message}`, '');
+    if (r.error) {
+      const code = (r.error as NodeJS.ErrnoException).code;
+      throw new UnavailableError(`cannot run ${exe}: ${code === 'ENOENT' ? 'no such program' : code === 'EACCES' ? 'not executable (EACCES)' : r.error.message}\n  hint: install systemd's systemd-analyze, or give its path with --systemd-analyze PATH`, { cause: r.error });
+    }
     // References that resolve nowhere: systemd-analyze loads them as "not found" units without a word.
     const searchPath = opts.unitPath ?? (opts.stubExec ? [opts.systemUnitDir ?? '/usr/lib/systemd/system'] : SYSTEM_UNIT_PATH);
     const lost = unresolvedReferences(dir, units, searchPath);
