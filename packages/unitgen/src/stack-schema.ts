@@ -174,8 +174,26 @@ function clientsSchema(): Schema {
   };
 }
 
+/** The defs `properties` refer to, directly or through other defs: the wrapper's haproxy: and log: sections are not offered here. */
+function referencedDefs(properties: Schema, defs: Record<string, Schema>): Record<string, Schema> {
+  const kept = new Set<string>();
+  const visit = (s: unknown) => {
+    for (const m of JSON.stringify(s).matchAll(/"#\/\$defs\/([^"]+)"/g)) {
+      if (!kept.has(m[1]!)) { kept.add(m[1]!); visit(defs[m[1]!]); }
+    }
+  };
+  visit(properties);
+  return Object.fromEntries(Object.entries(defs).filter(([name]) => kept.has(name)));
+}
+
 /** The JSON Schema (draft 2020-12) of a stack config. */
 export function stackConfigSchema(): Schema {
+  const properties = {
+    ...STACK_TOP,
+    clients: clientsSchema(),
+    ...STACK_REST,
+    'log-level': { ...wrapperKeySchema('log', 'level', STACK), description: 'the wrappers\' log.level; silent: no log lines (a failed start still says why on stderr)' },
+  };
   return {
     $schema: 'https://json-schema.org/draft/2020-12/schema',
     title: 'zunitgen stack',
@@ -183,12 +201,7 @@ export function stackConfigSchema(): Schema {
     type: 'object',
     additionalProperties: false,
     required: ['stack', 'user', 'directory', 'clients'],
-    $defs: { ...STACK_DEFS, ...wrapperSchemaDefs(STACK) },
-    properties: {
-      ...STACK_TOP,
-      clients: clientsSchema(),
-      ...STACK_REST,
-      'log-level': { ...wrapperKeySchema('log', 'level', STACK), description: 'the wrappers\' log.level; silent: no log lines (a failed start still says why on stderr)' },
-    },
+    $defs: referencedDefs(properties, { ...STACK_DEFS, ...wrapperSchemaDefs(STACK) }),
+    properties,
   };
 }
