@@ -3,7 +3,7 @@
 // and the next run recovers without --force), and one writer at a time per directory.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
@@ -162,16 +162,21 @@ test('kill -9 during the first generation: no sibling left, the next run writes 
   assert.deepEqual(Object.keys(got), Object.keys(want));
 });
 
+/** A live process (killed when the test ends) and the line a lock it held would have: "pid starttime". */
+function liveProcess(t: { after(fn: () => void): void }): { proc: ChildProcess; lockLine: string } {
+  const proc = spawn('sleep', ['60'], { stdio: 'ignore' });
+  t.after(() => { proc.kill('SIGKILL'); });
+  const stat = readFileSync(`/proc/${proc.pid}/stat`, 'utf8');
+  return { proc, lockLine: `${proc.pid} ${stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]}\n` };
+}
+
 test('the lock: a live holder makes the next run wait, then exit 75; a dead holder\'s lock is broken', async (t) => {
   const dir = tempDir(t);
   const { old } = configs(dir);
   const out = join(dir, 'out');
   mkdirSync(out);
-  const holder = spawn('sleep', ['60'], { stdio: 'ignore' });
-  t.after(() => { holder.kill('SIGKILL'); });
-  const stat = readFileSync(`/proc/${holder.pid}/stat`, 'utf8');
-  const start = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
-  writeFileSync(join(out, LOCK_NAME), `${holder.pid} ${start}\n`);
+  const { proc: holder, lockLine } = liveProcess(t);
+  writeFileSync(join(out, LOCK_NAME), lockLine);
   assert.throws(() => generate(old, { out, lockTimeoutMs: 200 }), (e: unknown) => e instanceof LockBusyError && e.holder === holder.pid && /another zunitgen \(pid \d+\) is writing this directory/.test(e.message));
   assert.deepEqual(readdirSync(out), [LOCK_NAME], 'nothing written while locked');
   holder.kill('SIGKILL');
@@ -185,15 +190,12 @@ test('the lock is linked into place whole, so one without its line is no run\'s:
   const { old } = configs(dir);
   const out = join(dir, 'out');
   mkdirSync(out);
-  const live = spawn('sleep', ['60'], { stdio: 'ignore' });
-  t.after(() => { live.kill('SIGKILL'); });
-  const stat = readFileSync(`/proc/${live.pid}/stat`, 'utf8');
-  const start = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+  const { proc: live, lockLine } = liveProcess(t);
   const gone = 4194305; // above the kernel's pid_max: no process has it
   writeFileSync(join(out, LOCK_NAME), '');
   writeFileSync(join(out, `${LOCK_NAME}.new-${gone}`), ''); // killed before writing its line
   writeFileSync(join(out, `${LOCK_NAME}.stale-${gone}`), '4194306 1\n'); // killed while breaking a stale lock
-  writeFileSync(join(out, `${LOCK_NAME}.new-${live.pid}`), `${live.pid} ${start}\n`); // about to link its lock
+  writeFileSync(join(out, `${LOCK_NAME}.new-${live.pid}`), lockLine); // about to link its lock
   generate(old, { out, lockTimeoutMs: 0 });
   assert.deepEqual(readdirSync(out).filter((n) => n.startsWith(LOCK_NAME)), [`${LOCK_NAME}.new-${live.pid}`]);
 });
