@@ -238,21 +238,13 @@ function generateCommand(config: string, o: GenerateFlags): number {
   const r = generate(config, { out: o.out, ...(o.templates ? { templates: o.templates } : {}), dryRun: !!o.dryRun, diff: !!o.diff, force: !!o.force, hostDir: o.hostDir, lockTimeoutMs: lockTimeout.value, ...(crashAt ? { crashAt } : {}) });
   if (r.plan.recovered === 'rolled-back') process.stderr.write(`zunitgen: an interrupted update of ${r.plan.outDir} was rolled back before this one\n`);
   if (r.diff) process.stdout.write(r.diff);
-  if (r.hosts) {
-    printPlans([...r.hosts.map((h) => h.plan), r.plan], !!o.dryRun);
-    return o.dryRun && [...r.hosts.map((h) => h.plan), r.plan].some((p) => p.conflicts.length) ? EXIT.CANTCREAT : 0;
-  }
   // PrivateTmp=yes gives the services their own /tmp and /var/tmp: a znotify config there is invisible.
-  if (r.model.hardening && /^\/(var\/)?tmp(\/|$)/.test(r.plan.outDir)) {
+  if (!r.hosts && r.model.hardening && /^\/(var\/)?tmp(\/|$)/.test(r.plan.outDir)) {
     process.stderr.write(`zunitgen: warning: the clients read their znotify configs from ${r.plan.outDir}, but PrivateTmp=yes hides /tmp and /var/tmp from them; generate into /etc/systemd/system (or set hardening: false)\n`);
   }
-  const p = r.plan;
-  const verb = o.dryRun ? 'would ' : '';
-  for (const n of p.create) process.stdout.write(`${verb}create ${join(p.outDir, n)}\n`);
-  for (const n of p.update) process.stdout.write(`${verb}update ${join(p.outDir, n)}\n`);
-  for (const n of p.remove) process.stdout.write(`${verb}remove ${join(p.outDir, n)}\n`);
-  for (const c of p.conflicts) process.stdout.write(`conflict ${join(p.outDir, c.name)} (${c.reason})\n`);
-  return o.dryRun && p.conflicts.length ? EXIT.CANTCREAT : 0;
+  const plans = [...(r.hosts ?? []).map((h) => h.plan), r.plan];
+  printPlans(plans, !!o.dryRun);
+  return o.dryRun && plans.some((p) => p.conflicts.length) ? EXIT.CANTCREAT : 0;
 }
 
 /** The version of the installed package (package.json sits beside dist/ and src/). */
