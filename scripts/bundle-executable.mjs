@@ -9,23 +9,29 @@ import { createRequire } from 'node:module';
  * Bundles `entry` into `out`; resolves with `out`.
  * - from: the calling script's import.meta.url: esbuild is resolved from there (a dev dependency of each package).
  * - hashbang: start the file with `#!/usr/bin/env node` (when the entry has none of its own).
+ * - format: 'cjs' for a program run through vm.Script (V8's code cache takes classic scripts only): its
+ *   import.meta.url and import.meta.resolve() are the bundle's own, as in the ES module.
  */
-export async function bundleExecutable({ from, entry, out, hashbang = false }) {
+export async function bundleExecutable({ from, entry, out, hashbang = false, format = 'esm' }) {
   const esbuild = createRequire(from)('esbuild');
+  const cjs = format === 'cjs';
   await esbuild.build({
     entryPoints: [entry],
     outfile: out,
     bundle: true,
     minify: true,
     platform: 'node',
-    format: 'esm',
+    format,
     target: 'node20',
     logLevel: 'error',
     external: ['koffi'],
     sourcemap: true,
     // The CommonJS packages inside (commander, pino) call require() for node's own modules, which an ES module
     // does not have: give them one.
-    banner: { js: `${hashbang ? '#!/usr/bin/env node\n' : ''}import { createRequire as __bundleRequire } from 'node:module';\nconst require = __bundleRequire(import.meta.url);` },
+    banner: { js: cjs
+      ? "const __bundleUrl = require('node:url').pathToFileURL(__filename).href;\nconst __bundleResolve = (s) => require('node:url').pathToFileURL(require.resolve(s)).href;"
+      : `${hashbang ? '#!/usr/bin/env node\n' : ''}import { createRequire as __bundleRequire } from 'node:module';\nconst require = __bundleRequire(import.meta.url);` },
+    ...(cjs ? { define: { 'import.meta.url': '__bundleUrl', 'import.meta.resolve': '__bundleResolve' } } : {}),
   });
   chmodSync(out, 0o755);
   return out;

@@ -1,5 +1,5 @@
-// zstack: the operator's commands for a zunitgen stack (the executable is src/bin.ts, bundled into
-// dist/cli.js). Errors become one line, a hint and a sysexits status in one place (report()).
+// zstack: the operator's commands for a zunitgen stack (run by src/launcher.ts from the bundle, or unbundled by
+// src/bin.ts). Errors become one line, a hint and a sysexits status in one place (report()).
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { Command, InvalidArgumentError } from 'commander';

@@ -11,6 +11,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { builtinTemplates, formatAddress, renderWith, type Address } from '@zope-systemd/unitgen';
 import { StackError } from './errors.js';
+import { importModule } from './import-module.js';
 import { runtimeCommand } from '@zope-systemd/common';
 import { awaitUp, DEFAULT_TIMING } from './cycle.js';
 import { RuntimeApi } from './haproxy.js';
@@ -136,7 +137,7 @@ export async function tryStack(file: string): Promise<number> {
   if (spawnSync('haproxy', ['-v'], { stdio: 'ignore' }).status !== 0) {
     throw new StackError('EUNAVAILABLE', 'zstack try needs haproxy on the PATH (the rollout goes through it)', { hint: 'apt-get install haproxy' });
   }
-  const box = await import(new URL('./box.js', import.meta.url).href).catch(() => undefined) as BoxModule | undefined;
+  const box = await importModule(new URL('./box.js', import.meta.url).href).catch(() => undefined) as BoxModule | undefined;
   if (!box) throw new StackError('EUNAVAILABLE', 'this zstack was built without its disposable systemd (dist/box.js)', { hint: 'rebuild with pnpm build' });
   const why = box.boxSkipReason();
   if (why) throw new StackError('EUNAVAILABLE', `cannot boot a disposable systemd here: ${why}`);

@@ -1,0 +1,17 @@
+// The program as its bundle (dist/zstack.cjs) gives it to the launcher (src/launcher.ts) and to the build, which
+// runs warmUp() once before it stores V8's code for the bundle (src/code-cache.ts).
+import { buildProgram } from './commands.js';
+import { loadStack } from './stack.js';
+
+export { main } from './commands.js';
+export { setImporter } from './import-module.js';
+
+/**
+ * What every `zstack status` runs before it asks anyone, run on the example stack files so that V8 compiles it
+ * and the code cache holds it: the command line, and the stack file read through zunitgen's parser (the largest
+ * part). Reads the stack files, nothing else.
+ */
+export function warmUp(stackFiles: readonly string[]): void {
+  buildProgram().program.helpInformation();
+  for (const f of stackFiles) loadStack(f);
+}
