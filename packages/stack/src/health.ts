@@ -1,9 +1,8 @@
 // What the wrapper (znotify) says about its instance: GET /health on the health HTTP listener (state, warm-up
-// progress, reason), or, without one, the agent line HAProxy reads. node:http, not undici: status must stay
-// fast enough to watch, and undici alone costs ~100 ms to load.
-import http from 'node:http';
+// progress, reason), or, without one, the agent line HAProxy reads. Both on node:net (./http-get.ts says why).
 import net from 'node:net';
-import { formatAddress, type Address } from '@zope-systemd/unitgen';
+import type { Address } from '@zope-systemd/unitgen';
+import { getJson } from './http-get.js';
 
 export interface WrapperHealth {
   /** starting | running | stopping | failed (from /health), or the agent's first word. */
@@ -77,19 +76,6 @@ export async function wrapperDraining(health: { agent: Address; http?: Address }
   } catch {
     return false;
   }
-}
-
-function getJson(a: Address, path: string, timeoutMs: number): Promise<unknown> {
-  return new Promise((resolve, reject) => {
-    const req = http.get({ host: a.host, port: a.port, path, family: a.family, agent: false, timeout: timeoutMs, headers: { accept: 'application/json' } }, (res) => {
-      let text = '';
-      res.setEncoding('utf8').on('data', (d: string) => { if (text.length < 1 << 20) text += d; });
-      res.on('end', () => { try { resolve(JSON.parse(text)); } catch { reject(new Error(`${formatAddress(a)}${path} answered ${res.statusCode} without JSON`)); } });
-      res.on('error', reject);
-    });
-    req.on('timeout', () => req.destroy(Object.assign(new Error('timeout'), { code: 'ETIMEDOUT' })));
-    req.on('error', reject);
-  });
 }
 
 function agentLine(a: Address, timeoutMs: number): Promise<string> {
