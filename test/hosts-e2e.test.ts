@@ -58,14 +58,39 @@ async function wrk(url: string, seconds: number, connections = 4): Promise<Wrk> 
   };
 }
 
-function zunitgen(kit: SshKit, args: string[], cli = ZUNITGEN): Promise<{ code: number; stdout: string; stderr: string }> {
+function zunitgen(kit: SshKit, args: string[], cli = ZUNITGEN, env = kit.env()): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const c = killOnProcessEnd(spawn(process.execPath, [cli, ...args], { env: kit.env() }));
+    const c = killOnProcessEnd(spawn(process.execPath, [cli, ...args], { env }));
     let stdout = '', stderr = '';
     c.stdout.setEncoding('utf8').on('data', (d: string) => { stdout += d; });
     c.stderr.setEncoding('utf8').on('data', (d: string) => { stderr += d; });
     c.once('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
   });
+}
+
+/**
+ * An environment whose `ssh` (the one `systemctl -H` runs) holds each of the first `hosts` sessions to a host's
+ * systemd (systemd-stdio-bridge) until all of them have started, then runs the kit's real ssh; later sessions pass
+ * at once. Hosts asked one after the other never get there: the first session gives up after 60 s (a hang guard)
+ * and fails, naming why, so its host reads unreachable. The proof that zstack asks the hosts at once.
+ */
+function barrierEnv(kit: SshKit, dir: string, hosts: number): NodeJS.ProcessEnv {
+  const bin = fs.mkdtempSync(path.join(dir, 'barrier-'));
+  fs.mkdirSync(path.join(bin, 'arrived'));
+  fs.writeFileSync(path.join(bin, 'ssh'), [
+    '#!/bin/sh',
+    `case "$*" in *systemd-stdio-bridge*) ;; *) exec ${kit.binDir}/ssh "$@" ;; esac`,
+    `i=1; while [ $i -le ${hosts} ]; do mkdir "${bin}/arrived/$i" 2>/dev/null && break; i=$((i+1)); done`,
+    `if [ $i -le ${hosts} ]; then`,
+    '  n=0',
+    `  while [ "$(ls "${bin}/arrived" | wc -l)" -lt ${hosts} ]; do`,
+    `    n=$((n+1)); if [ $n -gt 600 ]; then echo "barrier: session $i of ${hosts} waited 60 s for the others: the hosts were asked one after the other" >&2; exit 255; fi`,
+    '    sleep 0.1',
+    '  done',
+    'fi',
+    `exec ${kit.binDir}/ssh "$@"`, ''].join('\n'), { mode: 0o755 });
+  const env = kit.env();
+  return { ...env, PATH: `${bin}:${env.PATH ?? ''}` };
 }
 
 async function systemctlH(kit: SshKit, h: SshHost, ...args: string[]): Promise<string> {
@@ -190,7 +215,8 @@ test('three hosts: deploy, start across hosts, a host lost under load, deploy wh
   // ------------------------------------------------ 2b. zstack across hosts: status, then a rollout under load
   const runDir = path.join(dir, 'run');
   const zs = (...args: string[]) => zunitgen(kit, ['--haproxy-socket', hx.statsSocket, '--run-dir', runDir, ...args], ZSTACK);
-  const st = await zs('status', cfg, '--json');
+  // Status asks the three hosts' systemd at once: through ssh sessions that wait for each other.
+  const st = await zunitgen(kit, ['--haproxy-socket', hx.statsSocket, '--run-dir', runDir, 'status', cfg, '--json'], ZSTACK, barrierEnv(kit, dir, 3));
   assert.equal(st.code, 0, st.stderr + st.stdout);
   const sj = JSON.parse(st.stdout) as { clients: Array<{ client: string; host: string; serving: boolean; mainPid: number; memory?: { pids: number[]; rssBytes: number; pssBytes: number } }>; servers: Array<{ unit: string; host: string }> };
   assert.deepEqual(sj.clients.map((c) => [c.client, c.host, c.serving]), [['client1', 'app1', true], ['client2', 'app1', true], ['client3', 'app2', true]]);
@@ -206,7 +232,8 @@ test('three hosts: deploy, start across hosts, a host lost under load, deploy wh
   const zeoBefore = await props(kit, db, 'sample-zeo.service', ['InvocationID']);
   mark('zstack status');
   const rolling = wrkUntilStopped(`http://127.0.0.1:${fePort}/Plone`);
-  const ro = await zs('rollout', cfg);
+  // The rollout's check of every client asks the clients' two hosts at once too (its restarts come later, one by one).
+  const ro = await zunitgen(kit, ['--haproxy-socket', hx.statsSocket, '--run-dir', runDir, 'rollout', cfg], ZSTACK, barrierEnv(kit, dir, 2));
   const underRollout = await rolling.stop();
   mark('zstack rollout');
   assert.equal(ro.code, 0, ro.stderr + ro.stdout);

@@ -1,10 +1,11 @@
 // A stack over several hosts, as zstack drives it: every unit belongs to one host and is reached there through
 // `systemctl -H <ssh destination>` (systemd's own remote control: ssh to the host, systemd-stdio-bridge there).
 // One SystemdHost for the whole stack, so status, rollout, recycle and stop work unchanged: each call is split by
-// host and the hosts are asked in parallel.
+// host and the hosts are asked at once (up to HOST_CONCURRENCY ssh sessions at a time), answers and failures
+// kept in the stack's host order whatever order they arrive in.
 //
 // - strict (rollout, recycle, stop): an unreachable host is an error naming it (EUNAVAILABLE) before anything is
-//   touched, so a rollout stops with the rest untouched;
+//   touched, so a rollout stops with the rest untouched; several unreachable hosts are one error naming each;
 // - lenient (status): the units of an unreachable host read LoadState=unreachable with the reason in StatusText,
 //   and unreachable() names the hosts, so status still shows every other host.
 // The stack's target exists on every host: status shows the one of the database host; stop stops it everywhere.
@@ -14,6 +15,26 @@ import { StackError } from './errors.js';
 import { LocalSystemd, UNIT_PROPS, type SystemdHost, type UnitProps } from './systemd.js';
 
 export interface HostRef { name: string; ssh: string }
+
+/** Most hosts asked at once: each is an ssh session (a key exchange: CPU here and there). */
+const HOST_CONCURRENCY = 8;
+
+/**
+ * fn for every item, at most `limit` at a time; the outcomes in the items' order, like Promise.allSettled (one
+ * item failing neither stops nor hides the others).
+ */
+export async function settleBounded<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<PromiseSettledResult<R>[]> {
+  const out = new Array<PromiseSettledResult<R>>(items.length);
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < items.length) {
+      const i = next++;
+      try { out[i] = { status: 'fulfilled', value: await fn(items[i]!) }; } catch (e) { out[i] = { status: 'rejected', reason: e }; }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return out;
+}
 
 /** unit -> host: clients where they run, ZEO/PostgreSQL where they run, the target on the database host. */
 export function unitHosts(m: StackModel): Map<string, string> {
@@ -49,8 +70,10 @@ export class HostsSystemd implements SystemdHost {
   /** The same hosts, reading unreachable ones as such instead of failing (for status). */
   lenient(): HostsSystemd { return new HostsSystemd(this.model, { ...this.opts, lenient: true }); }
 
-  /** Hosts the last calls could not reach, with why (lenient mode). */
-  unreachable(): Array<{ host: string; error: string }> { return [...this.lost].map(([host, error]) => ({ host, error })); }
+  /** Hosts the last calls could not reach, with why (lenient mode), in the stack's host order. */
+  unreachable(): Array<{ host: string; error: string }> {
+    return [...this.byHost.keys()].filter((h) => this.lost.has(h)).map((host) => ({ host, error: this.lost.get(host)! }));
+  }
 
   hostOf(unit: string): string | undefined { return this.unitHost.get(unit); }
 
@@ -61,32 +84,42 @@ export class HostsSystemd implements SystemdHost {
     return s;
   }
 
+  /** The units by host, in the stack's host order. */
   private group(units: readonly string[]): Map<string, string[]> {
-    const out = new Map<string, string[]>();
+    const out = new Map<string, string[]>([...this.byHost.keys()].map((h) => [h, []]));
     for (const u of units) {
       const h = this.unitHost.get(u);
       if (h === undefined) throw new StackError('EINTERNAL', `no host runs ${u} in stack ${this.model.stack}`);
-      out.set(h, [...(out.get(h) ?? []), u]);
+      out.get(h)!.push(u);
     }
+    for (const [h, us] of out) if (us.length === 0) out.delete(h);
     return out;
   }
 
+  /** fn on every host of `groups` at once (bounded); throws, strict, when any failed: naming each that did. */
+  private async eachHost<R>(groups: Map<string, string[]>, fn: (host: SystemdHost, units: string[]) => Promise<R>): Promise<PromiseSettledResult<R>[]> {
+    const entries = [...groups];
+    const results = await settleBounded(entries, HOST_CONCURRENCY, ([h, us]) => fn(this.byHost.get(h)!, us));
+    const failed = results.flatMap((r, i) => (r.status === 'rejected' ? [{ host: entries[i]![0], error: r.reason as Error }] : []));
+    if (failed.length && !this.opts.lenient) throw hostsFailed(failed, this.model);
+    return results;
+  }
+
   async show(units: readonly string[]): Promise<Map<string, UnitProps>> {
-    const groups = [...this.group(units)];
-    const answers = await Promise.all(groups.map(async ([h, us]) => {
-      try {
-        const r = await this.byHost.get(h)!.show(us);
-        this.lost.delete(h);
-        return r;
-      } catch (e) {
-        const msg = (e as Error).message;
-        if (!this.opts.lenient) throw e;
-        this.lost.set(h, msg);
-        return new Map(us.map((u) => [u, unreachableProps(u, `host ${h} unreachable: ${msg}`)]));
-      }
-    }));
+    const groups = this.group(units);
+    const results = await this.eachHost(groups, (s, us) => s.show(us));
     const merged = new Map<string, UnitProps>();
-    for (const a of answers) for (const [u, p] of a) merged.set(u, p);
+    [...groups].forEach(([h, us], i) => {
+      const r = results[i]!;
+      if (r.status === 'fulfilled') {
+        this.lost.delete(h);
+        for (const [u, p] of r.value) merged.set(u, p);
+        return;
+      }
+      const msg = (r.reason as Error).message;
+      this.lost.set(h, msg);
+      for (const u of us) merged.set(u, unreachableProps(u, `host ${h} unreachable: ${msg}`));
+    });
     return new Map(units.map((u) => [u, merged.get(u)!]));
   }
 
@@ -96,12 +129,10 @@ export class HostsSystemd implements SystemdHost {
   async stop(units: readonly string[]): Promise<void> {
     const clientUnits = new Set(this.model.clients.map((c) => c.unit));
     const target = this.model.target;
-    await Promise.all([...this.group(units.filter((u) => clientUnits.has(u)))].map(([h, us]) => this.byHost.get(h)!.stop(us)));
+    await this.eachHost(this.group(units.filter((u) => clientUnits.has(u))), (s, us) => s.stop(us));
     const rest = this.group(units.filter((u) => !clientUnits.has(u) && u !== target));
-    await Promise.all([...this.byHost].map(async ([h, s]) => {
-      const us = [...(rest.get(h) ?? []), ...(units.includes(target) ? [target] : [])];
-      if (us.length) await s.stop(us);
-    }));
+    if (units.includes(target)) for (const h of this.byHost.keys()) rest.set(h, [...(rest.get(h) ?? []), target]);
+    await this.eachHost(new Map([...this.byHost.keys()].filter((h) => rest.has(h)).map((h) => [h, rest.get(h)!])), (s, us) => s.stop(us));
   }
 
   /**
@@ -111,6 +142,17 @@ export class HostsSystemd implements SystemdHost {
   async signalProcess(unit: string, p: UnitProps, signal: NodeJS.Signals): Promise<boolean> { void unit; void p; void signal; return false; }
 
   now(): Promise<number> { return Promise.resolve(Date.now() / 1000); }
+}
+
+/**
+ * What strict calls throw when hosts failed: a single host's own error as it is; several as one error naming each
+ * host and its reason, in the stack's host order, with how to check each.
+ */
+function hostsFailed(failed: ReadonlyArray<{ host: string; error: Error }>, model: StackModel): Error {
+  if (failed.length === 1) return failed[0]!.error;
+  const ssh = (h: string): string => model.hosts?.find((x) => x.name === h)?.ssh ?? h;
+  return new StackError('EUNAVAILABLE', `${failed.length} hosts of stack ${model.stack} failed:\n${failed.map((f) => `  ${f.host}: ${f.error.message}`).join('\n')}`,
+    { hint: `check that each is reachable: ${failed.map((f) => `ssh ${ssh(f.host)} true`).join('; ')}` });
 }
 
 /**

@@ -1,11 +1,12 @@
 // zstack over hosts, the parts that need no machine: which host runs which unit, the ClientRefs (server names that
-// say host and client), and the status table's HOST column and unreachable-host line. The same over real hosts
+// say host and client), the status table's HOST column and unreachable-host line, how the hosts are asked at
+// once (bounded, outcomes in host order) and how hosts that cannot be reached are reported. The same over real hosts
 // (systemctl -H to three systemd boxes, HAProxy, wrk) is test/hosts-e2e.test.ts.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { parseStack, sampleHostsStackConfig } from '@zope-systemd/unitgen';
-import { renderTable, stackRef, unitStatus, UNIT_PROPS, type StackStatus, type UnitProps } from '../src/index.js';
-import { unitHosts } from '../src/hosts.js';
+import { LocalSystemd, renderTable, stackRef, unitStatus, UNIT_PROPS, type StackError, type StackStatus, type UnitProps } from '../src/index.js';
+import { HostsSystemd, settleBounded, unitHosts, type HostRef } from '../src/hosts.js';
 
 const model = parseStack(sampleHostsStackConfig({
   repo: '/srv/zope-systemd', basePort: 20000, zeoHost: 'db', clients: { app1: 2, app2: 1 },
@@ -45,4 +46,47 @@ test('status: a HOST column, and a line naming the host that could not be reache
   // Without hosts, no HOST column.
   const one = renderTable({ ...s, servers: s.servers.map(({ host: _h, ...u }) => u), clients: s.clients.map(({ host: _h, ...c }) => c), unreachableHosts: undefined as never });
   assert.match(one.split('\n')[1]!, /^UNIT\s+SYSTEMD\s+WRAPPER/);
+});
+
+test('settleBounded: every item, at most `limit` at once, outcomes in the items\' order; a failure stops nothing', async () => {
+  let active = 0, most = 0;
+  const started: number[] = [];
+  const gates = new Map<number, () => void>();
+  const run = settleBounded([0, 1, 2, 3, 4], 2, (i) => {
+    started.push(i);
+    active++; most = Math.max(most, active);
+    return new Promise<string>((ok, no) => gates.set(i, () => { active--; if (i === 1) no(new Error('host 1 is down')); else ok(`answer ${i}`); }));
+  });
+  const open = async (i: number): Promise<void> => {
+    while (!gates.has(i)) await new Promise((r) => setImmediate(r));
+    gates.get(i)!();
+  };
+  // Finished out of order: 1 (failing) and 0 last of their pair, 4 before 3.
+  await open(1); await open(0); await open(2); await open(4); await open(3);
+  const r = await run;
+  assert.equal(most, 2);
+  assert.deepEqual(started.sort(), [0, 1, 2, 3, 4]);
+  assert.deepEqual(r.map((x) => (x.status === 'fulfilled' ? x.value : (x.reason as Error).message)), ['answer 0', 'host 1 is down', 'answer 2', 'answer 3', 'answer 4']);
+});
+
+test('hosts that cannot be reached: strict, one error naming each in host order with how to check it; lenient, every unit read as unreachable and the hosts in host order', async () => {
+  // Each host's "systemctl -H" is a real process that fails as ssh does; db answers last.
+  const systemctl = (h: HostRef): LocalSystemd => new LocalSystemd(['sh', '-c',
+    `${h.name === 'db' ? 'sleep 0.3; ' : ''}echo "ssh: connect to host $0 port 22: Connection refused" >&2; exit 1`, h.ssh.replace(/^root@/, '')], `${h.name} (${h.ssh})`);
+  const strict = new HostsSystemd(model, { connect: systemctl });
+  const units = [model.target, model.zeo!.unit, ...model.clients.map((c) => c.unit)];
+  await assert.rejects(strict.show(units), (e: StackError) => {
+    assert.equal(e.code, 'EUNAVAILABLE');
+    assert.equal(e.message, ['3 hosts of stack sample failed:',
+      '  db: systemctl show failed on db (root@10.0.0.11): ssh: connect to host 10.0.0.11 port 22: Connection refused',
+      '  app1: systemctl show failed on app1 (root@10.0.0.12): ssh: connect to host 10.0.0.12 port 22: Connection refused',
+      '  app2: systemctl show failed on app2 (root@10.0.0.13): ssh: connect to host 10.0.0.13 port 22: Connection refused'].join('\n'));
+    assert.equal(e.hint, 'check that each is reachable: ssh root@10.0.0.11 true; ssh root@10.0.0.12 true; ssh root@10.0.0.13 true');
+    return true;
+  });
+  const lenient = strict.lenient();
+  const props = await lenient.show(units);
+  assert.deepEqual([...props.keys()], units);
+  assert.deepEqual([...props.values()].map((p) => p.LoadState), units.map(() => 'unreachable'));
+  assert.deepEqual(lenient.unreachable().map((u) => u.host), ['db', 'app1', 'app2']);
 });
