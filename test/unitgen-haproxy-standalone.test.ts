@@ -5,16 +5,26 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import * as http from 'node:http';
 import * as net from 'node:net';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { builtinTemplates, parseStack, renderWith } from '@zope-systemd/unitgen';
 import { HAPROXY_BIN, haproxySkipReason, startHaproxy, type Haproxy } from './harness/haproxy.js';
+import { instanceArgv, sampleSkipReason, startPeer } from './harness/proc.js';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { freePort } from './harness/net.js';
 import { portBase } from './fixtures/unitgen/stack.js';
 
 const skip = haproxySkipReason();
+const ZNOTIFY = fileURLToPath(new URL('../packages/notify/dist/znotify/cli.js', import.meta.url));
+
+/** uid and gid of a system user, from /etc/passwd; undefined when it does not exist. */
+function userInfo(name: string): { uid: number; gid: number } | undefined {
+  const r = spawnSync('id', ['-u', name], { encoding: 'utf8' }), g = spawnSync('id', ['-g', name], { encoding: 'utf8' });
+  return r.status === 0 && g.status === 0 ? { uid: Number(r.stdout), gid: Number(g.stdout) } : undefined;
+}
 
 /** A HAProxy agent (agent-check) on 127.0.0.1:port: answers every connection with `line` and closes it. */
 function agentServer(port: number, line: string): Promise<net.Server> {
@@ -60,15 +70,16 @@ test('the standalone HAProxy configuration is checked by haproxy -c and serves t
   const agent = await agentServer(a1, 'up ready 100%');
   t.after(() => { for (const s of servers) s.close(); agent.close(); });
   const sock = join(dir, 'admin.sock');
+  // www-data: a user whose group exists here, for the wrappers' socket line (haproxy resolves the group).
   const text = `stack: site
-user: plone
+user: www-data
 directory: /srv/site
 clients:
   count: 1
   command: /srv/site/bin/client{n}
   http: 127.0.0.1:${h1}
   health: 127.0.0.1:${a1}
-haproxy: { backend: site, stats-socket: ${sock}, check-interval: 200ms, frontend: "127.0.0.1:${fe}", server-state-file: ${join(dir, 'server-state')} }
+haproxy: { backend: site, stats-socket: ${sock}, wrapper-socket: ${join(dir, 'wrappers.sock')}, check-interval: 200ms, frontend: "127.0.0.1:${fe}", server-state-file: ${join(dir, 'server-state')} }
 `;
   writeFileSync(join(dir, 'server-state'), '1\n'); // the documented step before the first start
   const { hx } = await runStandalone(t, dir, text);
@@ -96,14 +107,14 @@ test('a reload keeps a DOWN and a draining client as they were (server-state-fil
   t.after(() => { for (const s of agents) s.close(); });
   const sock = join(dir, 'admin.sock'), state = join(dir, 'server-state');
   const text = `stack: site
-user: plone
+user: www-data
 directory: /srv/site
 clients:
   count: 3
   command: /srv/site/bin/client{n}
   http: "127.0.0.1:{${http}+n}"
   health: "127.0.0.1:{${agent}+n}"
-haproxy: { backend: site, stats-socket: ${sock}, check-interval: 1min, frontend: "127.0.0.1:${fe}", server-state-file: ${state} }
+haproxy: { backend: site, stats-socket: ${sock}, wrapper-socket: ${join(dir, 'wrappers.sock')}, check-interval: 1min, frontend: "127.0.0.1:${fe}", server-state-file: ${state} }
 `;
   writeFileSync(state, '1\n'); // the documented first-start step: a state file with no states
   const { cfg, hx } = await runStandalone(t, dir, text);
@@ -133,4 +144,89 @@ haproxy: { backend: site, stats-socket: ${sock}, check-interval: 1min, frontend:
   await reload(second);
   assert.deepEqual(await Promise.all(['client1', 'client2', 'client3'].map((s) => hx.serverState('site', s))), ['UP', 'UP', 'UP'],
     'the control: without saved states HAProxy starts every server UP');
+});
+
+// The wrappers run as the stack's unprivileged user: the operator's admin socket (mode 600) is root's alone, and
+// connect() gets EACCES. The generated configuration gives them a socket of their own, `mode 660 group <the
+// stack's group> level user`: `show stat` works there, `set server` is refused, and the agent's `drain` takes the
+// server out of the balancing at the next agent check. A real wrapper (the built znotify) running as www-data
+// over a real waitress instance: through the admin socket it cannot drain to zero (the log names the socket, the
+// errno and the fix); through the generated one it drains to zero and the request in flight gets its answer.
+test('a wrapper running as the stack\'s unprivileged user drains to zero through the generated wrappers\' socket (level user); the admin socket refuses it with a line naming the fix', { skip: skip ?? sampleSkipReason(), timeout: 90_000 }, async (t) => {
+  const user = userInfo('www-data');
+  if (!user) { t.skip('no user www-data here'); return; }
+  const dir = mkdtempSync(join(tmpdir(), 'zs-wrappers-sock-'));
+  chmodSync(dir, 0o755); // the wrapper, as www-data, reads its config and reaches the sockets in here
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const ports = new Set<number>();
+  while (ports.size < 3) ports.add(await freePort());
+  const [fe, h1, a1] = [...ports] as [number, number, number];
+  const admin = join(dir, 'admin.sock'), wrappers = join(dir, 'wrappers.sock');
+  const text = `stack: site
+user: www-data
+directory: /srv/site
+clients:
+  count: 1
+  command: /srv/site/bin/client{n}
+  http: 127.0.0.1:${h1}
+  health: 127.0.0.1:${a1}
+  stop: { drain: 60s, timeout: 10s }
+haproxy: { backend: site, stats-socket: ${admin}, wrapper-socket: ${wrappers}, check-interval: 300ms, frontend: "127.0.0.1:${fe}", server-state-file: ${join(dir, 'server-state')} }
+`;
+  writeFileSync(join(dir, 'server-state'), '1\n');
+  const files = renderWith(parseStack(text, { file: 'site.yaml' }), builtinTemplates(), { outDir: '/etc/systemd/system' });
+  const cfg = files.find((f) => f.name === 'haproxy-site-standalone.cfg')!.content;
+  assert.match(cfg, new RegExp(`^    stats socket ${admin} mode 600 level admin$`, 'm'));
+  assert.match(cfg, new RegExp(`^    stats socket ${wrappers} mode 660 group www-data level user$`, 'm'));
+  const wrapperConfig = files.find((f) => f.name === 'site-client1.znotify.yaml')!.content;
+  assert.match(wrapperConfig, new RegExp(`^  stats-socket: "${wrappers}"$`, 'm'));
+  const hx = await startHaproxy({ config: cfg });
+  t.after(() => hx.stop());
+  assert.equal(hx.statsSocket, admin);
+  assert.equal(statSync(wrappers).gid, user.gid);
+
+  /** The built znotify as www-data over a waitress instance, with the generated config using `socket`. */
+  const wrapper = async (name: string, socket: string) => {
+    const file = join(dir, `${name}.yaml`);
+    writeFileSync(file, wrapperConfig.replace(wrappers, socket));
+    // HAProxy starts a server UP, and a stopped one is DOWN only after its failed checks: UP counts from DOWN on.
+    await hx.waitForState('site', 'client1', 'DOWN', { timeoutMs: 20_000 });
+    const p = await startPeer([process.execPath, ZNOTIFY, 'run', '--config', file, '--', ...instanceArgv({ port: h1, threads: 2 })], {
+      name, uid: user.uid, gid: user.gid, readyTimeoutMs: 30_000, stopTimeoutMs: 30_000,
+      ready: async () => { await hx.waitForState('site', 'client1', 'UP', { timeoutMs: 30_000 }); },
+    });
+    t.after(() => p.stop({ signal: 'SIGKILL' }));
+    return p;
+  };
+  const slowRequest = () => new Promise<string>((resolve, reject) => {
+    http.get({ host: '127.0.0.1', port: fe, path: '/slow?seconds=2', agent: false }, (res) => { let b = ''; res.on('data', (d) => { b += d; }); res.on('end', () => resolve(res.statusCode === 200 ? '200' : `${res.statusCode} ${b}`)); }).on('error', reject);
+  });
+  const inFlight = async () => {
+    for (let i = 0; i < 200; i++) {
+      if ((await hx.showStat()).some((r) => r.svname === 'client1' && r.scur === '1')) return;
+      await sleep(20);
+    }
+    throw new Error(`the slow request never showed as a session on site/client1: ${JSON.stringify((await hx.showStat()).filter((r) => r.svname === 'client1').map((r) => [r.status, r.scur, r.stot]))}`);
+  };
+
+  // The operator's socket: EACCES for the stack's user, the fixed drain; a second SIGTERM cuts it.
+  const denied = await wrapper('denied', admin);
+  denied.signal('SIGTERM');
+  const line = (await denied.waitForOutput(/cannot read the sessions of site\/client1[^\n]*/, { timeoutMs: 20_000 }))[0];
+  assert.match(line, new RegExp(`${admin}: EACCES: the wrapper's user may not connect to it; .*stats socket /run/haproxy/site-wrappers\\.sock mode 660 gid ${user.gid} level user\` in HAProxy's global section and that path as haproxy\\.wrapper-socket`));
+  denied.signal('SIGTERM');
+  await denied.exited;
+
+  // The wrappers' socket: drain to zero, the request in flight answered.
+  const w = await wrapper('allowed', wrappers);
+  const slow = slowRequest();
+  await Promise.race([inFlight(), slow.then((s) => { throw new Error(`the slow request ended at once: ${s}; ${w.output()}`); })]);
+  w.signal('SIGTERM');
+  assert.equal(await slow, '200', 'the request in flight was answered, not cut');
+  await w.exited;
+  const out = w.output();
+  assert.match(out, /is read-only \(not level admin\): the health agent's answers set site\/client1 ready and drain/);
+  assert.match(out, /site\/client1: no session left after [^\n]* \(1 in flight and 0 queued when the drain began\)/, out);
+  assert.doesNotMatch(out, /cannot read the sessions/);
+  assert.ok(out.indexOf('no session left') < out.indexOf('sending the stop signal'), 'the stop signal went out after the drain to zero');
 });

@@ -2,7 +2,9 @@
 // a `ready` dropped once the stop has begun, refusals and an unreachable socket logged, never thrown.
 import assert from 'node:assert/strict';
 import test from 'node:test';
-import { haproxySkipReason, useHaproxy } from '../../../test/harness/haproxy.js';
+import { rmSync } from 'node:fs';
+import { runtimeCommand } from '@zope-systemd/common';
+import { haproxyConfig, haproxySkipReason, useHaproxy } from '../../../test/harness/haproxy.js';
 import { freePort } from '../../../test/harness/net.js';
 import { ServerStateQueue } from '../src/znotify/haproxy.js';
 import { recordingLog } from './helpers/parts.js';
@@ -30,5 +32,21 @@ test('HAProxy server state: in the order queued; ready skipped once not allowed;
 
   const gone = new ServerStateQueue({ statsSocket: '/nonexistent/admin.sock', backend: 'plone', server: 'client1' }, log);
   await gone.set('ready');
-  assert.equal(log.lines[4]?.msg, 'could not set the HAProxy server to ready');
+  assert.equal(log.lines[4]?.msg, 'could not set the HAProxy server to ready: /nonexistent/admin.sock: ENOENT: no HAProxy listens there; check that HAProxy runs and that its global section has `stats socket /nonexistent/admin.sock ... level user` (haproxy.wrapper-socket of the stack file)');
+});
+
+// The wrappers' own socket is of level user: HAProxy answers `set server` with "Permission denied". One info line
+// says the agent's answers set the state instead, and nothing more is sent over it.
+test('HAProxy server state over a level-user socket: one line that the agent sets the state, then nothing more is sent', { skip: haproxySkipReason() }, async (t) => {
+  const user = `/tmp/znotify-level-user-${process.pid}.sock`;
+  const hx = await useHaproxy(t, { config: haproxyConfig([{ name: 'plone', servers: [{ name: 'client1', port: await freePort() }] }]).replace(/^global$/m, `global\n  stats socket ${user} mode 600 level user`).replace(/^global$/m, `global\n  stats socket /tmp/znotify-level-admin-${process.pid}.sock mode 600 level admin`) });
+  t.after(() => rmSync(user, { force: true }));
+  const log = recordingLog();
+  const q = new ServerStateQueue({ statsSocket: user, backend: 'plone', server: 'client1' }, log);
+  await q.set('drain');
+  await q.set('ready');
+  await q.set('drain');
+  assert.deepEqual(log.lines.map((l) => [l.level, l.msg]), [['info', `HAProxy stats socket ${user} is read-only (not level admin): the health agent's answers set plone/client1 ready and drain at HAProxy's next agent check`]]);
+  assert.notEqual(await hx.serverState('plone', 'client1'), 'DRAIN', 'level user changes nothing');
+  assert.match(await runtimeCommand(user, 'show stat'), /^plone,client1,/m, 'show stat works at level user (as the drain to zero needs)');
 });

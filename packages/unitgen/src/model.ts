@@ -150,7 +150,10 @@ export interface StackModel {
   recycle?: { memory?: Size; maxAgeMs?: number; everyMs: number };
   /** frontend: where the complete HAProxy configuration (haproxy-<prefix>-standalone.cfg) listens. */
   haproxy: {
-    backend: string; statsSocket?: string; balance: string; maxconn?: number; checkInterMs: number; frontend?: Address;
+    backend: string; statsSocket?: string;
+    /** The socket the wrappers use: haproxy.wrapper-socket, by default /run/haproxy/<stack>-wrappers.sock (level user). */
+    wrapperSocket?: string;
+    balance: string; maxconn?: number; checkInterMs: number; frontend?: Address;
     /** With frontend: the server-state-file the standalone configuration loads at every (re)start. */
     serverStateFile: string;
     install?: HaproxyInstall;

@@ -33,7 +33,7 @@ export const KEYS = {
   'clients-signals': sectionKeys('signals'),
   check: CHECK_KEYS,
   limits: ['memory-max', 'memory-high', 'cpu-weight', 'io-weight', 'tasks-max'],
-  haproxy: ['backend', 'stats-socket', 'balance', 'maxconn', 'check-interval', 'frontend', 'server-state-file', 'install'],
+  haproxy: ['backend', 'stats-socket', 'wrapper-socket', 'balance', 'maxconn', 'check-interval', 'frontend', 'server-state-file', 'install'],
   haproxyInstall: HAPROXY_INSTALL_KEYS,
 } as const;
 
@@ -674,6 +674,7 @@ function readHaproxy(t: Top, stack: string | undefined, threads: number | undefi
     if (m?.has('install')) { const i = parseHaproxyInstall(w, m.get('install')!, hostDecls); if (i) haproxy.install = i; }
   }
   if (haproxy.maxconn === undefined && threads !== undefined) haproxy.maxconn = threads;
+  haproxy.wrapperSocket ??= defaultWrapperSocket(haproxy.statsSocket, haproxy.backend);
   if (stack !== undefined && !HAPROXY_ID.test(haproxy.backend)) {
     w.err(backendNode, `haproxy.backend: ${q(haproxy.backend)} is not a valid HAProxy backend name`, top.has('haproxy') ? 'letters, digits, _ . : - (at most 64)' : 'set haproxy.backend (letters, digits, _ . : -)');
   }
@@ -686,7 +687,8 @@ function readHaproxy(t: Top, stack: string | undefined, threads: number | undefi
  */
 /** haproxy's keys other than backend, read into `haproxy` (defaults already set). */
 function readHaproxyOptions(w: Walker, m: Map<string, Node | null>, haproxy: StackModel['haproxy']): void {
-  if (m.has('stats-socket')) { const s = statsSocket(w, m.get('stats-socket')!); if (s !== undefined) haproxy.statsSocket = s; }
+  if (m.has('stats-socket')) { const s = statsSocket(w, m.get('stats-socket')!, 'haproxy.stats-socket'); if (s !== undefined) haproxy.statsSocket = s; }
+  if (m.has('wrapper-socket')) { const s = statsSocket(w, m.get('wrapper-socket')!, 'haproxy.wrapper-socket'); if (s !== undefined) haproxy.wrapperSocket = s; }
   if (m.has('frontend')) { const a = w.address(m.get('frontend')!, 'haproxy.frontend'); if (a) haproxy.frontend = a; }
   if (m.has('server-state-file')) {
     const node = m.get('server-state-file')!;
@@ -699,16 +701,28 @@ function readHaproxyOptions(w: Walker, m: Map<string, Node | null>, haproxy: Sta
   if (m.has('check-interval')) haproxy.checkInterMs = w.duration(m.get('check-interval')!, 'haproxy.check-interval', 100) ?? haproxy.checkInterMs;
 }
 
-function statsSocket(w: Walker, node: Node): string | undefined {
+function statsSocket(w: Walker, node: Node, key: 'haproxy.stats-socket' | 'haproxy.wrapper-socket'): string | undefined {
   const v = w.scalar(node);
   if (typeof v === 'string' && !v.startsWith('/') && /:\d+$/.test(v)) {
-    const a = w.address(node, 'haproxy.stats-socket');
+    const a = w.address(node, key);
     return a && formatAddress(a);
   }
   // "/" passes as a path but is no socket, and the wrapper refuses it (exit 78 at every start): refused here.
-  const p = w.path(node, 'haproxy.stats-socket');
-  if (p === '/') { w.err(node, 'haproxy.stats-socket: "/" is a directory, not a socket', 'the path of the `stats socket ... level admin`, e.g. /run/haproxy/admin.sock'); return undefined; }
+  const p = w.path(node, key);
+  if (p === '/') { w.err(node, `${key}: "/" is a directory, not a socket`, key === 'haproxy.stats-socket' ? 'the path of the `stats socket ... level admin`, e.g. /run/haproxy/admin.sock' : 'the path of the wrappers\' `stats socket ... level user`, e.g. /run/haproxy/plone-wrappers.sock'); return undefined; }
   return p;
+}
+
+/**
+ * The socket the wrappers use (haproxy.wrapper-socket), by default their own: the stack's unprivileged user cannot
+ * open the operator's root-only admin socket, and needs no more than level user (`show stat`; the agent's answer
+ * drains). A TCP stats-socket has no file permissions to keep the wrappers out, and reaches other hosts: the
+ * wrappers share it by default.
+ */
+export function defaultWrapperSocket(statsSocket: string | undefined, backend: string): string | undefined {
+  if (statsSocket === undefined) return undefined;
+  // Named for the backend: a HAProxy identifier ([A-Za-z0-9_.:-]), safe in a path and a `stats socket` line.
+  return statsSocket.startsWith('/') ? `/run/haproxy/${backend}-wrappers.sock` : statsSocket;
 }
 
 /**

@@ -4,7 +4,7 @@
 // escapes for the syntax it lands in (helpers.ts, escape.ts).
 
 import { TemplateError } from './errors.js';
-import { standaloneHaproxy } from './haproxy-standalone.js';
+import { standaloneHaproxy, wrapperSocketLine } from './haproxy-standalone.js';
 import { setupUnitName, sysusersName, sysusersText, tmpfilesName, tmpfilesText } from './setup-files.js';
 import { recycleUnitNames } from './unit-names.js';
 import { commentText } from './escape.js';
@@ -175,8 +175,9 @@ export function renderWith(m: StackModel, t: Compiled, opts: RenderOptions): Gen
   // The httpchk alternative asks each wrapper's /health/ready; without a health HTTP listener it would have to ask
   // Zope itself, which answers long before READY=1 (and not at all while busy): then only the agent file is written.
   const allHealthHttp = m.clients.every((c) => c.health.http);
-  run(hapName, 'haproxy', t['haproxy.cfg'], { servers, alternative: allHealthHttp ? hapAlt : undefined });
-  if (allHealthHttp) run(hapAlt, 'haproxy', t['haproxy-httpchk.cfg'], { servers, alternative: hapName });
+  const wrapperSocket = wrapperSocketLine(m);
+  run(hapName, 'haproxy', t['haproxy.cfg'], { servers, alternative: allHealthHttp ? hapAlt : undefined, wrapperSocket });
+  if (allHealthHttp) run(hapAlt, 'haproxy', t['haproxy-httpchk.cfg'], { servers, alternative: hapName, wrapperSocket });
   if (m.haproxy.frontend) {
     const backend = files.find((f) => f.name === hapName)!.content;
     files.push({ name: `haproxy-${m.prefix}-standalone.cfg`, kind: 'haproxy', content: standaloneHaproxy(m, hdr, backend) });

@@ -22,7 +22,7 @@ function field(v: string, what: string): string {
 }
 
 /** The group the directories belong to: the configured one, else the one named like the user (declared in sysusers). */
-function ownerGroup(m: StackModel): string {
+export function ownerGroup(m: StackModel): string {
   return m.group ?? m.user;
 }
 

@@ -133,6 +133,7 @@ const STACK_REST: Record<string, Schema> = {
     "properties": {
       "backend": { "type": "string", "pattern": "^[A-Za-z0-9_.:-]{1,64}$" },
       "stats-socket": { "oneOf": [ { "$ref": "#/$defs/path" }, { "$ref": "#/$defs/address" } ], "description": "the Runtime API socket: a path, or IP:port" },
+      "wrapper-socket": { "oneOf": [ { "$ref": "#/$defs/path" }, { "$ref": "#/$defs/address" } ], "description": "the Runtime API socket the wrappers use as the stack's user (level user suffices): default /run/haproxy/<backend>-wrappers.sock with a path stats-socket, the stats-socket itself with IP:port" },
       "balance": { "enum": ["leastconn", "roundrobin", "first", "source"] },
       "maxconn": { "type": "integer", "minimum": 1 },
       "check-interval": { "$ref": "#/$defs/duration" },

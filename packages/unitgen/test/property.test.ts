@@ -159,7 +159,7 @@ function roundTrip(m: StackModel, files: GeneratedFile[]): void {
     assert.deepEqual(y.command, c.command);
     assert.deepEqual(y.http, formatAddress(c.http));
     assert.deepEqual((y.warmup as { urls?: unknown }).urls, m.warmup.urls.length ? m.warmup.urls.map((u) => ({ path: u.path, ...(u.host ? { host: u.host } : {}), status: u.status, ...(u.text ? { text: u.text } : {}), ...(u.timeoutMs ? { timeout: formatDuration(u.timeoutMs) } : {}) })) : undefined);
-    assert.deepEqual(y.haproxy, m.haproxy.statsSocket ? { 'stats-socket': m.haproxy.statsSocket, backend: m.haproxy.backend, server: c.name } : undefined);
+    assert.deepEqual(y.haproxy, m.haproxy.wrapperSocket ? { 'stats-socket': m.haproxy.wrapperSocket, backend: m.haproxy.backend, server: c.name } : undefined);
     assert.deepEqual(y.checks, c.checks.map(checkYaml), `${f.name}: checks`);
     assertWrapperRead(parseConfig(f.content, f.name, {}, { requireCommand: true }), m, c.checks, f.name);
   }
@@ -233,6 +233,7 @@ property('zeo.command address argument', nasty, (c, s) => { (c.zeo as Cfg).comma
 property('postgresql unit', nasty, (c, s) => { ((c.database as Cfg).postgresql as Cfg).unit = s; }, (m, s) => assert.equal(m.postgresql!.unit, s));
 property('haproxy backend', nasty, (c, s) => { (c.haproxy as Cfg).backend = s; }, (m, s) => assert.equal(m.haproxy.backend, s));
 property('haproxy stats-socket', nasty.map((s) => `/${s}`), (c, s) => { (c.haproxy as Cfg)['stats-socket'] = s; }, (m, s) => assert.equal(m.haproxy.statsSocket, s));
+property('haproxy wrapper-socket', nasty.map((s) => `/${s}`), (c, s) => { (c.haproxy as Cfg)['wrapper-socket'] = s; }, (m, s) => assert.equal(m.haproxy.wrapperSocket, s));
 property('wanted-by', nasty, (c, s) => { c['wanted-by'] = [s]; }, (m, s) => assert.deepEqual(m.wantedBy, [s]));
 property('log-level', nasty, (c, s) => { c['log-level'] = s; }, (m, s) => assert.equal(m.logLevel, s));
 property('stop signal', nasty, (c, s) => { clients(c).stop = { signal: s }; }, (m, s) => assert.equal(m.stop.signal, s));

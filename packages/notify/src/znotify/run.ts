@@ -24,7 +24,8 @@ import { Child, describeExit, exitStatusOf, type ChildExit } from './child.js';
 import { formatDuration } from './duration.js';
 import { databaseGate, waitForDatabases } from './database-wait.js';
 import { EXIT, StartError } from './errors.js';
-import { ServerStateQueue } from './haproxy.js';
+import { ServerStateQueue, type HaproxyServer } from './haproxy.js';
+import { drainInEffect, type ServerSessions } from './drain.js';
 import { openHealthListeners, type HealthListeners } from './health.js';
 import { FrozenWatch, processGroup } from './frozen.js';
 import { DUMP_PAUSE_MS, dumpStacksBeforeKill, LivenessGuard, passWatchdogSignal } from './liveness-guard.js';
@@ -216,7 +217,7 @@ function wire(w: WireInput): Parts {
   // A `ready` still queued when the stop begins is not sent: the `drain` is what HAProxy must end up with.
   const haproxy: ServerStateQueue | undefined = config.haproxy ? new ServerStateQueue(config.haproxy, log, (): boolean => !stop.started) : undefined;
   const target = config.haproxy;
-  const sessions = target ? { where: `${target.backend}/${target.server}`, read: (signal: AbortSignal) => serverStat(target.statsSocket, target.backend, target.server, { timeoutMs: 2000, signal }) } : undefined;
+  const sessions = target ? { where: `${target.backend}/${target.server}`, socket: target.statsSocket, read: (signal: AbortSignal) => serverSessions(target, signal) } : undefined;
   const stop: StopSequence = new StopSequence({
     stop: config.stop, child, state, notifier, log, haproxy, ...(sessions ? { sessions } : {}),
     onBegin: () => { probing.abort(); guard.stop(); frozen.stop(); },
@@ -227,6 +228,12 @@ function wire(w: WireInput): Parts {
     watchdogSignal: () => { guard.noteWatchdogSignal(); passWatchdogSignal(child, log); },
   });
   return { config, log, clock, state, child, notifier, listeners: w.listeners, pool, probing, probes, guard, stop, haproxy, frozen, hook: w.hook, watchdog: w.watchdog, removeSignalHandlers };
+}
+
+/** The server's sessions and whether its drain is in effect, read with `show stat` (level user suffices). */
+async function serverSessions(t: HaproxyServer, signal: AbortSignal): Promise<ServerSessions> {
+  const s = await serverStat(t.statsSocket, t.backend, t.server, { timeoutMs: 2000, signal });
+  return { current: s.current, queued: s.queued, drained: drainInEffect(s.status) };
 }
 
 /** SIGUSR1 with signals.stack-dump: hook: the processes that registered the dump get SIGUSR1, nothing else does. */

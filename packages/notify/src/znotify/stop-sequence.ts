@@ -28,7 +28,7 @@ export interface StopSequenceOptions {
   log: Pick<Logger, 'info' | 'warn'>;
   haproxy?: Pick<ServerStateQueue, 'set'>;
   /** The server's sessions in HAProxy (Runtime API), when a stats socket is configured: drain to zero. */
-  sessions?: { where: string; read(signal: AbortSignal): Promise<ServerSessions> };
+  sessions?: { where: string; socket?: string; read(signal: AbortSignal): Promise<ServerSessions> };
   /** Called first when the stop begins: whatever probes and pings must end. */
   onBegin(): void;
 }
@@ -98,7 +98,7 @@ export class StopSequence {
     // The drain must be in effect before counting: after it no new session reaches the server.
     await Promise.race([haproxy.set('drain'), cutShort]);
     const d = await drainToZero({ boundMs: Math.max(0, drainMs - (performance.now() - t0)), signal: cut.signal, sessions: (s) => sessions.read(s) });
-    const text = describeDrain(d, sessions.where);
+    const text = describeDrain(d, sessions.where, sessions.socket);
     if (d.kind === 'zero' || d.kind === 'cut') log.info({ drain: d.kind, elapsedMs: Math.round(d.elapsedMs) }, text);
     else log.warn({ drain: d.kind, elapsedMs: Math.round(d.elapsedMs) }, text);
     if (d.kind === 'zero') notifier.status(`stopping: ${text}`);
