@@ -12,7 +12,9 @@
 //      UP once the target is up;
 //   4. `systemctl stop plone-client2.service` takes its sockets along (PartOf=), so health checks connecting to
 //      its ports afterwards cannot start it again; HAProxy sees it DOWN, the others stay UP;
-//   5. `systemctl stop plone.target` stops the clients in reverse order, then ZEO, and leaves PostgreSQL alone.
+//   5. restarts that Restart= queues apart (client3, then client2 killed half a second later) warm up one at a
+//      time: After= does not order them, the clients' warm-up slot (one lock file in var/) does;
+//   6. `systemctl stop plone.target` stops the clients in reverse order, then ZEO, and leaves PostgreSQL alone.
 // The instances warm up under the generated sandboxing (checked in the processes), so it is what Zope tolerates.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
@@ -42,7 +44,7 @@ const us = (v: string | undefined): number => {
   return x;
 };
 
-test('the generated stack in a real systemd: order, slice limits, health sockets, stop, HAProxy', { skip, timeout: 120_000 }, async (t) => {
+test('the generated stack in a real systemd: order, slice limits, health sockets, stop, HAProxy', { skip, timeout: 180_000 }, async (t) => {
   // A user the box does not have and no var/: the generated setup unit must make both, as on a fresh host.
   const s = await setUpStack(t, { clients: N, warmupSeconds: 1.5, freshUser: FRESH_USER });
   const { box } = s;
@@ -287,6 +289,45 @@ test('the generated stack in a real systemd: order, slice limits, health sockets
     assert.equal(await until('client2\'s agent to say up', async () => { const a = await agentLine(s.ports.agent(2)); return a.startsWith('up') ? a : undefined; }, 5000, 50), 'up ready 100%\n');
     await hx.waitForState(BACKEND, 'client2', 'UP', { timeoutMs: 5000 });
     await hx.waitForState(HTTPCHK_BACKEND, 'client2', 'UP', { timeoutMs: 5000 });
+  });
+
+  await t.test('restarts that Restart= queues apart, the last client first, warm up one at a time (the warm-up slot)', async () => {
+    // After= orders only jobs queued together: client3 and client2 killed half a second apart come back through
+    // Restart= in that order, and client3's start job does not wait for client2's (it waits only for an earlier
+    // client's job, and client2's comes later). Without the slot both instances warm up side by side.
+    const KILLED = [3, 2];
+    // The generated RestartSec=5s only delays both restarts alike: shortened here (one drop-in for every plone-*
+    // unit, one daemon-reload), to keep the test short.
+    await box.writeUnit(`${STACK}-.service.d/restart-soon.conf`, '[Service]\nRestartSec=100ms\n');
+    const before = await Promise.all(KILLED.map((n) => s.show(clientUnit(n), ['NRestarts'])));
+    for (const n of KILLED) {
+      await box.exec(['systemctl', 'kill', '--signal=SIGKILL', clientUnit(n)]);
+      await sleep(500);
+    }
+    const after = await until('both clients restarted and active', async () => {
+      const ps = await Promise.all(KILLED.map((n) => s.show(clientUnit(n), ['NRestarts', 'ActiveState', 'ActiveEnterTimestampMonotonic'])));
+      return ps.every((p, i) => p.ActiveState === 'active' && Number(p.NRestarts) > Number(before[i]!.NRestarts)) ? ps : undefined;
+    }, 90_000, 200);
+    // Each client's warm-up window: from its instance's start (the kernel's start time of the process, in clock
+    // ticks since boot) to systemd's READY=1 (ActiveEnterTimestampMonotonic, in us). The slot is taken before the
+    // instance is spawned and given back after systemd has READY=1, so each window must begin after the previous
+    // one ended: floor() keeps that order at tick resolution.
+    const tick = 1e6 / Number((await box.exec(['getconf', 'CLK_TCK'])).stdout.trim());
+    const windows = await Promise.all(KILLED.map(async (n, i) => {
+      const health = await (await fetch(`http://127.0.0.1:${s.ports.health(n)}/health`, { signal: AbortSignal.timeout(5000) })).json() as { pid: number };
+      const stat = (await box.exec(['cat', `/proc/${health.pid}/stat`])).stdout;
+      const startTick = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]);
+      return { n, startTick, readyTick: Math.floor(us(after[i]!.ActiveEnterTimestampMonotonic) / tick) };
+    }));
+    windows.sort((a, b) => a.startTick - b.startTick);
+    t.diagnostic(`warm-up windows (ticks of ${tick / 1000} ms): ${windows.map((w) => `client${w.n} ${w.startTick}..${w.readyTick}`).join(', ')}`);
+    for (let i = 1; i < windows.length; i++) {
+      assert.ok(windows[i]!.startTick >= windows[i - 1]!.readyTick, `client${windows[i]!.n}'s instance started before client${windows[i - 1]!.n} was ready: ${JSON.stringify(windows)}`);
+    }
+    // The slot is what kept them apart: the later one waited for it, and said for whom.
+    const journal = (await Promise.all(KILLED.map((n) => box.journal(clientUnit(n))))).join('\n');
+    assert.match(journal, /waiting for the warm-up slot \(\/srv\/zsd-e2e\/var\/warmup\.slot\): client\d \(pid \d+\) is warming up/);
+    assert.match(journal, /took the warm-up slot after [\d.]+ m?s: starting the instance/);
   });
 
   await t.test('stop plone.target: clients in reverse order, then ZEO; PostgreSQL is not part of the stack', async () => {

@@ -41,7 +41,7 @@ export type WrapperValue =
   /** host:port; `ipOnly`: an IP literal, no host name (a listener of a unit file, an HAProxy server line). */
   | { kind: 'address'; zeroPort?: boolean; ipOnly?: boolean }
   /** One line of text; `rule` names the stricter syntax it follows. */
-  | { kind: 'text'; rule?: 'name' | 'host-header' | 'haproxy-id' | 'stats-socket' }
+  | { kind: 'text'; rule?: 'name' | 'host-header' | 'haproxy-id' | 'stats-socket' | 'absolute-path' }
   | { kind: 'request-path' }
   | { kind: 'argv' }
   | { kind: 'signal' }
@@ -66,6 +66,8 @@ export interface StackRule {
   required?: boolean;
   /** A section the stack config also takes as one value: the value of this key (`health: ADDRESS` is its agent). */
   shorthand?: string;
+  /** Not offered: zunitgen writes the key itself, the same for every client of the stack (the warm-up slot). */
+  generated?: true;
 }
 
 export interface WrapperKey {
@@ -114,6 +116,7 @@ export const WRAPPER_CONFIG = {
     budget: key(duration(1), 'budgetMs', 'total time for warm-up and startup checks', { default: 600_000, stack: { value: duration(1000) } }),
     interval: key(duration(10), 'intervalMs', 'pause before retrying a URL that failed', { default: 1000 }),
     urls: key({ kind: 'list', of: 'warmup-url', min: 1, max: MAX_WARMUP_URLS, itemShorthand: 'path' }, 'urls', 'URLs requested in order, each until it passes', { defaultText: '[{path: /}]', stack: { value: { kind: 'list', of: 'warmup-url', min: 0, max: MAX_WARMUP_URLS, itemShorthand: 'path' } } }),
+    slot: key({ kind: 'text', rule: 'absolute-path' }, 'slot', 'a lock file: the wrappers that name the same one start and warm up their instances one at a time', { stack: { generated: true } }),
   },
   'warmup-url': {
     path: key({ kind: 'request-path' }, 'path', 'absolute request path', { required: true }),
@@ -209,6 +212,11 @@ export const DEFAULT_ROLES: Readonly<Record<CheckType, readonly CheckRole[]>> = 
 /** The keys of a section, in their order. */
 export function sectionKeys(section: WrapperSectionName | 'top'): string[] {
   return Object.keys(WRAPPER_CONFIG[section]);
+}
+
+/** The keys of a section the stack config offers: all but those zunitgen writes itself (`stack.generated`). */
+export function stackSectionKeys(section: WrapperSectionName): string[] {
+  return Object.entries(WRAPPER_CONFIG[section] as Record<string, WrapperKey>).filter(([, k]) => !k.stack?.generated).map(([name]) => name);
 }
 
 /** The keys every check has. */

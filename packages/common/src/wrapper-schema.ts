@@ -30,7 +30,7 @@ const HOST_PLACEHOLDER = '\\{\\s*host\\s*\\}';
 /** A signal name as znotify reads it: SIGTERM, TERM, sigterm. */
 const SIGNAL_PATTERN = '^\\s*[A-Za-z][A-Za-z0-9+]*\\s*$';
 const ONE_LINE = '^[^\\u0000-\\u001f\\u007f-\\u009f]*$';
-const TEXT_PATTERNS: Record<string, string> = { name: NAME_RULE.source, 'haproxy-id': HAPROXY_ID_RULE.source };
+const TEXT_PATTERNS: Record<string, string> = { name: NAME_RULE.source, 'haproxy-id': HAPROXY_ID_RULE.source, 'absolute-path': '^/[^\\u0000-\\u001f\\u007f-\\u009f]*[^/\\u0000-\\u001f\\u007f-\\u009f]$' };
 
 /** A decimal (`\d+(\.\d*)?` or `\.\d+`) whose value is below `t` (a finite decimal without trailing zeros). */
 function decimalBelow(t: string): string[] {
@@ -148,9 +148,11 @@ function isRequired(k: CheckKey, f: WrapperSchemaFlavour): boolean {
 
 /** A mapping of keys: no others. */
 function objectSchema(keys: Readonly<Record<string, WrapperKey>>, f: WrapperSchemaFlavour, doc?: string): Schema {
+  // The stack config does not offer the keys zunitgen writes itself.
+  const offered = Object.entries(keys).filter(([, k]) => f.tool !== 'stack' || !k.stack?.generated);
   const properties: Record<string, Schema> = {};
-  for (const [name, k] of Object.entries(keys)) properties[name] = keySchema(k, name, f);
-  const required = Object.entries(keys).filter(([, k]) => isRequired(k, f)).map(([name]) => name);
+  for (const [name, k] of offered) properties[name] = keySchema(k, name, f);
+  const required = offered.filter(([, k]) => isRequired(k, f)).map(([name]) => name);
   return { type: 'object', additionalProperties: false, ...(doc ? { description: doc } : {}), ...(required.length ? { required } : {}), properties };
 }
 

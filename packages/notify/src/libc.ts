@@ -28,6 +28,10 @@ export const SCM_RIGHTS = 1;
 export const MSG_DONTWAIT = 0x40;
 export const MSG_NOSIGNAL = 0x4000;
 export const POLLOUT = 0x004;
+export const LOCK_EX = 2;
+export const LOCK_NB = 4;
+export const EWOULDBLOCK = 11;
+export const EINTR = 4;
 const F_GETFD = 1;
 const F_SETFD = 2;
 const FD_CLOEXEC = 1;
@@ -60,6 +64,7 @@ export interface Libc {
   pipe2(fds: Int32Array, flags: number): number;
   fcntl(fd: number, cmd: number, arg?: number): number;
   clock_gettime(clock: number, ts: Buffer): number;
+  flock(fd: number, operation: number): number;
   /** errno of the last call made through koffi on this thread. */
   errno(): number;
   /** Writes a native-endian int32 / int16. */
@@ -121,6 +126,7 @@ export function libc(): Libc {
     // fcntl is variadic in C: pass the third argument with its type, as koffi's variadic calls want.
     fcntl: (fd: number, cmd: number, arg?: number) => (arg === undefined ? fcntl3(fd, cmd) : fcntl3(fd, cmd, 'int', arg)) as number,
     clock_gettime: f('int clock_gettime(int clock, void *ts)'),
+    flock: f('int flock(int fd, int operation)'),
     errno: () => koffi.errno(),
     writePtr(buf, offset, value) {
       if (ptr === 8) {

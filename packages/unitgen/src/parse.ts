@@ -7,7 +7,7 @@ import { ConfigError, configIssue } from './errors.js';
 import { invalidUnitName, systemdEscape, UNIT_NAME_MAX } from './escape.js';
 import type { CheckModel, ClientModel, MemoryLimits, StackModel, WarmupUrl } from './model.js';
 import { addressesClash, bindTarget, expandTemplate, formatAddress, MAX_CONFIG_BYTES, isHostHeader, parseAddress, q, sizeBytes, type Address } from './values.js';
-import { FORWARDABLE_SIGNALS, LOG_LEVELS, LOOPBACK_NETWORKS, minDurationOf, parseNetwork, parseRequestPath, sectionKeys, STOP_SIGNALS, WRAPPER_CONFIG } from '@zope-systemd/common';
+import { FORWARDABLE_SIGNALS, LOG_LEVELS, LOOPBACK_NETWORKS, minDurationOf, parseNetwork, parseRequestPath, sectionKeys, stackSectionKeys, STOP_SIGNALS, WRAPPER_CONFIG } from '@zope-systemd/common';
 import { CHECK_KEYS, checksFor, generatedChecks, MAX_WRAPPER_CHECKS, parseChecks } from './check-config.js';
 import { command, describe, quotedDelta, Walker } from './yaml-reader.js';
 import { existingUnits, recycleUnitNames, reservedStackName } from './unit-names.js';
@@ -25,7 +25,8 @@ export const KEYS = {
   recycle: ['memory', 'max-age', 'every'],
   // The wrapper's own sections: their keys come from its configuration's description (@zope-systemd/common).
   health: sectionKeys('health'),
-  warmup: sectionKeys('warmup'),
+  // Less the keys zunitgen writes itself (the warm-up slot: one lock file for all clients, render.ts).
+  warmup: stackSectionKeys('warmup'),
   'warmup-url': sectionKeys('warmup-url'),
   memory: ['high', 'max'],
   stop: sectionKeys('stop'),

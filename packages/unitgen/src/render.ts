@@ -95,6 +95,14 @@ function environmentWords(m: StackModel, env: Record<string, string>): string[] 
   return Object.entries(all).map(([k, v]) => `${k}=${v}`);
 }
 
+/**
+ * The clients' warm-up slot (the wrapper's warmup.slot): one lock file in the stack's var/, which the clients (one
+ * user) can write, so that restarts queued apart do not warm up side by side (After= orders only jobs queued together).
+ */
+function warmupSlot(m: StackModel): string | undefined {
+  return m.varPath ? joinPath(m.varPath, 'warmup.slot') : undefined;
+}
+
 /** The wrapper config's watchdog: and signals: sections, and whether each is written at all. */
 function wrapperOptionsView(m: StackModel): { hasWatchdog: boolean; dumpStacksSet: boolean; watchdog: object; hasSignals: boolean } {
   const dumpStacksSet = m.clientWatchdog.dumpStacks !== undefined;
@@ -162,7 +170,7 @@ export function renderWith(m: StackModel, t: Compiled, opts: RenderOptions): Gen
     });
     run(c.agentSocket, 'unit', t.socket, { c, address: c.health.agent, fdname: 'agent', purpose: 'health agent socket' });
     if (c.healthSocket && c.health.http) run(c.healthSocket, 'unit', t.socket, { c, address: c.health.http, fdname: 'http', purpose: 'health HTTP socket' });
-    run(cfgName, 'znotify', t['znotify.yaml'], { c, path: joinPath(opts.outDir, cfgName), source, regenerate, checks: c.checks.map(checkView), ...wrapperOptions });
+    run(cfgName, 'znotify', t['znotify.yaml'], { c, path: joinPath(opts.outDir, cfgName), source, regenerate, checks: c.checks.map(checkView), slot: warmupSlot(m), ...wrapperOptions });
   }
   if (recycleUnits && m.recycle) {
     const config = opts.configPath ?? m.source;

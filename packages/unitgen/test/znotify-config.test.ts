@@ -156,7 +156,8 @@ test('the stack config offers exactly the wrapper\'s keys for checks, watchdog, 
   const common = KEYS.check.filter((k) => !Object.values(TYPE_KEYS).some((ks) => ks.includes(k)) && k !== 'enabled');
   for (const type of CHECK_TYPES) assert.deepEqual(sorted([...common, ...TYPE_KEYS[type]]), sorted(WRAPPER.checkKeys(type)), `keys of a ${type} check`);
   const sections = { 'clients-watchdog': 'watchdog', warmup: 'warmup', 'warmup-url': 'warmup-url', health: 'health', stop: 'stop', 'clients-signals': 'signals' } as const;
-  for (const [ours, theirs] of Object.entries(sections)) assert.deepEqual(sorted(KEYS[ours as keyof typeof KEYS]), sorted(WRAPPER.sectionKeys(theirs)), ours);
+  // Less the keys zunitgen writes itself (stack.generated: the warm-up slot), which the template writes all the same.
+  for (const [ours, theirs] of Object.entries(sections)) assert.deepEqual(sorted(KEYS[ours as keyof typeof KEYS]), sorted(WRAPPER.stackSectionKeys(theirs)), ours);
 });
 
 test('the template writes every key of the wrapper config, and checkView names each one', () => {

@@ -67,7 +67,8 @@ export interface Config {
   /** Empty only for `znotify check` without a command; `run` requires one. */
   command: string[];
   http: Address;
-  warmup: { budgetMs: number; intervalMs: number; urls: WarmupUrl[] };
+  /** slot: the lock file of warmup-slot.ts, when configured. */
+  warmup: { budgetMs: number; intervalMs: number; urls: WarmupUrl[]; slot?: string };
   /** detailFrom: the networks (CIDR text) whose peers get /health's full detail and /metrics; others the state only. */
   health: { agent?: Address; http?: Address; detailFrom: string[] };
   checks: CheckSpec[];
@@ -333,13 +334,16 @@ class Validator {
 const HOST_HEADER = { test: isHostHeader };
 /** A unix socket path, or an address by the wrapper's rules (`stats socket ipv4@127.0.0.1:9999 level admin`). */
 const STATS_SOCKET = { test: (s: string) => (s.startsWith('/') ? /^\/\S+$/.test(s) : runtimeApiTarget(s) !== undefined) };
+/** An absolute path that names a file (not ending in /). */
+const ABSOLUTE_FILE = /^\/.*[^/]$/;
 const HOST_HEADER_FIX = 'write the Host: header to send, e.g. www.example.org or www.example.org:8080';
 /** The syntax and fix of each kind of text the description names. */
-function textRule(rule: 'name' | 'host-header' | 'haproxy-id' | 'stats-socket' | undefined, path: Path): { pattern?: { test(s: string): boolean }; fix?: string } {
+function textRule(rule: 'name' | 'host-header' | 'haproxy-id' | 'stats-socket' | 'absolute-path' | undefined, path: Path): { pattern?: { test(s: string): boolean }; fix?: string } {
   switch (rule) {
     case 'name': return { pattern: NAME_RULE, fix: NAME_FIX };
     case 'host-header': return { pattern: HOST_HEADER, fix: HOST_HEADER_FIX };
     case 'stats-socket': return { pattern: STATS_SOCKET, fix: 'write the path of the `stats socket ... level admin` (e.g. /run/haproxy/admin.sock) or host:port' };
+    case 'absolute-path': return { pattern: ABSOLUTE_FILE, fix: 'write the absolute path of a file, e.g. /srv/plone/var/warmup.slot' };
     // HAProxy's own identifier rule (its config check refuses anything else, e.g. "character '@' is not
     // permitted in server name"); it also keeps `set server B/S state ...` one unambiguous Runtime API word.
     case 'haproxy-id': return { pattern: HAPROXY_ID_RULE, fix: `write the ${String(path.at(-1))} name from haproxy.cfg${path.at(-1) === 'backend' ? ', e.g. plone' : ''} (${HAPROXY_ID_TEXT})` };
@@ -525,7 +529,7 @@ function readHealth(v: Validator, value: unknown, flags: Flags): Config['health'
 function readWarmup(v: Validator, value: unknown): Config['warmup'] {
   const wr = v.map(value, ['warmup']) ?? {};
   v.keys(wr, ['warmup'], sectionKeys('warmup'));
-  const { budgetMs, intervalMs } = readKeys(v, wr, ['warmup'], WRAPPER_CONFIG.warmup, ['budget', 'interval']) as Pick<Config['warmup'], 'budgetMs' | 'intervalMs'>;
+  const { budgetMs, intervalMs, slot } = readKeys(v, wr, ['warmup'], WRAPPER_CONFIG.warmup, ['budget', 'interval', 'slot']) as Pick<Config['warmup'], 'budgetMs' | 'intervalMs' | 'slot'>;
   const urlKeys = WRAPPER_CONFIG['warmup-url'];
   const urls: WarmupUrl[] = [];
   if (wr.urls == null) {
@@ -540,7 +544,7 @@ function readWarmup(v: Validator, value: unknown): Config['warmup'] {
     });
     if (wr.urls.length === 0) v.add(['warmup', 'urls'], 'is empty', 'list at least one URL, or remove `urls:` to warm up with /');
   }
-  return { budgetMs, intervalMs, urls };
+  return { budgetMs, intervalMs, urls, ...(slot ? { slot } : {}) };
 }
 
 /** A list of at most `max` entries; what is wrong with it reported. */

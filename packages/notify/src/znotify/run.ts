@@ -2,7 +2,8 @@
 // this file reads the systemd environment, builds the parts, wires them, and decides the exit status.
 //
 //   start:    NOTIFY_SOCKET / WATCHDOG_* / LISTEN_* validated; health listeners opened (health.ts) before the
-//             instance exists, so a port in use fails with nothing to clean up; the instance spawned (child.ts).
+//             instance exists, so a port in use fails with nothing to clean up; the databases waited for
+//             (database-wait.ts), the warm-up slot taken (warmup-slot.ts); the instance spawned (child.ts).
 //   warm-up:  the startup gate (startup-gate.ts): warm-up URLs in order, then startup-role checks; then READY=1,
 //             the other probes (probe-scheduler.ts), the watchdog (liveness-guard.ts), and `set server B/S
 //             state ready` through the Runtime API when a stats socket is configured (haproxy.ts).
@@ -38,6 +39,7 @@ import { createStackHook, signalRegistered, stackDumpEnv, type StackHook } from 
 import { passStartupGate, type GateOutcome } from './startup-gate.js';
 import { ServiceState } from './state.js';
 import { StopSequence } from './stop-sequence.js';
+import { takeWarmupSlot, WarmupSlot } from './warmup-slot.js';
 
 export interface RunOptions {
   env?: NodeJS.ProcessEnv;
@@ -82,6 +84,8 @@ interface Parts {
   haproxy: ServerStateQueue | undefined;
   frozen: FrozenWatch;
   hook: StackHook | undefined;
+  /** Held from before the spawn until systemd has READY=1, the start failed, or the wrapper ends. */
+  slot: WarmupSlot | undefined;
   watchdog: WatchdogInfo | undefined;
   removeSignalHandlers: () => void;
 }
@@ -98,7 +102,11 @@ export async function start(config: Config, log: Logger, opts: RunOptions = {}):
   state.addProbes(...config.checks.map(newProbeState));
   const listeners = await openHealthListeners(config.health, fds, state, () => clock.now(), log);
   const cenv = childEnv(env);
-  await databasesFirst({ config, state, notifier, log, clock, env: cenv, signals: opts.signals ?? process }).catch(async (err: unknown) => {
+  const signals = opts.signals ?? process;
+  const slot = await (async () => {
+    await databasesFirst({ config, state, notifier, log, clock, env: cenv, signals });
+    return await slotFirst({ config, state, notifier, log, clock, signals });
+  })().catch(async (err: unknown) => {
     await listeners.close();
     throw err;
   });
@@ -109,11 +117,12 @@ export async function start(config: Config, log: Logger, opts: RunOptions = {}):
     return await spawnInstance(config, ienv, opts.pdeathsig !== false, log, watchdog);
   })().catch(async (err: unknown) => {
     hook?.remove();
+    slot?.release();
     await listeners.close();
     throw err;
   });
   state.childStarted(child.pid);
-  const parts = wire({ config, log, clock, state, child, notifier, listeners, watchdog, hook, env: cenv, signals: opts.signals ?? process });
+  const parts = wire({ config, log, clock, state, child, notifier, listeners, watchdog, hook, slot, env: cenv, signals });
   const done = outcome(parts);
   void openGate(parts);
   return { done, child, state, bound: listeners.bound, stop: () => parts.stop.begin(), kill: () => child.killGroup() };
@@ -123,28 +132,54 @@ export async function start(config: Config, log: Logger, opts: RunOptions = {}):
  * The startup checks of the databases pass before the instance is spawned (database-wait.ts). A stop during the
  * wait ends the wrapper with 0 (nothing was started); the budget running out is a failed start (exit 69).
  */
-async function databasesFirst(o: { config: Config; state: ServiceState; notifier: Notifier; log: Logger; clock: Clock; env: NodeJS.ProcessEnv; signals: SignalSource }): Promise<void> {
+async function databasesFirst(o: BeforeSpawn & { env: NodeJS.ProcessEnv }): Promise<void> {
   const checks = databaseGate(o.config.checks);
   if (checks.length === 0) return;
-  const stop = new AbortController();
-  const onStop = () => stop.abort();
-  for (const sig of STOP_SIGNALS) o.signals.on(sig, onStop);
   const pool = new ProberPool();
   try {
-    const r = await waitForDatabases({
+    const r = await untilStopped(o.signals, (signal) => waitForDatabases({
       checks, deps: { http: (a) => pool.http(a), env: o.env }, budgetMs: o.config.warmup.budgetMs,
       notifier: o.notifier, log: o.log, clock: o.clock, onWaiting: (reason) => o.state.waitingBeforeStart(reason),
-    }, stop.signal);
+    }, signal));
     if (r.ok) return;
     o.notifier.send([{ type: 'status', text: r.stopped ? 'stopped before the instance was started' : `start failed: ${r.reason}` }]);
     throw new StartError(r.stopped ? 'ERR_ZNOTIFY_STOPPED' : 'ERR_ZNOTIFY_DATABASE_UNAVAILABLE', r.reason, r.stopped ? 0 : EXIT.UNAVAILABLE);
   } finally {
-    for (const sig of STOP_SIGNALS) o.signals.off(sig, onStop);
     await pool.close();
   }
 }
 
+/**
+ * With `warmup.slot`, the slot is taken before the instance is spawned (warmup-slot.ts); returns it, held (or not,
+ * when the wrapper goes on without it). A stop during the wait ends the wrapper with 0 (nothing was started).
+ */
+async function slotFirst(o: BeforeSpawn): Promise<WarmupSlot | undefined> {
+  if (!o.config.warmup.slot) return undefined;
+  const slot = new WarmupSlot(o.config.warmup.slot);
+  const r = await untilStopped(o.signals, (signal) => takeWarmupSlot({
+    slot, holderName: `${o.config.name} (pid ${process.pid})`, budgetMs: o.config.warmup.budgetMs,
+    notifier: o.notifier, log: o.log, clock: o.clock, onWaiting: (reason) => o.state.waitingBeforeStart(reason),
+  }, signal));
+  if (r.ok) return slot;
+  o.notifier.send([{ type: 'status', text: 'stopped before the instance was started' }]);
+  throw new StartError('ERR_ZNOTIFY_STOPPED', 'stopped while waiting for the warm-up slot', 0);
+}
+
+interface BeforeSpawn { config: Config; state: ServiceState; notifier: Notifier; log: Logger; clock: Clock; signals: SignalSource }
+
 const STOP_SIGNALS: readonly NodeJS.Signals[] = ['SIGTERM', 'SIGINT'];
+
+/** Runs `fn` with a signal that a stop (SIGTERM, SIGINT) aborts: a wait before the instance exists ends at once. */
+async function untilStopped<T>(signals: SignalSource, fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  const stop = new AbortController();
+  const onStop = () => stop.abort();
+  for (const sig of STOP_SIGNALS) signals.on(sig, onStop);
+  try {
+    return await fn(stop.signal);
+  } finally {
+    for (const sig of STOP_SIGNALS) signals.off(sig, onStop);
+  }
+}
 
 /** Malformed NOTIFY_SOCKET / WATCHDOG_* / LISTEN_* values: one clear line and exit 1, before anything starts. */
 function readSystemdEnvironment(config: Config, notifier: Notifier, env: NodeJS.ProcessEnv, pid: number): { watchdog: WatchdogInfo | undefined; fds: { fd: number; name: string }[] } {
@@ -184,8 +219,8 @@ async function spawnInstance(config: Config, env: NodeJS.ProcessEnv, pdeathsig: 
 
 interface WireInput {
   config: Config; log: Logger; clock: Clock; state: ServiceState; child: Child; notifier: Notifier;
-  listeners: HealthListeners; watchdog: WatchdogInfo | undefined; hook: StackHook | undefined; env: NodeJS.ProcessEnv;
-  signals: SignalSource;
+  listeners: HealthListeners; watchdog: WatchdogInfo | undefined; hook: StackHook | undefined; slot: WarmupSlot | undefined;
+  env: NodeJS.ProcessEnv; signals: SignalSource;
 }
 
 /** Builds the parts and connects them: probe results feed STATUS= and the guard; a stop ends probes and pings. */
@@ -227,7 +262,7 @@ function wire(w: WireInput): Parts {
     dumpStacks: () => dumpOnDemand(w.hook, child, log),
     watchdogSignal: () => { guard.noteWatchdogSignal(); passWatchdogSignal(child, log); },
   });
-  return { config, log, clock, state, child, notifier, listeners: w.listeners, pool, probing, probes, guard, stop, haproxy, frozen, hook: w.hook, watchdog: w.watchdog, removeSignalHandlers };
+  return { config, log, clock, state, child, notifier, listeners: w.listeners, pool, probing, probes, guard, stop, haproxy, frozen, hook: w.hook, slot: w.slot, watchdog: w.watchdog, removeSignalHandlers };
 }
 
 /** The server's sessions and whether its drain is in effect, read with `show stat` (level user suffices). */
@@ -272,6 +307,8 @@ async function becomeReady(p: Parts, gate: Extract<GateOutcome, { ok: true }>, s
   // systemd has processed READY=1 (BARRIER=1), so the client is never UP in HAProxy while systemd still has it
   // starting (and an `After=` neighbour is not yet started).
   await p.notifier.settled();
+  // systemd has the unit active: the next client waiting for the warm-up slot may start (and its After= job too).
+  p.slot?.release();
   if (p.probing.signal.aborted || !p.child.alive || p.stop.started) return;
   state.becameReady(readyAt);
   p.log.info({ elapsedMs: Math.round(gate.elapsedMs), warmup: gate.summary }, text);
@@ -291,6 +328,7 @@ async function failStart(p: Parts, gate: Extract<GateOutcome, { ok: false }>): P
   p.state.startFailed(failure);
   p.log.error({ elapsedMs: Math.round(gate.elapsedMs) }, `start failed: ${failure}`);
   p.notifier.send([{ type: 'status', text: `start failed: ${failure}` }]);
+  p.slot?.release();
   if (p.config.watchdog.dumpStacks) await dumpStacksBeforeKill(p.child, p.log, DUMP_PAUSE_MS);
   p.stop.begin({ drain: false, reason: `start failed: ${failure}` });
 }
@@ -298,6 +336,7 @@ async function failStart(p: Parts, gate: Extract<GateOutcome, { ok: false }>): P
 /** Waits for the instance to end, says how it ended, lets the stop finish, closes everything: the exit status. */
 async function outcome(p: Parts): Promise<number> {
   const exit = await p.child.exited;
+  p.slot?.release();
   p.state.childExited();
   p.probing.abort();
   p.guard.stop();
