@@ -2,7 +2,8 @@
 //   1. status latency for a 16-client stack: `zstack status --json` wall time (a fresh process, as an operator
 //      or a monitoring script runs it) and one in-process gatherStatus() (what each --watch refresh costs),
 //      against `node -e 0` measured the same way in the same run. Target: < 200 ms.
-//      Also, same run: the unbundled program (dist/bin.js) against the bundle (dist/cli.js, the bin), and where one
+//      Also, same run: the unbundled program (dist/bin.js) and the bundle without its code cache (dist/cli.js and
+//      dist/zstack.cjs copied apart, without dist/zstack.cjs.cache) against the bin (dist/cli.js), and where one
 //      refresh spends its time (systemctl show, the Runtime API exchange, the /health?memory GETs, each alone).
 //   2. rollout wall time of 3 clients: `zstack rollout` against the hand-driven sequence operators script today
 //      (drain over the Runtime API, fixed sleep, systemctl restart, fixed sleep, ready), on the same clients.
@@ -16,7 +17,7 @@ import { freePort } from '../test/harness/net.js';
 import { portBase } from '../test/fixtures/unitgen/stack.js';
 import { stackYaml, STACK, BACKEND } from '../test/fixtures/stack/stack.js';
 import { f1, log, median } from './lib.js';
-import { SAMPLE_PYTHON } from '../test/harness/proc.js';
+import { REPO_ROOT, SAMPLE_PYTHON } from '../test/harness/proc.js';
 
 const { values: o } = parseArgs({ options: {
   clients: { type: 'string', default: '16' }, rounds: { type: 'string', default: '15' }, rollouts: { type: 'string', default: '3' },
@@ -85,20 +86,29 @@ async function main(): Promise<void> {
     const rounds = Number(o.rounds);
     const unbundled = `${box.repo}/packages/stack/dist/bin.js`;
     await timed(box, [BOX_NODE, unbundled, 'status', '--json', file], 2);
-    // Interleaved, so that a change in the machine's load falls on all three alike.
-    const status: number[] = [], bare: number[] = [], plain: number[] = [];
-    const statusCpu: number[] = [], bareCpu: number[] = [], plainCpu: number[] = [];
+    const noCacheDir = path.join(box.shared, 'no-code-cache');
+    fs.mkdirSync(noCacheDir);
+    for (const f of ['cli.js', 'zstack.cjs']) fs.copyFileSync(path.join(REPO_ROOT, 'packages/stack/dist', f), path.join(noCacheDir, f));
+    const noCache = path.join(noCacheDir, 'cli.js');
+    await timed(box, [BOX_NODE, noCache, 'status', '--json', file], 2);
+    // Interleaved, so that a change in the machine's load falls on all four alike.
+    const status: number[] = [], bare: number[] = [], plain: number[] = [], cold: number[] = [];
+    const statusCpu: number[] = [], bareCpu: number[] = [], plainCpu: number[] = [], coldCpu: number[] = [];
     for (let i = 0; i < rounds; i++) {
       const a = await timed(box, [BOX_NODE, cli, 'status', '--json', file], 1);
       const b = await timed(box, [BOX_NODE, '-e', '0'], 1);
       const c = await timed(box, [BOX_NODE, unbundled, 'status', '--json', file], 1);
+      const d = await timed(box, [BOX_NODE, noCache, 'status', '--json', file], 1);
       status.push(...a.wall); statusCpu.push(...a.cpu); bare.push(...b.wall); bareCpu.push(...b.cpu); plain.push(...c.wall); plainCpu.push(...c.cpu);
+      cold.push(...d.wall); coldCpu.push(...d.cpu);
     }
     log(`load average ${fs.readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')}`);
     log(`status, ${N} clients: zstack status --json ${f1(median(status))} ms median (min ${f1(Math.min(...status))}, max ${f1(Math.max(...status))}), ` +
-      `node -e 0 ${f1(median(bare))} ms (${f1(median(status) / median(bare))}x); unbundled (dist/bin.js) ${f1(median(plain))} ms (${f1(median(plain) / median(bare))}x); target < 200 ms`);
+      `node -e 0 ${f1(median(bare))} ms (${f1(median(status) / median(bare))}x); unbundled (dist/bin.js) ${f1(median(plain))} ms (${f1(median(plain) / median(bare))}x); ` +
+      `bundle without its code cache ${f1(median(cold))} ms (${f1(median(cold) / median(bare))}x); target < 200 ms`);
     log(`  CPU time (user + system, with the systemctl it runs): zstack status ${f1(median(statusCpu))} ms, node -e 0 ${f1(median(bareCpu))} ms ` +
-      `(${f1(median(statusCpu) / median(bareCpu))}x), unbundled ${f1(median(plainCpu))} ms (${f1(median(plainCpu) / median(bareCpu))}x)`);
+      `(${f1(median(statusCpu) / median(bareCpu))}x), unbundled ${f1(median(plainCpu))} ms (${f1(median(plainCpu) / median(bareCpu))}x), ` +
+      `without the code cache ${f1(median(coldCpu))} ms (${f1(median(coldCpu) / median(bareCpu))}x)`);
     const parts = JSON.parse((await box.exec([BOX_NODE, '--input-type=module', '-e', refreshScript(box.repo, file, socket, rounds)], { timeoutMs: 600_000 })).stdout) as Record<string, number[]>;
     log(`load average ${fs.readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')}; rows without memory (a /health?memory later than 500 ms): ${parts.noMemory![0]} of ${parts.rows![0]}`);
     log(`one refresh in-process (--watch): ${f1(median(parts.refresh!))} ms median (${f1(median(parts.refresh!) / median(bare))}x node -e 0); alone: ` +
