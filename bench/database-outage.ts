@@ -4,7 +4,8 @@
 //   readiness   the zeo check as zunitgen generates it (roles: startup, readiness): nothing restarts
 //               (both variants: the zeo check every 500 ms, failing at the first failed run)
 //   liveness    the zeo check with the liveness role back (the wrapper's own default, database-grace 1s): the
-//               watchdog restarts every client during the outage; each waits for ZEO, then all warm up together
+//               watchdog restarts every client during the outage; each waits for ZEO, then they warm up one at a
+//               time (the stack's warm-up slot)
 // Set-up as the end-to-end tests (test/fixtures/unitgen/stack.ts): the sample ZEO stub, sample instances whose
 // first /Plone takes --warmup seconds, WatchdogSec=2s, an outage of --outage seconds.
 //
