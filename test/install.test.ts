@@ -176,7 +176,7 @@ test('packed with pnpm, installed with npm: bins through their links, the librar
     const runDir = join(work, 'run');
     const rollout = run('zstack', ['--run-dir', runDir, 'rollout', EXAMPLE], work, env);
     assert.equal(rollout.status, 69, rollout.stderr);
-    assert.match(rollout.stderr, /^zstack: (systemd on local is not reachable|units not installed on local): /, rollout.stderr);
+    assert.match(rollout.stderr, /^zstack: (systemd on this machine is not reachable|units not installed on this machine): /, rollout.stderr);
     assert.doesNotMatch(rollout.stderr, /stats socket/);
     // The bin link points at the bundle: one file, commander and the parser inside.
     const real = realpathSync(join(prefix, 'bin', 'zstack'));

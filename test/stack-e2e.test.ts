@@ -175,7 +175,7 @@ test('zstack against a real systemd, HAProxy and wrk', { skip, timeout: 600_000 
     for (const cmd of ['rollout', 'stop']) {
       const r = await s.zstack([cmd, ghost]);
       assert.equal(r.code, 69, `${cmd}: ${r.stderr}`);
-      oneLine(r, /units not installed on local: ghost-/);
+      oneLine(r, /units not installed on this machine: ghost-/);
       assert.match(r.stderr, /hint: zunitgen generate .*ghost\.yaml --out \/etc\/systemd\/system && systemctl daemon-reload/);
     }
     // HAProxy's socket unreachable: 69, naming the socket; stop stops nothing without its drain.

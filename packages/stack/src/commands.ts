@@ -13,7 +13,7 @@ import { createProgress } from './progress.js';
 import { recycle } from './recycle.js';
 import { rollout } from './rollout.js';
 import { loadStack, selectClients, type StackRef } from './stack.js';
-import { gatherStatus, renderTable } from './status.js';
+import { gatherStatus, renderTable, type StackStatus } from './status.js';
 import { stopStack } from './stop.js';
 import { LocalSystemd, type SystemdHost } from './systemd.js';
 import { acquireHostLock, HostsSystemd, unitHosts } from './hosts.js';
@@ -184,6 +184,7 @@ async function printStatus(stack: StackRef, d: Deps, runDir: string, o: StatusOp
   // Over hosts: an unreachable host is a line of the status, not its end.
   const systemd = d.systemd instanceof HostsSystemd ? d.systemd.lenient() : d.systemd;
   const s = await gatherStatus({ stack, systemd, ...(d.lb ? { lb: d.lb } : {}) });
+  if (!o.watch) nothingRead(stack, s);
   const busy = lockHeldSafe(runDir, stack.stack);
   const journal = readJournal(runDir, stack.stack);
   if (o.json) {
@@ -196,6 +197,17 @@ async function printStatus(stack: StackRef, d: Deps, runDir: string, o: StatusOp
     process.stdout.write(o.watch && process.stdout.isTTY ? `\x1b[H\x1b[2J${text}` : `${text}${o.watch ? '\n' : ''}`);
   }
   return s.clients.every((c) => c.serving);
+}
+
+/**
+ * A stack over hosts of which no host could be read: no table of `unreachable` rows, but EUNAVAILABLE (69) as for
+ * one machine whose systemd is not there. Some hosts read: the table, with the lost hosts on their own lines.
+ */
+function nothingRead(stack: StackRef, s: StackStatus): void {
+  const lost = s.unreachableHosts ?? []; // in hosts: order
+  if (!lost.length || ![s.target, ...s.servers, ...s.clients].every((u) => u.load === 'unreachable')) return;
+  throw new StackError('EUNAVAILABLE', `systemd is not reachable on any host of stack ${stack.stack}: ${lost.map((h) => `${h.host} (${h.error})`).join('; ')}`,
+    { hint: `check that each host's ssh destination reaches its systemd as root (e.g. systemctl -H ${stack.model.hosts?.[0]?.ssh ?? 'root@HOST'} is-system-running), or run zstack on one of the hosts` });
 }
 
 /** Runs fn, then again every `everyMs`, until SIGINT/SIGTERM or until nobody reads the output. */
@@ -286,18 +298,26 @@ function lockHeldSafe(runDir: string, stack: string): ReturnType<typeof lockHeld
   try { return lockHeld(runDir, stack); } catch { return undefined; }
 }
 
-export function report(e: unknown): number {
+/**
+ * Any error as one line (and a hint) on stderr and its exit status; with `json` (the command was given --json), also
+ * one JSON object on stdout, `{"error": {"code", "message", "hint"?, "exitCode"}}`, so a script reading stdout gets
+ * an answer either way.
+ */
+export function report(e: unknown, json = false): number {
+  const ce = e as { code?: string; exitCode?: number; message?: string };
+  let out: { code: string; message: string; hint?: string; exitCode: number };
   if (e instanceof StackError) {
     process.stderr.write(`zstack: ${e.message}\n${e.hint ? `  hint: ${e.hint}\n` : ''}`);
-    return e.exitCode;
-  }
-  const ce = e as { code?: string; exitCode?: number; message?: string };
-  if (typeof ce.code === 'string' && ce.code.startsWith('commander.')) {
+    out = { code: e.code, message: e.message, ...(e.hint ? { hint: e.hint } : {}), exitCode: e.exitCode };
+  } else if (typeof ce.code === 'string' && ce.code.startsWith('commander.')) {
     if (ce.code === 'commander.helpDisplayed' || ce.code === 'commander.version' || ce.code === 'commander.help') return 0;
-    return 64;
+    out = { code: 'EUSAGE', message: (ce.message ?? '').replace(/^error: /, ''), exitCode: 64 };
+  } else {
+    process.stderr.write(`zstack: internal error: ${(e as Error)?.stack ?? String(e)}\n`);
+    out = { code: 'EINTERNAL', message: (e as Error)?.message ?? String(e), exitCode: 70 };
   }
-  process.stderr.write(`zstack: internal error: ${(e as Error)?.stack ?? String(e)}\n`);
-  return 70;
+  if (json) process.stdout.write(`${JSON.stringify({ error: out })}\n`);
+  return out.exitCode;
 }
 
 /**
@@ -315,7 +335,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     await program.parseAsync([...own], { from: 'node' });
     return exit();
   } catch (e) {
-    return report(e);
+    return report(e, own.includes('--json'));
   }
 }
 

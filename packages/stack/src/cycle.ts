@@ -11,6 +11,7 @@ import type { LoadBalancer, ServerView } from './haproxy.js';
 import type { Progress } from './progress.js';
 import type { ClientRef, StackRef } from './stack.js';
 import { wrapperDraining } from './health.js';
+import { healthUnreadable } from './reach.js';
 import type { SystemdHost, UnitProps } from './systemd.js';
 
 export interface Timing {
@@ -110,7 +111,8 @@ export async function restartClient(ctx: OpContext, t: CycleTrack): Promise<void
  * new one. True once the wrapper was seen draining (and the signal tried).
  */
 export async function cutWrapperDrain(systemd: Pick<SystemdHost, 'signalProcess'>, c: ClientRef, p: UnitProps): Promise<boolean> {
-  if (p.ActiveState !== 'deactivating' || !(await wrapperDraining(c.health))) return false;
+  // A wrapper whose health is on another machine's loopback cannot be asked from here: its drain runs its course.
+  if (p.ActiveState !== 'deactivating' || healthUnreadable(c) || !(await wrapperDraining(c.health))) return false;
   await systemd.signalProcess(c.unit, p, 'SIGTERM').catch(() => false);
   return true;
 }

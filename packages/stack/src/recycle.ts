@@ -5,6 +5,7 @@
 // threshold goes first; without one, the oldest over its age. It is restarted through the rollout path.
 import { StackError } from './errors.js';
 import { cycleClient, putBack, type CycleTrack, type OpContext } from './cycle.js';
+import { readableHint } from './reach.js';
 import { clientMemory, gatherStatus, formatAge, formatBytes, type ClientStatus } from './status.js';
 
 export interface RecycleOptions { memoryBytes?: bigint; maxAgeMs?: number; dryRun: boolean }
@@ -50,6 +51,12 @@ export async function recycle(ctx: OpContext, o: RecycleOptions): Promise<Recycl
     throw new StackError('EUSAGE', `no recycle thresholds for stack ${ctx.stack.stack}`, { hint: 'set clients.recycle (memory, max-age) in the stack file, or pass --memory / --max-age' });
   }
   const status = await gatherStatus({ stack: ctx.stack, systemd: ctx.systemd, lb: ctx.lb });
+  // Memory judged by what the wrapper of another machine's loopback says would be another process's: refused.
+  const blind = o.memoryBytes === undefined ? [] : status.clients.filter((c) => c.health.state === 'not-readable');
+  if (blind.length) {
+    throw new StackError('EUNAVAILABLE', `recycle by memory needs each instance's memory, and ${blind.map((c) => `${c.client}'s wrapper is ${c.health.summary}`).join('; ')}; nothing was recycled`,
+      { hint: readableHint([...new Set(blind.map((c) => c.host ?? '?'))]) });
+  }
   if (status.haproxy.error) {
     throw new StackError('EUNAVAILABLE', status.haproxy.error,
       { hint: 'nothing was recycled; check haproxy runs and its `stats socket ... level admin` line matches haproxy.stats-socket (or --haproxy-socket)' });

@@ -13,8 +13,9 @@ export interface ClientRef {
   /** HAProxy backend and server of this client. */
   backend: string;
   server: string;
-  /** The host that runs it, in a stack with hosts. */
+  /** The host that runs it, in a stack with hosts, and that host's address. */
   host?: string;
+  hostAddress?: string;
   health: { agent: Address; http?: Address };
   /** MemoryHigh=/MemoryMax= of the unit, in bytes, when set as sizes. */
   memoryHigh?: bigint;
@@ -66,6 +67,7 @@ export function stackRef(model: StackModel, file: string): StackRef {
     backend: model.haproxy.backend,
     server: c.server,
     ...(c.host ? { host: c.host } : {}),
+    ...(c.host && model.hosts?.find((h) => h.name === c.host) ? { hostAddress: model.hosts.find((h) => h.name === c.host)!.address } : {}),
     health: c.health,
     ...(bytes(c.memory.high) !== undefined ? { memoryHigh: bytes(c.memory.high)! } : {}),
     ...(bytes(c.memory.max) !== undefined ? { memoryMax: bytes(c.memory.max)! } : {}),

@@ -3,7 +3,8 @@
 import type { ClientRef, StackRef } from './stack.js';
 import type { LoadBalancer, ServerView } from './haproxy.js';
 import { timeSpan, unixTimestamp, type SystemdHost, type UnitProps } from './systemd.js';
-import { wrapperHealth, type InstanceMemory, type WrapperHealth } from './health.js';
+import type { InstanceMemory, WrapperHealth } from './health.js';
+import { readHealth } from './reach.js';
 import { unitHosts, type HostsSystemd } from './hosts.js';
 
 export interface UnitStatus {
@@ -74,7 +75,7 @@ export async function gatherStatus({ stack, systemd, lb }: StatusDeps, clients: 
   const [props, servers, health, now] = await Promise.all([
     systemd.show(units),
     lb ? lb.servers(backend).catch((e: Error) => e) : Promise.resolve(undefined),
-    Promise.all(clients.map((c) => wrapperHealth(c.health))),
+    Promise.all(clients.map((c) => readHealth(c))),
     systemd.now(),
   ]);
   const hostOf = stack.model.hosts ? unitHosts(stack.model) : undefined;
@@ -89,7 +90,8 @@ export async function gatherStatus({ stack, systemd, lb }: StatusDeps, clients: 
       client: c.name, ...u, health: h, ...(hv ? { haproxy: hv } : {}), ...(h.memory ? { memory: h.memory } : {}),
       ...(cg !== undefined ? { cgroupMemoryBytes: cg } : {}),
       // HAProxy named but not answering: nobody can say the client serves.
-      serving: u.active === 'active' && h.ready && (servers instanceof Map ? hv?.state === 'UP' : !(servers instanceof Error)),
+      // A wrapper not readable from here (loopback of another host): HAProxy's agent check reads it there.
+      serving: u.active === 'active' && (h.ready || h.state === 'not-readable') && (servers instanceof Map ? hv?.state === 'UP' : !(servers instanceof Error)),
     };
   });
   return {
@@ -177,7 +179,7 @@ export function renderTable(s: StackStatus): string {
   lines.unshift(`stack ${s.stack} (${s.file}): ${s.target.unit} ${s.target.active}, ${serving}/${s.clients.length} clients serving` +
     `${s.haproxy.address ? `, HAProxy ${s.haproxy.address} backend ${s.haproxy.backend}` : ''}`);
   if (s.clients.some((c) => clientMemory(c)?.source === 'cgroup')) {
-    lines.push('(cg): the unit\'s cgroup memory (MemoryCurrent=, wrapper and page cache included): that wrapper reports no instance memory (no health HTTP listener)');
+    lines.push('(cg): the unit\'s cgroup memory (MemoryCurrent=, wrapper and page cache included): no instance memory from that wrapper (no health HTTP listener, or not readable from here)');
   }
   if (s.haproxy.error) lines.push(`HAProxy: ${s.haproxy.error}`);
   for (const h of s.unreachableHosts ?? []) lines.push(`host ${h.host} unreachable: ${h.error}`);

@@ -56,7 +56,7 @@ export function parseShow(text: string, units: readonly string[]): Map<string, U
 /** The host zstack runs on, through `systemctl` (argv prefix; `['systemctl', '-H', 'root@host']` is a remote one). */
 export class LocalSystemd implements SystemdHost {
   readonly name: string;
-  constructor(private readonly systemctl: readonly string[] = ['systemctl'], name = 'local') { this.name = name; }
+  constructor(private readonly systemctl: readonly string[] = ['systemctl'], name = 'this machine') { this.name = name; }
 
   private async ctl(args: readonly string[], what: string, opts: { signal?: AbortSignal; timeoutMs?: number } = {}): Promise<string> {
     let r;
@@ -66,7 +66,7 @@ export class LocalSystemd implements SystemdHost {
       throw new StackError('EUNAVAILABLE', `cannot run ${this.systemctl[0]}: ${(e as Error).message}`, { hint: 'zstack needs systemd\'s systemctl on the PATH' });
     }
     if (r.code !== 0) {
-      const msg = (r.stderr.trim() || r.stdout.trim()).split('\n')[0] ?? '';
+      const msg = (r.stderr.trim() || r.stdout.trim()).split('\n')[0]?.trim() ?? ''; // ssh ends its lines with \r\n
       if (/Failed to connect to bus|not been booted with systemd|Host is down/.test(msg)) {
         throw new StackError('EUNAVAILABLE', `systemd on ${this.name} is not reachable: ${msg}`, { hint: 'run zstack on the host whose systemd runs the stack (as root)' });
       }

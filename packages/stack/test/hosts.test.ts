@@ -3,10 +3,21 @@
 // once (bounded, outcomes in host order) and how hosts that cannot be reached are reported. The same over real hosts
 // (systemctl -H to three systemd boxes, HAProxy, wrk) is test/hosts-e2e.test.ts.
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import http from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
 import { test } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import { parseStack, sampleHostsStackConfig } from '@zope-systemd/unitgen';
 import { LocalSystemd, renderTable, stackRef, unitStatus, UNIT_PROPS, type StackError, type StackStatus, type UnitProps } from '../src/index.js';
 import { HostsSystemd, settleBounded, unitHosts, type HostRef } from '../src/hosts.js';
+import { DEFAULT_TIMING } from '../src/cycle.js';
+import { RuntimeApi } from '../src/haproxy.js';
+import { createProgress } from '../src/progress.js';
+import { recycle } from '../src/recycle.js';
+import { gatherStatus } from '../src/status.js';
 
 const model = parseStack(sampleHostsStackConfig({
   repo: '/srv/zope-systemd', basePort: 20000, zeoHost: 'db', clients: { app1: 2, app2: 1 },
@@ -89,4 +100,87 @@ test('hosts that cannot be reached: strict, one error naming each in host order 
   assert.deepEqual([...props.keys()], units);
   assert.deepEqual([...props.values()].map((p) => p.LoadState), units.map(() => 'unreachable'));
   assert.deepEqual(lenient.unreachable().map((u) => u.host), ['db', 'app1', 'app2']);
+});
+
+// A wrapper's health on loopback answers only on its own host: status on another machine must not read whatever
+// listens on 127.0.0.1 there. Real pieces: ssh to hosts that do not resolve (unreachable at once), and on this
+// machine an unrelated /health listener on the very port a remote client's wrapper has on its own loopback.
+const CLI = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
+
+function zstack(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const c = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '', stderr = '';
+    c.stdout.setEncoding('utf8').on('data', (d: string) => { stdout += d; });
+    c.stderr.setEncoding('utf8').on('data', (d: string) => { stderr += d; });
+    c.once('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
+  });
+}
+
+/** Two local /health listeners answering "ready" with memory, on base+201 and base+202; counts the requests each got. */
+async function fakeWrappers(t: { after(fn: () => Promise<void>): void }): Promise<{ base: number; asked: number[] }> {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const base = 20_000 + Math.floor(Math.random() * 10_000);
+    const asked = [0, 0];
+    const servers = [0, 1].map((i) => http.createServer((_req, res) => {
+      asked[i]!++;
+      res.setHeader('content-type', 'application/json');
+      res.end(JSON.stringify({ state: 'running', phase: 'running', ready: true, memory: { pids: [4242], rssBytes: 21_495_808, pssBytes: 12_163_481 } }));
+    }));
+    const ok = await Promise.all(servers.map((s, i) => new Promise<boolean>((resolve) => {
+      s.once('error', () => resolve(false)).listen(base + 201 + i, '127.0.0.1', () => resolve(true));
+    })));
+    if (ok.every(Boolean)) {
+      t.after(async () => { await Promise.all(servers.map((s) => new Promise((r) => s.close(r)))); });
+      return { base, asked };
+    }
+    for (const s of servers) s.close();
+  }
+  throw new Error('no two free ports for the fake wrappers');
+}
+
+test('hosts: loopback health is read only for a client on this machine; no host reachable is 69, and --json says so on stdout', { timeout: 60_000 }, async (t) => {
+  const { base, asked } = await fakeWrappers(t);
+  const text = sampleHostsStackConfig({
+    repo: '/srv/zope-systemd', basePort: base, zeoHost: 'db', clients: { app1: 1, app2: 1 },
+    hosts: [{ name: 'db', address: '192.0.2.11', ssh: 'root@db.zstack-test.invalid' }, { name: 'app1', address: '127.0.0.1', ssh: 'root@app1.zstack-test.invalid' },
+      { name: 'app2', address: '192.0.2.13', ssh: 'root@app2.zstack-test.invalid' }],
+  }).replace(/(health: \{.*)http: "\{host\}:\{(\d+)\+n\}"/, '$1http: "127.0.0.1:{$2+n}"');
+  assert.match(text, /health: \{.*http: "127\.0\.0\.1:\{\d+\+n\}"/);
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'zstack-reach-'));
+  t.after(async () => { fs.rmSync(dir, { recursive: true, force: true }); });
+  const file = path.join(dir, 'hosts.yaml');
+  fs.writeFileSync(file, text);
+  const stack = stackRef(parseStack(text, { file }), file);
+
+  // client1's host is this machine (127.0.0.1): its wrapper is read. client2's is app2: never read from here.
+  const s = await gatherStatus({ stack, systemd: new HostsSystemd(stack.model).lenient() });
+  assert.equal(s.clients[0]!.health.summary, 'ready');
+  assert.equal(s.clients[1]!.health.summary, 'not readable from here (health on loopback of app2)');
+  assert.equal(s.clients[1]!.memory, undefined);
+  assert.deepEqual(asked, [1, 0], 'the process on this machine\'s 127.0.0.1 port of app2\'s client2 was asked');
+  assert.match(renderTable(s), /^sample-client2\.service\s+app2\s+unreachable\s+not readable from here \(health on loopback of app2\)\s+\?\s+-\s+-\s/m);
+
+  // recycle by memory refuses rather than judge client2 by another process's memory, naming the fix.
+  const lenient = new HostsSystemd(stack.model).lenient();
+  await assert.rejects(recycle({ stack, systemd: lenient, lb: new RuntimeApi(path.join(dir, 'no-haproxy.sock')), progress: createProgress(), signal: new AbortController().signal, timing: DEFAULT_TIMING }, { memoryBytes: 1n << 30n, dryRun: true }),
+    (e: StackError) => e.exitCode === 69 && /client2's wrapper is not readable from here \(health on loopback of app2\); nothing was recycled/.test(e.message) && /clients\.health\.http to the host's address.*or run zstack on app2/.test(e.hint ?? ''));
+
+  // No host could be read: 69 and one line naming every host, not a table of `unreachable` rows.
+  const st = await zstack(['status', file]);
+  assert.equal(st.code, 69, st.stderr + st.stdout);
+  assert.equal(st.stdout, '');
+  assert.match(st.stderr, /^zstack: systemd is not reachable on any host of stack sample: db \(.+\); app1 \(.+\); app2 \(.+\)\n  hint: check that each host's ssh destination reaches its systemd .*or run zstack on one of the hosts\n$/);
+  const js = await zstack(['status', file, '--json']);
+  assert.equal(js.code, 69, js.stderr);
+  const j = JSON.parse(js.stdout) as { error: { code: string; message: string; hint?: string; exitCode: number } };
+  assert.equal(j.error.code, 'EUNAVAILABLE');
+  assert.equal(j.error.exitCode, 69);
+  assert.match(j.error.message, /^systemd is not reachable on any host of stack sample: db /);
+  assert.match(j.error.hint ?? '', /run zstack on one of the hosts/);
+  assert.match(js.stderr, /^zstack: systemd is not reachable on any host/);
+  // A usage error with --json: the same shape, 64.
+  const bad = await zstack(['status', file, '--json', '--watch', 'soon']);
+  assert.equal(bad.code, 64, bad.stderr);
+  assert.equal((JSON.parse(bad.stdout) as { error: { code: string } }).error.code, 'EUSAGE');
 });
