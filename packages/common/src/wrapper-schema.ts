@@ -79,14 +79,14 @@ function durationSchema(min: number): Schema {
 }
 
 /** host:port by the rules the value is read with; placeholders where the stack config takes them. */
-function addressSchema(t: Extract<WrapperValue, { kind: 'address' }>, placeholders: StackRule['placeholders']): Schema {
+function addressSchema(t: Extract<WrapperValue, { kind: 'address' }>, f: WrapperSchemaFlavour, placeholders: StackRule['placeholders']): Schema {
   const d = placeholders ? `(\\d|${N_PLACEHOLDER})` : '\\d';
   const hosts = [`${d}{1,3}(\\.${d}{1,3}){3}`, t.ipOnly ? '\\[[0-9a-fA-F:.]+\\]' : '\\[[0-9a-fA-F:.]+(%[A-Za-z0-9_.-]+)?\\]'];
   if (!t.ipOnly) hosts.push(placeholders ? `([A-Za-z0-9]|${N_PLACEHOLDER})([A-Za-z0-9.-]|${N_PLACEHOLDER})*` : '[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?');
   if (placeholders === 'n+host') hosts.push(HOST_PLACEHOLDER);
   const text = { type: 'string', pattern: `^(${hosts.join('|')}):${d}{1,5}$` };
   // The wrapper also reads a bare port as 127.0.0.1:port; the stack config does not.
-  if (t.ipOnly) return text;
+  if (f.tool === 'stack') return text;
   const port = { type: 'integer', minimum: t.zeroPort ? 0 : 1, maximum: 65535 };
   return { anyOf: [text, port, { type: 'string', pattern: '^\\s*\\d{1,5}\\s*$' }] };
 }
@@ -99,7 +99,7 @@ function valueSchema(t: WrapperValue, name: string, f: WrapperSchemaFlavour, rul
     case 'boolean': return { type: 'boolean' };
     case 'enum': return { enum: [...t.values] };
     case 'enum-list': return { type: 'array', items: { enum: [...t.values] } };
-    case 'address': return addressSchema(t, f.tool === 'stack' ? rule?.placeholders : undefined);
+    case 'address': return addressSchema(t, f, f.tool === 'stack' ? rule?.placeholders : undefined);
     case 'text': return { type: 'string', minLength: 1, pattern: t.rule && TEXT_PATTERNS[t.rule] ? TEXT_PATTERNS[t.rule] : ONE_LINE };
     case 'request-path': return { type: 'string', pattern: '^/\\S*$' };
     case 'argv': return { type: 'array', minItems: 1, items: { type: 'string' } };

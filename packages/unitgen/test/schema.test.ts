@@ -151,6 +151,8 @@ test('a key of another check type fails both; the keys of the type pass', () => 
     [PLONE_CHECK, '{ name: port, type: tcp, address: 127.0.0.1:8080, status: 200 }'],
     [PLONE_CHECK, '{ name: disk, type: command, command: [/bin/true], address: 127.0.0.1:1 }'],
     [PLONE_CHECK, '{ name: web, type: http, ruok-every: 1min }'],
+    // The wrapper reads a bare port as 127.0.0.1:port; the stack config wants the address written out.
+    [PLONE_CHECK, '{ name: port, type: tcp, address: 8080 }'],
     [PLONE_CHECK, '{ name: pg, type: postgresql, address: 127.0.0.1:5432, text: OK }'],
   ]);
   bothAccept(EXAMPLE(), [
