@@ -12,7 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import { sampleStackConfig } from '@zope-systemd/unitgen';
+import { sampleStackConfig } from '../test/harness/sample-stack.js';
 import { BOX_NODE, BOX_USER, bootBox, boxSkipReason, type Box } from '../test/harness/box.js';
 import { agentLine, freePort } from '../test/harness/net.js';
 

@@ -4,7 +4,8 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import http from 'node:http';
 import { cgroupBytes, chooseClient, parseServers, parseShow, renderTable, selectClients, stackRef, timeSpan, unixTimestamp, wrapperHealth, type ClientStatus, type StackStatus } from '../src/index.js';
-import { parseStack, sampleStackConfig } from '@zope-systemd/unitgen';
+import { parseStack } from '@zope-systemd/unitgen';
+import { sampleStackConfig } from '../../../test/harness/sample-stack.js';
 
 test('parseShow maps one block per unit, in the order asked, unknown units included', () => {
   const text = 'Id=a.service\nLoadState=loaded\nActiveState=active\nWatchdogUSec=20s\nActiveEnterTimestamp=@1733340000\n\n' +

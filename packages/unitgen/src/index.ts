@@ -19,7 +19,6 @@ export { generate, type GenerateOptions, type GenerateResult } from './generate.
 export { verify, execPaths, listUnits, type VerifyOptions, type VerifyResult } from './verify.js';
 export { unitReferences, unresolvedReferences, resolvesIn, SYSTEM_UNIT_PATH, type UnitReference } from './unit-references.js';
 export { runGenerator, generatorMain, DEFAULT_CONFIG_DIR } from './generator-mode.js';
-export { sampleStackConfig, sampleHostsStackConfig, type SampleStackOptions, type SampleHostsOptions } from './sample.js';
 export { renderHostsWith, hostView, type HostFiles, type RenderedHosts } from './render-hosts.js';
 export { deploy, deployExitCode, bindAddresses, sshArgv, type DeployOptions, type DeployResult, type HostOutcome } from './deploy.js';
 export type { HostModel } from './model.js';

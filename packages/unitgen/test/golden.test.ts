@@ -8,7 +8,8 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import { builtinTemplates, loadTemplates, parseStack, render, renderWith, sampleStackConfig, verify, type GeneratedFile } from '../src/index.js';
+import { builtinTemplates, loadTemplates, parseStack, render, renderWith, verify, type GeneratedFile } from '../src/index.js';
+import { sampleStackConfig } from '../../../test/harness/sample-stack.js';
 import { assertWrapperRead, FIXTURES, have, REPO, tempDir, ZNOTIFY_CLI, znotifyCheck } from './helpers.js';
 import { parseExec, parseUnitFile, values } from './unitfile.js';
 

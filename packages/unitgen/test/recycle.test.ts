@@ -3,7 +3,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { builtinTemplates, ConfigError, parseStack, renderWith, sampleStackConfig } from '../src/index.js';
+import { builtinTemplates, ConfigError, parseStack, renderWith } from '../src/index.js';
+import { sampleStackConfig } from '../../../test/harness/sample-stack.js';
 import { tempDir, zunitgen } from './helpers.js';
 
 const base = (extra: string) => sampleStackConfig({ repo: '/srv/x', basePort: 20000, clients: 2 }).replace('clients:\n', `clients:\n${extra}`);

@@ -1,5 +1,6 @@
 // A stack config for the repository's sample instance (sample/instance.py, sample/zeo_server.py), for the
-// end-to-end test in a disposable systemd and for trying zunitgen without Plone.
+// end-to-end tests in a disposable systemd, the benchmarks and scripts/example.ts. It names files of this
+// repository (sample/, packages/*/dist/), so it lives with the tests, not in a package.
 
 export interface SampleStackOptions {
   /** The repository as seen by the services (Box.repo inside a box). */
