@@ -1,6 +1,6 @@
 // The one esbuild setup of the packages' executables (znotify, zstack): tsc's entry with its dependencies bundled
 // into ONE minified ES module, `OUT.map` beside it (`node --enable-source-maps` turns a minified stack trace back
-// into the sources), mode 0755. koffi stays outside: a native addon, loaded from node_modules when first used.
+// into source file names and lines; the map carries no source text), mode 0755. koffi stays outside: a native addon, loaded from node_modules when first used.
 // Each package's own script says why its executable is bundled and adds its own checks.
 import { chmodSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -26,6 +26,10 @@ export async function bundleExecutable({ from, entry, out, hashbang = false, for
     logLevel: 'error',
     external: ['koffi'],
     sourcemap: true,
+    // The map names each source file and line, which is what a stack trace needs; the sources themselves (ours
+    // and every bundled dependency's, commander, pino, yaml) would make it five times the bundle's size in every
+    // installation, for a text anyone can read in the repository or the dependency's own package.
+    sourcesContent: false,
     // The CommonJS packages inside (commander, pino) call require() for node's own modules, which an ES module
     // does not have: give them one.
     banner: { js: cjs

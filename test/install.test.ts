@@ -97,6 +97,38 @@ test('packed with pnpm, installed with npm: bins through their links, the librar
     }
   });
 
+  await t.test('each tarball holds its own package only: built from its own sources, no tests, a README without links into the repository', () => {
+    // Files built from something other than the package's src/<name>.ts: the bundles and what the build writes.
+    const built: Record<string, RegExp> = {
+      notify: /^dist\/znotify\/cli\.js(\.map)?$/,
+      stack: /^dist\/(cli\.js(\.map)?|zstack\.cjs(\.map|\.cache)?|box\.js)$/,
+      unitgen: /^dist\/(compiled-templates\.js|zope-systemd-generator\.(cjs|lib\.cjs|cache))$/,
+      common: /^$/,
+    };
+    for (const [name, tgz] of [['notify', notifyTgz], ['unitgen', unitgenTgz], ['stack', stackTgz], ['common', commonTgz]] as const) {
+      const files = ok(run('tar', ['tzf', tgz], work), 'tar').split('\n').filter(Boolean).map((f) => f.replace(/^package\//, ''));
+      const foreign = files.filter((f) => {
+        if (f === 'package.json' || f === 'README.md' || /^schema\/[a-z-]+\.schema\.json$/.test(f) || built[name]!.test(f)) return false;
+        if (name === 'unitgen' && /^templates\/[a-z-.]+\.hbs$/.test(f)) return false;
+        const m = /^dist\/(.+)\.(js|d\.ts)$/.exec(f);
+        return !m || !existsSync(join(REPO, 'packages', name, 'src', `${m[1]}.ts`));
+      });
+      assert.deepEqual(foreign, [], `${name}: files that are not the package's own build`);
+      assert.deepEqual(files.filter((f) => /(^|\/)(test|tests|__tests__|fixtures)\/|\.test\./.test(f)), [], `${name}: tests`);
+      assert.ok(files.includes('README.md'), `${name} has a README`);
+      const readme = ok(run('tar', ['xzf', tgz, '-O', 'package/README.md'], work), 'tar');
+      assert.deepEqual(readme.match(/\]\((?!https?:)[^)]*\)/g) ?? [], [], `${name}: README links that break outside the repository`);
+    }
+  });
+
+  await t.test('the bundles\' source maps name files and lines but carry no sources (theirs or their dependencies\')', () => {
+    for (const [tgz, map] of [[notifyTgz, 'package/dist/znotify/cli.js.map'], [stackTgz, 'package/dist/zstack.cjs.map']] as const) {
+      const parsed = JSON.parse(ok(run('tar', ['xzf', tgz, '-O', map], work), 'tar')) as { sources: string[]; sourcesContent?: unknown[]; mappings: string };
+      assert.ok(parsed.sources.some((s) => /commander/.test(s)) && parsed.mappings.length > 0, `${map} maps the bundle`);
+      assert.ok((parsed.sourcesContent ?? []).every((c) => c === null), `${map} embeds ${parsed.sourcesContent?.filter((c) => c !== null).length} sources`);
+    }
+  });
+
   await t.test('each tool\'s JSON Schema is in its tarball, where the docs point editors', () => {
     const listing = (tgz: string) => ok(run('tar', ['tzf', tgz], work), 'tar').split('\n');
     assert.ok(listing(notifyTgz).includes('package/schema/znotify.schema.json'), 'znotify.schema.json');
@@ -137,6 +169,18 @@ test('packed with pnpm, installed with npm: bins through their links, the librar
     const missing = zunitgen(['check', join(work, 'no-such-stack.yaml')]);
     assert.notEqual(missing.status, 0, 'check of a missing file fails');
     assert.match(missing.stderr, /no-such-stack\.yaml/);
+  });
+
+  await t.test('an empty config: the hint names no file an npm user lacks, and its example passes check', () => {
+    const empty = join(work, 'empty.yaml');
+    writeFileSync(empty, '');
+    const r = zunitgen(['check', empty]);
+    assert.equal(r.status, 78, r.stderr);
+    assert.doesNotMatch(r.stderr, /examples\//);
+    const example = /^ {2}hint: .* e\.g\. (\{.*\})$/m.exec(r.stderr)?.[1];
+    assert.ok(example, r.stderr);
+    writeFileSync(join(work, 'minimal.yaml'), `${example}\n`);
+    ok(zunitgen(['check', join(work, 'minimal.yaml')]), 'check of the hint\'s example');
   });
 
   await t.test('the installed zunitgen generate writes the same bytes as the workspace\'s', () => {

@@ -297,8 +297,11 @@ interface Top {
 /** Where a database runs: the host named, or the only one (undefined without hosts:). */
 type PlaceDatabase = (m: Map<string, Node | null>, where: string) => string | undefined;
 
+/** The least stack config there is, in one line, for the hint on an empty one (an npm user has no examples/). */
+const MINIMAL_STACK = '{ stack: plone, user: plone, directory: /srv/plone, clients: { count: 2, command: "bin/client{n} console", http: "127.0.0.1:{8080+n}", health: { agent: "127.0.0.1:{9080+n}" } } }';
+
 function validate(w: Walker, root: Node | null, file: string): StackModel | undefined {
-  if (root === null) { w.err(root, 'the config is empty', 'see examples/stack/plone.yaml'); return undefined; }
+  if (root === null) { w.err(root, 'the config is empty', `a stack needs at least stack, user, directory and clients, e.g. ${MINIMAL_STACK}`); return undefined; }
   const top = w.map(root, 'config', KEYS.root, ['stack', 'user', 'directory', 'clients']);
   if (!top) return undefined;
   const t: Top = { w, top, g: (k) => top.get(k) ?? null };
