@@ -4,9 +4,11 @@
 //   and SIGUSR2 are not forwarded (the instance would die of them), SIGUSR1 dumps every thread's stack through
 //   the startup hook without stopping anything;
 // - a SIGSTOPped instance is hung, not busy: liveness is lost at once, the stacks still reach the journal (SIGCONT
-//   with the SIGABRT), and the watchdog restarts the unit through the wrapper's trigger;
+//   with the SIGABRT), and the watchdog restarts the unit through the wrapper's trigger; a wrapper that misses its
+//   pings gets systemd's SIGABRT and passes it on, the stacks reaching the journal within TimeoutAbortSec=;
 // - `systemctl freeze` (cgroup v2, in a unified-cgroup box) takes the unit out of HAProxy through the check aimed
-//   at the wrapper's agent; `systemctl thaw` puts it back with the same processes, without a restart;
+//   at the wrapper's agent; `systemctl thaw` puts it back with the same processes, without a restart; a freeze
+//   longer than WatchdogSec= ends in SIGKILL at TimeoutAbortSec= (not TimeoutStopSec=) and a restart;
 // - a restart under wrk load with requests in flight on the instance loses none: the stop signal waits until
 //   HAProxy (Runtime API over host:port) reports no session on the server.
 import assert from 'node:assert/strict';
@@ -51,7 +53,7 @@ test('signals to the wrapper: SIGHUP and SIGUSR2 are not forwarded; SIGUSR1 dump
   assert.equal((await fetch(`http://127.0.0.1:${e.port}/`, { signal: AbortSignal.timeout(5000) })).status, 200);
 });
 
-test('a SIGSTOPped instance is hung, not busy: liveness lost at once, stacks dumped, the watchdog restarts it', { skip }, async (t) => {
+test('a SIGSTOPped instance is hung, not busy: liveness lost at once, stacks dumped, the watchdog restarts it; a SIGSTOPped wrapper too, its dump within TimeoutAbortSec', { skip }, async (t) => {
   // hang-timeout 5 min: only the frozen rule can act within this test.
   const e = await setUp(t, { watchdogSec: 2, watchdogYaml: ['  hang-timeout: 5min', '  dump-stacks: true'] });
   await e.start();
@@ -90,6 +92,24 @@ test('a SIGSTOPped instance is hung, not busy: liveness lost at once, stacks dum
   assert.ok(rec.samples.some((s) => s.state === 'DOWN'), `HAProxy never took it out: ${rec.describe(t0)}`);
   assert.notEqual((await e.show(['MainPID'])).MainPID, before.MainPID);
   assert.notEqual(await instancePid(e), child);
+
+  // The other way to a watchdog kill: the wrapper itself misses its pings (SIGSTOPped here). systemd declares the
+  // timeout and sends WatchdogSignal= (SIGABRT, then SIGCONT) to the wrapper, which passes it on: the instance's
+  // stacks reach the journal within TimeoutAbortSec= (as zunitgen generates it), and the unit ends by the wrapper's
+  // exit, not by systemd's SIGKILL when the abort time runs out.
+  const second = await e.show(['MainPID', 'NRestarts']);
+  const seen = (await e.journal()).length;
+  await e.box.exec(['kill', '-STOP', second.MainPID!]);
+  await until('a restart after the missed pings', async () => {
+    const p = await e.show(['NRestarts', 'ActiveState']);
+    return Number(p.NRestarts) > Number(second.NRestarts) && p.ActiveState === 'active' ? true : undefined;
+  }, 30_000, 100);
+  const missed = (await e.journal()).slice(seen).map((l) => l.message).join('\n');
+  assert.match(missed, /client1\.service: Watchdog timeout \(limit 2s\)/, missed);
+  assert.match(missed, /SIGABRT \(watchdog signal\?\): passing it on/, missed);
+  assert.match(missed, /File ".*sample\/instance\.py", line \d+ in main/, `no stack dump after the watchdog's SIGABRT:\n${missed}`);
+  assert.doesNotMatch(missed, /State 'stop-watchdog' timed out/, `TimeoutAbortSec= cut the dump:\n${missed}`);
+  assert.match(missed, /client1\.service: Failed with result 'watchdog'/);
 });
 
 test('systemctl freeze: the frozen unit goes DOWN in HAProxy; thaw brings it back UP, same processes, no restart; a freeze longer than WatchdogSec ends in a kill at TimeoutAbortSec and a restart', { skip }, async (t) => {
