@@ -33,12 +33,15 @@ test('66 in all three tools when the config file named cannot be read: missing, 
   chmodSync(locked, 0);
   const unreadable = process.getuid?.() === 0 ? [missing, directory] : [missing, directory, locked];
   for (const file of unreadable) {
+    // Each tool's reading commands once; `run` and `generate` read through the same function, checked for one file.
     const runs = [
       ['znotify', run(ZNOTIFY, ['check', '--config', file])],
-      ['znotify run', run(ZNOTIFY, ['run', '--name', 'x', '--config', file, '--', '/bin/true'])],
       ['zunitgen', run(ZUNITGEN, ['check', file])],
-      ['zunitgen generate', run(ZUNITGEN, ['generate', file, '--out', path.join(dir, 'out'), '--dry-run'])],
       ['zstack', run(ZSTACK, ['status', file])],
+      ...(file === missing ? [
+        ['znotify run', run(ZNOTIFY, ['run', '--name', 'x', '--config', file, '--', '/bin/true'])],
+        ['zunitgen generate', run(ZUNITGEN, ['generate', file, '--out', path.join(dir, 'out'), '--dry-run'])],
+      ] as const : []),
     ] as const;
     for (const [what, r] of runs) {
       assert.equal(r.status, 66, `${what} ${path.basename(file)}: ${r.stderr}`);
