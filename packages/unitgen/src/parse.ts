@@ -864,7 +864,8 @@ function parseSignals(w: Walker, node: Node, out: StackModel['clientSignals']): 
       const s = w.enumOf(item, 'clients.signals.forward', FORWARD_SIGNALS);
       if (s === undefined) continue;
       if (s === 'SIGUSR1' && out.stackDump === 'hook') { w.err(item, 'clients.signals.forward: SIGUSR1 already asks for a stack dump (stack-dump: hook)', 'forward SIGUSR1 or use the hook, not both'); continue; }
-      if (!list.includes(s)) list.push(s);
+      if (list.includes(s)) { w.err(item, `clients.signals.forward: ${s} is listed twice`, 'list each signal once'); continue; }
+      list.push(s);
     }
     out.forward = list;
   }

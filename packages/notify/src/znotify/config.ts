@@ -9,7 +9,7 @@ import { constants as osConstants } from 'node:os';
 import { isMap, isPair, isScalar, LineCounter, parseDocument, visit, type Document } from 'yaml';
 import { ConfigError, configProblem, InputError, type ConfigProblem } from './errors.js';
 import {
-  CHECK_KEYS, CHECK_ROLES, CHECK_TYPES, checkKeys, DEFAULT_ROLES, didYouMean, HAPROXY_ID_RULE, HAPROXY_ID_TEXT, isHostHeader, isLogLevel, LOG_LEVELS,
+  CHECK_KEYS, CHECK_ROLES, CHECK_TYPES, checkKeys, DEFAULT_ROLES, didYouMean, FORWARDABLE_SIGNALS, HAPROXY_ID_RULE, HAPROXY_ID_TEXT, isHostHeader, isLogLevel, LOG_LEVELS,
   MAX_CHECKS, MAX_WARMUP_URLS, NAME_RULE, parseAddress as parseSharedAddress, parseNetwork, parseDuration, parseRequestPath, REQUEST_PATH_EXAMPLE,
   runtimeApiTarget, sectionKeys, WRAPPER_CONFIG, type CheckRole, type CheckType, type LogLevel, type WrapperKey, type WrapperSection,
 } from '@zope-systemd/common';
@@ -314,10 +314,11 @@ class Validator {
   }
 
   /** A signal name (`SIGTERM`, `TERM`, `term`), with a did-you-mean. */
-  signal(v: unknown, path: Path, fix: string): NodeJS.Signals | undefined {
+  /** A signal name; a did-you-mean only from `among` (the names the key accepts), never an alias it refuses. */
+  signal(v: unknown, path: Path, fix: string, among: readonly string[] = SIGNALS): NodeJS.Signals | undefined {
     const s = parseSignal(v);
     if (s) return s;
-    const guess = typeof v === 'string' ? didYouMean(v.toUpperCase(), SIGNALS) : undefined;
+    const guess = typeof v === 'string' ? didYouMean(v.toUpperCase(), among) : undefined;
     this.add(path, `${show(v)} is not a signal name`, guess ? `did you mean ${guess}?` : fix);
     return undefined;
   }
@@ -613,11 +614,12 @@ function readSignals(v: Validator, value: unknown): Config['signals'] {
   }
   (list ?? []).forEach((x: unknown, i: number) => {
     const at = ['signals', 'forward', ...(Array.isArray(m.forward) ? [i] : [])];
-    const sig = v.signal(x, at, 'write e.g. SIGHUP');
+    const sig = v.signal(x, at, `forward one of ${FORWARDABLE_SIGNALS.join(', ')}`, FORWARDABLE_SIGNALS);
     if (!sig) return;
     const problem = forwardProblem(sig, { stackDump });
     if (problem) v.add(at, `${show(x)}: ${problem[0]}`, problem[1]);
-    else if (!forward.includes(sig)) forward.push(sig);
+    else if (forward.includes(sig)) v.add(at, `${show(x)} is listed twice`, 'list each signal once');
+    else forward.push(sig);
   });
   return { forward, stackDump };
 }
