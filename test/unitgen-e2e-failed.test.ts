@@ -10,7 +10,9 @@
 // client until systemd's start limit ended it; the sockets now also carry BindsTo= their service.
 // Set-up: test/fixtures/unitgen/stack.ts.
 import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
 import { test } from 'node:test';
+import { BOX_NODE } from './harness/box.js';
 import {
   agentSocket, BACKEND, clientUnit, healthSocket, probeTcp, setUpStack, sleep, stackSkipReason, TARGET, UNIT_DIR, until,
 } from './fixtures/unitgen/stack.js';
@@ -78,5 +80,28 @@ test('a client that exits 78 (configuration error) while its health sockets are 
     const gone = await s.show(clientUnit(2), ['ActiveState', 'SubState', 'Result', 'ExecMainStatus', 'NRestarts']);
     assert.deepEqual(gone, { ActiveState: 'failed', SubState: 'failed', Result: 'exit-code', ExecMainStatus: '66', NRestarts: '0' });
     assert.match(await box.journal(clientUnit(2)), /plone-client2\.znotify\.yaml: cannot read the config file \(ENOENT\)/);
+  });
+
+  // An operator who runs znotify from a checkout under /tmp: it is there for zunitgen, but PrivateTmp=yes gives the
+  // units an empty /tmp. generate says so; the unit indeed cannot start, and does once PrivateTmp=no.
+  await t.test('znotify under /tmp: generate warns, the unit cannot run it under PrivateTmp=yes, and can without', async () => {
+    const dir = `/tmp/zs-${process.pid}`, cli = `${dir}/cli.js`;
+    await box.exec(['sh', '-c', `mkdir -p ${dir} && ln -sf ${box.repo}/packages/notify/dist/znotify/cli.js ${cli}`]);
+    t.after(() => box.exec(['rm', '-rf', dir], { allowFail: true }));
+    const config = `${s.configFile}.tmp-znotify.yaml`;
+    writeFileSync(config, s.configText.replace(/^znotify: .*$/m, `znotify: [${BOX_NODE}, ${cli}]`));
+    const gen = await box.exec([BOX_NODE, `${box.repo}/packages/unitgen/dist/cli.js`, 'generate', config, '--out', UNIT_DIR]);
+    assert.ok(gen.stderr.split('\n').some((l) => l.startsWith(`zunitgen: warning: ${cli} (`) && l.includes('): the units run it (znotify:), but PrivateTmp=yes hides /tmp and /var/tmp from the stack\'s services; ')), gen.stderr);
+    await box.exec(['systemctl', 'daemon-reload']);
+    await box.exec(['systemctl', 'reset-failed', clientUnit(2)], { allowFail: true });
+    const start = await box.exec(['systemctl', 'start', clientUnit(2)], { allowFail: true, timeoutMs: 30_000 });
+    assert.notEqual(start.code, 0, 'a unit whose znotify is under /tmp started');
+    assert.ok((await box.journal(clientUnit(2))).includes(`Cannot find module '${cli}'`), 'the unit did not fail for want of its znotify');
+    // The control: the same unit without a private /tmp runs the same znotify.
+    await box.exec(['systemctl', 'stop', clientUnit(2)], { allowFail: true });
+    await box.writeUnit(`${clientUnit(2)}.d/shared-tmp.conf`, '[Service]\nPrivateTmp=no\n');
+    await box.exec(['systemctl', 'reset-failed', clientUnit(2)], { allowFail: true });
+    await box.exec(['systemctl', 'start', clientUnit(2)], { timeoutMs: 30_000 });
+    assert.equal((await s.show(clientUnit(2), ['ActiveState'])).ActiveState, 'active');
   });
 });

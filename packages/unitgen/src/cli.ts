@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { problemRecord } from '@zope-systemd/common';
 import { ConfigError, configIssue, describeErrno, EXIT, InputError, OutputError, UnitgenError, UsageError, VerifyError, formatIssue, type ConfigIssue } from './errors.js';
 import { generate, templatesFor } from './generate.js';
+import { hostPathWarnings } from './host-paths.js';
 import { deploy, deployExitCode, type HaproxyOutcome, type HostOutcome } from './deploy.js';
 import { installHaproxy, parseHaproxyFile } from './install-haproxy.js';
 import { installSet, parseHostSet } from './install-set.js';
@@ -238,10 +239,9 @@ function generateCommand(config: string, o: GenerateFlags): number {
   const r = generate(config, { out: o.out, ...(o.templates ? { templates: o.templates } : {}), dryRun: !!o.dryRun, diff: !!o.diff, force: !!o.force, hostDir: o.hostDir, lockTimeoutMs: lockTimeout.value, ...(crashAt ? { crashAt } : {}) });
   if (r.plan.recovered === 'rolled-back') process.stderr.write(`zunitgen: an interrupted update of ${r.plan.outDir} was rolled back before this one\n`);
   if (r.diff) process.stdout.write(r.diff);
-  // PrivateTmp=yes gives the services their own /tmp and /var/tmp: a znotify config there is invisible.
-  if (!r.hosts && r.model.hardening && /^\/(var\/)?tmp(\/|$)/.test(r.plan.outDir)) {
-    process.stderr.write(`zunitgen: warning: the clients read their znotify configs from ${r.plan.outDir}, but PrivateTmp=yes hides /tmp and /var/tmp from them; generate into /etc/systemd/system (or set hardening: false)\n`);
-  }
+  // Generated for this machine (not for hosts): what the units run and read must be there for them.
+  if (!r.hosts) for (const w of hostPathWarnings(r.model, r.files, r.plan.outDir)) process.stderr.write(`zunitgen: warning: ${w}
+`);
   const plans = [...(r.hosts ?? []).map((h) => h.plan), r.plan];
   printPlans(plans, !!o.dryRun);
   return o.dryRun && plans.some((p) => p.conflicts.length) ? EXIT.CANTCREAT : 0;

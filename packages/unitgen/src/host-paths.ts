@@ -1,0 +1,80 @@
+// What the generated units need from this machine, checked when they are generated for it (not for remote
+// hosts): the executables they run exist and may be run, and nothing they read is hidden by their own sandbox.
+// A unit that fails either way loops in auto-restart with `status=203/EXEC` or a wrapper that cannot find its
+// config; the warning says so at generate time, one line per path, with the fix.
+//
+// What hardening.hbs hides (systemd.exec(5)): PrivateTmp=yes gives the service an empty /tmp and /var/tmp of its
+// own; ProtectHome=yes makes /home, /root and /run/user inaccessible (read-only instead when the stack's own
+// directory is under /home: still visible). ProtectSystem=strict makes the rest read-only, not invisible.
+import { accessSync, constants, realpathSync } from 'node:fs';
+import { basename, delimiter, join } from 'node:path';
+import type { GeneratedFile } from './render.js';
+import type { StackModel } from './model.js';
+
+/** What the machine is asked; node:fs by default, injectable for tests. */
+export interface HostFs {
+  access(path: string, mode: number): void;
+  realpath(path: string): string;
+  /** PATH of the operator's shell, where the fix looks for a tool. */
+  path: string | undefined;
+}
+
+const nodeFs: HostFs = { access: accessSync, realpath: (p) => realpathSync(p), path: process.env.PATH };
+
+/** The directive that hides `path` from the stack's services, with what it hides; undefined when visible. */
+export function hiddenBy(m: Pick<StackModel, 'hardening' | 'protectHome'>, path: string): string | undefined {
+  if (!m.hardening) return undefined;
+  const under = (dir: string) => path === dir || path.startsWith(`${dir}/`);
+  if (under('/tmp') || under('/var/tmp')) return 'PrivateTmp=yes hides /tmp and /var/tmp';
+  if (m.protectHome === 'yes' && (under('/home') || under('/root') || under('/run/user'))) return 'ProtectHome=yes hides /home, /root and /run/user';
+  return undefined;
+}
+
+/** The stack file's key of each tool, with the argv the units run it by. */
+function toolsUsed(m: StackModel, files: readonly GeneratedFile[]): { key: 'znotify' | 'zunitgen' | 'zstack'; argv: string[] }[] {
+  const units = files.filter((f) => f.kind === 'unit').map((f) => f.content).join('\n');
+  return (['znotify', 'zunitgen', 'zstack'] as const)
+    .map((key) => ({ key, argv: m[key] }))
+    .filter((t) => t.argv[0] !== undefined && units.includes(t.argv[0]));
+}
+
+/** `command -v name` in PATH: the first executable file of that name, or undefined. */
+function onPath(name: string, fs: HostFs): string | undefined {
+  for (const dir of (fs.path ?? '').split(delimiter)) {
+    if (!dir.startsWith('/')) continue;
+    try { fs.access(join(dir, name), constants.X_OK); return join(dir, name); } catch { /* next */ }
+  }
+  return undefined;
+}
+
+/**
+ * One line per path the units need that this machine does not give them: a missing or non-executable tool, a
+ * tool, config directory or stack directory the sandbox hides. Each line names the path, what is wrong and the fix.
+ */
+export function hostPathWarnings(m: StackModel, files: readonly GeneratedFile[], outDir: string, fs: HostFs = nodeFs): string[] {
+  const out: string[] = [];
+  const hiddenLine = (path: string, what: string, fix: string): void => {
+    let real = path;
+    try { real = fs.realpath(path); } catch { /* checked as written */ }
+    const by = hiddenBy(m, path) ?? hiddenBy(m, real);
+    if (by) out.push(`${path}${real !== path ? ` (${real})` : ''}: ${what}, but ${by} from the stack's services; ${fix} (or set hardening: false)`);
+  };
+  for (const { key, argv } of toolsUsed(m, files)) {
+    argv.forEach((p, i) => {
+      if (!p.startsWith('/')) return;
+      const mode = i === 0 ? constants.X_OK : constants.R_OK;
+      try {
+        fs.access(p, mode);
+      } catch (e) {
+        const found = i === 0 ? onPath(basename(p), fs) : undefined;
+        const where = found && found !== p ? `; \`command -v ${basename(p)}\` finds ${found}` : `; \`command -v ${basename(p)}\` shows where it is installed`;
+        out.push(`${p}: the units run it (${key}:), but it is not ${i === 0 ? 'executable' : 'readable'} here (${(e as NodeJS.ErrnoException).code ?? 'error'}); set \`${key}:\` in the stack file to its path${where}`);
+        return;
+      }
+      hiddenLine(p, `the units run it (${key}:)`, `install it elsewhere (npm install -g puts it in $(npm config get prefix)/bin) and set \`${key}:\``);
+    });
+  }
+  if (m.clients.length) hiddenLine(outDir, 'the clients read their znotify configs from here', 'generate into /etc/systemd/system');
+  hiddenLine(m.directory, 'it is the stack\'s directory (directory:)', 'move the instance out of it');
+  return out;
+}

@@ -1,0 +1,63 @@
+// generate's warnings about this machine: a tool the units run that is missing or not executable (with where
+// `command -v` finds it), and a tool, config directory or stack directory the units' own sandbox hides
+// (PrivateTmp=yes: /tmp, /var/tmp; ProtectHome=yes: /home, /root, /run/user). Real files in a temp directory;
+// the built CLI for the lines as an operator sees them.
+import assert from 'node:assert/strict';
+import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { builtinTemplates, parseStack, renderWith } from '../src/index.js';
+import { hiddenBy, hostPathWarnings } from '../src/host-paths.js';
+import { tempDir, zunitgen } from './helpers.js';
+
+function stack(tools: string, extra = ''): string {
+  return `stack: site\nuser: plone\ndirectory: /srv/site\n${tools}clients:\n  count: 1\n  command: bin/client{n}\n  http: 127.0.0.1:18080\n  health: 127.0.0.1:18081\n${extra}`;
+}
+
+test('hiddenBy: what hardening.hbs hides, and nothing without hardening or under ProtectHome=read-only', () => {
+  const m = { hardening: true, protectHome: 'yes' as const };
+  assert.equal(hiddenBy(m, '/tmp/x/cli.js'), 'PrivateTmp=yes hides /tmp and /var/tmp');
+  assert.equal(hiddenBy(m, '/var/tmp'), 'PrivateTmp=yes hides /tmp and /var/tmp');
+  for (const p of ['/root/.nvm/node', '/home/ops/zs/cli.js', '/run/user/0/x']) assert.equal(hiddenBy(m, p), 'ProtectHome=yes hides /home, /root and /run/user', p);
+  for (const p of ['/usr/bin/znotify', '/tmpfoo/x', '/rootfs/x', '/opt/zope-systemd/cli.js']) assert.equal(hiddenBy(m, p), undefined, p);
+  assert.equal(hiddenBy({ hardening: true, protectHome: 'read-only' }, '/home/ops/zs/cli.js'), undefined);
+  assert.equal(hiddenBy({ hardening: false, protectHome: 'yes' }, '/tmp/x'), undefined);
+});
+
+test('generate warns, one line per path with the fix: a missing tool (and where PATH has it), a tool under /tmp, the config directory under /tmp', (t) => {
+  const dir = tempDir(t, 'host-paths-');
+  const bin = join(dir, 'bin');
+  mkdirSync(bin);
+  writeFileSync(join(bin, 'znotify'), '#!/bin/sh\n');
+  chmodSync(join(bin, 'znotify'), 0o755);
+  const script = join(dir, 'cli.js');
+  writeFileSync(script, '');
+  const file = join(dir, 'site.yaml');
+
+  writeFileSync(file, stack(`znotify: /nonexistent/bin/znotify\n`));
+  let r = zunitgen(['generate', file, '--out', join(dir, 'out1')], { PATH: `${bin}:/usr/bin:/bin` });
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stderr, new RegExp(`^zunitgen: warning: /nonexistent/bin/znotify: the units run it \\(znotify:\\), but it is not executable here \\(ENOENT\\); set \`znotify:\` in the stack file to its path; \`command -v znotify\` finds ${bin}/znotify$`, 'm'));
+
+  // The tool exists here (node and a script under /tmp), but PrivateTmp=yes hides it from the units; the output too.
+  writeFileSync(file, stack(`znotify: [${process.execPath}, ${script}]\n`));
+  r = zunitgen(['generate', file, '--out', join(dir, 'out2')]);
+  assert.equal(r.code, 0, r.stderr);
+  const lines = r.stderr.trim().split('\n');
+  assert.ok(lines.includes(`zunitgen: warning: ${script}: the units run it (znotify:), but PrivateTmp=yes hides /tmp and /var/tmp from the stack's services; install it elsewhere (npm install -g puts it in $(npm config get prefix)/bin) and set \`znotify:\` (or set hardening: false)`), r.stderr);
+  assert.ok(lines.includes(`zunitgen: warning: ${join(dir, 'out2')}: the clients read their znotify configs from here, but PrivateTmp=yes hides /tmp and /var/tmp from the stack's services; generate into /etc/systemd/system (or set hardening: false)`), r.stderr);
+  assert.equal(lines.filter((l) => l.includes(process.execPath)).length, 0, 'node itself is visible');
+
+  // hardening: false: nothing is hidden, and the tools are there: no warning.
+  writeFileSync(file, stack(`znotify: [${process.execPath}, ${script}]\nhardening: false\n`));
+  r = zunitgen(['generate', file, '--out', join(dir, 'out3')]);
+  assert.equal(r.stderr, '');
+});
+
+test('hostPathWarnings: tools only when the units run them (zstack only with a recycle timer), and a stack directory under /var/tmp', () => {
+  const m = parseStack(stack('znotify: /usr/bin/env\nzstack: /nonexistent/zstack\n').replace('/srv/site', '/var/tmp/site'), { file: '/etc/zope-systemd/site.yaml' });
+  const files = renderWith(m, builtinTemplates(), { outDir: '/etc/systemd/system', configPath: '/etc/zope-systemd/site.yaml' });
+  const w = hostPathWarnings(m, files, '/etc/systemd/system');
+  assert.ok(!w.some((l) => l.includes('zstack')), w.join('\n'));
+  assert.deepEqual(w, ['/var/tmp/site: it is the stack\'s directory (directory:), but PrivateTmp=yes hides /tmp and /var/tmp from the stack\'s services; move the instance out of it (or set hardening: false)']);
+});
