@@ -226,7 +226,8 @@ function environment(w: Walker, node: Node | null, where: string): Record<string
     const vn = pair.value as Node | null;
     const raw = w.scalar(vn);
     const v = typeof raw === 'number' || typeof raw === 'boolean' ? String(raw) : w.str(vn, `${where}.${name}`, { empty: true });
-    if (v !== undefined) out[name] = v;
+    // Defined, not assigned: `__proto__` is a valid variable name, and `out[name] = v` would drop it silently.
+    if (v !== undefined) Object.defineProperty(out, name, { value: v, enumerable: true, writable: true, configurable: true });
   }
   return out;
 }

@@ -226,6 +226,16 @@ property('environment value', nasty, (c, s) => { c.environment = { PYTHONPATH: s
 property('clients.environment value', nasty, (c, s) => { clients(c).environment = { PYTHONPATH: s }; }, (m, s) => { assert.equal(m.clientEnvironment.PYTHONPATH, s); assert.equal(m.zeo!.environment.PYTHONPATH, '/srv/plone/lib'); }, 0.3);
 property('zeo.environment value', nasty, (c, s) => { (c.zeo as Cfg).environment = { PYTHONPATH: s }; }, (m, s) => assert.equal(m.zeo!.environment.PYTHONPATH, s), 0.3);
 property('environment name', nasty, (c, s) => { c.environment = { [s]: 'x' }; }, (m, s) => assert.equal(m.clientEnvironment[s], 'x'));
+test('environment name __proto__ (a valid variable name) reaches the units, not dropped', () => {
+  const c = base();
+  c.environment = { ['__proto__']: 'x' };
+  const r = render(stringify(c));
+  assert.ok(!(r instanceof ConfigError), String(r));
+  assert.ok(Object.hasOwn(r.model.clientEnvironment, '__proto__'));
+  assert.equal(r.model.clientEnvironment['__proto__'], 'x');
+  const client = r.files.find((f) => f.name.endsWith('-client1.service'))!;
+  assert.match(client.content, /^Environment=.*__proto__=x/m);
+});
 property('zeo.command address argument', nasty, (c, s) => { (c.zeo as Cfg).command = ['bin/runzeo', '-a', s]; }, (m, s) => {
   const a = parseAddress(s);
   assert.ok(a.ok && a.value.port === m.zeo!.address.port, `accepted -a ${JSON.stringify(s)} although zeo.address is ${formatAddress(m.zeo!.address)}`);
