@@ -8,7 +8,6 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
-import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
@@ -45,10 +44,17 @@ async function basePortWithRoom(): Promise<number> {
 
 async function part1(): Promise<void> {
   heading('1. zunitgen: examples/stack/plone.yaml -> units');
-  const out = fs.mkdtempSync(path.join(os.tmpdir(), 'zsd-example-'));
+  // Not under /tmp: PrivateTmp=yes hides it from the units, and generate would rightly say so. The example's tools
+  // are this checkout's (an argv prefix, as for a checkout without bin links): what the units run exists here.
+  fs.mkdirSync(path.join(repo, '.cache'), { recursive: true });
+  const out = fs.mkdtempSync(path.join(repo, '.cache', 'example-'));
   try {
     const units = path.join(out, 'units');
-    run([process.execPath, zunitgen, 'generate', path.join(repo, 'examples/stack/plone.yaml'), '--out', units]);
+    const stack = path.join(out, 'plone.yaml');
+    const tool = (rel: string) => `[${process.execPath}, ${path.join(repo, rel)}]`;
+    fs.writeFileSync(stack, `${fs.readFileSync(path.join(repo, 'examples/stack/plone.yaml'), 'utf8')}\nznotify: ${tool('packages/notify/dist/znotify/cli.js')}\nzunitgen: ${tool('packages/unitgen/dist/cli.js')}\n`);
+    say(`  (${path.relative(repo, stack)}: examples/stack/plone.yaml with znotify: and zunitgen: set to this checkout's)`);
+    run([process.execPath, zunitgen, 'generate', stack, '--out', units]);
     for (const f of fs.readdirSync(units).sort()) say(`  ${f}`);
     say('\n--- plone-client2.service ---');
     say(fs.readFileSync(path.join(units, 'plone-client2.service'), 'utf8').trimEnd());
