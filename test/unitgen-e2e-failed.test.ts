@@ -85,9 +85,8 @@ test('a client that exits 78 (configuration error) while its health sockets are 
   // An operator who runs znotify from a checkout under /tmp: it is there for zunitgen, but PrivateTmp=yes gives the
   // units an empty /tmp. generate says so; the unit indeed cannot start, and does once PrivateTmp=no.
   await t.test('znotify under /tmp: generate warns, the unit cannot run it under PrivateTmp=yes, and can without', async () => {
-    const dir = `/tmp/zs-${process.pid}`, cli = `${dir}/cli.js`;
+    const dir = `/tmp/zs-${process.pid}`, cli = `${dir}/cli.js`; // the box's own /tmp: it goes with the box
     await box.exec(['sh', '-c', `mkdir -p ${dir} && ln -sf ${box.repo}/packages/notify/dist/znotify/cli.js ${cli}`]);
-    t.after(() => box.exec(['rm', '-rf', dir], { allowFail: true }));
     const config = `${s.configFile}.tmp-znotify.yaml`;
     writeFileSync(config, s.configText.replace(/^znotify: .*$/m, `znotify: [${BOX_NODE}, ${cli}]`));
     const gen = await box.exec([BOX_NODE, `${box.repo}/packages/unitgen/dist/cli.js`, 'generate', config, '--out', UNIT_DIR]);
