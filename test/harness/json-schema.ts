@@ -5,7 +5,7 @@
 type Schema = Record<string, unknown> | boolean;
 
 const KNOWN = new Set(['$schema', '$ref', '$defs', 'title', 'description', 'default', 'type', 'enum', 'const', 'oneOf', 'anyOf', 'allOf', 'not', 'if', 'then', 'else',
-  'pattern', 'minLength', 'maxLength', 'minimum', 'maximum', 'items', 'prefixItems', 'minItems', 'maxItems', 'properties', 'required', 'additionalProperties', 'propertyNames']);
+  'pattern', 'minLength', 'maxLength', 'minimum', 'maximum', 'items', 'prefixItems', 'minItems', 'maxItems', 'uniqueItems', 'properties', 'required', 'additionalProperties', 'propertyNames']);
 
 export function validateSchema(root: Record<string, unknown>, v: unknown): string[] {
   const resolve = (ref: string): Schema => ref.replace(/^#\//, '').split('/').reduce<Record<string, unknown>>((o, k) => o[k] as Record<string, unknown>, root);
@@ -29,6 +29,7 @@ export function validateSchema(root: Record<string, unknown>, v: unknown): strin
     if (Array.isArray(x)) {
       if (typeof s.minItems === 'number' && x.length < s.minItems) errs.push(`${path}: minItems`);
       if (typeof s.maxItems === 'number' && x.length > s.maxItems) errs.push(`${path}: maxItems`);
+      if (s.uniqueItems === true && new Set(x.map((y) => JSON.stringify(y))).size !== x.length) errs.push(`${path}: uniqueItems`);
       const prefix = (s.prefixItems ?? []) as Schema[];
       x.forEach((y, i) => { const item = prefix[i] ?? s.items; if (item !== undefined) errs.push(...check(item as Schema, y, `${path}[${i}]`)); });
     }

@@ -98,13 +98,13 @@ function valueSchema(t: WrapperValue, name: string, f: WrapperSchemaFlavour, rul
     case 'integer': return { type: 'integer', minimum: t.min, maximum: t.max };
     case 'boolean': return { type: 'boolean' };
     case 'enum': return { enum: [...t.values] };
-    case 'enum-list': return { type: 'array', items: { enum: [...t.values] } };
+    case 'enum-list': return { type: 'array', uniqueItems: true, items: { enum: [...t.values] } };
     case 'address': return addressSchema(t, f, f.tool === 'stack' ? rule?.placeholders : undefined);
     case 'text': return { type: 'string', minLength: 1, pattern: t.rule && TEXT_PATTERNS[t.rule] ? TEXT_PATTERNS[t.rule] : ONE_LINE };
     case 'request-path': return { type: 'string', pattern: '^/\\S*$' };
     case 'argv': return { type: 'array', minItems: 1, items: { type: 'string' } };
     case 'signal': return { type: 'string', pattern: SIGNAL_PATTERN };
-    case 'signal-list': return { oneOf: [{ type: 'string', pattern: SIGNAL_PATTERN }, { type: 'array', items: { type: 'string', pattern: SIGNAL_PATTERN } }] };
+    case 'signal-list': return { oneOf: [{ type: 'string', pattern: SIGNAL_PATTERN }, { type: 'array', uniqueItems: true, items: { type: 'string', pattern: SIGNAL_PATTERN } }] };
     case 'roles': return { oneOf: [{ enum: [...CHECK_ROLES] }, { type: 'array', minItems: 1, items: { enum: [...CHECK_ROLES] } }] };
     case 'list': return listSchema(t, f);
     case 'network-list': return { type: 'array', items: { type: 'string', pattern: '^[0-9A-Fa-f:.]+(/[0-9]{1,3})?$' } };

@@ -87,6 +87,7 @@ test('typical mistakes fail both the schema and znotify', () => {
     ['    command: [/usr/bin/test, -w, /srv/plone/var]', '    command: []'],
     ['  dump-stacks: true', '  dump-stacks: sure'],
     ['  backend: plone', '  backend: "a b"'],
+    ['log:\n', 'signals:\n  forward: [SIGHUP, SIGHUP]\nlog:\n'],
   ]);
 });
 

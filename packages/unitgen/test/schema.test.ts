@@ -110,6 +110,7 @@ test('typical mistakes fail both the schema and zunitgen', () => {
     ['stop: { drain: 10s, timeout: 60s }', 'stop: { drain: 10s, timeout: 60s, signal: TERM }'],
     ['  threads: 2', '  threads: 2\n  signals: { forward: [SIGTERM] }'],
     ['  threads: 2', '  threads: 2\n  signals: { forward: SIGHUP }'],
+    ['  threads: 2', '  threads: 2\n  signals: { forward: [SIGHUP, SIGHUP] }'],
     ['    agent: 127.0.0.1:{9080+n}     # HAProxy agent-check', '    detail-from: [127.0.0.0/8]'],
     ['{ name: root, interval: 10s }', '{ name: root, enabled: false, interval: 10s }'],
     ['{ name: root, interval: 10s }', '{ interval: 10s }'],
