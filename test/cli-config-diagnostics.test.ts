@@ -54,3 +54,42 @@ test('signals.forward: a did-you-mean only names signals the list accepts', (t) 
   assert.match(lines[2]!, /signals\.forward\[2\]: "SIGUSR3" is not a signal name; did you mean SIGUSR(1|2)\?$/);
   assert.doesNotMatch(z.stderr, /SIGIOT|SIGABRT|SIGTERM/);
 });
+
+test('one tab-indented line: the first YAML syntax error with its fix, not the errors that follow from it', (t) => {
+  const dir = tempDir(t);
+  const stack = path.join(dir, 'plone.yaml');
+  const stackText = STACK_EXAMPLE.replace(/^ {2}count: 4$/m, '\tcount: 4');
+  writeFileSync(stack, stackText);
+  const line = lineOf(stackText, '\tcount');
+  const u = run(ZUNITGEN, ['check', stack]);
+  assert.equal(u.status, 78, u.stderr);
+  const [first, hint, total, ...rest] = u.stderr.split('\n');
+  assert.equal(first, `${stack}:${line}:1: error: YAML: Tabs are not allowed as indentation`);
+  assert.match(hint!, /^ {2}hint: indent with spaces: YAML refuses tabs \(this line starts with \\t\); fix this first: the \d+ YAML errors after it may all follow from it$/);
+  // check writes nothing, so it does not say that nothing was written.
+  assert.deepEqual([total, ...rest], ['1 error.', '']);
+  const g = run(ZUNITGEN, ['generate', stack, '--out', path.join(dir, 'out')]);
+  assert.equal(g.status, 78, g.stderr);
+  assert.match(g.stderr, /\n1 error; nothing was written\.\n$/);
+
+  const wrapper = path.join(dir, 'client1.yaml');
+  const wrapperText = WRAPPER_EXAMPLE.replace(/^ {2}budget:/m, '\tbudget:');
+  writeFileSync(wrapper, wrapperText);
+  const z = run(ZNOTIFY, ['check', '--config', wrapper]);
+  assert.equal(z.status, 78, z.stderr);
+  assert.match(z.stderr, new RegExp(`^znotify: [^\\n]*:${lineOf(wrapperText, '\tbudget')}:1: YAML syntax error: Tabs are not allowed as indentation; indent with spaces: YAML refuses tabs; fix this first: the \\d+ YAML errors? after it may all follow from it\\n$`));
+});
+
+test('a duplicate key before the syntax error is reported too (it breaks nothing); nothing after the syntax error is', (t) => {
+  const dir = tempDir(t);
+  const stack = path.join(dir, 'plone.yaml');
+  const stackText = STACK_EXAMPLE.replace(/^user: plone$/m, 'user: plone\nuser: zope').replace(/^watchdog: 30s$/m, 'watchdog: 30s\nwatchdog: 1min').replace(/^ {2}threads: 2$/m, '\tthreads: 2');
+  writeFileSync(stack, stackText);
+  const u = run(ZUNITGEN, ['check', stack]);
+  assert.equal(u.status, 78, u.stderr);
+  const located = u.stderr.split('\n').filter((l) => l.startsWith(stack)).map((l) => l.slice(stack.length + 1).replace(/:\d+: error: /, ' '));
+  assert.deepEqual(located, [
+    `${lineOf(stackText, 'user: zope')} YAML: Map keys must be unique`,
+    `${lineOf(stackText, '\tthreads')} YAML: Tabs are not allowed as indentation`,
+  ]);
+});

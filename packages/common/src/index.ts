@@ -20,3 +20,4 @@ export {
 } from './wrapper-config.js';
 export { wrapperKeySchema, wrapperRequiredKeys, wrapperSchemaDefs, znotifyConfigSchema, type WrapperSchemaFlavour } from './wrapper-schema.js';
 export { EXIT_BROKEN_PIPE, watchBrokenPipe, type BrokenPipe, type BrokenPipeOptions } from './broken-pipe.js';
+export { yamlErrorsToReport } from './yaml-errors.js';

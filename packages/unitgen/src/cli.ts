@@ -32,8 +32,12 @@ export function exitCodeOf(e: unknown): number {
   return EXIT.SOFTWARE; // a bug, not the operator's input
 }
 
-function report(e: unknown): number {
-  if (e instanceof ConfigError) process.stderr.write(`${e.issues.map(formatIssue).join('\n')}\n${e.issues.length} error${e.issues.length === 1 ? '' : 's'}; nothing was written.\n`);
+/** The commands that write files (here or on hosts): only after these does "nothing was written" say something. */
+const WRITING_COMMANDS: ReadonlySet<string> = new Set(['generate', 'deploy', 'install-set', 'install-haproxy', 'install-generator', 'generator']);
+
+function report(e: unknown, command: string | undefined): number {
+  const written = command !== undefined && WRITING_COMMANDS.has(command) ? '; nothing was written' : '';
+  if (e instanceof ConfigError) process.stderr.write(`${e.issues.map(formatIssue).join('\n')}\n${e.issues.length} error${e.issues.length === 1 ? '' : 's'}${written}.\n`);
   else if (e instanceof VerifyError) process.stderr.write(`${e.message}\n${e.output}\n`);
   else process.stderr.write(`zunitgen: ${(e as Error).message}\n`);
   return exitCodeOf(e);
@@ -51,12 +55,14 @@ export async function main(argv: string[]): Promise<number> {
     .exitOverride()
     .configureOutput({ writeErr: (s) => process.stderr.write(s) });
   for (const define of [defineGenerate, defineDeploy, defineInstallSet, defineInstallHaproxy, defineCheck, defineVerify, defineGenerator, defineInstallGenerator, defineWaitTcp]) define(program, setCode);
+  let command: string | undefined;
+  program.hook('preAction', (_program, action) => { command = action.name(); });
   try {
     await program.parseAsync(argv, { from: 'user' });
   } catch (e) {
     // commander has printed its message already (usage errors, --help, --version)
     if (typeof (e as { code?: unknown }).code === 'string' && (e as { code: string }).code.startsWith('commander.')) return exitCodeOf(e);
-    return report(e);
+    return report(e, command);
   }
   return code;
 }

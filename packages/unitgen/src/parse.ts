@@ -7,7 +7,7 @@ import { ConfigError, configIssue } from './errors.js';
 import { invalidUnitName, systemdEscape, UNIT_NAME_MAX } from './escape.js';
 import type { CheckModel, ClientModel, MemoryLimits, StackModel, WarmupUrl } from './model.js';
 import { addressesClash, bindTarget, expandTemplate, formatAddress, MAX_CONFIG_BYTES, isHostHeader, parseAddress, q, sizeBytes, type Address } from './values.js';
-import { FORWARDABLE_SIGNALS, LOG_LEVELS, LOOPBACK_NETWORKS, minDurationOf, parseNetwork, parseRequestPath, sectionKeys, stackSectionKeys, STOP_SIGNALS, WRAPPER_CONFIG } from '@zope-systemd/common';
+import { FORWARDABLE_SIGNALS, LOG_LEVELS, LOOPBACK_NETWORKS, minDurationOf, parseNetwork, parseRequestPath, sectionKeys, stackSectionKeys, STOP_SIGNALS, WRAPPER_CONFIG, yamlErrorsToReport } from '@zope-systemd/common';
 import { CHECK_KEYS, checksFor, generatedChecks, MAX_WRAPPER_CHECKS, parseChecks } from './check-config.js';
 import { command, describe, quotedDelta, Walker } from './yaml-reader.js';
 import { existingUnits, recycleUnitNames, reservedStackName } from './unit-names.js';
@@ -135,11 +135,10 @@ function parseChecked(text: string, file: string, opts: ParseOptions): StackMode
   }
   const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false, uniqueKeys: true, strict: true });
   const w = new Walker(file, lc, doc.contents as Node | null);
-  // One broken bracket can make the YAML reader report the same problem hundreds of times: the first ten say enough.
-  for (const e of doc.errors.slice(0, 10)) {
+  for (const e of yamlErrorsToReport(doc.errors)) {
     const { line, col } = lc.linePos(e.pos[0]);
     const { message, hint } = yamlMessage(e.code, e.message, text.split('\n')[line - 1] ?? '');
-    w.issues.push(configIssue({ file, line, col, key: '', message, ...(hint ? { fix: hint } : {}) }));
+    w.issues.push(configIssue({ file, line, col, key: '', message, ...(hint || e.cascade ? { fix: [hint, e.cascade].filter(Boolean).join('; ') } : {}) }));
   }
   if (w.issues.length) throw new ConfigError(w.issues);
   let refused = false;
@@ -175,6 +174,7 @@ function yamlMessage(code: string, message: string, line: string): { message: st
 /** The fix for a YAML syntax error, where there is a likely one. */
 function yamlHint(code: string, line: string): string | undefined {
   if (code === 'DUPLICATE_KEY') return 'each key may appear once';
+  if (code === 'TAB_AS_INDENT') return `indent with spaces: YAML refuses tabs (this line starts with ${JSON.stringify(/^\s*/.exec(line)![0]).slice(1, -1)})`;
   // `{ agent: 127.0.0.1:{9080+n} }`: inside a flow mapping an unquoted { starts another mapping.
   if (/\{[^{}]*\{\s*(n|\d+\s*\+\s*n|n\s*\+\s*\d+)\s*\}/.test(line)) return 'quote values holding a placeholder inside { ... }: agent: "127.0.0.1:{9080+n}"';
   return undefined;

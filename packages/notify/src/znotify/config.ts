@@ -9,7 +9,7 @@ import { constants as osConstants } from 'node:os';
 import { isMap, isPair, isScalar, LineCounter, parseDocument, visit, type Document } from 'yaml';
 import { ConfigError, configProblem, InputError, type ConfigProblem } from './errors.js';
 import {
-  CHECK_KEYS, CHECK_ROLES, CHECK_TYPES, checkKeys, DEFAULT_ROLES, didYouMean, FORWARDABLE_SIGNALS, HAPROXY_ID_RULE, HAPROXY_ID_TEXT, isHostHeader, isLogLevel, LOG_LEVELS,
+  CHECK_KEYS, CHECK_ROLES, CHECK_TYPES, checkKeys, DEFAULT_ROLES, didYouMean, FORWARDABLE_SIGNALS, yamlErrorsToReport, HAPROXY_ID_RULE, HAPROXY_ID_TEXT, isHostHeader, isLogLevel, LOG_LEVELS,
   MAX_CHECKS, MAX_WARMUP_URLS, NAME_RULE, parseAddress as parseSharedAddress, parseNetwork, parseDuration, parseRequestPath, REQUEST_PATH_EXAMPLE,
   runtimeApiTarget, sectionKeys, WRAPPER_CONFIG, type CheckRole, type CheckType, type LogLevel, type WrapperKey, type WrapperSection,
 } from '@zope-systemd/common';
@@ -405,11 +405,12 @@ function parseYaml(text: string, file: string): { validator: Validator; js: unkn
   const lines = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lines, prettyErrors: true, uniqueKeys: true });
   if (doc.errors.length) {
-    throw new ConfigError(doc.errors.map((e) => {
+    throw new ConfigError(yamlErrorsToReport(doc.errors).map((e) => {
       const pos = e.linePos?.[0];
+      const fix = e.code === 'TAB_AS_INDENT' ? 'indent with spaces: YAML refuses tabs' : 'fix the YAML syntax (indentation, quoting, colons)';
       return configProblem({
         file, line: pos?.line ?? 1, col: pos?.col ?? 1, key: '',
-        message: `YAML syntax error: ${e.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '')}`, fix: 'fix the YAML syntax (indentation, quoting, colons)',
+        message: `YAML syntax error: ${e.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '')}`, fix: e.cascade ? `${fix}; ${e.cascade}` : fix,
       });
     }));
   }
