@@ -84,6 +84,16 @@ test('66 with the path and the fix, never a raw errno, for every other path zuni
   }
 });
 
+test('zstack --run-dir that cannot be a directory: the path, why in words and the fix, before anything is asked', () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'exit-codes-'));
+  const file = path.join(dir, 'a-file');
+  writeFileSync(file, '');
+  const r = run(ZSTACK, ['--run-dir', path.join(file, 'run'), 'rollout', path.join(REPO_ROOT, 'examples/stack/plone.yaml')]);
+  assert.equal(r.status, 69, r.stderr);
+  assert.equal(r.stderr, `zstack: cannot create the lock directory ${path.join(file, 'run')}: a component of the path is a file, not a directory (ENOTDIR)\n`
+    + '  hint: pass --run-dir a directory (or a path where one can be created) on a writable file system\n');
+});
+
 test('69 when verify\'s systemd-analyze is not there, with the fix', () => {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'exit-codes-'));
   const g = run(ZUNITGEN, ['generate', path.join(REPO_ROOT, 'examples/stack/plone.yaml'), '--out', dir]);

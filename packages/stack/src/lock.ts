@@ -48,21 +48,29 @@ function readHolder(file: string): LockHolder | undefined {
   } catch { return undefined; }
 }
 
+/** Why the run directory (--run-dir) or the lock file in it cannot be made, in words, with the fix. */
+function runDirError(e: unknown, what: string): StackError {
+  const code = (e as NodeJS.ErrnoException).code;
+  if (code === 'EACCES' || code === 'EPERM') return new StackError('ENOPERM', `${what}: permission denied (${code})`, { hint: 'run zstack as root, or pass --run-dir DIR where this user may write' });
+  const why = code === 'ENOTDIR' ? 'a component of the path is a file, not a directory (ENOTDIR)'
+    : code === 'EEXIST' ? 'a file is in the way of the directory (EEXIST)'
+      : code === 'EROFS' ? 'the file system is read-only (EROFS)' : `${code ?? (e as Error).message}`;
+  return new StackError('EUNAVAILABLE', `${what}: ${why}`, { hint: 'pass --run-dir a directory (or a path where one can be created) on a writable file system' });
+}
+
 /** Takes the stack's lock or throws EBUSY naming the holder. Never waits. */
 export function acquireLock(runDir: string, stack: string, operation: string): StackLock {
   try {
     fs.mkdirSync(runDir, { recursive: true, mode: 0o755 });
   } catch (e) {
-    throw new StackError((e as NodeJS.ErrnoException).code === 'EACCES' ? 'ENOPERM' : 'EUNAVAILABLE',
-      `cannot create the lock directory ${runDir}: ${(e as NodeJS.ErrnoException).code}`, { hint: 'run zstack as root, or pass --run-dir' });
+    throw runDirError(e, `cannot create the lock directory ${runDir}`);
   }
   const file = lockFile(runDir, stack);
   let fd: number;
   try {
     fd = fs.openSync(file, fs.constants.O_RDWR | fs.constants.O_CREAT, 0o644);
   } catch (e) {
-    throw new StackError((e as NodeJS.ErrnoException).code === 'EACCES' ? 'ENOPERM' : 'EUNAVAILABLE',
-      `cannot open the lock file ${file}: ${(e as NodeJS.ErrnoException).code}`, { hint: 'run zstack as root, or pass --run-dir' });
+    throw runDirError(e, `cannot open the lock file ${file}`);
   }
   const f = flock();
   if (f.call(fd, LOCK_EX | LOCK_NB) !== 0) {
