@@ -18,7 +18,7 @@ function ownAddresses(): Set<string> {
 }
 
 /** Whether a host of the stack (by its address) is this machine. */
-export function isThisMachine(address: string): boolean {
+function isThisMachine(address: string): boolean {
   return isLoopback(address) || ownAddresses().has(address.toLowerCase());
 }
 

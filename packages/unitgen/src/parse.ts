@@ -724,7 +724,7 @@ function statsSocket(w: Walker, node: Node, key: 'haproxy.stats-socket' | 'hapro
  * drains). A TCP stats-socket has no file permissions to keep the wrappers out, and reaches other hosts: the
  * wrappers share it by default.
  */
-export function defaultWrapperSocket(statsSocket: string | undefined, backend: string): string | undefined {
+function defaultWrapperSocket(statsSocket: string | undefined, backend: string): string | undefined {
   if (statsSocket === undefined) return undefined;
   // Named for the backend: a HAProxy identifier ([A-Za-z0-9_.:-]), safe in a path and a `stats socket` line.
   return statsSocket.startsWith('/') ? `/run/haproxy/${backend}-wrappers.sock` : statsSocket;

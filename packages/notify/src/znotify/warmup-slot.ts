@@ -26,7 +26,7 @@ import type { Clock } from './probe.js';
 import { EXTEND_SLACK_MS } from './stop-sequence.js';
 
 /** How often a waiter tries the lock again, and how often it repeats STATUS= with a fresh EXTEND_TIMEOUT_USEC=. */
-export const SLOT_POLL_MS = 200;
+const SLOT_POLL_MS = 200;
 const SLOT_STATUS_EVERY_MS = 1000;
 /** What a holder's name may take of the file (it is read by every waiter, every poll). */
 const HOLDER_MAX = 200;
