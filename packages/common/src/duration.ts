@@ -34,7 +34,8 @@ export const MAX_TIMER_MS = 2 ** 31 - 1;
 /** The limit as a message states it. */
 export const MAX_TIMER_TEXT = `at most ${MAX_TIMER_MS} ms, about 24.8 days`;
 
-const COMPONENT = /\s*(\d+(?:\.\d*)?|\.\d+)\s*([a-zA-Z\u00b5\u03bc]*)\s*/y;
+// A number with digits after its point, if it has one: systemd refuses `5.s` and `1. 3`.
+const COMPONENT = /\s*(\d+(?:\.\d+)?|\.\d+)\s*([a-zA-Z\u00b5\u03bc]*)\s*/y;
 
 /**
  * A time span in milliseconds, kept to the microsecond (systemd's own resolution, and no floating-point
@@ -59,20 +60,32 @@ export function parseDuration(value: unknown, quote: Quote = quoteValue): ParseR
   return ms > MAX_TIMER_MS ? tooLong() : parsed(ms);
 }
 
-/** The sum of the components, or what is wrong (text appended to "is not a time span"). */
+/**
+ * The sum of the components in ms, or what is wrong (text appended to "is not a time span"). Each component is
+ * counted in whole microseconds as systemd counts it: the integer part times the unit, then each fractional digit
+ * times the unit divided by ten once more per digit, in integers, so what falls below a microsecond is dropped
+ * digit by digit (`1.0005ms` is 1000us, `0.5us` is 0, `0.000000005d` is 430us, as `systemd-analyze timespan`).
+ */
 function spanOf(s: string): number | string {
   if (s === '') return '';
-  let total = 0;
+  let totalUs = 0;
   for (let pos = 0; pos < s.length;) {
     COMPONENT.lastIndex = pos;
     const m = COMPONENT.exec(s);
     if (!m || m[0] === '') return '';
-    const unit = m[2] === '' ? 1000 : UNIT_MS.get(m[2]!);
-    if (unit === undefined) return `: unknown unit ${JSON.stringify(m[2])}`;
-    total += Number(m[1]) * unit;
+    const unitMs = m[2] === '' ? 1000 : UNIT_MS.get(m[2]!);
+    if (unitMs === undefined) return `: unknown unit ${JSON.stringify(m[2])}`;
+    const unitUs = Math.round(unitMs * 1000);
+    const [whole = '', fraction = ''] = m[1]!.split('.');
+    totalUs += Number(whole || '0') * unitUs;
+    let k = unitUs;
+    for (const digit of fraction) {
+      k = Math.floor(k / 10);
+      totalUs += Number(digit) * k;
+    }
     pos = COMPONENT.lastIndex;
   }
-  return total;
+  return totalUs / 1000;
 }
 
 /**

@@ -22,8 +22,8 @@ const ZNOTIFY: WrapperSchemaFlavour = { tool: 'znotify', prefix: '' };
 
 const regexQuote = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 const UNIT_SPELLINGS = DURATION_UNIT_MS.flatMap(([names]) => names).sort((a, b) => b.length - a.length).map(regexQuote).join('|');
-/** A systemd time span as duration.ts reads it (a sum of numbers with units; no unit: seconds). */
-const DURATION_PATTERN = `^\\s*((\\d+(\\.\\d*)?|\\.\\d+)\\s*(${UNIT_SPELLINGS})?\\s*)+$`;
+/** A systemd time span as duration.ts reads it (a sum of numbers with units; no unit: seconds; digits after a point). */
+export const DURATION_PATTERN = `^\\s*((\\d+(\\.\\d+)?|\\.\\d+)\\s*(${UNIT_SPELLINGS})?\\s*)+$`;
 /** `{n}`, `{8080+n}`, `{n+8080}`: the client's number, in a per-client value of the stack config. */
 const N_PLACEHOLDER = '\\{\\s*(n|\\d+\\s*\\+\\s*n|n\\s*\\+\\s*\\d+)\\s*\\}';
 const HOST_PLACEHOLDER = '\\{\\s*host\\s*\\}';
@@ -32,7 +32,7 @@ const SIGNAL_PATTERN = '^\\s*[A-Za-z][A-Za-z0-9+]*\\s*$';
 const ONE_LINE = '^[^\\u0000-\\u001f\\u007f-\\u009f]*$';
 const TEXT_PATTERNS: Record<string, string> = { name: NAME_RULE.source, 'haproxy-id': HAPROXY_ID_RULE.source, 'absolute-path': '^/[^\\u0000-\\u001f\\u007f-\\u009f]*[^/\\u0000-\\u001f\\u007f-\\u009f]$' };
 
-/** A decimal (`\d+(\.\d*)?` or `\.\d+`) whose value is below `t` (a finite decimal without trailing zeros). */
+/** A decimal (`\d+(\.\d+)?` or `\.\d+`) whose value is below `t` (a finite decimal without trailing zeros). */
 function decimalBelow(t: string): string[] {
   const [int, frac = ''] = t.split('.') as [string, string?];
   const alts: string[] = [];
@@ -40,12 +40,12 @@ function decimalBelow(t: string): string[] {
     // Fewer digits than t's integer part, or the same number with a smaller digit at some place.
     const parts = [int.length > 1 ? `\\d{0,${int.length - 1}}` : ''];
     for (let i = 0; i < int.length; i++) if (int[i] !== '0') parts.push(`${int.slice(0, i)}[0-${Number(int[i]) - 1}]\\d{${int.length - i - 1}}`);
-    alts.push(`0*(${parts.join('|')})(\\.\\d*)?`);
+    alts.push(`0*(${parts.join('|')})(\\.\\d+)?`);
   }
   if (frac) {
     const parts: string[] = [];
     for (let i = 0; i < frac.length; i++) {
-      parts.push(frac.slice(0, i));
+      if (i > 0) parts.push(frac.slice(0, i));
       if (frac[i] !== '0') parts.push(`${frac.slice(0, i)}[0-${Number(frac[i]) - 1}]\\d*`);
     }
     // The same integer part and a smaller fraction, or none (`0`, `5` below 5.5).

@@ -4,7 +4,7 @@
 // observability, warmup, stop, watchdog, signals, checks) and `log-level` come from the one description of
 // the wrapper configuration (@zope-systemd/common, wrapper-config.ts), read with each key's `stack` rule.
 // zunitgen's own parser (parse.ts) is the authority; a test holds both to the same good and bad configs.
-import { wrapperKeySchema, wrapperRequiredKeys, wrapperSchemaDefs, type WrapperSchemaFlavour } from '@zope-systemd/common';
+import { DURATION_PATTERN, wrapperKeySchema, wrapperRequiredKeys, wrapperSchemaDefs, type WrapperSchemaFlavour } from '@zope-systemd/common';
 
 type Schema = Record<string, unknown>;
 
@@ -42,7 +42,7 @@ const STACK_DEFS: Record<string, Schema> = {
       "ssh-options": { "type": "object", "additionalProperties": { "oneOf": [ { "type": "string" }, { "type": "number" } ] }, "description": "ssh_config(5) options for this host, e.g. { Port: 2222 }" }
     }
   },
-  "duration": { "oneOf": [ { "type": "number", "minimum": 0 }, { "type": "string", "pattern": "^\\s*((\\d+(\\.\\d*)?|\\.\\d+)\\s*(us|usec|\u00b5s|\u03bcs|ms|msec|s|sec|seconds?|m|min|minutes?|h|hr|hours?|d|days?|w|weeks?|M|months?|y|years?)?\\s*)+$" } ], "description": "systemd time span (500ms, 30s, 2min, 1h 30min, .5s, 2w) or seconds; at most 2147483647 ms (about 24.8 days)" },
+  "duration": { "oneOf": [ { "type": "number", "minimum": 0 }, { "type": "string", "pattern": DURATION_PATTERN } ], "description": "systemd time span (500ms, 30s, 2min, 1h 30min, .5s, 2w) or seconds; at most 2147483647 ms (about 24.8 days)" },
   "size": { "oneOf": [ { "type": "integer", "minimum": 1 }, { "type": "string", "pattern": "^(\\d+(\\.\\d+)?\\s*[KMGTP]?|\\d+(\\.\\d+)?%|infinity)$" } ], "description": "bytes, with K/M/G/T/P (base 1024), a percentage, or infinity" },
   "command": {
     "oneOf": [
