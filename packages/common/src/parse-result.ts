@@ -14,4 +14,10 @@ export function refused(message: string, hint?: string): ParseResult<never> {
 /** How a value is quoted in a message: JSON style, so that spaces and control characters are visible. */
 export type Quote = (value: unknown) => string;
 
-export const quoteValue: Quote = (v) => (typeof v === 'string' ? JSON.stringify(v) : String(v));
+/** The most of a text a message quotes: enough to recognize a value by; a whole file read as one is not repeated. */
+const QUOTE_MAX = 120;
+
+export const quoteValue: Quote = (v) => {
+  if (typeof v !== 'string') return String(v);
+  return v.length > QUOTE_MAX ? `${JSON.stringify(v.slice(0, QUOTE_MAX))}... (${v.length} characters)` : JSON.stringify(v);
+};
