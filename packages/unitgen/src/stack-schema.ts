@@ -1,5 +1,5 @@
 // The JSON Schema of zunitgen's stack config, for editors (yaml-language-server): `pnpm build` writes it to
-// schema/stack.schema.json (packages/unitgen/scripts/build-schema.mjs), which the package ships. The stack's own
+// schema/stack.schema.json (scripts/build-schemas.mjs), which the package ships. The stack's own
 // sections are written here; the wrapper's keys the stack config offers under `clients:` (http, health,
 // observability, warmup, stop, watchdog, signals, checks) and `log-level` come from the one description of
 // the wrapper configuration (@zope-systemd/common, wrapper-config.ts), read with each key's `stack` rule.
