@@ -40,7 +40,7 @@ function agentServer(port: number, line: string): Promise<net.Server> {
  * The standalone configuration zunitgen writes for the stack `text`: `haproxy -c` passes it without a warning, then
  * a real HAProxy runs it (stopped when the test ends).
  */
-async function runStandalone(t: TestContext, dir: string, text: string): Promise<{ cfg: string; hx: Haproxy }> {
+async function runStandalone(t: TestContext, dir: string, text: string): Promise<{ cfg: string; hx: Haproxy; files: ReturnType<typeof renderWith> }> {
   const files = renderWith(parseStack(text, { file: 'site.yaml' }), builtinTemplates(), { outDir: '/etc/systemd/system' });
   const cfg = files.find((f) => f.name === 'haproxy-site-standalone.cfg');
   assert.ok(cfg, files.map((f) => f.name).join(' '));
@@ -51,16 +51,30 @@ async function runStandalone(t: TestContext, dir: string, text: string): Promise
   assert.doesNotMatch(check.stdout + check.stderr, /\[WARNING\]/, `${check.stdout}${check.stderr}`);
   const hx = await startHaproxy({ config: cfg.content });
   t.after(() => hx.stop());
-  return { cfg: cfg.content, hx };
+  return { cfg: cfg.content, hx, files };
+}
+
+/** Three different free ports (freePort may hand the same one out twice): the frontend, client1's HTTP, its agent. */
+async function threePorts(): Promise<[number, number, number]> {
+  const ports = new Set<number>();
+  while (ports.size < 3) ports.add(await freePort());
+  return [...ports] as [number, number, number];
+}
+
+/**
+ * The stack `site` as www-data (a user whose group exists here: haproxy resolves the wrappers' socket group):
+ * `count` clients at the `http` and `health` addresses given, more `clients` lines, and the `haproxy` mapping.
+ */
+function siteStack(o: { count?: number; http: string; health: string; clientLines?: string[]; haproxy: string }): string {
+  return ['stack: site', 'user: www-data', 'directory: /srv/site', 'clients:', `  count: ${o.count ?? 1}`, '  command: /srv/site/bin/client{n}',
+    `  http: ${o.http}`, `  health: ${o.health}`, ...(o.clientLines ?? []), `haproxy: ${o.haproxy}`, ''].join('\n');
 }
 
 test('the standalone HAProxy configuration is checked by haproxy -c and serves through its frontend', { skip, timeout: 60_000 }, async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'zs-standalone-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
-  // Three different ports (freePort may hand the same one out twice), each listener failing loudly, not hanging.
-  const ports = new Set<number>();
-  while (ports.size < 3) ports.add(await freePort());
-  const [fe, h1, a1] = [...ports] as [number, number, number];
+  // Each listener failing loudly, not hanging.
+  const [fe, h1, a1] = await threePorts();
   const servers = await Promise.all([h1].map((port, i) => new Promise<http.Server>((resolve, reject) => {
     const s = http.createServer((_req, res) => { res.end(`client${i + 1}\n`); });
     s.once('error', reject);
@@ -70,17 +84,7 @@ test('the standalone HAProxy configuration is checked by haproxy -c and serves t
   const agent = await agentServer(a1, 'up ready 100%');
   t.after(() => { for (const s of servers) s.close(); agent.close(); });
   const sock = join(dir, 'admin.sock');
-  // www-data: a user whose group exists here, for the wrappers' socket line (haproxy resolves the group).
-  const text = `stack: site
-user: www-data
-directory: /srv/site
-clients:
-  count: 1
-  command: /srv/site/bin/client{n}
-  http: 127.0.0.1:${h1}
-  health: 127.0.0.1:${a1}
-haproxy: { backend: site, stats-socket: ${sock}, wrapper-socket: ${join(dir, 'wrappers.sock')}, check-interval: 200ms, frontend: "127.0.0.1:${fe}", server-state-file: ${join(dir, 'server-state')} }
-`;
+  const text = siteStack({ http: `127.0.0.1:${h1}`, health: `127.0.0.1:${a1}`, haproxy: `{ backend: site, stats-socket: ${sock}, wrapper-socket: ${join(dir, 'wrappers.sock')}, check-interval: 200ms, frontend: "127.0.0.1:${fe}", server-state-file: ${join(dir, 'server-state')} }` });
   writeFileSync(join(dir, 'server-state'), '1\n'); // the documented step before the first start
   const { hx } = await runStandalone(t, dir, text);
   assert.equal(hx.statsSocket, sock, 'the stats socket is the one in the generated global section');
@@ -106,16 +110,8 @@ test('a reload keeps a DOWN and a draining client as they were (server-state-fil
   const agents = await Promise.all([agentServer(agent + 1, 'up ready 100%'), agentServer(agent + 2, 'up drain')]);
   t.after(() => { for (const s of agents) s.close(); });
   const sock = join(dir, 'admin.sock'), state = join(dir, 'server-state');
-  const text = `stack: site
-user: www-data
-directory: /srv/site
-clients:
-  count: 3
-  command: /srv/site/bin/client{n}
-  http: "127.0.0.1:{${http}+n}"
-  health: "127.0.0.1:{${agent}+n}"
-haproxy: { backend: site, stats-socket: ${sock}, wrapper-socket: ${join(dir, 'wrappers.sock')}, check-interval: 1min, frontend: "127.0.0.1:${fe}", server-state-file: ${state} }
-`;
+  const text = siteStack({ count: 3, http: `"127.0.0.1:{${http}+n}"`, health: `"127.0.0.1:{${agent}+n}"`,
+    haproxy: `{ backend: site, stats-socket: ${sock}, wrapper-socket: ${join(dir, 'wrappers.sock')}, check-interval: 1min, frontend: "127.0.0.1:${fe}", server-state-file: ${state} }` });
   writeFileSync(state, '1\n'); // the documented first-start step: a state file with no states
   const { cfg, hx } = await runStandalone(t, dir, text);
   assert.match(cfg, new RegExp(`^    server-state-file ${state}$`, 'm'));
@@ -158,30 +154,16 @@ test('a wrapper running as the stack\'s unprivileged user drains to zero through
   const dir = mkdtempSync(join(tmpdir(), 'zs-wrappers-sock-'));
   chmodSync(dir, 0o755); // the wrapper, as www-data, reads its config and reaches the sockets in here
   t.after(() => rmSync(dir, { recursive: true, force: true }));
-  const ports = new Set<number>();
-  while (ports.size < 3) ports.add(await freePort());
-  const [fe, h1, a1] = [...ports] as [number, number, number];
+  const [fe, h1, a1] = await threePorts();
   const admin = join(dir, 'admin.sock'), wrappers = join(dir, 'wrappers.sock');
-  const text = `stack: site
-user: www-data
-directory: /srv/site
-clients:
-  count: 1
-  command: /srv/site/bin/client{n}
-  http: 127.0.0.1:${h1}
-  health: 127.0.0.1:${a1}
-  stop: { drain: 60s, timeout: 10s }
-haproxy: { backend: site, stats-socket: ${admin}, wrapper-socket: ${wrappers}, check-interval: 300ms, frontend: "127.0.0.1:${fe}", server-state-file: ${join(dir, 'server-state')} }
-`;
+  const text = siteStack({ http: `127.0.0.1:${h1}`, health: `127.0.0.1:${a1}`, clientLines: ['  stop: { drain: 60s, timeout: 10s }'],
+    haproxy: `{ backend: site, stats-socket: ${admin}, wrapper-socket: ${wrappers}, check-interval: 300ms, frontend: "127.0.0.1:${fe}", server-state-file: ${join(dir, 'server-state')} }` });
   writeFileSync(join(dir, 'server-state'), '1\n');
-  const files = renderWith(parseStack(text, { file: 'site.yaml' }), builtinTemplates(), { outDir: '/etc/systemd/system' });
-  const cfg = files.find((f) => f.name === 'haproxy-site-standalone.cfg')!.content;
+  const { cfg, hx, files } = await runStandalone(t, dir, text);
   assert.match(cfg, new RegExp(`^    stats socket ${admin} mode 600 level admin$`, 'm'));
   assert.match(cfg, new RegExp(`^    stats socket ${wrappers} mode 660 group www-data level user$`, 'm'));
   const wrapperConfig = files.find((f) => f.name === 'site-client1.znotify.yaml')!.content;
   assert.match(wrapperConfig, new RegExp(`^  stats-socket: "${wrappers}"$`, 'm'));
-  const hx = await startHaproxy({ config: cfg });
-  t.after(() => hx.stop());
   assert.equal(hx.statsSocket, admin);
   assert.equal(statSync(wrappers).gid, user.gid);
 
