@@ -18,6 +18,6 @@ export {
   MAX_WARMUP_URLS, minDurationOf, NAME_RULE, NAME_RULE_TEXT, sectionKeys, STACK_CHECK_KEYS, stackSectionKeys, STACK_DUMP_MODES, stackValueOf, STOP_SIGNALS, WRAPPER_CONFIG,
   type CheckKey, type CheckRole, type CheckType, type StackRule, type WrapperKey, type WrapperSection, type WrapperSectionName, type WrapperValue,
 } from './wrapper-config.js';
-export { DURATION_PATTERN, wrapperKeySchema, wrapperRequiredKeys, wrapperSchemaDefs, znotifyConfigSchema, type WrapperSchemaFlavour } from './wrapper-schema.js';
+export { durationSchema, wrapperKeySchema, wrapperRequiredKeys, wrapperSchemaDefs, znotifyConfigSchema, type WrapperSchemaFlavour } from './wrapper-schema.js';
 export { EXIT_BROKEN_PIPE, watchBrokenPipe, type BrokenPipe, type BrokenPipeOptions } from './broken-pipe.js';
 export { yamlErrorsToReport } from './yaml-errors.js';

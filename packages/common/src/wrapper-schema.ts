@@ -23,7 +23,7 @@ const ZNOTIFY: WrapperSchemaFlavour = { tool: 'znotify', prefix: '' };
 const regexQuote = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 const UNIT_SPELLINGS = DURATION_UNIT_MS.flatMap(([names]) => names).sort((a, b) => b.length - a.length).map(regexQuote).join('|');
 /** A systemd time span as duration.ts reads it (a sum of numbers with units; no unit: seconds; digits after a point). */
-export const DURATION_PATTERN = `^\\s*((\\d+(\\.\\d+)?|\\.\\d+)\\s*(${UNIT_SPELLINGS})?\\s*)+$`;
+const DURATION_PATTERN = `^\\s*((\\d+(\\.\\d+)?|\\.\\d+)\\s*(${UNIT_SPELLINGS})?\\s*)+$`;
 /** `{n}`, `{8080+n}`, `{n+8080}`: the client's number, in a per-client value of the stack config. */
 const N_PLACEHOLDER = '\\{\\s*(n|\\d+\\s*\\+\\s*n|n\\s*\\+\\s*\\d+)\\s*\\}';
 const HOST_PLACEHOLDER = '\\{\\s*host\\s*\\}';
@@ -72,7 +72,8 @@ function tooShortPattern(minMs: number): string {
   return `^\\s*(${alts.join('|')})\\s*$`;
 }
 
-function durationSchema(min: number): Schema {
+/** A time span of at least `min` ms (and at most a timer's span), as a number of seconds or as text. */
+export function durationSchema(min: number): Schema {
   const text: Schema = { type: 'string', pattern: DURATION_PATTERN };
   if (min > 0) text.not = { pattern: tooShortPattern(min) };
   return { oneOf: [{ type: 'number', minimum: min / 1000, maximum: MAX_TIMER_MS / 1000 }, text] };

@@ -10,6 +10,7 @@ import { addressesClash, bindTarget, expandTemplate, formatAddress, MAX_CONFIG_B
 import { FORWARDABLE_SIGNALS, LOG_LEVELS, LOOPBACK_NETWORKS, minDurationOf, parseNetwork, parseRequestPath, sectionKeys, stackSectionKeys, STOP_SIGNALS, WRAPPER_CONFIG, yamlErrorsToReport } from '@zope-systemd/common';
 import { CHECK_KEYS, checksFor, generatedChecks, MAX_WRAPPER_CHECKS, parseChecks } from './check-config.js';
 import { command, describe, quotedDelta, Walker } from './yaml-reader.js';
+import { STACK_DURATIONS, type StackDurationKey } from './stack-durations.js';
 import { existingUnits, recycleUnitNames, reservedStackName } from './unit-names.js';
 import { checkListeners, HAPROXY_INSTALL_KEYS, HOST_KEYS, hostModels, hostNetworks, hostRef, parseClientHosts, parseHaproxyInstall, parseHosts, type HostDecl, type Listener } from './hosts.js';
 
@@ -43,6 +44,8 @@ function wrapperDefault(section: 'warmup' | 'stop', key: string): number {
   return (WRAPPER_CONFIG[section] as Record<string, { default?: unknown }>)[key]!.default as number;
 }
 /** The least duration (ms) of a wrapper key in the stack config (its `stack` rule where it has one). */
+/** One of the stack's own durations, held to its least value (stack-durations.ts). */
+const stackDuration = (w: Walker, node: Node | null, key: StackDurationKey) => w.duration(node, key, STACK_DURATIONS[key].min, STACK_DURATIONS[key].why);
 const stackMin = <S extends 'warmup' | 'warmup-url' | 'stop'>(section: S, key: keyof (typeof WRAPPER_CONFIG)[S]) => minDurationOf(WRAPPER_CONFIG[section][key] as never, true);
 /** The signals the stack config offers for clients.stop.signal and clients.signals.forward. */
 const FORWARD_SIGNALS: readonly string[] = FORWARDABLE_SIGNALS;
@@ -268,7 +271,7 @@ function memory(w: Walker, node: Node | null, where: string): MemoryLimits {
 function parseRecycle(w: Walker, node: Node, limits: MemoryLimits): StackModel['recycle'] {
   const m = w.map(node, 'clients.recycle', KEYS.recycle);
   if (!m) return undefined;
-  const out: NonNullable<StackModel['recycle']> = { everyMs: 600_000 };
+  const out: NonNullable<StackModel['recycle']> = { everyMs: STACK_DURATIONS['clients.recycle.every'].default };
   if (m.has('memory')) {
     const s = w.size(m.get('memory')!, 'clients.recycle.memory', false);
     const b = s && sizeBytes(s);
@@ -281,8 +284,8 @@ function parseRecycle(w: Walker, node: Node, limits: MemoryLimits): StackModel['
       }
     }
   }
-  if (m.has('max-age')) { const d = w.duration(m.get('max-age')!, 'clients.recycle.max-age', 60_000); if (d !== undefined) out.maxAgeMs = d; }
-  if (m.has('every')) out.everyMs = w.duration(m.get('every')!, 'clients.recycle.every', 10_000) ?? out.everyMs;
+  if (m.has('max-age')) { const d = stackDuration(w, m.get('max-age')!, 'clients.recycle.max-age'); if (d !== undefined) out.maxAgeMs = d; }
+  if (m.has('every')) out.everyMs = stackDuration(w, m.get('every')!, 'clients.recycle.every') ?? out.everyMs;
   if (!m.has('memory') && !m.has('max-age')) w.err(node, 'clients.recycle: give memory, max-age or both', 'e.g. recycle: { memory: 1.2G, max-age: 1d }');
   return out;
 }
@@ -316,7 +319,7 @@ function validate(w: Walker, root: Node | null, file: string): StackModel | unde
   const limits = readLimits(t);
   const { postgresql, pgCheck } = readPostgresql(t, placeDb);
   const { zeo, zeoCheck } = readZeo(t, { directory: install.directory, prefix: id.prefix, stackEnv, placeDb });
-  const watchdogMs = top.has('watchdog') ? w.duration(t.g('watchdog'), 'watchdog', 1000) : 60_000;
+  const watchdogMs = top.has('watchdog') ? stackDuration(w, t.g('watchdog'), 'watchdog') : STACK_DURATIONS.watchdog.default;
   const cm = w.map(t.g('clients'), 'clients', KEYS.clients, ['command', 'http', 'health']);
   const o = readClientOptions(t, cm, hostDecls);
   const generated = generatedChecks({ ...(zeoCheck ? { zeo: zeoCheck } : {}), ...(pgCheck ? { postgresql: pgCheck } : {}) });
@@ -481,7 +484,7 @@ function readZeo(t: Top, ctx: { directory: string | undefined; prefix: string; s
   const cmd = m.has('command') ? command(w, m.get('command')!, 'zeo.command', ctx.directory) : undefined;
   const address = m.has('address') ? w.address(m.get('address')!, 'zeo.address') : undefined;
   const mem = m.has('memory') ? memory(w, m.get('memory')!, 'zeo.memory') : {};
-  const readyTimeoutMs = m.has('ready-timeout') ? w.duration(m.get('ready-timeout')!, 'zeo.ready-timeout', 1000) : 300_000;
+  const readyTimeoutMs = m.has('ready-timeout') ? stackDuration(w, m.get('ready-timeout')!, 'zeo.ready-timeout') : STACK_DURATIONS['zeo.ready-timeout'].default;
   const env = m.has('environment') ? environment(w, m.get('environment')!, 'zeo.environment') : {};
   if (cmd && address) zeoAddressAgrees(w, m.get('command')!, cmd, address);
   const zeoHost = ctx.placeDb(m, 'zeo');
@@ -669,7 +672,7 @@ function claimPorts(t: Top, cm: Map<string, Node | null> | undefined, zeo: Stack
 
 function readHaproxy(t: Top, stack: string | undefined, threads: number | undefined, claim: Claim, hostDecls: HostDecl[] | undefined): StackModel['haproxy'] {
   const { w, top, g } = t;
-  const haproxy: StackModel['haproxy'] = { backend: stack ?? '', balance: 'leastconn', checkInterMs: 2000, serverStateFile: '/var/lib/haproxy/server-state' };
+  const haproxy: StackModel['haproxy'] = { backend: stack ?? '', balance: 'leastconn', checkInterMs: STACK_DURATIONS['haproxy.check-interval'].default, serverStateFile: '/var/lib/haproxy/server-state' };
   let backendNode: Node | null = g('stack');
   if (top.has('haproxy')) {
     const m = w.map(g('haproxy'), 'haproxy', KEYS.haproxy);
@@ -703,7 +706,7 @@ function readHaproxyOptions(w: Walker, m: Map<string, Node | null>, haproxy: Sta
   }
   if (m.has('balance')) haproxy.balance = w.enumOf(m.get('balance')!, 'haproxy.balance', BALANCE) ?? haproxy.balance;
   if (m.has('maxconn')) { const n = w.int(m.get('maxconn')!, 'haproxy.maxconn', 1, 100000); if (n !== undefined) haproxy.maxconn = n; }
-  if (m.has('check-interval')) haproxy.checkInterMs = w.duration(m.get('check-interval')!, 'haproxy.check-interval', 100) ?? haproxy.checkInterMs;
+  if (m.has('check-interval')) haproxy.checkInterMs = stackDuration(w, m.get('check-interval')!, 'haproxy.check-interval') ?? haproxy.checkInterMs;
 }
 
 function statsSocket(w: Walker, node: Node, key: 'haproxy.stats-socket' | 'haproxy.wrapper-socket'): string | undefined {

@@ -4,15 +4,22 @@
 // observability, warmup, stop, watchdog, signals, checks) and `log-level` come from the one description of
 // the wrapper configuration (@zope-systemd/common, wrapper-config.ts), read with each key's `stack` rule.
 // zunitgen's own parser (parse.ts) is the authority; a test holds both to the same good and bad configs.
-import { DURATION_PATTERN, wrapperKeySchema, wrapperRequiredKeys, wrapperSchemaDefs, type WrapperSchemaFlavour } from '@zope-systemd/common';
+import { durationSchema, formatTimeSpan, wrapperKeySchema, wrapperRequiredKeys, wrapperSchemaDefs, type WrapperSchemaFlavour } from '@zope-systemd/common';
+import { STACK_DURATIONS, type StackDurationKey } from './stack-durations.js';
 
 type Schema = Record<string, unknown>;
 
-/** The wrapper's defs in this schema are named wrapper-<section> (beside the stack's own `address`, `duration`, ...). */
+/** The wrapper's defs in this schema are named wrapper-<section> (beside the stack's own `address`, `size`, ...). */
 const STACK: WrapperSchemaFlavour = { tool: 'stack', prefix: 'wrapper-' };
 
 /** The wrapper's keys under `clients:`, in the order of KEYS.clients. */
 const CLIENT_WRAPPER_KEYS = ['http', 'health', 'observability', 'warmup', 'stop', 'watchdog', 'signals', 'checks'] as const;
+
+/** One of the stack's own durations: its least value and meaning from stack-durations.ts. */
+function stackDuration(key: StackDurationKey): Schema {
+  const d: { min: number; default?: number; doc: string } = STACK_DURATIONS[key];
+  return { ...durationSchema(d.min), description: `${d.doc}: a systemd time span (500ms, 30s, 2min, 1h 30min) or seconds, at least ${formatTimeSpan(d.min)}`, ...(d.default === undefined ? {} : { default: formatTimeSpan(d.default) }) };
+}
 
 /** The stack's own value types. */
 const STACK_DEFS: Record<string, Schema> = {
@@ -42,7 +49,6 @@ const STACK_DEFS: Record<string, Schema> = {
       "ssh-options": { "type": "object", "additionalProperties": { "oneOf": [ { "type": "string" }, { "type": "number" } ] }, "description": "ssh_config(5) options for this host, e.g. { Port: 2222 }" }
     }
   },
-  "duration": { "oneOf": [ { "type": "number", "minimum": 0 }, { "type": "string", "pattern": DURATION_PATTERN } ], "description": "systemd time span (500ms, 30s, 2min, 1h 30min, .5s, 2w) or seconds; at most 2147483647 ms (about 24.8 days)" },
   "size": { "oneOf": [ { "type": "integer", "minimum": 1 }, { "type": "string", "pattern": "^(\\d+(\\.\\d+)?\\s*[KMGTP]?|\\d+(\\.\\d+)?%|infinity)$" } ], "description": "bytes, with K/M/G/T/P (base 1024), a percentage, or infinity" },
   "command": {
     "oneOf": [
@@ -86,7 +92,7 @@ const STACK_TOP: Record<string, Schema> = {
       "command": { "$ref": "#/$defs/command" },
       "address": { "$ref": "#/$defs/address" },
       "memory": { "$ref": "#/$defs/memory" },
-      "ready-timeout": { "$ref": "#/$defs/duration" },
+      "ready-timeout": stackDuration('zeo.ready-timeout'),
       "host": { "$ref": "#/$defs/hostName", "description": "the host that runs ZEO (with hosts:)" },
       "environment": { "$ref": "#/$defs/environment" }
     }
@@ -109,8 +115,8 @@ const CLIENT_OWN: Record<string, Schema> = {
     "description": "zstack recycle, run by a generated timer: restart (drain first) at most one client over these thresholds",
     "properties": {
       "memory": { "$ref": "#/$defs/size", "description": "instance RSS above which a client is recycled; below memory.high and memory.max" },
-      "max-age": { "$ref": "#/$defs/duration", "description": "uptime above which a client is recycled" },
-      "every": { "$ref": "#/$defs/duration", "description": "how often the timer runs zstack recycle (default 10min)", "default": "10min" }
+      "max-age": stackDuration('clients.recycle.max-age'),
+      "every": stackDuration('clients.recycle.every')
     }
   }
 };
@@ -127,7 +133,7 @@ const STACK_REST: Record<string, Schema> = {
       "tasks-max": { "oneOf": [ { "type": "integer", "minimum": 1 }, { "type": "string", "pattern": "^(\\d+(\\.\\d+)?%|infinity)$" } ] }
     }
   },
-  "watchdog": { "$ref": "#/$defs/duration", "description": "WatchdogSec= of the clients", "default": "1min" },
+  "watchdog": stackDuration('watchdog'),
   "haproxy": {
     "type": "object", "additionalProperties": false,
     "properties": {
@@ -136,7 +142,7 @@ const STACK_REST: Record<string, Schema> = {
       "wrapper-socket": { "oneOf": [ { "$ref": "#/$defs/path" }, { "$ref": "#/$defs/address" } ], "description": "the Runtime API socket the wrappers use as the stack's user (level user suffices): default /run/haproxy/<backend>-wrappers.sock with a path stats-socket, the stats-socket itself with IP:port" },
       "balance": { "enum": ["leastconn", "roundrobin", "first", "source"] },
       "maxconn": { "type": "integer", "minimum": 1 },
-      "check-interval": { "$ref": "#/$defs/duration" },
+      "check-interval": stackDuration('haproxy.check-interval'),
       "frontend": { "$ref": "#/$defs/address", "description": "also write haproxy-<stack>-standalone.cfg, a complete configuration whose frontend listens here" },
       "server-state-file": { "$ref": "#/$defs/path", "description": "with frontend: where HAProxy reads the server states saved before a reload (default /var/lib/haproxy/server-state)" },
       "install": {

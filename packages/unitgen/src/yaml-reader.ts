@@ -5,7 +5,7 @@
 import { isMap, isScalar, isSeq, isAlias, type LineCounter, type Node, type Pair, type YAMLMap } from 'yaml';
 import { configIssue, type ConfigIssue } from './errors.js';
 import {
-  didYouMean, expandTemplate, MAX_VALUE_LENGTH, parseAddress, parseDuration, parseSize, q, unsafeText,
+  didYouMean, expandTemplate, formatDuration, MAX_VALUE_LENGTH, parseAddress, parseDuration, parseSize, q, unsafeText,
   type Address, type Result, type Size,
 } from './values.js';
 
@@ -97,11 +97,15 @@ export class Walker {
     return v;
   }
 
-  duration(node: Node | null, where: string, min = 0): number | undefined {
+  /** A time span of at least `min` ms; `why` (a value below it is a mistake because ...) goes into the fix. */
+  duration(node: Node | null, where: string, min = 0, why?: string): number | undefined {
     const v = this.scalar(node);
     if (typeof v === 'string' && unsafeText(v)) return this.str(node, where) as undefined;
     const ms = this.fromResult(node, where, parseDuration(v));
-    if (ms !== undefined && ms < min) { this.err(node, `${where}: must be at least ${min} ms, got ${q(v)}`); return undefined; }
+    if (ms !== undefined && ms < min) {
+      this.err(node, `${where}: must be at least ${formatDuration(min)}, got ${q(v)}`, `use ${formatDuration(min)} or more${why ? `: ${why}` : ''}`);
+      return undefined;
+    }
     return ms;
   }
 

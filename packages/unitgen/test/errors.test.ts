@@ -154,10 +154,33 @@ test('clients.checks: every error located at file:line:col, with a hint where on
     '19:51 clients.checks[5].address (client2): "127.0.0.1:65536": the port must be 1..65535, got 65536 | write host:port such as 127.0.0.1:8080 or [::1]:8080',
     '20:45 clients.checks[6].command: expected a list of arguments, got string "/usr/bin/test -w var" | write it as a list, as the wrapper does: [/usr/bin/test, -w, var]',
     '21:15 clients.checks[7].name: "root" is already used by clients.checks[0] | give every check its own name (an entry named like a generated check changes that check)',
-    '21:31 clients.checks[7].interval: must be at least 10 ms, got "5ms"',
+    '21:31 clients.checks[7].interval: must be at least 10ms, got "5ms" | use 10ms or more',
     '22:38 clients.checks[8].host: not a host name: "a b" | the Host: header to send, e.g. www.example.org or www.example.org:8080',
     '22:64 clients.checks[8].roles: expected one of startup, readiness, liveness, got "readyness" | did you mean "readiness"?',
     '23:31 clients.watchdog.database-grace: "soon" is not a time span | write a systemd time span such as 500ms, 30s, 2min, 1h 30min, or a number of seconds (units: us, ms, s, min, h, d, w, M, y)',
+  ]);
+});
+
+test('a stack duration below its least value: the value, file:line:col, the least value and why', () => {
+  const text = `stack: plone
+user: plone
+directory: /srv/plone
+zeo: { command: bin/zeoserver fg, address: 127.0.0.1:8100, ready-timeout: 500ms }
+clients:
+  count: 1
+  command: bin/client{n} console
+  http: 127.0.0.1:{8080+n}
+  health: 127.0.0.1:{9080+n}
+  recycle: { max-age: 30s, every: 5 }
+watchdog: 0.5
+haproxy: { backend: plone, check-interval: 99ms }
+`;
+  assert.deepEqual(issues(text).map((i) => `${i.line}:${i.col} ${i.message} | ${i.hint}`), [
+    '4:75 zeo.ready-timeout: must be at least 1s, got "500ms" | use 1s or more: ZEO is a Python process that opens its storage before it listens: less fails starts that were about to succeed',
+    '10:23 clients.recycle.max-age: must be at least 1min, got "30s" | use 1min or more: a client younger than that is still warming up: every run of the timer would restart one',
+    '10:35 clients.recycle.every: must be at least 10s, got 5 | use 10s or more: a run that recycles a client drains, stops and warms it up, which takes longer than that, and a run that finds the stack busy only skips: shorter adds load and journal lines, not recycling',
+    '11:11 watchdog: must be at least 1s, got 0.5 | use 1s or more: the wrapper pings at half of it, and a shorter one lets a pause of its event loop under load get a healthy instance killed',
+    '12:44 haproxy.check-interval: must be at least 100ms, got "99ms" | use 100ms or more: HAProxy would connect to every wrapper more than ten times a second for an answer that changes far less often',
   ]);
 });
 

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { ConfigError, KEYS, parseStack, stackConfigSchema } from '../src/index.js';
 import { FIXTURES, PKG, REPO } from './helpers.js';
+import { STACK_DURATIONS, type StackDurationKey } from '../src/stack-durations.js';
 import { validateSchema } from '../../../test/harness/json-schema.js';
 
 type Schema = Record<string, unknown>;
@@ -144,6 +145,25 @@ test('durations below their least value, as a number or as text in any unit, fai
     ['{ name: root, interval: 10s }', '{ name: root, interval: 0.01 }'],
     ['{ name: root, interval: 10s }', '{ name: root, interval: "5ms 5ms" }'],
   ]);
+});
+
+/** Where each of the stack's own durations goes into the example: [from, to with VALUE]. */
+const STACK_DURATION_EDITS: Record<StackDurationKey, readonly [string, string]> = {
+  watchdog: ['watchdog: 30s', 'watchdog: VALUE'],
+  'zeo.ready-timeout': ['  address: 127.0.0.1:8100', '  address: 127.0.0.1:8100\n  ready-timeout: VALUE'],
+  'clients.recycle.max-age': ['  threads: 2', '  threads: 2\n  recycle: { max-age: VALUE }'],
+  'clients.recycle.every': ['  threads: 2', '  threads: 2\n  recycle: { max-age: 1d, every: VALUE }'],
+  'haproxy.check-interval': ['haproxy: { backend: plone,', 'haproxy: { check-interval: VALUE, backend: plone,'],
+};
+
+test('the stack\'s own durations below their least value, as a number or as text in any unit, fail both; at it both accept', () => {
+  assert.deepEqual(Object.keys(STACK_DURATION_EDITS).sort(), Object.keys(STACK_DURATIONS).sort());
+  for (const [key, [from, to]] of Object.entries(STACK_DURATION_EDITS)) {
+    const { min } = STACK_DURATIONS[key as StackDurationKey];
+    const edits = (values: Array<string | number>) => values.map((v) => [from, to.replace('VALUE', String(v))] as const);
+    bothRefuse(EXAMPLE(), edits([`${min - 1}ms`, (min - 1) / 1000, `"${(min - 1) / 1000}"`, `${min * 1000 - 1}us`, `${min / 60_000 / 2}min`]));
+    bothAccept(EXAMPLE(), edits([`${min}ms`, min / 1000, `${min * 1000}us`]));
+  }
 });
 
 test('a key of another check type fails both; the keys of the type pass', () => {
