@@ -2,7 +2,7 @@
 // down, run as the operator runs it (the built CLI, as root, from the host). Also: without root it says so (77),
 // and a stack whose port is taken on this host is refused before anything boots (69).
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
@@ -15,10 +15,10 @@ import { opsSkipReason } from './fixtures/stack/stack.js';
 
 const CLI = path.join(REPO, 'packages/stack/dist/cli.js');
 
-function zstack(args: string[], opts: { uid?: number } = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+function zstack(args: string[], opts: { uid?: number; env?: NodeJS.ProcessEnv } = {}): Promise<{ code: number; stdout: string; stderr: string }> {
   const argv = opts.uid === undefined ? [BOX_NODE, CLI, ...args] : ['setpriv', `--reuid=${opts.uid}`, `--regid=${opts.uid}`, '--clear-groups', BOX_NODE, CLI, ...args];
   return new Promise((resolve) => {
-    const c = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
+    const c = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'], ...(opts.env ? { env: opts.env } : {}) });
     let stdout = ''; let stderr = '';
     c.stdout.setEncoding('utf8').on('data', (d: string) => { stdout += d; });
     c.stderr.setEncoding('utf8').on('data', (d: string) => { stderr += d; });
@@ -87,6 +87,29 @@ test('zstack try: a stack whose clients cannot start is a failed start, with eac
   assert.match(r.stdout, /-> the start failed: 2 of 3 units of stack trial not active \(trial-client1\.service, trial-client2\.service\)/);
   assert.doesNotMatch(r.stdout, /== status|== rollout/);
   assert.match(r.stdout, /the stack did not start/);
+  assert.match(r.stdout, /torn down/);
+});
+
+// HAProxy refusing to start ends the try (69) with what it said, once: in the error, not again at the end. What makes it
+// refuse here is a frontend on a port this test holds, added to the configuration try writes (a `haproxy` first in
+// PATH runs the real one with one more -f): a bind on a port already taken, as on a host where the port is in use.
+test('zstack try: HAProxy that cannot start is reported once, with its own messages, and everything is torn down', { skip: opsSkipReason(), timeout: 120_000 }, async (t) => {
+  const { file } = await stackFile(t);
+  const held = net.createServer().listen(0, '127.0.0.1');
+  t.after(() => { held.close(); });
+  await new Promise((r) => held.once('listening', r));
+  const port = (held.address() as net.AddressInfo).port;
+  const dir = path.dirname(file);
+  fs.writeFileSync(path.join(dir, 'taken.cfg'), `frontend taken\n  bind 127.0.0.1:${port}\n`);
+  const real = spawnSync('sh', ['-c', 'command -v haproxy'], { encoding: 'utf8' }).stdout.trim();
+  fs.mkdirSync(path.join(dir, 'bin'));
+  fs.writeFileSync(path.join(dir, 'bin/haproxy'), `#!/bin/sh\nexec ${real} "$@" -f ${dir}/taken.cfg\n`, { mode: 0o755 });
+  const r = await zstack(['try', file], { env: { ...process.env, PATH: `${dir}/bin:${process.env.PATH}` } });
+  assert.equal(r.code, 69, r.stdout + r.stderr);
+  assert.match(r.stderr, /HAProxy did not start with the generated backend \(exit \d+\):\n( {2}haproxy: .*\n)* {2}haproxy: .*cannot bind socket/);
+  const said = `${r.stdout}${r.stderr}`.match(/haproxy: .*cannot bind socket.*/g) ?? [];
+  assert.equal(said.length, 1, r.stdout + r.stderr);
+  assert.doesNotMatch(r.stdout, /== HAProxy's own messages/);
   assert.match(r.stdout, /torn down/);
 });
 

@@ -63,6 +63,17 @@ function haproxyConfig(backendSnippet: string, socket: string, frontendPort: num
     `  default_backend ${backend}`, '', backendSnippet, ''].join('\n');
 }
 
+/** HAProxy's configuration for the try, in `dir`: the generated backend behind a frontend on a free port. */
+async function writeHaproxyConfig(dir: string, files: ReadonlyArray<{ name: string; content: string }>, stack: StackRef): Promise<{ hcfg: string; socket: string; front: number }> {
+  const socket = path.join(dir, 'haproxy.sock');
+  const snippet = files.find((f) => f.name === `haproxy-${stack.model.prefix}.cfg`) ?? files.find((f) => f.name.startsWith('haproxy-') && !f.name.includes('httpchk'));
+  if (!snippet) throw new StackError('EINTERNAL', 'zunitgen rendered no HAProxy backend');
+  const front = await freePort();
+  const hcfg = path.join(dir, 'haproxy.cfg');
+  fs.writeFileSync(hcfg, haproxyConfig(snippet.content, socket, front, stack.model.haproxy.backend));
+  return { hcfg, socket, front };
+}
+
 async function freePort(): Promise<number> {
   return await new Promise((resolve, reject) => {
     const s = net.createServer().once('error', reject).listen(0, '127.0.0.1', () => {
@@ -74,15 +85,35 @@ async function freePort(): Promise<number> {
 
 const indent = (text: string): string => text.trimEnd().split('\n').map((l) => `  haproxy: ${l}`).join('\n');
 
+/** What HAProxy writes to stderr, each part shown once: in the error of a start that failed, or at the end. */
+class HaproxyMessages {
+  private text = '';
+  private shown = 0;
+  /** Resolves when HAProxy's stderr has ended: all it said is in. */
+  readonly ended: Promise<void>;
+  constructor(hx: ChildProcess) {
+    hx.stderr!.setEncoding('utf8').on('data', (d: string) => { this.text += d; });
+    this.ended = new Promise((resolve) => hx.stderr!.once('close', resolve));
+  }
+  /** What has not been shown yet; from now on it counts as shown. */
+  unshown(): string {
+    const s = this.text.slice(this.shown);
+    this.shown = this.text.length;
+    return s;
+  }
+}
+
 /** Resolves once HAProxy answers on its stats socket; HAProxy exiting or never answering is the end of the try. */
-async function haproxyAnswers(hx: ChildProcess, socket: string, said: () => string): Promise<void> {
+async function haproxyAnswers(hx: ChildProcess, socket: string, said: HaproxyMessages): Promise<void> {
   for (let i = 0; i < 200; i++) {
     if (hx.exitCode !== null || hx.signalCode !== null) break;
     if (await runtimeCommand(socket, 'show info', { timeoutMs: 500 }).then(() => true, () => false)) return;
     await sleep(50);
   }
-  throw new StackError('EUNAVAILABLE', `HAProxy did not start with the generated backend${hx.exitCode !== null ? ` (exit ${hx.exitCode})` : ''}:\n${indent(said() || '(it said nothing)')}`,
-    { hint: 'haproxy -c -f on the generated haproxy-<stack>.cfg (zunitgen generate) shows the same' });
+  // HAProxy gone: its last words may still be in the pipe (a second at most: nothing else holds it open).
+  if (hx.exitCode !== null || hx.signalCode !== null) await Promise.race([said.ended, sleep(1000)]);
+  throw new StackError('EUNAVAILABLE', `HAProxy did not start with the generated backend${hx.exitCode !== null ? ` (exit ${hx.exitCode})` : ''}:\n${indent(said.unshown() || '(it said nothing)')}`,
+    { hint: 'a configuration problem shows with haproxy -c -f on the generated haproxy-<stack>.cfg (zunitgen generate); "cannot bind socket" is a port in use on this host' });
 }
 
 /**
@@ -145,7 +176,7 @@ export async function tryStack(file: string): Promise<number> {
   let b: BoxLike | undefined;
   let hx: ChildProcess | undefined;
   let failed = 0;
-  let haproxySaid = '';
+  let haproxySaid: HaproxyMessages | undefined;
   let started = false;
   const cli = fileURLToPath(new URL('./cli.js', import.meta.url));
   try {
@@ -159,15 +190,10 @@ export async function tryStack(file: string): Promise<number> {
     for (const f of files) await b.exec(['sh', '-c', 'cat > "$1"', 'sh', `/etc/systemd/system/${f.name}`], { input: f.content });
     await b.exec(['systemctl', 'daemon-reload']);
     say(`== generated ${files.length} files: ${files.map((f) => f.name).join(' ')}`);
-    const socket = path.join(b.shared, 'haproxy.sock');
-    const snippet = files.find((f) => f.name === `haproxy-${stack.model.prefix}.cfg`) ?? files.find((f) => f.name.startsWith('haproxy-') && !f.name.includes('httpchk'));
-    if (!snippet) throw new StackError('EINTERNAL', 'zunitgen rendered no HAProxy backend');
-    const front = await freePort();
-    const hcfg = path.join(b.shared, 'haproxy.cfg');
-    fs.writeFileSync(hcfg, haproxyConfig(snippet.content, socket, front, stack.model.haproxy.backend));
+    const { hcfg, socket, front } = await writeHaproxyConfig(b.shared, files, stack);
     hx = spawn('haproxy', ['-db', '-f', hcfg], { stdio: ['ignore', 'ignore', 'pipe'] });
-    hx.stderr!.setEncoding('utf8').on('data', (d: string) => { haproxySaid += d; });
-    await haproxyAnswers(hx, socket, () => haproxySaid);
+    haproxySaid = new HaproxyMessages(hx);
+    await haproxyAnswers(hx, socket, haproxySaid);
     say(`== HAProxy with the generated backend, frontend 127.0.0.1:${front}, stats socket ${socket}`);
 
     // Each step's output as it came: the progress lines (stderr) and the summaries (stdout) in one stream, in order.
@@ -195,7 +221,8 @@ export async function tryStack(file: string): Promise<number> {
     await step('stop', zs('stop', cfg), budget);
   } finally {
     if (hx && hx.exitCode === null && hx.signalCode === null) { hx.kill('SIGTERM'); await new Promise((r) => hx!.once('exit', r)); }
-    if (haproxySaid.trim()) say(`\n== HAProxy's own messages\n${indent(haproxySaid)}`);
+    const unshown = haproxySaid?.unshown() ?? '';
+    if (unshown.trim()) say(`\n== HAProxy's own messages\n${indent(unshown)}`);
     await b?.down();
     say('\n== torn down: the disposable systemd, its processes and HAProxy are gone');
   }
