@@ -1,7 +1,7 @@
 // How zstack tells that a wrapper is in its own stop drain, and cuts it short, against a real znotify (the built
 // executable) supervising a real HTTP instance: the wrapper's /health `phase` (or, without a health HTTP
 // listener, its agent's `drain`), never the wording of its STATUS=. The signal goes through LocalSystemd's own
-// by-pid, same-cgroup check.
+// by-pid, same-cgroup check. A client of another host whose health is on loopback is not asked at all.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
@@ -62,7 +62,15 @@ test('a wrapper in its own drain: seen through /health or the agent, cut by a se
   assert.equal(await cutWrapperDrain(systemd, client, props('active')), false, 'not while systemd does not stop the unit');
   assert.equal(await phase(httpPort), 'draining', 'no signal went out');
 
-  assert.equal(await cutWrapperDrain(systemd, client, props('deactivating')), true);
+  // A client of another host whose health is on loopback: what answers on that port here is not its wrapper (here it
+  // is this draining one), so it is not read, and nothing is signalled: that wrapper's drain runs its course.
+  const elsewhere = { ...client, host: 'app2', hostAddress: '192.0.2.7' } as ClientRef;
+  assert.equal(await cutWrapperDrain(systemd, elsewhere, props('deactivating')), false, 'read the loopback of another host');
+  assert.equal(await phase(httpPort), 'draining', 'no signal went out');
+
+  // The same client on a host that is this machine (a loopback host address, as the hosts of the e2e tests have) is read and cut.
+  const here = { ...client, host: 'app1', hostAddress: '127.0.0.1' } as ClientRef;
+  assert.equal(await cutWrapperDrain(systemd, here, props('deactivating')), true);
   assert.equal(await exited, 0, output);
   assert.match(output, /sending the stop signal/);
 });
