@@ -84,13 +84,18 @@ test('66 with the path and the fix, never a raw errno, for every other path zuni
   }
 });
 
-test('zstack --run-dir that cannot be a directory: the path, why in words and the fix, before anything is asked', () => {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'exit-codes-'));
-  const file = path.join(dir, 'a-file');
+/** A path `name` below a regular file (.../a-file/name): no directory can be made there (ENOTDIR). */
+function pathBelowAFile(name: string): string {
+  const file = path.join(mkdtempSync(path.join(os.tmpdir(), 'exit-codes-')), 'a-file');
   writeFileSync(file, '');
-  const r = run(ZSTACK, ['--run-dir', path.join(file, 'run'), 'rollout', path.join(REPO_ROOT, 'examples/stack/plone.yaml')]);
+  return path.join(file, name);
+}
+
+test('zstack --run-dir that cannot be a directory: the path, why in words and the fix, before anything is asked', () => {
+  const runDir = pathBelowAFile('run');
+  const r = run(ZSTACK, ['--run-dir', runDir, 'rollout', path.join(REPO_ROOT, 'examples/stack/plone.yaml')]);
   assert.equal(r.status, 69, r.stderr);
-  assert.equal(r.stderr, `zstack: cannot create the lock directory ${path.join(file, 'run')}: a component of the path is a file, not a directory (ENOTDIR)\n`
+  assert.equal(r.stderr, `zstack: cannot create the lock directory ${runDir}: a component of the path is a file, not a directory (ENOTDIR)\n`
     + '  hint: pass --run-dir a directory (or a path where one can be created) on a writable file system\n');
 });
 
@@ -123,10 +128,7 @@ test('generated client units end the restart loop on 64, 66 and 78: each status 
 });
 
 test('73 when zunitgen cannot write its output; nothing is written', () => {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'exit-codes-'));
-  const file = path.join(dir, 'a-file');
-  writeFileSync(file, '');
-  const r = run(ZUNITGEN, ['generate', path.join(REPO_ROOT, 'examples/stack/plone.yaml'), '--out', path.join(file, 'units')]);
+  const r = run(ZUNITGEN, ['generate', path.join(REPO_ROOT, 'examples/stack/plone.yaml'), '--out', pathBelowAFile('units')]);
   assert.equal(r.status, 73, r.stderr);
   assert.match(r.stderr, /^zunitgen: .*a-file\/units: .*\(ENOTDIR\)/);
 });

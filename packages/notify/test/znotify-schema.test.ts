@@ -48,12 +48,18 @@ test('the example and every config zunitgen writes validate against the schema a
   }
 });
 
+/** The example with each [from, to] edit made in turn (each `from` must be in it): the edit's `to` and the text. */
+function editedExample(edits: ReadonlyArray<readonly [string, string]>): Array<{ to: string; text: string }> {
+  const base = readFileSync(EXAMPLE, 'utf8');
+  return edits.map(([from, to]) => {
+    assert.ok(base.includes(from), from);
+    return { to, text: base.replace(from, to) };
+  });
+}
+
 /** Each [from, to] edit of the example must be refused by both. */
 function bothRefuse(mutations: ReadonlyArray<readonly [string, string]>): void {
-  const base = readFileSync(EXAMPLE, 'utf8');
-  for (const [from, to] of mutations) {
-    assert.ok(base.includes(from), from);
-    const text = base.replace(from, to);
+  for (const { to, text } of editedExample(mutations)) {
     assert.notDeepEqual(validateSchema(schema, parseYaml(text)), [], `schema accepted: ${to}`);
     assert.throws(() => parseConfig(text, 'c.yaml'), ConfigError, `znotify accepted: ${to}`);
   }
@@ -61,10 +67,7 @@ function bothRefuse(mutations: ReadonlyArray<readonly [string, string]>): void {
 
 /** Each [from, to] edit of the example must be accepted by both. */
 function bothAccept(edits: ReadonlyArray<readonly [string, string]>): void {
-  const base = readFileSync(EXAMPLE, 'utf8');
-  for (const [from, to] of edits) {
-    assert.ok(base.includes(from), from);
-    const text = base.replace(from, to);
+  for (const { to, text } of editedExample(edits)) {
     assert.deepEqual(validateSchema(schema, parseYaml(text)), [], `schema refused: ${to}`);
     parseConfig(text, 'c.yaml');
   }
