@@ -15,7 +15,7 @@ export {
 } from './haproxy-runtime.js';
 export {
   CHECK_KEYS, CHECK_ROLES, CHECK_TYPES, checkKeys, commonCheckKeys, DEFAULT_ROLES, FORWARDABLE_SIGNALS, HAPROXY_ID_RULE, HAPROXY_ID_TEXT, MAX_CHECKS,
-  MAX_WARMUP_URLS, minDurationOf, NAME_RULE, NAME_RULE_TEXT, sectionKeys, STACK_CHECK_KEYS, stackSectionKeys, STACK_DUMP_MODES, stackValueOf, STOP_SIGNALS, WRAPPER_CONFIG,
+  MAX_WARMUP_URLS, durationFloorOf, NAME_RULE, NAME_RULE_TEXT, sectionKeys, STACK_CHECK_KEYS, stackSectionKeys, STACK_DUMP_MODES, stackValueOf, STOP_SIGNALS, WRAPPER_CONFIG,
   type CheckKey, type CheckRole, type CheckType, type StackRule, type WrapperKey, type WrapperSection, type WrapperSectionName, type WrapperValue,
 } from './wrapper-config.js';
 export { durationSchema, wrapperKeySchema, wrapperRequiredKeys, wrapperSchemaDefs, znotifyConfigSchema, type WrapperSchemaFlavour } from './wrapper-schema.js';

@@ -32,7 +32,8 @@ export const STOP_SIGNALS = ['SIGTERM', 'SIGINT', 'SIGQUIT', 'SIGHUP', 'SIGUSR1'
 
 /** The type of a value, with its limits. */
 export type WrapperValue =
-  | { kind: 'duration'; min?: number }
+  /** `min`: the least value (ms); `why`: why a shorter one can only be a mistake (the error's fix says it). */
+  | { kind: 'duration'; min?: number; why?: string }
   | { kind: 'integer'; min: number; max: number }
   | { kind: 'boolean' }
   | { kind: 'enum'; values: readonly string[] }
@@ -89,7 +90,7 @@ export const MAX_CHECKS = 64;
 export const MAX_WARMUP_URLS = 64;
 
 const key = (value: WrapperValue, field: string, doc: string, more: Partial<WrapperKey> = {}): WrapperKey => ({ value, field, doc, ...more });
-const duration = (min?: number): WrapperValue => (min === undefined ? { kind: 'duration' } : { kind: 'duration', min });
+const duration = (min?: number, why?: string): WrapperValue => (min === undefined ? { kind: 'duration' } : { kind: 'duration', min, ...(why ? { why } : {}) });
 /** A listener or server address in the stack config: an IP literal, per client. */
 const CLIENT_ADDRESS: StackRule = { value: { kind: 'address', ipOnly: true }, placeholders: 'n+host' };
 
@@ -112,9 +113,9 @@ export const WRAPPER_CONFIG = {
     log: key({ kind: 'section' }, 'log', 'the wrapper\'s log'),
   },
   warmup: {
-    // zunitgen writes the budget into TimeoutStartSec= too: whole seconds.
-    budget: key(duration(1), 'budgetMs', 'total time for warm-up and startup checks', { default: 600_000, stack: { value: duration(1000) } }),
-    interval: key(duration(10), 'intervalMs', 'pause before retrying a URL that failed', { default: 1000 }),
+    // zunitgen writes the budget into TimeoutStartSec= too, in whole seconds: the same least value serves both.
+    budget: key(duration(1000, 'the instance must start and answer within it, and none answers sooner: an empty Zope 5 answers / about 0.7 s after it starts, a real site far later'), 'budgetMs', 'total time for warm-up and startup checks', { default: 600_000 }),
+    interval: key(duration(10, 'a URL that fails at once (connection refused while the instance starts) would be asked again with no pause, keeping the wrapper busy for nothing'), 'intervalMs', 'pause before retrying a URL that failed', { default: 1000 }),
     urls: key({ kind: 'list', of: 'warmup-url', min: 1, max: MAX_WARMUP_URLS, itemShorthand: 'path' }, 'urls', 'URLs requested in order, each until it passes', { defaultText: '[{path: /}]', stack: { value: { kind: 'list', of: 'warmup-url', min: 0, max: MAX_WARMUP_URLS, itemShorthand: 'path' } } }),
     slot: key({ kind: 'text', rule: 'absolute-path' }, 'slot', 'a lock file: the wrappers that name the same one start and warm up their instances one at a time', { stack: { generated: true } }),
   },
@@ -123,7 +124,7 @@ export const WRAPPER_CONFIG = {
     host: key({ kind: 'text', rule: 'host-header' }, 'host', 'Host: header to send'),
     status: key({ kind: 'integer', min: 100, max: 599 }, 'status', 'expected status', { default: 200 }),
     text: key({ kind: 'text' }, 'text', 'text the body must contain'),
-    timeout: key(duration(1), 'timeoutMs', 'per request', { default: 60_000 }),
+    timeout: key(duration(1, 'it is how long a request may take: less gives up on every request before it is answered'), 'timeoutMs', 'per request', { default: 60_000 }),
   },
   health: {
     agent: key({ kind: 'address', zeroPort: true }, 'agent', 'HAProxy agent-check listener (socket-activated: FileDescriptorName=agent)', { stack: { ...CLIENT_ADDRESS, required: true } }),
@@ -139,7 +140,7 @@ export const WRAPPER_CONFIG = {
     drain: key(duration(), 'drainMs', 'the longest time between reporting drain and the stop signal', { default: 10_000 }),
     signal: key({ kind: 'signal' }, 'signal', 'the instance\'s stop signal', { default: 'SIGTERM', stack: { value: { kind: 'enum', values: STOP_SIGNALS } } }),
     // zunitgen writes the timeout into TimeoutStopSec= too: whole seconds.
-    timeout: key(duration(1), 'timeoutMs', 'SIGKILL after this', { default: 60_000, stack: { value: duration(1000) } }),
+    timeout: key(duration(1, 'it is how long the instance has to exit after the stop signal: less is SIGKILL at once'), 'timeoutMs', 'SIGKILL after this', { default: 60_000, stack: { value: duration(1000, 'zunitgen writes it, with stop.drain, into TimeoutStopSec= in whole seconds') } }),
   },
   signals: {
     forward: key({ kind: 'signal-list' }, 'forward', 'signals passed on to the instance', { default: [], stack: { value: { kind: 'enum-list', values: FORWARDABLE_SIGNALS } } }),
@@ -169,8 +170,8 @@ export const CHECK_KEYS: Readonly<Record<string, CheckKey>> = {
   name: key({ kind: 'text', rule: 'name' }, 'name', 'unique; in #reason, STATUS=, logs and metrics', { defaultText: 'the type', stack: { required: true } }),
   // An entry named like a generated check keeps that check's type unless it gives one.
   type: key({ kind: 'enum', values: CHECK_TYPES }, 'type', 'what is checked', { required: true, stack: { required: false } }),
-  interval: key(duration(10), 'intervalMs', 'start to start', { default: 5000 }),
-  timeout: key(duration(1), 'timeoutMs', 'per run', { default: 2000 }),
+  interval: key(duration(10, 'shorter runs the check back to back, keeping the wrapper and the instance busy with checks'), 'intervalMs', 'start to start', { default: 5000 }),
+  timeout: key(duration(1, 'it is how long a run may take: less fails every run before it is answered'), 'timeoutMs', 'per run', { default: 2000 }),
   'failure-threshold': key({ kind: 'integer', min: 1, max: 1000 }, 'failureThreshold', 'consecutive failures that turn a passing check failing', { default: 3 }),
   'success-threshold': key({ kind: 'integer', min: 1, max: 1000 }, 'successThreshold', 'consecutive successes that turn a failing check passing', { default: 1 }),
   roles: key({ kind: 'roles' }, 'roles', 'any of startup, readiness, liveness', { defaultText: 'by type' }),
@@ -194,10 +195,10 @@ export function stackValueOf(k: WrapperKey): WrapperValue {
   return k.stack?.value ?? k.value;
 }
 
-/** The least duration (ms) of a key (0 when none), in the stack config (`stack`) or in the wrapper's file. */
-export function minDurationOf(k: WrapperKey, stack = false): number {
+/** The least duration (ms) of a key (0 when none) and why, in the stack config (`stack`) or in the wrapper's file. */
+export function durationFloorOf(k: WrapperKey, stack = false): { min: number; why?: string } {
   const v = stack ? stackValueOf(k) : k.value;
-  return v.kind === 'duration' ? v.min ?? 0 : 0;
+  return v.kind === 'duration' && v.min !== undefined ? { min: v.min, ...(v.why ? { why: v.why } : {}) } : { min: 0 };
 }
 
 /** The roles of a check that does not list its own. Databases: startup and readiness, never liveness by default. */

@@ -192,6 +192,17 @@ stop:
   assert.match(lines[4]!, /^c\.yaml:12:11: stop\.signal: "SIGTREM" is not a signal name; did you mean SIGTERM\?/);
 });
 
+test('a duration below its least value: the value, file:line:col, the least value and why a shorter one is a mistake', () => {
+  const lines = problems('name: client1\ncommand: [x]\nwarmup: { budget: "1.84msec 0.50us", interval: 5ms }\nchecks: [{ name: root, type: http, timeout: 0 }]\n');
+  assert.deepEqual(lines, [
+    'c.yaml:3:19: warmup.budget: "1.84msec 0.50us" is too short (at least 1s); use 1s or more: the instance must start and answer within it, and none answers sooner: an empty Zope 5 answers / about 0.7 s after it starts, a real site far later',
+    'c.yaml:3:48: warmup.interval: "5ms" is too short (at least 10ms); use 10ms or more: a URL that fails at once (connection refused while the instance starts) would be asked again with no pause, keeping the wrapper busy for nothing',
+    'c.yaml:4:45: checks[0].timeout: 0 is too short (at least 1ms); use 1ms or more: it is how long a run may take: less fails every run before it is answered',
+  ]);
+  // At the least value, in any spelling, it is taken.
+  assert.equal(parseConfig('name: client1\ncommand: [x]\nwarmup: { budget: "999ms 1000us" }\n', 'c.yaml').warmup.budgetMs, 1000);
+});
+
 test('unknown top-level keys, bad types, duplicates, strings for argv', () => {
   const lines = problems(`name: client1
 command: /srv/plone/bin/client1 console

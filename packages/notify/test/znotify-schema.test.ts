@@ -107,6 +107,8 @@ test('durations below their least value, as a number or as text in any unit, fai
     ['    timeout: 2s', '    timeout: 0.9 ms'],
     ['      timeout: 10s', '      timeout: 0s'],
     ['  budget: 10min', '  budget: 0us'],
+    ['  budget: 10min', '  budget: 0.001'],    // no instance answers sooner than a second: at least 1 s
+    ['  budget: 10min', '  budget: 999ms'],
     ['  timeout: 60s', '  timeout: 0'],
   ]);
   bothAccept([
@@ -115,7 +117,8 @@ test('durations below their least value, as a number or as text in any unit, fai
     ['  interval: 1s', '  interval: "5ms 5ms"'],
     ['    timeout: 2s', '    timeout: 1ms'],
     ['    timeout: 2s', '    timeout: 1000us'],
-    ['  budget: 10min', '  budget: 0.001'],
+    ['  budget: 10min', '  budget: 1'],
+    ['  budget: 10min', '  budget: 1000000us'],
   ]);
 });
 
@@ -145,7 +148,7 @@ test('a duration of one component is refused by a schema only when it is below t
   const defs = schema.$defs as Record<string, Schema>;
   const stack = wrapperSchemaDefs({ tool: 'stack', prefix: '' });
   const durationOf = (d: Schema, key: string) => ({ ...(d.properties as Record<string, Schema>)[key]!, description: undefined });
-  const cases: Array<[Schema, number]> = [[durationOf(defs.check!, 'interval'), 10], [durationOf(defs.stop!, 'timeout'), 1], [durationOf(stack.warmup!, 'budget'), 1000]];
+  const cases: Array<[Schema, number]> = [[durationOf(defs.check!, 'interval'), 10], [durationOf(defs.stop!, 'timeout'), 1], [durationOf(defs.warmup!, 'budget'), 1000], [durationOf(stack.warmup!, 'budget'), 1000]];
   const units = ['', 'us', 'usec', 'ms', 'msec', 's', 'sec', 'seconds', 'm', 'min', 'h', 'hr', 'd', 'w', 'M', 'y'];
   // Exact units (the least value is a whole or decimal number in them): schema and wrapper agree both ways.
   const exact = new Set(['', 'us', 'usec', 'ms', 'msec', 's', 'sec', 'seconds']);

@@ -13,7 +13,7 @@
 
 import { isSeq, type Node, type YAMLMap } from 'yaml';
 import type { CheckModel, CheckRole, CheckType } from './model.js';
-import { CHECK_KEYS as WRAPPER_CHECK_KEYS, CHECK_ROLES, CHECK_TYPES, commonCheckKeys, NAME_RULE, NAME_RULE_TEXT, parseRequestPath, STACK_CHECK_KEYS, type WrapperValue } from '@zope-systemd/common';
+import { CHECK_KEYS as WRAPPER_CHECK_KEYS, CHECK_ROLES, CHECK_TYPES, commonCheckKeys, durationFloorOf, NAME_RULE, NAME_RULE_TEXT, parseRequestPath, STACK_CHECK_KEYS, type WrapperValue } from '@zope-systemd/common';
 import { didYouMean, expandTemplate, hasPlaceholder, isHostHeader, parseAddress, q, type Address } from './values.js';
 import { command, describe, quotedDelta, type Walker } from './yaml-reader.js';
 
@@ -33,7 +33,8 @@ export const CHECK_KEYS: readonly string[] = [...COMMON_KEYS, ...Object.keys(WRA
 function limitOf(key: string): WrapperValue {
   return WRAPPER_CHECK_KEYS[key]!.value;
 }
-const minOf = (key: string) => (limitOf(key) as { min?: number }).min ?? 0;
+/** The least duration of a check key and why (the wrapper's; the stack config offers check durations as they are). */
+const floorOf = (key: string) => durationFloorOf(WRAPPER_CHECK_KEYS[key]!, true);
 const rangeOf = (key: string) => limitOf(key) as { min: number; max: number };
 
 /**
@@ -155,7 +156,7 @@ function parseEntry(w: Walker, item: Node | null, where: string, generated: read
 
   const fixed: Entry['fixed'] = {};
   const set = (key: string, value: unknown) => { (fixed as Record<string, unknown>)[WRAPPER_CHECK_KEYS[key]!.field] = value; };
-  for (const key of ['interval', 'timeout', 'grace', 'ruok-every']) if (has(key)) set(key, w.duration(get(key), `${where}.${key}`, minOf(key)));
+  for (const key of ['interval', 'timeout', 'grace', 'ruok-every']) if (has(key)) set(key, w.duration(get(key), `${where}.${key}`, floorOf(key).min, floorOf(key).why));
   for (const key of ['failure-threshold', 'success-threshold', 'status']) if (has(key)) set(key, w.int(get(key), `${where}.${key}`, rangeOf(key).min, rangeOf(key).max));
   if (has('roles')) fixed.roles = roles(w, get('roles'), `${where}.roles`);
   if (has('text')) fixed.text = w.str(get('text'), `${where}.text`);

@@ -7,7 +7,7 @@ import { ConfigError, configIssue } from './errors.js';
 import { invalidUnitName, systemdEscape, UNIT_NAME_MAX } from './escape.js';
 import type { CheckModel, ClientModel, MemoryLimits, StackModel, WarmupUrl } from './model.js';
 import { addressesClash, bindTarget, expandTemplate, formatAddress, MAX_CONFIG_BYTES, isHostHeader, parseAddress, q, sizeBytes, type Address } from './values.js';
-import { FORWARDABLE_SIGNALS, LOG_LEVELS, LOOPBACK_NETWORKS, minDurationOf, parseNetwork, parseRequestPath, sectionKeys, stackSectionKeys, STOP_SIGNALS, WRAPPER_CONFIG, yamlErrorsToReport } from '@zope-systemd/common';
+import { FORWARDABLE_SIGNALS, LOG_LEVELS, LOOPBACK_NETWORKS, durationFloorOf, parseNetwork, parseRequestPath, sectionKeys, stackSectionKeys, STOP_SIGNALS, WRAPPER_CONFIG, yamlErrorsToReport } from '@zope-systemd/common';
 import { CHECK_KEYS, checksFor, generatedChecks, MAX_WRAPPER_CHECKS, parseChecks } from './check-config.js';
 import { command, describe, quotedDelta, Walker } from './yaml-reader.js';
 import { STACK_DURATIONS, type StackDurationKey } from './stack-durations.js';
@@ -43,10 +43,13 @@ export const KEYS = {
 function wrapperDefault(section: 'warmup' | 'stop', key: string): number {
   return (WRAPPER_CONFIG[section] as Record<string, { default?: unknown }>)[key]!.default as number;
 }
-/** The least duration (ms) of a wrapper key in the stack config (its `stack` rule where it has one). */
 /** One of the stack's own durations, held to its least value (stack-durations.ts). */
 const stackDuration = (w: Walker, node: Node | null, key: StackDurationKey) => w.duration(node, key, STACK_DURATIONS[key].min, STACK_DURATIONS[key].why);
-const stackMin = <S extends 'warmup' | 'warmup-url' | 'stop'>(section: S, key: keyof (typeof WRAPPER_CONFIG)[S]) => minDurationOf(WRAPPER_CONFIG[section][key] as never, true);
+/** A wrapper key's duration in the stack config, held to its least value there (its `stack` rule where it has one). */
+function wrapperDuration<S extends 'warmup' | 'warmup-url' | 'stop'>(w: Walker, node: Node | null, where: string, section: S, key: keyof (typeof WRAPPER_CONFIG)[S]): number | undefined {
+  const { min, why } = durationFloorOf(WRAPPER_CONFIG[section][key] as never, true);
+  return w.duration(node, where, min, why);
+}
 /** The signals the stack config offers for clients.stop.signal and clients.signals.forward. */
 const FORWARD_SIGNALS: readonly string[] = FORWARDABLE_SIGNALS;
 const BALANCE = ['leastconn', 'roundrobin', 'first', 'source'];
@@ -522,7 +525,7 @@ function readClientOptions(t: Top, cm: Map<string, Node | null> | undefined, hos
 function readClientStop(w: Walker, node: Node, stop: StackModel['stop']): void {
   const m = w.map(node, 'clients.stop', KEYS.stop);
   if (m?.has('drain')) stop.drainMs = w.duration(m.get('drain')!, 'clients.stop.drain') ?? stop.drainMs;
-  if (m?.has('timeout')) stop.timeoutMs = w.duration(m.get('timeout')!, 'clients.stop.timeout', stackMin('stop', 'timeout')) ?? stop.timeoutMs;
+  if (m?.has('timeout')) stop.timeoutMs = wrapperDuration(w, m.get('timeout')!, 'clients.stop.timeout', 'stop', 'timeout') ?? stop.timeoutMs;
   if (m?.has('signal')) stop.signal = w.enumOf(m.get('signal')!, 'clients.stop.signal', STOP_SIGNALS) ?? stop.signal;
 }
 
@@ -816,8 +819,8 @@ function parseWarmup(w: Walker, node: Node | null, out: StackModel['warmup']): v
   if (isMap(node)) {
     const m = w.map(node, 'clients.warmup', KEYS.warmup);
     if (!m) return;
-    if (m.has('budget')) out.budgetMs = w.duration(m.get('budget')!, 'clients.warmup.budget', stackMin('warmup', 'budget')) ?? out.budgetMs;
-    if (m.has('interval')) out.intervalMs = w.duration(m.get('interval')!, 'clients.warmup.interval', stackMin('warmup', 'interval')) ?? out.intervalMs;
+    if (m.has('budget')) out.budgetMs = wrapperDuration(w, m.get('budget')!, 'clients.warmup.budget', 'warmup', 'budget') ?? out.budgetMs;
+    if (m.has('interval')) out.intervalMs = wrapperDuration(w, m.get('interval')!, 'clients.warmup.interval', 'warmup', 'interval') ?? out.intervalMs;
     urlsNode = m.get('urls') ?? null;
     if (!m.has('urls')) return;
   }
@@ -840,7 +843,7 @@ function parseWarmup(w: Walker, node: Node | null, out: StackModel['warmup']): v
       }
       if (m.has('status')) u.status = w.int(m.get('status')!, 'clients.warmup.urls[].status', URL_STATUS.min, URL_STATUS.max) ?? 200;
       if (m.has('text')) { const t = w.str(m.get('text')!, 'clients.warmup.urls[].text'); if (t !== undefined) u.text = t; }
-      if (m.has('timeout')) { const d = w.duration(m.get('timeout')!, 'clients.warmup.urls[].timeout', stackMin('warmup-url', 'timeout')); if (d !== undefined) u.timeoutMs = d; }
+      if (m.has('timeout')) { const d = wrapperDuration(w, m.get('timeout')!, 'clients.warmup.urls[].timeout', 'warmup-url', 'timeout'); if (d !== undefined) u.timeoutMs = d; }
       if (!m.has('path')) continue;
     }
     const p = w.str(pathNode, 'clients.warmup path');

@@ -154,7 +154,7 @@ test('clients.checks: every error located at file:line:col, with a hint where on
     '19:51 clients.checks[5].address (client2): "127.0.0.1:65536": the port must be 1..65535, got 65536 | write host:port such as 127.0.0.1:8080 or [::1]:8080',
     '20:45 clients.checks[6].command: expected a list of arguments, got string "/usr/bin/test -w var" | write it as a list, as the wrapper does: [/usr/bin/test, -w, var]',
     '21:15 clients.checks[7].name: "root" is already used by clients.checks[0] | give every check its own name (an entry named like a generated check changes that check)',
-    '21:31 clients.checks[7].interval: must be at least 10ms, got "5ms" | use 10ms or more',
+    '21:31 clients.checks[7].interval: must be at least 10ms, got "5ms" | use 10ms or more: shorter runs the check back to back, keeping the wrapper and the instance busy with checks',
     '22:38 clients.checks[8].host: not a host name: "a b" | the Host: header to send, e.g. www.example.org or www.example.org:8080',
     '22:64 clients.checks[8].roles: expected one of startup, readiness, liveness, got "readyness" | did you mean "readiness"?',
     '23:31 clients.watchdog.database-grace: "soon" is not a time span | write a systemd time span such as 500ms, 30s, 2min, 1h 30min, or a number of seconds (units: us, ms, s, min, h, d, w, M, y)',

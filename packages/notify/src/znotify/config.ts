@@ -10,7 +10,7 @@ import { isMap, isPair, isScalar, LineCounter, parseDocument, visit, type Docume
 import { ConfigError, configProblem, InputError, type ConfigProblem } from './errors.js';
 import {
   CHECK_KEYS, CHECK_ROLES, CHECK_TYPES, checkKeys, DEFAULT_ROLES, didYouMean, FORWARDABLE_SIGNALS, yamlErrorsToReport, HAPROXY_ID_RULE, HAPROXY_ID_TEXT, isHostHeader, isLogLevel, LOG_LEVELS,
-  MAX_CHECKS, MAX_WARMUP_URLS, NAME_RULE, parseAddress as parseSharedAddress, parseNetwork, parseDuration, parseRequestPath, REQUEST_PATH_EXAMPLE,
+  formatTimeSpan, MAX_CHECKS, MAX_WARMUP_URLS, NAME_RULE, parseAddress as parseSharedAddress, parseNetwork, parseDuration, parseRequestPath, REQUEST_PATH_EXAMPLE,
   runtimeApiTarget, sectionKeys, WRAPPER_CONFIG, type CheckRole, type CheckType, type LogLevel, type WrapperKey, type WrapperSection,
 } from '@zope-systemd/common';
 import { redact } from './log.js';
@@ -194,13 +194,14 @@ class Validator {
   }
 
   /** Every duration key goes through here: the one place that holds them to what a timer can hold. */
-  duration(v: unknown, path: Path, dflt: number, opts: { min?: number } = {}): number {
+  duration(v: unknown, path: Path, dflt: number, opts: { min?: number; why?: string } = {}): number {
     if (v === undefined || v === null) return dflt;
     const r = parseDuration(v, show);
     if (!r.ok) { this.add(path, r.message, r.hint); return dflt; }
     const ms = r.value;
     if (opts.min !== undefined && ms < opts.min) {
-      this.add(path, `${show(v)} is too short (at least ${opts.min} ms)`, `use a value of at least ${opts.min}ms`);
+      const least = formatTimeSpan(opts.min);
+      this.add(path, `${show(v)} is too short (at least ${least})`, `use ${least} or more${opts.why ? `: ${opts.why}` : ''}`);
       return dflt;
     }
     return ms;
@@ -290,7 +291,7 @@ class Validator {
     const d = key.default;
     if (v === undefined || v === null) return d;
     switch (t.kind) {
-      case 'duration': return this.duration(v, path, d as number, t.min === undefined ? {} : { min: t.min });
+      case 'duration': return this.duration(v, path, d as number, { ...(t.min === undefined ? {} : { min: t.min }), ...(t.why ? { why: t.why } : {}) });
       case 'integer': return this.int(v, path, d as number, t.min, t.max);
       case 'boolean': return this.bool(v, path, d as boolean);
       case 'enum': return this.oneOf(v, path, t.values, d as string);
