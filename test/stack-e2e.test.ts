@@ -10,13 +10,15 @@
 //   down); stop (a request in flight finishes, every unit inactive when it returns, reverse order).
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { acquireLock, lockHeld } from '@zope-systemd/stack';
 import { clientUnit, opsSkipReason, setUpOps, startWrk, UNIT_DIR, wrkSkipReason, type OpsStack } from './fixtures/stack/stack.js';
 import { until } from './harness/net.js';
-import { BOX_NODE } from './harness/box.js';
+import { BOX_NODE, REPO_IN_BOX } from './harness/box.js';
+import { SAMPLE_PYTHON } from './harness/proc.js';
 
 const N = 3;
 const skip = opsSkipReason() ?? wrkSkipReason();
@@ -57,6 +59,50 @@ interface StatusJson {
     watchdog: { enabled: boolean; intervalSeconds?: number }; haproxy?: { state: string; sessions: number; agent: string }; health: { ready: boolean; summary: string } }>;
   servers: Array<{ unit: string; active: string }>;
   unfinishedRollout?: { stopped?: { client?: string } };
+}
+
+const SHOW_BOTH_WAYS = `${REPO_IN_BOX}/test/fixtures/stack/show-both-ways.mjs`;
+/** Units in the states a stack's units go through, beside the stack's own: running, failed, never started, not found. */
+const READER_UNITS = ['fx-sleep.service', 'fx-failed.service', 'fx-inactive.service', 'fx-nosuch.service'];
+/** Units whose properties stay put (nothing runs in them), for comparing two reads made one after the other. */
+const FALLBACK_UNITS = ['fx-failed.service', 'fx-inactive.service', 'fx-nosuch.service', 'shop.target'];
+type Props = Record<string, Record<string, string>>;
+interface BothWays { bus1: Props; ctl: Props; bus2: Props; via: unknown[] }
+interface ReaderRun { props: Props; lastShow: { via: string; busError?: string }; again: unknown }
+
+async function installReaderUnits(s: OpsStack): Promise<void> {
+  await s.box.writeUnit('fx-sleep.service', '[Service]\nExecStart=/bin/sleep infinity\n');
+  await s.box.writeUnit('fx-failed.service', '[Service]\nExecStart=/bin/false\n');
+  await s.box.writeUnit('fx-inactive.service', '[Service]\nExecStart=/bin/sleep infinity\n');
+  await s.box.systemctl('start', 'fx-sleep.service');
+  await s.box.exec(['systemctl', 'start', 'fx-failed.service'], { allowFail: true });
+}
+
+/** unit.prop for each systemctl value that is neither socket read (MemoryCurrent: nor between them). */
+function mismatches(units: readonly string[], r: BothWays): string[] {
+  const out: string[] = [];
+  for (const u of units) {
+    for (const [k, c] of Object.entries(r.ctl[u]!)) {
+      const a = r.bus1[u]![k]!; const b = r.bus2[u]![k]!;
+      const between = k === 'MemoryCurrent' && /^\d+$/.test(a + b + c) && Math.min(+a, +b) <= +c && +c <= Math.max(+a, +b);
+      if (c !== a && c !== b && !between) out.push(`${u}.${k}: systemctl ${JSON.stringify(c)}, socket ${JSON.stringify(a)} then ${JSON.stringify(b)}`);
+    }
+  }
+  return out;
+}
+
+/** A unix socket server on the host (box.shared is the same directory inside the box). */
+function fakeServer(file: string, onConnection: (c: net.Socket) => void): Promise<net.Server> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer(onConnection);
+    srv.once('error', reject);
+    srv.listen(file, () => resolve(srv));
+  });
+}
+
+/** argv run as the box's unprivileged user. */
+function asUser(box: OpsStack['box'], argv: string[]): string[] {
+  return ['setpriv', `--reuid=${box.user.uid}`, `--regid=${box.user.gid}`, '--clear-groups', ...argv];
 }
 
 test('zstack against a real systemd, HAProxy and wrk', { skip, timeout: 600_000 }, async (t) => {
@@ -108,6 +154,62 @@ test('zstack against a real systemd, HAProxy and wrk', { skip, timeout: 600_000 
     const table = await s.zstack(['status', s.file]);
     assert.match(table.stdout, /3\/3 clients serving/);
     assert.match(table.stdout, /shop-client1\.service\s+active\/running\s+ready\s+UP\s+0\s+\d/);
+  });
+
+  await t.test('systemd over its private socket: the same properties as systemctl show, for units in every state', async () => {
+    await installReaderUnits(s);
+    const units = [...READER_UNITS, 'shop.target', 'shop-zeo.service', ...CLIENTS.map(clientUnit), 'shop-client1-agent.socket'];
+    let last: string[] = [];
+    for (let attempt = 1; attempt <= 5 && (attempt === 1 || last.length > 0); attempt++) {
+      const r = JSON.parse((await box.exec([BOX_NODE, SHOW_BOTH_WAYS, 'compare', JSON.stringify(units)])).stdout) as BothWays;
+      assert.deepEqual(r.via, [{ via: 'private-bus' }, { via: 'systemctl' }, { via: 'private-bus' }], 'root reads over the socket; the reference is systemctl');
+      last = mismatches(units, r);
+    }
+    // Timestamps are whole seconds (`@<seconds>`, rounded down by both) of one stored value: they match exactly. Only
+    // what moves between the three reads may differ from one of them: WatchdogTimestamp (a ping), MemoryCurrent.
+    assert.deepEqual(last, [], 'each systemctl value equals the socket read before or after it (MemoryCurrent: lies between them)');
+  });
+
+  await t.test('the private socket unusable (refused, stalled, rejecting, not D-Bus, wrong uid, not root): systemctl answers, the same', async () => {
+    const sock = (name: string) => path.join(box.shared, name);
+    // Bound but not listening: connect() is refused.
+    await box.exec([SAMPLE_PYTHON, '-c', 'import socket, sys; socket.socket(socket.AF_UNIX).bind(sys.argv[1])', sock('refused.sock')]);
+    const servers = await Promise.all([
+      fakeServer(sock('stalled.sock'), () => undefined),
+      fakeServer(sock('rejecting.sock'), (c) => c.write('REJECTED EXTERNAL\r\n')),
+      fakeServer(sock('garbage.sock'), (c) => c.write(`OK ${'0123456789abcdef'.repeat(2)}\r\n${'x'.repeat(32)}`)),
+      fakeServer(sock('closing.sock'), (c) => c.once('data', () => c.end())),
+    ]);
+    try {
+      const reference = JSON.parse((await box.exec([BOX_NODE, SHOW_BOTH_WAYS, 'reader', JSON.stringify(FALLBACK_UNITS), 'false'])).stdout) as ReaderRun;
+      assert.deepEqual(reference.lastShow, { via: 'systemctl' });
+      assert.equal(reference.props['fx-nosuch.service']!.LoadState, 'not-found');
+      const cases: Array<[string, object, RegExp, number?]> = [
+        ['refused', { socketPath: sock('refused.sock') }, /ECONNREFUSED/],
+        ['no such socket', { socketPath: sock('nosuch.sock') }, /ENOENT/],
+        ['stalled', { socketPath: sock('stalled.sock'), timeoutMs: 500 }, /no full answer .* within 500 ms/],
+        ['rejecting', { socketPath: sock('rejecting.sock') }, /refused authentication as uid 0: "REJECTED EXTERNAL"/],
+        ['not D-Bus', { socketPath: sock('garbage.sock') }, /not understood: not a D-Bus message/],
+        ['closing', { socketPath: sock('closing.sock') }, /closed the connection after 0 of 60 answers/],
+        ['systemd, as another uid', { uid: 4242 }, /refused authentication as uid 4242: "REJECTED/],
+        ['systemd, not root', {}, /EACCES/, box.user.uid],
+      ];
+      for (const [what, opts, why, uid] of cases) {
+        const argv = [BOX_NODE, SHOW_BOTH_WAYS, 'reader', JSON.stringify(FALLBACK_UNITS), JSON.stringify(opts)];
+        const r = await box.exec(uid === undefined ? argv : asUser(box, argv), { timeoutMs: 30_000 });
+        const run = JSON.parse(r.stdout) as ReaderRun;
+        assert.equal(run.lastShow.via, 'systemctl', what);
+        assert.match(run.lastShow.busError ?? '', why, what);
+        assert.deepEqual(run.again, { via: 'systemctl' }, `${what}: a failed socket is not tried again by the same reader`);
+        assert.deepEqual(run.props, reference.props, what);
+      }
+      // Not root, without options: systemctl (through the system bus) at once, the socket not tried.
+      const user = JSON.parse((await box.exec(asUser(box, [BOX_NODE, SHOW_BOTH_WAYS, 'reader', JSON.stringify(FALLBACK_UNITS), 'null']))).stdout) as ReaderRun;
+      assert.deepEqual(user.lastShow, { via: 'systemctl' });
+      assert.deepEqual(user.props, reference.props);
+    } finally {
+      for (const srv of servers) srv.close();
+    }
   });
 
   await t.test('rollout of 3 clients under wrk load: 0 failed requests, never fewer than N-1 UP, one after the other', async () => {

@@ -1,9 +1,12 @@
 // How zstack talks to systemd on a host: one small interface, so a remote host (`systemctl -H`) is another
 // implementation of it. The local one runs `systemctl`: one `show` call reads every unit at once
-// (a few ms, against one call per unit), and restart/stop block until systemd's job is done.
+// (a few ms, against one call per unit), and restart/stop block until systemd's job is done. On this machine
+// as root, `show` asks systemd directly over its private socket instead (./systemd-bus.ts: the same answer
+// without a systemctl process per call) and runs systemctl only when that socket cannot answer.
 import fs from 'node:fs';
 import { StackError } from './errors.js';
 import { run } from './exec.js';
+import { readUnitsOverBus, type BusReadOptions } from './systemd-bus.js';
 
 /** The properties zstack reads (systemd.exec(5), org.freedesktop.systemd1(5)). */
 export const UNIT_PROPS = [
@@ -53,10 +56,27 @@ export function parseShow(text: string, units: readonly string[]): Map<string, U
   return out;
 }
 
-/** The host zstack runs on, through `systemctl` (argv prefix; `['systemctl', '-H', 'root@host']` is a remote one). */
+/** How the last `show` got its answer: over systemd's private socket, or from systemctl (with why not the socket). */
+export type ShowSource = { via: 'private-bus' } | { via: 'systemctl'; busError?: string };
+
+/**
+ * The host zstack runs on, through `systemctl` (argv prefix; `['systemctl', '-H', 'root@host']` is a remote one).
+ * `show` reads over systemd's private socket when the argv is the plain `['systemctl']` and the process is root
+ * (what systemctl itself does as root), unless `bus` is false; given `bus` options, it tries the socket whoever
+ * runs it (tests point the reader elsewhere with them).
+ * Once the socket fails, this instance asks systemctl from then on (a --watch loop does not retry a socket that
+ * stalls on every refresh).
+ */
 export class LocalSystemd implements SystemdHost {
   readonly name: string;
-  constructor(private readonly systemctl: readonly string[] = ['systemctl'], name = 'this machine') { this.name = name; }
+  private bus: BusReadOptions | undefined;
+  /** How the last show() was answered (undefined before the first). */
+  lastShow: ShowSource | undefined;
+  constructor(private readonly systemctl: readonly string[] = ['systemctl'], name = 'this machine', bus?: BusReadOptions | false) {
+    this.name = name;
+    const plain = systemctl.length === 1 && systemctl[0] === 'systemctl';
+    this.bus = bus === false || !plain ? undefined : (bus ?? (process.geteuid?.() === 0 ? {} : undefined));
+  }
 
   private async ctl(args: readonly string[], what: string, opts: { signal?: AbortSignal; timeoutMs?: number } = {}): Promise<string> {
     let r;
@@ -76,7 +96,19 @@ export class LocalSystemd implements SystemdHost {
   }
 
   async show(units: readonly string[]): Promise<Map<string, UnitProps>> {
+    let busError: string | undefined;
+    if (this.bus && units.length > 0) {
+      try {
+        const props = await readUnitsOverBus(units, this.bus);
+        this.lastShow = { via: 'private-bus' };
+        return props;
+      } catch (e) {
+        busError = (e as Error).message;
+        this.bus = undefined;
+      }
+    }
     const text = await this.ctl(['show', '--timestamp=unix', `--property=${UNIT_PROPS.join(',')}`, '--', ...units], 'systemctl show');
+    this.lastShow = busError === undefined ? { via: 'systemctl' } : { via: 'systemctl', busError };
     return parseShow(text, units);
   }
 

@@ -1,0 +1,253 @@
+// The D-Bus wire format, as far as zstack needs it (D-Bus specification, "Message Protocol"): it writes method
+// calls whose arguments are strings, and reads the replies (method returns and errors) whose bodies hold basic
+// values, strings, arrays of them and variants. Anything else it meets is refused with DbusFormatError, so that
+// the caller falls back instead of guessing.
+//
+// A message: a 16-byte fixed header (endianness 'l' or 'B', type, flags, protocol version 1, body length,
+// serial, length of the header-field array), the header fields as an array of (code, variant), padding to 8,
+// then the body. Every value is aligned to its own size counted from the start of its message (strings and
+// 32-bit values to 4, header fields and 64-bit values to 8).
+//
+// Written for a fresh process that sends a few hundred calls once: V8 runs this code in its interpreter, where
+// every Buffer method call costs far more than a byte store, so bytes are read and written by index and each
+// distinct string is encoded once.
+
+export const MESSAGE_TYPE = { methodCall: 1, methodReturn: 2, error: 3, signal: 4 } as const;
+const FIELD = { path: 1, interface: 2, member: 3, errorName: 4, replySerial: 5, signature: 8 } as const;
+/** The specification's limit on a whole message (2^27 bytes). */
+const MAX_MESSAGE = 1 << 27;
+
+/** A message that this reader does not understand (or that breaks the specification). */
+export class DbusFormatError extends Error {
+  constructor(message: string) { super(message); this.name = 'DbusFormatError'; }
+}
+
+export interface MethodCall { serial: number; path: string; interface: string; member: string; args: readonly string[] }
+
+/** A received message: the header fields zstack reads, and where its body lies (readBody decodes it). */
+export interface DbusMessage {
+  type: number;
+  serial: number;
+  replySerial: number | undefined;
+  errorName: string | undefined;
+  signature: string;
+  littleEndian: boolean;
+  /** The buffer the message lies in, from `start` to `end`; values are aligned from `start`. */
+  bytes: Uint8Array;
+  start: number;
+  bodyOffset: number;
+  end: number;
+}
+
+/** A decoded value: numbers for 8/16/32-bit types, bigint for 64-bit ones, bytes for `ay`, `{ signature, value }` for a variant. */
+export type DbusValue = number | bigint | boolean | string | Uint8Array | DbusValue[] | DbusVariant;
+export interface DbusVariant { signature: string; value: DbusValue }
+
+const align = (n: number, to: number): number => (n + to - 1) & ~(to - 1);
+
+/**
+ * Method calls without destination (a peer-to-peer connection has no bus to route by name), little-endian, one
+ * after the other in one buffer.
+ */
+export function methodCalls(calls: readonly MethodCall[]): Buffer {
+  const encoded = new Map<string, Uint8Array>();
+  const utf8 = (s: string): Uint8Array => {
+    let b = encoded.get(s);
+    if (!b) { b = Buffer.from(s, 'utf8'); encoded.set(s, b); }
+    return b;
+  };
+  let size = 0;
+  for (const c of calls) {
+    size += 96 + utf8(c.path).length + utf8(c.interface).length + utf8(c.member).length + c.args.length; // fixed part, fields, padding
+    for (const a of c.args) size += 8 + utf8(a).length;
+  }
+  const w = new Writer(Buffer.alloc(size)); // zeroed: padding is only skipped
+  for (const c of calls) {
+    w.start = w.at;
+    w.byte(0x6c); w.byte(MESSAGE_TYPE.methodCall); w.byte(0); w.byte(1); // 'l', no flags (a reply is wanted), version 1
+    const lengths = w.at;
+    w.at += 8; // body length and serial, set below
+    w.u32(c.serial);
+    const fieldsStart = w.at;
+    w.field(FIELD.path, 0x6f, utf8(c.path)); // 'o'
+    w.field(FIELD.interface, 0x73, utf8(c.interface)); // 's'
+    w.field(FIELD.member, 0x73, utf8(c.member));
+    if (c.args.length > 0) {
+      w.align(8); w.byte(FIELD.signature); w.byte(1); w.byte(0x67); w.byte(0); // (8, variant 'g')
+      w.byte(c.args.length); for (let i = 0; i < c.args.length; i++) w.byte(0x73); w.byte(0);
+    }
+    w.u32At(lengths + 8, w.at - fieldsStart);
+    w.align(8);
+    const bodyStart = w.at;
+    for (const a of c.args) w.string(utf8(a));
+    w.u32At(lengths, w.at - bodyStart);
+    w.u32At(lengths + 4, c.serial);
+  }
+  return w.buf.subarray(0, w.at);
+}
+
+class Writer {
+  at = 0;
+  /** Where the message being written starts (alignment is counted from there). */
+  start = 0;
+  constructor(readonly buf: Buffer) {}
+  byte(v: number): void { this.buf[this.at++] = v; }
+  align(n: number): void { this.at = this.start + align(this.at - this.start, n); }
+  u32At(at: number, v: number): void { const b = this.buf; b[at] = v & 0xff; b[at + 1] = (v >>> 8) & 0xff; b[at + 2] = (v >>> 16) & 0xff; b[at + 3] = v >>> 24; }
+  u32(v: number): void { this.align(4); this.u32At(this.at, v); this.at += 4; }
+  /** `s` or `o`: 32-bit length, the UTF-8 bytes, NUL (already zero). */
+  string(b: Uint8Array): void { this.u32(b.length); this.buf.set(b, this.at); this.at += b.length + 1; }
+  /** A header field holding a string or object path: (code, variant). */
+  field(code: number, type: number, value: Uint8Array): void {
+    this.align(8); this.byte(code); this.byte(1); this.byte(type); this.byte(0);
+    this.string(value);
+  }
+}
+
+/**
+ * Reads every whole message in buf[from..end), in place (the messages keep pointing into `buf`); returns them and
+ * where the first incomplete one starts. Throws DbusFormatError on a header that is not D-Bus or not understood.
+ */
+export function takeMessages(buf: Uint8Array, from = 0, end = buf.length): { messages: DbusMessage[]; next: number } {
+  const messages: DbusMessage[] = [];
+  let at = from;
+  while (end - at >= 16) {
+    const little = buf[at] === 0x6c;
+    if (!little && buf[at] !== 0x42) throw new DbusFormatError(`not a D-Bus message: endianness byte 0x${buf[at]!.toString(16)}`);
+    if (buf[at + 3] !== 1) throw new DbusFormatError(`D-Bus protocol version ${buf[at + 3]}, expected 1`);
+    const fieldsEnd = at + 16 + u32(buf, at + 12, little);
+    const bodyOffset = at + align(fieldsEnd - at, 8);
+    const total = bodyOffset - at + u32(buf, at + 4, little);
+    if (total > MAX_MESSAGE) throw new DbusFormatError(`D-Bus message of ${total} bytes, over the specification's limit`);
+    if (end - at < total) break;
+    messages.push(readHeader(buf, little, at, fieldsEnd, bodyOffset, at + total));
+    at += total;
+  }
+  return { messages, next: at };
+}
+
+function u32(b: Uint8Array, at: number, little: boolean): number {
+  return little ? (b[at]! | (b[at + 1]! << 8) | (b[at + 2]! << 16)) + b[at + 3]! * 0x1000000
+    : (b[at + 3]! | (b[at + 2]! << 8) | (b[at + 1]! << 16)) + b[at]! * 0x1000000;
+}
+
+/** The header fields: each a (code, variant) whose variant holds one basic type (s, o, g, u). */
+function readHeader(b: Uint8Array, little: boolean, start: number, fieldsEnd: number, bodyOffset: number, end: number): DbusMessage {
+  const m: DbusMessage = { type: b[start + 1]!, serial: u32(b, start + 8, little), replySerial: undefined, errorName: undefined, signature: '', littleEndian: little, bytes: b, start, bodyOffset, end };
+  let at = start + 16;
+  while (at < fieldsEnd) {
+    at = start + align(at - start, 8);
+    if (at + 4 > fieldsEnd || b[at + 1] !== 1 || b[at + 3] !== 0) throw new DbusFormatError('D-Bus header field that is not (code, variant of one basic type)');
+    const code = b[at]!; const type = b[at + 2]!;
+    at += 4;
+    if (type === 0x75) { // 'u'
+      at = start + align(at - start, 4);
+      if (code === FIELD.replySerial) m.replySerial = u32(b, at, little);
+      at += 4;
+    } else if (type === 0x73 || type === 0x6f) { // 's', 'o'
+      at = start + align(at - start, 4);
+      const len = u32(b, at, little);
+      if (code === FIELD.errorName) m.errorName = text(b, at + 4, len, fieldsEnd);
+      at += 4 + len + 1;
+    } else if (type === 0x67) { // 'g'
+      const len = b[at]!;
+      if (code === FIELD.signature) m.signature = text(b, at + 1, len, fieldsEnd);
+      at += 1 + len + 1;
+    } else {
+      throw new DbusFormatError(`D-Bus header field ${code} of type '${String.fromCharCode(type)}'`);
+    }
+    if (at > fieldsEnd) throw new DbusFormatError('D-Bus header field runs past the header');
+  }
+  return m;
+}
+
+/** A NUL-terminated string of `len` bytes at b[at..]; short ASCII ones (signatures, names) without a decoder call. */
+function text(b: Uint8Array, at: number, len: number, end: number): string {
+  if (at + len + 1 > end) throw new DbusFormatError('D-Bus string runs past the end of its message');
+  if (b[at + len] !== 0) throw new DbusFormatError('D-Bus string without its terminating NUL');
+  if (len <= 16) {
+    let s = '';
+    for (let i = at; i < at + len; i++) { if (b[i]! >= 0x80) return Buffer.from(b.buffer, b.byteOffset + at, len).toString('utf8'); s += String.fromCharCode(b[i]!); }
+    return s;
+  }
+  return Buffer.from(b.buffer, b.byteOffset + at, len).toString('utf8');
+}
+
+/** The body's values, one per complete type of the message's signature. */
+export function readBody(m: DbusMessage): DbusValue[] {
+  const r = new Reader(m.bytes, m.littleEndian, m.start, m.bodyOffset, m.end);
+  const out: DbusValue[] = [];
+  for (const t of splitSignature(m.signature)) out.push(r.value(t));
+  if (r.at !== m.end) throw new DbusFormatError(`${m.end - r.at} bytes after the body's values (signature "${m.signature}")`);
+  return out;
+}
+
+/** `sav` -> ['s', 'av']; only the types this reader decodes (no structs, no dict entries). */
+function splitSignature(sig: string): string[] {
+  const out: string[] = [];
+  let i = 0;
+  while (i < sig.length) {
+    let j = i;
+    while (sig[j] === 'a') j++;
+    if (j >= sig.length || !'ybnqiuxtdsogv'.includes(sig[j]!)) throw new DbusFormatError(`D-Bus signature "${sig}" has a type this reader does not decode`);
+    out.push(sig.slice(i, j + 1));
+    i = j + 1;
+  }
+  return out;
+}
+
+/** Alignment of each type this reader decodes (arrays: 4, for their length). */
+const ALIGN: Record<string, number> = { y: 1, b: 4, n: 2, q: 2, i: 4, u: 4, x: 8, t: 8, d: 8, s: 4, o: 4, g: 1, v: 1, a: 4 };
+
+class Reader {
+  /** Reads buf[at..end); `base` is where the message starts (alignment is counted from there). */
+  constructor(private readonly buf: Uint8Array, private readonly little: boolean, private readonly base: number, public at: number, private readonly end: number) {}
+
+  /** Aligns to `n`, checks that `size` bytes follow, and returns where they start. */
+  private take(n: number, size: number): number {
+    const at = this.base + align(this.at - this.base, n);
+    if (at + size > this.end) throw new DbusFormatError('D-Bus value runs past the end of its message');
+    this.at = at + size;
+    return at;
+  }
+
+  private view(at: number, size: number): DataView { return new DataView(this.buf.buffer, this.buf.byteOffset + at, size); }
+
+  value(t: string): DbusValue {
+    const b = this.buf; const le = this.little;
+    switch (t) {
+      case 'y': return b[this.take(1, 1)]!;
+      case 'b': { const v = u32(b, this.take(4, 4), le); if (v > 1) throw new DbusFormatError(`D-Bus boolean ${v}`); return v === 1; }
+      case 'n': return this.view(this.take(2, 2), 2).getInt16(0, le);
+      case 'q': return this.view(this.take(2, 2), 2).getUint16(0, le);
+      case 'i': return this.view(this.take(4, 4), 4).getInt32(0, le);
+      case 'u': return u32(b, this.take(4, 4), le);
+      case 'x': return this.view(this.take(8, 8), 8).getBigInt64(0, le);
+      case 't': return this.view(this.take(8, 8), 8).getBigUint64(0, le);
+      case 'd': return this.view(this.take(8, 8), 8).getFloat64(0, le);
+      case 's': case 'o': { const len = u32(b, this.take(4, 4), le); const s = text(b, this.at, len, this.end); this.at += len + 1; return s; }
+      case 'g': { const len = b[this.take(1, 1)]!; const s = text(b, this.at, len, this.end); this.at += len + 1; return s; }
+      case 'v': {
+        const signature = this.value('g') as string;
+        const types = splitSignature(signature);
+        if (types.length !== 1) throw new DbusFormatError(`D-Bus variant of signature "${signature}", not one complete type`);
+        return { signature, value: this.value(signature) };
+      }
+      default: return this.array(t);
+    }
+  }
+
+  private array(t: string): DbusValue {
+    if (t[0] !== 'a') throw new DbusFormatError(`D-Bus type "${t}" is not decoded here`);
+    const len = u32(this.buf, this.take(4, 4), this.little);
+    const elem = t.slice(1);
+    const start = this.take(ALIGN[elem[0]!]!, 0); // the first element's padding comes even when the array is empty
+    const end = start + len;
+    if (end > this.end) throw new DbusFormatError('D-Bus array runs past the end of its message');
+    if (elem === 'y') { this.at = end; return this.buf.subarray(start, end); }
+    const out: DbusValue[] = [];
+    while (this.at < end) out.push(this.value(elem));
+    if (this.at !== end) throw new DbusFormatError('D-Bus array length does not end on an element');
+    return out;
+  }
+}
