@@ -4,7 +4,9 @@
 //      against `node -e 0` measured the same way in the same run. Target: < 200 ms.
 //      Also, same run: the unbundled program (dist/bin.js) and the bundle without its code cache (dist/cli.js and
 //      dist/zstack.cjs copied apart, without dist/zstack.cjs.cache) against the bin (dist/cli.js), and where one
-//      refresh spends its time (systemctl show, the Runtime API exchange, the /health?memory GETs, each alone).
+//      refresh spends its time (the units over systemd's private socket, and through systemctl show for comparison;
+//      the Runtime API exchange, the /health?memory GETs, each alone); and a fresh process that only reads the units,
+//      over the socket against spawning systemctl.
 //   2. rollout wall time of 3 clients: `zstack rollout` against the hand-driven sequence operators script today
 //      (drain over the Runtime API, fixed sleep, systemctl restart, fixed sleep, ready), on the same clients.
 // Usage: node --import tsx bench/stack.ts [--clients 16] [--rounds 15] [--rollouts 3] [--drain-sleep 10] [--up-sleep 20] [--skip-rollout]
@@ -51,14 +53,38 @@ function refreshScript(repo: string, file: string, socket: string, rounds: numbe
   return `import http from 'node:http';` +
     `import { loadStack, gatherStatus, LocalSystemd, RuntimeApi, wrapperHealth } from '${repo}/packages/stack/dist/index.js';` +
     `const s = loadStack(${JSON.stringify(file)}); const systemd = new LocalSystemd(); const lb = new RuntimeApi(${JSON.stringify(socket)}); const d = { stack: s, systemd, lb };` +
+    `const spawning = new LocalSystemd(['systemctl'], 'this machine', false);` +
     `const units = [s.target, ...s.servers, ...s.clients.map((c) => c.unit)];` +
     `const plain = (a) => new Promise((ok, no) => http.get({ host: a.host, port: a.port, path: '/health', agent: false }, (r) => { r.resume(); r.on('end', ok); }).on('error', no));` +
     `const time = async (f) => { const out = []; for (let i = 0; i < ${rounds + 3}; i++) { const t = performance.now(); await f(); out.push(performance.now() - t); } return out.slice(3); };` +
     `let rows = 0, noMemory = 0;` +
     `const r = { refresh: await time(async () => { const x = await gatherStatus(d); if (x.clients.length !== s.clients.length) throw new Error('rows'); rows += x.clients.length; noMemory += x.clients.filter((c) => !c.memory).length; }),` +
-    ` show: await time(() => systemd.show(units)), haproxy: await time(() => lb.servers(s.model.haproxy.backend)),` +
+    ` bus: await time(() => systemd.show(units)), show: await time(() => spawning.show(units)), haproxy: await time(() => lb.servers(s.model.haproxy.backend)),` +
+    ` via: [systemd.lastShow.via === 'private-bus' && spawning.lastShow.via === 'systemctl' ? 1 : 0],` +
     ` health: await time(() => Promise.all(s.clients.map((c) => wrapperHealth(c.health)))), healthPlain: await time(() => Promise.all(s.clients.map((c) => plain(c.health.http)))) };` +
     `console.log(JSON.stringify({ ...r, rows: [rows], noMemory: [noMemory] }));`;
+}
+
+/**
+ * A fresh process that only reads the stack's units (the LocalSystemd module and what it imports, no stack file):
+ * over systemd's private socket, spawning systemctl, and `node -e 0`, interleaved: what the socket saves a fresh
+ * `zstack status`, without the rest of its work around it.
+ */
+async function freshShow(box: Box, file: string, rounds: number): Promise<void> {
+  const units = (await box.exec([BOX_NODE, '--input-type=module', '-e', `import { loadStack } from '${box.repo}/packages/stack/dist/index.js'; ` +
+    `const s = loadStack(${JSON.stringify(file)}); console.log(JSON.stringify([s.target, ...s.servers, ...s.clients.map((c) => c.unit)]));`])).stdout.trim();
+  const script = (bus: boolean) => `import { LocalSystemd } from '${box.repo}/packages/stack/dist/systemd.js'; ` +
+    `const s = new LocalSystemd(['systemctl'], 'this machine', ${bus ? '{}' : 'false'}); await s.show(${units}); ` +
+    `if (s.lastShow.via !== '${bus ? 'private-bus' : 'systemctl'}') throw new Error(JSON.stringify(s.lastShow));`;
+  const bus = { wall: [] as number[], cpu: [] as number[] }, ctl = { wall: [] as number[], cpu: [] as number[] }, bare = { wall: [] as number[], cpu: [] as number[] };
+  for (let i = 0; i < rounds; i++) {
+    for (const [into, argv] of [[bus, [BOX_NODE, '--input-type=module', '-e', script(true)]], [ctl, [BOX_NODE, '--input-type=module', '-e', script(false)]], [bare, [BOX_NODE, '-e', '0']]] as const) {
+      const r = await timed(box, [...argv], 1);
+      into.wall.push(...r.wall); into.cpu.push(...r.cpu);
+    }
+  }
+  const m = (x: { wall: number[]; cpu: number[] }) => `${f1(median(x.wall))} ms (CPU ${f1(median(x.cpu))} ms)`;
+  log(`a fresh process reading the ${JSON.parse(units).length} units alone: over systemd's private socket ${m(bus)}, spawning systemctl show ${m(ctl)}, node -e 0 ${m(bare)}`);
 }
 
 async function main(): Promise<void> {
@@ -109,10 +135,13 @@ async function main(): Promise<void> {
     log(`  CPU time (user + system, with the systemctl it runs): zstack status ${f1(median(statusCpu))} ms, node -e 0 ${f1(median(bareCpu))} ms ` +
       `(${f1(median(statusCpu) / median(bareCpu))}x), unbundled ${f1(median(plainCpu))} ms (${f1(median(plainCpu) / median(bareCpu))}x), ` +
       `without the code cache ${f1(median(coldCpu))} ms (${f1(median(coldCpu) / median(bareCpu))}x)`);
+    await freshShow(box, file, rounds);
     const parts = JSON.parse((await box.exec([BOX_NODE, '--input-type=module', '-e', refreshScript(box.repo, file, socket, rounds)], { timeoutMs: 600_000 })).stdout) as Record<string, number[]>;
     log(`load average ${fs.readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')}; rows without memory (a /health?memory later than 500 ms): ${parts.noMemory![0]} of ${parts.rows![0]}`);
+    if (parts.via![0] !== 1) throw new Error('the refresh did not read systemd over its private socket (or the reference not through systemctl)');
     log(`one refresh in-process (--watch): ${f1(median(parts.refresh!))} ms median (${f1(median(parts.refresh!) / median(bare))}x node -e 0); alone: ` +
-      `systemctl show of ${N + 2} units ${f1(median(parts.show!))} ms, Runtime API show stat ${f1(median(parts.haproxy!))} ms, ${N} x GET /health?memory in parallel ${f1(median(parts.health!))} ms, ` +
+      `${N + 2} units over systemd's private socket ${f1(median(parts.bus!))} ms (systemctl show of them ${f1(median(parts.show!))} ms), ` +
+      `Runtime API show stat ${f1(median(parts.haproxy!))} ms, ${N} x GET /health?memory in parallel ${f1(median(parts.health!))} ms, ` +
       `${N} x GET /health (no memory) ${f1(median(parts.healthPlain!))} ms`);
     if (o['skip-rollout']) return;
 

@@ -47,56 +47,66 @@ const align = (n: number, to: number): number => (n + to - 1) & ~(to - 1);
 
 /**
  * Method calls without destination (a peer-to-peer connection has no bus to route by name), little-endian, one
- * after the other in one buffer.
+ * after the other in one buffer. Within a message the header fields start at 16 and the body at a multiple of 8,
+ * so each distinct block of fields and each distinct body is encoded once and copied into the messages sharing it.
  */
 export function methodCalls(calls: readonly MethodCall[]): Buffer {
-  const encoded = new Map<string, Uint8Array>();
-  const utf8 = (s: string): Uint8Array => {
-    let b = encoded.get(s);
-    if (!b) { b = Buffer.from(s, 'utf8'); encoded.set(s, b); }
-    return b;
-  };
+  const fieldBlocks = new Map<string, Uint8Array>(); const bodies = new Map<string, Uint8Array>();
+  const blocks: Array<[Uint8Array, Uint8Array]> = [];
   let size = 0;
   for (const c of calls) {
-    size += 96 + utf8(c.path).length + utf8(c.interface).length + utf8(c.member).length + c.args.length; // fixed part, fields, padding
-    for (const a of c.args) size += 8 + utf8(a).length;
+    // NUL cannot occur in a D-Bus string: it separates the parts of a key.
+    const fk = `${c.path}\0${c.interface}\0${c.member}\0${c.args.length}`; const bk = c.args.join('\0');
+    let fields = fieldBlocks.get(fk); if (!fields) { fields = encodeFields(c); fieldBlocks.set(fk, fields); }
+    let body = bodies.get(bk); if (!body) { body = encodeBody(c.args); bodies.set(bk, body); }
+    blocks.push([fields, body]);
+    size += 16 + align(fields.length, 8) + body.length;
   }
-  const w = new Writer(Buffer.alloc(size)); // zeroed: padding is only skipped
-  for (const c of calls) {
-    w.start = w.at;
-    w.byte(0x6c); w.byte(MESSAGE_TYPE.methodCall); w.byte(0); w.byte(1); // 'l', no flags (a reply is wanted), version 1
-    const lengths = w.at;
-    w.at += 8; // body length and serial, set below
-    w.u32(c.serial);
-    const fieldsStart = w.at;
-    w.field(FIELD.path, 0x6f, utf8(c.path)); // 'o'
-    w.field(FIELD.interface, 0x73, utf8(c.interface)); // 's'
-    w.field(FIELD.member, 0x73, utf8(c.member));
-    if (c.args.length > 0) {
-      w.align(8); w.byte(FIELD.signature); w.byte(1); w.byte(0x67); w.byte(0); // (8, variant 'g')
-      w.byte(c.args.length); for (let i = 0; i < c.args.length; i++) w.byte(0x73); w.byte(0);
-    }
-    w.u32At(lengths + 8, w.at - fieldsStart);
-    w.align(8);
-    const bodyStart = w.at;
-    for (const a of c.args) w.string(utf8(a));
-    w.u32At(lengths, w.at - bodyStart);
-    w.u32At(lengths + 4, c.serial);
+  const out = Buffer.alloc(size); // zeroed: padding is only skipped
+  let at = 0;
+  calls.forEach((c, i) => {
+    const [fields, body] = blocks[i]!;
+    out[at] = 0x6c; out[at + 1] = MESSAGE_TYPE.methodCall; out[at + 3] = 1; // 'l', no flags (a reply is wanted), version 1
+    u32le(out, at + 4, body.length); u32le(out, at + 8, c.serial); u32le(out, at + 12, fields.length);
+    out.set(fields, at + 16);
+    const bodyAt = at + 16 + align(fields.length, 8);
+    out.set(body, bodyAt);
+    at = bodyAt + body.length;
+  });
+  return out;
+}
+
+/** The header-field array's content: PATH, INTERFACE, MEMBER and, with arguments, their SIGNATURE (all `s`). */
+function encodeFields(c: MethodCall): Uint8Array {
+  const [path, iface, member] = [c.path, c.interface, c.member].map((x) => Buffer.from(x, 'utf8')) as [Buffer, Buffer, Buffer];
+  const w = new Writer(Buffer.alloc(64 + path.length + iface.length + member.length + c.args.length));
+  w.field(FIELD.path, 0x6f, path); // 'o'
+  w.field(FIELD.interface, 0x73, iface); // 's'
+  w.field(FIELD.member, 0x73, member);
+  if (c.args.length > 0) {
+    w.align(8); w.byte(FIELD.signature); w.byte(1); w.byte(0x67); w.byte(0); // (8, variant 'g')
+    w.byte(c.args.length); for (let i = 0; i < c.args.length; i++) w.byte(0x73); w.at++;
   }
   return w.buf.subarray(0, w.at);
 }
 
+function encodeBody(args: readonly string[]): Uint8Array {
+  const encoded = args.map((a) => Buffer.from(a, 'utf8'));
+  const w = new Writer(Buffer.alloc(encoded.reduce((n, b) => n + 8 + b.length, 0)));
+  for (const b of encoded) w.string(b);
+  return w.buf.subarray(0, w.at);
+}
+
+function u32le(b: Uint8Array, at: number, v: number): void { b[at] = v & 0xff; b[at + 1] = (v >>> 8) & 0xff; b[at + 2] = (v >>> 16) & 0xff; b[at + 3] = v >>> 24; }
+
+/** Writes a block that starts at a multiple of 8 within its message (alignment is counted from the block's start). */
 class Writer {
   at = 0;
-  /** Where the message being written starts (alignment is counted from there). */
-  start = 0;
   constructor(readonly buf: Buffer) {}
   byte(v: number): void { this.buf[this.at++] = v; }
-  align(n: number): void { this.at = this.start + align(this.at - this.start, n); }
-  u32At(at: number, v: number): void { const b = this.buf; b[at] = v & 0xff; b[at + 1] = (v >>> 8) & 0xff; b[at + 2] = (v >>> 16) & 0xff; b[at + 3] = v >>> 24; }
-  u32(v: number): void { this.align(4); this.u32At(this.at, v); this.at += 4; }
+  align(n: number): void { this.at = align(this.at, n); }
   /** `s` or `o`: 32-bit length, the UTF-8 bytes, NUL (already zero). */
-  string(b: Uint8Array): void { this.u32(b.length); this.buf.set(b, this.at); this.at += b.length + 1; }
+  string(b: Uint8Array): void { this.align(4); u32le(this.buf, this.at, b.length); this.buf.set(b, this.at + 4); this.at += 4 + b.length + 1; }
   /** A header field holding a string or object path: (code, variant). */
   field(code: number, type: number, value: Uint8Array): void {
     this.align(8); this.byte(code); this.byte(1); this.byte(type); this.byte(0);
