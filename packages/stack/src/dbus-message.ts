@@ -1,7 +1,8 @@
 // The D-Bus wire format, as far as zstack needs it (D-Bus specification, "Message Protocol"): it writes method
-// calls whose arguments are strings, and reads the replies (method returns and errors) whose bodies hold basic
-// values, strings, arrays of them and variants. Anything else it meets is refused with DbusFormatError, so that
-// the caller falls back instead of guessing.
+// calls whose arguments are strings, and reads the replies (method returns and errors) whose bodies hold what
+// systemd's unit properties and errors are made of: strings (s, o, g), u, t, byte arrays (ay) and variants of
+// them. Anything else it meets, a big-endian message included (systemd writes in its machine's byte order), is
+// refused with DbusFormatError, so that the caller falls back instead of guessing.
 //
 // A message: a 16-byte fixed header (endianness 'l' or 'B', type, flags, protocol version 1, body length,
 // serial, length of the header-field array), the header fields as an array of (code, variant), padding to 8,
@@ -31,7 +32,6 @@ export interface DbusMessage {
   replySerial: number | undefined;
   errorName: string | undefined;
   signature: string;
-  littleEndian: boolean;
   /** The buffer the message lies in, from `start` to `end`; values are aligned from `start`. */
   bytes: Uint8Array;
   start: number;
@@ -39,8 +39,8 @@ export interface DbusMessage {
   end: number;
 }
 
-/** A decoded value: numbers for 8/16/32-bit types, bigint for 64-bit ones, bytes for `ay`, `{ signature, value }` for a variant. */
-export type DbusValue = number | bigint | boolean | string | Uint8Array | DbusValue[] | DbusVariant;
+/** A decoded value: a number for `u`, a bigint for `t`, bytes for `ay`, `{ signature, value }` for a variant. */
+export type DbusValue = number | bigint | string | Uint8Array | DbusVariant;
 export interface DbusVariant { signature: string; value: DbusValue }
 
 const align = (n: number, to: number): number => (n + to - 1) & ~(to - 1);
@@ -122,28 +122,28 @@ export function takeMessages(buf: Uint8Array, from = 0, end = buf.length): { mes
   const messages: DbusMessage[] = [];
   let at = from;
   while (end - at >= 16) {
-    const little = buf[at] === 0x6c;
-    if (!little && buf[at] !== 0x42) throw new DbusFormatError(`not a D-Bus message: endianness byte 0x${buf[at]!.toString(16)}`);
+    if (buf[at] === 0x42) throw new DbusFormatError('a big-endian D-Bus message (only little-endian ones are read here)');
+    if (buf[at] !== 0x6c) throw new DbusFormatError(`not a D-Bus message: endianness byte 0x${buf[at]!.toString(16)}`);
     if (buf[at + 3] !== 1) throw new DbusFormatError(`D-Bus protocol version ${buf[at + 3]}, expected 1`);
-    const fieldsEnd = at + 16 + u32(buf, at + 12, little);
+    const fieldsEnd = at + 16 + u32(buf, at + 12);
     const bodyOffset = at + align(fieldsEnd - at, 8);
-    const total = bodyOffset - at + u32(buf, at + 4, little);
+    const total = bodyOffset - at + u32(buf, at + 4);
     if (total > MAX_MESSAGE) throw new DbusFormatError(`D-Bus message of ${total} bytes, over the specification's limit`);
     if (end - at < total) break;
-    messages.push(readHeader(buf, little, at, fieldsEnd, bodyOffset, at + total));
+    messages.push(readHeader(buf, at, fieldsEnd, bodyOffset, at + total));
     at += total;
   }
   return { messages, next: at };
 }
 
-function u32(b: Uint8Array, at: number, little: boolean): number {
-  return little ? (b[at]! | (b[at + 1]! << 8) | (b[at + 2]! << 16)) + b[at + 3]! * 0x1000000
-    : (b[at + 3]! | (b[at + 2]! << 8) | (b[at + 1]! << 16)) + b[at]! * 0x1000000;
+/** A little-endian uint32 at b[at]. */
+function u32(b: Uint8Array, at: number): number {
+  return (b[at]! | (b[at + 1]! << 8) | (b[at + 2]! << 16)) + b[at + 3]! * 0x1000000;
 }
 
 /** The header fields: each a (code, variant) whose variant holds one basic type (s, o, g, u). */
-function readHeader(b: Uint8Array, little: boolean, start: number, fieldsEnd: number, bodyOffset: number, end: number): DbusMessage {
-  const m: DbusMessage = { type: b[start + 1]!, serial: u32(b, start + 8, little), replySerial: undefined, errorName: undefined, signature: '', littleEndian: little, bytes: b, start, bodyOffset, end };
+function readHeader(b: Uint8Array, start: number, fieldsEnd: number, bodyOffset: number, end: number): DbusMessage {
+  const m: DbusMessage = { type: b[start + 1]!, serial: u32(b, start + 8), replySerial: undefined, errorName: undefined, signature: '', bytes: b, start, bodyOffset, end };
   let at = start + 16;
   while (at < fieldsEnd) {
     at = start + align(at - start, 8);
@@ -152,11 +152,11 @@ function readHeader(b: Uint8Array, little: boolean, start: number, fieldsEnd: nu
     at += 4;
     if (type === 0x75) { // 'u'
       at = start + align(at - start, 4);
-      if (code === FIELD.replySerial) m.replySerial = u32(b, at, little);
+      if (code === FIELD.replySerial) m.replySerial = u32(b, at);
       at += 4;
     } else if (type === 0x73 || type === 0x6f) { // 's', 'o'
       at = start + align(at - start, 4);
-      const len = u32(b, at, little);
+      const len = u32(b, at);
       if (code === FIELD.errorName) m.errorName = text(b, at + 4, len, fieldsEnd);
       at += 4 + len + 1;
     } else if (type === 0x67) { // 'g'
@@ -183,35 +183,32 @@ function text(b: Uint8Array, at: number, len: number, end: number): string {
   return Buffer.from(b.buffer, b.byteOffset + at, len).toString('utf8');
 }
 
-/** The body's values, one per complete type of the message's signature. */
+/** The body's values, one per type of the message's signature. */
 export function readBody(m: DbusMessage): DbusValue[] {
-  const r = new Reader(m.bytes, m.littleEndian, m.start, m.bodyOffset, m.end);
+  const r = new Reader(m.bytes, m.start, m.bodyOffset, m.end);
   const out: DbusValue[] = [];
   for (const t of splitSignature(m.signature)) out.push(r.value(t));
   if (r.at !== m.end) throw new DbusFormatError(`${m.end - r.at} bytes after the body's values (signature "${m.signature}")`);
   return out;
 }
 
-/** `sav` -> ['s', 'av']; only the types this reader decodes (no structs, no dict entries). */
+/** `sv` -> ['s', 'v']; only the types this reader decodes. */
 function splitSignature(sig: string): string[] {
   const out: string[] = [];
-  let i = 0;
-  while (i < sig.length) {
-    let j = i;
-    while (sig[j] === 'a') j++;
-    if (j >= sig.length || !'ybnqiuxtdsogv'.includes(sig[j]!)) throw new DbusFormatError(`D-Bus signature "${sig}" has a type this reader does not decode`);
-    out.push(sig.slice(i, j + 1));
-    i = j + 1;
+  for (let i = 0; i < sig.length; i++) {
+    const t = sig[i] === 'a' && sig[i + 1] === 'y' ? 'ay' : sig[i]!;
+    if (!READ.includes(t)) throw new DbusFormatError(`D-Bus signature "${sig}" has a type this reader does not decode`);
+    out.push(t);
+    i += t.length - 1;
   }
   return out;
 }
 
-/** Alignment of each type this reader decodes (arrays: 4, for their length). */
-const ALIGN: Record<string, number> = { y: 1, b: 4, n: 2, q: 2, i: 4, u: 4, x: 8, t: 8, d: 8, s: 4, o: 4, g: 1, v: 1, a: 4 };
+const READ = ['s', 'o', 'g', 'u', 't', 'v', 'ay'];
 
 class Reader {
   /** Reads buf[at..end); `base` is where the message starts (alignment is counted from there). */
-  constructor(private readonly buf: Uint8Array, private readonly little: boolean, private readonly base: number, public at: number, private readonly end: number) {}
+  constructor(private readonly buf: Uint8Array, private readonly base: number, public at: number, private readonly end: number) {}
 
   /** Aligns to `n`, checks that `size` bytes follow, and returns where they start. */
   private take(n: number, size: number): number {
@@ -221,43 +218,21 @@ class Reader {
     return at;
   }
 
-  private view(at: number, size: number): DataView { return new DataView(this.buf.buffer, this.buf.byteOffset + at, size); }
-
   value(t: string): DbusValue {
-    const b = this.buf; const le = this.little;
+    const b = this.buf;
     switch (t) {
-      case 'y': return b[this.take(1, 1)]!;
-      case 'b': { const v = u32(b, this.take(4, 4), le); if (v > 1) throw new DbusFormatError(`D-Bus boolean ${v}`); return v === 1; }
-      case 'n': return this.view(this.take(2, 2), 2).getInt16(0, le);
-      case 'q': return this.view(this.take(2, 2), 2).getUint16(0, le);
-      case 'i': return this.view(this.take(4, 4), 4).getInt32(0, le);
-      case 'u': return u32(b, this.take(4, 4), le);
-      case 'x': return this.view(this.take(8, 8), 8).getBigInt64(0, le);
-      case 't': return this.view(this.take(8, 8), 8).getBigUint64(0, le);
-      case 'd': return this.view(this.take(8, 8), 8).getFloat64(0, le);
-      case 's': case 'o': { const len = u32(b, this.take(4, 4), le); const s = text(b, this.at, len, this.end); this.at += len + 1; return s; }
+      case 'u': return u32(b, this.take(4, 4));
+      case 't': { const at = this.take(8, 8); return BigInt(u32(b, at)) + (BigInt(u32(b, at + 4)) << 32n); }
+      case 's': case 'o': { const len = u32(b, this.take(4, 4)); const s = text(b, this.at, len, this.end); this.at += len + 1; return s; }
       case 'g': { const len = b[this.take(1, 1)]!; const s = text(b, this.at, len, this.end); this.at += len + 1; return s; }
+      case 'ay': { const len = u32(b, this.take(4, 4)); const at = this.take(1, len); return b.subarray(at, at + len); }
       case 'v': {
         const signature = this.value('g') as string;
         const types = splitSignature(signature);
-        if (types.length !== 1) throw new DbusFormatError(`D-Bus variant of signature "${signature}", not one complete type`);
+        if (types.length !== 1) throw new DbusFormatError(`D-Bus variant of signature "${signature}", not one type`);
         return { signature, value: this.value(signature) };
       }
-      default: return this.array(t);
+      default: throw new DbusFormatError(`D-Bus type "${t}" is not decoded here`);
     }
-  }
-
-  private array(t: string): DbusValue {
-    if (t[0] !== 'a') throw new DbusFormatError(`D-Bus type "${t}" is not decoded here`);
-    const len = u32(this.buf, this.take(4, 4), this.little);
-    const elem = t.slice(1);
-    const start = this.take(ALIGN[elem[0]!]!, 0); // the first element's padding comes even when the array is empty
-    const end = start + len;
-    if (end > this.end) throw new DbusFormatError('D-Bus array runs past the end of its message');
-    if (elem === 'y') { this.at = end; return this.buf.subarray(start, end); }
-    const out: DbusValue[] = [];
-    while (this.at < end) out.push(this.value(elem));
-    if (this.at !== end) throw new DbusFormatError('D-Bus array length does not end on an element');
-    return out;
   }
 }

@@ -74,12 +74,14 @@ test('method calls: each field and argument reads back, aligned from the start o
   assert.deepEqual(messages.map((m) => [m.type, m.serial, m.signature, readBody(m)]), calls.map((c) => [MESSAGE_TYPE.methodCall, c.serial, 's'.repeat(c.args.length), c.args]));
 });
 
-test('a message cut anywhere is left for the next read; a header that is not D-Bus is refused', () => {
+test('a message cut anywhere is left for the next read; a header that is not D-Bus, or big-endian, is refused', () => {
   const { body } = captured();
   const first = takeMessages(body).messages[0]!;
   for (const cut of [0, 1, 15, 16, 40, first.end - 1]) assert.deepEqual(takeMessages(body.subarray(0, cut)), { messages: [], next: 0 }, `cut at ${cut}`);
   const notDbus = Buffer.from(body.subarray(0, first.end)); notDbus[0] = 0x78;
   assert.throws(() => takeMessages(notDbus), DbusFormatError);
+  const bigEndian = Buffer.from(body.subarray(0, first.end)); bigEndian[0] = 0x42;
+  assert.throws(() => takeMessages(bigEndian), /big-endian/);
   const version2 = Buffer.from(body.subarray(0, first.end)); version2[3] = 2;
   assert.throws(() => takeMessages(version2), /protocol version 2/);
 });
