@@ -18,7 +18,8 @@ const KEY_LINE = '\n//# zstack-build=';
 /** What became of the cache: used by V8, refused by V8 (another V8, other flags), or none for this program. */
 export type CacheUse = 'used' | 'rejected' | 'none';
 
-export interface LoadedProgram { exports: Record<string, unknown>; cache: CacheUse; script: vm.Script }
+/** `key`: the program's build key (its last line), when the build stamped one. */
+export interface LoadedProgram { exports: Record<string, unknown>; cache: CacheUse; script: vm.Script; key?: string }
 
 /** The program's key (its last line), or undefined for a program the build did not stamp. */
 export function programKey(source: string): string | undefined {
@@ -60,7 +61,7 @@ export function loadProgram(program: string, opts: { cacheFile?: string } = {}):
   });
   const module = { exports: {} as Record<string, unknown> };
   (script.runInThisContext() as (...a: unknown[]) => void)(module.exports, createRequire(file), module, file, path.dirname(file));
-  return { exports: module.exports, cache: !cachedData ? 'none' : script.cachedDataRejected ? 'rejected' : 'used', script };
+  return { exports: module.exports, cache: !cachedData ? 'none' : script.cachedDataRejected ? 'rejected' : 'used', script, ...(key ? { key } : {}) };
 }
 
 /**
