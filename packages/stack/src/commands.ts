@@ -13,6 +13,7 @@ import { createProgress } from './progress.js';
 import { recycle } from './recycle.js';
 import { rollout } from './rollout.js';
 import { loadStack, selectClients, type StackRef } from './stack.js';
+import { modelCacheDir, type ModelCache } from './model-cache.js';
 import { gatherStatus, renderTable, type StackStatus } from './status.js';
 import { stopStack } from './stop.js';
 import { LocalSystemd, type SystemdHost } from './systemd.js';
@@ -119,9 +120,14 @@ interface CliContext {
   setExit: (code: number) => void;
   /** The command after `--` (rollout runs it once every client is UP again). */
   afterArgs: readonly string[];
+  /** The cache of parsed stack models status reads through, when the program has a build key (the installed bin). */
+  modelCache: () => ModelCache | undefined;
 }
 
-export function buildProgram(deps: DepsFactory = localDeps, afterArgs: readonly string[] = []): { program: Command; exit: () => number } {
+/** How the executable runs the program: `build`, the bundle's build key (none unbundled: no model cache). */
+export interface RunOptions { build?: string }
+
+export function buildProgram(deps: DepsFactory = localDeps, afterArgs: readonly string[] = [], run: RunOptions = {}): { program: Command; exit: () => number } {
   let exitCode = 0;
   const program = new Command('zstack')
     .description('Operate a zunitgen stack as one thing: status, rolling restart, drain-first recycling, stop, try.')
@@ -130,7 +136,12 @@ export function buildProgram(deps: DepsFactory = localDeps, afterArgs: readonly 
     .option('--run-dir <dir>', 'where the per-stack lock and rollout journal live', DEFAULT_RUN_DIR)
     .showHelpAfterError()
     .exitOverride();
-  const cx: CliContext = { program, deps, common: () => program.opts<Common>(), setExit: (c) => { exitCode = c; }, afterArgs };
+  const common = (): Common => program.opts<Common>();
+  const modelCache = (): ModelCache | undefined => {
+    const dir = run.build ? modelCacheDir(common().runDir) : undefined;
+    return dir && run.build ? { dir, build: run.build } : undefined;
+  };
+  const cx: CliContext = { program, deps, common, setExit: (c) => { exitCode = c; }, afterArgs, modelCache };
   addStatus(cx);
   addRollout(cx);
   addRecycle(cx);
@@ -171,7 +182,7 @@ function addStatus(cx: CliContext): void {
     .option('--json', 'one JSON object (with --watch: one per line)')
     .option('--watch [interval]', 'repeat every interval (default 2s) until Ctrl-C', duration)
     .action(async (file: string, o: StatusOptions) => {
-      const stack = loadStack(file);
+      const stack = loadStack(file, { cache: cx.modelCache() });
       const d = cx.deps(stack, cx.common());
       const once = (): Promise<boolean> => printStatus(stack, d, cx.common().runDir, o);
       if (!o.watch) { cx.setExit((await once()) ? 0 : 1); return; }
@@ -325,12 +336,12 @@ export function report(e: unknown, json = false): number {
  * watch and makes the exit status 141; an operation under way (rollout, stop) still finishes, with every
  * drained client put back (docs/exit-codes.md).
  */
-export async function main(argv: readonly string[]): Promise<number> {
+export async function main(argv: readonly string[], run: RunOptions = {}): Promise<number> {
   readerGone = watchBrokenPipe().signal;
   const dd = argv.indexOf('--', 2);
   const own = dd < 0 ? argv : argv.slice(0, dd);
   const after = dd < 0 ? [] : argv.slice(dd + 1);
-  const { program, exit } = buildProgram(localDeps, after);
+  const { program, exit } = buildProgram(localDeps, after, run);
   try {
     await program.parseAsync([...own], { from: 'node' });
     return exit();

@@ -3,6 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { ConfigError, formatIssue, parseStack, sizeBytes, type Address, type StackModel } from '@zope-systemd/unitgen';
 import { StackError } from './errors.js';
+import { cachedModel, storeModel, type ModelCache } from './model-cache.js';
 
 export interface ClientRef {
   /** `client1`: the wrapper's name and the HAProxy server name. */
@@ -38,8 +39,12 @@ export interface StackRef {
   model: StackModel;
 }
 
-/** Reads and validates a stack file: ENOINPUT (exit 66) when it cannot be read, every config problem as file:line:col (ECONFIG, exit 78). */
-export function loadStack(file: string): StackRef {
+/**
+ * Reads and validates a stack file: ENOINPUT (exit 66) when it cannot be read, every config problem as
+ * file:line:col (ECONFIG, exit 78). With `cache`, the model of the same text parsed by the same build comes from
+ * there, and a model parsed here is stored (./model-cache.ts); errors are never cached.
+ */
+export function loadStack(file: string, opts: { cache?: ModelCache } = {}): StackRef {
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
@@ -48,14 +53,20 @@ export function loadStack(file: string): StackRef {
     throw new StackError('ENOINPUT', `cannot read stack file ${file}: ${err.code ?? err.message}`,
       { hint: 'give the YAML file zunitgen generated the units from, e.g. /etc/zope-systemd/plone.yaml' });
   }
-  let model: StackModel;
+  const cached = opts.cache ? cachedModel(opts.cache, file, text) : undefined;
+  if (cached) return stackRef(cached, file);
+  const model = parseModel(text, file);
+  if (opts.cache) storeModel(opts.cache, file, text, model);
+  return stackRef(model, file);
+}
+
+function parseModel(text: string, file: string): StackModel {
   try {
-    model = parseStack(text, { file });
+    return parseStack(text, { file });
   } catch (e) {
     if (e instanceof ConfigError) throw new StackError('ECONFIG', e.issues.map(formatIssue).join('\n'), { hint: `check it with: zunitgen check ${file}` });
     throw e;
   }
-  return stackRef(model, file);
 }
 
 export function stackRef(model: StackModel, file: string): StackRef {
