@@ -2,11 +2,13 @@
 //   1. status latency for a 16-client stack: `zstack status --json` wall time (a fresh process, as an operator
 //      or a monitoring script runs it) and one in-process gatherStatus() (what each --watch refresh costs),
 //      against `node -e 0` measured the same way in the same run. Target: < 200 ms.
-//      Also, same run: the unbundled program (dist/bin.js) and the bundle without its code cache (dist/cli.js and
-//      dist/zstack.cjs copied apart, without dist/zstack.cjs.cache) against the bin (dist/cli.js), and where one
-//      refresh spends its time (the units over systemd's private socket, and through systemctl show for comparison;
-//      the Runtime API exchange, the /health?memory GETs, each alone); and a fresh process that only reads the units,
-//      over the socket against spawning systemctl.
+//      Also, same run: the unbundled program (dist/bin.js), the bundle without its code caches (dist/cli.cjs,
+//      dist/zstack.cjs and dist/zstack-parser.cjs copied apart, without their .cache files) and the bin with its model
+//      cache missing every time (a --run-dir whose model-cache directory others may write: never read, never written)
+//      against the bin (dist/cli.cjs, its model cache found), and where one refresh spends its time (the units over
+//      systemd's private socket, and through systemctl show for comparison; the Runtime API exchange, the
+//      /health?memory GETs, each alone); and a fresh process that only reads the units, over the socket against
+//      spawning systemctl.
 //   2. rollout wall time of 3 clients: `zstack rollout` against the hand-driven sequence operators script today
 //      (drain over the Runtime API, fixed sleep, systemctl restart, fixed sleep, ready), on the same clients.
 // Usage: node --import tsx bench/stack.ts [--clients 16] [--rounds 15] [--rollouts 3] [--drain-sleep 10] [--up-sleep 20] [--skip-rollout]
@@ -107,34 +109,41 @@ async function main(): Promise<void> {
     const t0 = Date.now();
     await box.exec(['systemctl', 'start', `${STACK}.target`], { timeoutMs: 900_000 });
     log(`${N}-client stack started in ${f1((Date.now() - t0) / 1000)} s (one client after the other, each after READY)`);
-    const cli = `${box.repo}/packages/stack/dist/cli.js`;
-    await timed(box, [BOX_NODE, cli, 'status', '--json', file], 3); // warm the page cache
+    const cli = `${box.repo}/packages/stack/dist/cli.cjs`;
+    await timed(box, [BOX_NODE, cli, 'status', '--json', file], 3); // warm the page cache; the first run stores the model
     const rounds = Number(o.rounds);
     const unbundled = `${box.repo}/packages/stack/dist/bin.js`;
     await timed(box, [BOX_NODE, unbundled, 'status', '--json', file], 2);
     const noCacheDir = path.join(box.shared, 'no-code-cache');
     fs.mkdirSync(noCacheDir);
-    for (const f of ['cli.js', 'zstack.cjs']) fs.copyFileSync(path.join(REPO_ROOT, 'packages/stack/dist', f), path.join(noCacheDir, f));
-    const noCache = path.join(noCacheDir, 'cli.js');
+    for (const f of ['cli.cjs', 'zstack.cjs', 'zstack-parser.cjs']) fs.copyFileSync(path.join(REPO_ROOT, 'packages/stack/dist', f), path.join(noCacheDir, f));
+    const noCache = path.join(noCacheDir, 'cli.cjs');
     await timed(box, [BOX_NODE, noCache, 'status', '--json', file], 2);
-    // Interleaved, so that a change in the machine's load falls on all four alike.
-    const status: number[] = [], bare: number[] = [], plain: number[] = [], cold: number[] = [];
-    const statusCpu: number[] = [], bareCpu: number[] = [], plainCpu: number[] = [], coldCpu: number[] = [];
+    // A run directory whose model-cache others may write: zstack neither reads nor writes it, every run parses.
+    const missDir = '/run/zstack-bench-miss';
+    await box.exec(['install', '-d', '-m', '0777', `${missDir}/model-cache`]);
+    const miss = [BOX_NODE, cli, '--run-dir', missDir, 'status', '--json', file];
+    // Interleaved, so that a change in the machine's load falls on all five alike.
+    const status: number[] = [], bare: number[] = [], plain: number[] = [], cold: number[] = [], parsed: number[] = [];
+    const statusCpu: number[] = [], bareCpu: number[] = [], plainCpu: number[] = [], coldCpu: number[] = [], parsedCpu: number[] = [];
     for (let i = 0; i < rounds; i++) {
       const a = await timed(box, [BOX_NODE, cli, 'status', '--json', file], 1);
       const b = await timed(box, [BOX_NODE, '-e', '0'], 1);
       const c = await timed(box, [BOX_NODE, unbundled, 'status', '--json', file], 1);
       const d = await timed(box, [BOX_NODE, noCache, 'status', '--json', file], 1);
+      const e = await timed(box, miss, 1);
       status.push(...a.wall); statusCpu.push(...a.cpu); bare.push(...b.wall); bareCpu.push(...b.cpu); plain.push(...c.wall); plainCpu.push(...c.cpu);
-      cold.push(...d.wall); coldCpu.push(...d.cpu);
+      cold.push(...d.wall); coldCpu.push(...d.cpu); parsed.push(...e.wall); parsedCpu.push(...e.cpu);
     }
     log(`load average ${fs.readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')}`);
     log(`status, ${N} clients: zstack status --json ${f1(median(status))} ms median (min ${f1(Math.min(...status))}, max ${f1(Math.max(...status))}), ` +
       `node -e 0 ${f1(median(bare))} ms (${f1(median(status) / median(bare))}x); unbundled (dist/bin.js) ${f1(median(plain))} ms (${f1(median(plain) / median(bare))}x); ` +
-      `bundle without its code cache ${f1(median(cold))} ms (${f1(median(cold) / median(bare))}x); target < 200 ms`);
+      `bundle without its code caches ${f1(median(cold))} ms (${f1(median(cold) / median(bare))}x); ` +
+      `model cache missed ${f1(median(parsed))} ms (${f1(median(parsed) / median(bare))}x); target < 200 ms`);
     log(`  CPU time (user + system, with the systemctl it runs): zstack status ${f1(median(statusCpu))} ms, node -e 0 ${f1(median(bareCpu))} ms ` +
       `(${f1(median(statusCpu) / median(bareCpu))}x), unbundled ${f1(median(plainCpu))} ms (${f1(median(plainCpu) / median(bareCpu))}x), ` +
-      `without the code cache ${f1(median(coldCpu))} ms (${f1(median(coldCpu) / median(bareCpu))}x)`);
+      `without the code caches ${f1(median(coldCpu))} ms (${f1(median(coldCpu) / median(bareCpu))}x), ` +
+      `model cache missed ${f1(median(parsedCpu))} ms (${f1(median(parsedCpu) / median(bareCpu))}x)`);
     await freshShow(box, file, rounds);
     const parts = JSON.parse((await box.exec([BOX_NODE, '--input-type=module', '-e', refreshScript(box.repo, file, socket, rounds)], { timeoutMs: 600_000 })).stdout) as Record<string, number[]>;
     log(`load average ${fs.readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')}; rows without memory (a /health?memory later than 500 ms): ${parts.noMemory![0]} of ${parts.rows![0]}`);

@@ -11,8 +11,9 @@ import { createRequire } from 'node:module';
  * - hashbang: start the file with `#!/usr/bin/env node` (when the entry has none of its own).
  * - format: 'cjs' for a program run through vm.Script (V8's code cache takes classic scripts only): its
  *   import.meta.url and import.meta.resolve() are the bundle's own, as in the ES module.
+ * - plugins: esbuild plugins (zstack puts a loader in the place of its parser, bundled apart).
  */
-export async function bundleExecutable({ from, entry, out, hashbang = false, format = 'esm' }) {
+export async function bundleExecutable({ from, entry, out, hashbang = false, format = 'esm', plugins = [] }) {
   const esbuild = createRequire(from)('esbuild');
   const cjs = format === 'cjs';
   await esbuild.build({
@@ -24,6 +25,7 @@ export async function bundleExecutable({ from, entry, out, hashbang = false, for
     format,
     target: 'node20',
     logLevel: 'error',
+    plugins,
     external: ['koffi'],
     sourcemap: true,
     // The map names each source file and line, which is what a stack trace needs; the sources themselves (ours

@@ -45,7 +45,7 @@ function cachedDataFor(cacheFile: string, key: string): Buffer | undefined {
  * Compiles the CommonJS program `file` (with the cache when it is this program's) and evaluates it as CommonJS
  * would; resolves with its exports.
  */
-export function loadProgram(program: string, opts: { cacheFile?: string } = {}): LoadedProgram {
+export function loadProgram(program: string, opts: { cacheFile?: string; importer?: (url: string) => Promise<unknown> } = {}): LoadedProgram {
   const file = path.resolve(program);
   const source = fs.readFileSync(file, 'utf8');
   const key = programKey(source);
@@ -54,10 +54,11 @@ export function loadProgram(program: string, opts: { cacheFile?: string } = {}):
   const script = new vm.Script(`(function (exports, require, module, __filename, __dirname) {${source}\n})`, {
     filename: file,
     ...(cachedData ? { cachedData } : {}),
-    // import() in code compiled here; code V8 took out of the cache cannot reach it on Node 20 (it throws
-    // ERR_VM_DYNAMIC_IMPORT_CALLBACK_MISSING): the program imports through its host instead (src/import-module.ts).
+    // import() in code compiled here, through the host's `importer` (a program that imports nothing needs none);
+    // code V8 took out of the cache cannot reach it on Node 20 (it throws ERR_VM_DYNAMIC_IMPORT_CALLBACK_MISSING):
+    // the program imports through its host instead (src/import-module.ts).
     // (A namespace object is what import() gives; the typings only know vm.Module.)
-    importModuleDynamically: ((specifier: string) => import(new URL(specifier, base).href)) as unknown as vm.ScriptOptions['importModuleDynamically'],
+    ...(opts.importer ? { importModuleDynamically: ((specifier: string) => opts.importer!(new URL(specifier, base).href)) as unknown as vm.ScriptOptions['importModuleDynamically'] } : {}),
   });
   const module = { exports: {} as Record<string, unknown> };
   (script.runInThisContext() as (...a: unknown[]) => void)(module.exports, createRequire(file), module, file, path.dirname(file));

@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { loadProgram } from './code-cache.js';
 
 const program = fileURLToPath(new URL('./zstack.cjs', import.meta.url));
-const { exports, key } = loadProgram(program, { cacheFile: `${program}.cache` });
+const { exports, key } = loadProgram(program, { cacheFile: `${program}.cache`, importer: (url) => import(url) });
 (exports.setImporter as (f: (url: string) => Promise<unknown>) => void)((url) => import(url));
 // The build key names this build's entries in the cache of parsed stack files (./model-cache.ts).
 void (exports.main as (argv: readonly string[], run: { build?: string }) => Promise<number>)(process.argv, key ? { build: key } : {})

@@ -1,9 +1,10 @@
 // The stack as zstack sees it: read through zunitgen's own parser, so unit names, health addresses, HAProxy
 // backend/server names and the stats socket come from the same place as the generated files.
 import { readFileSync } from 'node:fs';
-import { ConfigError, formatIssue, parseStack, sizeBytes, type Address, type StackModel } from '@zope-systemd/unitgen';
+import { sizeBytes, type Address, type StackModel } from '@zope-systemd/unitgen';
 import { StackError } from './errors.js';
 import { cachedModel, storeModel, type ModelCache } from './model-cache.js';
+import { parseStackFile } from './stack-parser.js';
 
 export interface ClientRef {
   /** `client1`: the wrapper's name and the HAProxy server name. */
@@ -61,12 +62,9 @@ export function loadStack(file: string, opts: { cache?: ModelCache } = {}): Stac
 }
 
 function parseModel(text: string, file: string): StackModel {
-  try {
-    return parseStack(text, { file });
-  } catch (e) {
-    if (e instanceof ConfigError) throw new StackError('ECONFIG', e.issues.map(formatIssue).join('\n'), { hint: `check it with: zunitgen check ${file}` });
-    throw e;
-  }
+  const r = parseStackFile(text, file);
+  if ('problems' in r) throw new StackError('ECONFIG', r.problems, { hint: `check it with: zunitgen check ${file}` });
+  return r.model;
 }
 
 export function stackRef(model: StackModel, file: string): StackRef {

@@ -90,7 +90,7 @@ test('a bad stack file gives the same errors with the cache, even after its good
   loadStack(file, { cache });
   const entry = entryFile(cache, file);
   const stored = fs.readFileSync(entry, 'utf8');
-  fs.writeFileSync(file, fs.readFileSync(file, 'utf8').replace(/^stack: .*$/m, 'stack: Bad Name').replace(/^(\s+)count: \d+/m, '$1count: 0'));
+  fs.writeFileSync(file, fs.readFileSync(file, 'utf8').replace(/^(\s+)count: \d+/m, '$1count: 0'));
   const errorOf = (f: () => unknown): StackError => { try { f(); } catch (e) { return e as StackError; } assert.fail('no error'); };
   const without = errorOf(() => loadStack(file));
   const withCache = errorOf(() => loadStack(file, { cache }));
@@ -128,4 +128,25 @@ test('the bin is CommonJS (no ES module is loaded) and gives status its build ke
   const key = fs.readFileSync(path.join(DIST, 'zstack.cjs'), 'utf8').trim().split('\n').pop()!.replace(/^\/\/# zstack-build=/, '');
   const e = JSON.parse(fs.readFileSync(path.join(cacheDir, entries[0]!), 'utf8')) as { build: string; file: string };
   assert.deepEqual({ build: e.build, file: e.file }, { build: key, file });
+});
+
+test('the bundled program loads zunitgen\'s parser (its own bundle) only when the model is not in the cache; a bad file gives the unbundled program\'s errors', (t) => {
+  const { dir, file } = setUp(t);
+  const runDir = path.join(dir, 'run');
+  const env = { ...process.env, XDG_RUNTIME_DIR: runDir };
+  const preload = path.join(dir, 'reads.cjs');
+  fs.writeFileSync(preload, `const fs = require('node:fs'); const read = fs.readFileSync;
+fs.readFileSync = function (p, ...a) { if (String(p).endsWith('zstack-parser.cjs')) fs.writeSync(2, '\\nparser loaded\\n'); return read.call(this, p, ...a); };\n`);
+  const status = () => spawnSync(process.execPath, ['--require', preload, path.join(DIST, 'cli.cjs'), '--run-dir', runDir, 'status', '--json', file], { encoding: 'utf8', env, timeout: 60_000 });
+  const first = status();
+  assert.match(first.stderr, /^parser loaded$/m, 'a miss parses');
+  const second = status();
+  assert.doesNotMatch(second.stderr, /parser loaded/, 'a hit does not load the parser');
+  assert.equal(second.status, first.status, second.stderr);
+  fs.writeFileSync(file, fs.readFileSync(file, 'utf8').replace(/^(\s+)count: \d+/m, '$1count: 0'));
+  const bundled = spawnSync(process.execPath, [path.join(DIST, 'cli.cjs'), '--run-dir', runDir, 'status', file], { encoding: 'utf8', env });
+  const unbundled = spawnSync(process.execPath, [path.join(DIST, 'bin.js'), '--run-dir', runDir, 'status', file], { encoding: 'utf8', env });
+  assert.equal(bundled.status, 78);
+  assert.match(bundled.stderr, new RegExp(`^zstack: ${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:\\d+:\\d+: `));
+  assert.deepEqual({ status: bundled.status, stderr: bundled.stderr }, { status: unbundled.status, stderr: unbundled.stderr });
 });
