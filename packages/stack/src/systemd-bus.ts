@@ -30,12 +30,20 @@ export class SystemdBusError extends Error {
 }
 
 type Prop = keyof UnitProps;
-/** Where each property lives ('unit': org.freedesktop.systemd1.Unit, 'type': the unit type's interface) and its D-Bus type. */
+/**
+ * Where each property lives ('unit': org.freedesktop.systemd1.Unit, 'type': the unit type's interface) and its
+ * D-Bus type, in the order they are asked. Each Get is its own call, and systemd may handle a unit's change of
+ * state (a child's exit, READY=1) between two of them, where systemctl's one GetAll per unit is answered at once:
+ * a unit that changes while it is read can show values from before and after. MainPID and ControlGroup come
+ * first, so that the process a caller signals on seeing ActiveState=deactivating is never newer than that state
+ * (SystemdHost.signalProcess: never a main process started after the caller looked).
+ */
 const PROPS: Record<Prop, { on: 'unit' | 'type'; sig: 's' | 'u' | 't' | 'ay' }> = {
+  MainPID: { on: 'type', sig: 'u' }, ControlGroup: { on: 'type', sig: 's' },
   Id: { on: 'unit', sig: 's' }, LoadState: { on: 'unit', sig: 's' }, ActiveState: { on: 'unit', sig: 's' }, SubState: { on: 'unit', sig: 's' },
   ActiveEnterTimestamp: { on: 'unit', sig: 't' }, InvocationID: { on: 'unit', sig: 'ay' },
-  Result: { on: 'type', sig: 's' }, MainPID: { on: 'type', sig: 'u' }, NRestarts: { on: 'type', sig: 'u' }, StatusText: { on: 'type', sig: 's' },
-  ExecMainStartTimestamp: { on: 'type', sig: 't' }, ControlGroup: { on: 'type', sig: 's' }, WatchdogUSec: { on: 'type', sig: 't' },
+  Result: { on: 'type', sig: 's' }, NRestarts: { on: 'type', sig: 'u' }, StatusText: { on: 'type', sig: 's' },
+  ExecMainStartTimestamp: { on: 'type', sig: 't' }, WatchdogUSec: { on: 'type', sig: 't' },
   WatchdogTimestamp: { on: 'type', sig: 't' }, MemoryCurrent: { on: 'type', sig: 't' },
 };
 /** Unit type (name suffix) -> its D-Bus interface (org.freedesktop.systemd1(5)). */

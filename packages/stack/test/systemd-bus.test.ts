@@ -56,6 +56,11 @@ test('replies from systemd 252 read as the same properties systemctl show printe
   assert.equal(got.get('basic.target')!.MainPID, '');
 });
 
+test('a unit\'s MainPID and ControlGroup are asked before its ActiveState (a signalled process is never newer than the state seen)', () => {
+  const order = propertyCalls(['a.service']).asks.map((a) => a.prop);
+  assert.ok(order.indexOf('MainPID') < order.indexOf('ActiveState') && order.indexOf('ControlGroup') < order.indexOf('ActiveState'), order.join(' '));
+});
+
 test('unit object paths are the ones systemd gives (LoadUnit), escapes and a leading digit included', () => {
   const paths = JSON.parse(fixture('object-paths.json').toString('utf8')) as Record<string, string>;
   assert.ok(Object.keys(paths).length >= UNITS.length + 2);
