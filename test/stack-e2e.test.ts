@@ -186,7 +186,7 @@ test('zstack against a real systemd, HAProxy and wrk', { skip, timeout: 600_000 
         ['stalled', { socketPath: sock('stalled.sock'), timeoutMs: 500 }, /no full answer .* within 500 ms/],
         ['rejecting', { socketPath: sock('rejecting.sock') }, /refused authentication as uid 0: "REJECTED EXTERNAL"/],
         ['not D-Bus', { socketPath: sock('garbage.sock') }, /not understood: not a D-Bus message/],
-        ['closing', { socketPath: sock('closing.sock') }, /closed the connection after 0 of 60 answers/],
+        ['closing', { socketPath: sock('closing.sock') }, /closed the connection after 0 of 68 answers/],
         ['systemd, as another uid', { uid: 4242 }, /refused authentication as uid 4242: "REJECTED/],
       ];
       // One process as root: the reference (systemctl only), then each case; one as the unprivileged user: the

@@ -26,7 +26,13 @@ const UINT64_MAX = (1n << 64n) - 1n;
 
 /** The private socket could not answer, or answered what this module does not understand: ask systemctl. */
 export class SystemdBusError extends Error {
-  constructor(message: string, options?: { cause?: unknown }) { super(message, options); this.name = 'SystemdBusError'; }
+  /** A unit changed state while it was read: the socket works, and reading again gives a whole answer. */
+  readonly changed: boolean;
+  constructor(message: string, options?: { cause?: unknown; changed?: boolean }) {
+    super(message, options);
+    this.name = 'SystemdBusError';
+    this.changed = options?.changed ?? false;
+  }
 }
 
 type Prop = keyof UnitProps;
@@ -34,8 +40,8 @@ type Prop = keyof UnitProps;
  * Where each property lives ('unit': org.freedesktop.systemd1.Unit, 'type': the unit type's interface) and its
  * D-Bus type, in the order they are asked. Each Get is its own call, and systemd may handle a unit's change of
  * state (a child's exit, READY=1) between two of them, where systemctl's one GetAll per unit is answered at once:
- * a unit that changes while it is read can show values from before and after. MainPID and ControlGroup come
- * first, so that the process a caller signals on seeing ActiveState=deactivating is never newer than that state
+ * RECHECK below catches a unit that changed while it was read. MainPID and ControlGroup come first, so that the
+ * process a caller signals on seeing ActiveState=deactivating is never newer than that state
  * (SystemdHost.signalProcess: never a main process started after the caller looked).
  */
 const PROPS: Record<Prop, { on: 'unit' | 'type'; sig: 's' | 'u' | 't' | 'ay' }> = {
@@ -112,41 +118,57 @@ function formatProperty(name: Prop, v: DbusVariant): string {
   return u.toString();
 }
 
-export interface Ask { unit: string; prop: Prop }
+/** One Get: a unit's property, or (recheck) the same property again after all of the unit's others. */
+export interface Ask { unit: string; prop: Prop; recheck?: boolean }
+/**
+ * Asked again last for each unit: SubState changes with every state of the unit (ActiveState follows from it),
+ * MainPID with every new main process. The same value before and after means the answers between them are of one
+ * state of the unit, as systemctl's one answer per unit is.
+ */
+const RECHECK: readonly Prop[] = ['SubState', 'MainPID'];
 
-/** The Get calls for `units` (every property of each), serials from 1 in the order of `asks`, as one buffer. */
+/** The Get calls for `units` (every property of each, then RECHECK), serials from 1 in the order of `asks`, as one buffer. */
 export function propertyCalls(units: readonly string[]): { asks: Ask[]; bytes: Buffer } {
   const asks: Ask[] = []; const calls: MethodCall[] = [];
   for (const unit of units) {
     const type = TYPE_INTERFACE[unit.slice(unit.lastIndexOf('.') + 1)];
     if (!type || unit.lastIndexOf('.') <= 0) throw new SystemdBusError(`"${unit}" is not a unit name with a known type suffix`);
     const path = unitObjectPath(unit);
-    for (const prop of Object.keys(PROPS) as Prop[]) {
+    for (const [prop, recheck] of [...(Object.keys(PROPS) as Prop[]).map((k) => [k, false] as const), ...RECHECK.map((k) => [k, true] as const)]) {
       const iface = `org.freedesktop.systemd1.${PROPS[prop].on === 'unit' ? 'Unit' : type}`;
-      asks.push({ unit, prop });
+      asks.push(recheck ? { unit, prop, recheck } : { unit, prop });
       calls.push({ serial: asks.length, path, interface: 'org.freedesktop.DBus.Properties', member: 'Get', args: [iface, prop] });
     }
   }
   return { asks, bytes: methodCalls(calls) };
 }
 
-/** Turns the replies (by reply serial) into one UnitProps per unit. */
+/**
+ * Turns the replies (by reply serial) into one UnitProps per unit. Throws SystemdBusError with `changed` when a
+ * rechecked property differs from its first answer.
+ */
 export function collectReplies(asks: readonly Ask[], replies: ReadonlyMap<number, DbusMessage>): Map<string, UnitProps> {
   const out = new Map<string, UnitProps>();
   asks.forEach((a, i) => {
-    const m = replies.get(i + 1)!;
     let p = out.get(a.unit);
     if (!p) { p = Object.fromEntries(Object.keys(PROPS).map((k) => [k, ''])) as UnitProps; out.set(a.unit, p); }
-    if (m.type === MESSAGE_TYPE.error) {
-      if (ABSENT.has(m.errorName ?? '')) return;
-      const body = safeBody(m);
-      throw new SystemdBusError(`systemd answered ${a.prop} of ${a.unit} with ${m.errorName ?? 'an error'}${typeof body[0] === 'string' ? `: ${body[0]}` : ''}`);
-    }
-    const body = readBody(m);
-    if (m.signature !== 'v') throw new SystemdBusError(`Get of ${a.prop} returned signature "${m.signature}", expected "v"`);
-    p[a.prop] = formatProperty(a.prop, body[0] as DbusVariant);
+    const v = answer(a, replies.get(i + 1)!);
+    if (!a.recheck) p[a.prop] = v;
+    else if (v !== p[a.prop]) throw new SystemdBusError(`${a.unit} changed while it was read: ${a.prop} ${JSON.stringify(p[a.prop])}, then ${JSON.stringify(v)}`, { changed: true });
   });
   return out;
+}
+
+/** One Get's answer as text; empty when the unit's interfaces do not have the property. */
+function answer(a: Ask, m: DbusMessage): string {
+  if (m.type === MESSAGE_TYPE.error) {
+    if (ABSENT.has(m.errorName ?? '')) return '';
+    const body = safeBody(m);
+    throw new SystemdBusError(`systemd answered ${a.prop} of ${a.unit} with ${m.errorName ?? 'an error'}${typeof body[0] === 'string' ? `: ${body[0]}` : ''}`);
+  }
+  const body = readBody(m);
+  if (m.signature !== 'v') throw new SystemdBusError(`Get of ${a.prop} returned signature "${m.signature}", expected "v"`);
+  return formatProperty(a.prop, body[0] as DbusVariant);
 }
 
 function safeBody(m: DbusMessage): DbusValue[] {

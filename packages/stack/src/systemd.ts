@@ -6,7 +6,7 @@
 import fs from 'node:fs';
 import { StackError } from './errors.js';
 import { run } from './exec.js';
-import { readUnitsOverBus, type BusReadOptions } from './systemd-bus.js';
+import { readUnitsOverBus, SystemdBusError, type BusReadOptions } from './systemd-bus.js';
 
 /** The properties zstack reads (systemd.exec(5), org.freedesktop.systemd1(5)). */
 export const UNIT_PROPS = [
@@ -97,14 +97,19 @@ export class LocalSystemd implements SystemdHost {
 
   async show(units: readonly string[]): Promise<Map<string, UnitProps>> {
     let busError: string | undefined;
-    if (this.bus && units.length > 0) {
+    // A unit that changed while it was read is read again (the socket works); after the third time, or on any
+    // other failure, systemctl answers: this once for a changing unit, from then on for a failing socket.
+    for (let attempt = 1; this.bus && units.length > 0; attempt++) {
       try {
         const props = await readUnitsOverBus(units, this.bus);
         this.lastShow = { via: 'private-bus' };
         return props;
       } catch (e) {
         busError = (e as Error).message;
-        this.bus = undefined;
+        const changed = e instanceof SystemdBusError && e.changed;
+        if (changed && attempt < 3) continue;
+        if (!changed) this.bus = undefined;
+        break;
       }
     }
     const text = await this.ctl(['show', '--timestamp=unix', `--property=${UNIT_PROPS.join(',')}`, '--', ...units], 'systemctl show');

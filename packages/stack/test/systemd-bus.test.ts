@@ -6,13 +6,15 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
 import { DbusFormatError, MESSAGE_TYPE, methodCalls, readBody, takeMessages, type DbusMessage } from '../src/dbus-message.js';
 import { collectReplies, formatTimespan, propertyCalls, SystemdBusError, unitObjectPath } from '../src/systemd-bus.js';
-import { parseShow } from '../src/systemd.js';
+import { LocalSystemd, parseShow } from '../src/systemd.js';
 import { FIXTURE_UNITS } from './fixtures/private-bus/units.js';
 
 const FIXTURES = path.join(path.dirname(fileURLToPath(import.meta.url)), 'fixtures/private-bus');
@@ -59,6 +61,54 @@ test('replies from systemd 252 read as the same properties systemctl show printe
 test('a unit\'s MainPID and ControlGroup are asked before its ActiveState (a signalled process is never newer than the state seen)', () => {
   const order = propertyCalls(['a.service']).asks.map((a) => a.prop);
   assert.ok(order.indexOf('MainPID') < order.indexOf('ActiveState') && order.indexOf('ControlGroup') < order.indexOf('ActiveState'), order.join(' '));
+});
+
+test('a unit whose SubState or MainPID differs when asked again last changed while it was read: refused as such', () => {
+  const { messages } = captured();
+  const { asks } = propertyCalls(UNITS);
+  const all = replies(messages);
+  const serial = (unit: string, prop: string, recheck: boolean) => asks.findIndex((a) => a.unit === unit && a.prop === prop && !!a.recheck === recheck) + 1;
+  assert.equal(collectReplies(asks, all).get('fx-active.service')!.SubState, 'running', 'as captured: the same before and after');
+  for (const prop of ['SubState', 'MainPID']) {
+    // The recheck answered with the failed unit's value: what systemd would say had fx-active stopped meanwhile.
+    const moved = new Map(all).set(serial('fx-active.service', prop, true), all.get(serial('fx-failed.service', prop, false))!);
+    assert.throws(() => collectReplies(asks, moved), (e: Error) => e instanceof SystemdBusError && e.changed && new RegExp(`fx-active.service changed while it was read: ${prop}`).test(e.message), prop);
+  }
+});
+
+test('LocalSystemd reads a unit that changed while it was read again, and after three such answers asks systemctl that once', async (t) => {
+  // A socket that answers each connection with the next of `streams` (systemd's captured bytes) once the calls are in.
+  const raw = fixture('replies.bin');
+  const { asks } = propertyCalls(UNITS);
+  const recheck = asks.findIndex((a) => a.unit === 'fx-active.service' && a.prop === 'SubState' && a.recheck) + 1;
+  const torn = Buffer.from(raw);
+  const m = takeMessages(torn, torn.indexOf('\r\n') + 2).messages.find((x) => x.replySerial === recheck)!;
+  torn.write('stopped', torn.indexOf('running', m.start), 'latin1'); // fx-active no longer running when asked again
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'zsd-bus-'));
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const socketPath = path.join(dir, 'private');
+  const streams: Buffer[] = [];
+  let connections = 0;
+  const server = net.createServer((c) => { const s = streams[connections++]; c.once('data', () => { if (s) c.write(s); }); c.on('error', () => {}); });
+  await new Promise<void>((ok) => server.listen(socketPath, ok));
+  t.after(() => server.close());
+  // Torn once, then whole: the second read answers, over the socket.
+  streams.push(torn, raw);
+  const systemd = new LocalSystemd(['systemctl'], 'this machine', { socketPath, timeoutMs: 5000 });
+  const got = await systemd.show(UNITS);
+  assert.deepEqual(systemd.lastShow, { via: 'private-bus' });
+  assert.equal(connections, 2);
+  assert.deepEqual(got, parseShow(fixture('systemctl-show.txt').toString('utf8'), UNITS));
+  // Torn three times: systemctl is asked (where systemd does not run, its error is the answer)...
+  streams.push(torn, torn, torn, raw);
+  const third = await systemd.show(UNITS).then(() => systemd.lastShow, (e: Error) => e.name);
+  assert.equal(connections, 5);
+  if (typeof third === 'string') assert.equal(third, 'StackError');
+  else assert.match(third?.via === 'systemctl' ? third.busError ?? '' : 'not systemctl', /fx-active.service changed while it was read: SubState "running", then "stopped"/);
+  // ...and the socket stays in use: it works, the unit was only changing.
+  await systemd.show(UNITS);
+  assert.deepEqual(systemd.lastShow, { via: 'private-bus' });
+  assert.equal(connections, 6);
 });
 
 test('unit object paths are the ones systemd gives (LoadUnit), escapes and a leading digit included', () => {
