@@ -8,7 +8,9 @@
 // org.freedesktop.DBus.Properties.Get on the unit's object (org.freedesktop.systemd1(5)), all calls written at
 // once and answered in one pass. Properties of org.freedesktop.systemd1.Unit come from that interface, the
 // others from the unit type's own one (Service, Socket, ...); where that interface lacks the property (a target
-// has no MainPID) systemctl prints nothing, and so the value is empty here too.
+// has no MainPID) systemctl prints nothing, and so the value is empty here too. Each unit's SubState and MainPID
+// are asked again last: a unit whose state changed between its calls is reported as such (SystemdBusError
+// `changed`), for the caller to read it again, since systemctl's one GetAll per unit never mixes two states.
 //
 // Each value is turned into text by the rules systemctl 252 prints it with (shared/bus-print-properties.c):
 // timestamps as `@<seconds>` (rounded down; empty when 0 or infinity), time spans as format_timespan() writes
