@@ -101,7 +101,7 @@ test('packed with pnpm, installed with npm: bins through their links, the librar
     // Files built from something other than the package's src/<name>.ts: the bundles and what the build writes.
     const built: Record<string, RegExp> = {
       notify: /^dist\/znotify\/cli\.js(\.map)?$/,
-      stack: /^dist\/(cli\.js(\.map)?|zstack\.cjs(\.map|\.cache)?|box\.js)$/,
+      stack: /^dist\/(cli\.js|cli\.cjs(\.map)?|zstack(-parser)?\.cjs(\.map|\.cache)?|box\.js)$/,
       unitgen: /^dist\/(compiled-templates\.js|zope-systemd-generator\.(cjs|lib\.cjs|cache))$/,
       common: /^$/,
     };
@@ -222,9 +222,9 @@ test('packed with pnpm, installed with npm: bins through their links, the librar
     assert.equal(rollout.status, 69, rollout.stderr);
     assert.match(rollout.stderr, /^zstack: (systemd on this machine is not reachable|units not installed on this machine): /, rollout.stderr);
     assert.doesNotMatch(rollout.stderr, /stats socket/);
-    // The bin link points at the bundle: one file, commander and the parser inside.
+    // The bin link points at the CommonJS launcher of the bundle (commander inside, the parser a bundle beside it).
     const real = realpathSync(join(prefix, 'bin', 'zstack'));
-    assert.match(real, /@zope-systemd\/stack\/dist\/cli\.js$/);
+    assert.match(real, /@zope-systemd\/stack\/dist\/cli\.cjs$/);
     assert.doesNotMatch(readFileSync(real, 'utf8'), /from ["'](commander|yaml|@zope-systemd\/unitgen)["']/);
   });
 
