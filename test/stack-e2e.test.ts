@@ -275,7 +275,7 @@ test('zstack against a real systemd, HAProxy and wrk', { skip, timeout: 600_000 
     // A stack whose units are not installed: 69, naming them and how to install them.
     const ghost = path.join(path.dirname(s.file), 'ghost.yaml');
     fs.writeFileSync(ghost, fs.readFileSync(s.file, 'utf8').replace(/^stack: shop$/m, 'stack: ghost'));
-    for (const cmd of ['rollout', 'stop']) {
+    for (const cmd of ['status', 'rollout', 'stop']) {
       const r = await s.zstack([cmd, ghost]);
       assert.equal(r.code, 69, `${cmd}: ${r.stderr}`);
       oneLine(r, /units not installed on this machine: ghost-/);

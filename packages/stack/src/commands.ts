@@ -195,7 +195,7 @@ async function printStatus(stack: StackRef, d: Deps, runDir: string, o: StatusOp
   // Over hosts: an unreachable host is a line of the status, not its end.
   const systemd = d.systemd instanceof HostsSystemd ? d.systemd.lenient() : d.systemd;
   const s = await gatherStatus({ stack, systemd, ...(d.lb ? { lb: d.lb } : {}) });
-  if (!o.watch) nothingRead(stack, s);
+  if (!o.watch) { nothingRead(stack, s); nothingInstalled(stack, s, d.systemd); }
   const busy = lockHeldSafe(runDir, stack.stack);
   const journal = readJournal(runDir, stack.stack);
   if (o.json) {
@@ -219,6 +219,17 @@ function nothingRead(stack: StackRef, s: StackStatus): void {
   if (!lost.length || ![s.target, ...s.servers, ...s.clients].every((u) => u.load === 'unreachable')) return;
   throw new StackError('EUNAVAILABLE', `systemd is not reachable on any host of stack ${stack.stack}: ${lost.map((h) => `${h.host} (${h.error})`).join('; ')}`,
     { hint: `check that each host's ssh destination reaches its systemd as root (e.g. systemctl -H ${stack.model.hosts?.[0]?.ssh ?? 'root@HOST'} is-system-running), or run zstack on one of the hosts` });
+}
+
+/**
+ * No unit of the stack is installed where systemd was asked: EUNAVAILABLE (69), naming them and how to install them,
+ * as rollout and stop say it, instead of a table of `not-found` rows. Some installed: the table shows which are not.
+ */
+function nothingInstalled(stack: StackRef, s: StackStatus, systemd: SystemdHost): void {
+  const units = [...s.servers, ...s.clients, s.target];
+  if (!units.every((u) => u.load === 'not-found')) return;
+  throw new StackError('EUNAVAILABLE', `units not installed on ${systemd.name}: ${units.map((u) => u.unit).join(', ')}`,
+    { hint: stack.model.hosts ? `zunitgen deploy ${stack.file}` : `zunitgen generate ${stack.file} --out /etc/systemd/system && systemctl daemon-reload` });
 }
 
 /** Runs fn, then again every `everyMs`, until SIGINT/SIGTERM or until nobody reads the output. */
