@@ -122,15 +122,21 @@ function defineCheck(program: Command, setCode: SetCode): void {
     .option('--json', 'print {"ok", "problems": [{file, line, col, key, message, fix}]} on stdout (docs/exit-codes.md)')
     .description('validate configs only; exit 0, or 78 with every error listed (66 when a file cannot be read)')
     .action((configs: string[], o: { json?: boolean }) => {
-      const issues = [];
+      // Every file is checked and every problem listed; a file that cannot be read does not hide the others'.
+      const issues: ConfigIssue[] = [];
+      let unreadable: InputError | undefined;
       for (const c of configs) {
         try { parseStack(readConfig(c), { file: c }); } catch (e) {
-          if (o.json && e instanceof InputError) { printProblems(e.issues); setCode(e.exitCode); return; }
-          if (e instanceof ConfigError) issues.push(...e.issues); else throw e;
+          if (e instanceof InputError) unreadable = e;
+          else if (!(e instanceof ConfigError)) throw e;
+          issues.push(...e.issues);
         }
       }
-      if (o.json) { printProblems(issues); setCode(issues.length ? EXIT.CONFIG : 0); return; }
-      if (issues.length) throw new ConfigError(issues);
+      if (!issues.length) { if (o.json) printProblems(issues); return; }
+      const error = new ConfigError(issues, unreadable !== undefined);
+      if (!o.json) throw issues.length === 1 && unreadable ? unreadable : error;
+      printProblems(issues);
+      setCode(error.exitCode);
     });
 }
 

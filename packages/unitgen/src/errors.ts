@@ -71,13 +71,17 @@ function keyOfMessage(message: string): string {
 }
 
 export function formatIssue(i: ConfigIssue): string {
-  return `${i.file}:${i.line}:${i.col}: error: ${i.message}${i.fix ? `\n  hint: ${i.fix}` : ''}`;
+  // A problem of the file as a whole (it cannot be read) has no position to show.
+  return `${i.file}${i.line ? `:${i.line}:${i.col}` : ''}: error: ${i.message}${i.fix ? `\n  hint: ${i.fix}` : ''}`;
 }
 
-/** Every problem found in one or more config files (never only the first). Exit status 78. */
+/**
+ * Every problem found in one or more config files (never only the first). Exit status 78; 66 (`unreadable`)
+ * when one of the files could not be read at all, which outranks "invalid" (docs/exit-codes.md).
+ */
 export class ConfigError extends UnitgenError {
-  constructor(readonly issues: readonly ConfigIssue[]) {
-    super('ECONFIG', `${issues.length} configuration error${issues.length === 1 ? '' : 's'}:\n${issues.map(formatIssue).join('\n')}`, EXIT.CONFIG);
+  constructor(readonly issues: readonly ConfigIssue[], unreadable = false) {
+    super(unreadable ? 'EINPUT' : 'ECONFIG', `${issues.length} configuration error${issues.length === 1 ? '' : 's'}:\n${issues.map(formatIssue).join('\n')}`, unreadable ? EXIT.NOINPUT : EXIT.CONFIG);
     this.name = 'ConfigError';
   }
 }

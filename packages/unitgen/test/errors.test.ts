@@ -105,6 +105,22 @@ test('CLI: exit 78, every error on stderr, nothing written', (t) => {
   assert.equal(zunitgen(['check', cfg]).code, 78);
 });
 
+test('CLI check: a file that cannot be read does not hide another file\'s problems; 66 outranks 78', (t) => {
+  const dir = tempDir(t);
+  const cfg = join(dir, 'bad.yaml'), missing = join(dir, 'nope.yaml');
+  writeFileSync(cfg, BAD);
+  const text = zunitgen(['check', cfg, missing]);
+  assert.equal(text.code, 66, text.stderr);
+  assert.equal(text.stderr.match(/: error: /g)?.length, 16);
+  assert.ok(text.stderr.includes(`${cfg}:2:7: error: user: Zope must not run as root`), text.stderr);
+  assert.ok(text.stderr.includes(`${missing}: error: cannot read the file`), text.stderr);
+  const json = zunitgen(['check', '--json', missing, cfg]);
+  assert.equal(json.code, 66);
+  const problems = (JSON.parse(json.stdout) as { problems: Array<{ file: string }> }).problems;
+  assert.equal(problems.length, 16);
+  assert.deepEqual([...new Set(problems.map((p) => p.file))], [missing, cfg]);
+});
+
 test('CLI: a bad config leaves an existing output directory untouched', (t) => {
   const dir = tempDir(t);
   writeFileSync(join(dir, 'keep.service'), '[Service]\nExecStart=/bin/true\n');
