@@ -126,3 +126,44 @@ test('zstack try refuses without root (77) and when a port of the stack is taken
   assert.match(taken.stderr, new RegExp(`127\\.0\\.0\\.1:${http1} is in use on this host`));
   assert.doesNotMatch(taken.stdout, /booted/);
 });
+
+/** The pid of the `haproxy` process `parent` started (its child), or undefined. */
+function haproxyChild(parent: number): number | undefined {
+  for (const task of fs.readdirSync(`/proc/${parent}/task`)) {
+    let kids: string[] = [];
+    try { kids = fs.readFileSync(`/proc/${parent}/task/${task}/children`, 'utf8').trim().split(/\s+/).filter(Boolean); } catch { /* gone */ }
+    for (const k of kids) { try { if (fs.readFileSync(`/proc/${k}/comm`, 'utf8').trim() === 'haproxy') return Number(k); } catch { /* gone */ } }
+  }
+  return undefined;
+}
+
+// Ctrl-C while the stack starts: HAProxy (killed by pid) and the box go, the port HAProxy listened on is free, and
+// try exits 130 saying so, as the operator's Ctrl-C would leave it.
+test('zstack try interrupted by SIGINT while the stack starts: HAProxy and the box are gone, its port is free, exit 130', { skip: opsSkipReason(), timeout: 120_000 }, async (t) => {
+  const { file } = await stackFile(t);
+  const c = spawn(BOX_NODE, [CLI, 'try', file], { stdio: ['ignore', 'pipe', 'pipe'] });
+  t.after(() => { if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL'); });
+  let stdout = ''; let stderr = '';
+  c.stderr.setEncoding('utf8').on('data', (d: string) => { stderr += d; });
+  const closed = new Promise<number | null>((resolve) => c.once('close', (code) => resolve(code)));
+  const front = await new Promise<number>((resolve, reject) => {
+    c.stdout.setEncoding('utf8').on('data', (d: string) => {
+      stdout += d;
+      const m = /frontend 127\.0\.0\.1:(\d+)[^]*\$ systemctl start trial\.target\n/.exec(stdout);
+      if (m) resolve(Number(m[1]));
+    });
+    void closed.then(() => reject(new Error(`try ended before the start: ${stdout}${stderr}`)));
+  });
+  const hx = haproxyChild(c.pid!);
+  assert.ok(hx, 'HAProxy is a child of zstack try');
+  const cmdline = fs.readFileSync(`/proc/${hx}/cmdline`, 'utf8');
+  c.kill('SIGINT');
+  const code = await closed;
+  assert.equal(code, 130, stdout + stderr);
+  assert.match(stdout, /== torn down/);
+  assert.match(stderr, /zstack: interrupted by SIGINT/);
+  assert.doesNotMatch(stderr, /internal error|\n\s+at /);
+  let left = ''; try { left = fs.readFileSync(`/proc/${hx}/cmdline`, 'utf8'); } catch { /* gone */ }
+  assert.notEqual(left, cmdline, `HAProxy (pid ${hx}) still runs`);
+  await new Promise<void>((resolve, reject) => { const s = net.createServer().once('error', reject).listen(front, '127.0.0.1', () => s.close(() => resolve())); });
+});

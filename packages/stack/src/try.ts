@@ -22,7 +22,7 @@ interface BoxLike {
   readonly shared: string;
   readonly bootMs: number;
   exec(argv: string[], opts?: { timeoutMs?: number; allowFail?: boolean; input?: string }): Promise<{ code: number; stdout: string; stderr: string }>;
-  down(): Promise<void>;
+  down(opts?: { poweroff?: boolean }): Promise<void>;
 }
 interface BoxModule { bootBox(opts?: { root?: string }): Promise<BoxLike>; boxSkipReason(): string | undefined }
 
@@ -153,6 +153,47 @@ async function clientsUp(stack: StackRef, socket: string): Promise<boolean> {
   return true;
 }
 
+/**
+ * SIGINT/SIGTERM during a try end it: HAProxy is killed by pid and the box torn down at once (what runs inside dies
+ * with it), and the try's next step throws EINTERRUPTED (130/143) instead of running. Also at process exit, HAProxy
+ * is killed by pid: nothing the try started outlives it.
+ */
+class Interruption {
+  private got: NodeJS.Signals | undefined;
+  hx: ChildProcess | undefined;
+  box: BoxLike | undefined;
+  private readonly onSignal = (sig: NodeJS.Signals): void => {
+    if (!this.got) process.stderr.write(`\nzstack: ${sig}: tearing down the disposable systemd and HAProxy...\n`);
+    this.got ??= sig;
+    this.killHaproxy();
+    void this.box?.down({ poweroff: false });
+  };
+  private readonly onExit = (): void => { this.killHaproxy(); };
+  constructor() {
+    process.on('SIGINT', this.onSignal);
+    process.on('SIGTERM', this.onSignal);
+    process.on('exit', this.onExit);
+  }
+  private killHaproxy(): void {
+    const pid = this.hx?.pid;
+    if (pid !== undefined && this.hx!.exitCode === null && this.hx!.signalCode === null) { try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ } }
+  }
+  received(): NodeJS.Signals | undefined { return this.got; }
+  /** Throws EINTERRUPTED once a signal came. */
+  check(): void {
+    if (this.got) throw this.error();
+  }
+  error(): StackError {
+    return new StackError('EINTERRUPTED', `interrupted by ${this.got}: the try stopped; the disposable systemd, its processes and HAProxy are gone`,
+      { exitCode: this.got === 'SIGTERM' ? 143 : 130 });
+  }
+  dispose(): void {
+    process.off('SIGINT', this.onSignal);
+    process.off('SIGTERM', this.onSignal);
+    process.off('exit', this.onExit);
+  }
+}
+
 export async function tryStack(file: string): Promise<number> {
   if (process.getuid?.() !== 0) {
     throw new StackError('ENOPERM', 'zstack try needs root: it boots a disposable systemd in new pid, mount and cgroup namespaces (unshare)',
@@ -179,8 +220,10 @@ export async function tryStack(file: string): Promise<number> {
   let haproxySaid: HaproxyMessages | undefined;
   let started = false;
   const cli = fileURLToPath(new URL('./cli.js', import.meta.url));
+  const intr = new Interruption();
   try {
-    b = await box.bootBox({ root: visibleRoot() });
+    b = intr.box = await box.bootBox({ root: visibleRoot() });
+    intr.check();
     say(`== disposable systemd 252 booted in ${Math.round(b.bootMs)} ms`);
     const cfg = path.join(b.shared, path.basename(file));
     fs.copyFileSync(file, cfg);
@@ -189,18 +232,23 @@ export async function tryStack(file: string): Promise<number> {
     const files = renderWith(stack.model, builtinTemplates(), { outDir: '/etc/systemd/system' });
     for (const f of files) await b.exec(['sh', '-c', 'cat > "$1"', 'sh', `/etc/systemd/system/${f.name}`], { input: f.content });
     await b.exec(['systemctl', 'daemon-reload']);
+    intr.check();
     say(`== generated ${files.length} files: ${files.map((f) => f.name).join(' ')}`);
     const { hcfg, socket, front } = await writeHaproxyConfig(b.shared, files, stack);
-    hx = spawn('haproxy', ['-db', '-f', hcfg], { stdio: ['ignore', 'ignore', 'pipe'] });
+    intr.check();
+    hx = intr.hx = spawn('haproxy', ['-db', '-f', hcfg], { stdio: ['ignore', 'ignore', 'pipe'] });
     haproxySaid = new HaproxyMessages(hx);
     await haproxyAnswers(hx, socket, haproxySaid);
+    intr.check();
     say(`== HAProxy with the generated backend, frontend 127.0.0.1:${front}, stats socket ${socket}`);
 
     // Each step's output as it came: the progress lines (stderr) and the summaries (stdout) in one stream, in order.
     const step = async (title: string, argv: string[], timeoutMs: number): Promise<boolean> => {
       say(`\n== ${title}\n$ ${argv.join(' ')}`);
       const t0 = Date.now();
+      intr.check();
       const r = await b!.exec(['sh', '-c', 'exec "$@" 2>&1', 'sh', ...argv], { allowFail: true, timeoutMs });
+      intr.check();
       process.stdout.write(r.stdout); process.stdout.write(r.stderr);
       say(`-> exit ${r.code} in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
       if (r.code !== 0) failed++;
@@ -210,6 +258,7 @@ export async function tryStack(file: string): Promise<number> {
     const zs = (...a: string[]): string[] => [process.execPath, cli, '--haproxy-socket', socket, '--run-dir', path.join(b!.shared, 'run'), ...a];
     const startOk = await step(`start ${stack.target} (each client after the previous one is READY)`, ['systemctl', 'start', stack.target], budget);
     started = startOk && await unitsStarted(b, stack, budget) && await clientsUp(stack, socket);
+    intr.check();
     if (startOk && !started) failed++;
     if (started) {
       await step('status', zs('status', cfg), 30_000);
@@ -219,11 +268,16 @@ export async function tryStack(file: string): Promise<number> {
       await step('what failed', ['systemctl', '--no-pager', '--failed'], 30_000);
     }
     await step('stop', zs('stop', cfg), budget);
+  } catch (e) {
+    // What a signal broke (a box gone under an exec, HAProxy killed while it was being asked) is the interruption.
+    if (intr.received()) throw intr.error();
+    throw e;
   } finally {
     if (hx && hx.exitCode === null && hx.signalCode === null) { hx.kill('SIGTERM'); await new Promise((r) => hx!.once('exit', r)); }
     const unshown = haproxySaid?.unshown() ?? '';
     if (unshown.trim()) say(`\n== HAProxy's own messages\n${indent(unshown)}`);
     await b?.down();
+    intr.dispose();
     say('\n== torn down: the disposable systemd, its processes and HAProxy are gone');
   }
   say(!failed ? 'every step passed' : started ? `${failed} step(s) failed` : `the stack did not start (above: which unit, its Result= and journal); ${failed} step(s) failed`);
