@@ -361,4 +361,24 @@ test('the generated stack in a real systemd: order, slice limits, health sockets
     assert.ok(!events.some((x) => x.message.startsWith(`Stopping ${PG_UNIT}`)), 'PostgreSQL was stopped with the stack');
     assert.equal((await s.show(PG_UNIT, ['ActiveState'])).ActiveState, 'active');
   });
+
+  await t.test('a ZEO server that exits at once: its ExecStartPost= wait-tcp gives up at once and says the server exited, not the ready timeout', async () => {
+    // The generated ZEO unit with a command that exits 2 at once (as when its program is missing). The stack's
+    // ready-timeout is 30s; the journal says which of the two ended the wait: the exited server or the timeout.
+    await box.writeUnit(`${ZEO_UNIT}.d/dies.conf`, "[Service]\nExecStart=\nExecStart=/bin/sh -c 'exit 2'\n");
+    await box.exec(['systemctl', '--no-block', 'start', ZEO_UNIT]);
+    try {
+      const journal = await until('wait-tcp to end after the ZEO command exited', async () => {
+        const j = await box.journal(ZEO_UNIT);
+        return /the server exited|nothing accepted connections/.test(j) ? j : undefined;
+      }, 60_000, 200);
+      assert.match(journal, /Main process exited, code=exited, status=2/);
+      assert.match(journal, /zunitgen: the server exited \(main pid \d+\) before it accepted connections on 127\.0\.0\.1:\d+/);
+      assert.doesNotMatch(journal, /nothing accepted connections/);
+      // A failure, which Restart=on-failure answers by trying again, each attempt ending the same way.
+      assert.match(journal, /Failed with result 'exit-code'|Control process exited, code=exited, status=1/);
+    } finally {
+      await box.exec(['systemctl', 'stop', ZEO_UNIT], { timeoutMs: 30_000, allowFail: true });
+    }
+  });
 });

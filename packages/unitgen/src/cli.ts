@@ -20,7 +20,7 @@ import { parseStack } from './parse.js';
 import { readConfig } from './generate.js';
 import { parseAddress, parseDuration } from './values.js';
 import { verify } from './verify.js';
-import { waitTcp } from './wait-tcp.js';
+import { mainProcessAlive, waitTcp } from './wait-tcp.js';
 
 /** Maps any error to its exit status (docs/exit-codes.md). The only place that knows exit codes. */
 export function exitCodeOf(e: unknown): number {
@@ -197,7 +197,10 @@ function defineWaitTcp(program: Command, setCode: SetCode): void {
       const a = parseAddress(address), t = parseDuration(o.timeout);
       if (!a.ok) throw new UsageError(`wait-tcp: ${a.message}`);
       if (!t.ok) throw new UsageError(`wait-tcp --timeout: ${t.message}`);
-      if (!(await waitTcp(a.value, t.value))) { process.stderr.write(`zunitgen: nothing accepted connections on ${address} within ${o.timeout}\n`); setCode(1); }
+      const mainPid = process.env['MAINPID'];
+      const r = await waitTcp(a.value, t.value, undefined, mainProcessAlive(mainPid));
+      if (r === 'exited') { process.stderr.write(`zunitgen: the server exited (main pid ${mainPid}) before it accepted connections on ${address}: see its own messages above\n`); setCode(1); }
+      if (r === 'timeout') { process.stderr.write(`zunitgen: nothing accepted connections on ${address} within ${o.timeout}\n`); setCode(1); }
     });
 }
 
