@@ -27,12 +27,31 @@ export const DURATION_HINT = `write a systemd time span such as 500ms, 30s, 2min
 /**
  * The longest span a Node timer holds: setTimeout() and friends take a signed 32-bit count of milliseconds and
  * turn anything above it into 1 ms (with only a warning), so `stop.timeout: 30d` would SIGKILL 1 ms after the
- * stop signal. Every configured duration drives a timer or a comparison with one, so every one is held to it.
+ * stop signal. Every duration the wrapper reads drives one of its timers, so every one is held to it.
  */
 export const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /** The limit as a message states it. */
 export const MAX_TIMER_TEXT = `at most ${MAX_TIMER_MS} ms, about 24.8 days`;
+
+/**
+ * The longest span of a duration no Node timer waits for: one written into a systemd setting (whose usec_t holds
+ * far more) or compared with an uptime. Up to here a span counted in whole microseconds stays exact in a
+ * JavaScript number (2^53 us, about 285 years).
+ */
+export const MAX_SPAN_MS = Math.floor(Number.MAX_SAFE_INTEGER / 1000);
+
+/**
+ * What consumes a duration, which sets its maximum: `timer`, a Node timer (MAX_TIMER_MS); `span`, a systemd
+ * setting or a comparison (MAX_SPAN_MS).
+ */
+export type DurationCeiling = 'timer' | 'span';
+
+/** Each ceiling's maximum in ms, and how an error states it. */
+export const DURATION_MAX: Readonly<Record<DurationCeiling, { ms: number; text: string; fix: string }>> = {
+  timer: { ms: MAX_TIMER_MS, text: `longer than a timer can hold: ${MAX_TIMER_TEXT}`, fix: 'use a shorter time span, such as 24d or less' },
+  span: { ms: MAX_SPAN_MS, text: `longer than a time span can be: at most ${MAX_SPAN_MS} ms, about 285 years`, fix: 'use a shorter time span' },
+};
 
 // A number with digits after its point, if it has one: systemd refuses `5.s` and `1. 3`.
 const COMPONENT = /\s*(\d+(?:\.\d+)?|\.\d+)\s*([a-zA-Z\u00b5\u03bc]*)\s*/y;
@@ -40,10 +59,11 @@ const COMPONENT = /\s*(\d+(?:\.\d+)?|\.\d+)\s*([a-zA-Z\u00b5\u03bc]*)\s*/y;
 /**
  * A time span in milliseconds, kept to the microsecond (systemd's own resolution, and no floating-point
  * residue: `1.1s` is 1100, not 1100.0000000000002). Refused: anything else, negative values, NaN, `infinity`
- * (every timer of the wrapper must end) and spans longer than a timer holds (MAX_TIMER_MS).
+ * (every timer of the wrapper must end) and spans longer than `ceiling` allows (a timer's, unless told).
  */
-export function parseDuration(value: unknown, quote: Quote = quoteValue): ParseResult<number> {
-  const tooLong = () => refused(`${quote(value)} is longer than a timer can hold: ${MAX_TIMER_TEXT}`, 'use a shorter time span, such as 24d or less');
+export function parseDuration(value: unknown, quote: Quote = quoteValue, ceiling: DurationCeiling = 'timer'): ParseResult<number> {
+  const max = DURATION_MAX[ceiling];
+  const tooLong = () => refused(`${quote(value)} is ${max.text}`, max.fix);
   let ms: number;
   if (typeof value === 'number') {
     if (value === Infinity) return tooLong();
@@ -57,7 +77,7 @@ export function parseDuration(value: unknown, quote: Quote = quoteValue): ParseR
     return refused(`${quote(value)} is not a time span`, DURATION_HINT);
   }
   ms = Math.round(ms * 1000) / 1000;
-  return ms > MAX_TIMER_MS ? tooLong() : parsed(ms);
+  return ms > max.ms ? tooLong() : parsed(ms);
 }
 
 /**

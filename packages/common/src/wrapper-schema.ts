@@ -8,7 +8,7 @@
 // A schema is for editors: as strict as JSON Schema says simply and never stricter than the tool. The tools'
 // own validators stay the authority (host names they cannot resolve, duplicate names, a duration written as
 // a sum below its least value are theirs to refuse).
-import { DURATION_UNIT_MS, formatTimeSpan, MAX_TIMER_MS } from './duration.js';
+import { DURATION_MAX, DURATION_UNIT_MS, formatTimeSpan, type DurationCeiling } from './duration.js';
 import {
   CHECK_KEYS, CHECK_ROLES, CHECK_TYPES, HAPROXY_ID_RULE, NAME_RULE, STACK_CHECK_KEYS, stackValueOf, WRAPPER_CONFIG,
   type CheckKey, type StackRule, type WrapperKey, type WrapperSectionName, type WrapperValue,
@@ -72,11 +72,11 @@ function tooShortPattern(minMs: number): string {
   return `^\\s*(${alts.join('|')})\\s*$`;
 }
 
-/** A time span of at least `min` ms (and at most a timer's span), as a number of seconds or as text. */
-export function durationSchema(min: number): Schema {
+/** A time span of at least `min` ms (and at most what `ceiling` allows), as a number of seconds or as text. */
+export function durationSchema(min: number, ceiling: DurationCeiling = 'timer'): Schema {
   const text: Schema = { type: 'string', pattern: DURATION_PATTERN };
   if (min > 0) text.not = { pattern: tooShortPattern(min) };
-  return { oneOf: [{ type: 'number', minimum: min / 1000, maximum: MAX_TIMER_MS / 1000 }, text] };
+  return { oneOf: [{ type: 'number', minimum: min / 1000, maximum: DURATION_MAX[ceiling].ms / 1000 }, text] };
 }
 
 /** host:port by the rules the value is read with; placeholders where the stack config takes them. */

@@ -26,11 +26,13 @@ export const DEFAULT_RUN_DIR = '/run/zope-systemd';
 /** Aborted when the reader of zstack's output has gone away (main() watches for it). */
 let readerGone: AbortSignal = new AbortController().signal;
 
-const duration = (v: string): number => {
-  const r = parseDuration(v);
+/** A flag's duration; `span` for one no timer waits for (--max-age is compared with uptimes). */
+const durationUpTo = (ceiling: 'timer' | 'span') => (v: string): number => {
+  const r = parseDuration(v, undefined, ceiling);
   if (!r.ok) throw new InvalidArgumentError(`${r.message}${r.hint ? ` (${r.hint})` : ''}`);
   return r.value;
 };
+const duration = durationUpTo('timer');
 const size = (v: string): bigint => {
   const r = parseSize(v);
   const b = r.ok ? sizeBytes(r.value) : undefined;
@@ -277,7 +279,7 @@ interface RecycleFlags { memory?: bigint; maxAge?: number; dryRun?: boolean; dra
 function addRecycle(cx: CliContext): void {
   stackCommand(cx, 'recycle', 'restart at most one client, drain first, if its instance memory or age is over the threshold and every other client is UP')
     .option('--memory <size>', 'instance RSS threshold (default: clients.recycle.memory)', size)
-    .option('--max-age <duration>', 'maximum uptime (default: clients.recycle.max-age)', duration)
+    .option('--max-age <duration>', 'maximum uptime (default: clients.recycle.max-age)', durationUpTo('span'))
     .option('--dry-run', 'say which client would be recycled, restart nothing')
     .option('--drain-timeout <duration>', 'longest wait for the client\'s sessions to end', duration)
     .action(async (file: string, o: RecycleFlags) => {

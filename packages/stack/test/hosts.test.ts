@@ -185,3 +185,12 @@ test('hosts: loopback health is read only for a client on this machine; no host 
   assert.equal(bad.code, 64, bad.stderr);
   assert.equal((JSON.parse(bad.stdout) as { error: { code: string } }).error.code, 'EUSAGE');
 });
+
+test('recycle --max-age takes what the stack config does: a month (an uptime threshold, no timer), not 400 years', async () => {
+  // The flag is read before the stack file: a missing file (66) shows the value was taken, a usage error (64) not.
+  const month = await zstack(['recycle', '/nonexistent/stack.yaml', '--max-age', '30d', '--dry-run']);
+  assert.equal(month.code, 66, month.stderr);
+  const centuries = await zstack(['recycle', '/nonexistent/stack.yaml', '--max-age', '400y', '--dry-run']);
+  assert.equal(centuries.code, 64);
+  assert.match(centuries.stderr, /"400y" is longer than a time span can be/);
+});

@@ -44,7 +44,7 @@ function wrapperDefault(section: 'warmup' | 'stop', key: string): number {
   return (WRAPPER_CONFIG[section] as Record<string, { default?: unknown }>)[key]!.default as number;
 }
 /** One of the stack's own durations, held to its least value (stack-durations.ts). */
-const stackDuration = (w: Walker, node: Node | null, key: StackDurationKey) => w.duration(node, key, STACK_DURATIONS[key].min, STACK_DURATIONS[key].why);
+const stackDuration = (w: Walker, node: Node | null, key: StackDurationKey) => w.duration(node, key, STACK_DURATIONS[key].min, STACK_DURATIONS[key].why, STACK_DURATIONS[key].max);
 /** A wrapper key's duration in the stack config, held to its least value there (its `stack` rule where it has one). */
 function wrapperDuration<S extends 'warmup' | 'warmup-url' | 'stop'>(w: Walker, node: Node | null, where: string, section: S, key: keyof (typeof WRAPPER_CONFIG)[S]): number | undefined {
   const { min, why } = durationFloorOf(WRAPPER_CONFIG[section][key] as never, true);

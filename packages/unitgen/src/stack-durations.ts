@@ -1,7 +1,10 @@
 // The stack config's own durations (the wrapper's keys under clients: are described in @zope-systemd/common
-// wrapper-config.ts), each written once with its least value and why a shorter one can only be a mistake:
-// zunitgen's parser (parse.ts) refuses a value below it, and the stack config's JSON Schema (stack-schema.ts)
-// says the same, from here.
+// wrapper-config.ts), each written once with its least value and why a shorter one can only be a mistake, and
+// its greatest, set by what consumes it: a Node timer holds at most 2^31-1 ms (about 24.8 days), a systemd
+// setting or a comparison far more. zunitgen's parser (parse.ts) refuses a value outside them, and the stack
+// config's JSON Schema (stack-schema.ts) says the same, from here.
+
+import type { DurationCeiling } from '@zope-systemd/common';
 
 export interface StackDuration {
   /** The least value (ms). */
@@ -12,27 +15,34 @@ export interface StackDuration {
   doc: string;
   /** Why a value below `min` is a mistake: the fix of the error says it. */
   why: string;
+  /** What consumes the value, which sets its greatest: `timer` (a Node timer's) or `span` (systemd's, a comparison's). */
+  max: DurationCeiling;
 }
 
 export const STACK_DURATIONS = {
   watchdog: {
-    min: 1000, default: 60_000, doc: 'WatchdogSec= of the clients',
+    // The wrapper pings at half of it with a timer.
+    min: 1000, default: 60_000, max: 'timer', doc: 'WatchdogSec= of the clients',
     why: 'the wrapper pings at half of it, and a shorter one lets a pause of its event loop under load get a healthy instance killed',
   },
   'zeo.ready-timeout': {
-    min: 1000, default: 300_000, doc: 'how long the ZEO unit\'s start waits for ZEO to accept connections',
+    // zunitgen wait-tcp --timeout: a timer.
+    min: 1000, default: 300_000, max: 'timer', doc: 'how long the ZEO unit\'s start waits for ZEO to accept connections',
     why: 'ZEO is a Python process that opens its storage before it listens: less fails starts that were about to succeed',
   },
   'clients.recycle.max-age': {
-    min: 60_000, doc: 'uptime above which a client is recycled',
+    // zstack recycle compares each client's uptime with it: no timer waits for it.
+    min: 60_000, max: 'span', doc: 'uptime above which a client is recycled',
     why: 'a client younger than that is still warming up: every run of the timer would restart one',
   },
   'clients.recycle.every': {
-    min: 10_000, default: 600_000, doc: 'how often the timer runs zstack recycle',
+    // OnUnitInactiveSec= of the recycle timer: systemd's timer, not Node's.
+    min: 10_000, default: 600_000, max: 'span', doc: 'how often the timer runs zstack recycle',
     why: 'a run that recycles a client drains, stops and warms it up, which takes longer than that, and a run that finds the stack busy only skips: shorter adds load and journal lines, not recycling',
   },
   'haproxy.check-interval': {
-    min: 100, default: 2000, doc: 'HAProxy\'s inter: how often it asks each wrapper\'s agent',
+    // HAProxy keeps its timers in 32-bit milliseconds as Node does.
+    min: 100, default: 2000, max: 'timer', doc: 'HAProxy\'s inter: how often it asks each wrapper\'s agent',
     why: 'HAProxy would connect to every wrapper more than ten times a second for an answer that changes far less often',
   },
 } as const satisfies Record<string, StackDuration>;

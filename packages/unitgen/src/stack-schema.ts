@@ -5,7 +5,7 @@
 // the wrapper configuration (@zope-systemd/common, wrapper-config.ts), read with each key's `stack` rule.
 // zunitgen's own parser (parse.ts) is the authority; a test holds both to the same good and bad configs.
 import { durationSchema, formatTimeSpan, wrapperKeySchema, wrapperRequiredKeys, wrapperSchemaDefs, type WrapperSchemaFlavour } from '@zope-systemd/common';
-import { STACK_DURATIONS, type StackDurationKey } from './stack-durations.js';
+import { STACK_DURATIONS, type StackDuration, type StackDurationKey } from './stack-durations.js';
 
 type Schema = Record<string, unknown>;
 
@@ -17,8 +17,8 @@ const CLIENT_WRAPPER_KEYS = ['http', 'health', 'observability', 'warmup', 'stop'
 
 /** One of the stack's own durations: its least value and meaning from stack-durations.ts. */
 function stackDuration(key: StackDurationKey): Schema {
-  const d: { min: number; default?: number; doc: string } = STACK_DURATIONS[key];
-  return { ...durationSchema(d.min), description: `${d.doc}: a systemd time span (500ms, 30s, 2min, 1h 30min) or seconds, at least ${formatTimeSpan(d.min)}`, ...(d.default === undefined ? {} : { default: formatTimeSpan(d.default) }) };
+  const d: StackDuration = STACK_DURATIONS[key];
+  return { ...durationSchema(d.min, d.max), description: `${d.doc}: a systemd time span (500ms, 30s, 2min, 1h 30min) or seconds, at least ${formatTimeSpan(d.min)}`, ...(d.default === undefined ? {} : { default: formatTimeSpan(d.default) }) };
 }
 
 /** The stack's own value types. */

@@ -3,6 +3,7 @@
 // every error is reported, not only the first. Used by parse.ts and check-config.ts.
 
 import { isMap, isScalar, isSeq, isAlias, type LineCounter, type Node, type Pair, type YAMLMap } from 'yaml';
+import type { DurationCeiling } from '@zope-systemd/common';
 import { configIssue, type ConfigIssue } from './errors.js';
 import {
   didYouMean, expandTemplate, formatDuration, MAX_VALUE_LENGTH, parseAddress, parseDuration, parseSize, q, unsafeText,
@@ -97,11 +98,14 @@ export class Walker {
     return v;
   }
 
-  /** A time span of at least `min` ms; `why` (a value below it is a mistake because ...) goes into the fix. */
-  duration(node: Node | null, where: string, min = 0, why?: string): number | undefined {
+  /**
+   * A time span of at least `min` ms and at most what `ceiling` allows (a timer's unless told); `why` (a value
+   * below `min` is a mistake because ...) goes into the fix.
+   */
+  duration(node: Node | null, where: string, min = 0, why?: string, ceiling: DurationCeiling = 'timer'): number | undefined {
     const v = this.scalar(node);
     if (typeof v === 'string' && unsafeText(v)) return this.str(node, where) as undefined;
-    const ms = this.fromResult(node, where, parseDuration(v));
+    const ms = this.fromResult(node, where, parseDuration(v, undefined, ceiling));
     if (ms !== undefined && ms < min) {
       this.err(node, `${where}: must be at least ${formatDuration(min)}, got ${q(v)}`, `use ${formatDuration(min)} or more${why ? `: ${why}` : ''}`);
       return undefined;

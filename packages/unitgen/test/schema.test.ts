@@ -11,6 +11,7 @@ import { ConfigError, KEYS, parseStack, stackConfigSchema } from '../src/index.j
 import { FIXTURES, PKG, REPO } from './helpers.js';
 import { STACK_DURATIONS, type StackDurationKey } from '../src/stack-durations.js';
 import { validateSchema } from '../../../test/harness/json-schema.js';
+import { DURATION_MAX } from '@zope-systemd/common';
 
 type Schema = Record<string, unknown>;
 const schema = JSON.parse(readFileSync(join(PKG, 'schema/stack.schema.json'), 'utf8')) as Schema;
@@ -164,6 +165,21 @@ test('the stack\'s own durations below their least value, as a number or as text
     bothRefuse(EXAMPLE(), edits([`${min - 1}ms`, (min - 1) / 1000, `"${(min - 1) / 1000}"`, `${min * 1000 - 1}us`, `${min / 60_000 / 2}min`]));
     bothAccept(EXAMPLE(), edits([`${min}ms`, min / 1000, `${min * 1000}us`]));
   }
+});
+
+test('the stack\'s own durations up to the greatest their consumer holds (a Node timer, or systemd and comparisons) pass both; beyond it fail both', () => {
+  for (const [key, [from, to]] of Object.entries(STACK_DURATION_EDITS)) {
+    const { ms } = DURATION_MAX[STACK_DURATIONS[key as StackDurationKey].max];
+    const edits = (values: Array<string | number>) => values.map((v) => [from, to.replace('VALUE', String(v))] as const);
+    bothAccept(EXAMPLE(), edits([ms / 1000, `${ms}ms`]));
+    bothRefuse(EXAMPLE(), edits([(ms + 1) / 1000]));
+  }
+  // An uptime threshold is no timer, and the recycle timer is systemd's: a month is fine for both.
+  assert.equal(STACK_DURATIONS['clients.recycle.max-age'].max, 'span');
+  assert.equal(STACK_DURATIONS['clients.recycle.every'].max, 'span');
+  bothAccept(EXAMPLE(), [['  threads: 2', '  threads: 2\n  recycle: { max-age: 30d, every: 30d }']]);
+  // The watchdog's pings run on a Node timer: 25 days is past what it holds.
+  assert.throws(() => parseStack(EXAMPLE().replace('watchdog: 30s', 'watchdog: 25d'), { file: 'x.yaml' }), /longer than a timer can hold/);
 });
 
 test('a key of another check type fails both; the keys of the type pass', () => {
