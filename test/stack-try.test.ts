@@ -27,7 +27,7 @@ function zstack(args: string[], opts: { uid?: number; env?: NodeJS.ProcessEnv } 
 }
 
 /** A stack of `count` sample clients behind ZEO; `instance` is the script each client runs (a missing one fails). */
-async function stackFile(t: { after(fn: () => void): void }, o: { count?: number; checkInterval?: string; instance?: string } = {}): Promise<{ file: string; http1: number }> {
+async function stackFile(t: { after(fn: () => void): void }, o: { count?: number; checkInterval?: string; instance?: string; zeo?: string } = {}): Promise<{ file: string; http1: number }> {
   const count = o.count ?? 2;
   const taken = new Set<number>();
   const zeo = (await portBase(1, taken)) + 1;
@@ -39,7 +39,7 @@ async function stackFile(t: { after(fn: () => void): void }, o: { count?: number
   fs.writeFileSync(file, [
     'stack: trial', 'user: daemon', `directory: ${REPO}`, 'hardening: false',
     `znotify: [${BOX_NODE}, ${REPO}/packages/notify/dist/znotify/cli.js]`, `zunitgen: [${BOX_NODE}, ${REPO}/packages/unitgen/dist/cli.js]`,
-    'zeo:', `  command: [${SAMPLE_PYTHON}, sample/zeo_server.py, --host, 127.0.0.1, --port, "${zeo}"]`, `  address: 127.0.0.1:${zeo}`,
+    'zeo:', `  command: [${SAMPLE_PYTHON}, ${o.zeo ?? 'sample/zeo_server.py'}, --host, 127.0.0.1, --port, "${zeo}"]`, `  address: 127.0.0.1:${zeo}`,
     'clients:', `  count: ${count}`,
     `  command: [${SAMPLE_PYTHON}, ${o.instance ?? 'sample/instance.py'}, --host, 127.0.0.1, --port, "{${http}+n}", --warmup-seconds, "0.5", --zeo, "127.0.0.1:${zeo}"]`,
     `  http: "127.0.0.1:{${http}+n}"`, `  health: { agent: "127.0.0.1:{${agent}+n}", http: "127.0.0.1:{${health}+n}" }`,
@@ -88,6 +88,23 @@ test('zstack try: a stack whose clients cannot start is a failed start, with eac
   assert.doesNotMatch(r.stdout, /== status|== rollout/);
   assert.match(r.stdout, /the stack did not start/);
   assert.match(r.stdout, /torn down/);
+});
+
+// A start that does not end (ZEO's start job waits through restart after restart, and each client's behind it) is a
+// failed start like one that ends with units not active: at the bound, try stops waiting, shows each unit not active
+// with its state, Result= and journal, stops the stack, tears down and exits 1, with no internal error.
+test('zstack try: a start that does not end within --start-timeout is a failed start, with each unit\'s state and journal', { skip: opsSkipReason(), timeout: 120_000 }, async (t) => {
+  const { file } = await stackFile(t, { count: 1, zeo: 'sample/no-such-zeo.py' });
+  const r = await zstack(['try', '--start-timeout', '6s', file]);
+  t.diagnostic(r.stdout);
+  assert.equal(r.code, 1, r.stdout + r.stderr);
+  assert.match(r.stdout, /== start trial\.target[^]*\n-> did not end within 6 s: stopped waiting \(killed\)\n/);
+  assert.match(r.stdout, /^== trial-zeo\.service did not start: \w+\/[\w-]+, Result=[\w-]+\n\$ journalctl -u trial-zeo\.service -n 20 --no-pager\n/m);
+  assert.match(r.stdout, /no-such-zeo\.py.*No such file or directory/);
+  assert.match(r.stdout, /-> the start failed: 2 of 2 units of stack trial not active/);
+  assert.match(r.stdout, /the stack did not start/);
+  assert.match(r.stdout, /torn down/);
+  assert.doesNotMatch(r.stderr, /internal error|BoxError|\n\s+at /);
 });
 
 // HAProxy refusing to start ends the try (69) with what it said, once: in the error, not again at the end. What makes it

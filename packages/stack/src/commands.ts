@@ -311,10 +311,11 @@ function addStop(cx: CliContext): void {
 
 function addTry(cx: CliContext): void {
   stackCommand(cx, 'try', 'boot a disposable systemd, generate and start this stack in it, then status, a rollout and a stop, and tear it all down (root)')
-    .action(async (file: string) => {
+    .option('--start-timeout <duration>', 'longest wait for `systemctl start` of the stack (default: the warm-up budget for each client and ZEO, plus 60 s)', duration)
+    .action(async (file: string, o: { startTimeout?: number }) => {
       // Loaded only here: it brings the templates and the disposable systemd, which status never needs.
       const { tryStack } = await import('./try.js');
-      cx.setExit(await tryStack(file));
+      cx.setExit(await tryStack(file, o.startTimeout !== undefined ? { startTimeoutMs: o.startTimeout } : {}));
     });
 }
 

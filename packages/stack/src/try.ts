@@ -194,7 +194,13 @@ class Interruption {
   }
 }
 
-export async function tryStack(file: string): Promise<number> {
+/** A BoxError of an exec that ran out of time, with what the command had written until then. */
+function timedOut(e: unknown): { stdout: string; stderr: string } | undefined {
+  const be = e as { code?: unknown; result?: { stdout: string; stderr: string } };
+  return be?.code === 'BOX_EXEC_TIMEOUT' ? (be.result ?? { stdout: '', stderr: '' }) : undefined;
+}
+
+export async function tryStack(file: string, o: { startTimeoutMs?: number } = {}): Promise<number> {
   if (process.getuid?.() !== 0) {
     throw new StackError('ENOPERM', 'zstack try needs root: it boots a disposable systemd in new pid, mount and cgroup namespaces (unshare)',
       { hint: `run it as root (sudo zstack try ${file}); nothing of this host's systemd is touched` });
@@ -247,17 +253,25 @@ export async function tryStack(file: string): Promise<number> {
       say(`\n== ${title}\n$ ${argv.join(' ')}`);
       const t0 = Date.now();
       intr.check();
-      const r = await b!.exec(['sh', '-c', 'exec "$@" 2>&1', 'sh', ...argv], { allowFail: true, timeoutMs });
+      // A step that does not end within its bound is killed and counts as failed, like one that exits non-zero.
+      const r = await b!.exec(['sh', '-c', 'exec "$@" 2>&1', 'sh', ...argv], { allowFail: true, timeoutMs }).catch((e: unknown) => {
+        const partial = timedOut(e);
+        if (!partial) throw e;
+        return { stdout: partial.stdout, stderr: partial.stderr, code: undefined };
+      });
       intr.check();
       process.stdout.write(r.stdout); process.stdout.write(r.stderr);
-      say(`-> exit ${r.code} in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+      say(r.code === undefined ? `-> did not end within ${timeoutMs / 1000} s: stopped waiting (killed)` : `-> exit ${r.code} in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
       if (r.code !== 0) failed++;
       return r.code === 0;
     };
     const budget = stack.model.warmup.budgetMs * (stack.clients.length + 1) + 60_000;
+    const startBudget = o.startTimeoutMs ?? budget;
     const zs = (...a: string[]): string[] => [process.execPath, cli, '--haproxy-socket', socket, '--run-dir', path.join(b!.shared, 'run'), ...a];
-    const startOk = await step(`start ${stack.target} (each client after the previous one is READY)`, ['systemctl', 'start', stack.target], budget);
-    started = startOk && await unitsStarted(b, stack, budget) && await clientsUp(stack, socket);
+    const startOk = await step(`start ${stack.target} (each client after the previous one is READY)`, ['systemctl', 'start', stack.target], startBudget);
+    // Judged by the units also when the start failed or did not end: each unit not active is shown with why.
+    const unitsOk = await unitsStarted(b, stack, 30_000);
+    started = startOk && unitsOk && await clientsUp(stack, socket);
     intr.check();
     if (startOk && !started) failed++;
     if (started) {
