@@ -27,7 +27,7 @@ function zstack(args: string[], opts: { uid?: number; env?: NodeJS.ProcessEnv } 
 }
 
 /** A stack of `count` sample clients behind ZEO; `instance` is the script each client runs (a missing one fails). */
-async function stackFile(t: { after(fn: () => void): void }, o: { count?: number; checkInterval?: string; instance?: string; zeo?: string } = {}): Promise<{ file: string; http1: number }> {
+async function stackFile(t: { after(fn: () => void): void }, o: { count?: number; checkInterval?: string; instance?: string; zeo?: string; directory?: string } = {}): Promise<{ file: string; http1: number }> {
   const count = o.count ?? 2;
   const taken = new Set<number>();
   const zeo = (await portBase(1, taken)) + 1;
@@ -37,7 +37,7 @@ async function stackFile(t: { after(fn: () => void): void }, o: { count?: number
   t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
   const file = path.join(dir, 'try.yaml');
   fs.writeFileSync(file, [
-    'stack: trial', 'user: daemon', `directory: ${REPO}`, 'hardening: false',
+    'stack: trial', 'user: daemon', `directory: ${o.directory ?? REPO}`, 'hardening: false',
     `znotify: [${BOX_NODE}, ${REPO}/packages/notify/dist/znotify/cli.js]`, `zunitgen: [${BOX_NODE}, ${REPO}/packages/unitgen/dist/cli.js]`,
     'zeo:', `  command: [${SAMPLE_PYTHON}, ${o.zeo ?? 'sample/zeo_server.py'}, --host, 127.0.0.1, --port, "${zeo}"]`, `  address: 127.0.0.1:${zeo}`,
     'clients:', `  count: ${count}`,
@@ -142,6 +142,20 @@ test('zstack try refuses without root (77) and when a port of the stack is taken
   assert.equal(taken.code, 69, taken.stderr);
   assert.match(taken.stderr, new RegExp(`127\\.0\\.0\\.1:${http1} is in use on this host`));
   assert.doesNotMatch(taken.stdout, /booted/);
+});
+
+// The box lays an empty /tmp over the host's: a stack directory there would be missing inside, so try refuses it
+// before booting anything (78), naming the path, where the stack file has it, and the fix.
+test('zstack try refuses a stack whose directory is under /tmp (78), naming it, file:line:col and the fix, before booting', { skip: opsSkipReason(), timeout: 60_000 }, async (t) => {
+  const site = fs.mkdtempSync('/tmp/zstack-try-site-');
+  t.after(() => fs.rmSync(site, { recursive: true, force: true }));
+  const { file } = await stackFile(t, { directory: site });
+  const r = await zstack(['try', file]);
+  assert.equal(r.code, 78, r.stdout + r.stderr);
+  const line = fs.readFileSync(file, 'utf8').split('\n').findIndex((l) => l.startsWith('directory:')) + 1;
+  assert.ok(r.stderr.includes(`${file}:${line}:12: directory ${site} is under /tmp, which zstack try's disposable systemd replaces with an empty one`), r.stderr);
+  assert.match(r.stderr, /hint: move the site out of \/tmp/);
+  assert.doesNotMatch(r.stdout, /booted/);
 });
 
 /** The pid of the `haproxy` process `parent` started (its child), or undefined. */

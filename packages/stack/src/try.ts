@@ -43,6 +43,45 @@ function visibleRoot(): string | undefined {
 
 const say = (s: string): void => { process.stdout.write(`${s}\n`); };
 
+/** The directory the box lays a fresh tmpfs over: nothing of the host's shows there inside. */
+const HIDDEN = '/tmp';
+
+/** The stack's paths (its directory, each command word that is an absolute path) with the key they come from. */
+function stackPaths(m: StackRef['model']): Array<{ key: string; value: string }> {
+  const words = (key: string, argv: readonly string[] | undefined): Array<{ key: string; value: string }> =>
+    (argv ?? []).filter((w) => w.startsWith('/')).map((value) => ({ key, value }));
+  return [
+    { key: 'directory', value: m.directory },
+    ...words('znotify', m.znotify), ...words('zunitgen', m.zunitgen), ...words('zstack', m.zstack),
+    ...words('zeo.command', m.zeo?.command),
+    ...m.clients.flatMap((c) => [...words('clients.command', c.command), ...c.checks.flatMap((k) => words('clients.checks.command', k.command))]),
+  ];
+}
+
+/**
+ * The box shows a private /tmp, so a stack whose directory or programs are under the host's /tmp would find nothing
+ * there and fail in ways that do not name the cause: refused up front (78), naming the path, where the stack file
+ * has it, and the fix. zstack's own directory (shown inside at its own path) is not refused.
+ */
+function refuseHiddenPaths(stack: StackRef, visible: string | undefined): void {
+  const under = (p: string, dir: string): boolean => p === dir || p.startsWith(`${dir}/`);
+  const hidden = stackPaths(stack.model).filter(({ value }) => {
+    const p = path.resolve(value);
+    return under(p, HIDDEN) && !(visible && under(p, visible));
+  });
+  const first = hidden[0];
+  if (!first) return;
+  let where = stack.file;
+  try {
+    const text = fs.readFileSync(stack.file, 'utf8');
+    const at = text.indexOf(first.value);
+    if (at >= 0) { const before = text.slice(0, at).split('\n'); where = `${stack.file}:${before.length}:${before.at(-1)!.length + 1}`; }
+  } catch { /* the file as named */ }
+  const others = hidden.length > 1 ? ` (also: ${[...new Set(hidden.slice(1).map((h) => h.value))].join(', ')})` : '';
+  throw new StackError('ECONFIG', `${where}: ${first.key} ${first.value} is under ${HIDDEN}, which zstack try's disposable systemd replaces with an empty one of its own: the stack would not find it${others}`,
+    { hint: `move the site out of ${HIDDEN} (for example to /srv) and point ${first.key} there; the host's other paths are seen inside as they are` });
+}
+
 function addresses(stack: StackRef): Address[] {
   const m = stack.model;
   return [...(m.zeo ? [m.zeo.address] : []), ...m.clients.flatMap((c) => [c.http, c.health.agent, ...(c.health.http ? [c.health.http] : [])])];
@@ -206,6 +245,7 @@ export async function tryStack(file: string, o: { startTimeoutMs?: number } = {}
       { hint: `run it as root (sudo zstack try ${file}); nothing of this host's systemd is touched` });
   }
   const stack = loadStack(path.resolve(file));
+  refuseHiddenPaths(stack, visibleRoot());
   for (const a of addresses(stack)) {
     if (await inUse(a)) {
       throw new StackError('EUNAVAILABLE', `${formatAddress(a)} is in use on this host, and the disposable systemd shares this host's network`,
