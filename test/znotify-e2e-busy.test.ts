@@ -3,9 +3,9 @@
 // - a long request keeps the only thread busy: HAProxy's agent-check on the wrapper keeps the server UP and the
 //   watchdog keeps being fed (NRestarts stays 0), while a classic `option httpchk` server on the instance's own
 //   port, in the same HAProxy, goes DOWN (the contrast proves the test can fail);
-// - a hung instance (POST /hang) is declared hung after watchdog.hang-timeout, its thread stacks land in the
-//   journal (SIGABRT with PYTHONFAULTHANDLER=1, dump-stacks: the instance registers nothing itself), systemd kills
-//   it through the watchdog and restarts it.
+// - a hung instance (POST /hang) is declared hung after watchdog.hang-timeout, with one probe at most waiting in
+//   it meanwhile, its thread stacks land in the journal (SIGABRT with PYTHONFAULTHANDLER=1, dump-stacks: the
+//   instance registers nothing itself), systemd kills it through the watchdog and restarts it.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { BACKEND, e2eSkipReason, recordStates, SERVER, setUp, until } from './fixtures/znotify/e2e.js';
@@ -117,4 +117,8 @@ test('a hung instance is killed by the watchdog (stacks dumped first) and restar
   assert.ok(dump, 'no thread stack dump (SIGABRT -> faulthandler) in the journal');
   assert.ok(watchdog, `systemd did not log a watchdog timeout/request:\n${lines.map((l) => l.message).join('\n')}`);
   assert.ok(dump.us <= watchdog.us, 'the stack dump came after the watchdog kill');
+  // Through the whole hang (hang-timeout 2 s, the root check every 500 ms) one probe waited in waitress's queue:
+  // the one sent when the hang began. The first depth 1 is the sample's own HangTask, queued by POST /hang.
+  const depths = lines.filter((l) => l.us <= watchdog.us).map((l) => /Task queue depth is (\d+)/.exec(l.message)?.[1]).filter((d) => d !== undefined).map(Number);
+  assert.deepEqual(depths, [1, 1], `waitress's queue during the hang: ${depths.join(', ')}`);
 });

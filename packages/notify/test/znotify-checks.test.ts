@@ -10,7 +10,7 @@ import net from 'node:net';
 import { commandCheck, FrameReader, frame, HttpProber, postgresCheck, runCheck, tcpCheck, zeoCheck } from '../src/znotify/checks.js';
 import type { CheckSpec } from '../src/znotify/config.js';
 import { freePort } from '../../../test/harness/net.js';
-import { sampleSkipReason, startZeoServer } from '../../../test/harness/proc.js';
+import { sampleSkipReason, startInstance, startZeoServer } from '../../../test/harness/proc.js';
 import { postgresSkipReason, usePostgres } from '../../../test/harness/postgres.js';
 
 const loop = (port: number) => ({ host: '127.0.0.1', port });
@@ -89,6 +89,54 @@ test('http check that times out while TCP connects is marked tcpConnects (busy);
   assert.equal(r2.timedOut, false);
   assert.equal(r2.detail, 'connection refused');
   assert.equal(r2.tcpConnects, undefined);
+});
+
+/** waitress's "Task queue depth is N" lines so far: how many requests waited for a worker thread. */
+function queueDepths(output: string): number[] {
+  return [...output.matchAll(/Task queue depth is (\d+)/g)].map((m) => Number(m[1]));
+}
+
+test('http probes into a hung one-thread waitress: one in flight, later runs time out without sending', { skip: sampleSkipReason() }, async (t) => {
+  const port = await freePort();
+  const inst = await startInstance({ port });
+  const prober = new HttpProber(loop(port));
+  t.after(async () => { await prober.close(); await inst.stop(); });
+  const spec: CheckSpec = {
+    name: 'root', type: 'http', address: loop(port), path: '/', status: 200, intervalMs: 200, timeoutMs: 200,
+    failureThreshold: 1, successThreshold: 1, roles: ['liveness'], graceMs: 0,
+  };
+  const deps = { env: {}, http: () => prober };
+  assert.equal((await runCheck(spec, deps)).ok, true);
+  assert.equal((await fetch(`http://127.0.0.1:${port}/hang`, { method: 'POST', signal: AbortSignal.timeout(5000) })).status, 202);
+  const runs = [];
+  for (let i = 0; i < 6; i++) runs.push(await runCheck(spec, deps));
+  // Each run is a busy timeout (TCP still connects), as before: the hang detection is unchanged.
+  for (const r of runs) assert.deepEqual([r.ok, r.timedOut, r.tcpConnects], [false, true, true], r.detail);
+  assert.equal(runs[0]!.detail, 'timed out after 200 ms');
+  for (const r of runs.slice(1)) assert.match(r.detail, /^timed out after 200 ms, the probe sent [\d.]+ m?s ago still unanswered \(none sent\)$/);
+  // One probe reached waitress's queue during the hang (a closed connection would have left each run's task
+  // queued: depth 1, 2, 3, ... one per run). The first 1 is the sample's own HangTask, queued by POST /hang.
+  await inst.waitForOutput(/Task queue depth is 1[\s\S]*Task queue depth is 1/, { timeoutMs: 5000 });
+  assert.deepEqual(queueDepths(inst.output()), [1, 1], inst.output());
+});
+
+test('http probes: one that times out is kept until answered, and frees the way for the next', { skip: sampleSkipReason() }, async (t) => {
+  const port = await freePort();
+  const inst = await startInstance({ port });
+  const prober = new HttpProber(loop(port));
+  t.after(async () => { await prober.close(); await inst.stop(); });
+  const slow = await prober.probe({ path: '/slow?seconds=1', status: 200, timeoutMs: 100 });
+  assert.deepEqual([slow.ok, slow.detail], [false, 'timed out after 100 ms']);
+  const blocked = await prober.probe({ path: '/', status: 200, timeoutMs: 100 });
+  assert.match(blocked.detail, /still unanswered \(none sent\)$/);
+  // Waits for the slow one's answer, then sends its own.
+  const next = await prober.probe({ path: '/', status: 200, timeoutMs: 10_000 });
+  assert.equal(next.ok, true, next.detail);
+  await inst.waitForOutput(/"GET \/ HTTP/, { timeoutMs: 5000 });
+  const requests = inst.output().split('\n').filter((l) => / "GET /.test(l));
+  assert.equal(requests.length, 2, inst.output());
+  assert.match(requests[0]!, /"GET \/slow\?seconds=1 HTTP\/1\.1" 200 /);
+  assert.match(requests[1]!, /"GET \/ HTTP\/1\.1" 200 /);
 });
 
 test('tcp: connects, refused', async (t) => {
