@@ -108,6 +108,38 @@ function spanOf(s: string): number | string {
   return totalUs / 1000;
 }
 
+/** The unit a bare number after each unit most likely means (`1h30`: 30 minutes), by the unit's shortest spelling. */
+const NEXT_SMALLER: Readonly<Record<string, string>> = { y: 'M', M: 'd', w: 'd', d: 'h', h: 'min', s: 'ms', ms: 'us' };
+const UNIT_WORDS: Readonly<Record<string, string>> = { M: 'months', d: 'days', h: 'hours', min: 'minutes', s: 'seconds', ms: 'milliseconds', us: 'microseconds' };
+const SHORTEST = new Map<string, string>(DURATION_UNIT_MS.flatMap(([names]) => names.map((n) => [n, names[names.length - 1]!] as const)));
+
+/**
+ * A warning for a valid span with a number without a unit after a number with one (`1h30`, `2d 12`): systemd
+ * reads that number as seconds (`1h30` is 1h 30s), which is what is meant only after minutes (`1min 30`).
+ * The message names what systemd reads; the fix, the span with the unit most likely meant. Undefined otherwise.
+ */
+export function bareNumberWarning(value: string): { message: string; fix: string } | undefined {
+  const parts: Array<{ n: string; unit: string }> = [];
+  for (let pos = 0, s = value.trim(); pos < s.length;) {
+    COMPONENT.lastIndex = pos;
+    const m = COMPONENT.exec(s);
+    if (!m || m[0] === '') return undefined;
+    parts.push({ n: m[1]!, unit: m[2]! });
+    pos = COMPONENT.lastIndex;
+  }
+  const suspect = parts.findIndex((p, i) => i > 0 && p.unit === '' && parts[i - 1]!.unit !== '' && SHORTEST.get(parts[i - 1]!.unit) !== 'm');
+  if (suspect < 0) return undefined;
+  const before = SHORTEST.get(parts[suspect - 1]!.unit) ?? '';
+  const meant = NEXT_SMALLER[before] ?? 's';
+  const spell = (unitOf: (p: { unit: string }, i: number) => string) => parts.map((p, i) => `${p.n}${unitOf(p, i)}`).join(' ');
+  const reads = spell((p) => p.unit || 's');
+  const fixed = spell((p, i) => (i === suspect ? meant : p.unit || 's'));
+  return {
+    message: `${JSON.stringify(value)} is read as ${reads} (${formatTimeSpan(spanOf(value.trim()) as number)} in all), as systemd reads it: a number without a unit is seconds, also after ${JSON.stringify(parts[suspect - 1]!.unit)}`,
+    fix: `write every unit: ${JSON.stringify(fixed)} if ${parts[suspect]!.n} ${UNIT_WORDS[meant]} is meant, ${JSON.stringify(reads)} to keep what it is`,
+  };
+}
+
 /**
  * Milliseconds as one systemd time span in the largest unit that divides it (`10min`, `90s`, `500ms`, `1500us`),
  * as zunitgen writes durations into unit files and wrapper configs; parseDuration reads it back exactly.

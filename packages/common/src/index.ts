@@ -2,7 +2,7 @@
 // from here; the bundled executables (znotify, the generator, zstack) carry their own copy.
 export { parsed, quoteValue, refused, type ParseResult, type Quote } from './parse-result.js';
 export { problem, problemPlace, problemRecord, type Problem, type ProblemRecord } from './problem.js';
-export { DURATION_HINT, DURATION_MAX, DURATION_UNITS, formatTimeSpan, MAX_SPAN_MS, MAX_TIMER_MS, MAX_TIMER_TEXT, parseDuration, type DurationCeiling } from './duration.js';
+export { bareNumberWarning, DURATION_HINT, DURATION_MAX, DURATION_UNITS, formatTimeSpan, MAX_SPAN_MS, MAX_TIMER_MS, MAX_TIMER_TEXT, parseDuration, type DurationCeiling } from './duration.js';
 export { formatAddress, isHostName, isIPv4, isIPv6, parseAddress, type Address, type AddressRules } from './address.js';
 export { didYouMean, editDistance, typoBudget } from './did-you-mean.js';
 export { isLogLevel, LOG_LEVELS, type LogLevel } from './log-level.js';

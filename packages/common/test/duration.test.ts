@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { execFileSync } from 'node:child_process';
-import { formatTimeSpan, MAX_TIMER_MS, parseDuration } from '../src/index.js';
+import { bareNumberWarning, formatTimeSpan, MAX_TIMER_MS, parseDuration } from '../src/index.js';
 
 const ms = (v: unknown) => { const r = parseDuration(v); return r.ok ? r.value : undefined; };
 
@@ -58,4 +58,23 @@ test('property: what zunitgen writes (formatTimeSpan) reads back exactly', () =>
     assert.equal(ms(formatTimeSpan(v)), v, formatTimeSpan(v));
   }));
   assert.deepEqual([formatTimeSpan(600_000), formatTimeSpan(90_000), formatTimeSpan(1500), formatTimeSpan(0.5), formatTimeSpan(0)], ['10min', '90s', '1500ms', '500us', '0']);
+});
+
+test('a number without a unit after a unit other than minutes: a warning saying what systemd reads (checked with systemd) and the likely meaning', () => {
+  const warned = ['1h30', '1h 30', '2d 12', '1w 3', '5s 500', '1h 30min 15s 2'];
+  // What the warning says systemd reads is what systemd-analyze reads.
+  const out = execFileSync('systemd-analyze', ['timespan', ...warned], { encoding: 'utf8' });
+  const us = [...out.matchAll(/^\s*\u03bcs: (\d+)$/gm)].map((m) => Number(m[1]));
+  warned.forEach((text, i) => {
+    const w = bareNumberWarning(text);
+    assert.ok(w, text);
+    const reads = /is read as (.*?) \(/.exec(w.message)![1]!;
+    assert.equal(parseDuration(reads).ok && (parseDuration(reads) as { value: number }).value, us[i]! / 1000, text);
+    assert.ok(w.message.includes(JSON.stringify(text)), w.message);
+  });
+  assert.match(bareNumberWarning('1h30')!.message, /is read as 1h 30s \(3630s in all\)/);
+  assert.match(bareNumberWarning('1h30')!.fix, /"1h 30min" if 30 minutes is meant/);
+  assert.match(bareNumberWarning('2d 12')!.fix, /"2d 12h" if 12 hours is meant/);
+  // Said as meant, or not a span at all: no warning (after minutes, seconds are what anyone means).
+  for (const quiet of ['1h 30min', '1min 30', '1h 30min 15', '90', '30 1h', '1.5h', 'soon', '']) assert.equal(bareNumberWarning(quiet), undefined, quiet);
 });

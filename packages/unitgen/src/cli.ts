@@ -7,7 +7,7 @@ import { existsSync, readFileSync, realpathSync, writeFileSync, chmodSync } from
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { problemRecord } from '@zope-systemd/common';
-import { ConfigError, configIssue, describeErrno, EXIT, InputError, OutputError, UnitgenError, UsageError, VerifyError, formatIssue, type ConfigIssue } from './errors.js';
+import { ConfigError, configIssue, describeErrno, EXIT, InputError, OutputError, UnitgenError, UsageError, VerifyError, formatIssue, formatWarning, type ConfigIssue } from './errors.js';
 import { generate, templatesFor } from './generate.js';
 import { hostPathWarnings } from './host-paths.js';
 import { deploy, deployExitCode, type HaproxyOutcome, type HostOutcome } from './deploy.js';
@@ -123,26 +123,32 @@ function defineCheck(program: Command, setCode: SetCode): void {
     .description('validate configs only; exit 0, or 78 with every error listed (66 when a file cannot be read)')
     .action((configs: string[], o: { json?: boolean }) => {
       // Every file is checked and every problem listed; a file that cannot be read does not hide the others'.
-      const issues: ConfigIssue[] = [];
+      const issues: ConfigIssue[] = [], warnings: ConfigIssue[] = [];
       let unreadable: InputError | undefined;
       for (const c of configs) {
-        try { parseStack(readConfig(c), { file: c }); } catch (e) {
+        try { parseStack(readConfig(c), { file: c, warn: (i) => warnings.push(i) }); } catch (e) {
           if (e instanceof InputError) unreadable = e;
           else if (!(e instanceof ConfigError)) throw e;
           issues.push(...e.issues);
         }
       }
-      if (!issues.length) { if (o.json) printProblems(issues); return; }
+      if (!o.json) printWarnings(warnings);
+      if (!issues.length) { if (o.json) printProblems(issues, warnings); return; }
       const error = new ConfigError(issues, unreadable !== undefined);
       if (!o.json) throw issues.length === 1 && unreadable ? unreadable : error;
-      printProblems(issues);
+      printProblems(issues, warnings);
       setCode(error.exitCode);
     });
 }
 
-/** `check --json`: every problem as one record of the shape both tools share. */
-function printProblems(issues: readonly ConfigIssue[]): void {
-  process.stdout.write(`${JSON.stringify({ ok: issues.length === 0, problems: issues.map(problemRecord) }, null, 2)}\n`);
+/** `check --json`: every problem (and every warning) as one record of the shape both tools share. */
+function printProblems(issues: readonly ConfigIssue[], warnings: readonly ConfigIssue[]): void {
+  process.stdout.write(`${JSON.stringify({ ok: issues.length === 0, problems: issues.map(problemRecord), ...(warnings.length ? { warnings: warnings.map(problemRecord) } : {}) }, null, 2)}\n`);
+}
+
+/** Warnings about a config (valid, but likely not what was meant), as file:line:col lines on stderr. */
+function printWarnings(warnings: readonly ConfigIssue[]): void {
+  for (const w of warnings) process.stderr.write(`${formatWarning(w)}\n`);
 }
 
 function defineVerify(program: Command): void {
@@ -205,7 +211,7 @@ function defineWaitTcp(program: Command, setCode: SetCode): void {
 }
 
 async function deployCommand(config: string, o: { dryRun?: boolean; hostDir: string; templates?: string; force?: boolean; json?: boolean }): Promise<number> {
-  const model = parseStack(readConfig(config), { file: config });
+  const model = parseStack(readConfig(config), { file: config, warn: (w) => printWarnings([w]) });
   if (!model.hosts) throw new ConfigError([configIssue({ file: config, line: 1, col: 1, key: 'hosts', message: 'deploy needs a stack with hosts:', fix: 'for one machine: zunitgen generate CONFIG --out /etc/systemd/system' })]);
   const rendered = renderHostsWith(model, templatesFor(o), { outDir: resolve(o.hostDir) });
   const sets = rendered.hosts;
@@ -251,7 +257,7 @@ function generateCommand(config: string, o: GenerateFlags): number {
   const lockTimeout = parseDuration(o.lockTimeout);
   if (!lockTimeout.ok) throw new UsageError(`--lock-timeout: ${lockTimeout.message}`);
   const crashAt = process.env.ZUNITGEN_CRASH_AT;
-  const r = generate(config, { out: o.out, ...(o.templates ? { templates: o.templates } : {}), dryRun: !!o.dryRun, diff: !!o.diff, force: !!o.force, hostDir: o.hostDir, lockTimeoutMs: lockTimeout.value, ...(crashAt ? { crashAt } : {}) });
+  const r = generate(config, { warn: (w) => printWarnings([w]), out: o.out, ...(o.templates ? { templates: o.templates } : {}), dryRun: !!o.dryRun, diff: !!o.diff, force: !!o.force, hostDir: o.hostDir, lockTimeoutMs: lockTimeout.value, ...(crashAt ? { crashAt } : {}) });
   if (r.plan.recovered === 'rolled-back') process.stderr.write(`zunitgen: an interrupted update of ${r.plan.outDir} was rolled back before this one\n`);
   if (r.diff) process.stdout.write(r.diff);
   // Generated for this machine (not for hosts): what the units run and read must be there for them.

@@ -71,8 +71,17 @@ function keyOfMessage(message: string): string {
 }
 
 export function formatIssue(i: ConfigIssue): string {
+  return formatAs(i, 'error');
+}
+
+/** A warning (a valid value that is likely not what was meant) as stderr and the journal show it. */
+export function formatWarning(i: ConfigIssue): string {
+  return formatAs(i, 'warning');
+}
+
+function formatAs(i: ConfigIssue, severity: 'error' | 'warning'): string {
   // A problem of the file as a whole (it cannot be read) has no position to show.
-  return `${i.file}${i.line ? `:${i.line}:${i.col}` : ''}: error: ${i.message}${i.fix ? `\n  hint: ${i.fix}` : ''}`;
+  return `${i.file}${i.line ? `:${i.line}:${i.col}` : ''}: ${severity}: ${i.message}${i.fix ? `\n  hint: ${i.fix}` : ''}`;
 }
 
 /**

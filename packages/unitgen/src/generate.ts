@@ -3,7 +3,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { decodeConfig, parseStack } from './parse.js';
-import { describeErrno, InputError, OutputConflictError } from './errors.js';
+import { describeErrno, InputError, OutputConflictError, type ConfigIssue } from './errors.js';
 import { builtinTemplates } from './builtin-templates.js';
 import { compileTemplates, createEnv } from './compile.js';
 import { renderWith, type Compiled, type GeneratedFile } from './render.js';
@@ -25,6 +25,8 @@ export interface GenerateOptions {
   lockTimeoutMs?: number;
   /** Crash tests: SIGKILL this process at the named step of the write (transaction.ts; $ZUNITGEN_CRASH_AT in the CLI). */
   crashAt?: string;
+  /** Takes each warning about the config (valid, but likely not what was meant). */
+  warn?: (issue: ConfigIssue) => void;
   /** With hosts: where the unit sets will live on each host (the znotify configs are read from there). */
   hostDir?: string;
 }
@@ -55,7 +57,7 @@ export function readConfig(path: string, file = path): string {
 export function generate(configPath: string, opts: GenerateOptions): GenerateResult {
   const text = readConfig(configPath, opts.sourceName ?? configPath);
   // The output is meant for the unit search path: its names must not replace a unit the distribution ships.
-  const model = parseStack(text, { file: opts.sourceName ?? configPath, shadowCheck: { dirs: shadowDirs(VENDOR_UNIT_PATH), exists: existsSync } });
+  const model = parseStack(text, { file: opts.sourceName ?? configPath, shadowCheck: { dirs: shadowDirs(VENDOR_UNIT_PATH), exists: existsSync }, ...(opts.warn ? { warn: opts.warn } : {}) });
   const outDir = resolve(opts.out);
   if (model.hosts) return generateHosts(model, outDir, opts, resolve(configPath));
   const files = renderWith(model, templatesFor(opts), { outDir, configPath: resolve(configPath) });

@@ -11,7 +11,7 @@
 import * as fs from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { ConfigError, formatIssue } from './errors.js';
+import { ConfigError, formatIssue, formatWarning } from './errors.js';
 import { kmsgLogger } from './generator-log.js';
 import { shadowDirs, SYSTEM_UNIT_PATH } from './unit-references.js';
 import { decodeConfig, parseStack } from './parse.js';
@@ -46,7 +46,7 @@ export function runGenerator(normalDir: string, opts: { configDir?: string; log?
     try {
       // Generated units sit in /run/systemd/generator, above the vendor units and below /etc and /run/systemd/system:
       // a name that exists anywhere in the search path would replace a unit, or be hidden by one.
-      const m = parseStack(decodeConfig(fs.readFileSync(file), file), { file, shadowCheck: { dirs: searchPath, exists: fs.existsSync } });
+      const m = parseStack(decodeConfig(fs.readFileSync(file), file), { file, shadowCheck: { dirs: searchPath, exists: fs.existsSync }, warn: (i) => log('warning', formatWarning(i)) });
       files = unitsOfThisMachine(m, compiled, normalDir, configDir);
       stack = m.stack;
       const clash = files.find((f) => taken.has(f.name));

@@ -3,7 +3,7 @@
 
 import { setupUnitName } from './setup-files.js';
 import { isMap, isSeq, isAlias, LineCounter, parseDocument, type Node, type YAMLMap } from 'yaml';
-import { ConfigError, configIssue } from './errors.js';
+import { ConfigError, configIssue, type ConfigIssue } from './errors.js';
 import { invalidUnitName, systemdEscape, UNIT_NAME_MAX } from './escape.js';
 import type { CheckModel, ClientModel, MemoryLimits, StackModel, WarmupUrl } from './model.js';
 import { addressesClash, bindTarget, expandTemplate, formatAddress, MAX_CONFIG_BYTES, isHostHeader, parseAddress, q, sizeBytes, type Address } from './values.js';
@@ -68,6 +68,8 @@ export interface ParseOptions {
    * (parsing stays pure).
    */
   shadowCheck?: { dirs: readonly string[]; exists: (path: string) => boolean };
+  /** Takes each warning: a value that is valid but likely not what was meant (`every: 1h30` is 1h 30s). */
+  warn?: (issue: ConfigIssue) => void;
 }
 
 /** How deep the config may nest: a stack config needs five levels; the YAML reader's own recursion stays far away. */
@@ -140,7 +142,7 @@ function parseChecked(text: string, file: string, opts: ParseOptions): StackMode
     throw new ConfigError([configIssue({ file, line: before.length, col: before[before.length - 1]!.length + 1, message: `the config nests more than ${MAX_DEPTH} levels deep`, fix: 'a stack config needs about five; look for a run of [ or { that never closes' })]);
   }
   const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false, uniqueKeys: true, strict: true });
-  const w = new Walker(file, lc, doc.contents as Node | null);
+  const w = new Walker(file, lc, doc.contents as Node | null, opts.warn);
   for (const e of yamlErrorsToReport(doc.errors)) {
     const { line, col } = lc.linePos(e.pos[0]);
     const { message, hint } = yamlMessage(e.code, e.message, text.split('\n')[line - 1] ?? '');

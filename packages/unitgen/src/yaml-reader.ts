@@ -3,7 +3,7 @@
 // every error is reported, not only the first. Used by parse.ts and check-config.ts.
 
 import { isMap, isScalar, isSeq, isAlias, type LineCounter, type Node, type Pair, type YAMLMap } from 'yaml';
-import type { DurationCeiling } from '@zope-systemd/common';
+import { bareNumberWarning, type DurationCeiling } from '@zope-systemd/common';
 import { configIssue, type ConfigIssue } from './errors.js';
 import {
   didYouMean, expandTemplate, formatDuration, MAX_VALUE_LENGTH, parseAddress, parseDuration, parseSize, q, unsafeText,
@@ -14,7 +14,8 @@ export type Loc = Node | Pair | null | undefined;
 
 export class Walker {
   readonly issues: ConfigIssue[] = [];
-  constructor(readonly file: string, readonly lc: LineCounter, readonly root: Node | null) {}
+  /** `warn` takes what is valid but likely not what was meant (the config is still used). */
+  constructor(readonly file: string, readonly lc: LineCounter, readonly root: Node | null, readonly warn: (issue: ConfigIssue) => void = () => {}) {}
 
   pos(node: Loc, delta = 0): { line: number; col: number } {
     let n: Node | null | undefined;
@@ -106,6 +107,8 @@ export class Walker {
     const v = this.scalar(node);
     if (typeof v === 'string' && unsafeText(v)) return this.str(node, where) as undefined;
     const ms = this.fromResult(node, where, parseDuration(v, undefined, ceiling));
+    const odd = ms !== undefined && typeof v === 'string' ? bareNumberWarning(v) : undefined;
+    if (odd) this.warn(configIssue({ file: this.file, ...this.pos(node), key: where, message: `${where}: ${odd.message}`, fix: odd.fix }));
     if (ms !== undefined && ms < min) {
       this.err(node, `${where}: must be at least ${formatDuration(min)}, got ${q(v)}`, `use ${formatDuration(min)} or more${why ? `: ${why}` : ''}`);
       return undefined;

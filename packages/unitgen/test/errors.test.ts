@@ -121,6 +121,24 @@ test('CLI check: a file that cannot be read does not hide another file\'s proble
   assert.deepEqual([...new Set(problems.map((p) => p.file))], [missing, cfg]);
 });
 
+test('CLI check and generate: a bare number after hours is a warning (not an error) with its place, what systemd reads and the fix', (t) => {
+  const dir = tempDir(t);
+  const cfg = join(dir, 'odd.yaml');
+  writeFileSync(cfg, 'stack: site\nuser: zope\ndirectory: /home/zope/site\nclients:\n  count: 1\n  command: /home/zope/site/bin/instance console\n'
+    + '  http: 127.0.0.1:8080\n  health: 127.0.0.1:9080\n  recycle: { max-age: 1d, every: 1h30 }\n');
+  const line = 9;
+  const text = zunitgen(['check', cfg]);
+  assert.equal(text.code, 0, text.stderr);
+  assert.ok(text.stderr.includes(`${cfg}:${line}:`), text.stderr);
+  assert.match(text.stderr, /: warning: clients\.recycle\.every: "1h30" is read as 1h 30s \(3630s in all\)/);
+  assert.match(text.stderr, /hint: write every unit: "1h 30min" if 30 minutes is meant/);
+  const json = JSON.parse(zunitgen(['check', '--json', cfg]).stdout) as { ok: boolean; warnings: Array<{ key: string; line: number }> };
+  assert.equal(json.ok, true);
+  assert.deepEqual(json.warnings.map((w) => [w.key, w.line]), [['clients.recycle.every', line]]);
+  const gen = zunitgen(['generate', cfg, '--out', join(dir, 'out'), '--dry-run']);
+  assert.match(gen.stderr, /: warning: clients\.recycle\.every: "1h30"/);
+});
+
 test('CLI: a bad config leaves an existing output directory untouched', (t) => {
   const dir = tempDir(t);
   writeFileSync(join(dir, 'keep.service'), '[Service]\nExecStart=/bin/true\n');
