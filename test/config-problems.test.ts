@@ -81,3 +81,21 @@ test('a secret in a refused value stays out of the JSON as out of the lines', ()
   assert.ok(records(r.stdout).problems.length > 0);
   assert.doesNotMatch(r.stdout, /s3cret/);
 });
+
+test('a number without a unit after hours: a warning, not a problem, in both tools; exit 0 and the same fix', () => {
+  const z = write('odd-client.yaml', 'name: client1\nwarmup:\n  budget: 1h30\n');
+  const u = write('odd-stack.yaml', 'stack: plone\nuser: plone\ndirectory: /srv/plone\nclients:\n  count: 1\n  command: bin/client{n}\n  http: 127.0.0.1:8080\n  health: 127.0.0.1:9080\n  warmup: { budget: 1h30 }\n');
+  const zr = run(ZNOTIFY, ['check', '--json', '--config', z]);
+  const ur = run(ZUNITGEN, ['check', '--json', u]);
+  for (const [r, where, key] of [[zr, `${z}:3:11`, 'warmup.budget'], [ur, `${u}:9:21`, 'clients.warmup.budget']] as const) {
+    assert.equal(r.status, 0, r.stderr);
+    const out = JSON.parse(r.stdout) as { ok: boolean; problems: unknown[]; warnings: Record[] };
+    assert.deepEqual([out.ok, out.problems], [true, []]);
+    assert.deepEqual(out.warnings.map((w) => [w.where, w.key, w.fix]), [[where, key, 'write every unit: "1h 30min" if 30 minutes is meant, "1h 30s" to keep what it is']]);
+    assert.match(out.warnings[0]!.message, /"1h30" is read as 1h 30s \(3630s in all\)/);
+  }
+  // Without --json: a line on stderr, and the wrapper still says ok.
+  const text = run(ZNOTIFY, ['check', '--config', z]);
+  assert.equal(text.status, 0);
+  assert.match(text.stderr, new RegExp(`znotify: ${z.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}:3:11: warning: warmup\\.budget: "1h30" is read as 1h 30s`));
+});

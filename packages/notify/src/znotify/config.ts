@@ -10,7 +10,7 @@ import { isMap, isPair, isScalar, LineCounter, parseDocument, visit, type Docume
 import { ConfigError, configProblem, InputError, type ConfigProblem } from './errors.js';
 import {
   CHECK_KEYS, CHECK_ROLES, CHECK_TYPES, checkKeys, DEFAULT_ROLES, didYouMean, FORWARDABLE_SIGNALS, yamlErrorsToReport, HAPROXY_ID_RULE, HAPROXY_ID_TEXT, isHostHeader, isLogLevel, LOG_LEVELS,
-  formatTimeSpan, MAX_CHECKS, MAX_WARMUP_URLS, NAME_RULE, parseAddress as parseSharedAddress, parseNetwork, parseDuration, parseRequestPath, REQUEST_PATH_EXAMPLE,
+  bareNumberWarning, formatTimeSpan, MAX_CHECKS, MAX_WARMUP_URLS, NAME_RULE, parseAddress as parseSharedAddress, parseNetwork, parseDuration, parseRequestPath, REQUEST_PATH_EXAMPLE,
   runtimeApiTarget, sectionKeys, WRAPPER_CONFIG, type CheckRole, type CheckType, type LogLevel, type WrapperKey, type WrapperSection,
 } from '@zope-systemd/common';
 import { redact } from './log.js';
@@ -140,6 +140,8 @@ function show(v: unknown): string {
 
 class Validator {
   readonly problems: ConfigProblem[] = [];
+  /** Valid values that are likely not what was meant (`1h30` is 1h 30s): said, not refused. */
+  readonly warnings: ConfigProblem[] = [];
   constructor(
     private readonly file: string,
     private readonly doc?: Document.Parsed,
@@ -199,6 +201,8 @@ class Validator {
     const r = parseDuration(v, show);
     if (!r.ok) { this.add(path, r.message, r.hint); return dflt; }
     const ms = r.value;
+    const odd = typeof v === 'string' ? bareNumberWarning(v) : undefined;
+    if (odd) this.warnings.push(configProblem({ ...this.where(path), key: keyPath(path), message: odd.message, fix: odd.fix }));
     if (opts.min !== undefined && ms < opts.min) {
       const least = formatTimeSpan(opts.min);
       this.add(path, `${show(v)} is too short (at least ${least})`, `use ${least} or more${opts.why ? `: ${opts.why}` : ''}`);
@@ -362,6 +366,8 @@ const MAX_ALIAS_COUNT = 100;
 export interface ParseOptions {
   /** `run` needs a command; `check` does not (it may come after `--` in the unit). */
   requireCommand?: boolean;
+  /** Takes each warning: a value that is valid but likely not what was meant. */
+  warn?: (warning: ConfigProblem) => void;
 }
 
 /**
@@ -382,6 +388,7 @@ export function parseConfig(text: string | undefined, file: string, flags: Flags
     v = new Validator(file);
   }
   const cfg = validate(v, raw, flags, options);
+  for (const w of v.warnings) options.warn?.(w);
   if (v.problems.length) throw new ConfigError(v.problems);
   if (text !== undefined) cfg.source = file;
   return cfg;

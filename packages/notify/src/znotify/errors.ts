@@ -64,15 +64,20 @@ export function configProblem(p: Problem): ConfigProblem {
   return { ...problem(p), where: problemPlace(p) };
 }
 
-function formatProblem(p: ConfigProblem): string {
-  const head = p.key ? `${p.where}: ${p.key}: ${p.message}` : `${p.where}: ${p.message}`;
+function formatProblem(p: ConfigProblem, severity = ''): string {
+  const head = `${p.where}: ${severity}${p.key ? `${p.key}: ` : ''}${p.message}`;
   return p.fix ? `${head}; ${p.fix}` : head;
+}
+
+/** A value that is valid but likely not what was meant, as one line (the config is still used). */
+export function formatWarning(p: ConfigProblem): string {
+  return formatProblem(p, 'warning: ');
 }
 
 /** The configuration (file and flags) is invalid. Carries every problem found, not just the first. */
 export class ConfigError extends ZnotifyError {
   constructor(readonly problems: readonly ConfigProblem[], options?: { cause?: unknown }) {
-    super('ERR_ZNOTIFY_CONFIG', problems.map(formatProblem).join('\n'), EXIT.CONFIG, options);
+    super('ERR_ZNOTIFY_CONFIG', problems.map((p) => formatProblem(p)).join('\n'), EXIT.CONFIG, options);
     this.name = 'ConfigError';
   }
 }
@@ -80,7 +85,7 @@ export class ConfigError extends ZnotifyError {
 /** The configuration file named cannot be read (missing, unreadable, a directory). Exit 66 (EX_NOINPUT). */
 export class InputError extends ZnotifyError {
   constructor(readonly problems: readonly ConfigProblem[], options?: { cause?: unknown }) {
-    super('ERR_ZNOTIFY_INPUT', problems.map(formatProblem).join('\n'), EXIT.NOINPUT, options);
+    super('ERR_ZNOTIFY_INPUT', problems.map((p) => formatProblem(p)).join('\n'), EXIT.NOINPUT, options);
     this.name = 'InputError';
   }
 }

@@ -28,6 +28,7 @@ import { readFileSync } from 'node:fs';
 import v8 from 'node:v8';
 import { SignalInbox } from './signals.js';
 import type { Config, Flags } from './config.js';
+import type { ConfigProblem } from './errors.js';
 import type { Running } from './run.js';
 
 const V8_FLAGS: readonly string[] = ['--semi-space-growth-factor=1', '--max-opt=1', '--optimize-for-size'];
@@ -48,7 +49,7 @@ const { watchBrokenPipe } = await import('@zope-systemd/common');
 watchBrokenPipe({ setStatus: process.argv[2] !== 'run' });
 const { Command, CommanderError, Option } = await import('commander');
 const { loadConfig } = await import('./config.js');
-const { ConfigError, EXIT, InputError, ZnotifyError } = await import('./errors.js');
+const { ConfigError, EXIT, formatWarning, InputError, ZnotifyError } = await import('./errors.js');
 const { problemRecord } = await import('@zope-systemd/common');
 const { createLogger, redact } = await import('./log.js');
 const { LogOutput } = await import('./log-output.js');
@@ -89,7 +90,7 @@ function toFlags(o: RunFlags, command: string[]): Flags {
 async function runCommand(o: RunFlags, command: string[]): Promise<number> {
   let config: Config;
   try {
-    config = loadConfig(o.config, toFlags(o, command), { requireCommand: true });
+    config = loadConfig(o.config, toFlags(o, command), { requireCommand: true, warn: (w) => line(formatWarning(w)) });
   } catch (err) {
     if (err instanceof ZnotifyError) line(err.message);
     else line(`cannot load the configuration: ${(err as Error).message}`);
@@ -127,10 +128,18 @@ async function runCommand(o: RunFlags, command: string[]): Promise<number> {
   return await running.done;
 }
 
+/** `check --json`'s warnings, when there are any (records of the problems' shape). */
+function warningRecords(warnings: readonly ConfigProblem[]): { warnings?: ReturnType<typeof problemRecord>[] } {
+  return warnings.length ? { warnings: warnings.map((w) => problemRecord({ ...w, message: redact(w.message) })) } : {};
+}
+
 function checkCommand(o: { config?: string; print?: boolean; json?: boolean }, command: string[]): number {
+  const warnings: ConfigProblem[] = [];
+  const printWarnings = () => { if (!o.json) for (const w of warnings) line(formatWarning(w)); };
   try {
-    const cfg = loadConfig(o.config, command.length ? { command } : {}, { requireCommand: false });
-    if (o.json) process.stdout.write(`${JSON.stringify({ ok: true, problems: [] }, null, 2)}\n`);
+    const cfg = loadConfig(o.config, command.length ? { command } : {}, { requireCommand: false, warn: (w) => warnings.push(w) });
+    printWarnings();
+    if (o.json) process.stdout.write(`${JSON.stringify({ ok: true, problems: [], ...warningRecords(warnings) }, null, 2)}\n`);
     else if (o.print) process.stdout.write(JSON.stringify(cfg, null, 2) + '\n');
     else process.stdout.write(`${o.config ?? '(flags)'}: ok (${cfg.checks.length} check${cfg.checks.length === 1 ? '' : 's'}, ${cfg.warmup.urls.length} warm-up URL${cfg.warmup.urls.length === 1 ? '' : 's'})\n`);
     return 0;
@@ -138,8 +147,8 @@ function checkCommand(o: { config?: string; print?: boolean; json?: boolean }, c
     if (o.json && (err instanceof ConfigError || err instanceof InputError)) {
       // Values quoted in messages are redacted here as on stderr: a refused value may be a DSN.
       const problems = err.problems.map((p) => problemRecord({ ...p, message: redact(p.message) }));
-      process.stdout.write(`${JSON.stringify({ ok: false, problems }, null, 2)}\n`);
-    } else line((err as Error).message);
+      process.stdout.write(`${JSON.stringify({ ok: false, problems, ...warningRecords(warnings) }, null, 2)}\n`);
+    } else { printWarnings(); line((err as Error).message); }
     return exitFor(err);
   }
 }
