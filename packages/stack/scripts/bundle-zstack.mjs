@@ -72,12 +72,13 @@ export async function bundleZstack() {
   const { stampProgram, writeCodeCache } = await import(here('../dist/code-cache.js'));
   await bundleExecutable({ from: import.meta.url, entry: here('../dist/stack-parser.js'), out: PARSER, format: 'cjs' });
   const parserKey = stamp(stampProgram, PARSER);
-  writeCodeCache(PARSER, `${PARSER}.cache`, (parser) => { for (const f of EXAMPLES) parser.parseStackFile(readFileSync(f, 'utf8'), f); });
+  // Each cache names its program as the package does (V8 keeps the name in the cache; src/code-cache.ts).
+  writeCodeCache(PARSER, `${PARSER}.cache`, (parser) => { for (const f of EXAMPLES) parser.parseStackFile(readFileSync(f, 'utf8'), f); }, `@zope-systemd/stack/dist/${path.basename(PARSER)}`);
   await bundleExecutable({ from: import.meta.url, entry: here('../dist/main.js'), out: PROGRAM, format: 'cjs', plugins: [parserApart, workspaceWithoutSideEffects] });
   const key = stamp(stampProgram, PROGRAM, parserKey);
   const tmp = mkdtempSync(path.join(os.tmpdir(), 'zstack-build-'));
   try {
-    writeCodeCache(PROGRAM, `${PROGRAM}.cache`, (program) => program.warmUp(EXAMPLES, { dir: path.join(tmp, 'model-cache'), build: key }));
+    writeCodeCache(PROGRAM, `${PROGRAM}.cache`, (program) => program.warmUp(EXAMPLES, { dir: path.join(tmp, 'model-cache'), build: key }), `@zope-systemd/stack/dist/${path.basename(PROGRAM)}`);
   } finally { rmSync(tmp, { recursive: true, force: true }); }
   // The hashbang comes from src/launcher.ts.
   await bundleExecutable({ from: import.meta.url, entry: ENTRY, out: OUT, format: 'cjs' });

@@ -7,6 +7,11 @@
 // program) as its last line and writes the same key at the head of the cache. V8 itself refuses a cache made by
 // another V8 version or with other flags. Without a usable cache the program is compiled as usual: slower, never
 // different.
+// V8's cached data carries the name the script was compiled under, and a script taken from the cache keeps that
+// name in its stack traces whatever name it is given then (Node 20, measured): a cache made under the builder's path
+// would name the build machine's checkout on every installation. The build therefore compiles under a name without
+// a directory (the package-relative one, `@zope-systemd/stack/dist/zstack.cjs`); a run without a usable cache
+// shows the installed path.
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
@@ -45,14 +50,14 @@ function cachedDataFor(cacheFile: string, key: string): Buffer | undefined {
  * Compiles the CommonJS program `file` (with the cache when it is this program's) and evaluates it as CommonJS
  * would; resolves with its exports.
  */
-export function loadProgram(program: string, opts: { cacheFile?: string; importer?: (url: string) => Promise<unknown> } = {}): LoadedProgram {
+export function loadProgram(program: string, opts: { cacheFile?: string; importer?: (url: string) => Promise<unknown>; name?: string } = {}): LoadedProgram {
   const file = path.resolve(program);
   const source = fs.readFileSync(file, 'utf8');
   const key = programKey(source);
   const cachedData = key && opts.cacheFile ? cachedDataFor(opts.cacheFile, key) : undefined;
   const base = pathToFileURL(file);
   const script = new vm.Script(`(function (exports, require, module, __filename, __dirname) {${source}\n})`, {
-    filename: file,
+    filename: opts.name ?? file,
     ...(cachedData ? { cachedData } : {}),
     // import() in code compiled here, through the host's `importer` (a program that imports nothing needs none);
     // code V8 took out of the cache cannot reach it on Node 20 (it throws ERR_VM_DYNAMIC_IMPORT_CALLBACK_MISSING):
@@ -68,12 +73,14 @@ export function loadProgram(program: string, opts: { cacheFile?: string; importe
 /**
  * The build's step: compiles and evaluates the stamped program, lets `warmUp` run what every command runs (V8
  * compiles a function when it is first called, and the cache holds what was compiled), then writes the key and
- * V8's code to `cacheFile`.
+ * V8's code to `cacheFile`. `name`: what stack traces call the program when it runs from this cache (default: the
+ * file's base name), never the directory it was built in.
  */
-export function writeCodeCache(file: string, cacheFile: string, warmUp: (exports: Record<string, unknown>) => void = () => {}): void {
+export function writeCodeCache(file: string, cacheFile: string, warmUp: (exports: Record<string, unknown>) => void = () => {}, name = path.basename(file)): void {
   const key = programKey(fs.readFileSync(file, 'utf8'));
   if (!key) throw new Error(`${file} has no zstack-build key line: stamp it (stampProgram) before making its cache`);
-  const { script, exports } = loadProgram(file);
+  if (name.startsWith('/')) throw new Error(`a program's name in its code cache has no directory, got ${JSON.stringify(name)}`);
+  const { script, exports } = loadProgram(file, { name });
   warmUp(exports);
   const tmp = `${cacheFile}.${process.pid}.tmp`;
   fs.writeFileSync(tmp, Buffer.concat([Buffer.from(`${key}\n`), script.createCachedData()]));

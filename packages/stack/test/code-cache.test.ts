@@ -69,3 +69,24 @@ test('the build made zstack\'s cache from the program beside it, and V8 takes it
     console.log(r.cache, typeof r.exports.main);`;
   assert.equal(execFileSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8' }).trim(), 'used function');
 });
+
+// V8's cached data carries the name the program was compiled under and a script from the cache keeps it: made under
+// the build directory, every installation's stack traces would name the builder's checkout. Built here, run from a
+// copy elsewhere (as a tarball installs it): its traces name no build directory.
+test('a program run from its cache elsewhere (installed) names no build directory in its stack traces', (t) => {
+  const build = fs.mkdtempSync(path.join(os.tmpdir(), 'zstack-code-cache-build-'));
+  const inst = fs.mkdtempSync(path.join(os.tmpdir(), 'zstack-code-cache-inst-'));
+  t.after(() => { fs.rmSync(build, { recursive: true, force: true }); fs.rmSync(inst, { recursive: true, force: true }); });
+  const file = program(build, 'exports.hello = async () => new Error("where").stack.split("\\n")[1].trim();\n', 'c'.repeat(32));
+  writeCodeCache(file, `${file}.cache`, (exports) => { void (exports.hello as () => Promise<string>)(); });
+  for (const f of ['program.cjs', 'program.cjs.cache']) fs.copyFileSync(path.join(build, f), path.join(inst, f));
+  const r = load(path.join(inst, 'program.cjs'));
+  assert.equal(r.cache, 'used');
+  assert.doesNotMatch(r.hello, new RegExp(path.basename(build)), r.hello);
+  assert.match(r.hello, /^at exports\.hello \(program\.cjs:1:\d+\)$/);
+  // Without a usable cache, the installed path.
+  const rejected = load(path.join(inst, 'program.cjs'), ['--stack-size=2000']);
+  assert.equal(rejected.cache, 'rejected');
+  assert.ok(rejected.hello.includes(path.join(inst, 'program.cjs')), rejected.hello);
+  assert.throws(() => writeCodeCache(file, `${file}.cache`, () => {}, file), /has no directory/);
+});
