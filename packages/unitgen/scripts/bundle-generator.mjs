@@ -28,7 +28,10 @@ const lib = path.join(__dirname, 'zope-systemd-generator.lib.cjs');
 const cacheFile = path.join(__dirname, 'zope-systemd-generator.cache');
 let cachedData;
 try { cachedData = fs.readFileSync(cacheFile); } catch {}
-const script = new vm.Script(Module.wrap(fs.readFileSync(lib, 'utf8')), { filename: lib, cachedData });
+// V8's cached data keeps the name the script was compiled under, and a script run from it shows that name in stack
+// traces: the cache is made under the package-relative name, never the build machine's directory.
+const name = process.env.ZUNITGEN_PRODUCE_CODE_CACHE ? '@zope-systemd/unitgen/dist/zope-systemd-generator.lib.cjs' : lib;
+const script = new vm.Script(Module.wrap(fs.readFileSync(lib, 'utf8')), { filename: name, cachedData });
 const m = { exports: {} };
 script.runInThisContext()(m.exports, require, m, lib, __dirname);
 process.exitCode = m.exports.generatorMain(process.argv.slice(2));

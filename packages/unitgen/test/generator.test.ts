@@ -80,6 +80,14 @@ test('the bundled generator (code-cache loader) writes exactly what the unbundle
 });
 
 // A stack with hosts: this machine's set only, the host chosen by <config dir>/this-host or else the hostname.
+// V8's cached data keeps the name the bundle was compiled under, and stack traces of a bundle run from it show that
+// name: the shipped cache must name the package, not the directory it was built in.
+test('the generator\'s code cache names the bundle by its package path, not the build directory', () => {
+  const cache = readFileSync(join(REPO, 'packages/unitgen/dist/zope-systemd-generator.cache'));
+  assert.ok(cache.includes('@zope-systemd/unitgen/dist/zope-systemd-generator.lib.cjs'));
+  assert.ok(!cache.includes(join(REPO, 'packages/unitgen/dist')), 'the cache names the build directory');
+});
+
 const HOSTS_STACK = join(REPO, 'examples/stack/plone-hosts.yaml');
 /** `unshare --uts` gives the run a hostname of its own (root only): the generator reads the real uname. */
 const utsSkip = spawnSync('unshare', ['--uts', 'true']).status === 0 ? undefined : 'needs root and unshare --uts (util-linux)';
