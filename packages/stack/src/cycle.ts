@@ -12,6 +12,7 @@ import type { Progress } from './progress.js';
 import type { ClientRef, StackRef } from './stack.js';
 import { wrapperDraining } from './health.js';
 import { healthUnreadable } from './reach.js';
+import { ZSTACK_DRAIN_TIMEOUT_MS, ZSTACK_UP_TIMEOUT_MS } from '@zope-systemd/common';
 import type { SystemdHost, UnitProps } from './systemd.js';
 
 export interface Timing {
@@ -22,7 +23,7 @@ export interface Timing {
   pollMs: number;
 }
 
-export const DEFAULT_TIMING: Timing = { drainTimeoutMs: 120_000, upTimeoutMs: 60_000, pollMs: 100 };
+export const DEFAULT_TIMING: Timing = { drainTimeoutMs: ZSTACK_DRAIN_TIMEOUT_MS, upTimeoutMs: ZSTACK_UP_TIMEOUT_MS, pollMs: 100 };
 
 export interface OpContext {
   stack: StackRef;

@@ -21,12 +21,22 @@ export interface HostFs {
 
 const nodeFs: HostFs = { access: accessSync, realpath: (p) => realpathSync(p), path: process.env.PATH };
 
-/** The directive that hides `path` from the stack's services, with what it hides; undefined when visible. */
-export function hiddenBy(m: Pick<StackModel, 'hardening' | 'protectHome'>, path: string): string | undefined {
-  if (!m.hardening) return undefined;
+/** What a unit's sandbox hides: PrivateTmp=yes, and ProtectHome= ('no' where the unit does not set it). */
+export interface Sandbox { privateTmp: boolean; protectHome: 'yes' | 'read-only' | 'no' }
+
+/** The sandbox of the stack's services (hardening.hbs): ZEO and the clients, so what znotify and zunitgen run under. */
+export function servicesSandbox(m: Pick<StackModel, 'hardening' | 'protectHome'>): Sandbox {
+  return m.hardening ? { privateTmp: true, protectHome: m.protectHome } : { privateTmp: false, protectHome: 'no' };
+}
+
+/** The recycle service's sandbox (recycle.service.hbs), where zstack runs: read-only paths, nothing hidden. */
+export const RECYCLE_SANDBOX: Sandbox = { privateTmp: false, protectHome: 'read-only' };
+
+/** The directive of sandbox `s` that hides `path`, with what it hides; undefined when visible. */
+export function hiddenBy(s: Sandbox, path: string): string | undefined {
   const under = (dir: string) => path === dir || path.startsWith(`${dir}/`);
-  if (under('/tmp') || under('/var/tmp')) return 'PrivateTmp=yes hides /tmp and /var/tmp';
-  if (m.protectHome === 'yes' && (under('/home') || under('/root') || under('/run/user'))) return 'ProtectHome=yes hides /home, /root and /run/user';
+  if (s.privateTmp && (under('/tmp') || under('/var/tmp'))) return 'PrivateTmp=yes hides /tmp and /var/tmp';
+  if (s.protectHome === 'yes' && (under('/home') || under('/root') || under('/run/user'))) return 'ProtectHome=yes hides /home, /root and /run/user';
   return undefined;
 }
 
@@ -53,11 +63,11 @@ function onPath(name: string, fs: HostFs): string | undefined {
  */
 export function hostPathWarnings(m: StackModel, files: readonly GeneratedFile[], outDir: string, fs: HostFs = nodeFs): string[] {
   const out: string[] = [];
-  const hiddenLine = (path: string, what: string, fix: string): void => {
+  const hiddenLine = (path: string, what: string, fix: string, s: Sandbox = servicesSandbox(m), from = 'the stack\'s services'): void => {
     let real = path;
     try { real = fs.realpath(path); } catch { /* checked as written */ }
-    const by = hiddenBy(m, path) ?? hiddenBy(m, real);
-    if (by) out.push(`${path}${real !== path ? ` (${real})` : ''}: ${what}, but ${by} from the stack's services; ${fix} (or set hardening: false)`);
+    const by = hiddenBy(s, path) ?? hiddenBy(s, real);
+    if (by) out.push(`${path}${real !== path ? ` (${real})` : ''}: ${what}, but ${by} from ${from}; ${fix} (or set hardening: false)`);
   };
   for (const { key, argv } of toolsUsed(m, files)) {
     argv.forEach((p, i) => {
@@ -71,7 +81,9 @@ export function hostPathWarnings(m: StackModel, files: readonly GeneratedFile[],
         out.push(`${p}: the units run it (${key}:), but it is not ${i === 0 ? 'executable' : 'readable'} here (${(e as NodeJS.ErrnoException).code ?? 'error'}); set \`${key}:\` in the stack file to its path${where}`);
         return;
       }
-      hiddenLine(p, `the units run it (${key}:)`, `install it elsewhere (npm install -g puts it in $(npm config get prefix)/bin) and set \`${key}:\``);
+      // Asked of the unit that runs the tool: zstack runs in the recycle service, the others in the stack's services.
+      const [sandbox, unit] = key === 'zstack' ? [RECYCLE_SANDBOX, 'the recycle service'] : [servicesSandbox(m), 'the stack\'s services'];
+      hiddenLine(p, `the units run it (${key}:)`, `install it elsewhere (npm install -g puts it in $(npm config get prefix)/bin) and set \`${key}:\``, sandbox, unit);
     });
   }
   if (m.clients.length) hiddenLine(outDir, 'the clients read their znotify configs from here', 'generate into /etc/systemd/system');

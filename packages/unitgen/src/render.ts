@@ -9,7 +9,7 @@ import { setupUnitName, sysusersName, sysusersText, tmpfilesName, tmpfilesText }
 import { recycleUnitNames } from './unit-names.js';
 import { commentText } from './escape.js';
 import type { CheckModel, ClientModel, StackModel } from './model.js';
-import { CHECK_KEYS } from '@zope-systemd/common';
+import { CHECK_KEYS, ZSTACK_DRAIN_TIMEOUT_MS, ZSTACK_UP_TIMEOUT_MS } from '@zope-systemd/common';
 import { formatAddress, formatDuration, type Address } from './values.js';
 
 /**
@@ -164,9 +164,8 @@ export function renderWith(m: StackModel, t: Compiled, opts: RenderOptions): Gen
     const sockets = [c.agentSocket, ...(c.healthSocket ? [c.healthSocket] : [])];
     run(c.unit, 'unit', t['client.service'], {
       c, execStart, sockets, setupUnit, after: [setupUnit, ...c.after], env: clientEnv,
-      // The wrapper's own start (Node, the instance binding its port) gets 30 s on top of the warm-up budget.
-      timeoutStartMs: m.warmup.budgetMs + 30_000,
-      timeoutStopMs: m.stop.drainMs + m.stop.timeoutMs + 15_000,
+      timeoutStartMs: clientStartTimeoutMs(m),
+      timeoutStopMs: clientStopTimeoutMs(m),
       timeoutAbortMs: WATCHDOG_ABORT_MS,
     });
     run(c.agentSocket, 'unit', t.socket, { c, address: c.health.agent, fdname: 'agent', purpose: 'health agent socket' });
@@ -176,7 +175,7 @@ export function renderWith(m: StackModel, t: Compiled, opts: RenderOptions): Gen
   if (recycleUnits && m.recycle) {
     const config = opts.configPath ?? m.source;
     if (!config.startsWith('/')) throw new TemplateError(`the recycle timer runs \`zstack recycle <stack file>\`, which needs the stack file's absolute path, got ${JSON.stringify(config)}`);
-    run(recycleUnits.service, 'unit', t['recycle.service'], { argv: [...m.zstack, 'recycle', config] });
+    run(recycleUnits.service, 'unit', t['recycle.service'], { argv: [...m.zstack, 'recycle', config], timeoutStartMs: recycleTimeoutMs(m) });
     run(recycleUnits.timer, 'unit', t['recycle.timer'], { service: recycleUnits.service, everyMs: m.recycle.everyMs });
   }
   const hapName = `haproxy-${m.prefix}.cfg`;
@@ -227,3 +226,19 @@ export function checkUnitShape(name: string, content: string): void {
     throw new TemplateError(`${name}:${n}: not a directive, section or comment: ${JSON.stringify(line)}`);
   }
 }
+
+/**
+ * The longest one `zstack recycle` run can take, each wait at its bound: the other clients to be UP, the drain,
+ * the client's stop (its TimeoutStopSec=) and start (its TimeoutStartSec=: the warm-up budget and 30 s), HAProxy
+ * to see it UP, and a minute for zstack's own start and its systemctl and HAProxy calls. A run past it is stuck
+ * and holds the stack's lock: systemd ends it (TimeoutStartSec= of the recycle service).
+ */
+export function recycleTimeoutMs(m: Pick<StackModel, 'stop' | 'warmup'>): number {
+  return ZSTACK_UP_TIMEOUT_MS + ZSTACK_DRAIN_TIMEOUT_MS + clientStopTimeoutMs(m) + clientStartTimeoutMs(m) + ZSTACK_UP_TIMEOUT_MS + 60_000;
+}
+
+/** A client unit's TimeoutStartSec=: the wrapper's own start (Node, the instance binding its port) gets 30 s on top of the warm-up budget. */
+function clientStartTimeoutMs(m: Pick<StackModel, 'warmup'>): number { return m.warmup.budgetMs + 30_000; }
+
+/** A client unit's TimeoutStopSec=: the drain, the instance's own stop and 15 s for the wrapper. */
+function clientStopTimeoutMs(m: Pick<StackModel, 'stop'>): number { return m.stop.drainMs + m.stop.timeoutMs + 15_000; }

@@ -7,7 +7,7 @@ import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { builtinTemplates, parseStack, renderWith } from '../src/index.js';
-import { hiddenBy, hostPathWarnings } from '../src/host-paths.js';
+import { hiddenBy, hostPathWarnings, RECYCLE_SANDBOX, servicesSandbox } from '../src/host-paths.js';
 import { tempDir, zunitgen } from './helpers.js';
 
 function stack(tools: string, extra = ''): string {
@@ -15,13 +15,14 @@ function stack(tools: string, extra = ''): string {
 }
 
 test('hiddenBy: what hardening.hbs hides, and nothing without hardening or under ProtectHome=read-only', () => {
-  const m = { hardening: true, protectHome: 'yes' as const };
+  const m = servicesSandbox({ hardening: true, protectHome: 'yes' });
   assert.equal(hiddenBy(m, '/tmp/x/cli.js'), 'PrivateTmp=yes hides /tmp and /var/tmp');
   assert.equal(hiddenBy(m, '/var/tmp'), 'PrivateTmp=yes hides /tmp and /var/tmp');
   for (const p of ['/root/.nvm/node', '/home/ops/zs/cli.js', '/run/user/0/x']) assert.equal(hiddenBy(m, p), 'ProtectHome=yes hides /home, /root and /run/user', p);
   for (const p of ['/usr/bin/znotify', '/tmpfoo/x', '/rootfs/x', '/opt/zope-systemd/cli.js']) assert.equal(hiddenBy(m, p), undefined, p);
-  assert.equal(hiddenBy({ hardening: true, protectHome: 'read-only' }, '/home/ops/zs/cli.js'), undefined);
-  assert.equal(hiddenBy({ hardening: false, protectHome: 'yes' }, '/tmp/x'), undefined);
+  assert.equal(hiddenBy(servicesSandbox({ hardening: true, protectHome: 'read-only' }), '/home/ops/zs/cli.js'), undefined);
+  assert.equal(hiddenBy(servicesSandbox({ hardening: false, protectHome: 'yes' }), '/tmp/x'), undefined);
+  for (const p of ['/tmp/x', '/var/tmp/x', '/home/ops/x', '/root/x']) assert.equal(hiddenBy(RECYCLE_SANDBOX, p), undefined, p);
 });
 
 test('generate warns, one line per path with the fix: a missing tool (and where PATH has it), a tool under /tmp, the config directory under /tmp', (t) => {
@@ -60,4 +61,19 @@ test('hostPathWarnings: tools only when the units run them (zstack only with a r
   const w = hostPathWarnings(m, files, '/etc/systemd/system');
   assert.ok(!w.some((l) => l.includes('zstack')), w.join('\n'));
   assert.deepEqual(w, ['/var/tmp/site: it is the stack\'s directory (directory:), but PrivateTmp=yes hides /tmp and /var/tmp from the stack\'s services; move the instance out of it (or set hardening: false)']);
+});
+
+test('zstack under /tmp with hardening: no PrivateTmp warning, since the recycle service that runs it has no PrivateTmp= (znotify there: warned)', (t) => {
+  const dir = tempDir(t, 'host-paths-');
+  const script = join(dir, 'cli.js');
+  writeFileSync(script, '');
+  const m = parseStack(stack(`znotify: [${process.execPath}, ${script}]\nzstack: [${process.execPath}, ${script}]\n`).replace('  health:', '  recycle: { memory: 1G, every: 1h }\n  health:'), { file: '/etc/zope-systemd/site.yaml' });
+  const files = renderWith(m, builtinTemplates(), { outDir: '/etc/systemd/system', configPath: '/etc/zope-systemd/site.yaml' });
+  const recycle = files.find((f) => f.name === 'site-recycle.service');
+  assert.ok(recycle, files.map((f) => f.name).join(' '));
+  assert.doesNotMatch(recycle.content, /^PrivateTmp=/m);
+  assert.match(recycle.content, /^ProtectHome=read-only$/m);
+  const w = hostPathWarnings(m, files, '/etc/systemd/system');
+  assert.ok(w.some((l) => l.includes('(znotify:)') && l.includes('PrivateTmp=yes')), w.join('\n'));
+  assert.ok(!w.some((l) => l.includes('(zstack:)')), w.join('\n'));
 });

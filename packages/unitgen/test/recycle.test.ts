@@ -34,6 +34,26 @@ test('the timer runs `zstack recycle <absolute stack file>` and starts and stops
   assert.throws(() => renderWith(m, builtinTemplates(), { outDir: '/etc/systemd/system' }), /absolute path/);
 });
 
+test('the recycle service is bounded and sandboxed: TimeoutStartSec= covers every wait of one run, and the setup unit has one too', () => {
+  const m = parseStack(base('  recycle: { max-age: 12h }\n'), { file: '/etc/zope-systemd/sample.yaml' });
+  const files = renderWith(m, builtinTemplates(), { outDir: '/etc/systemd/system' });
+  const unit = (n: string) => files.find((f) => f.name === n)!.content;
+  const sec = (text: string, key: string): number => {
+    const v = new RegExp(`^${key}=(\\d+)(s|min)$`, 'm').exec(text);
+    assert.ok(v, `${key}= in\n${text}`);
+    return Number(v[1]) * (v[2] === 'min' ? 60 : 1);
+  };
+  const svc = unit('sample-recycle.service'), client = unit('sample-client1.service');
+  // Others UP (60 s) + drain (120 s) + the client's stop and start timeouts + UP (60 s) + a minute for zstack.
+  assert.equal(sec(svc, 'TimeoutStartSec'), 60 + 120 + sec(client, 'TimeoutStopSec') + sec(client, 'TimeoutStartSec') + 60 + 60);
+  for (const line of ['NoNewPrivileges=yes', 'ProtectSystem=strict', 'ProtectHome=read-only', 'RuntimeDirectory=zope-systemd', 'RuntimeDirectoryPreserve=yes',
+    'PrivateDevices=yes', 'SystemCallFilter=@system-service', 'CapabilityBoundingSet=CAP_DAC_OVERRIDE CAP_DAC_READ_SEARCH', 'RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6']) {
+    assert.ok(svc.split('\n').includes(line), `${line} missing from the recycle service`);
+  }
+  assert.doesNotMatch(svc, /^PrivateTmp=/m, 'a stats socket may live under /tmp');
+  assert.match(unit('sample-setup.service'), /^TimeoutStartSec=2min$/m);
+});
+
 test('bad recycle settings: every problem at its position, memory below MemoryHigh/MemoryMax', () => {
   const text = base('  memory: { high: 1G, max: 2G }\n  recycle: { memory: 1G, max-age: 10s, evry: 1min }\n');
   const e = (() => { try { parseStack(text, { file: 'x.yaml' }); } catch (err) { return err as ConfigError; } return undefined; })();
