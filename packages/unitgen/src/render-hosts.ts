@@ -7,14 +7,25 @@ import { renderWith, type Compiled, type GeneratedFile, type RenderOptions } fro
 export interface HostFiles { host: HostModel; files: GeneratedFile[] }
 export interface RenderedHosts { hosts: HostFiles[]; haproxy: GeneratedFile[] }
 
-/** The part of the stack one host runs: its clients, and the databases only where they run. */
+/**
+ * The one host that runs the recycle timer: the host of the first client. `zstack recycle` acts on the whole
+ * stack (one client per run, across hosts, under the stack's lock), so one timer is all there may be; several
+ * would only race for the lock. It runs `zstack recycle <stack file>` there, so that host needs the stack file
+ * at the same path and root ssh to the other hosts (docs/hosts.md).
+ */
+export function recycleHostOf(m: StackModel): string | undefined {
+  return m.recycle ? m.clients[0]?.host : undefined;
+}
+
+/** The part of the stack one host runs: its clients, the databases only where they run, the recycle timer on one host. */
 export function hostView(m: StackModel, h: HostModel): StackModel {
-  const { zeo, postgresql, ...rest } = m;
+  const { zeo, postgresql, recycle, ...rest } = m;
   return {
     ...rest,
     clients: m.clients.filter((c) => c.host === h.name),
     ...(zeo && zeo.host === h.name ? { zeo } : {}),
     ...(postgresql && postgresql.host === h.name ? { postgresql } : {}),
+    ...(recycle && recycleHostOf(m) === h.name ? { recycle } : {}),
   };
 }
 

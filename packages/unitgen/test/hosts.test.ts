@@ -190,3 +190,17 @@ test('zunitgen generate: a directory per host plus the HAProxy files; a changed 
   assert.equal(bad.code, 78);
   assert.match(bad.stderr, new RegExp(`^${cfg}:13:21: error: clients.hosts: unknown host "ap2"\\n  hint: did you mean "app2"\\?`));
 });
+
+test('zunitgen generate with clients.recycle: the recycle timer and service on the first client\'s host only, its target wants it, the others name it nowhere', (t) => {
+  const dir = tempDir(t);
+  const out = join(dir, 'build');
+  const cfg = join(dir, 'stack.yaml');
+  writeFile(cfg, base({ clients: '  hosts: { app1: 2, app2: 2 }\n  recycle: { max-age: 1d }' }));
+  const r = zunitgen(['generate', cfg, '--out', out]);
+  assert.equal(r.code, 0, r.stderr);
+  const recycleFiles = r.stdout.split('\n').filter((l) => l.includes('recycle')).map((l) => l.replace(`${out}/`, '')).sort();
+  assert.deepEqual(recycleFiles, ['create app1/plone-recycle.service', 'create app1/plone-recycle.timer']);
+  assert.match(readFileSync(join(out, 'app1', 'plone-recycle.service'), 'utf8'), new RegExp(`^ExecStart=.* recycle ${cfg}$`, 'm'));
+  assert.match(readFileSync(join(out, 'app1', 'plone.target'), 'utf8'), /^Wants=.*plone-recycle\.timer/m);
+  for (const h of ['db', 'app2']) assert.doesNotMatch(readFileSync(join(out, h, 'plone.target'), 'utf8'), /recycle/, h);
+});
