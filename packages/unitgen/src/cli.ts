@@ -213,7 +213,8 @@ function defineWaitTcp(program: Command, setCode: SetCode): void {
 async function deployCommand(config: string, o: { dryRun?: boolean; hostDir: string; templates?: string; force?: boolean; json?: boolean }): Promise<number> {
   const model = parseStack(readConfig(config), { file: config, warn: (w) => printWarnings([w]) });
   if (!model.hosts) throw new ConfigError([configIssue({ file: config, line: 1, col: 1, key: 'hosts', message: 'deploy needs a stack with hosts:', fix: 'for one machine: zunitgen generate CONFIG --out /etc/systemd/system' })]);
-  const rendered = renderHostsWith(model, templatesFor(o), { outDir: resolve(o.hostDir) });
+  // The recycle timer's service names the stack file by its absolute path, resolved as generate resolves it.
+  const rendered = renderHostsWith(model, templatesFor(o), { outDir: resolve(o.hostDir), configPath: resolve(config) });
   const sets = rendered.hosts;
   const say = (s: string) => { if (!o.json) process.stdout.write(s); };
   say(`${o.dryRun ? 'checking' : 'deploying to'} ${sets.length} host${sets.length === 1 ? '' : 's'}: ${sets.map((s) => s.host.name).join(', ')}${model.haproxy.install ? ', and HAProxy' : ''}\n`);

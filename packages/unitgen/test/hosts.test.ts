@@ -6,7 +6,9 @@ import { readFileSync, writeFileSync as writeFile } from 'node:fs';
 import { join } from 'node:path';
 import { ConfigError, builtinTemplates, parseStack, verify } from '../src/index.js';
 import { renderHostsWith } from '../src/render-hosts.js';
-import { REPO, have, tempDir, zunitgen, znotifyCheck } from './helpers.js';
+import { spawnSync } from 'node:child_process';
+import { freePort } from '../../../test/harness/net.js';
+import { CLI, REPO, have, tempDir, zunitgen, znotifyCheck } from './helpers.js';
 
 const EXAMPLE = join(REPO, 'examples/stack/plone-hosts.yaml');
 const example = readFileSync(EXAMPLE, 'utf8');
@@ -203,4 +205,17 @@ test('zunitgen generate with clients.recycle: the recycle timer and service on t
   assert.match(readFileSync(join(out, 'app1', 'plone-recycle.service'), 'utf8'), new RegExp(`^ExecStart=.* recycle ${cfg}$`, 'm'));
   assert.match(readFileSync(join(out, 'app1', 'plone.target'), 'utf8'), /^Wants=.*plone-recycle\.timer/m);
   for (const h of ['db', 'app2']) assert.doesNotMatch(readFileSync(join(out, h, 'plone.target'), 'utf8'), /recycle/, h);
+});
+
+test('zunitgen deploy STACK --dry-run with a relative path (with clients.recycle): resolved as generate resolves it, not refused with 78', async (t) => {
+  const dir = tempDir(t);
+  // ssh to a loopback port nobody listens on: deploy gets as far as asking the hosts, which refuse at once.
+  const port = await freePort();
+  const hosts = `  - { name: db, address: 127.0.0.1, ssh-options: { Port: ${port} } }\n  - { name: app1, address: 127.0.0.2, ssh-options: { Port: ${port} } }`;
+  writeFile(join(dir, 'site.yaml'), base({ hosts, zeo: '  host: db\n  address: 127.0.0.1:18100', clients: '  hosts: { app1: 2 }\n  recycle: { max-age: 1d }' }).replace('"{host}:{8080+n}"', '"{host}:{18080+n}"').replace('"{host}:{9080+n}"', '"{host}:{19080+n}"'));
+  const r = spawnSync(process.execPath, [CLI, 'deploy', 'site.yaml', '--dry-run'], { cwd: dir, encoding: 'utf8', timeout: 60_000 });
+  assert.doesNotMatch(r.stderr, /absolute path/, r.stderr);
+  assert.notEqual(r.status, 78, r.stderr);
+  assert.match(r.stdout, /^checking 2 hosts: db, app1/m, r.stdout + r.stderr);
+  assert.equal(r.status, 69, r.stderr);
 });
