@@ -42,8 +42,10 @@ export async function wrapperHealth(health: { agent: Address; http?: Address }, 
       const state = body.state ?? 'unknown';
       const w = body.warmup && typeof body.warmup.done === 'number' && typeof body.warmup.total === 'number'
         ? { done: body.warmup.done, total: body.warmup.total } : undefined;
+      // Before the instance runs (phase starting: the wrapper waits for its database or the warm-up slot) the
+      // wrapper's own reason says what it waits for; no warm-up has begun.
       const summary = ready ? (body.busy ? 'ready, busy' : 'ready')
-        : state === 'starting' && w ? `warm-up ${w.done}/${w.total}`
+        : state === 'starting' && w && body.phase !== 'starting' ? `warm-up ${w.done}/${w.total}`
           : `${state}${body.reason ? `: ${body.reason}` : ''}`;
       const memory = memoryOf(body);
       return { state, ready, summary, ...(w ? { warmup: w } : {}), ...(body.busy !== undefined ? { busy: body.busy } : {}), ...(memory ? { memory } : {}), detail: body };

@@ -146,6 +146,16 @@ function watchdogText(w: UnitStatus['watchdog']): string {
   return `${formatAge(w.intervalSeconds)}${w.lastPingSecondsAgo !== undefined ? `, ping ${formatAge(w.lastPingSecondsAgo)} ago` : ''}`;
 }
 
+/** Why the wrapper gave no instance memory, from what it answered. */
+function noInstanceMemory(c: ClientStatus): string {
+  if (c.health.state === 'unreachable') return 'the wrapper does not answer';
+  if (c.health.state === 'not-readable') return 'its health is on another host\'s loopback';
+  const body = c.health.detail;
+  if (typeof body !== 'object' || body === null) return 'no health HTTP listener';
+  if ((body as { phase?: unknown }).phase === 'starting') return 'the instance has not started yet';
+  return 'no instance, or this host is not in the wrapper\'s health.detail-from';
+}
+
 function rssText(c: ClientStatus): string {
   const m = clientMemory(c);
   return m ? `${formatBytes(m.bytes)}${m.source === 'cgroup' ? ' (cg)' : ''}` : '-';
@@ -178,8 +188,11 @@ export function renderTable(s: StackStatus): string {
   const serving = s.clients.filter((c) => c.serving).length;
   lines.unshift(`stack ${s.stack} (${s.file}): ${s.target.unit} ${s.target.active}, ${serving}/${s.clients.length} clients serving` +
     `${s.haproxy.address ? `, HAProxy ${s.haproxy.address} backend ${s.haproxy.backend}` : ''}`);
-  if (s.clients.some((c) => clientMemory(c)?.source === 'cgroup')) {
-    lines.push('(cg): the unit\'s cgroup memory (MemoryCurrent=, wrapper and page cache included): no instance memory from that wrapper (no health HTTP listener, or not readable from here)');
+  const cgroup = s.clients.filter((c) => clientMemory(c)?.source === 'cgroup');
+  if (cgroup.length) {
+    const byReason = new Map<string, string[]>();
+    for (const c of cgroup) byReason.set(noInstanceMemory(c), [...(byReason.get(noInstanceMemory(c)) ?? []), c.client]);
+    lines.push(`(cg): the unit's cgroup memory (MemoryCurrent=, wrapper and page cache included), where the wrapper reports no instance memory: ${[...byReason].map(([why, clients]) => `${clients.join(', ')}: ${why}`).join('; ')}`);
   }
   if (s.haproxy.error) lines.push(`HAProxy: ${s.haproxy.error}`);
   for (const h of s.unreachableHosts ?? []) lines.push(`host ${h.host} unreachable: ${h.error}`);

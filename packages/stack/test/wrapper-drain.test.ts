@@ -12,8 +12,8 @@ import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { freePort, until } from '../../../test/harness/net.js';
 import { cutWrapperDrain } from '../src/cycle.js';
-import { wrapperDraining } from '../src/health.js';
-import { LocalSystemd, UNIT_PROPS, type ClientRef, type UnitProps } from '../src/index.js';
+import { wrapperDraining, wrapperHealth, type WrapperHealth } from '../src/health.js';
+import { LocalSystemd, renderTable, UNIT_PROPS, type ClientRef, type ClientStatus, type UnitProps } from '../src/index.js';
 
 const ZNOTIFY = fileURLToPath(new URL('../../notify/dist/znotify/cli.js', import.meta.url));
 const loopback = (port: number) => ({ host: '127.0.0.1', port, family: 4 as const });
@@ -73,4 +73,37 @@ test('a wrapper in its own drain: seen through /health or the agent, cut by a se
   assert.equal(await cutWrapperDrain(systemd, here, props('deactivating')), true);
   assert.equal(await exited, 0, output);
   assert.match(output, /sending the stop signal/);
+});
+
+test('status of a real wrapper waiting for its database: what the wrapper says (not warm-up 0/1), and a (cg) footnote that says why', { timeout: 60_000 }, async (t) => {
+  const [port, agentPort, httpPort, zeoPort] = [await freePort(), await freePort(), await freePort(), await freePort()];
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'zstack-wrapper-waits-'));
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const config = path.join(dir, 'c1.yaml');
+  // Nothing listens on zeoPort: the startup check keeps the wrapper waiting, the instance never starts.
+  fs.writeFileSync(config, `name: c1\nhttp: 127.0.0.1:${port}\nhealth: { agent: 127.0.0.1:${agentPort}, http: 127.0.0.1:${httpPort} }\n`
+    + `warmup: { budget: 10min }\nchecks:\n  - { name: zeo, type: zeo, address: 127.0.0.1:${zeoPort}, roles: [startup, readiness] }\n`);
+  const env = { ...process.env };
+  delete env.NOTIFY_SOCKET;
+  const wrapper = spawn(process.execPath, [ZNOTIFY, 'run', '--config', config, '--', process.execPath, '-e', 'setInterval(() => {}, 1000)'], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+  wrapper.stderr.resume();
+  t.after(() => { if (wrapper.exitCode === null) wrapper.kill('SIGKILL'); });
+  const health = { agent: loopback(agentPort), http: loopback(httpPort) };
+  const h = await until('the wrapper waits for zeo', async () => {
+    const r = await wrapperHealth(health);
+    return r.summary.includes('zeo') ? r : undefined;
+  }, 20_000);
+  assert.equal(h.summary, 'starting: waiting for zeo');
+  assert.equal(h.memory, undefined);
+  const agentOnly = await wrapperHealth({ agent: loopback(agentPort) });
+  const row = (client: string, wh: WrapperHealth): ClientStatus => ({
+    client, unit: `x-${client}.service`, load: 'loaded', active: 'activating', sub: 'start', result: 'success', restarts: 0, mainPid: wrapper.pid ?? 0,
+    statusText: '', watchdog: { enabled: false }, invocation: '', serving: false, health: wh, cgroupMemoryBytes: 30 << 20,
+  });
+  const unit = { unit: 'x.target', load: 'loaded', active: 'active', sub: 'active', result: 'success', restarts: 0, mainPid: 0, statusText: '', watchdog: { enabled: false }, invocation: '' };
+  const table = renderTable({ stack: 'x', file: 'x.yaml', at: '', target: unit, servers: [], clients: [row('client1', h), row('client2', agentOnly)], haproxy: { backend: 'x' } });
+  assert.match(table, /x-client1\.service +activating\/start +starting: waiting for zeo /);
+  assert.match(table, /, where the wrapper reports no instance memory: client1: the instance has not started yet; client2: no health HTTP listener$/m);
+  wrapper.kill('SIGTERM');
+  await new Promise((r) => wrapper.once('exit', r));
 });
