@@ -37,7 +37,8 @@ export function runGenerator(normalDir: string, opts: { configDir?: string; log?
   }
   if (names.length === 0) return res;
   const compiled = opts.templates ?? builtinTemplates();
-  const taken = new Set<string>();
+  /** Each unit name written so far, and the config it came from. */
+  const taken = new Map<string, string>();
   const searchPath = shadowDirs(SYSTEM_UNIT_PATH).filter((d) => d !== normalDir);
   for (const n of names) {
     const file = join(configDir, n);
@@ -50,9 +51,10 @@ export function runGenerator(normalDir: string, opts: { configDir?: string; log?
       files = unitsOfThisMachine(m, compiled, normalDir, configDir);
       stack = m.stack;
       const clash = files.find((f) => taken.has(f.name));
-      if (clash) throw new Error(`${file}: ${clash.name} is also generated from another config`);
+      // The message names this file once: the log line below puts it in front.
+      if (clash) throw new Error(`${clash.name} is also generated from ${taken.get(clash.name)}; give each stack its own name (stack:)`);
       for (const f of files) fs.writeFileSync(join(normalDir, f.name), f.content, { flag: 'wx', mode: 0o644 });
-      for (const f of files) taken.add(f.name);
+      for (const f of files) taken.set(f.name, file);
       // [Install] is ignored for generated units (they cannot be enabled): create the .wants links here.
       for (const wb of m.wantedBy) {
         const wants = join(normalDir, `${wb}.wants`);

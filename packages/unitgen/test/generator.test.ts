@@ -135,3 +135,20 @@ test('generator with hosts: the machine\'s hostname picks the set; a machine tha
   assert.equal(wrong.code, 1);
   assert.match(readFileSync(join(dir, 'kmsg3'), 'utf8'), /this-host names host "app3", which is not one of stack plone's hosts \(db, app1, app2\): write one of them there/);
 });
+
+test('generator: two configs of one stack name: the second is skipped, its path said once, the other config named', (t) => {
+  const dir = tempDir(t);
+  const cfgDir = join(dir, 'etc'), normal = join(dir, 'normal');
+  for (const d of [cfgDir, normal]) mkdirSync(d);
+  const stack = 'stack: shop\nuser: zope\ndirectory: /srv/shop\nclients: { count: 1, command: /srv/shop/bin/instance, http: "127.0.0.1:8080", health: "127.0.0.1:9080" }\n';
+  writeFileSync(join(cfgDir, 'a.yaml'), stack);
+  writeFileSync(join(cfgDir, 'b.yaml'), stack);
+  const kmsg = join(dir, 'kmsg');
+  const r = zunitgen(['generator', normal], { ZUNITGEN_CONFIG_DIR: cfgDir, ZUNITGEN_KMSG: kmsg });
+  assert.equal(r.code, 1);
+  const b = join(cfgDir, 'b.yaml');
+  const lines = readFileSync(kmsg, 'utf8').split('\n').filter((l) => l.includes('also generated'));
+  assert.equal(lines.length, 1, lines.join('\n'));
+  assert.ok(lines[0]!.includes(`]: ${b}: shop`) && lines[0]!.endsWith(` is also generated from ${join(cfgDir, 'a.yaml')}; give each stack its own name (stack:)`), lines[0]);
+  assert.equal(lines[0]!.split(b).length, 2, 'b.yaml is named once');
+});
