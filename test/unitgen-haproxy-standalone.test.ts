@@ -212,3 +212,47 @@ test('a wrapper running as the stack\'s unprivileged user drains to zero through
   assert.doesNotMatch(out, /cannot read the sessions/);
   assert.ok(out.indexOf('no session left') < out.indexOf('sending the stop signal'), 'the stop signal went out after the drain to zero');
 });
+
+// A hung one-thread instance holds only the request HAProxy gave it: `threads: 1` makes every server `maxconn 1`,
+// so the next requests queue in HAProxy's backend queue for the first free slot on ANY server and are served by the
+// other client, and the backend's own `timeout queue` (haproxy.queue-timeout) bounds that wait, not the
+// `timeout connect` of the defaults (5 s): a request queued behind a 6 s one is served, not answered 503.
+test('a hung one-thread client gets one request: the rest wait in HAProxy\'s queue for the other (timeout queue from haproxy.queue-timeout)', { skip: skip ?? sampleSkipReason(), timeout: 60_000 }, async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'zs-queue-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const taken = new Set<number>();
+  const fe = (await portBase(1, taken)) + 1, httpBase = await portBase(2, taken), agentBase = await portBase(2, taken);
+  const instances = await Promise.all([1, 2].map((n) => startPeer(instanceArgv({ port: httpBase + n, threads: 1 }), { name: `client${n}`, ready: { output: /instance: serving on / } })));
+  const agents = await Promise.all([1, 2].map((n) => agentServer(agentBase + n, 'up ready 100%')));
+  const inFlight = new AbortController();
+  t.after(async () => { inFlight.abort(); for (const a of agents) a.close(); for (const i of instances) await i.stop(); });
+  const text = siteStack({ count: 2, http: `"127.0.0.1:{${httpBase}+n}"`, health: `"127.0.0.1:{${agentBase}+n}"`, clientLines: ['  threads: 1'],
+    haproxy: `{ backend: site, stats-socket: ${join(dir, 'admin.sock')}, wrapper-socket: ${join(dir, 'wrappers.sock')}, check-interval: 200ms, queue-timeout: 1min, frontend: "127.0.0.1:${fe}", server-state-file: ${join(dir, 'server-state')} }` });
+  writeFileSync(join(dir, 'server-state'), '1\n');
+  const { cfg, hx } = await runStandalone(t, dir, text);
+  assert.match(cfg, /^    timeout queue 1m$/m);
+  assert.match(cfg, / maxconn 1$/m);
+  for (const s of ['client1', 'client2']) await hx.waitForState('site', s, 'UP', { timeoutMs: 20_000 });
+  assert.equal((await fetch(`http://127.0.0.1:${httpBase + 1}/hang`, { method: 'POST', signal: AbortSignal.timeout(5000) })).status, 202);
+
+  const get = (path: string) => fetch(`http://127.0.0.1:${fe}${path}`, { signal: inFlight.signal }).then(async (r) => `${r.status} ${await r.text()}`);
+  // leastconn: one to each; the one client1 got never ends (caught: aborted at the end of the test).
+  const slow = [get('/slow?seconds=6'), get('/slow?seconds=6')].map((p) => p.catch(() => 'aborted'));
+  await until(async () => (await hx.showStat()).filter((s) => s.pxname === 'site' && /^client/.test(s.svname ?? "") && Number(s.scur) === 1).length === 2);
+  // Both servers full: this one waits in the backend queue until client2 is free again.
+  const queued = await get('/');
+  assert.equal(queued, '200 Zope is running\n');
+  assert.equal(await Promise.race(slow), '200 slept 6 s\n');
+  await instances[1]!.waitForOutput(/"GET \/ HTTP/, { timeoutMs: 5000 });
+  const served = instances[1]!.output().split('\n').filter((l) => / "GET /.test(l));
+  assert.deepEqual(served.map((l) => /"GET (\S+)/.exec(l)![1]), ['/slow?seconds=6', '/'], instances[1]!.output());
+  assert.doesNotMatch(instances[0]!.output(), / "GET /, 'the hung client answered nothing');
+});
+
+async function until(cond: () => Promise<boolean>, guardMs = 10_000): Promise<void> {
+  const end = Date.now() + guardMs;
+  while (!(await cond())) {
+    if (Date.now() > end) throw new Error(`condition not met within ${guardMs} ms`);
+    await sleep(50);
+  }
+}

@@ -154,6 +154,8 @@ export interface StackModel {
     /** The socket the wrappers use: haproxy.wrapper-socket, by default /run/haproxy/<stack>-wrappers.sock (level user). */
     wrapperSocket?: string;
     balance: string; maxconn?: number; checkInterMs: number; frontend?: Address;
+    /** HAProxy's `timeout queue` of the backend: a request waits this long for a free server slot, then 503. */
+    queueTimeoutMs: number;
     /** With frontend: the server-state-file the standalone configuration loads at every (re)start. */
     serverStateFile: string;
     install?: HaproxyInstall;

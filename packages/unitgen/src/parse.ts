@@ -35,7 +35,7 @@ export const KEYS = {
   'clients-signals': sectionKeys('signals'),
   check: CHECK_KEYS,
   limits: ['memory-max', 'memory-high', 'cpu-weight', 'io-weight', 'tasks-max'],
-  haproxy: ['backend', 'stats-socket', 'wrapper-socket', 'balance', 'maxconn', 'check-interval', 'frontend', 'server-state-file', 'install'],
+  haproxy: ['backend', 'stats-socket', 'wrapper-socket', 'balance', 'maxconn', 'check-interval', 'queue-timeout', 'frontend', 'server-state-file', 'install'],
   haproxyInstall: HAPROXY_INSTALL_KEYS,
 } as const;
 
@@ -677,7 +677,7 @@ function claimPorts(t: Top, cm: Map<string, Node | null> | undefined, zeo: Stack
 
 function readHaproxy(t: Top, stack: string | undefined, threads: number | undefined, claim: Claim, hostDecls: HostDecl[] | undefined): StackModel['haproxy'] {
   const { w, top, g } = t;
-  const haproxy: StackModel['haproxy'] = { backend: stack ?? '', balance: 'leastconn', checkInterMs: STACK_DURATIONS['haproxy.check-interval'].default, serverStateFile: '/var/lib/haproxy/server-state' };
+  const haproxy: StackModel['haproxy'] = { backend: stack ?? '', balance: 'leastconn', checkInterMs: STACK_DURATIONS['haproxy.check-interval'].default, queueTimeoutMs: STACK_DURATIONS['haproxy.queue-timeout'].default, serverStateFile: '/var/lib/haproxy/server-state' };
   let backendNode: Node | null = g('stack');
   if (top.has('haproxy')) {
     const m = w.map(g('haproxy'), 'haproxy', KEYS.haproxy);
@@ -712,6 +712,7 @@ function readHaproxyOptions(w: Walker, m: Map<string, Node | null>, haproxy: Sta
   if (m.has('balance')) haproxy.balance = w.enumOf(m.get('balance')!, 'haproxy.balance', BALANCE) ?? haproxy.balance;
   if (m.has('maxconn')) { const n = w.int(m.get('maxconn')!, 'haproxy.maxconn', 1, 100000); if (n !== undefined) haproxy.maxconn = n; }
   if (m.has('check-interval')) haproxy.checkInterMs = stackDuration(w, m.get('check-interval')!, 'haproxy.check-interval') ?? haproxy.checkInterMs;
+  if (m.has('queue-timeout')) haproxy.queueTimeoutMs = stackDuration(w, m.get('queue-timeout')!, 'haproxy.queue-timeout') ?? haproxy.queueTimeoutMs;
 }
 
 function statsSocket(w: Walker, node: Node, key: 'haproxy.stats-socket' | 'haproxy.wrapper-socket'): string | undefined {

@@ -45,6 +45,11 @@ export const STACK_DURATIONS = {
     min: 100, default: 2000, max: 'timer', doc: 'HAProxy\'s inter: how often it asks each wrapper\'s agent',
     why: 'HAProxy would connect to every wrapper more than ten times a second for an answer that changes far less often',
   },
+  'haproxy.queue-timeout': {
+    // HAProxy's `timeout queue`, a timer in 32-bit milliseconds.
+    min: 1000, default: 5000, max: 'timer', doc: 'HAProxy\'s timeout queue: how long a request waits for a free server slot (maxconn) before a 503',
+    why: 'a moment in which every instance is busy would already answer 503 instead of waiting for the next free slot',
+  },
 } as const satisfies Record<string, StackDuration>;
 
 export type StackDurationKey = keyof typeof STACK_DURATIONS;

@@ -143,6 +143,7 @@ const STACK_REST: Record<string, Schema> = {
       "balance": { "enum": ["leastconn", "roundrobin", "first", "source"] },
       "maxconn": { "type": "integer", "minimum": 1 },
       "check-interval": stackDuration('haproxy.check-interval'),
+      "queue-timeout": stackDuration('haproxy.queue-timeout'),
       "frontend": { "$ref": "#/$defs/address", "description": "also write haproxy-<stack>-standalone.cfg, a complete configuration whose frontend listens here" },
       "server-state-file": { "$ref": "#/$defs/path", "description": "with frontend: where HAProxy reads the server states saved before a reload (default /var/lib/haproxy/server-state)" },
       "install": {

@@ -155,6 +155,7 @@ const STACK_DURATION_EDITS: Record<StackDurationKey, readonly [string, string]> 
   'clients.recycle.max-age': ['  threads: 2', '  threads: 2\n  recycle: { max-age: VALUE }'],
   'clients.recycle.every': ['  threads: 2', '  threads: 2\n  recycle: { max-age: 1d, every: VALUE }'],
   'haproxy.check-interval': ['haproxy: { backend: plone,', 'haproxy: { check-interval: VALUE, backend: plone,'],
+  'haproxy.queue-timeout': ['haproxy: { backend: plone,', 'haproxy: { queue-timeout: VALUE, backend: plone,'],
 };
 
 test('the stack\'s own durations below their least value, as a number or as text in any unit, fail both; at it both accept', () => {
