@@ -11,7 +11,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import { hiddenBy } from '../packages/unitgen/src/host-paths.js';
+import { hiddenBy, servicesSandbox } from '../packages/unitgen/src/host-paths.js';
 import { sampleStackConfig } from '../test/harness/sample-stack.js';
 import { BOX_NODE, BOX_USER, bootBox, boxSkipReason, type Box } from '../test/harness/box.js';
 import { agentLine, freePort } from '../test/harness/net.js';
@@ -57,7 +57,7 @@ async function part1(): Promise<void> {
     say(`  (${path.relative(repo, stack)}: examples/stack/plone.yaml with znotify: and zunitgen: set to this checkout's)`);
     // A checkout where the units' sandbox hides it (a clone under /tmp or /root): generate says so, rightly, for
     // these units; the boot in part 2 runs the sample's own units, which do not read from here.
-    const hidden = hiddenBy({ hardening: true, protectHome: 'yes' }, repo);
+    const hidden = hiddenBy(servicesSandbox({ hardening: true, protectHome: 'yes' }), repo);
     if (hidden) say(`  (this checkout is in ${repo}, where ${hidden}: the warnings below are what generate tells an operator whose tools sit there; part 2 does not use these units)`);
     run([process.execPath, zunitgen, 'generate', stack, '--out', units]);
     for (const f of fs.readdirSync(units).sort()) say(`  ${f}`);

@@ -239,7 +239,8 @@ function timedOut(e: unknown): { stdout: string; stderr: string } | undefined {
   return be?.code === 'BOX_EXEC_TIMEOUT' ? (be.result ?? { stdout: '', stderr: '' }) : undefined;
 }
 
-export async function tryStack(file: string, o: { startTimeoutMs?: number } = {}): Promise<number> {
+/** What try needs before it boots anything: root, a stack whose paths and addresses the box can use, haproxy, the box module. */
+async function preflight(file: string): Promise<{ stack: StackRef; box: BoxModule }> {
   if (process.getuid?.() !== 0) {
     throw new StackError('ENOPERM', 'zstack try needs root: it boots a disposable systemd in new pid, mount and cgroup namespaces (unshare)',
       { hint: `run it as root (sudo zstack try ${file}); nothing of this host's systemd is touched` });
@@ -259,6 +260,11 @@ export async function tryStack(file: string, o: { startTimeoutMs?: number } = {}
   if (!box) throw new StackError('EUNAVAILABLE', 'this zstack was built without its disposable systemd (dist/box.js)', { hint: 'rebuild with pnpm build' });
   const why = box.boxSkipReason();
   if (why) throw new StackError('EUNAVAILABLE', `cannot boot a disposable systemd here: ${why}`);
+  return { stack, box };
+}
+
+export async function tryStack(file: string, o: { startTimeoutMs?: number } = {}): Promise<number> {
+  const { stack, box } = await preflight(file);
 
   let b: BoxLike | undefined;
   let hx: ChildProcess | undefined;

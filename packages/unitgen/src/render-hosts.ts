@@ -13,7 +13,7 @@ export interface RenderedHosts { hosts: HostFiles[]; haproxy: GeneratedFile[] }
  * would only race for the lock. It runs `zstack recycle <stack file>` there, so that host needs the stack file
  * at the same path and root ssh to the other hosts (docs/hosts.md).
  */
-export function recycleHostOf(m: StackModel): string | undefined {
+function recycleHostOf(m: StackModel): string | undefined {
   return m.recycle ? m.clients[0]?.host : undefined;
 }
 

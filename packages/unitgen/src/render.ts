@@ -233,7 +233,7 @@ export function checkUnitShape(name: string, content: string): void {
  * to see it UP, and a minute for zstack's own start and its systemctl and HAProxy calls. A run past it is stuck
  * and holds the stack's lock: systemd ends it (TimeoutStartSec= of the recycle service).
  */
-export function recycleTimeoutMs(m: Pick<StackModel, 'stop' | 'warmup'>): number {
+function recycleTimeoutMs(m: Pick<StackModel, 'stop' | 'warmup'>): number {
   return ZSTACK_UP_TIMEOUT_MS + ZSTACK_DRAIN_TIMEOUT_MS + clientStopTimeoutMs(m) + clientStartTimeoutMs(m) + ZSTACK_UP_TIMEOUT_MS + 60_000;
 }
 
