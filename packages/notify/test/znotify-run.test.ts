@@ -538,7 +538,9 @@ log: { level: info }
     await waitFor('the health listener log line', () => (zn.output().includes('health agent listening') ? true : undefined), 15_000, 1);
     zn.signal('SIGUSR1');
     // Sent to an instance that has no handler (yet), SIGUSR1 would kill it (its default action): dropped, logged.
-    await waitFor('SIGUSR1 dropped', () => (/SIGUSR1 arrived before the instance was running: not forwarded|SIGUSR1: no process of the instance has registered the stack dump/.test(zn.output()) ? true : undefined)).catch((err: Error) => { throw new Error(`${err.message}: ${zn.output().slice(-1500)}`); });
+    // On a loaded machine the instance may already have run its startup hook when the signal comes: then it dumps
+    // and lives on. Either way the instance is not killed (READY=1 below, exit 0 at the end).
+    await waitFor('SIGUSR1 dropped or dumped', () => (/SIGUSR1 arrived before the instance was running: not forwarded|SIGUSR1: no process of the instance has registered the stack dump|SIGUSR1: asked the instance for a stack dump \(startup hook\)/.test(zn.output()) ? true : undefined)).catch((err: Error) => { throw new Error(`${err.message}: ${zn.output().slice(-1500)}`); });
     await datagram(r, /READY=1/, 15_000);
     assert.doesNotMatch(zn.output(), /Debugger listening/);
     const inspector = await new Promise<boolean>((resolve) => {
@@ -547,9 +549,11 @@ log: { level: info }
     });
     assert.equal(inspector, false, 'something listens on 127.0.0.1:9229');
     // Once the instance runs, the startup hook has registered the dump: SIGUSR1 dumps, the instance lives on.
+    const count = (re: RegExp): number => zn.output().match(re)?.length ?? 0;
+    const dumps = count(/Thread 0x|Current thread/g), asked = count(/SIGUSR1: asked the instance for a stack dump \(startup hook\)/g);
     zn.signal('SIGUSR1');
-    await waitFor('the instance\'s stack dump', () => (/Thread 0x|Current thread/.test(zn.output()) ? true : undefined));
-    assert.match(zn.output(), /SIGUSR1: asked the instance for a stack dump \(startup hook\)/);
+    await waitFor('the instance\'s stack dump', () => (count(/Thread 0x|Current thread/g) > dumps ? true : undefined));
+    assert.equal(count(/SIGUSR1: asked the instance for a stack dump \(startup hook\)/g), asked + 1);
     assert.equal(await agent(s.agentPort), 'up ready 100%\n');
     zn.signal('SIGTERM');
     const exit = await zn.exited;
