@@ -18,6 +18,8 @@ export interface CheckResult {
   timedOut: boolean;
   /** For http checks that timed out: a fresh TCP connection to the same address was accepted. */
   tcpConnects?: boolean;
+  /** For http requests that timed out after being sent: the request stays open, the instance is still answering it. */
+  kept?: boolean;
   /** What happened, short: "200 in 12 ms", "connection refused", "timed out after 2.0 s". */
   detail: string;
   durationMs: number;
@@ -58,12 +60,14 @@ class ConnectTimeoutError extends ZnotifyError {
 
 /**
  * HTTP GETs against one origin (the instance) over node:http with one keep-alive Agent: connections are
- * reused between checks and warm-up requests. A warm-up request (get) that times out or is cancelled is
- * destroyed with its connection; a probe (probe) that times out is kept until it is answered, and no other probe
- * goes out meanwhile (one-in-flight.ts). node:http, not undici: the wrapper is resident next to every instance,
- * and undici's module graph alone costs ~20 MiB of RSS, more than the wrapper's whole budget above bare Node (docs/benchmarks/znotify-memory.md).
- * Timeouts and cancellation use one plain timer and one listener per request, both removed when it ends
- * (no AbortSignal.timeout/any, whose signals stay linked to a long-lived parent signal until it aborts).
+ * reused between checks and warm-up requests. At most one request is inside the instance at a time, checks and
+ * warm-up alike (one-in-flight.ts): one that times out is kept until the instance answers it, and a later one
+ * waits for it within its own timeout or times out without being sent. Only a cancelled request (`signal`) is
+ * abandoned, with a TCP reset. node:http, not undici: the wrapper is resident next to every instance, and
+ * undici's module graph alone costs ~20 MiB of RSS, more than the wrapper's whole budget above bare Node
+ * (docs/benchmarks/znotify-memory.md). Timeouts and cancellation use one plain timer and one listener per request,
+ * both removed when it ends (no AbortSignal.timeout/any, whose signals stay linked to a long-lived parent signal
+ * until it aborts).
  */
 export class HttpProber {
   private readonly agent: http.Agent;
@@ -76,33 +80,33 @@ export class HttpProber {
     this.agent = new http.Agent({ keepAlive: true, maxSockets: 4, maxFreeSockets: 4, timeout: 4000, scheduling: 'lifo' });
   }
 
-  /** One GET; on timeout or cancellation the request is destroyed with its connection. */
-  async get(req: HttpRequestSpec, signal?: AbortSignal): Promise<CheckResult> {
-    const t0 = performance.now();
-    if (signal?.aborted) return { ok: false, timedOut: false, detail: 'cancelled', durationMs: 0 };
-    return (await this.send(req, t0, false, signal)).result;
+  /** The request the instance has not answered yet (one that timed out and is kept), and for how long. */
+  unanswered(): { what: string; forMs: number } | undefined {
+    const h = this.inFlight.held;
+    return h && { what: h.what, forMs: performance.now() - h.since };
   }
 
   /**
-   * One GET of a check, at most one at a time into the instance. A probe that times out stays open until the
-   * instance answers it or the connection ends (a one-thread Zope would only queue a new one behind it, and a
-   * closed connection does not take its task out of waitress's queue); until then a later probe waits within its
-   * own timeout and, if the earlier one is still unanswered, reports a timeout without sending anything.
+   * One GET, at most one at a time into the instance. One that times out stays open until the instance answers it
+   * or the connection ends (a one-thread Zope would only queue a new one behind it, and a closed connection does not
+   * take its task out of waitress's queue); its result says `kept`. Until then a later GET waits within its own
+   * timeout and, if the earlier one is still unanswered, reports a timeout without sending anything. Cancelled
+   * (`signal` aborts, also while kept): the request is reset.
    */
-  async probe(req: HttpRequestSpec, signal?: AbortSignal): Promise<CheckResult> {
+  async get(req: HttpRequestSpec, signal?: AbortSignal): Promise<CheckResult> {
     const t0 = performance.now();
     if (signal?.aborted) return { ok: false, timedOut: false, detail: 'cancelled', durationMs: 0 };
     const waitingOn = this.inFlight.held;
-    const release = await this.inFlight.acquire(req.timeoutMs, signal);
+    const release = await this.inFlight.acquire(`GET ${req.path}`, req.timeoutMs, signal);
     const ms = performance.now() - t0;
     if (!release) {
       if (signal?.aborted) return { ok: false, timedOut: false, detail: 'cancelled', durationMs: ms };
-      const unanswered = waitingOn ? `, the probe sent ${formatDuration(performance.now() - waitingOn.since)} ago still unanswered` : '';
+      const unanswered = waitingOn ? `, ${waitingOn.what} sent ${formatDuration(performance.now() - waitingOn.since)} ago still unanswered` : '';
       return { ok: false, timedOut: true, detail: `timed out after ${formatDuration(req.timeoutMs)}${unanswered} (none sent)`, durationMs: ms };
     }
     try {
       // Timed from t0: the wait for the gate counts against the timeout.
-      const sent = await this.send(req, t0, true, signal);
+      const sent = await this.send(req, t0, signal);
       void sent.ended.then(release);
       return sent.result;
     } catch (err) {
@@ -112,19 +116,19 @@ export class HttpProber {
   }
 
   /**
-   * Sends the GET, again on a fresh connection when a kept-alive one turns out stale. `keep`: a request that times
-   * out is left open; `ended` resolves once the last request sent has ended (answered, failed or destroyed).
+   * Sends the GET, again on a fresh connection when a kept-alive one turns out stale. A request that times out is
+   * left open; `ended` resolves once the last request sent has ended (answered, failed or destroyed).
    */
-  private async send(req: HttpRequestSpec, t0: number, keep: boolean, signal?: AbortSignal): Promise<{ result: CheckResult; ended: Promise<void> }> {
-    let r = await this.once(req, t0, keep, signal);
+  private async send(req: HttpRequestSpec, t0: number, signal?: AbortSignal): Promise<{ result: CheckResult; ended: Promise<void> }> {
+    let r = await this.once(req, t0, signal);
     // A keep-alive connection the instance closed while it sat idle fails on its first use, before any answer:
     // the GET goes out again, as an HTTP client may for an idempotent request (RFC 9110, 9.2.2). Each stale
     // connection is gone after its failure, so this ends (at the latest on a fresh connection).
-    for (let i = 0; r.retry && i < 5; i++) r = await this.once(req, t0, keep, signal);
+    for (let i = 0; r.retry && i < 5; i++) r = await this.once(req, t0, signal);
     return r;
   }
 
-  private once(req: HttpRequestSpec, t0: number, keep: boolean, signal?: AbortSignal): Promise<{ result: CheckResult; ended: Promise<void>; retry?: boolean }> {
+  private once(req: HttpRequestSpec, t0: number, signal?: AbortSignal): Promise<{ result: CheckResult; ended: Promise<void>; retry?: boolean }> {
     return new Promise((resolve) => {
       let settled = false;
       let timedOut = false;
@@ -141,20 +145,20 @@ export class HttpProber {
         settled = true;
         clearTimeout(timer);
         clearTimeout(connectTimer);
-        if (!(keep && timedOut)) signal?.removeEventListener('abort', onAbort);
+        if (!timedOut) signal?.removeEventListener('abort', onAbort);
         resolve({ result, ended, retry });
       };
       const fail = (err: unknown) => {
         const ms = performance.now() - t0;
         if (cancelled || signal?.aborted) { finish({ ok: false, timedOut: false, detail: 'cancelled', durationMs: ms }); return; }
-        if (timedOut) { finish({ ok: false, timedOut: true, detail: `timed out after ${formatDuration(req.timeoutMs)}`, durationMs: ms }); return; }
+        if (timedOut) { finish({ ok: false, timedOut: true, kept: true, detail: `timed out after ${formatDuration(req.timeoutMs)}`, durationMs: ms }); return; }
         const code = (err as { code?: string })?.code;
         if (!responded && cr.reusedSocket && (code === 'ECONNRESET' || code === 'EPIPE')) { finish({ ok: false, timedOut: false, detail: '', durationMs: ms }, true); return; }
         finish({ ok: false, ...describeError(err, req.timeoutMs), durationMs: ms });
       };
-      // Timed out: destroyed, or (keep) left to be answered; read then like any answer, so that its connection is
-      // reused, and cancelled with the rest by `signal`.
-      const timer = setTimeout(() => { timedOut = true; if (!keep) cr.destroy(); fail(undefined); }, Math.max(1, Math.ceil(req.timeoutMs - (performance.now() - t0))));
+      // Timed out: left to be answered; read then like any answer, so that its connection is reused, and cancelled
+      // with the rest by `signal`.
+      const timer = setTimeout(() => { timedOut = true; fail(undefined); }, Math.max(1, Math.ceil(req.timeoutMs - (performance.now() - t0))));
       let connectTimer: NodeJS.Timeout | undefined;
       // Cancelled (a stop, e.g. during warm-up): reset the connection rather than close it. A server busy with
       // the request does not read, so it never sees a FIN; a reset it sees at once (poll reports it), and an
@@ -522,7 +526,7 @@ export async function runCheck(spec: CheckSpec, deps: CheckDeps, signal?: AbortS
 async function runCheckOnce(spec: CheckSpec, deps: CheckDeps, signal?: AbortSignal): Promise<CheckResult> {
   switch (spec.type) {
     case 'http': {
-      const r = await deps.http(spec.address).probe({ path: spec.path, status: spec.status, timeoutMs: spec.timeoutMs,
+      const r = await deps.http(spec.address).get({ path: spec.path, status: spec.status, timeoutMs: spec.timeoutMs,
         ...(spec.host ? { host: spec.host } : {}), ...(spec.text !== undefined ? { text: spec.text } : {}) }, signal);
       if (r.timedOut) {
         const tcp = await tcpCheck(spec.address, spec.timeoutMs, signal);

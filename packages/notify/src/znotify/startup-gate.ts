@@ -22,7 +22,7 @@ export type GateOutcome =
 export interface StartupGateOptions {
   warmup: Config['warmup'];
   /** The instance's own HTTP address, through the wrapper's prober for it. */
-  prober: Pick<HttpProber, 'get'>;
+  prober: Pick<HttpProber, 'get' | 'unanswered'>;
   /** The startup-role probes, already running. */
   startupProbes: readonly ProbeState[];
   state: ServiceState;
@@ -56,7 +56,10 @@ function onWarmupEvent(o: StartupGateOptions, e: WarmupEvent): void {
     o.notifier.status(text, [{ type: 'extend-timeout', usec: msToUsec(e.nextStepMs + o.warmup.intervalMs + EXTEND_SLACK_MS) }]);
   } else {
     o.notifier.status(text);
-    o.log[e.kind === 'pass' ? 'info' : 'debug']({ url: e.url.path, host: e.url.host, attempt: e.attempt, result: e.result?.detail }, text);
+    // A retry after an error is routine (debug: a starting Zope refuses connections hundreds of times); one after a
+    // timeout is rare (at most one per request timeout) and says the instance is still working on the request.
+    const level = e.kind === 'pass' || e.result?.timedOut ? 'info' : 'debug';
+    o.log[level]({ url: e.url.path, host: e.url.host, attempt: e.attempt, result: e.result?.detail }, text);
   }
 }
 

@@ -1,6 +1,10 @@
 // Warm-up gating: READY=1 only once every configured URL answered as expected, in order (a cold Zope answers
 // `/` at once but needs seconds to minutes for `/Plone` while objects load from the ZODB; docs/dev/FACTS.md).
-// A URL that fails is retried after `interval` until the whole warm-up runs out of `budget`.
+// A URL that fails is retried after `interval` until the whole warm-up runs out of `budget`. A request that times out
+// is not sent again while the instance still has it: it stays open (checks.ts, one request in flight per instance),
+// the next attempt waits for its answer within its own timeout and only then asks anew. A one-thread Zope would
+// otherwise queue one more copy of the request per retry (closing a connection does not take its task out of
+// waitress's queue) and work through all of them before anything else.
 import type { WarmupUrl } from './config.js';
 import type { CheckResult, HttpProber } from './checks.js';
 import { formatDuration } from './duration.js';
@@ -23,6 +27,8 @@ export interface WarmupEvent {
   remainingMs: number;
   /** Longest the next step can take (request timeout + pause), for EXTEND_TIMEOUT_USEC. */
   nextStepMs: number;
+  /** 'attempt' events: the earlier request the instance is still answering, which this attempt waits for first. */
+  waitingFor?: { what: string; forMs: number };
 }
 
 export type WarmupOutcome =
@@ -33,7 +39,7 @@ export interface WarmupOptions {
   urls: readonly WarmupUrl[];
   budgetMs: number;
   intervalMs: number;
-  prober: Pick<HttpProber, 'get'>;
+  prober: Pick<HttpProber, 'get' | 'unanswered'>;
   onEvent?(e: WarmupEvent): void;
   clock?: Clock;
 }
@@ -46,9 +52,14 @@ function describeUrl(u: WarmupUrl): string {
 /** STATUS= text for a warm-up event: "warm-up 2/3: /Plone 200 in 4.1 s". */
 export function warmupStatus(e: WarmupEvent): string {
   const u = describeUrl(e.url);
-  if (e.kind === 'attempt') return `warm-up ${e.done}/${e.total}: requesting ${u}${e.attempt > 1 ? ` (attempt ${e.attempt})` : ''}`;
+  const nth = e.attempt > 1 ? ` (attempt ${e.attempt})` : '';
+  if (e.kind === 'attempt') {
+    if (e.waitingFor) return `warm-up ${e.done}/${e.total}: waiting for the answer to ${e.waitingFor.what}, sent ${formatDuration(e.waitingFor.forMs)} ago, before requesting ${u}${nth}`;
+    return `warm-up ${e.done}/${e.total}: requesting ${u}${nth}`;
+  }
   if (e.kind === 'pass') return `warm-up ${e.done}/${e.total}: ${u} ${e.result!.detail}`;
-  return `warm-up ${e.done}/${e.total}: ${u} ${e.result!.detail}, retrying in ${formatDuration(e.nextStepMs)}`;
+  const open = e.result!.kept ? ', still being answered (the request stays open and is waited for)' : '';
+  return `warm-up ${e.done}/${e.total}: ${u} ${e.result!.detail}${open}, retrying in ${formatDuration(e.nextStepMs)}`;
 }
 
 export async function warmUp(o: WarmupOptions, signal: AbortSignal): Promise<WarmupOutcome> {
@@ -74,7 +85,8 @@ export async function warmUp(o: WarmupOptions, signal: AbortSignal): Promise<War
       }
       attempt++;
       const timeoutMs = Math.min(url.timeoutMs, remaining);
-      o.onEvent?.({ done, total: o.urls.length, url, attempt, kind: 'attempt', remainingMs: remaining, nextStepMs: timeoutMs });
+      const waitingFor = o.prober.unanswered();
+      o.onEvent?.({ done, total: o.urls.length, url, attempt, kind: 'attempt', remainingMs: remaining, nextStepMs: timeoutMs, ...(waitingFor ? { waitingFor } : {}) });
       const r = await o.prober.get({ ...url, timeoutMs }, signal);
       if (signal.aborted) continue;
       // Cut short by the budget: keep the previous, informative answer for the failure message.
