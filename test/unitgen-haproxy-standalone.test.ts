@@ -89,6 +89,8 @@ test('the standalone HAProxy configuration is checked by haproxy -c and serves t
   const { hx } = await runStandalone(t, dir, text);
   assert.equal(hx.statsSocket, sock, 'the stats socket is the one in the generated global section');
   for (const s of ['client1']) await hx.waitForState('site', s, 'UP', { timeoutMs: 20_000 });
+  // No clients.threads: the running server has waitress's default thread count as its limit (show stat's slim).
+  assert.deepEqual((await hx.showStat()).filter((r) => r.pxname === 'site' && r.svname === 'client1').map((r) => r.slim), ['4']);
   const body = await new Promise<string>((resolve, reject) => {
     http.get({ host: '127.0.0.1', port: fe, path: '/', timeout: 10_000, agent: false }, (res) => { let b = ''; res.on('data', (d) => { b += d; }); res.on('end', () => resolve(`${res.statusCode} ${b}`)); }).on('error', reject).on('timeout', () => reject(new Error('no answer through the frontend within 10 s')));
   });

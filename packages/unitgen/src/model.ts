@@ -2,6 +2,7 @@
 // units, paths and numbers in their final form. Produced by parse.ts, consumed by render.ts; pure data.
 
 import type { Address, Size } from './values.js';
+import type { MaxconnSource } from './haproxy-maxconn.js';
 
 export interface MemoryLimits {
   high?: Size;
@@ -153,7 +154,9 @@ export interface StackModel {
     backend: string; statsSocket?: string;
     /** The socket the wrappers use: haproxy.wrapper-socket, by default /run/haproxy/<stack>-wrappers.sock (level user). */
     wrapperSocket?: string;
-    balance: string; maxconn?: number; checkInterMs: number; frontend?: Address;
+    balance: string; checkInterMs: number; frontend?: Address;
+    /** Every server's maxconn (haproxy-maxconn.ts): haproxy.maxconn, else clients.threads, else waitress's default. */
+    maxconn: number; maxconnFrom: MaxconnSource;
     /** HAProxy's `timeout queue` of the backend: a request waits this long for a free server slot, then 503. */
     queueTimeoutMs: number;
     /** With frontend: the server-state-file the standalone configuration loads at every (re)start. */

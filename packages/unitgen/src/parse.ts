@@ -13,6 +13,7 @@ import { command, describe, quotedDelta, Walker } from './yaml-reader.js';
 import { STACK_DURATIONS, type StackDurationKey } from './stack-durations.js';
 import { existingUnits, recycleUnitNames, reservedStackName } from './unit-names.js';
 import { checkListeners, HAPROXY_INSTALL_KEYS, HOST_KEYS, hostModels, hostNetworks, hostRef, parseClientHosts, parseHaproxyInstall, parseHosts, type HostDecl, type Listener } from './hosts.js';
+import { serverMaxconn } from './haproxy-maxconn.js';
 
 /** The keys allowed in each object of the config. schema/stack.schema.json must agree (tested). */
 export const KEYS = {
@@ -677,16 +678,20 @@ function claimPorts(t: Top, cm: Map<string, Node | null> | undefined, zeo: Stack
 
 function readHaproxy(t: Top, stack: string | undefined, threads: number | undefined, claim: Claim, hostDecls: HostDecl[] | undefined): StackModel['haproxy'] {
   const { w, top, g } = t;
-  const haproxy: StackModel['haproxy'] = { backend: stack ?? '', balance: 'leastconn', checkInterMs: STACK_DURATIONS['haproxy.check-interval'].default, queueTimeoutMs: STACK_DURATIONS['haproxy.queue-timeout'].default, serverStateFile: '/var/lib/haproxy/server-state' };
+  const haproxy: StackModel['haproxy'] = {
+    backend: stack ?? '', balance: 'leastconn', ...serverMaxconn(undefined, threads), checkInterMs: STACK_DURATIONS['haproxy.check-interval'].default,
+    queueTimeoutMs: STACK_DURATIONS['haproxy.queue-timeout'].default, serverStateFile: '/var/lib/haproxy/server-state',
+  };
+  let maxconn: number | undefined;
   let backendNode: Node | null = g('stack');
   if (top.has('haproxy')) {
     const m = w.map(g('haproxy'), 'haproxy', KEYS.haproxy);
     if (m?.has('backend')) { backendNode = m.get('backend')!; const b = w.str(backendNode, 'haproxy.backend'); if (b !== undefined) haproxy.backend = b; }
-    if (m) readHaproxyOptions(w, m, haproxy);
+    if (m) maxconn = readHaproxyOptions(w, m, haproxy);
     if (haproxy.frontend) claim(haproxy.frontend, 'haproxy.frontend', m!.get('frontend')!);
     if (m?.has('install')) { const i = parseHaproxyInstall(w, m.get('install')!, hostDecls); if (i) haproxy.install = i; }
   }
-  if (haproxy.maxconn === undefined && threads !== undefined) haproxy.maxconn = threads;
+  Object.assign(haproxy, serverMaxconn(maxconn, threads));
   haproxy.wrapperSocket ??= defaultWrapperSocket(haproxy.statsSocket, haproxy.backend);
   if (stack !== undefined && !HAPROXY_ID.test(haproxy.backend)) {
     w.err(backendNode, `haproxy.backend: ${q(haproxy.backend)} is not a valid HAProxy backend name`, top.has('haproxy') ? 'letters, digits, _ . : - (at most 64)' : 'set haproxy.backend (letters, digits, _ . : -)');
@@ -698,8 +703,8 @@ function readHaproxy(t: Top, stack: string | undefined, threads: number | undefi
  * The HAProxy Runtime API socket, as the wrapper takes it: a unix socket path, or `host:port` for a
  * `stats socket ipv4@127.0.0.1:9999 level admin` (an IP literal here, as every address of the stack config).
  */
-/** haproxy's keys other than backend, read into `haproxy` (defaults already set). */
-function readHaproxyOptions(w: Walker, m: Map<string, Node | null>, haproxy: StackModel['haproxy']): void {
+/** haproxy's keys other than backend, read into `haproxy` (defaults already set); returns haproxy.maxconn if given. */
+function readHaproxyOptions(w: Walker, m: Map<string, Node | null>, haproxy: StackModel['haproxy']): number | undefined {
   if (m.has('stats-socket')) { const s = statsSocket(w, m.get('stats-socket')!, 'haproxy.stats-socket'); if (s !== undefined) haproxy.statsSocket = s; }
   if (m.has('wrapper-socket')) { const s = statsSocket(w, m.get('wrapper-socket')!, 'haproxy.wrapper-socket'); if (s !== undefined) haproxy.wrapperSocket = s; }
   if (m.has('frontend')) { const a = w.address(m.get('frontend')!, 'haproxy.frontend'); if (a) haproxy.frontend = a; }
@@ -710,9 +715,9 @@ function readHaproxyOptions(w: Walker, m: Map<string, Node | null>, haproxy: Sta
     else if (p !== undefined) haproxy.serverStateFile = p;
   }
   if (m.has('balance')) haproxy.balance = w.enumOf(m.get('balance')!, 'haproxy.balance', BALANCE) ?? haproxy.balance;
-  if (m.has('maxconn')) { const n = w.int(m.get('maxconn')!, 'haproxy.maxconn', 1, 100000); if (n !== undefined) haproxy.maxconn = n; }
   if (m.has('check-interval')) haproxy.checkInterMs = stackDuration(w, m.get('check-interval')!, 'haproxy.check-interval') ?? haproxy.checkInterMs;
   if (m.has('queue-timeout')) haproxy.queueTimeoutMs = stackDuration(w, m.get('queue-timeout')!, 'haproxy.queue-timeout') ?? haproxy.queueTimeoutMs;
+  return m.has('maxconn') ? w.int(m.get('maxconn')!, 'haproxy.maxconn', 1, 100000) : undefined;
 }
 
 function statsSocket(w: Walker, node: Node, key: 'haproxy.stats-socket' | 'haproxy.wrapper-socket'): string | undefined {

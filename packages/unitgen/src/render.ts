@@ -5,6 +5,7 @@
 
 import { TemplateError } from './errors.js';
 import { standaloneHaproxy, wrapperSocketLine } from './haproxy-standalone.js';
+import { maxconnOrigin } from './haproxy-maxconn.js';
 import { setupUnitName, sysusersName, sysusersText, tmpfilesName, tmpfilesText } from './setup-files.js';
 import { recycleUnitNames } from './unit-names.js';
 import { commentText } from './escape.js';
@@ -184,8 +185,9 @@ export function renderWith(m: StackModel, t: Compiled, opts: RenderOptions): Gen
   // Zope itself, which answers long before READY=1 (and not at all while busy): then only the agent file is written.
   const allHealthHttp = m.clients.every((c) => c.health.http);
   const wrapperSocket = wrapperSocketLine(m);
-  run(hapName, 'haproxy', t['haproxy.cfg'], { servers, alternative: allHealthHttp ? hapAlt : undefined, wrapperSocket });
-  if (allHealthHttp) run(hapAlt, 'haproxy', t['haproxy-httpchk.cfg'], { servers, alternative: hapName, wrapperSocket });
+  const maxconn = { maxconnOrigin: maxconnOrigin(m.haproxy.maxconnFrom), maxconnAssumed: m.haproxy.maxconnFrom === 'waitress-default' };
+  run(hapName, 'haproxy', t['haproxy.cfg'], { servers, alternative: allHealthHttp ? hapAlt : undefined, wrapperSocket, ...maxconn });
+  if (allHealthHttp) run(hapAlt, 'haproxy', t['haproxy-httpchk.cfg'], { servers, alternative: hapName, wrapperSocket, ...maxconn });
   if (m.haproxy.frontend) {
     const backend = files.find((f) => f.name === hapName)!.content;
     files.push({ name: `haproxy-${m.prefix}-standalone.cfg`, kind: 'haproxy', content: standaloneHaproxy(m, hdr, backend) });

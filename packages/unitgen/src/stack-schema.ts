@@ -108,7 +108,7 @@ const CLIENT_OWN: Record<string, Schema> = {
   },
   "command": { "$ref": "#/$defs/command" },
   "memory": { "$ref": "#/$defs/memory" },
-  "threads": { "type": "integer", "minimum": 1, "maximum": 1024 },
+  "threads": { "type": "integer", "minimum": 1, "maximum": 1024, "description": "the instances' waitress worker threads: every HAProxy server's maxconn (without it 4, waitress's default)" },
   "environment": { "$ref": "#/$defs/environment" },
   "recycle": {
     "type": "object", "additionalProperties": false,
@@ -141,7 +141,7 @@ const STACK_REST: Record<string, Schema> = {
       "stats-socket": { "oneOf": [ { "$ref": "#/$defs/path" }, { "$ref": "#/$defs/address" } ], "description": "the Runtime API socket: a path, or IP:port" },
       "wrapper-socket": { "oneOf": [ { "$ref": "#/$defs/path" }, { "$ref": "#/$defs/address" } ], "description": "the Runtime API socket the wrappers use as the stack's user (level user suffices): default /run/haproxy/<backend>-wrappers.sock with a path stats-socket, the stats-socket itself with IP:port" },
       "balance": { "enum": ["leastconn", "roundrobin", "first", "source"] },
-      "maxconn": { "type": "integer", "minimum": 1 },
+      "maxconn": { "type": "integer", "minimum": 1, "maximum": 100000, "description": "every server's maxconn, over clients.threads (default: clients.threads, else 4)" },
       "check-interval": stackDuration('haproxy.check-interval'),
       "queue-timeout": stackDuration('haproxy.queue-timeout'),
       "frontend": { "$ref": "#/$defs/address", "description": "also write haproxy-<stack>-standalone.cfg, a complete configuration whose frontend listens here" },

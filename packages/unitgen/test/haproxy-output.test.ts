@@ -74,3 +74,32 @@ test('haproxy.server-state-file without haproxy.frontend: refused at its positio
   assert.throws(() => parseStack(text, { file: 's.yaml' }), (e: unknown) => e instanceof ConfigError && e.issues.length === 1
     && e.issues[0]!.line === 5 && /only the standalone configuration \(haproxy\.frontend\) uses it/.test(e.issues[0]!.message) && /global section of your own HAProxy configuration/.test(e.issues[0]!.hint ?? ''));
 });
+
+test('every server has a maxconn: haproxy.maxconn, else clients.threads, else waitress\'s default of 4, and the comment says which', () => {
+  const render = (clientLine: string, haproxyExtra: string) => {
+    const text = stack('mc', '2s', '10s', 21000, '/var/lib/haproxy/server-state')
+      .replace('  stop: { timeout: 10s }\n', `  stop: { timeout: 10s }\n${clientLine}`)
+      .replace('server-state-file: /var/lib/haproxy/server-state }', `server-state-file: /var/lib/haproxy/server-state${haproxyExtra} }`);
+    const m = parseStack(text, { file: 'mc.yaml' });
+    const files = renderWith(m, builtinTemplates(), { outDir: '/etc/systemd/system' }).filter((f) => f.kind === 'haproxy');
+    // Both backends (agent and httpchk) and the standalone configuration that embeds the first.
+    assert.equal(files.length, 3);
+    return files.map((f) => f.content);
+  };
+  const servers = (cfg: string) => cfg.split('\n').filter((l) => /^\s+server client/.test(l)).map((l) => / maxconn (\d+)$/.exec(l)?.[1]);
+
+  for (const cfg of render('', '')) {
+    assert.deepEqual(servers(cfg), ['4', '4'], cfg);
+    assert.match(cfg, /^# maxconn 4 on every server: waitress's default of 4 worker threads, assumed since clients\.threads is not set\.$/m);
+    assert.match(cfg, /^# etc\/zope\.ini has threads = 2\. If yours run another number, set clients\.threads to it \(or haproxy\.maxconn\)\.$/m);
+  }
+  for (const cfg of render('  threads: 1\n', '')) {
+    assert.deepEqual(servers(cfg), ['1', '1'], cfg);
+    assert.match(cfg, /^# maxconn 1 on every server: clients\.threads, the instances' worker threads\.$/m);
+    assert.doesNotMatch(cfg, /assumed|plone-backend/);
+  }
+  for (const cfg of render('  threads: 1\n', ', maxconn: 3')) {
+    assert.deepEqual(servers(cfg), ['3', '3'], cfg);
+    assert.match(cfg, /^# maxconn 3 on every server: haproxy\.maxconn in the stack file\.$/m);
+  }
+});
