@@ -55,6 +55,7 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import type { TestContext } from 'node:test';
+import { isPathWithin } from '@zope-systemd/common';
 import { onProcessEnd } from './teardown.js';
 
 /** Where the repository is visible inside every box (read-only bind mount). */
@@ -268,7 +269,7 @@ function mountsUnder(dir: string): string[] {
   const out: string[] = [];
   for (const line of fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
     const mp = line.split(' ')[4];
-    if (mp && (mp === dir || mp.startsWith(dir + '/'))) out.push(mp.replace(/\\040/g, ' '));
+    if (mp && isPathWithin(mp, dir)) out.push(mp.replace(/\\040/g, ' '));
   }
   return out.sort((a, b) => b.length - a.length);
 }

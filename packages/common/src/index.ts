@@ -22,3 +22,4 @@ export { durationSchema, wrapperKeySchema, wrapperRequiredKeys, wrapperSchemaDef
 export { EXIT_BROKEN_PIPE, watchBrokenPipe, type BrokenPipe, type BrokenPipeOptions } from './broken-pipe.js';
 export { yamlErrorsToReport } from './yaml-errors.js';
 export { ZSTACK_DRAIN_TIMEOUT_MS, ZSTACK_UP_TIMEOUT_MS } from './zstack-timing.js';
+export { firstDirHolding, isPathWithin } from './path-within.js';

@@ -262,8 +262,7 @@ function generateCommand(config: string, o: GenerateFlags): number {
   if (r.plan.recovered === 'rolled-back') process.stderr.write(`zunitgen: an interrupted update of ${r.plan.outDir} was rolled back before this one\n`);
   if (r.diff) process.stdout.write(r.diff);
   // Generated for this machine (not for hosts): what the units run and read must be there for them.
-  if (!r.hosts) for (const w of hostPathWarnings(r.model, r.files, r.plan.outDir)) process.stderr.write(`zunitgen: warning: ${w}
-`);
+  if (!r.hosts) printWarnings(hostPathWarnings(r.model, r.files, r.plan.outDir));
   const plans = [...(r.hosts ?? []).map((h) => h.plan), r.plan];
   printPlans(plans, !!o.dryRun);
   return o.dryRun && plans.some((p) => p.conflicts.length) ? EXIT.CANTCREAT : 0;

@@ -1,15 +1,18 @@
 // What the generated units need from this machine, checked when they are generated for it (not for remote
 // hosts): the executables they run exist and may be run, and nothing they read is hidden by their own sandbox.
 // A unit that fails either way loops in auto-restart with `status=203/EXEC` or a wrapper that cannot find its
-// config; the warning says so at generate time, one line per path, with the fix.
+// config; the warning says so at generate time, one per path, at the stack file's key that gives it, with the fix.
 //
 // What hardening.hbs hides (systemd.exec(5)): PrivateTmp=yes gives the service an empty /tmp and /var/tmp of its
 // own; ProtectHome=yes makes /home, /root and /run/user inaccessible (read-only instead when the stack's own
 // directory is under /home: still visible). ProtectSystem=strict makes the rest read-only, not invisible.
 import { accessSync, constants, realpathSync } from 'node:fs';
 import { basename, delimiter, join } from 'node:path';
+import { firstDirHolding } from '@zope-systemd/common';
+import { configIssue, type ConfigIssue } from './errors.js';
 import type { GeneratedFile } from './render.js';
-import type { StackModel } from './model.js';
+import { positionOf } from './source-place.js';
+import { HOME_DIRS, type StackModel } from './model.js';
 
 /** What the machine is asked; node:fs by default, injectable for tests. */
 export interface HostFs {
@@ -32,11 +35,13 @@ export function servicesSandbox(m: Pick<StackModel, 'hardening' | 'protectHome'>
 /** The recycle service's sandbox (recycle.service.hbs), where zstack runs: read-only paths, nothing hidden. */
 export const RECYCLE_SANDBOX: Sandbox = { privateTmp: false, protectHome: 'read-only' };
 
+/** What PrivateTmp=yes replaces with the service's own empty directories (systemd.exec(5)). */
+const PRIVATE_TMP_DIRS = ['/tmp', '/var/tmp'];
+
 /** The directive of sandbox `s` that hides `path`, with what it hides; undefined when visible. */
 export function hiddenBy(s: Sandbox, path: string): string | undefined {
-  const under = (dir: string) => path === dir || path.startsWith(`${dir}/`);
-  if (s.privateTmp && (under('/tmp') || under('/var/tmp'))) return 'PrivateTmp=yes hides /tmp and /var/tmp';
-  if (s.protectHome === 'yes' && (under('/home') || under('/root') || under('/run/user'))) return 'ProtectHome=yes hides /home, /root and /run/user';
+  if (s.privateTmp && firstDirHolding(path, PRIVATE_TMP_DIRS)) return 'PrivateTmp=yes hides /tmp and /var/tmp';
+  if (s.protectHome === 'yes' && firstDirHolding(path, HOME_DIRS)) return 'ProtectHome=yes hides /home, /root and /run/user';
   return undefined;
 }
 
@@ -58,16 +63,18 @@ function onPath(name: string, fs: HostFs): string | undefined {
 }
 
 /**
- * One line per path the units need that this machine does not give them: a missing or non-executable tool, a
- * tool, config directory or stack directory the sandbox hides. Each line names the path, what is wrong and the fix.
+ * One warning per path the units need that this machine does not give them: a missing or non-executable tool, a
+ * tool, config directory or stack directory the sandbox hides. Each names the path, what is wrong and the fix, at
+ * the exact key of the stack file that gives the path (the parser's positions); the output directory at --out.
  */
-export function hostPathWarnings(m: StackModel, files: readonly GeneratedFile[], outDir: string, fs: HostFs = nodeFs): string[] {
-  const out: string[] = [];
-  const hiddenLine = (path: string, what: string, fix: string, s: Sandbox = servicesSandbox(m), from = 'the stack\'s services'): void => {
+export function hostPathWarnings(m: StackModel, files: readonly GeneratedFile[], outDir: string, fs: HostFs = nodeFs): ConfigIssue[] {
+  const out: ConfigIssue[] = [];
+  const at = (key: string): Pick<ConfigIssue, 'file' | 'line' | 'col' | 'key'> => ({ ...positionOf(m, key), key });
+  const hiddenLine = (where: Pick<ConfigIssue, 'file' | 'line' | 'col' | 'key'>, path: string, what: string, fix: string, s: Sandbox = servicesSandbox(m), from = 'the stack\'s services'): void => {
     let real = path;
     try { real = fs.realpath(path); } catch { /* checked as written */ }
     const by = hiddenBy(s, path) ?? hiddenBy(s, real);
-    if (by) out.push(`${path}${real !== path ? ` (${real})` : ''}: ${what}, but ${by} from ${from}; ${fix} (or set hardening: false)`);
+    if (by) out.push(configIssue({ ...where, message: `${path}${real !== path ? ` (${real})` : ''}: ${what}, but ${by} from ${from}`, fix: `${fix} (or set hardening: false)` }));
   };
   for (const { key, argv } of toolsUsed(m, files)) {
     argv.forEach((p, i) => {
@@ -78,15 +85,15 @@ export function hostPathWarnings(m: StackModel, files: readonly GeneratedFile[],
       } catch (e) {
         const found = i === 0 ? onPath(basename(p), fs) : undefined;
         const where = found && found !== p ? `; \`command -v ${basename(p)}\` finds ${found}` : `; \`command -v ${basename(p)}\` shows where it is installed`;
-        out.push(`${p}: the units run it (${key}:), but it is not ${i === 0 ? 'executable' : 'readable'} here (${(e as NodeJS.ErrnoException).code ?? 'error'}); set \`${key}:\` in the stack file to its path${where}`);
+        out.push(configIssue({ ...at(`${key}[${i}]`), message: `${p}: the units run it (${key}:), but it is not ${i === 0 ? 'executable' : 'readable'} here (${(e as NodeJS.ErrnoException).code ?? 'error'})`, fix: `set \`${key}:\` in the stack file to its path${where}` }));
         return;
       }
       // Asked of the unit that runs the tool: zstack runs in the recycle service, the others in the stack's services.
       const [sandbox, unit] = key === 'zstack' ? [RECYCLE_SANDBOX, 'the recycle service'] : [servicesSandbox(m), 'the stack\'s services'];
-      hiddenLine(p, `the units run it (${key}:)`, `install it elsewhere (npm install -g puts it in $(npm config get prefix)/bin) and set \`${key}:\``, sandbox, unit);
+      hiddenLine(at(`${key}[${i}]`), p, `the units run it (${key}:)`, `install it elsewhere (npm install -g puts it in $(npm config get prefix)/bin) and set \`${key}:\``, sandbox, unit);
     });
   }
-  if (m.clients.length) hiddenLine(outDir, 'the clients read their znotify configs from here', 'generate into /etc/systemd/system');
-  hiddenLine(m.directory, 'it is the stack\'s directory (directory:)', 'move the instance out of it');
+  if (m.clients.length) hiddenLine({ file: '--out', line: 0, col: 0, key: '' }, outDir, 'the clients read their znotify configs from here', 'generate into /etc/systemd/system');
+  hiddenLine(at('directory'), m.directory, 'it is the stack\'s directory (directory:)', 'move the instance out of it');
   return out;
 }

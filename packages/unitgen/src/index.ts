@@ -2,7 +2,8 @@
 export { ConfigError, TemplateError, OutputConflictError, OutputError, InputError, LockBusyError, VerifyError, formatIssue, type ConfigIssue } from './errors.js';
 export { parseStack, decodeConfig, KEYS, MAX_DEPTH, type ParseOptions } from './parse.js';
 export { stackConfigSchema } from './stack-schema.js';
-export type { StackModel, ClientModel, CheckModel, CheckType, CheckRole, MemoryLimits, WarmupUrl } from './model.js';
+export type { StackModel, ClientModel, CheckModel, CheckType, CheckRole, MemoryLimits, WarmupUrl, SourcePosition, SourcePositions } from './model.js';
+export { placeOf, positionOf } from './source-place.js';
 export { CHECK_KEYS, CHECK_TYPES, CHECK_ROLES, TYPE_KEYS } from './check-config.js';
 export { renderWith, checkUnitShape, header, TEMPLATE_NAMES, WATCHDOG_ABORT_MS, type GeneratedFile, type RenderOptions, type TemplateSources, type Compiled, type TemplateFn } from './render.js';
 export { render, createEnv, compileTemplates, loadHandlebars, type HandlebarsEnv } from './compile.js';

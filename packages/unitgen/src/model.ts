@@ -1,8 +1,23 @@
 // The validated model of one stack: everything the renderer needs, already expanded per instance, with
-// units, paths and numbers in their final form. Produced by parse.ts, consumed by render.ts; pure data.
+// units, paths and numbers in their final form. Produced by parse.ts, consumed by render.ts; pure data (and the
+// one constant that decides part of it).
 
 import type { Address, Size } from './values.js';
 import type { MaxconnSource } from './haproxy-maxconn.js';
+
+/** What ProtectHome= covers (systemd.exec(5)): hidden with yes, read-only with read-only (protectHome). */
+export const HOME_DIRS: readonly string[] = ['/home', '/root', '/run/user'];
+
+/** 1-based line and column of a value in the stack file. */
+export interface SourcePosition { line: number; col: number }
+
+/**
+ * Where each value of the stack file is written, by its dotted key path as messages name it: `directory`,
+ * `znotify[1]`, `clients.checks[0].command[2]`; a list item that is a mapping with a `name:` is also reachable by
+ * that name, `clients.checks[name=zeo].command[0]` (the model keeps a check's name, not its place in the list).
+ * Read it with placeOf/positionOf (./source-place.ts), which fall back to the enclosing key.
+ */
+export type SourcePositions = Record<string, SourcePosition>;
 
 export interface MemoryLimits {
   high?: Size;
@@ -103,6 +118,8 @@ export interface ClientModel {
 export interface StackModel {
   /** Path of the config file as given (named in every generated-by header). */
   source: string;
+  /** Where each value is written in `source`: checks made after parsing name the exact key with it. */
+  positions: SourcePositions;
   stack: string;
   /** systemd-escape(stack): the prefix of every unit name. */
   prefix: string;

@@ -5,11 +5,11 @@ import { setupUnitName } from './setup-files.js';
 import { isMap, isSeq, isAlias, LineCounter, parseDocument, type Node, type YAMLMap } from 'yaml';
 import { ConfigError, configIssue, type ConfigIssue } from './errors.js';
 import { invalidUnitName, systemdEscape, UNIT_NAME_MAX } from './escape.js';
-import type { CheckModel, ClientModel, MemoryLimits, StackModel, WarmupUrl } from './model.js';
+import { HOME_DIRS, type CheckModel, type ClientModel, type MemoryLimits, type StackModel, type WarmupUrl } from './model.js';
 import { addressesClash, bindTarget, expandTemplate, formatAddress, MAX_CONFIG_BYTES, isHostHeader, parseAddress, q, sizeBytes, type Address } from './values.js';
-import { FORWARDABLE_SIGNALS, LOG_LEVELS, LOOPBACK_NETWORKS, durationFloorOf, parseNetwork, parseRequestPath, sectionKeys, stackSectionKeys, STOP_SIGNALS, WRAPPER_CONFIG, yamlErrorsToReport } from '@zope-systemd/common';
+import { firstDirHolding, FORWARDABLE_SIGNALS, LOG_LEVELS, LOOPBACK_NETWORKS, durationFloorOf, parseNetwork, parseRequestPath, sectionKeys, stackSectionKeys, STOP_SIGNALS, WRAPPER_CONFIG, yamlErrorsToReport } from '@zope-systemd/common';
 import { CHECK_KEYS, checksFor, generatedChecks, MAX_WRAPPER_CHECKS, parseChecks } from './check-config.js';
-import { command, describe, quotedDelta, Walker } from './yaml-reader.js';
+import { command, describe, quotedDelta, sourcePositions, Walker } from './yaml-reader.js';
 import { STACK_DURATIONS, type StackDurationKey } from './stack-durations.js';
 import { existingUnits, recycleUnitNames, reservedStackName } from './unit-names.js';
 import { checkListeners, HAPROXY_INSTALL_KEYS, HOST_KEYS, hostModels, hostNetworks, hostRef, parseClientHosts, parseHaproxyInstall, parseHosts, type HostDecl, type Listener } from './hosts.js';
@@ -162,7 +162,7 @@ function parseChecked(text: string, file: string, opts: ParseOptions): StackMode
   };
   visit(doc.contents, 0);
   if (refused) throw new ConfigError(w.issues);
-  const model = validate(w, doc.contents as Node | null, file);
+  const model = validate(w, doc.contents as Node | null, file, () => sourcePositions(doc.contents as Node | null, lc));
   if (model && opts.shadowCheck) refuseShadowing(w, model, (doc.contents as YAMLMap | null)?.get?.('stack', true) as Node | null, opts.shadowCheck);
   w.issues.sort((a, b) => a.line - b.line || a.col - b.col);
   if (w.issues.length || !model) throw new ConfigError(w.issues.length ? w.issues : [configIssue({ file, line: 1, col: 1, message: 'invalid configuration' })]);
@@ -310,7 +310,7 @@ type PlaceDatabase = (m: Map<string, Node | null>, where: string) => string | un
 /** The least stack config there is, in one line, for the hint on an empty one (an npm user has no examples/). */
 const MINIMAL_STACK = '{ stack: plone, user: plone, directory: /srv/plone, clients: { count: 2, command: "bin/client{n} console", http: "127.0.0.1:{8080+n}", health: { agent: "127.0.0.1:{9080+n}" } } }';
 
-function validate(w: Walker, root: Node | null, file: string): StackModel | undefined {
+function validate(w: Walker, root: Node | null, file: string, positions: () => StackModel['positions']): StackModel | undefined {
   if (root === null) { w.err(root, 'the config is empty', `a stack needs at least stack, user, directory and clients, e.g. ${MINIMAL_STACK}`); return undefined; }
   const top = w.map(root, 'config', KEYS.root, ['stack', 'user', 'directory', 'clients']);
   if (!top) return undefined;
@@ -339,10 +339,10 @@ function validate(w: Walker, root: Node | null, file: string): StackModel | unde
   const haproxy = readHaproxy(t, id.stack, o.threads, claim, hostDecls);
   // ProtectHome=yes hides /home, /root and /run/user entirely, so an instance living there gets read-only
   // instead (ReadWritePaths= then re-opens its var/).
-  const underHome = install.directory !== undefined && /^\/(home|root|run\/user)(\/|$)/.test(install.directory);
+  const underHome = install.directory !== undefined && firstDirHolding(install.directory, HOME_DIRS) !== undefined;
   if (w.issues.length) return undefined;
   return {
-    source: file,
+    source: file, positions: positions(),
     stack: id.stack!, prefix: id.prefix,
     description: id.description ?? `Plone/Zope stack ${id.stack}`,
     user: id.user!, ...(id.group !== undefined ? { group: id.group } : {}),

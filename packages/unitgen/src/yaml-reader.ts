@@ -5,6 +5,7 @@
 import { isMap, isScalar, isSeq, isAlias, type LineCounter, type Node, type Pair, type YAMLMap } from 'yaml';
 import { bareNumberWarning, type DurationCeiling } from '@zope-systemd/common';
 import { configIssue, type ConfigIssue } from './errors.js';
+import type { SourcePositions } from './model.js';
 import {
   didYouMean, expandTemplate, formatDuration, MAX_VALUE_LENGTH, parseAddress, parseDuration, parseSize, q, unsafeText,
   type Address, type Result, type Size,
@@ -219,4 +220,40 @@ export function command(w: Walker, node: Node | null, where: string, directory: 
   }
   if (w.checkPath(parts[0]!.node, `${where} (executable)`, argv[0]!, { executable: true }) === undefined) return undefined;
   return argv;
+}
+
+/**
+ * Where each value of the document is written (SourcePositions): a value at its first character (a quoted one at
+ * its quote, as errors show it), a key written without a value at the key. Walked once the document is known to
+ * be free of aliases and nested at most MAX_DEPTH levels. Keys are defined, not assigned: `__proto__` is a valid
+ * environment variable name.
+ */
+export function sourcePositions(root: Node | null, lc: LineCounter): SourcePositions {
+  const out: SourcePositions = {};
+  const put = (key: string, node: Node | null | undefined, keyNode?: Node | null): void => {
+    const off = node?.range?.[0] ?? keyNode?.range?.[0];
+    if (off === undefined) return;
+    const { line, col } = lc.linePos(off);
+    Object.defineProperty(out, key, { value: { line, col }, enumerable: true, writable: true, configurable: true });
+  };
+  const walk = (n: unknown, at: string): void => {
+    if (isMap(n)) {
+      for (const p of n.items) {
+        const k = isScalar(p.key) ? p.key.value : undefined;
+        if (typeof k !== 'string' && typeof k !== 'number') continue;
+        const key = at ? `${at}.${k}` : String(k);
+        put(key, p.value as Node | null, p.key as Node | null);
+        walk(p.value, key);
+      }
+    } else if (isSeq(n)) {
+      (n.items as Array<Node | null>).forEach((item, i) => {
+        put(`${at}[${i}]`, item);
+        walk(item, `${at}[${i}]`);
+        const name = isMap(item) ? item.get('name') : undefined;
+        if (typeof name === 'string') { put(`${at}[name=${name}]`, item); walk(item, `${at}[name=${name}]`); }
+      });
+    }
+  };
+  walk(root, '');
+  return out;
 }

@@ -7,6 +7,7 @@ import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { builtinTemplates, parseStack, renderWith } from '../src/index.js';
+import { formatWarning } from '../src/errors.js';
 import { hiddenBy, hostPathWarnings, RECYCLE_SANDBOX, servicesSandbox } from '../src/host-paths.js';
 import { tempDir, zunitgen } from './helpers.js';
 
@@ -25,7 +26,7 @@ test('hiddenBy: what hardening.hbs hides, and nothing without hardening or under
   for (const p of ['/tmp/x', '/var/tmp/x', '/home/ops/x', '/root/x']) assert.equal(hiddenBy(RECYCLE_SANDBOX, p), undefined, p);
 });
 
-test('generate warns, one line per path with the fix: a missing tool (and where PATH has it), a tool under /tmp, the config directory under /tmp', (t) => {
+test('generate warns, one warning per path at the key that gives it, with the fix: a missing tool (and where PATH has it), a tool under /tmp, the config directory under /tmp', (t) => {
   const dir = tempDir(t, 'host-paths-');
   const bin = join(dir, 'bin');
   mkdirSync(bin);
@@ -35,18 +36,21 @@ test('generate warns, one line per path with the fix: a missing tool (and where 
   writeFileSync(script, '');
   const file = join(dir, 'site.yaml');
 
+  // Each warning is at the key that gives the path (line 4: znotify), the output directory at --out.
   writeFileSync(file, stack(`znotify: /nonexistent/bin/znotify\n`));
   let r = zunitgen(['generate', file, '--out', join(dir, 'out1')], { PATH: `${bin}:/usr/bin:/bin` });
   assert.equal(r.code, 0, r.stderr);
-  assert.match(r.stderr, new RegExp(`^zunitgen: warning: /nonexistent/bin/znotify: the units run it \\(znotify:\\), but it is not executable here \\(ENOENT\\); set \`znotify:\` in the stack file to its path; \`command -v znotify\` finds ${bin}/znotify$`, 'm'));
+  assert.ok(r.stderr.includes(`${file}:4:10: warning: /nonexistent/bin/znotify: the units run it (znotify:), but it is not executable here (ENOENT)\n  hint: set \`znotify:\` in the stack file to its path; \`command -v znotify\` finds ${bin}/znotify\n`), r.stderr);
 
   // The tool exists here (node and a script under /tmp), but PrivateTmp=yes hides it from the units; the output too.
   writeFileSync(file, stack(`znotify: [${process.execPath}, ${script}]\n`));
   r = zunitgen(['generate', file, '--out', join(dir, 'out2')]);
   assert.equal(r.code, 0, r.stderr);
   const lines = r.stderr.trim().split('\n');
-  assert.ok(lines.includes(`zunitgen: warning: ${script}: the units run it (znotify:), but PrivateTmp=yes hides /tmp and /var/tmp from the stack's services; install it elsewhere (npm install -g puts it in $(npm config get prefix)/bin) and set \`znotify:\` (or set hardening: false)`), r.stderr);
-  assert.ok(lines.includes(`zunitgen: warning: ${join(dir, 'out2')}: the clients read their znotify configs from here, but PrivateTmp=yes hides /tmp and /var/tmp from the stack's services; generate into /etc/systemd/system (or set hardening: false)`), r.stderr);
+  // znotify: [node, script]: the script is the list's second item, at its own column.
+  const col = `znotify: [${process.execPath}, `.length + 1;
+  assert.ok(r.stderr.includes(`${file}:4:${col}: warning: ${script}: the units run it (znotify:), but PrivateTmp=yes hides /tmp and /var/tmp from the stack's services\n  hint: install it elsewhere (npm install -g puts it in $(npm config get prefix)/bin) and set \`znotify:\` (or set hardening: false)\n`), r.stderr);
+  assert.ok(r.stderr.includes(`--out: warning: ${join(dir, 'out2')}: the clients read their znotify configs from here, but PrivateTmp=yes hides /tmp and /var/tmp from the stack's services\n  hint: generate into /etc/systemd/system (or set hardening: false)\n`), r.stderr);
   assert.equal(lines.filter((l) => l.includes(process.execPath)).length, 0, 'node itself is visible');
 
   // hardening: false: nothing is hidden, and the tools are there: no warning.
@@ -58,9 +62,9 @@ test('generate warns, one line per path with the fix: a missing tool (and where 
 test('hostPathWarnings: tools only when the units run them (zstack only with a recycle timer), and a stack directory under /var/tmp', () => {
   const m = parseStack(stack('znotify: /usr/bin/env\nzstack: /nonexistent/zstack\n').replace('/srv/site', '/var/tmp/site'), { file: '/etc/zope-systemd/site.yaml' });
   const files = renderWith(m, builtinTemplates(), { outDir: '/etc/systemd/system', configPath: '/etc/zope-systemd/site.yaml' });
-  const w = hostPathWarnings(m, files, '/etc/systemd/system');
+  const w = hostPathWarnings(m, files, '/etc/systemd/system').map(formatWarning);
   assert.ok(!w.some((l) => l.includes('zstack')), w.join('\n'));
-  assert.deepEqual(w, ['/var/tmp/site: it is the stack\'s directory (directory:), but PrivateTmp=yes hides /tmp and /var/tmp from the stack\'s services; move the instance out of it (or set hardening: false)']);
+  assert.deepEqual(w, ['/etc/zope-systemd/site.yaml:3:12: warning: /var/tmp/site: it is the stack\'s directory (directory:), but PrivateTmp=yes hides /tmp and /var/tmp from the stack\'s services\n  hint: move the instance out of it (or set hardening: false)']);
 });
 
 test('zstack under /tmp with hardening: no PrivateTmp warning, since the recycle service that runs it has no PrivateTmp= (znotify there: warned)', (t) => {
@@ -73,7 +77,7 @@ test('zstack under /tmp with hardening: no PrivateTmp warning, since the recycle
   assert.ok(recycle, files.map((f) => f.name).join(' '));
   assert.doesNotMatch(recycle.content, /^PrivateTmp=/m);
   assert.match(recycle.content, /^ProtectHome=read-only$/m);
-  const w = hostPathWarnings(m, files, '/etc/systemd/system');
+  const w = hostPathWarnings(m, files, '/etc/systemd/system').map((i) => i.message);
   assert.ok(w.some((l) => l.includes('(znotify:)') && l.includes('PrivateTmp=yes')), w.join('\n'));
   assert.ok(!w.some((l) => l.includes('(zstack:)')), w.join('\n'));
 });
