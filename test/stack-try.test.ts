@@ -27,7 +27,7 @@ function zstack(args: string[], opts: { uid?: number; env?: NodeJS.ProcessEnv } 
 }
 
 /** A stack of `count` sample clients behind ZEO; `instance` is the script each client runs (a missing one fails). */
-async function stackFile(t: { after(fn: () => void): void }, o: { count?: number; checkInterval?: string; instance?: string; zeo?: string; directory?: string } = {}): Promise<{ file: string; http1: number }> {
+async function stackFile(t: { after(fn: () => void): void }, o: { count?: number; checkInterval?: string; instance?: string; zeo?: string; directory?: string; comment?: string } = {}): Promise<{ file: string; http1: number }> {
   const count = o.count ?? 2;
   const taken = new Set<number>();
   const zeo = (await portBase(1, taken)) + 1;
@@ -37,7 +37,7 @@ async function stackFile(t: { after(fn: () => void): void }, o: { count?: number
   t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
   const file = path.join(dir, 'try.yaml');
   fs.writeFileSync(file, [
-    'stack: trial', 'user: daemon', `directory: ${o.directory ?? REPO}`, 'hardening: false',
+    ...(o.comment ? [`# ${o.comment}`] : []), 'stack: trial', 'user: daemon', `directory: ${o.directory ?? REPO}`, 'hardening: false',
     `znotify: [${BOX_NODE}, ${REPO}/packages/notify/dist/znotify/cli.js]`, `zunitgen: [${BOX_NODE}, ${REPO}/packages/unitgen/dist/cli.js]`,
     'zeo:', `  command: [${SAMPLE_PYTHON}, ${o.zeo ?? 'sample/zeo_server.py'}, --host, 127.0.0.1, --port, "${zeo}"]`, `  address: 127.0.0.1:${zeo}`,
     'clients:', `  count: ${count}`,
@@ -145,11 +145,12 @@ test('zstack try refuses without root (77) and when a port of the stack is taken
 });
 
 // The box lays an empty /tmp over the host's: a stack directory there would be missing inside, so try refuses it
-// before booting anything (78), naming the path, where the stack file has it, and the fix.
+// before booting anything (78), naming the path, where the stack file has it (its key, not a comment with the same
+// text above it), and the fix.
 test('zstack try refuses a stack whose directory is under /tmp (78), naming it, file:line:col and the fix, before booting', { skip: opsSkipReason(), timeout: 60_000 }, async (t) => {
   const site = fs.mkdtempSync('/tmp/zstack-try-site-');
   t.after(() => fs.rmSync(site, { recursive: true, force: true }));
-  const { file } = await stackFile(t, { directory: site });
+  const { file } = await stackFile(t, { directory: site, comment: `moved from ${site} to ${site}` });
   const r = await zstack(['try', file]);
   assert.equal(r.code, 78, r.stdout + r.stderr);
   const line = fs.readFileSync(file, 'utf8').split('\n').findIndex((l) => l.startsWith('directory:')) + 1;

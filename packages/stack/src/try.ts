@@ -9,10 +9,10 @@ import net from 'node:net';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import { builtinTemplates, formatAddress, renderWith, type Address } from '@zope-systemd/unitgen';
+import { builtinTemplates, formatAddress, placeOf, renderWith, type Address } from '@zope-systemd/unitgen';
 import { StackError } from './errors.js';
 import { importModule } from './import-module.js';
-import { runtimeCommand } from '@zope-systemd/common';
+import { isPathWithin, runtimeCommand } from '@zope-systemd/common';
 import { awaitUp, DEFAULT_TIMING } from './cycle.js';
 import { RuntimeApi } from './haproxy.js';
 import { loadStack, type StackRef } from './stack.js';
@@ -30,14 +30,13 @@ interface BoxModule { bootBox(opts?: { root?: string }): Promise<BoxLike>; boxSk
  *  this directory is shown inside at its own path, and the module links below it resolve there as they do here.
  *  (A checkout's wrapper lives below it too; an installed one is in a system directory the box sees anyway.) */
 function visibleRoot(): string | undefined {
-  const real = (p: string): string => { try { return fs.realpathSync(p); } catch { return path.resolve(p); } };
   const dirs = [
     path.dirname(fileURLToPath(import.meta.url)),
     path.dirname(fileURLToPath(import.meta.resolve('commander'))),
     path.dirname(fileURLToPath(import.meta.resolve('@zope-systemd/unitgen'))),
-  ].map(real);
+  ].map(realOrSelf);
   let root = dirs[0]!;
-  while (!dirs.every((d) => d === root || d.startsWith(root.endsWith('/') ? root : `${root}/`))) root = path.dirname(root);
+  while (!dirs.every((d) => isPathWithin(d, root))) root = path.dirname(root);
   return root === '/' ? undefined : root; // "/" would lay the host's root over the box's own
 }
 
@@ -46,40 +45,64 @@ const say = (s: string): void => { process.stdout.write(`${s}\n`); };
 /** The directory the box lays a fresh tmpfs over: nothing of the host's shows there inside. */
 const HIDDEN = '/tmp';
 
-/** The stack's paths (its directory, each command word that is an absolute path) with the key they come from. */
-function stackPaths(m: StackRef['model']): Array<{ key: string; value: string }> {
-  const words = (key: string, argv: readonly string[] | undefined): Array<{ key: string; value: string }> =>
-    (argv ?? []).filter((w) => w.startsWith('/')).map((value) => ({ key, value }));
+/** A path the stack's units use, with the key path (SourcePositions) of the stack file that gives it. */
+interface StackPath { key: string; value: string }
+
+/**
+ * The paths the stack's units use in the box: its directory, and each command word that is an absolute path (the
+ * tools, ZEO's and the clients' commands, the clients' command checks). Not `zstack:`: in the box the stack runs
+ * the zstack that runs the try (withOwnZstack), shown inside at its own path.
+ */
+function stackPaths(m: StackRef['model']): StackPath[] {
+  const words = (key: string, argv: readonly string[] | undefined): StackPath[] =>
+    (argv ?? []).flatMap((value, i) => (value.startsWith('/') ? [{ key: `${key}[${i}]`, value }] : []));
+  const seen = new Set<string>();
+  const once = (p: StackPath): boolean => { const id = `${p.key}\0${p.value}`; if (seen.has(id)) return false; seen.add(id); return true; };
   return [
     { key: 'directory', value: m.directory },
-    ...words('znotify', m.znotify), ...words('zunitgen', m.zunitgen), ...words('zstack', m.zstack),
+    ...words('znotify', m.znotify), ...(m.zeo ? words('zunitgen', m.zunitgen) : []),
     ...words('zeo.command', m.zeo?.command),
-    ...m.clients.flatMap((c) => [...words('clients.command', c.command), ...c.checks.flatMap((k) => words('clients.checks.command', k.command))]),
-  ];
+    // Every client runs the same command and checks, with its number put in: each place in the file once.
+    ...m.clients.flatMap((c) => [...words('clients.command', c.command), ...c.checks.flatMap((k) => words(`clients.checks[name=${k.name}].command`, k.command))]),
+  ].filter(once);
+}
+
+/**
+ * Whether the box hides `p`: the path as written or the file it leads to lies under /tmp and outside `visible`
+ * (zstack's own directory, shown inside at its own path). A link elsewhere into /tmp is hidden too, and a link in
+ * /tmp is gone with the host's /tmp even when it points at something visible.
+ */
+function hiddenInBox(p: string, visible: string | undefined, real: (p: string) => string): boolean {
+  const hides = (x: string): boolean => isPathWithin(x, HIDDEN) && !(visible !== undefined && isPathWithin(x, visible));
+  return hides(path.resolve(p)) || hides(real(p));
+}
+
+/** The stack's paths the box would hide, in the order the stack file gives them. */
+export function hiddenPaths(m: StackRef['model'], visible: string | undefined, real: (p: string) => string = realOrSelf): StackPath[] {
+  return stackPaths(m).filter(({ value }) => hiddenInBox(value, visible, real));
+}
+
+function realOrSelf(p: string): string {
+  try { return fs.realpathSync(p); } catch { return path.resolve(p); }
 }
 
 /**
  * The box shows a private /tmp, so a stack whose directory or programs are under the host's /tmp would find nothing
- * there and fail in ways that do not name the cause: refused up front (78), naming the path, where the stack file
- * has it, and the fix. zstack's own directory (shown inside at its own path) is not refused.
+ * there and fail in ways that do not name the cause: refused up front (78), naming the path, the exact place the
+ * stack file gives it (file:line:col, from the parser's positions) and the fix.
  */
 function refuseHiddenPaths(stack: StackRef, visible: string | undefined): void {
-  const under = (p: string, dir: string): boolean => p === dir || p.startsWith(`${dir}/`);
-  const hidden = stackPaths(stack.model).filter(({ value }) => {
-    const p = path.resolve(value);
-    return under(p, HIDDEN) && !(visible && under(p, visible));
-  });
+  const hidden = hiddenPaths(stack.model, visible);
   const first = hidden[0];
   if (!first) return;
-  let where = stack.file;
-  try {
-    const text = fs.readFileSync(stack.file, 'utf8');
-    const at = text.indexOf(first.value);
-    if (at >= 0) { const before = text.slice(0, at).split('\n'); where = `${stack.file}:${before.length}:${before.at(-1)!.length + 1}`; }
-  } catch { /* the file as named */ }
-  const others = hidden.length > 1 ? ` (also: ${[...new Set(hidden.slice(1).map((h) => h.value))].join(', ')})` : '';
-  throw new StackError('ECONFIG', `${where}: ${first.key} ${first.value} is under ${HIDDEN}, which zstack try's disposable systemd replaces with an empty one of its own: the stack would not find it${others}`,
-    { hint: `move the site out of ${HIDDEN} (for example to /srv) and point ${first.key} there; the host's other paths are seen inside as they are` });
+  const others = hidden.slice(1).map((h) => `${h.value} (${placeOf(stack.model, h.key)})`);
+  throw new StackError('ECONFIG', `${placeOf(stack.model, first.key)}: ${first.key} ${first.value} is under ${HIDDEN}, which zstack try's disposable systemd replaces with an empty one of its own: the stack would not find it${others.length ? ` (also: ${others.join(', ')})` : ''}`,
+    { hint: `move the site out of ${HIDDEN} (for example to /srv) and point ${first.key.replace(/\[\d+\]$/, '')} there; the host's other paths are seen inside as they are` });
+}
+
+/** The stack as the box runs it: its recycle service runs this zstack (`argv`), which the box shows at its own path. */
+export function withOwnZstack(m: StackRef['model'], argv: readonly string[]): StackRef['model'] {
+  return { ...m, zstack: [...argv] };
 }
 
 function addresses(stack: StackRef): Address[] {
@@ -280,8 +303,8 @@ export async function tryStack(file: string, o: { startTimeoutMs?: number } = {}
     const cfg = path.join(b.shared, path.basename(file));
     fs.copyFileSync(file, cfg);
     fs.chmodSync(cfg, 0o644);
-    // The unit set as zunitgen generate renders it (its built-in templates), written into the box's /etc/systemd/system.
-    const files = renderWith(stack.model, builtinTemplates(), { outDir: '/etc/systemd/system' });
+    // The unit set as zunitgen generate renders it, into the box's /etc/systemd/system (recycling: this zstack, the copy).
+    const files = renderWith(withOwnZstack(stack.model, [process.execPath, cli]), builtinTemplates(), { outDir: '/etc/systemd/system', configPath: cfg });
     for (const f of files) await b.exec(['sh', '-c', 'cat > "$1"', 'sh', `/etc/systemd/system/${f.name}`], { input: f.content });
     await b.exec(['systemctl', 'daemon-reload']);
     intr.check();
