@@ -88,9 +88,12 @@ test('a client that exits 78 (configuration error) while its health sockets are 
     const dir = `/tmp/zs-${process.pid}`, cli = `${dir}/cli.js`; // the box's own /tmp: it goes with the box
     await box.exec(['sh', '-c', `mkdir -p ${dir} && ln -sf ${box.repo}/packages/notify/dist/znotify/cli.js ${cli}`]);
     const config = `${s.configFile}.tmp-znotify.yaml`;
-    writeFileSync(config, s.configText.replace(/^znotify: .*$/m, `znotify: [${BOX_NODE}, ${cli}]`));
+    const text = s.configText.replace(/^znotify: .*$/m, `znotify: [${BOX_NODE}, ${cli}]`);
+    writeFileSync(config, text);
     const gen = await box.exec([BOX_NODE, `${box.repo}/packages/unitgen/dist/cli.js`, 'generate', config, '--out', UNIT_DIR]);
-    assert.ok(gen.stderr.split('\n').some((l) => l.startsWith(`zunitgen: warning: ${cli} (`) && l.includes('): the units run it (znotify:), but PrivateTmp=yes hides /tmp and /var/tmp from the stack\'s services; ')), gen.stderr);
+    // At the key that names it: the second item of znotify's list.
+    const at = `${config}:${text.split('\n').findIndex((l) => l.startsWith('znotify:')) + 1}:${`znotify: [${BOX_NODE}, `.length + 1}`;
+    assert.ok(gen.stderr.split('\n').some((l) => l.startsWith(`${at}: warning: ${cli} (`) && l.endsWith('): the units run it (znotify:), but PrivateTmp=yes hides /tmp and /var/tmp from the stack\'s services')), gen.stderr);
     await box.exec(['systemctl', 'daemon-reload']);
     await box.exec(['systemctl', 'reset-failed', clientUnit(2)], { allowFail: true });
     const start = await box.exec(['systemctl', 'start', clientUnit(2)], { allowFail: true, timeoutMs: 30_000 });
