@@ -8,6 +8,7 @@ import { StackError } from './errors.js';
 import { DEFAULT_TIMING, type OpContext, type Timing } from './cycle.js';
 import { RuntimeApi, type LoadBalancer } from './haproxy.js';
 import { acquireLock, lockHeld } from './lock.js';
+import { runDirReadable } from './run-dir.js';
 import { readJournal } from './journal.js';
 import { createProgress } from './progress.js';
 import { recycle } from './recycle.js';
@@ -184,6 +185,8 @@ function addStatus(cx: CliContext): void {
     .option('--json', 'one JSON object (with --watch: one per line)')
     .option('--watch [interval]', 'repeat every interval (default 2s) until Ctrl-C', duration)
     .action(async (file: string, o: StatusOptions) => {
+      // What status reads there (the lock's holder, an unfinished rollout, root's cache) only from a safe run directory.
+      runDirReadable(cx.common().runDir);
       const stack = loadStack(file, { cache: cx.modelCache() });
       const d = cx.deps(stack, cx.common());
       const once = (): Promise<boolean> => printStatus(stack, d, cx.common().runDir, o);

@@ -1,8 +1,10 @@
 // What a rollout has done so far, in <run-dir>/<stack>.rollout.json, so an interrupted or failed rollout can
 // be resumed (`zstack rollout --resume`) and `status` can say that one was left unfinished. Written
-// atomically (temp file + rename) at each phase change; removed when the rollout completes.
+// atomically (temp file + rename) at each phase change; removed when the rollout completes. Written under the
+// stack's lock, in the run directory it checked; read without following a link (./run-dir.ts).
 import fs from 'node:fs';
 import path from 'node:path';
+import { readInRunDir, replaceInRunDir } from './run-dir.js';
 
 export interface RolloutJournal {
   stack: string;
@@ -24,16 +26,13 @@ export function journalFile(runDir: string, stack: string): string {
 
 export function readJournal(runDir: string, stack: string): RolloutJournal | undefined {
   try {
-    const j = JSON.parse(fs.readFileSync(journalFile(runDir, stack), 'utf8')) as RolloutJournal;
+    const j = JSON.parse(readInRunDir(journalFile(runDir, stack)) ?? '') as RolloutJournal;
     return Array.isArray(j.clients) && Array.isArray(j.done) ? j : undefined;
   } catch { return undefined; }
 }
 
 export function writeJournal(runDir: string, j: RolloutJournal): void {
-  const file = journalFile(runDir, j.stack);
-  const tmp = `${file}.${process.pid}.tmp`;
-  fs.writeFileSync(tmp, `${JSON.stringify(j, null, 2)}\n`);
-  fs.renameSync(tmp, file);
+  replaceInRunDir(journalFile(runDir, j.stack), `${JSON.stringify(j, null, 2)}\n`);
 }
 
 export function removeJournal(runDir: string, stack: string): void {

@@ -2,10 +2,13 @@
 // <run-dir>/<stack>.lock. The kernel drops it when the holder's process dies (even of SIGKILL), so a crash
 // can never leave the stack locked; no pid files to judge stale. The file itself is never removed (removing
 // a flock'd file lets two processes hold "the" lock on different inodes); it holds a line about the holder.
+// The run directory is checked first and the file opened as ./run-dir.ts says: never through a link, and only
+// when it is this user's regular file, so nobody else can make root truncate or write another file.
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { StackError } from './errors.js';
+import { openInRunDir, prepareRunDir, readInRunDir, runDirError } from './run-dir.js';
 
 const LOCK_SH = 1;
 const LOCK_EX = 2;
@@ -43,33 +46,20 @@ export function lockFile(runDir: string, stack: string): string {
 
 function readHolder(file: string): LockHolder | undefined {
   try {
-    const h = JSON.parse(fs.readFileSync(file, 'utf8')) as LockHolder;
+    const h = JSON.parse(readInRunDir(file) ?? '') as LockHolder;
     return typeof h.pid === 'number' ? h : undefined;
   } catch { return undefined; }
 }
 
-/** Why the run directory (--run-dir) or the lock file in it cannot be made, in words, with the fix. */
-function runDirError(e: unknown, what: string): StackError {
-  const code = (e as NodeJS.ErrnoException).code;
-  if (code === 'EACCES' || code === 'EPERM') return new StackError('ENOPERM', `${what}: permission denied (${code})`, { hint: 'run zstack as root, or pass --run-dir DIR where this user may write' });
-  const why = code === 'ENOTDIR' ? 'a component of the path is a file, not a directory (ENOTDIR)'
-    : code === 'EEXIST' ? 'a file is in the way of the directory (EEXIST)'
-      : code === 'EROFS' ? 'the file system is read-only (EROFS)' : `${code ?? (e as Error).message}`;
-  return new StackError('EUNAVAILABLE', `${what}: ${why}`, { hint: 'pass --run-dir a directory (or a path where one can be created) on a writable file system' });
-}
-
 /** Takes the stack's lock or throws EBUSY naming the holder. Never waits. */
 export function acquireLock(runDir: string, stack: string, operation: string): StackLock {
-  try {
-    fs.mkdirSync(runDir, { recursive: true, mode: 0o755 });
-  } catch (e) {
-    throw runDirError(e, `cannot create the lock directory ${runDir}`);
-  }
+  prepareRunDir(runDir);
   const file = lockFile(runDir, stack);
   let fd: number;
   try {
-    fd = fs.openSync(file, fs.constants.O_RDWR | fs.constants.O_CREAT, 0o644);
+    fd = openInRunDir(file, fs.constants.O_RDWR | fs.constants.O_CREAT, 0o644);
   } catch (e) {
+    if (e instanceof StackError) throw e;
     throw runDirError(e, `cannot open the lock file ${file}`);
   }
   const f = flock();
@@ -111,7 +101,7 @@ export function acquireLock(runDir: string, stack: string, operation: string): S
 export function lockHeld(runDir: string, stack: string): LockHolder | undefined {
   const file = lockFile(runDir, stack);
   let fd: number;
-  try { fd = fs.openSync(file, fs.constants.O_RDONLY); } catch { return undefined; }
+  try { fd = openInRunDir(file, fs.constants.O_RDONLY); } catch { return undefined; }
   try {
     if (fs.fstatSync(fd).size === 0) return undefined;
     const f = flock();

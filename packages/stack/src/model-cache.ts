@@ -8,14 +8,16 @@
 // read first and the same text is parsed or compared, so an edited file is never served stale, whatever its mtime.
 // Only a model that parsed without error is stored: a bad file is parsed every time and gives the same errors.
 // Where: a directory that only this user may write (root: <run-dir>/model-cache; another user:
-// $XDG_RUNTIME_DIR/zstack-model-cache; no cache without either). An entry or directory that is not this user's,
-// or that others may write, is never read: the model says which units to act on. Entries are written whole, then
-// renamed into place; one that cannot be read or parsed is a miss. A missing or stale cache costs the parse,
-// nothing else.
+// $XDG_RUNTIME_DIR/zstack-model-cache; no cache without either). The directory holding it is used only when
+// nobody else can change what it holds (./run-dir.ts: it and the directories above it); an entry or directory
+// that is not this user's, or that others may write, is never read: the model says which units to act on. Entries
+// are opened without following a link, written whole (O_EXCL), then renamed into place; one that cannot be read or
+// parsed is a miss. A missing or stale cache costs the parse, nothing else.
 import fs from 'node:fs';
 import path from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import type { StackModel } from '@zope-systemd/unitgen';
+import { prepareRunDir, runDirVerdict } from './run-dir.js';
 
 const FORMAT = 1;
 
@@ -66,7 +68,7 @@ const decode = (_k: string, v: unknown): unknown => {
 export function cachedModel(cache: ModelCache, file: string, text: string): StackModel | undefined {
   let fd: number | undefined;
   try {
-    if (!ours(fs.lstatSync(cache.dir))) return undefined;
+    if (!runDirVerdict(path.dirname(cache.dir), 'write').ok || !ours(fs.lstatSync(cache.dir))) return undefined;
     fd = fs.openSync(entryFile(cache, file), fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
     const st = fs.fstatSync(fd);
     if (!st.isFile() || !ours(st)) return undefined;
@@ -86,8 +88,8 @@ export function storeModel(cache: ModelCache, file: string, text: string, model:
   const target = entryFile(cache, file);
   const tmp = `${target}.${process.pid}.tmp`;
   try {
-    // The parent as the lock makes it (the run directory, readable by all); the cache itself this user's alone.
-    fs.mkdirSync(path.dirname(cache.dir), { recursive: true, mode: 0o755 });
+    // The parent as the lock makes it (the run directory, readable by all, checked); the cache itself this user's alone.
+    prepareRunDir(path.dirname(cache.dir));
     try { fs.mkdirSync(cache.dir, { mode: 0o700 }); } catch (e) { if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e; }
     if (!ours(fs.lstatSync(cache.dir))) return false;
     fs.writeFileSync(tmp, json, { flag: 'wx', mode: 0o600 });
