@@ -86,7 +86,7 @@ test('a hung instance is killed by the watchdog (stacks dumped first) and restar
   const rec = recordStates(e.hx, BACKEND, SERVER);
   t.after(() => rec.stop());
   const t0 = Date.now();
-  const r = await fetch(`http://127.0.0.1:${e.port}/hang`, { method: 'POST', signal: AbortSignal.timeout(2000) });
+  const r = await fetch(`http://127.0.0.1:${e.port}/hang`, { method: 'POST', signal: AbortSignal.timeout(20_000) });
   assert.equal(r.status, 202);
 
   // hang-timeout 2 s + the dump pause + the restart (warm-up 0): well within 15 s.
@@ -117,8 +117,14 @@ test('a hung instance is killed by the watchdog (stacks dumped first) and restar
   assert.ok(dump, 'no thread stack dump (SIGABRT -> faulthandler) in the journal');
   assert.ok(watchdog, `systemd did not log a watchdog timeout/request:\n${lines.map((l) => l.message).join('\n')}`);
   assert.ok(dump.us <= watchdog.us, 'the stack dump came after the watchdog kill');
-  // Through the whole hang (hang-timeout 2 s, the root check every 500 ms) one probe waited in waitress's queue:
-  // the one sent when the hang began. The first depth 1 is the sample's own HangTask, queued by POST /hang.
-  const depths = lines.filter((l) => l.us <= watchdog.us).map((l) => /Task queue depth is (\d+)/.exec(l.message)?.[1]).filter((d) => d !== undefined).map(Number);
-  assert.deepEqual(depths, [1, 1], `waitress's queue during the hang: ${depths.join(', ')}`);
+  // Through the whole hang (hang-timeout 2 s, the root check every 500 ms) one probe at most waited in waitress's
+  // queue: the one sent when the hang began (were each run to send one, the depth would grow by one per run: 1, 2,
+  // 3, 4, ...). Counted from the hang on: before it, a probe that comes while the one thread still finishes the
+  // previous request is logged too. The first line after it is the sample's own HangTask, queued by POST /hang;
+  // the probe is logged as depth 2 when it arrives before the thread has taken the HangTask (the thread is still
+  // finishing POST /hang after its answer went out), else 1.
+  const iHang = lines.findIndex((l) => /hang requested/.test(l.message));
+  assert.ok(iHang >= 0, 'the instance did not log the hang');
+  const depths = lines.slice(iHang).filter((l) => l.us <= watchdog.us).map((l) => /Task queue depth is (\d+)/.exec(l.message)?.[1]).filter((d) => d !== undefined).map(Number);
+  assert.ok(depths.length >= 1 && depths.length <= 2 && depths.every((d) => d <= 2), `waitress's queue during the hang: ${depths.join(', ')}`);
 });

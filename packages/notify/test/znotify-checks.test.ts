@@ -118,11 +118,13 @@ test('http probes into a hung one-thread waitress: one in flight, later runs tim
   // One probe reached waitress's queue during the hang (a closed connection would have left each run's task
   // queued: depth 1, 2, 3, ... one per run). Counted from the hang on: before it, a request that arrives while
   // the one thread is still finishing the previous one is logged as depth 1 too, on a loaded machine. The
-  // first 1 after the hang is the sample's own HangTask, queued by POST /hang.
+  // first line after the hang is the sample's own HangTask, queued by POST /hang (depth 1); the probe's is 1, or 2
+  // when it arrived before the thread, still finishing POST /hang after its 202 went out, took the HangTask.
   const sinceHang = () => inst.output().slice(inst.output().indexOf('hang requested'));
-  await inst.waitForOutput(/hang requested[\s\S]*Task queue depth is 1[\s\S]*Task queue depth is 1/, { timeoutMs: 5000 });
-  assert.deepEqual(queueDepths(sinceHang()), [1, 1], inst.output());
-  assert.ok(queueDepths(inst.output()).every((d) => d === 1), inst.output());
+  await inst.waitForOutput(/hang requested[\s\S]*Task queue depth is \d+[\s\S]*Task queue depth is \d+/, { timeoutMs: 10_000 });
+  const depths = queueDepths(sinceHang());
+  assert.ok(depths.length === 2 && depths[0] === 1 && depths[1]! <= 2, inst.output());
+  assert.ok(queueDepths(inst.output()).every((d) => d <= 2), inst.output());
 });
 
 test('http probes: one that times out is kept until answered, and frees the way for the next', { skip: sampleSkipReason() }, async (t) => {
