@@ -560,11 +560,17 @@ log: { level: info }
     });
     assert.equal(inspector, false, 'something listens on 127.0.0.1:9229');
     // Once the instance runs, the startup hook has registered the dump: SIGUSR1 dumps, the instance lives on.
+    // The wrapper's line and the instance's dump reach the output by two writers (the wrapper's log is buffered, the
+    // instance writes to the shared stderr itself): either may come first, so the test waits for both.
     const count = (re: RegExp): number => zn.output().match(re)?.length ?? 0;
-    const dumps = count(/Thread 0x|Current thread/g), asked = count(/SIGUSR1: asked the instance for a stack dump \(startup hook\)/g);
+    const askedRe = /SIGUSR1: asked the instance for a stack dump \(startup hook\)/g;
+    const dumpRe = /Thread 0x|Current thread/g;
+    // A first SIGUSR1 that found the hook registered dumps too: its dump may still be on its way. Counted after it.
+    if (count(askedRe) > 0) await waitFor('the dump the first SIGUSR1 asked for', () => (count(dumpRe) > 0 ? true : undefined));
+    const dumps = count(dumpRe), asked = count(askedRe);
     zn.signal('SIGUSR1');
-    await waitFor('the instance\'s stack dump', () => (count(/Thread 0x|Current thread/g) > dumps ? true : undefined));
-    assert.equal(count(/SIGUSR1: asked the instance for a stack dump \(startup hook\)/g), asked + 1);
+    await waitFor('the wrapper to ask for a stack dump, and the instance\'s dump', () => (count(askedRe) > asked && count(dumpRe) > dumps ? true : undefined));
+    assert.equal(count(askedRe), asked + 1);
     assert.equal(await agent(s.agentPort), 'up ready 100%\n');
     zn.signal('SIGTERM');
     const exit = await zn.exited;
