@@ -125,7 +125,8 @@ stop: { drain: 1500ms, timeout: 5s }
   assert.ok(before.some((x) => /^EXTEND_TIMEOUT_USEC=\d+\nSTATUS=warm-up 0\/2: requesting \/$/.test(x)), before.join(' | '));
   assert.ok(before.some((x) => /^STATUS=warm-up 1\/2: \/ 200 in \d+ ms$/.test(x)), before.join(' | '));
   assert.ok(before.some((x) => /^EXTEND_TIMEOUT_USEC=2\d{7}\nSTATUS=warm-up 1\/2: requesting \/Plone$/.test(x)), 'extension covers timeout 10s + interval + slack');
-  assert.ok(before.some((x) => /^STATUS=warm-up 2\/2: \/Plone 200 in [23]\.\d s$/.test(x)), before.join(' | '));
+  // At least the sample's 2 s cache load; a loaded machine only adds to it.
+  assert.ok(before.some((x) => /^STATUS=warm-up 2\/2: \/Plone 200 in (?:[2-9]|\d{2,})\.\d s$/.test(x)), before.join(' | '));
 
   // Ready for HAProxy once systemd (here the receiver) has processed READY=1: the BARRIER=1 right after it.
   assert.equal(await waitFor('agent up', async () => { const a = await agent(s.agentPort); return a.startsWith('up') ? a : undefined; }, 5000), 'up ready 100%\n');
