@@ -262,7 +262,7 @@ export class DgramReceiver {
   }
 
   /** The next datagram not yet returned by next(); rejects after timeoutMs. */
-  next(timeoutMs = 2000): Promise<Datagram> {
+  next(timeoutMs = 10_000): Promise<Datagram> {
     const queued = this.#queue.shift();
     if (queued) return Promise.resolve(queued);
     return new Promise<Datagram>((resolve, reject) => {

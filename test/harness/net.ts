@@ -35,7 +35,7 @@ export async function waitForTcp(port: number, host = '127.0.0.1', timeoutMs = 1
 }
 
 /** One HAProxy agent-check exchange: connect, read until the peer closes, return what it said. */
-export async function agentLine(port: number, timeoutMs = 2000, host = '127.0.0.1'): Promise<string> {
+export async function agentLine(port: number, timeoutMs = 10_000, host = '127.0.0.1'): Promise<string> {
   return await new Promise((resolve, reject) => {
     const s = net.connect({ port, host });
     let data = '';

@@ -37,7 +37,7 @@ test('drain to zero over a host:port stats socket: it ends when the request in f
   assert.deepEqual(await serverSessions(target), { current: 0, queued: 0 });
 
   const slow = get(fe, '/slow?seconds=1.5');
-  for (let i = 0; i < 100 && (await serverSessions(target)).current === 0; i++) await new Promise((r) => setTimeout(r, 20));
+  for (let i = 0; i < 500 && (await serverSessions(target)).current === 0; i++) await new Promise((r) => setTimeout(r, 20));
   assert.deepEqual(await serverSessions(target), { current: 1, queued: 0 }, 'the request in flight shows as a session');
   assert.equal(await setServerState(target.statsSocket, target.backend, target.server, 'drain'), '');
   const d = await drainToZero({ boundMs: 30_000, pollMs: 50, signal: new AbortController().signal, sessions: (s) => serverSessions(target, 2000, s) });
