@@ -9,20 +9,25 @@ import http from 'node:http';
 import net from 'node:net';
 import { describe, it, type TestContext } from 'node:test';
 import { haproxySkipReason, useHaproxy } from './harness/haproxy.js';
-import { freePort } from './harness/net.js';
+import { freePort, until } from './harness/net.js';
 import { postgresSkipReason, sslRequest, usePostgres } from './harness/postgres.js';
 import { peerEnv, REPO_ROOT, sampleSkipReason, startInstance, startPeer } from './harness/proc.js';
 
-/** A tiny HAProxy agent (agent-check protocol, configuration.txt): one line per connection, then close. */
-async function agent(t: TestContext, initial: string): Promise<{ port: number; reply: (line: string) => void }> {
+/**
+ * A tiny HAProxy agent (agent-check protocol, configuration.txt): one line per connection, then close. served(line)
+ * counts the connections answered with that line.
+ */
+async function agent(t: TestContext, initial: string): Promise<{ port: number; reply: (line: string) => void; served: (line: string) => number }> {
   let line = initial;
+  const served = new Map<string, number>();
   const srv = net.createServer((s) => {
     s.on('error', () => {}); // haproxy may reset after reading the line
+    served.set(line, (served.get(line) ?? 0) + 1);
     s.end(`${line}\n`);
   });
   await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
   t.after(() => new Promise<void>((r) => srv.close(() => r())));
-  return { port: (srv.address() as net.AddressInfo).port, reply: (l) => { line = l; } };
+  return { port: (srv.address() as net.AddressInfo).port, reply: (l) => { line = l; }, served: (l) => served.get(l) ?? 0 };
 }
 
 const hxSkip = haproxySkipReason();
@@ -45,8 +50,10 @@ describe('haproxy harness', { skip: hxSkip }, () => {
     assert.equal((await stat()).status, 'no check', 'agent-check without `check` reads "no check" when up');
 
     // An agent that keeps saying `ready` would undo a Runtime API drain; a plain `up` keeps it.
+    // Once HAProxy has fetched `up 100%` (HAProxy runs one agent check at a time per server, so no `ready` is still
+    // on its way), the drain below cannot be undone by the agent.
     a.reply('up 100%');
-    await new Promise((r) => setTimeout(r, 300));
+    await until('HAProxy to fetch `up 100%` from the agent', () => (a.served('up 100%') >= 1 ? true : undefined));
     assert.equal(await hx.runtime('set server plone/client1 state drain'), '\n');
     assert.equal(await hx.waitForState('plone', 'client1', 'DRAIN'), 'DRAIN');
     assert.equal((await stat()).status, 'DRAIN (agent)');
