@@ -216,13 +216,14 @@ console.log('TRACE2 ' + JSON.stringify(trace(boxes[1])));
 setInterval(() => {}, 1000);
 `);
   const tr = await c.trace;
-  await sleep(100);
+  // Printed right after TRACE, but it may come in a later chunk of the child's output.
+  for (let i = 0; i < 500 && !/TRACE2 (\{.*\})/.test(c.out()); i++) await sleep(20);
   const tr2 = JSON.parse(/TRACE2 (\{.*\})/.exec(c.out())![1]!) as Trace;
   c.proc.kill('SIGTERM');
   const { signal } = await c.exited;
   assert.equal(signal, 'SIGTERM', c.out());
-  assert.deepEqual(await waitGone(tr, 1_000), []);
-  assert.deepEqual(await waitGone(tr2, 1_000), []);
+  assert.deepEqual(await waitGone(tr, 10_000), []);
+  assert.deepEqual(await waitGone(tr2, 10_000), []);
 });
 
 test('SIGKILL of the test process still ends the box; the next boot sweeps its directories', { skip }, async (t) => {
@@ -246,5 +247,5 @@ setInterval(() => {}, 1000);
   }
   assert.deepEqual(left.filter((l) => l.startsWith('process') || l.startsWith('mount')), []);
   await useBox(t); // sweeps boxes whose owner process is gone
-  assert.deepEqual(await waitGone(tr, 2_000), []);
+  assert.deepEqual(await waitGone(tr, 10_000), []);
 });
