@@ -164,25 +164,27 @@ test('WATCHDOG=trigger: the manager kills the service at once, long before Watch
 
 test('EXTEND_TIMEOUT_USEC= keeps a start alive past TimeoutStartSec; without it the start times out', { skip }, async (t) => {
   const b = testBox(t);
+  // TimeoutStartSec= also has to cover Node's start up to the first extension, and each extension the fixture's
+  // timer lag: 2 s leave a loaded machine room for both (1 s did not: Node alone may take that long to start).
   await b.writeUnit('extend.service', fixtureUnit(b, 'extend', {
-    env: { WARMUP_MS: 2500, EXTEND_USEC: 1_000_000, EXTEND_EVERY_MS: 400 }, service: ['TimeoutStartSec=1s'],
+    env: { WARMUP_MS: 3500, EXTEND_USEC: 2_000_000, EXTEND_EVERY_MS: 500 }, service: ['TimeoutStartSec=2s'],
   }));
   let t0 = Date.now();
   await b.systemctl('start', 'extend.service');
   const took = Date.now() - t0;
-  assert.ok(took >= 2500, `start took ${took} ms`);
+  assert.ok(took >= 3500, `start took ${took} ms`);
   assert.equal((await b.show('extend.service', ['ActiveState'])).ActiveState, 'active');
-  t.diagnostic(`start with EXTEND_TIMEOUT_USEC under TimeoutStartSec=1s: ${took} ms`);
+  t.diagnostic(`start with EXTEND_TIMEOUT_USEC under TimeoutStartSec=2s: ${took} ms`);
 
   // The control: the same warm-up without extensions fails after TimeoutStartSec.
   await b.writeUnit('no-extend.service', fixtureUnit(b, 'extend', {
-    env: { WARMUP_MS: 2500, EXTEND_USEC: 0 }, service: ['TimeoutStartSec=1s'],
+    env: { WARMUP_MS: 3500, EXTEND_USEC: 0 }, service: ['TimeoutStartSec=2s'],
   }));
   t0 = Date.now();
   const r = await b.exec(['systemctl', 'start', 'no-extend.service'], { allowFail: true });
   assert.notEqual(r.code, 0);
   t.diagnostic(`the start without extensions failed after ${Date.now() - t0} ms`);
-  // Result=timeout is the proof that TimeoutStartSec ended it (a 2.5 s warm-up left alone would have succeeded);
+  // Result=timeout is the proof that TimeoutStartSec ended it (a 3.5 s warm-up left alone would have succeeded);
   // no upper bound on the wall time, which only measures how busy the machine is.
   assert.equal((await b.show('no-extend.service', ['Result'])).Result, 'timeout');
 });
