@@ -25,7 +25,8 @@ test('systemctl stop: DRAIN in HAProxy before the instance gets its stop signal'
 
   const rec = recordStates(e.hx, BACKEND, SERVER);
   t.after(() => rec.stop());
-  await sleep(200);
+  // HAProxy's view before the stop: a few samples, however long a loaded machine takes to answer them.
+  await until('HAProxy samples before the stop', () => (rec.samples.length >= 3 ? true : undefined), 30_000, 20);
   const t0 = Date.now();
   await e.box.exec(['systemctl', 'stop', 'client1.service'], { timeoutMs: 30_000 });
   const tStopped = Date.now();
@@ -71,7 +72,8 @@ test('systemctl stop with the Runtime API configured: the wrapper sets DRAIN its
   t.after(() => rec.stop());
   const t0 = Date.now();
   const stopping = e.box.exec(['systemctl', 'stop', 'client1.service'], { timeoutMs: 30_000 });
-  const drainState = await e.hx.waitForState(BACKEND, SERVER, 'DRAIN', { timeoutMs: 3000, intervalMs: 10 });
+  // A hang guard below the agent's next reply (10 s after its first): the assertion on tDrain below is the mechanism.
+  const drainState = await e.hx.waitForState(BACKEND, SERVER, 'DRAIN', { timeoutMs: 8000, intervalMs: 10 });
   const tDrain = Date.now();
   const agentSaid = (await stat()).last_agt;
   await stopping;
@@ -139,7 +141,7 @@ async function killWrapper(e: E2E): Promise<{ child: number; gone: number; resta
   assert.ok(await isInstance(e, child));
   const t0 = Date.now();
   await e.box.exec(['kill', '-9', String(wrapper)]);
-  await until(`instance ${child} to be gone`, async () => ((await isInstance(e, child)) ? undefined : true), 3000, 20);
+  await until(`instance ${child} to be gone`, async () => ((await isInstance(e, child)) ? undefined : true), 10_000, 20);
   const gone = Date.now() - t0;
   const p = await until('a restart', async () => {
     const s = await e.show(['NRestarts', 'ActiveState', 'MainPID']);
