@@ -20,7 +20,8 @@ Behaviour
   it answers 200 again on the first request after the server is back. (A real ZEO client differs: it
   serves cached objects with stale data and blocks up to ``wait_timeout``, 30 s, for uncached ones; the
   sample models the failure, not the wait, so tests stay short.)
-* ``/slow?seconds=N`` occupies a worker thread for N seconds (a long request).
+* ``/slow?seconds=N`` occupies a worker thread for N seconds (a long request), announced by ``instance: slow
+  request: N s`` as it begins.
 * ``POST /hang`` (202): every worker thread hangs from then on (the instance accepts TCP but never answers
   HTTP again); a one-way switch, as a real deadlock is. There is no signal for it: the instance has no
   signal handlers of its own.
@@ -223,6 +224,7 @@ class Instance:
                 seconds = float(parse_qs(environ.get("QUERY_STRING", "")).get("seconds", ["10"])[0])
             except ValueError:
                 return self.respond(start_response, "400 Bad Request", "seconds must be a number\n", "text/plain")
+            log(f"slow request: {seconds:g} s")
             time.sleep(max(0.0, seconds))
             return self.respond(start_response, "200 OK", f"slept {seconds:g} s\n", "text/plain")
         if path == "/hang":
