@@ -319,14 +319,20 @@ test('three hosts: deploy, start across hosts, a host lost under load, deploy wh
     assert.deepEqual([installed(db), installed(app1), hxFile()], [dbBefore, app1Before, hxBefore]);
   };
   // In one deploy: an ssh refusal on app1 (no such user there), an address db's machine does not have (TEST-NET-1).
-  await refusedDeploy(withoutApp2({ address: '192.0.2.11', ssh: db.destination }, { address: app1.address, ssh: `ghost@${app1.address}` }), 69, [
+  // The hint names the key at its place in the stack file (where its value is written).
+  const wrongAddress = withoutApp2({ address: '192.0.2.11', ssh: db.destination }, { address: app1.address, ssh: `ghost@${app1.address}` });
+  const addressLine = wrongAddress.split('\n').findIndex((l) => l.includes('192.0.2.11'));
+  const addressCol = wrongAddress.split('\n')[addressLine]!.search(/"?192\.0\.2\.11/) + 1; // a quoted value: at its quote
+  const addressAt = `${cfg}:${addressLine + 1}:${addressCol}`;
+  await refusedDeploy(wrongAddress, 69, [
     /^zunitgen: host app1 \(ghost@[\d.]+\): ssh failed: .*Permission denied.*\n  hint: check that ghost@[\d.]+ is reachable and accepts your key/m,
-    /^zunitgen: host db \(root@[\d.]+\): 192\.0\.2\.11 is not an address of that machine\n  hint: set hosts\[db\]\.address/m,
+    new RegExp(`^zunitgen: host db \\(root@[\\d.]+\\): 192\\.0\\.2\\.11 is not an address of that machine\\n  hint: set hosts\\[db\\]\\.address \\(${addressAt.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\) to an address`, 'm'),
   ]);
   // A backend that fails haproxy -c there (another file of conf.d defines the same backend): nothing anywhere.
   await db.box.exec(['sh', '-ec', `printf 'backend ${STACK}\\n' > /etc/haproxy/conf.d/00-clash.cfg`]);
   await refusedDeploy(withoutApp2(), 78,
-    [/^zunitgen: HAProxy on db \(root@[\d.]+\): haproxy -c with the new \/etc\/haproxy\/conf\.d\/sample\.cfg failed, HAProxy and its file are as they were:\n    \[ALERT\].*sample/m]);
+    [/^zunitgen: HAProxy on db \(root@[\d.]+\): haproxy -c with the new \/etc\/haproxy\/conf\.d\/sample\.cfg failed, HAProxy and its file are as they were:\n    \[ALERT\].*sample/m,
+      new RegExp(`  hint: check haproxy\\.install\\.config \\(${cfg.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:\\d+:\\d+: `)]);
   assert.equal(await hx.serverState(STACK, 'app2-client3'), 'DOWN');
   await db.box.exec(['rm', '/etc/haproxy/conf.d/00-clash.cfg']);
   mark('refused deploys');

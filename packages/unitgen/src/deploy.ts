@@ -21,6 +21,7 @@ import type { HostModel, StackModel } from './model.js';
 import type { HostSet, HostSetResult } from './install-set.js';
 import { installHaproxy, type HaproxyFile, type HaproxyInstallResult } from './install-haproxy.js';
 import type { GeneratedFile } from './render.js';
+import { placeOf } from './source-place.js';
 
 export interface DeployOptions {
   /** Where the sets live on the hosts (default /etc/systemd/system). */
@@ -113,7 +114,7 @@ async function remoteJson<T>(m: StackModel, h: HostModel, command: string[], inp
     return { failure: 'unreachable', error: `${who}: ssh failed: ${lastLine(r.stderr) || `exit ${r.code}`}`, hint: `check that ${h.ssh} is reachable and accepts your key: ssh ${sshArgv(h, ['true']).map(shellQuote).join(' ')}` };
   }
   try { if (r.code === 0) return { value: JSON.parse(r.stdout) as T }; } catch { /* below */ }
-  return { failure: 'remote', error: `${who}: ${m.zunitgen.join(' ')} ${command[0]} exited ${r.code}: ${lastLine(r.stderr) || lastLine(r.stdout) || 'no output'}`, hint: `is zunitgen installed there at ${m.zunitgen[0]} (the stack's zunitgen: key)?` };
+  return { failure: 'remote', error: `${who}: ${m.zunitgen.join(' ')} ${command[0]} exited ${r.code}: ${lastLine(r.stderr) || lastLine(r.stdout) || 'no output'}`, hint: `is zunitgen installed there at ${m.zunitgen[0]} (the stack's zunitgen: key, ${placeOf(m, 'zunitgen[0]')})?` };
 }
 
 /** One install-set call on one host, its answer classified. */
@@ -123,7 +124,7 @@ async function callHost(m: StackModel, h: HostModel, set: HostSet, apply: boolea
   const result = r.value;
   const who = `host ${h.name} (${h.ssh})`;
   if (result.missingAddresses.length) {
-    return { host: h, result, failure: 'address', error: `${who}: ${result.missingAddresses.join(', ')} ${result.missingAddresses.length === 1 ? 'is not an address' : 'are not addresses'} of that machine`, hint: `set hosts[${h.name}].address to an address the host has (ip -br addr there), or add the address to it` };
+    return { host: h, result, failure: 'address', error: `${who}: ${result.missingAddresses.join(', ')} ${result.missingAddresses.length === 1 ? 'is not an address' : 'are not addresses'} of that machine`, hint: `set hosts[${h.name}].address (${placeOf(m, `hosts[name=${h.name}].address`)}) to an address the host has (ip -br addr there), or add the address to it` };
   }
   if (result.conflicts.length) {
     return { host: h, result, failure: 'conflict', error: `${who}: ${result.conflicts.map((c) => `${result.outDir}/${c.name} (${c.reason})`).join(', ')}`, hint: 'move the file away on that host, or pass --force to take it over' };
@@ -148,7 +149,7 @@ async function callHaproxy(m: StackModel, req: HaproxyFile, apply: boolean, opts
   if (result.conflict) return { where, result, failure: 'conflict', error: `HAProxy on ${where}: ${req.file}: ${result.conflict}`, hint: 'move the file away on that host, or pass --force to take it over' };
   if (!result.check.ok) {
     const alerts = result.check.output.split('\n').filter((l) => /\[(ALERT|FATAL)\]/.test(l)).slice(0, 5).join('\n    ') || lastLine(result.check.output);
-    return { where, result, failure: 'check', error: `HAProxy on ${where}: haproxy -c with the new ${req.file} failed, HAProxy and its file are as they were:\n    ${alerts}`, hint: `check haproxy.install.config (${req.config.join(', ')}) against how HAProxy is started there, and fix what the check names` };
+    return { where, result, failure: 'check', error: `HAProxy on ${where}: haproxy -c with the new ${req.file} failed, HAProxy and its file are as they were:\n    ${alerts}`, hint: `check haproxy.install.config (${placeOf(m, 'haproxy.install.config')}: ${req.config.join(', ')}) against how HAProxy is started there, and fix what the check names` };
   }
   return { where, result };
 }
