@@ -163,6 +163,46 @@ test('zstack against a real systemd, HAProxy and wrk', { skip, timeout: 600_000 
     assert.match(table.stdout, /shop-client1\.service\s+active\/running\s+ready\s+UP\s+0\s+\d/);
   });
 
+  await t.test('generate with fewer clients while they run: refused (73), naming the running units and the stop, nothing written; a scratch directory is not refused', async () => {
+    const shrunk = path.join(box.shared, 'stack-2.yaml');
+    fs.writeFileSync(shrunk, fs.readFileSync(s.file, 'utf8').replace(/^  count: 3$/m, '  count: 2'));
+    const snapshot = `cd ${UNIT_DIR} && ls -A | grep -E '^(\\.zunitgen|shop|haproxy-shop)' | sort | xargs sha256sum`;
+    const before = (await box.exec(['sh', '-c', snapshot])).stdout;
+    assert.match(before, /shop-client3\.service/);
+    const generate = (args: string[]) => box.exec([BOX_NODE, `${box.repo}/packages/unitgen/dist/cli.js`, 'generate', shrunk, ...args], { allowFail: true });
+    const stopLine = (text: string): void => {
+      const named = /systemctl stop ((?:\S+ ?)+)/.exec(text)?.[1]?.trim().split(' ').sort();
+      assert.deepEqual(named, ['shop-client3-agent.socket', 'shop-client3-health.socket', 'shop-client3.service'], text);
+    };
+
+    const dry = await generate(['--out', UNIT_DIR, '--dry-run']);
+    assert.equal(dry.code, 73, dry.stdout + dry.stderr);
+    assert.match(dry.stdout, /^running \/etc\/systemd\/system\/shop-client3\.service \(active\/running: stop it before its file is removed\)$/m);
+    stopLine(dry.stderr);
+
+    for (const force of [[], ['--force']]) {
+      const r = await generate(['--out', UNIT_DIR, ...force]);
+      assert.equal(r.code, 73, r.stdout + r.stderr);
+      assert.match(r.stderr, /refusing to remove the unit files of units systemd is running \(nothing was written\)/);
+      assert.match(r.stderr, /\/etc\/systemd\/system\/shop-client3\.service \(active\/running\)/);
+      assert.match(r.stderr, /\/etc\/systemd\/system\/shop-client3-agent\.socket \(active\/(listening|running)\)/);
+      stopLine(r.stderr);
+      assert.doesNotMatch(r.stderr, /shop-client[12]/, 'only the units it would remove');
+      assert.equal(r.stdout, '', 'nothing listed as done');
+      assert.equal((await box.exec(['sh', '-c', snapshot])).stdout, before, 'every file of the stack as it was');
+      assert.equal((await box.exec(['sh', '-c', `ls -A ${UNIT_DIR} | grep -c -e '^\\.zunitgen-txn' -e '^\\.zunitgen\\.lock' || true`])).stdout.trim(), '0', 'no transaction or lock left behind');
+    }
+    assert.equal((await s.show(clientUnit(3), ['ActiveState'])).ActiveState, 'active');
+
+    // The same files in a directory systemd does not load them from (a copy, manifest included): shrunk as before.
+    const scratch = '/var/tmp/shop-scratch';
+    await box.exec(['sh', '-c', `mkdir ${scratch} && cp -p ${UNIT_DIR}/.zunitgen-shop.manifest.json ${UNIT_DIR}/shop* ${UNIT_DIR}/haproxy-shop* ${scratch}/`]);
+    const r = await generate(['--out', scratch]);
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    assert.match(r.stdout, /^remove \/var\/tmp\/shop-scratch\/shop-client3\.service$/m);
+    await box.exec(['rm', '-rf', scratch]);
+  });
+
   await t.test('systemd over its private socket: the same properties as systemctl show, for units in every state', async () => {
     await installReaderUnits(s);
     const units = [...READER_UNITS, 'shop.target', 'shop-zeo.service', ...CLIENTS.map(clientUnit), 'shop-client1-agent.socket'];
@@ -430,5 +470,10 @@ test('zstack against a real systemd, HAProxy and wrk', { skip, timeout: 600_000 
     const t3 = Number(props[4]!.InactiveEnterTimestampMonotonic), t2 = Number(props[3]!.InactiveEnterTimestampMonotonic), t1 = Number(props[2]!.InactiveEnterTimestampMonotonic), tz = Number(props[1]!.InactiveEnterTimestampMonotonic);
     assert.ok(t3 <= t2 && t2 <= t1 && t1 <= tz, `stop order client3 ${t3}, client2 ${t2}, client1 ${t1}, zeo ${tz}`);
     assert.match(r.stderr, /client1 draining/);
+
+    // Stopped: the shrink the running stack refused now goes through.
+    const shrunk = await box.exec([BOX_NODE, `${box.repo}/packages/unitgen/dist/cli.js`, 'generate', path.join(box.shared, 'stack-2.yaml'), '--out', UNIT_DIR], { allowFail: true });
+    assert.equal(shrunk.code, 0, shrunk.stdout + shrunk.stderr);
+    assert.match(shrunk.stdout, /^remove \/etc\/systemd\/system\/shop-client3\.service$/m);
   });
 });

@@ -7,7 +7,7 @@ import { existsSync, readFileSync, realpathSync, writeFileSync, chmodSync } from
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { problemRecord } from '@zope-systemd/common';
-import { ConfigError, configIssue, describeErrno, EXIT, InputError, OutputError, UnitgenError, UsageError, VerifyError, formatIssue, formatWarning, type ConfigIssue } from './errors.js';
+import { ActiveUnitsError, ConfigError, configIssue, describeErrno, EXIT, InputError, OutputError, UnitgenError, UsageError, VerifyError, formatIssue, formatWarning, type ConfigIssue } from './errors.js';
 import { generate, templatesFor } from './generate.js';
 import { hostPathWarnings } from './host-paths.js';
 import { deploy, deployExitCode, type HaproxyOutcome, type HostOutcome } from './deploy.js';
@@ -264,8 +264,15 @@ function generateCommand(config: string, o: GenerateFlags): number {
   // Generated for this machine (not for hosts): what the units run and read must be there for them.
   if (!r.hosts) printWarnings(hostPathWarnings(r.model, r.files, r.plan.outDir));
   const plans = [...(r.hosts ?? []).map((h) => h.plan), r.plan];
+  for (const p of plans) {
+    if (p.runningUnknown !== undefined) process.stderr.write(`zunitgen: warning: could not ask systemd whether it runs units from the files this update removes in ${p.outDir} (${p.runningUnknown}); check with systemctl list-units that none of them is active\n`);
+  }
   printPlans(plans, !!o.dryRun);
-  return o.dryRun && plans.some((p) => p.conflicts.length) ? EXIT.CANTCREAT : 0;
+  if (!o.dryRun) return 0;
+  // A dry run says what the real run would refuse, with the same message, and exits as it would.
+  const running = plans.find((p) => p.running.length);
+  if (running) process.stderr.write(`zunitgen: ${new ActiveUnitsError(running.outDir, running.running).message}\n`);
+  return plans.some((p) => p.conflicts.length || p.running.length) ? EXIT.CANTCREAT : 0;
 }
 
 /** The version of the installed package (package.json sits beside dist/ and src/). */
@@ -280,6 +287,7 @@ function printPlans(plans: Plan[], dryRun: boolean): void {
     for (const n of p.update) process.stdout.write(`${verb}update ${join(p.outDir, n)}\n`);
     for (const n of p.remove) process.stdout.write(`${verb}remove ${join(p.outDir, n)}\n`);
     for (const c of p.conflicts) process.stdout.write(`conflict ${join(p.outDir, c.name)} (${c.reason})\n`);
+    for (const u of p.running) process.stdout.write(`running ${join(p.outDir, u.name)} (${u.state}: stop it before its file is removed)\n`);
   }
 }
 

@@ -38,7 +38,7 @@ export interface DeployOptions {
   onHaproxy?(o: HaproxyOutcome, phase: 'plan' | 'apply'): void;
 }
 
-export type HostFailure = 'unreachable' | 'conflict' | 'address' | 'remote';
+export type HostFailure = 'unreachable' | 'conflict' | 'running' | 'address' | 'remote';
 
 export interface HostOutcome {
   host: HostModel;
@@ -129,6 +129,11 @@ async function callHost(m: StackModel, h: HostModel, set: HostSet, apply: boolea
   if (result.conflicts.length) {
     return { host: h, result, failure: 'conflict', error: `${who}: ${result.conflicts.map((c) => `${result.outDir}/${c.name} (${c.reason})`).join(', ')}`, hint: 'move the file away on that host, or pass --force to take it over' };
   }
+  if (result.running?.length) {
+    const units = result.running.map((u) => u.name);
+    return { host: h, result, failure: 'running', error: `${who}: systemd runs ${result.running.map((u) => `${u.name} (${u.state})`).join(', ')}, whose unit file${units.length === 1 ? '' : 's'} this deploy removes`,
+      hint: `stop ${units.length === 1 ? 'it' : 'them'} there first (a client's wrapper drains it), then deploy again: ssh ${sshArgv(h, ['systemctl', 'stop', ...units]).map(shellQuote).join(' ')}` };
+  }
   return { host: h, result };
 }
 
@@ -185,12 +190,12 @@ export async function deploy(m: StackModel, sets: ReadonlyArray<{ host: HostMode
   return { phase: 'apply', outcomes: applied, haproxy: hxApplied };
 }
 
-/** sysexits for a deploy: 69 a host unreachable, 78 an address not on its host or a failing haproxy -c, 73 a file in the way, 70 else. */
+/** sysexits for a deploy: 69 a host unreachable, 78 an address not on its host or a failing haproxy -c, 73 a file in the way or a running unit's file to remove, 70 else. */
 export function deployExitCode(r: DeployResult): number {
   const f = new Set([...r.outcomes.map((o) => o.failure), r.haproxy?.failure].filter(Boolean));
   if (f.has('unreachable')) return 69;
   if (f.has('address') || f.has('check')) return 78;
-  if (f.has('conflict')) return 73;
+  if (f.has('conflict') || f.has('running')) return 73;
   if (f.has('remote')) return 70;
   return 0;
 }

@@ -29,7 +29,7 @@ export const EXIT = {
 } as const;
 
 /** Every code a UnitgenError can carry. Stable: only ever added to. */
-export type UnitgenErrorCode = 'EUSAGE' | 'ECONFIG' | 'ETEMPLATE' | 'ECONFLICT' | 'EINPUT' | 'EOUTPUT' | 'ELOCKED' | 'EVERIFY' | 'EHOSTSET' | 'EHAPROXY' | 'EUNAVAILABLE';
+export type UnitgenErrorCode = 'EUSAGE' | 'ECONFIG' | 'ETEMPLATE' | 'ECONFLICT' | 'EINPUT' | 'EOUTPUT' | 'ELOCKED' | 'EVERIFY' | 'EHOSTSET' | 'EHAPROXY' | 'EUNAVAILABLE' | 'EACTIVE';
 
 export class UnitgenError extends Error {
   constructor(readonly code: UnitgenErrorCode, message: string, readonly exitCode: number, options?: { cause?: unknown }) {
@@ -108,6 +108,24 @@ export class OutputConflictError extends UnitgenError {
   constructor(readonly paths: readonly string[], reason: string) {
     super('ECONFLICT', `refusing to overwrite ${paths.length === 1 ? 'a file' : 'files'} zunitgen did not generate (${reason}):\n${paths.map((p) => `  ${p}`).join('\n')}\n  hint: move ${paths.length === 1 ? 'it' : 'them'} away, or pass --force to take ${paths.length === 1 ? 'it' : 'them'} over`, EXIT.CANTCREAT);
     this.name = 'OutputConflictError';
+  }
+}
+
+/**
+ * The update would remove the unit files of units systemd runs from them (live-units.ts): nothing was written. Exit 73
+ * (EX_CANTCREAT), like a file in the way: an operator has to act (stop them) before the same run can succeed.
+ */
+export class ActiveUnitsError extends UnitgenError {
+  constructor(readonly dir: string, readonly units: ReadonlyArray<{ name: string; state: string }>) {
+    const one = units.length === 1;
+    super('EACTIVE', [
+      `refusing to remove the unit file${one ? '' : 's'} of ${one ? 'a unit' : 'units'} systemd is running (nothing was written):`,
+      ...units.map((u) => `  ${dir}/${u.name} (${u.state})`),
+      `  hint: stop ${one ? 'it' : 'them'} first, then run this again: systemctl stop ${units.map((u) => u.name).join(' ')}`,
+      '  (a client\'s wrapper drains it before its instance stops; `zstack stop` stops the whole stack instead).',
+      `  Removed while running, ${one ? 'it' : 'they'} would run on without a unit file, outside the stack's target and zstack stop (docs/unitgen.md, "Growing and shrinking a stack").`,
+    ].join('\n'), EXIT.CANTCREAT);
+    this.name = 'ActiveUnitsError';
   }
 }
 

@@ -3,7 +3,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { decodeConfig, parseStack } from './parse.js';
-import { describeErrno, InputError, OutputConflictError, type ConfigIssue } from './errors.js';
+import { ActiveUnitsError, describeErrno, InputError, OutputConflictError, type ConfigIssue } from './errors.js';
 import { builtinTemplates } from './builtin-templates.js';
 import { compileTemplates, createEnv } from './compile.js';
 import { renderWith, type Compiled, type GeneratedFile } from './render.js';
@@ -94,6 +94,8 @@ function generateHosts(model: StackModel, outDir: string, opts: GenerateOptions,
   if (opts.diff) diffText = sets.map((s, i) => planDiff(plans[i]!, s.files)).join('');
   if (!opts.dryRun) {
     if (conflicts.length) throw new OutputConflictError(conflicts, 'nothing was written');
+    const running = plans.find((p) => p.running.length);
+    if (running) throw new ActiveUnitsError(running.outDir, running.running);
     // The HAProxy files first: that creates the out dir the host dirs go into.
     const last = sets.length - 1;
     plans[last] = write(outDir, model.prefix, r.haproxy, meta, opts);

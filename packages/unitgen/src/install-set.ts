@@ -26,7 +26,7 @@ export interface HostSet {
 }
 
 /** What install-set answers. */
-export interface HostSetResult extends Pick<Plan, 'outDir' | 'create' | 'update' | 'unchanged' | 'remove' | 'conflicts'> {
+export interface HostSetResult extends Pick<Plan, 'outDir' | 'create' | 'update' | 'unchanged' | 'remove' | 'conflicts'>, Partial<Pick<Plan, 'running'>> {
   host: string;
   /** Addresses of `bind` that this machine cannot bind (EADDRNOTAVAIL). */
   missingAddresses: string[];
@@ -72,18 +72,18 @@ async function missingAddresses(bind: readonly string[]): Promise<string[]> {
 function resultOf(set: HostSet, p: Plan, missing: string[], applied: boolean, reloaded: boolean): HostSetResult {
   return {
     host: set.host, outDir: p.outDir, create: p.create, update: p.update, unchanged: p.unchanged, remove: p.remove,
-    conflicts: p.conflicts, missingAddresses: missing, diff: planDiff(p, set.files), applied, reloaded,
+    conflicts: p.conflicts, running: p.running, missingAddresses: missing, diff: planDiff(p, set.files), applied, reloaded,
   };
 }
 
 /**
- * Plans (apply false) or installs (apply true) one host's set. Installing refuses when the plan has conflicts or
- * missing addresses (nothing written), and reloads systemd only when a file changed.
+ * Plans (apply false) or installs (apply true) one host's set. Installing refuses when the plan has conflicts,
+ * removes the file of a unit systemd runs (live-units.ts) or misses addresses (nothing written), and reloads systemd only when a file changed.
  */
 export async function installSet(set: HostSet, outDir: string, opts: { apply: boolean; force?: boolean; systemctl?: string }): Promise<HostSetResult> {
   const missing = await missingAddresses(set.bind);
   const p = plan(outDir, set.prefix, set.files, { force: !!opts.force });
-  if (!opts.apply || p.conflicts.length || missing.length) return resultOf(set, p, missing, false, false);
+  if (!opts.apply || p.conflicts.length || p.running.length || missing.length) return resultOf(set, p, missing, false, false);
   const changed = p.create.length + p.update.length + p.remove.length > 0;
   const done = changed ? write(outDir, set.prefix, set.files, { stack: set.stack, source: set.source }, { force: !!opts.force }) : p;
   let reloaded = false;

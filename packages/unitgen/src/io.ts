@@ -3,10 +3,11 @@
 
 import * as fs from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import { describeErrno, OutputConflictError, OutputError } from './errors.js';
+import { ActiveUnitsError, describeErrno, OutputConflictError, OutputError } from './errors.js';
 import { readManifest, sha256, type Manifest } from './manifest.js';
 import { lockOutput } from './output-lock.js';
 import { commit, recover } from './transaction.js';
+import { liveUnitsIn, type LiveUnit, type LiveUnitReader } from './live-units.js';
 import type { GeneratedFile } from './render.js';
 
 export { manifestName, readManifest, type Manifest } from './manifest.js';
@@ -19,6 +20,13 @@ export interface Plan {
   remove: string[];
   /** Files in the way: existing files zunitgen did not write, or edited since. */
   conflicts: Array<{ name: string; reason: string }>;
+  /**
+   * Files among `remove` whose units systemd runs from them (live-units.ts): the update is refused until they are
+   * stopped, also with --force (ActiveUnitsError).
+   */
+  running: LiveUnit[];
+  /** Why systemd could not be asked about the files to remove, although it runs (the update goes ahead). */
+  runningUnknown?: string;
   /** Current contents of files that change (for --diff). */
   before: Map<string, string>;
   /** An interrupted update found and rolled back before planning (write only). */
@@ -36,10 +44,16 @@ function readIf(path: string): Buffer | 'other' | undefined {
   return st.isFile() ? fs.readFileSync(path) : 'other';
 }
 
-/** What writing `files` into outDir would do. Reads only. */
-export function plan(outDir: string, prefix: string, files: readonly GeneratedFile[], opts: { force?: boolean } = {}): Plan {
+export interface PlanOptions {
+  force?: boolean;
+  /** Asks systemd which of the files to remove it runs units from (default: live-units.ts, the real systemd). */
+  liveUnits?: LiveUnitReader;
+}
+
+/** What writing `files` into outDir would do. Reads only (the directory, and systemd about the files to remove). */
+export function plan(outDir: string, prefix: string, files: readonly GeneratedFile[], opts: PlanOptions = {}): Plan {
   outDir = resolve(outDir);
-  const p: Plan = { outDir, create: [], update: [], unchanged: [], remove: [], conflicts: [], before: new Map() };
+  const p: Plan = { outDir, create: [], update: [], unchanged: [], remove: [], conflicts: [], running: [], before: new Map() };
   const old = dirExists(outDir) ? readManifest(outDir, prefix) : undefined;
   const names = new Set(files.map((f) => f.name));
   for (const f of files) {
@@ -64,6 +78,11 @@ export function plan(outDir: string, prefix: string, files: readonly GeneratedFi
     if (!opts.force && sha256(cur) !== hash) { p.conflicts.push({ name, reason: 'stale, but edited since zunitgen generated it' }); continue; }
     p.before.set(name, cur.toString('utf8'));
     p.remove.push(name);
+  }
+  if (p.remove.length) {
+    const live = (opts.liveUnits ?? liveUnitsIn)(outDir, p.remove);
+    p.running = live.live;
+    if (live.unknown !== undefined) p.runningUnknown = live.unknown;
   }
   return p;
 }
@@ -113,8 +132,7 @@ function ensureDir(dir: string): void {
   }
 }
 
-export interface WriteOptions {
-  force?: boolean;
+export interface WriteOptions extends PlanOptions {
   /** How long to wait for another zunitgen writing the same directory (default 30 s). */
   lockTimeoutMs?: number;
   /** Test hook: called at each step of the transaction (transaction.ts). */
@@ -137,6 +155,7 @@ export function write(outDir: string, prefix: string, files: readonly GeneratedF
     if (p.conflicts.length) {
       throw new OutputConflictError(p.conflicts.map((c) => `${join(p.outDir, c.name)} (${c.reason})`), 'nothing was written');
     }
+    if (p.running.length) throw new ActiveUnitsError(p.outDir, p.running);
     const manifest: Manifest = { version: 1, stack: meta.stack, source: meta.source, files: Object.fromEntries(files.map((f) => [f.name, sha256(f.content)])) };
     const changed = new Set([...p.create, ...p.update]);
     try {

@@ -6,6 +6,7 @@ import { existsSync, readdirSync, readFileSync, writeFileSync, mkdirSync } from 
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { OutputConflictError, generate, readManifest, unifiedDiff } from '../src/index.js';
+import { liveUnitsIn } from '../src/live-units.js';
 import { REPO, tempDir, zunitgen } from './helpers.js';
 
 const EXAMPLE = join(REPO, 'examples/stack/plone.yaml');
@@ -57,6 +58,27 @@ test('regenerating: unchanged files stay, stale files it generated are removed, 
   assert.equal(existsSync(join(out, 'other.service')), true);
   assert.deepEqual(Object.keys(readManifest(out, 'plone')!.files).length, fewer.files.length);
   assert.deepEqual(readdirSync(out).filter((n) => n.startsWith('.zunitgen-txn') || n.endsWith('.tmp')), [], 'a transaction left behind');
+});
+
+// Whether systemd runs a unit from a file to remove is asked of a real systemd in test/stack-e2e.test.ts (refused while
+// it runs, not in a scratch directory). Here, where systemd is not PID 1, generation must go on as before.
+const systemdRunsHere = existsSync('/run/systemd/system');
+
+test('without systemd running, removing stale units is not held up: nothing is asked, or a failed question is only a warning', { skip: systemdRunsHere ? 'systemd runs this machine' : undefined }, (t) => {
+  const dir = tempDir(t);
+  const out = join(dir, 'units');
+  generate(config(dir, 2), { out });
+  const names = ['plone-client2.service', 'plone-client2-agent.socket', 'plone-client2.znotify.yaml'];
+  assert.deepEqual(liveUnitsIn(out, names, { systemctl: join(dir, 'no-such-systemctl') }), { live: [] }, 'not booted with systemd: systemctl is not even run');
+  // Told systemd runs, the real systemctl cannot reach it here: no live unit, and why.
+  const asked = liveUnitsIn(out, names, { booted: () => true });
+  assert.deepEqual(asked.live, []);
+  assert.match(asked.unknown ?? '', /^systemctl show failed: /);
+  assert.deepEqual(liveUnitsIn(out, ['plone-client2.znotify.yaml'], { booted: () => true }), { live: [] }, 'no unit among the files: nothing to ask');
+  const r = zunitgen(['generate', config(dir, 1), '--out', out]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /^remove .*\/plone-client2\.service$/m);
+  assert.doesNotMatch(r.stderr, /could not ask systemd|refusing/);
 });
 
 test('refuses to overwrite a file it did not generate, and writes nothing at all', (t) => {
