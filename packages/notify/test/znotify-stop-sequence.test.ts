@@ -52,6 +52,7 @@ test('stop: STOPPING=1 with the budget, drain until a second request, then the s
   assert.deepEqual(s.signals(), ['TERM']);
   assert.equal((await s.r.next()).text, 'STATUS=stopping: sent SIGTERM, waiting up to 5.0 s');
   assert.ok(s.log.lines.some((l) => l.msg === 'sending the stop signal'));
+  assert.ok(s.log.lines.some((l) => /^drain cut short by a second SIGTERM after /.test(l.msg)), 'the journal says why the drain ended early');
 });
 
 test('stop: an instance that ignores the stop signal gets SIGKILL on its group after stop.timeout', async (t) => {

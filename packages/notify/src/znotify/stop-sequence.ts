@@ -87,12 +87,18 @@ export class StopSequence {
 
   private async drain(drainMs: number, wait: (ms: number) => Promise<void>): Promise<void> {
     const cut = new AbortController();
-    const cutShort = Promise.race([this.o.child.exited, new Promise<void>((resolve) => { this.skipDrain = resolve; })]).then(() => cut.abort());
     const t0 = performance.now();
     const { sessions, haproxy, log, notifier } = this.o;
+    // A fixed drain ended by a second SIGTERM says so: the journal then shows why the stop signal came early.
+    let secondTerm = false;
+    const saySkipped = (): void => {
+      if (secondTerm) log.info({ drain: 'cut', elapsedMs: Math.round(performance.now() - t0) }, `drain cut short by a second SIGTERM after ${formatDuration(performance.now() - t0)}`);
+    };
+    const cutShort = Promise.race([this.o.child.exited, new Promise<void>((resolve) => { this.skipDrain = () => { secondTerm = true; resolve(); }; })]).then(() => cut.abort());
     if (!sessions || !haproxy) {
       void haproxy?.set('drain');
       await Promise.race([wait(drainMs), cutShort]);
+      saySkipped();
       return;
     }
     // The drain must be in effect before counting: after it no new session reaches the server.
@@ -102,7 +108,10 @@ export class StopSequence {
     if (d.kind === 'zero' || d.kind === 'cut') log.info({ drain: d.kind, elapsedMs: Math.round(d.elapsedMs) }, text);
     else log.warn({ drain: d.kind, elapsedMs: Math.round(d.elapsedMs) }, text);
     if (d.kind === 'zero') notifier.status(`stopping: ${text}`);
-    if (d.kind === 'unavailable') await Promise.race([wait(Math.max(0, drainMs - (performance.now() - t0))), cutShort]);
+    if (d.kind === 'unavailable') {
+      await Promise.race([wait(Math.max(0, drainMs - (performance.now() - t0))), cutShort]);
+      saySkipped();
+    }
   }
 
   private async signalAndWait(wait: (ms: number) => Promise<void>): Promise<void> {
