@@ -85,7 +85,7 @@ export async function restartClient(ctx: OpContext, t: CycleTrack): Promise<void
     while (!finished && !ctx.signal.aborted) {
       const p = (await ctx.systemd.show([c.unit]).catch(() => undefined))?.get(c.unit);
       if (p) {
-        if (!cut) cut = await cutWrapperDrain(ctx.systemd, c, p);
+        if (!cut) cut = await cutWrapperDrain(ctx.systemd, c, p, (line) => ctx.progress.line(line));
         ctx.progress.step(c.name, 'restarting', `${p.ActiveState}${p.StatusText ? `, ${p.StatusText}` : ''}`);
       }
       await sleep(250);
@@ -109,12 +109,15 @@ export async function restartClient(ctx: OpContext, t: CycleTrack): Promise<void
  * A client drained in HAProxy already needs no second drain from its wrapper: while systemd stops the unit
  * (deactivating) and the wrapper's /health says `draining`, a second SIGTERM ends that drain (the wrapper's
  * documented answer to it). Sent to that wrapper by pid: by the time it goes out a restart may have started a
- * new one. True once the wrapper was seen draining (and the signal tried).
+ * new one. True once the wrapper was seen draining (and the signal tried). A signal that cannot be sent is told
+ * to `warn` with why: the wrapper then drains for its whole stop.drain, which is slow, not wrong.
  */
-export async function cutWrapperDrain(systemd: Pick<SystemdHost, 'signalProcess'>, c: ClientRef, p: UnitProps): Promise<boolean> {
+export async function cutWrapperDrain(systemd: Pick<SystemdHost, 'signalProcess'>, c: ClientRef, p: UnitProps, warn: (line: string) => void = () => {}): Promise<boolean> {
   // A wrapper whose health is on another machine's loopback cannot be asked from here: its drain runs its course.
   if (p.ActiveState !== 'deactivating' || healthUnreadable(c) || !(await wrapperDraining(c.health))) return false;
-  await systemd.signalProcess(c.unit, p, 'SIGTERM').catch(() => false);
+  await systemd.signalProcess(c.unit, p, 'SIGTERM').catch((e: unknown) => {
+    warn(`warning: cannot cut ${c.name}'s own drain short (${(e as Error).message}); its wrapper drains for its whole stop.drain before it stops`);
+  });
   return true;
 }
 

@@ -65,7 +65,7 @@ export async function stopStack(ctx: Omit<OpContext, 'lb'> & { lb?: LoadBalancer
       const p = await systemd.show(running.map((c) => c.unit)).catch(() => undefined);
       for (const c of running) {
         const u = p?.get(c.unit);
-        if (u && !cut.has(c.unit) && await cutWrapperDrain(systemd, c, u)) cut.add(c.unit);
+        if (u && !cut.has(c.unit) && await cutWrapperDrain(systemd, c, u, (line) => ctx.progress.line(line))) cut.add(c.unit);
         if (u) ctx.progress.step(c.name, 'stopping', u.ActiveState);
       }
       await sleep(100);

@@ -28,7 +28,8 @@ export interface SystemdHost {
   /**
    * Sends a signal to one process of the unit, by pid, and only while that pid still belongs to the unit's
    * cgroup: never to a main process started after the caller looked (`systemctl kill --kill-whom=main` would
-   * hit a restart's new main process). false when the process is gone.
+   * hit a restart's new main process). false when the process is gone; a StackError when it is there and the
+   * signal cannot be sent (EPERM: another user's process, and no CAP_KILL).
    */
   signalProcess(unit: string, p: UnitProps, signal: NodeJS.Signals): Promise<boolean>;
   /** Seconds since the epoch on that host (unit timestamps are compared with it). */
@@ -128,14 +129,18 @@ export class LocalSystemd implements SystemdHost {
   async signalProcess(_unit: string, p: UnitProps, signal: NodeJS.Signals): Promise<boolean> {
     const pid = Number(p.MainPID);
     if (!(pid > 1) || !p.ControlGroup) return false;
+    let cg: string;
+    // /proc/PID/cgroup names the unit's cgroup while the pid is that process (a reused pid would be elsewhere).
+    try { cg = fs.readFileSync(`/proc/${pid}/cgroup`, 'utf8'); } catch { return false; }
+    if (!cg.split('\n').some((l) => l.endsWith(`:${p.ControlGroup}`))) return false;
     try {
-      // /proc/PID/cgroup names the unit's cgroup while the pid is that process (a reused pid would be elsewhere).
-      const cg = fs.readFileSync(`/proc/${pid}/cgroup`, 'utf8');
-      if (!cg.split('\n').some((l) => l.endsWith(`:${p.ControlGroup}`))) return false;
       process.kill(pid, signal);
       return true;
-    } catch {
-      return false;
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'ESRCH') return false;
+      // EPERM: the process is another user's and this one may not signal it (no CAP_KILL, e.g. a unit's sandbox).
+      throw new StackError('ENOPERM', `kill(${pid}, ${signal}) failed: ${code === 'EPERM' ? 'EPERM: the process runs as another user, and this process lacks CAP_KILL' : code ?? (e as Error).message}`, { cause: e });
     }
   }
 
