@@ -442,18 +442,32 @@ test('zstack against a real systemd, HAProxy and wrk', { skip, timeout: 600_000 
     }
     assert.deepEqual(await invocations(s), before);
 
+    // The timer's service signals the restarted client's wrapper (the stack's user) to end its own drain: its
+    // sandbox keeps CAP_KILL, so the wrapper logs one more cut drain and zstack no warning.
+    const cuts = async (): Promise<number> => (await box.journal(clientUnit(2))).split('drain cut short').length - 1;
+    const cutsBefore = await cuts();
     await box.systemctl('start', 'shop-recycle.service');
     assert.equal((await s.show('shop-recycle.service', ['ExecMainStatus'])).ExecMainStatus, '0');
-    assert.match(await box.journal('shop-recycle.service'), /recycled client2/);
+    const recycleJournal = await box.journal('shop-recycle.service');
+    assert.match(recycleJournal, /recycled client2/);
+    assert.doesNotMatch(recycleJournal, /cannot cut/);
+    assert.equal(await cuts(), cutsBefore + 1, 'the wrapper\'s drain was cut by the recycle service');
     const after = await invocations(s);
     assert.deepEqual([after[0] === before[0], after[1] === before[1], after[2] === before[2]], [true, false, true], 'only client2 was restarted');
     assert.equal([...(await s.states()).values()].filter((x) => x === 'UP').length, N);
 
+    // Without CAP_KILL (the recycle service's sandbox before it had it) the signal fails: said, with why, not swallowed.
+    const sandboxed = await box.exec(['systemd-run', '--wait', '--pipe', '--quiet', '--collect', '-p', 'CapabilityBoundingSet=CAP_DAC_OVERRIDE CAP_DAC_READ_SEARCH',
+      BOX_NODE, `${box.repo}/packages/stack/dist/cli.js`, 'rollout', s.file, 'client1'], { allowFail: true, timeoutMs: 120_000 });
+    assert.equal(sandboxed.code, 0, sandboxed.stdout + sandboxed.stderr);
+    assert.match(sandboxed.stdout + sandboxed.stderr, /warning: cannot cut client1's own drain short \(kill\(\d+, SIGTERM\) failed: EPERM: the process runs as another user, and this process lacks CAP_KILL\)/);
+
+    const beforeRefusal = await invocations(s);
     await box.systemctl('stop', clientUnit(3));
     const refused = await s.zstack(['recycle', s.file]);
     assert.equal(refused.code, 0, refused.stderr);
     assert.match(refused.stdout, /not now: client3 is not serving/);
-    assert.deepEqual((await invocations(s)).slice(0, 2), after.slice(0, 2), 'nothing restarted');
+    assert.deepEqual((await invocations(s)).slice(0, 2), beforeRefusal.slice(0, 2), 'nothing restarted');
     await box.systemctl('start', clientUnit(3));
   });
 

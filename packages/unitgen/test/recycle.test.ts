@@ -47,7 +47,7 @@ test('the recycle service is bounded and sandboxed: TimeoutStartSec= covers ever
   // Others UP (60 s) + drain (120 s) + the client's stop and start timeouts + UP (60 s) + a minute for zstack.
   assert.equal(sec(svc, 'TimeoutStartSec'), 60 + 120 + sec(client, 'TimeoutStopSec') + sec(client, 'TimeoutStartSec') + 60 + 60);
   for (const line of ['NoNewPrivileges=yes', 'ProtectSystem=strict', 'ProtectHome=read-only', 'RuntimeDirectory=zope-systemd', 'RuntimeDirectoryPreserve=yes',
-    'PrivateDevices=yes', 'SystemCallFilter=@system-service', 'CapabilityBoundingSet=CAP_DAC_OVERRIDE CAP_DAC_READ_SEARCH', 'RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6']) {
+    'PrivateDevices=yes', 'SystemCallFilter=@system-service', 'CapabilityBoundingSet=CAP_DAC_OVERRIDE CAP_DAC_READ_SEARCH CAP_KILL', 'RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6']) {
     assert.ok(svc.split('\n').includes(line), `${line} missing from the recycle service`);
   }
   assert.doesNotMatch(svc, /^PrivateTmp=/m, 'a stats socket may live under /tmp');
