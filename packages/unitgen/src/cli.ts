@@ -152,14 +152,19 @@ function printWarnings(warnings: readonly ConfigIssue[]): void {
 }
 
 function defineVerify(program: Command): void {
-  program.command('verify').argument('<dir>', 'directory with generated units')
+  program.command('verify').argument('<dir>', 'directory zunitgen generate wrote units into (e.g. /etc/systemd/system)')
+    .option('--stack <config>', 'only the units of this stack (its stack file); default: the units of every stack whose manifest is in dir')
     .option('--stub-exec', 'verify in a temporary root with stub executables at every Exec*= path (for machines without the binaries)')
     .option('--systemd-analyze <path>', 'systemd-analyze binary', 'systemd-analyze')
-    .description('run systemd-analyze verify on the units; fail on any error or warning')
-    .action((dir: string, o: { stubExec?: boolean; systemdAnalyze: string }) => {
-      const r = verify(dir, { stubExec: !!o.stubExec, systemdAnalyze: o.systemdAnalyze });
-      if (!r.ok) throw new VerifyError(`systemd-analyze verify reported problems in ${dir}:`, r.output);
-      process.stdout.write(`ok: ${r.units.length} units verified\n`);
+    .description('run systemd-analyze verify on the stack\'s own units in dir (those its manifest lists; every unit in a dir without one); fail on any error or warning')
+    .action((dir: string, o: { stack?: string; stubExec?: boolean; systemdAnalyze: string }) => {
+      const prefix = o.stack === undefined ? undefined : parseStack(readConfig(o.stack), { file: o.stack }).prefix;
+      const r = verify(dir, { stubExec: !!o.stubExec, systemdAnalyze: o.systemdAnalyze, ...(prefix !== undefined ? { prefix } : {}) });
+      const what = `${r.units.length} unit${r.units.length === 1 ? '' : 's'} ${'stacks' in r.scope
+        ? `of stack${r.scope.stacks.length === 1 ? '' : 's'} ${r.scope.stacks.join(', ')} in ${dir}`
+        : `in ${dir} (every unit: it holds no zunitgen manifest)`}: ${r.units.join(' ')}`;
+      if (!r.ok) throw new VerifyError(`systemd-analyze verify reported problems in the ${what}`, r.output);
+      process.stdout.write(`ok: verified the ${what}\n`);
     });
 }
 

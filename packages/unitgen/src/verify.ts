@@ -1,5 +1,8 @@
 // `zunitgen verify DIR`: systemd-analyze verify on the generated units, failing on warnings too
-// (systemd #23860: verify exits 0 when it only printed warnings).
+// (systemd #23860: verify exits 0 when it only printed warnings). Only the stacks' own units: the ones their
+// manifests in DIR list (or, given the stack file, that stack's); DIR is often /etc/systemd/system, where a vendor
+// unit's warning is not the stack's problem. A directory without a manifest (units rendered another way) is
+// verified whole, and the result says so.
 
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -7,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { UnavailableError, VerifyError } from './errors.js';
 import { readInputDirectory } from './input-directory.js';
+import { belongsToStack, readManifest } from './manifest.js';
 import { SYSTEM_UNIT_PATH, unresolvedReferences } from './unit-references.js';
 
 const UNIT_SUFFIXES = ['.service', '.socket', '.target', '.slice', '.timer', '.path', '.mount'];
@@ -23,9 +27,17 @@ export interface VerifyOptions {
   systemUnitDir?: string;
   /** Where a referenced unit that is not in the directory may be (default: the system unit search path). */
   unitPath?: readonly string[];
+  /** Only this stack's units (its unit prefix, from its stack file); default: every stack with a manifest in the directory. */
+  prefix?: string;
 }
 
-export interface VerifyResult { ok: boolean; output: string; units: string[] }
+/**
+ * Whose units were verified: the stacks (unit prefixes) whose manifests named them, or, with no manifest in the
+ * directory, every unit in it.
+ */
+export type VerifyScope = { stacks: string[] } | { directory: true };
+
+export interface VerifyResult { ok: boolean; output: string; units: string[]; scope: VerifyScope }
 
 /** The executables of every Exec*= line of a unit file (first word, prefixes and quotes removed). */
 export function execPaths(text: string): string[] {
@@ -51,8 +63,29 @@ export function listUnits(dir: string): string[] {
   return readInputDirectory(dir, 'give the directory zunitgen generate wrote the units into (its --out)').filter((n) => UNIT_SUFFIXES.some((s) => n.endsWith(s)) && fs.statSync(join(dir, n)).isFile()).sort();
 }
 
+const MANIFEST = /^\.zunitgen-(.+)\.manifest\.json$/;
+
+/**
+ * The units to verify: those the manifests in `dir` list (only `prefix`'s when given) that are there; every unit in
+ * `dir` when it has no manifest at all. A stack given that has neither manifest nor units there is an error.
+ */
+export function stackUnits(dir: string, prefix?: string): { units: string[]; scope: VerifyScope } {
+  const all = listUnits(dir);
+  const prefixes = readInputDirectory(dir, 'give the directory zunitgen generate wrote the units into (its --out)')
+    .map((n) => MANIFEST.exec(n)?.[1]).filter((p): p is string => p !== undefined && (prefix === undefined || p === prefix)).sort();
+  if (prefixes.length === 0 && prefix === undefined) return { units: all, scope: { directory: true } };
+  if (prefixes.length === 0) {
+    // Written without a manifest (an older zunitgen, the library's render): the stack's names.
+    const own = all.filter((u) => belongsToStack(u, prefix!));
+    if (own.length === 0) throw new VerifyError(`no unit files of stack ${prefix} in ${dir}`, `  hint: give the directory zunitgen generate wrote that stack's units into (its --out)`);
+    return { units: own, scope: { stacks: [prefix!] } };
+  }
+  const listed = new Set(prefixes.flatMap((p) => Object.keys(readManifest(dir, p)?.files ?? {})));
+  return { units: all.filter((u) => listed.has(u)), scope: { stacks: prefixes } };
+}
+
 export function verify(dir: string, opts: VerifyOptions = {}): VerifyResult {
-  const units = listUnits(dir);
+  const { units, scope } = stackUnits(dir, opts.prefix);
   if (units.length === 0) throw new VerifyError(`no unit files (${UNIT_SUFFIXES.join(', ')}) in ${dir}`, '  hint: give the directory zunitgen generate wrote the units into (its --out)');
   const exe = opts.systemdAnalyze ?? 'systemd-analyze';
   let args: string[];
@@ -87,7 +120,7 @@ export function verify(dir: string, opts: VerifyOptions = {}): VerifyResult {
     const searchPath = opts.unitPath ?? (opts.stubExec ? [opts.systemUnitDir ?? '/usr/lib/systemd/system'] : SYSTEM_UNIT_PATH);
     const lost = unresolvedReferences(dir, units, searchPath);
     const output = [`${r.stdout ?? ''}${r.stderr ?? ''}`.trim(), ...lost].filter((s) => s !== '').join('\n');
-    return { ok: r.status === 0 && output === '', output, units };
+    return { ok: r.status === 0 && output === '', output, units, scope };
   } finally {
     if (root) fs.rmSync(root, { recursive: true, force: true });
   }
