@@ -19,12 +19,13 @@ test('ZEO server gone: DOWN in HAProxy without a restart within database-grace, 
   const before = await e.show(['MainPID', 'NRestarts']);
   const childBefore = (await e.health()).pid;
 
+  const stat = async () => (await e.hx.showStat()).find((r) => r.pxname === BACKEND && r.svname === SERVER)!;
   const rec = recordStates(e.hx, BACKEND, SERVER);
   t.after(() => rec.stop());
   const t0 = Date.now();
   await e.zeo!.peer.stop();
   // zeo check: every 300 ms, failure-threshold 1, agent-inter 100 ms: DOWN within about a second.
-  await e.hx.waitForState(BACKEND, SERVER, 'DOWN', { timeoutMs: 3000 });
+  await e.hx.waitForState(BACKEND, SERVER, 'DOWN', { timeoutMs: 15_000 });
   const tDown = Date.now();
   const agent = await e.agent();
   // While it shuts down: `closed before the ZEO greeting`, or `closed without a ruok reply` when a check had the
@@ -41,17 +42,23 @@ test('ZEO server gone: DOWN in HAProxy without a restart within database-grace, 
   assert.deepEqual(during, { MainPID: before.MainPID, NRestarts: '0', ActiveState: 'active' });
   assert.match((await e.show(['StatusText'])).StatusText!, /not ready: zeo: (connection refused|closed before the ZEO greeting|ZEO Z5: closed without a ruok reply)/);
 
+  // HAProxy's own word on flapping: seconds since the server's last state change (show stat's lastchg). A flap back
+  // to UP during the outage would have changed it since the DOWN, however sparse the samples below.
+  const lastchg = Number((await stat()).lastchg);
   const tBack = Date.now();
   await e.zeo!.start();
   await e.hx.waitForState(BACKEND, SERVER, 'UP', { timeoutMs: 5000 });
   const tUp = Date.now();
   await sleep(300);
   await rec.stop();
-  t.diagnostic(`DOWN ${tDown - t0} ms after the ZEO stub stopped; UP ${tUp - tBack} ms after it was back; HAProxy: ${rec.describe(t0)}`);
+  t.diagnostic(`DOWN ${tDown - t0} ms after the ZEO stub stopped (its last change ${lastchg} s before the stub was back, ${tBack - tDown} ms later); UP ${tUp - tBack} ms after it was back; HAProxy: ${rec.describe(t0)}`);
 
-  // DOWN for the whole outage: no flapping back to UP while the server was gone.
+  // DOWN for the whole outage: no flapping back to UP while the server was gone. HAProxy's last change is the DOWN
+  // (1 s of slack for its whole seconds); every sample (each a Runtime API round trip: ~100 in 6 s on a quiet
+  // machine, under 50 at load 20) says DOWN.
+  assert.ok(lastchg >= Math.floor((tBack - tDown) / 1000) - 1, `HAProxy's last state change ${lastchg} s before ${tBack - tDown} ms of outage; ${rec.describe(t0)}`);
   const outage = rec.samples.filter((s) => s.t >= tDown && s.t < tBack);
-  assert.ok(outage.length > 50 && outage.every((s) => s.state === 'DOWN'), rec.describe(t0));
+  assert.ok(outage.length >= 10 && outage.every((s) => s.state === 'DOWN'), `${outage.length} samples: ${rec.describe(t0)}`);
   const after = await e.show(['MainPID', 'NRestarts', 'ActiveState']);
   assert.deepEqual(after, { MainPID: before.MainPID, NRestarts: '0', ActiveState: 'active' });
   const h2 = await e.health();
@@ -62,7 +69,7 @@ test('ZEO server gone: DOWN in HAProxy without a restart within database-grace, 
   assert.doesNotMatch(journal, /[Ww]atchdog timeout|liveness lost/);
   assert.match(journal, /check zeo failing/);
   assert.match(journal, /check zeo passing/);
-  await until('StatusText back to ready', async () => (/^ready/.test((await e.show(['StatusText'])).StatusText!) ? true : undefined), 3000);
+  await until('StatusText back to ready', async () => (/^ready/.test((await e.show(['StatusText'])).StatusText!) ? true : undefined), 15_000);
 });
 
 test('the contrast: a ZEO outage longer than database-grace does restart the instance', { skip }, async (t) => {
