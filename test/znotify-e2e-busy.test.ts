@@ -21,7 +21,7 @@ const skip = e2eSkipReason();
 const LONG_REQUEST_S = 20;
 
 async function pings(healthPort: number): Promise<number> {
-  const text = await (await fetch(`http://127.0.0.1:${healthPort}/metrics`, { signal: AbortSignal.timeout(2000) })).text();
+  const text = await (await fetch(`http://127.0.0.1:${healthPort}/metrics`, { signal: AbortSignal.timeout(10_000) })).text();
   const m = /^znotify_watchdog_pings_total\{[^}]*\} (\d+)$/m.exec(text);
   assert.ok(m, `no znotify_watchdog_pings_total in /metrics:\n${text}`);
   return Number(m[1]);
