@@ -49,9 +49,10 @@ const HIDDEN = '/tmp';
 interface StackPath { key: string; value: string }
 
 /**
- * The paths the stack's units use in the box: its directory, and each command word that is an absolute path (the
- * tools, ZEO's and the clients' commands, the clients' command checks). Not `zstack:`: in the box the stack runs
- * the zstack that runs the try (withOwnZstack), shown inside at its own path.
+ * The paths the stack's units use in the box: its directory, each command word that is an absolute path (the
+ * tools, ZEO's and the clients' commands, the clients' command checks), and with hardening the read-write-paths
+ * (ReadWritePaths= of a missing path fails the unit's start). Not `zstack:`: in the box the stack runs the zstack
+ * that runs the try (withOwnZstack), shown inside at its own path.
  */
 function stackPaths(m: StackRef['model']): StackPath[] {
   const words = (key: string, argv: readonly string[] | undefined): StackPath[] =>
@@ -64,6 +65,8 @@ function stackPaths(m: StackRef['model']): StackPath[] {
     ...words('zeo.command', m.zeo?.command),
     // Every client runs the same command and checks, with its number put in: each place in the file once.
     ...m.clients.flatMap((c) => [...words('clients.command', c.command), ...c.checks.flatMap((k) => words(`clients.checks[name=${k.name}].command`, k.command))]),
+    // The model keeps the list without repeats and without <directory>/var: named at the list.
+    ...(m.hardening ? m.readWritePaths.map((value) => ({ key: 'read-write-paths', value })) : []),
   ].filter(once);
 }
 

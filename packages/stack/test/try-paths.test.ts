@@ -10,12 +10,13 @@ import { parseStack, placeOf, renderWith, builtinTemplates } from '@zope-systemd
 import { hiddenPaths, withOwnZstack } from '../src/try.js';
 
 /** A stack whose every path the test chooses; line 1 is a comment that names the directory's path too. */
-function stack(o: { directory: string; zstack?: string; znotify?: string; check?: string; recycle?: boolean }): string {
+function stack(o: { directory: string; zstack?: string; znotify?: string; check?: string; recycle?: boolean; rw?: string; hardening?: boolean }): string {
   return [
     `# the site used to live in ${o.directory}; directory: ${o.directory}`,
     'stack: trial', 'user: plone', `directory: ${o.directory}`,
     ...(o.znotify ? [`znotify: [/usr/bin/node, "${o.znotify}"]`] : []),
     ...(o.zstack ? [`zstack: ${o.zstack}`] : []),
+    ...(o.rw ? [`read-write-paths: [/srv/shared, ${o.rw}]`] : []), ...(o.hardening === false ? ['hardening: false'] : []),
     'clients:', '  count: 2', '  command: bin/client{n} console', '  http: "127.0.0.1:{8080+n}"', '  health: { agent: "127.0.0.1:{9080+n}" }',
     ...(o.check ? ['  checks:', '    - name: root', `    - { name: disk, type: command, command: [${o.check}, -w, var] }`] : []),
     ...(o.recycle ? ['  recycle: { max-age: 1d }'] : []), '',
@@ -77,4 +78,13 @@ test('a link outside /tmp to a file in it is hidden; so is a link in /tmp to zst
   // Not hidden: the same stack with the directory itself where the box shows it.
   const direct = parseStack(stack({ directory: visible, znotify: path.join(visible, 'cli.js') }), { file: '/etc/trial.yaml' });
   assert.deepEqual(hiddenPaths(direct, visible), []);
+});
+
+test('with hardening, a read-write path under /tmp is hidden too (ReadWritePaths= of a missing path fails the start); without, it is not used', (t) => {
+  const site = tmpDir(t, '/tmp');
+  const text = stack({ directory: '/srv/trial', rw: `${site}/uploads` });
+  const m = parseStack(text, { file: '/etc/trial.yaml' });
+  const line = text.split('\n').findIndex((l) => l.startsWith('read-write-paths:'));
+  assert.deepEqual(hiddenPaths(m, undefined).map((h) => [h.key, h.value, placeOf(m, h.key)]), [['read-write-paths', `${site}/uploads`, `/etc/trial.yaml:${line + 1}:19`]]);
+  assert.deepEqual(hiddenPaths(parseStack(stack({ directory: '/srv/trial', rw: `${site}/uploads`, hardening: false }), { file: '/etc/trial.yaml' }), undefined), []);
 });
