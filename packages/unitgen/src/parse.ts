@@ -657,13 +657,23 @@ function orderClients(clients: ClientModel[], postgresql: StackModel['postgresql
 
 type Claim = (a: Address | undefined, label: string, node: Node | null) => void;
 
+/**
+ * The fix for a port claimed twice, for the key that claims it second: whichever of the two listeners starts later
+ * fails to bind (EADDRINUSE), so that key has to move.
+ */
+function portClashFix(label: string, first: string): string {
+  if (label === 'haproxy.frontend') return `give haproxy.frontend an address no listener of the stack uses: HAProxy could not bind it while ${first} listens there (HAProxy fails to start)`;
+  if (/^(zeo\.address|database\.postgresql\.address)$/.test(first)) return `give the clients ports ${first} does not use (clients.http, clients.health): the instance or wrapper could not bind beside it`;
+  return 'give every client its own http and health ports: the later socket or instance could not bind';
+}
+
 /** Every TCP port once (a clash would make the later socket or instance fail to bind). Returns the claim for more. */
 function claimPorts(t: Top, cm: Map<string, Node | null> | undefined, zeo: StackModel['zeo'], postgresql: StackModel['postgresql'], clients: ClientModel[]): Claim {
   const used: Array<{ a: Address; label: string; node: Node | null }> = [];
   const claim: Claim = (a, label, node) => {
     if (!a) return;
     const clash = used.find((u) => addressesClash(u.a, a));
-    if (clash) t.w.err(node, `${label}: ${formatAddress(a)} is already used by ${clash.label}`, 'give every client its own http and health ports');
+    if (clash) t.w.err(node, `${label}: ${formatAddress(a)} is already used by ${clash.label}`, portClashFix(label, clash.label));
     else used.push({ a, label, node });
   };
   if (zeo) claim(zeo.address, 'zeo.address', t.top.get('zeo') ?? null);

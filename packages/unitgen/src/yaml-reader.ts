@@ -13,6 +13,26 @@ import {
 
 export type Loc = Node | Pair | null | undefined;
 
+/**
+ * What a newline or control character in the value at `where` would break, by where the value is written, and the
+ * fix for that key (a value goes into unit files unless listed here). One table: every string key passes here.
+ */
+const CONTROL_CHAR_HARM: ReadonlyArray<{ key: RegExp; fix: string }> = [
+  { key: /^hosts\[\]\.name$/, fix: 'remove it: a host\'s name names its directory of units (generate writes DIR/<name>/); use lower-case letters, digits and -' },
+  { key: /^(zeo|database\.postgresql|haproxy\.install)\.host$|^clients\.hosts/, fix: 'remove it: give the name of one of the hosts under hosts:' },
+  { key: /^haproxy\.backend$/, fix: 'remove it: the backend name is written into the HAProxy configuration (backend and server lines), where a newline would start a line of its own; use letters, digits and _ . : -' },
+  { key: /^haproxy\.install\.unit$/, fix: 'remove it: deploy runs systemctl reload with this unit name on the HAProxy host; give the name of HAProxy\'s unit, e.g. haproxy.service' },
+  { key: /^haproxy\./, fix: 'remove it: the value is written into the HAProxy configuration, where a newline would start a line of its own' },
+  { key: /^hosts\[.*\]\.ssh(-options\..*)?$/, fix: 'remove it: deploy passes it to ssh, where a newline would end the option or destination' },
+  { key: /^clients\.(warmup\.urls\[\]\.host|warmup path)$|^clients\.checks\[\d*\]\.(host|path)$/, fix: 'remove it: the wrapper sends it in an HTTP request (the request line or the Host header), where a newline would start a header of its own' },
+  { key: /\.text$/, fix: 'remove it: the wrapper looks for this text in the answer\'s body, and zunitgen writes no control character into any file it generates' },
+];
+
+/** The fix for a newline or control character in the value at `where` (CONTROL_CHAR_HARM; else the unit files'). */
+function controlCharFix(where: string): string {
+  return CONTROL_CHAR_HARM.find((h) => h.key.test(where))?.fix ?? 'remove it: the value is written into a unit file, where a newline would start a directive of its own, and systemd refuses other control characters';
+}
+
 export class Walker {
   readonly issues: ConfigIssue[] = [];
   /** `warn` takes what is valid but likely not what was meant (the config is still used). */
@@ -80,7 +100,7 @@ export class Walker {
       return undefined;
     }
     const why = unsafeText(v);
-    if (why) { this.err(node, `${where}: ${q(v)} ${why}`, 'remove it: a newline or control character would break the unit file, and systemd refuses the rest'); return undefined; }
+    if (why) { this.err(node, `${where}: ${q(v)} ${why}`, controlCharFix(where)); return undefined; }
     if (!opts.empty && v === '') { this.err(node, `${where}: must not be empty`); return undefined; }
     return v;
   }

@@ -84,6 +84,26 @@ test('newlines and control characters in values are rejected at validation', () 
   assert.ok(e.some((i) => i.line === 4 && /control character U\+0009/.test(i.message)));
 });
 
+test('the fix for a control character names what that key\'s value is written into: the unit file, HAProxy\'s configuration, an HTTP request', () => {
+  const base = 'user: a\ndirectory: /a\nclients: { count: 1, command: /a/b, http: "127.0.0.1:1", health: "127.0.0.1:2", warmup: [{ path: /Plone, host: "a\\nX-Evil: 1" }] }\n';
+  const e = issues(`stack: a\ndescription: "x\\ny"\n${base}haproxy: { backend: "plone\\nbackend evil" }\n`);
+  const fixOf = (key: string) => e.find((i) => i.key === key)?.fix ?? assert.fail(`no issue at ${key}: ${JSON.stringify(e)}`);
+  assert.match(fixOf('haproxy.backend'), /HAProxy configuration/);
+  assert.doesNotMatch(fixOf('haproxy.backend'), /unit file/);
+  assert.match(fixOf('description'), /unit file/);
+  assert.match(e.find((i) => /warmup/.test(i.key))?.fix ?? '', /HTTP request/, JSON.stringify(e));
+});
+
+test('a port clash\'s fix is the one for the key that claims the port second', () => {
+  const front = issues('stack: a\nuser: a\ndirectory: /a\nzeo: { command: /a/z, address: "127.0.0.1:8100" }\nclients: { count: 1, command: /a/b, http: "127.0.0.1:8081", health: "127.0.0.1:9081" }\nhaproxy: { frontend: "127.0.0.1:8081" }\n');
+  const f = front.find((i) => i.key === 'haproxy.frontend') ?? assert.fail(JSON.stringify(front));
+  assert.match(f.message, /haproxy\.frontend: 127\.0\.0\.1:8081 is already used by client1 http/);
+  assert.match(f.fix ?? '', /^give haproxy\.frontend an address no listener of the stack uses/);
+  assert.doesNotMatch(f.fix ?? '', /every client/);
+  const zeo = issues('stack: a\nuser: a\ndirectory: /a\nzeo: { command: /a/z, address: "127.0.0.1:8081" }\nclients: { count: 1, command: /a/b, http: "127.0.0.1:8081", health: "127.0.0.1:9081" }\n');
+  assert.match(zeo.find((i) => /client1 http/.test(i.message))?.fix ?? '', /give the clients ports zeo\.address does not use/, JSON.stringify(zeo));
+});
+
 test('port clashes between clients are reported', () => {
   const e = issues('stack: a\nuser: a\ndirectory: /a\nclients: { count: 2, command: /a/b, http: "127.0.0.1:{8080+n}", health: "127.0.0.1:{8081+n}" }\n');
   assert.ok(e.some((i) => /client2 http: 127\.0\.0\.1:8082 is already used by client1 health agent/.test(i.message)), JSON.stringify(e));
