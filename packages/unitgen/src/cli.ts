@@ -74,6 +74,7 @@ function defineGenerate(program: Command, setCode: SetCode): void {
     .option('--dry-run', 'write nothing; list what would be created, updated, removed')
     .option('--diff', 'print a unified diff of the changes')
     .option('--force', 'take over files zunitgen did not generate, or that were edited since')
+    .option('--json', 'print what was (or, with --dry-run, would be) created, updated, removed, in the way, as JSON on stdout')
     .option('--host-dir <dir>', 'stack with hosts: where each host\'s unit set will live there', '/etc/systemd/system')
     .option('--lock-timeout <duration>', 'wait this long for another zunitgen writing the same directory, then exit 75', '30s')
     .description('render the units of one stack into a directory (atomic; removes stale files it generated); with hosts: one directory per host and the HAProxy files')
@@ -256,7 +257,7 @@ function haproxyLine(h: HaproxyOutcome, phase: 'plan' | 'apply'): string {
   return `${who}: ${p.file} ${p.change === 'unchanged' ? 'unchanged' : `to ${p.change}`}, haproxy -c passed`;
 }
 
-interface GenerateFlags { out: string; templates?: string; dryRun?: boolean; diff?: boolean; force?: boolean; hostDir: string; lockTimeout: string }
+interface GenerateFlags { out: string; templates?: string; dryRun?: boolean; diff?: boolean; force?: boolean; json?: boolean; hostDir: string; lockTimeout: string }
 
 /** `zunitgen generate`: renders and writes (or plans), then lists what changed; the exit status. */
 function generateCommand(config: string, o: GenerateFlags): number {
@@ -265,14 +266,15 @@ function generateCommand(config: string, o: GenerateFlags): number {
   const crashAt = process.env.ZUNITGEN_CRASH_AT;
   const r = generate(config, { warn: (w) => printWarnings([w]), out: o.out, ...(o.templates ? { templates: o.templates } : {}), dryRun: !!o.dryRun, diff: !!o.diff, force: !!o.force, hostDir: o.hostDir, lockTimeoutMs: lockTimeout.value, ...(crashAt ? { crashAt } : {}) });
   if (r.plan.recovered === 'rolled-back') process.stderr.write(`zunitgen: an interrupted update of ${r.plan.outDir} was rolled back before this one\n`);
-  if (r.diff) process.stdout.write(r.diff);
+  if (r.diff && !o.json) process.stdout.write(r.diff);
   // Generated for this machine (not for hosts): what the units run and read must be there for them.
   if (!r.hosts) printWarnings(hostPathWarnings(r.model, r.files, r.plan.outDir));
   const plans = [...(r.hosts ?? []).map((h) => h.plan), r.plan];
   for (const p of plans) {
     if (p.runningUnknown !== undefined) process.stderr.write(`zunitgen: warning: could not ask systemd whether it runs units from the files this update removes in ${p.outDir} (${p.runningUnknown}); check with systemctl list-units that none of them is active\n`);
   }
-  printPlans(plans, !!o.dryRun);
+  if (o.json) process.stdout.write(`${JSON.stringify({ dryRun: !!o.dryRun, changes: plans.reduce((n, p) => n + changeCount(p), 0), directories: plans.map(planRecord), ...(r.diff !== undefined ? { diff: r.diff } : {}) }, null, 2)}\n`);
+  else printPlans(plans, !!o.dryRun);
   if (!o.dryRun) return 0;
   // A dry run says what the real run would refuse, with the same message, and exits as it would.
   const running = plans.find((p) => p.running.length);
@@ -285,9 +287,18 @@ function packageVersion(): string {
   return (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 }
 
+const changeCount = (p: Plan): number => p.create.length + p.update.length + p.remove.length;
+
+/** One directory of `generate --json`: the same lists the text shows, `changes` 0 when nothing would change there. */
+function planRecord(p: Plan): object {
+  return { dir: p.outDir, changes: changeCount(p), create: p.create, update: p.update, remove: p.remove, unchanged: p.unchanged, conflicts: p.conflicts, running: p.running };
+}
+
 function printPlans(plans: Plan[], dryRun: boolean): void {
   const verb = dryRun ? 'would ' : '';
   for (const p of plans) {
+    // A dry run always says something: silence would look like a run that did not get that far.
+    if (dryRun && changeCount(p) + p.conflicts.length + p.running.length === 0) process.stdout.write(`nothing would change in ${p.outDir} (${p.unchanged.length} files unchanged)\n`);
     for (const n of p.create) process.stdout.write(`${verb}create ${join(p.outDir, n)}\n`);
     for (const n of p.update) process.stdout.write(`${verb}update ${join(p.outDir, n)}\n`);
     for (const n of p.remove) process.stdout.write(`${verb}remove ${join(p.outDir, n)}\n`);

@@ -119,6 +119,18 @@ test('--dry-run writes nothing; --diff shows the change', (t) => {
   assert.match(r1.stdout, /--- \/dev\/null\n\+\+\+ .*plone-client2\.service/);
   assert.match(r1.stdout, /would create .*plone-client2\.service/);
   assert.equal(existsSync(join(out, 'plone-client2.service')), false);
+  // Nothing to change: one line says so (text), `changes: 0` with every file unchanged (--json).
+  const files = readdirSync(out).filter((n) => !n.startsWith('.')).length;
+  const same = zunitgen(['generate', config(dir, 1), '--out', out, '--dry-run']);
+  assert.equal(same.code, 0, same.stderr);
+  assert.equal(same.stdout, `nothing would change in ${out} (${files} files unchanged)\n`);
+  const sameJson = zunitgen(['generate', config(dir, 1), '--out', out, '--dry-run', '--json']);
+  assert.equal(sameJson.code, 0, sameJson.stderr);
+  const j = JSON.parse(sameJson.stdout) as { dryRun: boolean; changes: number; directories: Array<{ dir: string; changes: number; create: string[]; unchanged: string[] }> };
+  assert.deepEqual([j.dryRun, j.changes, j.directories.length, j.directories[0]!.dir, j.directories[0]!.changes, j.directories[0]!.unchanged.length], [true, 0, 1, out, 0, files]);
+  const more = JSON.parse(zunitgen(['generate', config(dir, 2), '--out', out, '--dry-run', '--json', '--diff']).stdout) as typeof j & { diff: string };
+  assert.ok(more.changes > 0 && more.directories[0]!.create.includes('plone-client2.service'), JSON.stringify(more));
+  assert.match(more.diff, /\+\+\+ .*plone-client2\.service/, 'the diff inside the JSON, not beside it');
 });
 
 test('CLI: conflicts exit 73 and name the file', (t) => {
