@@ -27,7 +27,7 @@ function zstack(args: string[], opts: { uid?: number; env?: NodeJS.ProcessEnv } 
 }
 
 /** A stack of `count` sample clients behind ZEO; `instance` is the script each client runs (a missing one fails). */
-async function stackFile(t: { after(fn: () => void): void }, o: { count?: number; checkInterval?: string; instance?: string; zeo?: string; directory?: string; comment?: string } = {}): Promise<{ file: string; http1: number }> {
+async function stackFile(t: { after(fn: () => void): void }, o: { count?: number; checkInterval?: string; instance?: string; zeo?: string; directory?: string; comment?: string; hardening?: boolean; znotify?: string } = {}): Promise<{ file: string; http1: number }> {
   const count = o.count ?? 2;
   const taken = new Set<number>();
   const zeo = (await portBase(1, taken)) + 1;
@@ -37,8 +37,8 @@ async function stackFile(t: { after(fn: () => void): void }, o: { count?: number
   t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
   const file = path.join(dir, 'try.yaml');
   fs.writeFileSync(file, [
-    ...(o.comment ? [`# ${o.comment}`] : []), 'stack: trial', 'user: daemon', `directory: ${o.directory ?? REPO}`, 'hardening: false',
-    `znotify: [${BOX_NODE}, ${REPO}/packages/notify/dist/znotify/cli.js]`, `zunitgen: [${BOX_NODE}, ${REPO}/packages/unitgen/dist/cli.js]`,
+    ...(o.comment ? [`# ${o.comment}`] : []), 'stack: trial', 'user: daemon', `directory: ${o.directory ?? REPO}`, `hardening: ${o.hardening ?? false}`,
+    `znotify: [${o.znotify ?? `${BOX_NODE}, ${REPO}/packages/notify/dist/znotify/cli.js`}]`, `zunitgen: [${BOX_NODE}, ${REPO}/packages/unitgen/dist/cli.js]`,
     'zeo:', `  command: [${SAMPLE_PYTHON}, ${o.zeo ?? 'sample/zeo_server.py'}, --host, 127.0.0.1, --port, "${zeo}"]`, `  address: 127.0.0.1:${zeo}`,
     'clients:', `  count: ${count}`,
     `  command: [${SAMPLE_PYTHON}, ${o.instance ?? 'sample/instance.py'}, --host, 127.0.0.1, --port, "{${http}+n}", --warmup-seconds, "0.5", --zeo, "127.0.0.1:${zeo}"]`,
@@ -156,6 +156,23 @@ test('zstack try refuses a stack whose directory is under /tmp (78), naming it, 
   const line = fs.readFileSync(file, 'utf8').split('\n').findIndex((l) => l.startsWith('directory:')) + 1;
   assert.ok(r.stderr.includes(`${file}:${line}:12: directory ${site} is under /tmp, which zstack try's disposable systemd replaces with an empty one`), r.stderr);
   assert.match(r.stderr, /hint: move the site out of \/tmp/);
+  assert.doesNotMatch(r.stdout, /booted/);
+});
+
+// The box shows the host's paths outside /tmp, but the units' own sandbox hides more: with hardening, ProtectHome=yes
+// hides /root (and PrivateTmp=yes /tmp, even where the box shows zstack's own directory). A tool there fails every unit
+// with status=203/EXEC in the box, so try refuses it up front (78), at its key with the fix, as generate warns.
+test('zstack try refuses a tool the units\' sandbox hides (78), at its key with the fix, before booting', { skip: opsSkipReason(), timeout: 60_000 }, async (t) => {
+  const home = fs.mkdtempSync('/root/zstack-try-tool-');
+  t.after(() => fs.rmSync(home, { recursive: true, force: true }));
+  const tool = path.join(home, 'znotify');
+  fs.writeFileSync(tool, '#!/bin/sh\nexit 0\n', { mode: 0o755 });
+  const { file } = await stackFile(t, { hardening: true, znotify: tool });
+  const r = await zstack(['try', file]);
+  assert.equal(r.code, 78, r.stdout + r.stderr);
+  const line = fs.readFileSync(file, 'utf8').split('\n').findIndex((l) => l.startsWith('znotify:')) + 1;
+  assert.ok(r.stderr.includes(`${file}:${line}:11: error: ${tool}: the units run it (znotify:), but ProtectHome=yes hides /home, /root and /run/user from the stack's services`), r.stderr);
+  assert.match(r.stderr, /hint: install it elsewhere/);
   assert.doesNotMatch(r.stdout, /booted/);
 });
 

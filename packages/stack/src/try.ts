@@ -9,7 +9,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import { builtinTemplates, formatAddress, placeOf, renderWith, type Address } from '@zope-systemd/unitgen';
+import { builtinTemplates, formatAddress, formatIssue, hostPathWarnings, placeOf, renderWith, type Address, type GeneratedFile } from '@zope-systemd/unitgen';
 import { StackError } from './errors.js';
 import { importModule } from './import-module.js';
 import { isPathWithin, runtimeCommand } from '@zope-systemd/common';
@@ -39,6 +39,9 @@ function visibleRoot(): string | undefined {
   while (!dirs.every((d) => isPathWithin(d, root))) root = path.dirname(root);
   return root === '/' ? undefined : root; // "/" would lay the host's root over the box's own
 }
+
+/** This zstack's entry point: the box's recycle service and try's steps run it. */
+const CLI = fileURLToPath(new URL('./cli.js', import.meta.url));
 
 const say = (s: string): void => { process.stdout.write(`${s}\n`); };
 
@@ -101,6 +104,29 @@ function refuseHiddenPaths(stack: StackRef, visible: string | undefined): void {
   const others = hidden.slice(1).map((h) => `${h.value} (${placeOf(stack.model, h.key)})`);
   throw new StackError('ECONFIG', `${placeOf(stack.model, first.key)}: ${first.key} ${first.value} is under ${HIDDEN}, which zstack try's disposable systemd replaces with an empty one of its own: the stack would not find it${others.length ? ` (also: ${others.join(', ')})` : ''}`,
     { hint: `move the site out of ${HIDDEN} (for example to /srv) and point ${first.key.replace(/\[\d+\]$/, '')} there; the host's other paths are seen inside as they are` });
+}
+
+/** Where try writes the units inside the box, as zunitgen generate would on a host. */
+const BOX_UNIT_DIR = '/etc/systemd/system';
+
+/**
+ * The units' own sandbox hides paths as well as the box does: with hardening, PrivateTmp=yes gives every service an
+ * empty /tmp, also where the box shows zstack's own directory (a tool installed under /tmp with the zstack that runs
+ * the try), and ProtectHome=yes hides /home. What zunitgen generate warns about for this machine (a tool that is
+ * missing, not executable or hidden from the unit that runs it) would make the units fail with status=203/EXEC in
+ * the box, so try refuses it up front (78), each at its key with its fix.
+ */
+function refuseHostPathProblems(m: StackRef['model'], files: readonly GeneratedFile[]): void {
+  const issues = hostPathWarnings(m, files, BOX_UNIT_DIR);
+  if (!issues.length) return;
+  throw new StackError('ECONFIG', `the stack's units could not run what the stack file names:\n${issues.map(formatIssue).join('\n')}`,
+    { hint: 'zunitgen generate warns about the same paths on this host; fix each as its hint says, then try again' });
+}
+
+/** The unit set as zunitgen generate renders it into the box (recycling: this zstack, on the stack file at `configPath`). */
+function boxUnits(m: StackRef['model'], configPath: string): { model: StackRef['model']; files: GeneratedFile[] } {
+  const model = withOwnZstack(m, [process.execPath, CLI]);
+  return { model, files: renderWith(model, builtinTemplates(), { outDir: BOX_UNIT_DIR, configPath }) };
 }
 
 /** The stack as the box runs it: its recycle service runs this zstack (`argv`), which the box shows at its own path. */
@@ -273,6 +299,8 @@ async function preflight(file: string): Promise<{ stack: StackRef; box: BoxModul
   }
   const stack = loadStack(path.resolve(file));
   refuseHiddenPaths(stack, visibleRoot());
+  const own = boxUnits(stack.model, path.resolve(file));
+  refuseHostPathProblems(own.model, own.files);
   for (const a of addresses(stack)) {
     if (await inUse(a)) {
       throw new StackError('EUNAVAILABLE', `${formatAddress(a)} is in use on this host, and the disposable systemd shares this host's network`,
@@ -297,7 +325,6 @@ export async function tryStack(file: string, o: { startTimeoutMs?: number } = {}
   let failed = 0;
   let haproxySaid: HaproxyMessages | undefined;
   let started = false;
-  const cli = fileURLToPath(new URL('./cli.js', import.meta.url));
   const intr = new Interruption();
   try {
     b = intr.box = await box.bootBox({ root: visibleRoot() });
@@ -307,8 +334,8 @@ export async function tryStack(file: string, o: { startTimeoutMs?: number } = {}
     fs.copyFileSync(file, cfg);
     fs.chmodSync(cfg, 0o644);
     // The unit set as zunitgen generate renders it, into the box's /etc/systemd/system (recycling: this zstack, the copy).
-    const files = renderWith(withOwnZstack(stack.model, [process.execPath, cli]), builtinTemplates(), { outDir: '/etc/systemd/system', configPath: cfg });
-    for (const f of files) await b.exec(['sh', '-c', 'cat > "$1"', 'sh', `/etc/systemd/system/${f.name}`], { input: f.content });
+    const { files } = boxUnits(stack.model, cfg);
+    for (const f of files) await b.exec(['sh', '-c', 'cat > "$1"', 'sh', `${BOX_UNIT_DIR}/${f.name}`], { input: f.content });
     await b.exec(['systemctl', 'daemon-reload']);
     intr.check();
     say(`== generated ${files.length} files: ${files.map((f) => f.name).join(' ')}`);
@@ -339,7 +366,7 @@ export async function tryStack(file: string, o: { startTimeoutMs?: number } = {}
     };
     const budget = stack.model.warmup.budgetMs * (stack.clients.length + 1) + 60_000;
     const startBudget = o.startTimeoutMs ?? budget;
-    const zs = (...a: string[]): string[] => [process.execPath, cli, '--haproxy-socket', socket, '--run-dir', path.join(b!.shared, 'run'), ...a];
+    const zs = (...a: string[]): string[] => [process.execPath, CLI, '--haproxy-socket', socket, '--run-dir', path.join(b!.shared, 'run'), ...a];
     const startOk = await step(`start ${stack.target} (each client after the previous one is READY)`, ['systemctl', 'start', stack.target], startBudget);
     // Judged by the units also when the start failed or did not end: each unit not active is shown with why.
     const unitsOk = await unitsStarted(b, stack, 30_000);

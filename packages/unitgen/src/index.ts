@@ -14,6 +14,7 @@ export { systemdEscape, systemdUnescape, execArg, execLine, unitValue, listWord,
 export { addressesClash, bindTarget, parseSize, parseDuration, parseAddress, formatAddress, formatDuration, formatSize, sizeBytes, expandTemplate, didYouMean, unsafeText, type Address, type Size } from './values.js';
 export { plan, write, planDiff, unifiedDiff, readManifest, manifestName, type Plan, type Manifest, type WriteOptions } from './io.js';
 export { belongsToStack } from './manifest.js';
+export { hostPathWarnings } from './host-paths.js';
 export { lockOutput, LOCK_NAME } from './output-lock.js';
 export { recover, txnDirName } from './transaction.js';
 export { generate, type GenerateOptions, type GenerateResult } from './generate.js';
