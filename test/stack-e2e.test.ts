@@ -15,6 +15,7 @@ import path from 'node:path';
 import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { acquireLock, lockHeld } from '@zope-systemd/stack';
+import { builtinTemplates, parseStack, renderWith } from '@zope-systemd/unitgen';
 import { clientUnit, opsSkipReason, setUpOps, startWrk, UNIT_DIR, wrkSkipReason, type OpsStack } from './fixtures/stack/stack.js';
 import { until } from './harness/net.js';
 import { BOX_NODE, REPO_IN_BOX } from './harness/box.js';
@@ -193,6 +194,16 @@ test('zstack against a real systemd, HAProxy and wrk', { skip, timeout: 600_000 
       assert.equal((await box.exec(['sh', '-c', `ls -A ${UNIT_DIR} | grep -c -e '^\\.zunitgen-txn' -e '^\\.zunitgen\\.lock' || true`])).stdout.trim(), '0', 'no transaction or lock left behind');
     }
     assert.equal((await s.show(clientUnit(3), ['ActiveState'])).ActiveState, 'active');
+
+    // deploy's host side (install-set --apply, the set as JSON on stdin) refuses the same way and answers why.
+    const model = parseStack(fs.readFileSync(shrunk, 'utf8'), { file: shrunk });
+    const set = { stack: model.stack, prefix: model.prefix, source: shrunk, host: 'here', bind: [],
+      files: renderWith(model, builtinTemplates(), { outDir: UNIT_DIR, configPath: shrunk }) };
+    const installed = await box.exec([BOX_NODE, `${box.repo}/packages/unitgen/dist/cli.js`, 'install-set', '--out', UNIT_DIR, '--apply'], { input: JSON.stringify(set) });
+    const answer = JSON.parse(installed.stdout) as { applied: boolean; running: Array<{ name: string; state: string }> };
+    assert.equal(answer.applied, false);
+    assert.deepEqual(answer.running.map((u) => u.name).sort(), ['shop-client3-agent.socket', 'shop-client3-health.socket', 'shop-client3.service']);
+    assert.equal((await box.exec(['sh', '-c', snapshot])).stdout, before, 'install-set changed nothing');
 
     // The same files in a directory systemd does not load them from (a copy, manifest included): shrunk as before.
     const scratch = '/var/tmp/shop-scratch';
