@@ -99,6 +99,29 @@ test('zstack --run-dir that cannot be a directory: the path, why in words and th
     + '  hint: pass --run-dir a directory (or a path where one can be created) on a writable file system\n');
 });
 
+test('zstack rollout: a command after `--` that cannot run is refused (69) before the lock is taken or anything drained', () => {
+  // The run dir cannot be made: a rollout that got as far as its lock would say so instead.
+  const runDir = pathBelowAFile('run');
+  const plone = path.join(REPO_ROOT, 'examples/stack/plone.yaml');
+  const plain = path.join(mkdtempSync(path.join(os.tmpdir(), 'exit-codes-')), 'ban');
+  writeFileSync(plain, '#!/bin/sh\n', { mode: 0o644 });
+  const cases: Array<[string, RegExp]> = [
+    ['/nonexistent/varnishadm', /command not found: \/nonexistent\/varnishadm \(no such file\)/],
+    ['no-such-varnishadm-xyz', /command not found: no-such-varnishadm-xyz \(searched PATH=[^)]*\)/],
+    [plain, /command not executable: .*\/ban \(check its mode and the x bit\)/],
+    [os.tmpdir(), /command is a directory: [^;]+ \(give the program in it, [^;]+\)/],
+  ];
+  for (const [cmd, why] of cases) {
+    const r = run(ZSTACK, ['--run-dir', runDir, 'rollout', plone, '--', cmd, 'ban', 'req.url', '~', '.']);
+    assert.equal(r.status, 69, `${cmd}: ${r.stderr}`);
+    assert.match(r.stderr, new RegExp(`^zstack: the command after \`--\` cannot be run: ${why.source}; nothing was drained or restarted\n  hint: `), r.stderr);
+  }
+  // A command PATH finds passes the check: the rollout goes on to its lock (which cannot be made here).
+  const ok = run(ZSTACK, ['--run-dir', runDir, 'rollout', plone, '--', 'true']);
+  assert.equal(ok.status, 69, ok.stderr);
+  assert.match(ok.stderr, /^zstack: cannot create the lock directory /);
+});
+
 test('69 when verify\'s systemd-analyze is not there, with the fix', () => {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'exit-codes-'));
   const g = run(ZUNITGEN, ['generate', path.join(REPO_ROOT, 'examples/stack/plone.yaml'), '--out', dir]);

@@ -20,7 +20,7 @@ import { stopStack } from './stop.js';
 import { LocalSystemd, type SystemdHost } from './systemd.js';
 import { acquireHostLock, HostsSystemd, unitHosts } from './hosts.js';
 import { hostname } from 'node:os';
-import { watchBrokenPipe } from '@zope-systemd/common';
+import { findCommand, watchBrokenPipe } from '@zope-systemd/common';
 
 export const DEFAULT_RUN_DIR = '/run/zope-systemd';
 
@@ -104,10 +104,23 @@ async function withLock<T>(stack: StackRef, o: Common, operation: string, fn: (s
   }
 }
 
-/** Runs the command given after `--` without a shell; resolves with its exit status. */
-function runAfter(argv: readonly string[]): Promise<number> {
+/**
+ * The command given after `--`, resolved through PATH as it will be run, before anything is drained: a command that
+ * cannot run is refused up front (EUNAVAILABLE, 69: a program it needs is not there), never found missing after
+ * every client was restarted.
+ */
+function afterCommand(argv: readonly string[]): string | undefined {
+  if (argv.length === 0) return undefined;
+  const r = findCommand(argv[0]!);
+  if (r.ok) return r.value;
+  throw new StackError('EUNAVAILABLE', `the command after \`--\` cannot be run: ${r.message}; nothing was drained or restarted`,
+    { hint: `${r.hint ? `${r.hint}; ` : ''}the command after \`--\` runs without a shell once every client is UP again` });
+}
+
+/** Runs the command given after `--` (argv[0] resolved to `file`) without a shell; resolves with its exit status. */
+function runAfter(file: string, argv: readonly string[]): Promise<number> {
   return new Promise((resolve) => {
-    const child = spawn(argv[0]!, argv.slice(1), { stdio: 'inherit' });
+    const child = spawn(file, argv.slice(1), { stdio: 'inherit', argv0: argv[0]! });
     child.once('error', (e) => { process.stderr.write(`zstack: cannot run ${argv[0]}: ${e.message}\n`); resolve(127); });
     child.once('close', (code, sig) => resolve(code ?? (sig ? 128 : 1)));
   });
@@ -267,10 +280,11 @@ function addRollout(cx: CliContext): void {
       const c = withTimeouts(cx.common(), o);
       const d = cx.deps(stack, c);
       const lb = needLb(stack, d);
+      const after = afterCommand(cx.afterArgs);
       const r = await operate(stack, c, d, 'rollout', (ctx) => rollout({ ...ctx, lb }, { clients, parallel: o.parallel, pauseMs: o.pause, resume: !!o.resume, runDir: c.runDir }));
       process.stdout.write(`rollout of ${stack.stack} done: ${r.restarted.join(', ')} restarted in ${(r.elapsedMs / 1000).toFixed(1)} s, each back UP in HAProxy before the next\n`);
-      if (cx.afterArgs.length) {
-        const code = await runAfter(cx.afterArgs);
+      if (after) {
+        const code = await runAfter(after, cx.afterArgs);
         process.stdout.write(`after-rollout command ${JSON.stringify(cx.afterArgs.join(' '))} exited ${code}\n`);
         if (code !== 0) cx.setExit(1);
       }

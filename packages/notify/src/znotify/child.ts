@@ -18,9 +18,8 @@
 // wrapper's forwarding, and so that SIGKILL can take its whole group (a `bin/instance` script and its
 // Python). Stop and forwarded signals go to the child's PID only, as a shell would deliver them.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { accessSync, constants as fsConstants, statSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
-import path from 'node:path';
+import { findCommand } from '@zope-systemd/common';
 import { StartError } from './errors.js';
 
 /** Run by /bin/sh after setpriv's prctl: go on only if the wrapper ($1) is still the parent. No user text in
@@ -43,29 +42,11 @@ export function describeExit(e: ChildExit): string {
   return e.code !== null ? `exited with status ${e.code}` : `was killed by ${e.signal}`;
 }
 
-/** Resolves argv[0] like execvp(3) would; throws a one-line StartError when it cannot be run. */
+/** Resolves argv[0] like execvp(3) would (`findCommand`); throws a one-line StartError when it cannot be run. */
 export function resolveCommand(cmd: string, env: NodeJS.ProcessEnv): string {
-  const check = (p: string): boolean => {
-    try {
-      if (!statSync(p).isFile()) return false;
-      accessSync(p, fsConstants.X_OK);
-      return true;
-    } catch { return false; }
-  };
-  if (cmd.includes('/')) {
-    let exists = false;
-    let directory = false;
-    try { const st = statSync(cmd); exists = st.isFile(); directory = st.isDirectory(); } catch { /* missing */ }
-    if (directory) throw new StartError('ERR_ZNOTIFY_COMMAND_NOT_FOUND', `command is a directory: ${cmd} (give the program in it, e.g. ${path.join(cmd, 'bin', 'instance')})`);
-    if (!exists) throw new StartError('ERR_ZNOTIFY_COMMAND_NOT_FOUND', `command not found: ${cmd} (no such file)`);
-    if (!check(cmd)) throw new StartError('ERR_ZNOTIFY_COMMAND_NOT_FOUND', `command not executable: ${cmd} (check its mode and the x bit)`);
-    return cmd;
-  }
-  for (const dir of (env.PATH ?? '/usr/local/bin:/usr/bin:/bin').split(':')) {
-    const p = path.join(dir || '.', cmd);
-    if (check(p)) return p;
-  }
-  throw new StartError('ERR_ZNOTIFY_COMMAND_NOT_FOUND', `command not found: ${cmd} (searched PATH=${env.PATH ?? ''})`);
+  const r = findCommand(cmd, env);
+  if (!r.ok) throw new StartError('ERR_ZNOTIFY_COMMAND_NOT_FOUND', r.message);
+  return r.value;
 }
 
 let setprivCache: string | null | undefined;
