@@ -3,9 +3,9 @@
 // One box, in sequence:
 //   status before and after `systemctl start`; a rollout of 3 clients under load (0 failed requests, never fewer
 //   than N-1 UP); the lock held by another process (rollout and stop refuse, exit 75); bad input (an unknown
-//   client or stack file, units not installed, HAProxy unreachable, a client down: one line, 64/69, nothing
-//   drained); Ctrl-C while a client
-//   drains (put back, not restarted); a client whose warm-up fails (the rollout stops there, the rest untouched,
+//   client or stack file, units not installed, HAProxy unreachable, a command after `--` that cannot run, a client
+//   down: one line, 64/69, nothing drained); Ctrl-C while a client drains (put back, not restarted); Ctrl-C once a
+//   client's new instance started (counted restarted, not restarted again by --resume); a client whose warm-up fails (the rollout stops there, the rest untouched,
 //   --resume finishes it); recycle (the client over its memory threshold and only it; nothing while another is
 //   down); stop (a request in flight finishes, every unit inactive when it returns, reverse order).
 import assert from 'node:assert/strict';
@@ -351,6 +351,11 @@ test('zstack against a real systemd, HAProxy and wrk', { skip, timeout: 600_000 
     assert.equal(blind.code, 1, blind.stderr);
     assert.match(blind.stdout, /0\/3 clients serving/);
     assert.match(blind.stdout, /^HAProxy: HAProxy stats socket \/run\/nosuch-haproxy\.sock: ENOENT/m);
+    // A command after `--` that cannot run: 69 before any drain, not after every client was restarted.
+    const nocmd = await s.zstack(['rollout', s.file, '--', '/nonexistent/varnishadm', 'ban', 'req.url', '~', '.']);
+    assert.equal(nocmd.code, 69, nocmd.stderr);
+    oneLine(nocmd, /the command after `--` cannot be run: command not found: \/nonexistent\/varnishadm \(no such file\); nothing was drained or restarted/);
+    assert.doesNotMatch(nocmd.stderr, /draining/);
     assert.deepEqual(await invocations(s), before, 'nothing restarted or stopped');
     // A client already down: rollout and recycle refuse, naming it, and touch no other client.
     await box.exec(['systemctl', 'stop', clientUnit(2)]);
@@ -389,6 +394,38 @@ test('zstack against a real systemd, HAProxy and wrk', { skip, timeout: 600_000 
     assert.deepEqual(await Promise.all(inflight), [200, 200, 200], 'the requests in flight finished');
     const v = JSON.parse((await s.zstack(['status', '--json', s.file])).stdout) as StatusJson;
     assert.equal(v.clients[0]!.haproxy?.agent, 'on');
+  });
+
+  await t.test('Ctrl-C once a client\'s new instance has started: the summary and the journal count it restarted, --resume does not restart it again', async () => {
+    const before = await invocations(s);
+    const run = s.zstack(['rollout', s.file]);
+    const pid = await until('zstack holds the lock', () => lockHeld(s.runDir, 'shop')?.pid, 10_000);
+    // SIGINT at the phase the operator hit: systemd has started client1's new instance (a new InvocationID), and
+    // zstack is still in its restart (warming up) or waiting for HAProxy.
+    const seen = await until('client1 restarted', async () => {
+      const p = await s.show(clientUnit(1), ['InvocationID', 'ActiveState']);
+      return p.InvocationID && p.InvocationID !== before[0] ? p : undefined;
+    }, 60_000, 20);
+    await box.exec(['kill', '-INT', String(pid)]);
+    const r = await run;
+    t.diagnostic(`SIGINT with client1 ${seen.ActiveState}; ${r.stderr.trim().split('\n').slice(-3).join(' | ')}`);
+    assert.equal(r.code, 130, r.stdout + r.stderr);
+    assert.match(r.stderr, /rollout interrupted\. Restarted: client1; untouched: (client2, )?client3/);
+    const journal = JSON.parse(fs.readFileSync(path.join(s.runDir, 'shop.rollout.json'), 'utf8')) as { done: string[]; current: Record<string, string> };
+    assert.deepEqual(journal.done, ['client1']);
+    assert.equal(journal.current.client1, 'restarted');
+    const mid = await invocations(s);
+    assert.notEqual(mid[0], before[0]);
+    assert.deepEqual(mid.slice(1), before.slice(1), "client2 and client3 not restarted");
+    const resumed = await s.zstack(['rollout', '--resume', s.file], { timeoutMs: 120_000 });
+    assert.equal(resumed.code, 0, resumed.stdout + resumed.stderr);
+    assert.match(resumed.stdout, /rollout of shop done: client2, client3 restarted/);
+    assert.doesNotMatch(resumed.stderr, /client1 (draining|restarting)/);
+    const after = await invocations(s);
+    assert.equal(after[0], mid[0], 'client1 was not restarted a second time');
+    assert.notEqual(after[1], mid[1]);
+    assert.notEqual(after[2], mid[2]);
+    await until('all UP', async () => ([...(await s.states()).values()].filter((v) => v === 'UP').length === N ? true : undefined), 30_000);
   });
 
   await t.test('a warm-up that fails stops the rollout there, leaves the rest untouched, and --resume finishes it', async () => {

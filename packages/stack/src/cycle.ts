@@ -35,7 +35,16 @@ export interface OpContext {
 }
 
 export type CyclePhase = 'idle' | 'drained' | 'restarting' | 'started' | 'done';
-export interface CycleTrack { client: ClientRef; phase: CyclePhase }
+export interface CycleTrack {
+  client: ClientRef;
+  phase: CyclePhase;
+  /**
+   * The unit's InvocationID when its restart was issued (empty when systemd gave none). A restart that was
+   * interrupted is judged by it: systemd gives every start a new one, so a different one means the old instance was
+   * stopped and a new one started, whether or not it is READY yet.
+   */
+  invocationBefore?: string;
+}
 
 const pause = (ms: number, signal: AbortSignal): Promise<void> => sleep(ms, undefined, { signal }).catch(() => {
   throw new StackError('EINTERRUPTED', 'interrupted');
@@ -70,6 +79,7 @@ export async function drainClient(ctx: OpContext, t: CycleTrack): Promise<void> 
 export async function restartClient(ctx: OpContext, t: CycleTrack): Promise<void> {
   const c = t.client;
   ctx.progress.step(c.name, 'restarting');
+  t.invocationBefore = (await ctx.systemd.show([c.unit]).catch(() => undefined))?.get(c.unit)?.InvocationID ?? '';
   t.phase = 'restarting';
   let finished = false;
   const restart = ctx.systemd.restart(c.unit).finally(() => { finished = true; });
@@ -159,6 +169,17 @@ export async function cycleClient(ctx: OpContext, t: CycleTrack): Promise<void> 
   await drainClient(ctx, t);
   await restartClient(ctx, t);
   await waitUp(ctx, t);
+}
+
+/**
+ * Whether a client interrupted in its restart was restarted: its unit has another InvocationID than when the
+ * restart was issued (a new instance, READY or still starting). False while systemd still stops the old one (the
+ * restart job goes on in systemd without zstack) and when no InvocationID was known.
+ */
+export async function restartedSince(systemd: Pick<SystemdHost, 'show'>, unit: string, invocationBefore: string | undefined): Promise<{ restarted: boolean; state: string }> {
+  const p = (await systemd.show([unit])).get(unit);
+  const state = p ? `${p.ActiveState}/${p.SubState}` : '?';
+  return { restarted: !!invocationBefore && !!p?.InvocationID && p.InvocationID !== invocationBefore, state };
 }
 
 /**

@@ -14,8 +14,16 @@ export interface RolloutJournal {
   /** Clients of this rollout, in order. */
   clients: string[];
   done: string[];
-  /** The clients being cycled now and their phase. */
+  /**
+   * The clients being cycled now and their phase; after an interruption, `restarted` for one whose new instance had
+   * started (it is in `done` too) and `restarting` for one whose restart was issued while it was still its old instance.
+   */
   current: Record<string, string>;
+  /**
+   * For a client left `restarting`: its InvocationID when the restart was issued. systemd goes on with the restart
+   * job after zstack ends, so --resume skips the client when its InvocationID has changed since.
+   */
+  invocationBefore?: Record<string, string>;
   /** Why it stopped, once it did. */
   stopped?: { client?: string; reason: string };
 }

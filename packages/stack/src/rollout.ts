@@ -3,7 +3,7 @@
 // to start with the rest untouched; resumable from its journal.
 import { setTimeout as sleep } from 'node:timers/promises';
 import { StackError } from './errors.js';
-import { awaitUp, cycleClient, putBack, type CycleTrack, type OpContext } from './cycle.js';
+import { awaitUp, cycleClient, putBack, restartedSince, type CycleTrack, type OpContext } from './cycle.js';
 import { readJournal, removeJournal, writeJournal, type RolloutJournal } from './journal.js';
 import { selectClients, type ClientRef } from './stack.js';
 
@@ -54,14 +54,32 @@ async function othersUp(ctx: OpContext, batch: readonly ClientRef[]): Promise<vo
   }
 }
 
-function plan(ctx: OpContext, o: RolloutOptions): { list: ClientRef[]; journal: RolloutJournal; allowDown: Set<string> } {
+/**
+ * A client an interrupted rollout left `restarting` (its restart issued, still its old instance then): systemd went on
+ * with the restart job, so one whose InvocationID has changed since is done, not restarted a second time.
+ */
+async function restartedAfterInterrupt(ctx: OpContext, prev: RolloutJournal): Promise<void> {
+  for (const [name, phase] of Object.entries(prev.current)) {
+    const before = prev.invocationBefore?.[name];
+    const client = ctx.stack.clients.find((c) => c.name === name);
+    if (phase !== 'restarting' || !before || !client || prev.done.includes(name)) continue;
+    const { restarted, state } = await restartedSince(ctx.systemd, client.unit, before);
+    if (!restarted) continue;
+    prev.done.push(name);
+    ctx.progress.line(`${name} was restarted after the rollout was interrupted (a new instance, ${state}): not restarting it again`);
+  }
+}
+
+async function plan(ctx: OpContext, o: RolloutOptions): Promise<{ list: ClientRef[]; journal: RolloutJournal; allowDown: Set<string> }> {
   const prev = readJournal(o.runDir, ctx.stack.stack);
   if (o.resume) {
     if (!prev) throw new StackError('EUSAGE', `no unfinished rollout of stack ${ctx.stack.stack} to resume (${o.runDir})`, { hint: `start one: zstack rollout ${ctx.stack.file}` });
+    await restartedAfterInterrupt(ctx, prev);
     const list = selectClients(ctx.stack, prev.clients.filter((n) => !prev.done.includes(n)));
-    // The client the last run stopped at may be down (it failed to start): it is the first one restarted.
+    // The client the last run stopped at may be down (it failed to start), one it restarted may still be warming
+    // up: the first is restarted first, and each must be UP before the next drain (othersUp).
     const allowDown = new Set([...Object.keys(prev.current), ...(prev.stopped?.client ? [prev.stopped.client] : [])]);
-    return { list, allowDown, journal: { ...prev, pid: process.pid, current: {}, stopped: undefined } as RolloutJournal };
+    return { list, allowDown, journal: { ...prev, pid: process.pid, current: {}, stopped: undefined, invocationBefore: undefined } as RolloutJournal };
   }
   if (prev && prev.done.length < prev.clients.length) {
     ctx.progress.line(`note: an earlier rollout (started ${prev.startedAt}) stopped at ${prev.stopped?.client ?? Object.keys(prev.current).join(', ') ?? '?'}; starting a new one`);
@@ -80,7 +98,7 @@ export async function rollout(ctx: OpContext, o: RolloutOptions): Promise<Rollou
     throw new StackError('EUSAGE', `--parallel ${o.parallel} would take out all ${ctx.stack.clients.length} clients of stack ${ctx.stack.stack} at once`,
       { hint: `use at most --parallel ${Math.max(1, ctx.stack.clients.length - 1)}; a rollout never takes out the last serving client` });
   }
-  const { list, journal, allowDown } = plan(ctx, o);
+  const { list, journal, allowDown } = await plan(ctx, o);
   await checkServing(ctx, allowDown);
   writeJournal(o.runDir, journal);
   const restarted: string[] = [];
@@ -102,6 +120,7 @@ export async function rollout(ctx: OpContext, o: RolloutOptions): Promise<Rollou
         journal.current[t.client.name] = t.phase;
       }
       const first = failed[0]!;
+      if (isInterrupt(first.e)) await settleInterrupted(ctx, tracks, journal, restarted);
       journal.stopped = { client: first.t.client.name, reason: (first.e as Error).message };
       writeJournal(o.runDir, journal);
       throw withRolloutHint(first.e, ctx, list, journal);
@@ -116,11 +135,35 @@ export async function rollout(ctx: OpContext, o: RolloutOptions): Promise<Rollou
   return { restarted, elapsedMs: Date.now() - t0 };
 }
 
+const isInterrupt = (e: unknown): boolean => e instanceof StackError && e.code === 'EINTERRUPTED';
+
+/**
+ * An interrupted batch, told as it is: a client restarted and READY (not yet seen UP), or whose unit has a new
+ * InvocationID (its new instance started, READY or not), was restarted and is done; one whose restart was issued
+ * while it was still its old instance is left `restarting` with that InvocationID, for --resume to judge.
+ */
+async function settleInterrupted(ctx: OpContext, tracks: readonly CycleTrack[], journal: RolloutJournal, restarted: string[]): Promise<void> {
+  for (const t of tracks) {
+    const name = t.client.name;
+    if (t.phase !== 'started' && t.phase !== 'restarting') continue;
+    const seen = t.phase === 'started' ? { restarted: true, state: 'active' } : await restartedSince(ctx.systemd, t.client.unit, t.invocationBefore).catch(() => ({ restarted: false, state: '?' }));
+    if (seen.restarted) {
+      journal.done.push(name); restarted.push(name); journal.current[name] = 'restarted';
+      if (t.phase === 'restarting') ctx.progress.line(`${name} was restarted (a new instance, ${seen.state}) when the rollout was interrupted`);
+    } else if (t.invocationBefore) {
+      (journal.invocationBefore ??= {})[name] = t.invocationBefore;
+      ctx.progress.line(`${name} was not restarted yet (still its old instance, ${seen.state}); systemd goes on with its restart job`);
+    }
+  }
+}
+
 function withRolloutHint(e: unknown, ctx: OpContext, list: readonly ClientRef[], j: RolloutJournal): unknown {
   if (!(e instanceof StackError)) return e;
   const left = list.filter((c) => !j.done.includes(c.name) && !(c.name in j.current)).map((c) => c.name);
+  const pending = Object.entries(j.current).filter(([n, phase]) => phase === 'restarting' && !j.done.includes(n)).map(([n]) => n);
   const what = e.code === 'EINTERRUPTED' ? 'rollout interrupted' : `rollout stopped: ${e.message}`;
-  const msg = `${what}. Restarted: ${j.done.join(', ') || 'none'}; untouched: ${left.join(', ') || 'none'}`;
+  const under = e.code === 'EINTERRUPTED' && pending.length ? `; restart issued, not done yet: ${pending.join(', ')}` : '';
+  const msg = `${what}. Restarted: ${j.done.join(', ') || 'none'}${under}; untouched: ${left.join(', ') || 'none'}`;
   const hint = `${e.hint ? `${e.hint}; then ` : ''}continue with: zstack rollout --resume ${ctx.stack.file}`;
   return new StackError(e.code, msg, { hint, cause: e, exitCode: e.exitCode });
 }
