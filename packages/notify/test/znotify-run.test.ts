@@ -292,17 +292,44 @@ test('start failures: the instance exits during warm-up; the warm-up budget runs
 name: client1
 http: 127.0.0.1:${p.port}
 warmup: { budget: 4s, interval: 200ms, urls: [/, { path: /nope, status: 200 }, /Plone] }
-watchdog: { dump-stacks: false }
+watchdog: { dump-stacks: true }
 stop: { timeout: 3s }
 `);
   const b = await znotify(t, ['--config', s.config, '--', ...instanceArgv({ port: s.port })], r.env(peerEnv()));
   const eb = await b.exited;
   assert.deepEqual(eb, { code: 1, signal: null });
   // The budget leaves room for the instance's start on a loaded machine: / must have passed before it ran out.
-  assert.match(b.output(), /start failed: warm-up budget of 4\.0 s exhausted: \/nope answered 404 \(expected 200\) in \d+ ms \(\d+ attempts\); passed: \/ 200 in \d+ ms; not tried: \/Plone/);
+  const cause = /start failed: warm-up budget of 4\.0 s exhausted: \/nope answered 404 \(expected 200\) in \d+ ms \(\d+ attempts\); passed: \/ 200 in \d+ ms; not tried: \/Plone/;
+  assert.match(b.output(), cause);
   const childGone = /"childPid":(\d+),"command"/.exec(b.output());
   assert.ok(childGone && !alive(Number(childGone[1])), 'the instance was stopped');
+  // It answered (a 404): stopped with stop.signal, without SIGABRT and a thread dump, although dump-stacks is on;
+  // the cause is the wrapper's last line and the last STATUS=, so a journal tail ends with it.
+  assert.doesNotMatch(b.output(), /SIGABRT|Fatal Python error|Current thread/);
+  assert.match(b.output(), /the instance answers, so no stack dump: stopping it with SIGTERM/);
+  assert.match(lastWrapperLine(b.output()), cause);
+  assert.match(lastWrapperLine(b.output()), /"instance":"was killed by SIGTERM"/);
+  assert.match(texts(r).filter((x) => x.includes('STATUS=')).at(-1)!, new RegExp(`STATUS=${cause.source}`));
+
+  // It did not answer (the warm-up request timed out): SIGABRT, every thread's stack, and still the cause last.
+  const c = await setup((p) => `
+name: client1
+http: 127.0.0.1:${p.port}
+warmup: { budget: 4s, interval: 100ms, urls: [{ path: "/slow?seconds=30", timeout: 400ms }] }
+watchdog: { dump-stacks: true }
+stop: { timeout: 3s }
+`);
+  const h = await znotify(t, ['--config', c.config, '--', ...instanceArgv({ port: c.port })], r.env(peerEnv()));
+  assert.deepEqual(await h.exited, { code: 1, signal: null });
+  assert.match(h.output(), /sent SIGABRT: the instance writes every thread's stack/);
+  assert.match(h.output(), /Current thread|Thread 0x/);
+  assert.match(lastWrapperLine(h.output()), /start failed: warm-up budget of 4\.0 s exhausted: \/slow\?seconds=30 failed: /);
 });
+
+/** The wrapper's last log line (its lines are JSON; the instance's own output is not). */
+function lastWrapperLine(output: string): string {
+  return output.split('\n').filter((l) => l.startsWith('{')).at(-1) ?? '';
+}
 
 test('bad input: one clear line and a non-zero exit (missing command, port in use, malformed NOTIFY_SOCKET, bad config)', async (t) => {
   const run = (args: string[], env: NodeJS.ProcessEnv = peerEnv()) => spawnSync(process.execPath, [CLI, 'run', ...args], { encoding: 'utf8', env, timeout: 10_000 });

@@ -329,7 +329,11 @@ async function failStart(p: Parts, gate: Extract<GateOutcome, { ok: false }>): P
   p.log.error({ elapsedMs: Math.round(gate.elapsedMs) }, `start failed: ${failure}`);
   p.notifier.send([{ type: 'status', text: `start failed: ${failure}` }]);
   p.slot?.release();
-  if (p.config.watchdog.dumpStacks) await dumpStacksBeforeKill(p.child, p.log, DUMP_PAUSE_MS);
+  // Stacks explain an instance that did not answer (hung, or not listening); one that answered wrongly (a 404, a
+  // 500) is stopped as every stop does it (stop.signal, then SIGKILL after stop.timeout), without a dump that
+  // would bury the cause under every thread's traceback.
+  if (p.config.watchdog.dumpStacks && gate.silent) await dumpStacksBeforeKill(p.child, p.log, DUMP_PAUSE_MS);
+  else if (p.config.watchdog.dumpStacks) p.log.info({ signal: p.config.stop.signal }, `the instance answers, so no stack dump: stopping it with ${p.config.stop.signal}`);
   p.stop.begin({ drain: false, reason: `start failed: ${failure}` });
 }
 
@@ -356,7 +360,14 @@ async function outcome(p: Parts): Promise<number> {
 function reportExit(p: Parts, exit: ChildExit): number {
   const { state, log, notifier } = p;
   const code = exitStatusOf(exit);
-  if (state.failure !== undefined) return 1;
+  if (state.failure !== undefined) {
+    // The cause, once more as the wrapper's last line and STATUS=: after the instance's own output on its way out
+    // (a stack dump, waitress's last words), so that `systemctl status` and a 20-line journal tail end with it.
+    const text = state.phase === 'failed' ? `start failed: ${state.failure}` : state.failure;
+    log.error({ exitStatus: 1, instance: describeExit(exit) }, text);
+    notifier.send([{ type: 'status', text }]);
+    return 1;
+  }
   if (p.stop.started) {
     // An instance without a handler for its stop signal dies of it. systemd counts a main process killed by
     // SIGTERM/SIGINT/SIGHUP/SIGPIPE during a stop as a clean exit (systemd.service(5), SuccessExitStatus=);

@@ -17,7 +17,8 @@ const STARTUP_STATUS_EVERY_MS = 1000;
 
 export type GateOutcome =
   | { ok: true; elapsedMs: number; summary: string }
-  | { ok: false; elapsedMs: number; reason: string };
+  /** `silent`: the instance did not answer the warm-up request that failed (timeout, refused): worth a stack dump. */
+  | { ok: false; elapsedMs: number; reason: string; silent: boolean };
 
 export interface StartupGateOptions {
   warmup: Config['warmup'];
@@ -44,7 +45,8 @@ export async function passStartupGate(o: StartupGateOptions, signal: AbortSignal
   }, signal);
   if (!outcome.ok || o.startupProbes.length === 0) return outcome;
   const failure = await awaitStartupChecks(o, o.clock.now() + Math.max(0, o.warmup.budgetMs - outcome.elapsedMs), signal);
-  return failure ? { ok: false, elapsedMs: outcome.elapsedMs, reason: failure } : outcome;
+  // A startup check that does not pass is the check's target's doing (a database), not the instance's.
+  return failure ? { ok: false, elapsedMs: outcome.elapsedMs, reason: failure, silent: false } : outcome;
 }
 
 function onWarmupEvent(o: StartupGateOptions, e: WarmupEvent): void {

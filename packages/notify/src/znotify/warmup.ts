@@ -33,7 +33,7 @@ export interface WarmupEvent {
 
 export type WarmupOutcome =
   | { ok: true; elapsedMs: number; summary: string }
-  | { ok: false; elapsedMs: number; reason: string; cancelled: boolean };
+  | { ok: false; elapsedMs: number; reason: string; cancelled: boolean; silent: boolean };
 
 export interface WarmupOptions {
   urls: readonly WarmupUrl[];
@@ -73,13 +73,13 @@ export async function warmUp(o: WarmupOptions, signal: AbortSignal): Promise<War
     let last: CheckResult | undefined;
     for (;;) {
       if (signal.aborted) {
-        return { ok: false, elapsedMs: clock.now() - t0, cancelled: true, reason: failureText(url, last, attempt, passed, o.urls, done) };
+        return { ok: false, elapsedMs: clock.now() - t0, cancelled: true, silent: silent(last), reason: failureText(url, last, attempt, passed, o.urls, done) };
       }
       const remaining = deadline - clock.now();
       // A last attempt with a few milliseconds left could only time out and hide the real last answer.
       if (remaining <= 0 || (remaining < MIN_ATTEMPT_MS && attempt > 0)) {
         return {
-          ok: false, elapsedMs: clock.now() - t0, cancelled: false,
+          ok: false, elapsedMs: clock.now() - t0, cancelled: false, silent: silent(last),
           reason: `warm-up budget of ${formatDuration(o.budgetMs)} exhausted: ${failureText(url, last, attempt, passed, o.urls, done)}`,
         };
       }
@@ -103,6 +103,14 @@ export async function warmUp(o: WarmupOptions, signal: AbortSignal): Promise<War
     }
   }
   return { ok: true, elapsedMs: clock.now() - t0, summary: passed.join('; ') };
+}
+
+/**
+ * The instance gave no HTTP answer to the last request (timed out, refused, reset): what its thread stacks can
+ * explain. An answer, even a wrong one (404, 500, a missing text), means it serves and a stack dump says nothing.
+ */
+function silent(last: CheckResult | undefined): boolean {
+  return last !== undefined && last.info?.status === undefined;
 }
 
 /** "/Plone answered 500 (expected 200) in 30 ms (attempt 12); passed: / 200 in 3 ms; not tried: /news". */
