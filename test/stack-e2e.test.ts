@@ -134,6 +134,9 @@ test('zstack against a real systemd, HAProxy and wrk', { skip, timeout: 600_000 
     assert.equal(r.code, 0, r.stdout + r.stderr);
     const j = JSON.parse(r.stdout) as StatusJson;
     assert.equal(j.clients.length, N);
+    // Durations to the millisecond: an uptime from the clock is 7.404, never 7.4040000438690186.
+    for (const [, k, v] of r.stdout.matchAll(/"(\w*Seconds\w*)":(-?[\d.e+-]+)/g)) assert.match(v!, /^\d+(\.\d{1,3})?$/, `${k}: ${v}`);
+    assert.ok(j.clients.every((c) => 'uptimeSeconds' in c), 'every client has an uptime');
     for (const c of j.clients) {
       assert.equal(c.serving, true, JSON.stringify(c));
       assert.equal(c.health.ready, true);

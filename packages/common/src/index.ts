@@ -21,6 +21,7 @@ export {
 export { durationSchema, wrapperKeySchema, wrapperRequiredKeys, wrapperSchemaDefs, znotifyConfigSchema, type WrapperSchemaFlavour } from './wrapper-schema.js';
 export { EXIT_BROKEN_PIPE, watchBrokenPipe, type BrokenPipe, type BrokenPipeOptions } from './broken-pipe.js';
 export { findCommand } from './command-path.js';
+export { toJson } from './json-output.js';
 export { yamlErrorsToReport } from './yaml-errors.js';
 export { ZSTACK_DRAIN_TIMEOUT_MS, ZSTACK_UP_TIMEOUT_MS } from './zstack-timing.js';
 export { firstDirHolding, isPathWithin } from './path-within.js';

@@ -20,7 +20,7 @@ import { stopStack } from './stop.js';
 import { LocalSystemd, type SystemdHost } from './systemd.js';
 import { acquireHostLock, HostsSystemd, unitHosts } from './hosts.js';
 import { hostname } from 'node:os';
-import { findCommand, watchBrokenPipe } from '@zope-systemd/common';
+import { findCommand, toJson, watchBrokenPipe } from '@zope-systemd/common';
 
 export const DEFAULT_RUN_DIR = '/run/zope-systemd';
 
@@ -217,7 +217,7 @@ async function printStatus(stack: StackRef, d: Deps, runDir: string, o: StatusOp
   const busy = lockHeldSafe(runDir, stack.stack);
   const journal = readJournal(runDir, stack.stack);
   if (o.json) {
-    process.stdout.write(`${JSON.stringify({ ...s, ...(busy ? { operation: busy } : {}), ...(journal ? { unfinishedRollout: journal } : {}) })}\n`);
+    process.stdout.write(`${toJson({ ...s, ...(busy ? { operation: busy } : {}), ...(journal ? { unfinishedRollout: journal } : {}) })}\n`);
   } else {
     let text = renderTable(s);
     if (busy) text += `in progress: ${busy.operation} (pid ${busy.pid}, since ${busy.since})\n`;
@@ -358,7 +358,7 @@ export function report(e: unknown, json = false): number {
     process.stderr.write(`zstack: internal error: ${(e as Error)?.stack ?? String(e)}\n`);
     out = { code: 'EINTERNAL', message: (e as Error)?.message ?? String(e), exitCode: 70 };
   }
-  if (json) process.stdout.write(`${JSON.stringify({ error: out })}\n`);
+  if (json) process.stdout.write(`${toJson({ error: out })}\n`);
   return out.exitCode;
 }
 

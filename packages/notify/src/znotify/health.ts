@@ -11,7 +11,7 @@
 import http from 'node:http';
 import net from 'node:net';
 import { formatAddress, type Address } from './address.js';
-import { inNetworks, LOOPBACK_NETWORKS, parseNetwork, type Network } from '@zope-systemd/common';
+import { inNetworks, LOOPBACK_NETWORKS, parseNetwork, toJson, type Network } from '@zope-systemd/common';
 import { listenServer } from '../index.js';
 import { ConnectionGuard, type GuardSink } from './connection-guard.js';
 import { instanceMemory, type InstanceMemory } from './instance-memory.js';
@@ -141,7 +141,7 @@ function answer(state: ServiceState, now: () => number, req: http.IncomingMessag
     res.writeHead(status, { 'content-type': type, 'cache-control': 'no-store', 'content-length': Buffer.byteLength(body), ...headers });
     res.end(req.method === 'HEAD' ? undefined : body);
   };
-  const json = (status: number, body: unknown) => send(status, 'application/json', JSON.stringify(redactDeep(body)) + '\n');
+  const json = (status: number, body: unknown) => send(status, 'application/json', toJson(redactDeep(body)) + '\n');
   if (req.method !== 'GET' && req.method !== 'HEAD') {
     send(405, 'text/plain; charset=utf-8', 'method not allowed: GET or HEAD\n', { allow: 'GET, HEAD', connection: 'close' });
     return;

@@ -192,7 +192,7 @@ export class ServiceState {
       ...(reason ? { reason } : {}),
       warmup: { ...this.warmup },
       pid: this.childPid ?? null,
-      uptimeSeconds: round((now - this.startedAt) / 1000),
+      uptimeSeconds: (now - this.startedAt) / 1000,
       checks: this.probes.map((p) => ({
         name: p.spec.name,
         type: p.spec.type,
@@ -201,9 +201,9 @@ export class ServiceState {
         busy: isBusy(p),
         live: isLive(p, now),
         ...(p.reason ? { reason: p.reason } : {}),
-        ...(p.last ? { last: p.last.detail, lastDurationMs: round(p.last.durationMs), lastAgoSeconds: round((now - (p.lastAt ?? now)) / 1000) } : {}),
-        ...(p.failingSince !== undefined ? { failingForSeconds: round((now - p.failingSince) / 1000) } : {}),
-        ...(p.busySince !== undefined ? { busyForSeconds: round((now - p.busySince) / 1000) } : {}),
+        ...(p.last ? { last: p.last.detail, lastDurationMs: p.last.durationMs, lastAgoSeconds: (now - (p.lastAt ?? now)) / 1000 } : {}),
+        ...(p.failingSince !== undefined ? { failingForSeconds: (now - p.failingSince) / 1000 } : {}),
+        ...(p.busySince !== undefined ? { busyForSeconds: (now - p.busySince) / 1000 } : {}),
       })),
     };
   }
