@@ -18,7 +18,7 @@ const skip = sampleSkipReason();
 
 interface Setup { r: DgramReceiver; zeo: number; http: number; agent: number; config: string }
 
-async function setup(t: TestContext, budget: string): Promise<Setup> {
+async function setup(t: TestContext, budget: string, roles = '[startup, readiness]'): Promise<Setup> {
   const r = await startDgramReceiver();
   t.after(() => r.close());
   const [zeo, http, agent] = [await freePort(), await freePort(), await freePort()];
@@ -29,7 +29,8 @@ http: 127.0.0.1:${http}
 warmup: { budget: ${budget}, urls: [/Plone] }
 health: { agent: 127.0.0.1:${agent} }
 checks:
-  - { name: zeo, type: zeo, address: "127.0.0.1:${zeo}", interval: 100ms, timeout: 1s, roles: [startup, readiness] }
+  - { name: zeo, type: zeo, address: "127.0.0.1:${zeo}", interval: 100ms, timeout: 1s, roles: ${roles} }
+  - { name: root, type: http, path: /, interval: 100ms, timeout: 1s, roles: [liveness, readiness] }
 stop: { drain: 0, timeout: 5s }
 `);
   return { r, zeo, http, agent, config };
@@ -65,6 +66,24 @@ test('ZEO down: the instance is not started; the wrapper waits, says so, and sta
   await until('READY=1', () => s.r.received.find((d) => d.text.includes('READY=1')), 30_000);
   await waitForTcp(s.http);
   await until('the agent to say up (after the BARRIER=1 that follows READY=1)', async () => ((await agentLine(s.agent)) === 'up ready 100%\n' ? true : undefined), 5000);
+});
+
+test('zeo as a startup check only: the instance still waits for ZEO, and a ZEO outage after READY leaves the client up (stale pages over a 503)', { skip }, async (t) => {
+  const s = await setup(t, '2min', '[startup]');
+  await znotify(t, s);
+  await until('STATUS= waiting for zeo', () => s.r.received.map((d) => d.text).find((x) => x.includes('waiting for zeo')));
+  assert.equal(await refused(s.http), true, 'the instance was started while ZEO was down');
+  const zeo = await startZeoServer({ port: s.zeo });
+  t.after(() => zeo.stop());
+  await until('the agent to say up', async () => ((await agentLine(s.agent)) === 'up ready 100%\n' ? true : undefined), 30_000);
+  await zeo.stop();
+  await until('ZEO gone', async () => ((await refused(s.zeo)) ? true : undefined), 5000);
+  // With the readiness role the client would be `down #zeo: ...` after three 100 ms runs; startup-only, the check
+  // ended when it passed, and the instance's own check (/) keeps the client up.
+  for (let i = 0; i < 10; i++) {
+    assert.equal(await agentLine(s.agent), 'up ready 100%\n', `round ${i}`);
+    await sleep(100);
+  }
 });
 
 test('ZEO down for the whole warm-up budget: exit 69, naming the database and its last answer; no instance ran', { skip }, async (t) => {

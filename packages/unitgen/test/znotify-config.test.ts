@@ -80,6 +80,17 @@ test('an entry named like a generated check changes only the keys it gives', (t)
   assert.deepEqual(g.model.clients[0]!.checks[1], { name: 'zeo', type: 'zeo', address: { host: '127.0.0.1', port: 8100, family: 4 }, roles: ['startup', 'readiness'] });
 });
 
+test('database checks as startup only (stale pages over a 503 during an outage): roles: [startup] reaches every wrapper', (t) => {
+  const g = generate(t, withChecks(`
+    - { name: zeo, roles: [startup] }
+    - { name: postgresql, roles: startup }
+  `));
+  for (const client of [1, 2]) {
+    assert.deepEqual(['zeo', 'postgresql'].map((n) => checkOf(g, client, n)!.roles), [['startup'], ['startup']]);
+    assert.deepEqual(checkOf(g, client, 'root')!.roles, ['liveness', 'readiness'], 'the instance\'s own check keeps its roles');
+  }
+});
+
 test('changing the type keeps the generated keys the new type has, drops the others', (t) => {
   const g = generate(t, withChecks(`
     - { name: zeo, type: tcp }
