@@ -164,6 +164,11 @@ export interface StackModel {
   /** The wrapper's `signals:` (clients.signals): what it forwards, and what SIGUSR1 means. */
   clientSignals: { forward?: string[]; stackDump?: 'hook' | 'off' };
   stop: { drainMs: number; timeoutMs: number; signal: string };
+  /**
+   * restart: how ZEO and the clients are restarted after a failure: RestartSec= and the start limit (unit-timing.ts).
+   * intervalMs absent: each unit's StartLimitIntervalSec= is burst times its longest failing start and restart.
+   */
+  restart: { delayMs: number; burst: number; intervalMs?: number };
   /** clients.recycle: the thresholds of `zstack recycle` and the period of its timer (absent: no timer). */
   recycle?: { memory?: Size; maxAgeMs?: number; everyMs: number };
   /** frontend: where the complete HAProxy configuration (haproxy-<prefix>-standalone.cfg) listens. */

@@ -6,19 +6,20 @@ import { isMap, isSeq, isAlias, LineCounter, parseDocument, type Node, type YAML
 import { ConfigError, configIssue, type ConfigIssue } from './errors.js';
 import { invalidUnitName, systemdEscape, UNIT_NAME_MAX } from './escape.js';
 import { HOME_DIRS, type CheckModel, type ClientModel, type MemoryLimits, type StackModel, type WarmupUrl } from './model.js';
-import { addressesClash, bindTarget, expandTemplate, formatAddress, MAX_CONFIG_BYTES, isHostHeader, parseAddress, q, sizeBytes, type Address } from './values.js';
+import { addressesClash, bindTarget, expandTemplate, formatAddress, formatDuration, MAX_CONFIG_BYTES, isHostHeader, parseAddress, q, sizeBytes, type Address } from './values.js';
 import { firstDirHolding, FORWARDABLE_SIGNALS, LOG_LEVELS, LOOPBACK_NETWORKS, durationFloorOf, parseNetwork, parseRequestPath, sectionKeys, stackSectionKeys, STOP_SIGNALS, WRAPPER_CONFIG, yamlErrorsToReport } from '@zope-systemd/common';
 import { CHECK_KEYS, checksFor, generatedChecks, MAX_WRAPPER_CHECKS, parseChecks } from './check-config.js';
 import { command, describe, quotedDelta, sourcePositions, Walker } from './yaml-reader.js';
-import { STACK_DURATIONS, type StackDurationKey } from './stack-durations.js';
+import { RESTART_BURST, STACK_DURATIONS, type StackDurationKey } from './stack-durations.js';
 import { existingUnits, recycleUnitNames, reservedStackName } from './unit-names.js';
+import { clientRestartCycleMs, zeoRestartCycleMs } from './unit-timing.js';
 import { checkListeners, HAPROXY_INSTALL_KEYS, HOST_KEYS, hostModels, hostNetworks, hostRef, parseClientHosts, parseHaproxyInstall, parseHosts, type HostDecl, type Listener } from './hosts.js';
 import { serverMaxconn } from './haproxy-maxconn.js';
 
 /** The keys allowed in each object of the config. schema/stack.schema.json must agree (tested). */
 export const KEYS = {
   root: ['stack', 'description', 'user', 'group', 'directory', 'znotify', 'zunitgen', 'zstack', 'hardening', 'read-write-paths', 'environment',
-    'database', 'zeo', 'clients', 'limits', 'watchdog', 'haproxy', 'wanted-by', 'log-level', 'hosts'],
+    'database', 'zeo', 'clients', 'limits', 'watchdog', 'restart', 'haproxy', 'wanted-by', 'log-level', 'hosts'],
   host: HOST_KEYS,
   database: ['postgresql'],
   postgresql: ['unit', 'address', 'host'],
@@ -36,6 +37,7 @@ export const KEYS = {
   'clients-signals': sectionKeys('signals'),
   check: CHECK_KEYS,
   limits: ['memory-max', 'memory-high', 'cpu-weight', 'io-weight', 'tasks-max'],
+  restart: ['delay', 'burst', 'interval'],
   haproxy: ['backend', 'stats-socket', 'wrapper-socket', 'balance', 'maxconn', 'check-interval', 'queue-timeout', 'frontend', 'server-state-file', 'install'],
   haproxyInstall: HAPROXY_INSTALL_KEYS,
 } as const;
@@ -326,6 +328,7 @@ function validate(w: Walker, root: Node | null, file: string, positions: () => S
   const { postgresql, pgCheck } = readPostgresql(t, placeDb);
   const { zeo, zeoCheck } = readZeo(t, { directory: install.directory, prefix: id.prefix, stackEnv, placeDb });
   const watchdogMs = top.has('watchdog') ? stackDuration(w, t.g('watchdog'), 'watchdog') : STACK_DURATIONS.watchdog.default;
+  const restart = readRestart(t);
   const cm = w.map(t.g('clients'), 'clients', KEYS.clients, ['command', 'http', 'health']);
   const o = readClientOptions(t, cm, hostDecls);
   const generated = generatedChecks({ ...(zeoCheck ? { zeo: zeoCheck } : {}), ...(pgCheck ? { postgresql: pgCheck } : {}) });
@@ -337,6 +340,7 @@ function validate(w: Walker, root: Node | null, file: string, positions: () => S
   }
   const claim = claimPorts(t, cm, zeo, postgresql, clients);
   const haproxy = readHaproxy(t, id.stack, o.threads, claim, hostDecls);
+  warnShortStartLimit(t, restart, o, zeo);
   // ProtectHome=yes hides /home, /root and /run/user entirely, so an instance living there gets read-only
   // instead (ReadWritePaths= then re-opens its var/).
   const underHome = install.directory !== undefined && firstDirHolding(install.directory, HOME_DIRS) !== undefined;
@@ -355,7 +359,7 @@ function validate(w: Walker, root: Node | null, file: string, positions: () => S
     ...(hostDecls ? { hosts: hostModels(hostDecls, zeo?.host, postgresql?.host, clients) } : {}),
     clients,
     ...(o.threads !== undefined ? { threads: o.threads } : {}),
-    warmup: o.warmup, watchdogMs: watchdogMs!, clientWatchdog: o.clientWatchdog, clientSignals: o.clientSignals, stop: o.stop, haproxy,
+    warmup: o.warmup, watchdogMs: watchdogMs!, clientWatchdog: o.clientWatchdog, clientSignals: o.clientSignals, stop: o.stop, restart, haproxy,
     environment: stackEnv, clientEnvironment: { ...stackEnv, ...o.clientEnv },
     ...(o.recycle ? { recycle: o.recycle } : {}),
     wantedBy, logLevel: logLevel!,
@@ -464,6 +468,43 @@ function readLimits(t: Top): StackModel['limits'] {
   }
   for (const k of Object.keys(limits) as Array<keyof typeof limits>) if (limits[k] === undefined) delete limits[k];
   return limits;
+}
+
+/** restart: RestartSec= and the start limit of ZEO and the clients (unit-timing.ts sizes the span when it is left out). */
+function readRestart(t: Top): StackModel['restart'] {
+  const { w, top, g } = t;
+  const restart: StackModel['restart'] = { delayMs: STACK_DURATIONS['restart.delay'].default, burst: RESTART_BURST.default };
+  const m = top.has('restart') ? w.map(g('restart'), 'restart', KEYS.restart) : undefined;
+  if (!m) return restart;
+  if (m.has('delay')) restart.delayMs = stackDuration(w, m.get('delay')!, 'restart.delay') ?? restart.delayMs;
+  if (m.has('burst')) {
+    const node = m.get('burst')!;
+    const v = w.scalar(node);
+    if (v === 1) w.err(node, 'restart.burst: 1 allows no restart at all within restart.interval', `use ${RESTART_BURST.min} or more (default ${RESTART_BURST.default}): a client that fails once must be restarted`);
+    else restart.burst = w.int(node, 'restart.burst', RESTART_BURST.min, RESTART_BURST.max) ?? restart.burst;
+  }
+  if (m.has('interval')) { const d = stackDuration(w, m.get('interval')!, 'restart.interval'); if (d !== undefined) restart.intervalMs = d; }
+  return restart;
+}
+
+/**
+ * A restart.interval shorter than restart.burst failing starts of a unit can take is valid, but that unit, when it
+ * fails slowly (a warm-up that never passes, a database that never answers), would be restarted for ever: a warning
+ * naming the unit and the least span, at the interval's position.
+ */
+function warnShortStartLimit(t: Top, restart: StackModel['restart'], o: Pick<ReturnType<typeof readClientOptions>, 'warmup' | 'stop'>, zeo: StackModel['zeo']): void {
+  if (restart.intervalMs === undefined) return;
+  const node = (t.top.get('restart') as YAMLMap | null)?.get?.('interval', true) as Node | null;
+  const units: Array<[string, number]> = [['the clients', clientRestartCycleMs({ ...o, restart })], ...(zeo ? [['the ZEO server', zeoRestartCycleMs({ restart }, zeo)] as [string, number]] : [])];
+  for (const [what, cycleMs] of units) {
+    const least = restart.burst * cycleMs;
+    if (restart.intervalMs >= least) continue;
+    t.w.warn(configIssue({
+      file: t.w.file, ...t.w.pos(node), key: 'restart.interval',
+      message: `restart.interval: ${formatDuration(restart.intervalMs)} is shorter than ${restart.burst} failing starts of ${what} can take (${restart.burst} x ${formatDuration(cycleMs)} = ${formatDuration(least)}): one whose start fails only at the end of its wait would be restarted for ever`,
+      fix: `leave restart.interval out (zunitgen sizes it per unit), or give at least ${formatDuration(least)}`,
+    }));
+  }
 }
 
 /** The source of a generated database check, present as soon as the config names the database. */

@@ -12,6 +12,7 @@ import { commentText } from './escape.js';
 import type { CheckModel, ClientModel, StackModel } from './model.js';
 import { CHECK_KEYS, ZSTACK_DRAIN_TIMEOUT_MS, ZSTACK_UP_TIMEOUT_MS } from '@zope-systemd/common';
 import { formatAddress, formatDuration, type Address } from './values.js';
+import { clientStartLimit, clientStartTimeoutMs, clientStopTimeoutMs, zeoStartLimit, zeoStartTimeoutMs, ZEO_STOP_TIMEOUT_MS } from './unit-timing.js';
 
 /**
  * TimeoutAbortSec= of a client: how long a watchdog kill (WatchdogSignal=, SIGABRT) may take before systemd sends
@@ -152,11 +153,12 @@ export function renderWith(m: StackModel, t: Compiled, opts: RenderOptions): Gen
   files.push({ name: sysusersName(m.prefix), kind: 'sysusers', content: sysusersText(m, hdr) }, { name: tmpfilesName(m.prefix), kind: 'tmpfiles', content: tmpfilesText(m, hdr) });
   if (m.zeo) {
     const waitArgv = [...m.zunitgen, 'wait-tcp', formatAddress(m.zeo.address), '--timeout', formatDuration(m.zeo.readyTimeoutMs)];
-    run(m.zeo.unit, 'unit', t['zeo.service'], { waitArgv, setupUnit, after: [setupUnit, ...(m.postgresql ? [m.postgresql.unit] : [])], timeoutStartMs: m.zeo.readyTimeoutMs + 10_000, env: environmentWords(m, m.zeo.environment) });
+    run(m.zeo.unit, 'unit', t['zeo.service'], { waitArgv, setupUnit, after: [setupUnit, ...(m.postgresql ? [m.postgresql.unit] : [])], timeoutStartMs: zeoStartTimeoutMs(m.zeo), timeoutStopMs: ZEO_STOP_TIMEOUT_MS, restartDelayMs: m.restart.delayMs, startLimit: zeoStartLimit(m, m.zeo), env: environmentWords(m, m.zeo.environment) });
   }
   const servers = m.clients.map((c) => ({ name: c.server, http: c.http, agent: c.health.agent, healthHttp: c.health.http }));
   const wrapperOptions = wrapperOptionsView(m);
   const clientEnv = environmentWords(m, m.clientEnvironment);
+  const clientLimit = clientStartLimit(m);
   const source = opts.configPath ?? m.source;
   const regenerate = opts.regenerate ?? (m.hosts ? `run \`zunitgen deploy ${source}\`` : `run \`zunitgen generate ${source} --out ${opts.outDir}\``);
   for (const c of m.clients) {
@@ -168,6 +170,8 @@ export function renderWith(m: StackModel, t: Compiled, opts: RenderOptions): Gen
       timeoutStartMs: clientStartTimeoutMs(m),
       timeoutStopMs: clientStopTimeoutMs(m),
       timeoutAbortMs: WATCHDOG_ABORT_MS,
+      restartDelayMs: m.restart.delayMs,
+      startLimit: clientLimit,
     });
     run(c.agentSocket, 'unit', t.socket, { c, address: c.health.agent, fdname: 'agent', purpose: 'health agent socket' });
     if (c.healthSocket && c.health.http) run(c.healthSocket, 'unit', t.socket, { c, address: c.health.http, fdname: 'http', purpose: 'health HTTP socket' });
@@ -238,9 +242,3 @@ export function checkUnitShape(name: string, content: string): void {
 function recycleTimeoutMs(m: Pick<StackModel, 'stop' | 'warmup'>): number {
   return ZSTACK_UP_TIMEOUT_MS + ZSTACK_DRAIN_TIMEOUT_MS + clientStopTimeoutMs(m) + clientStartTimeoutMs(m) + ZSTACK_UP_TIMEOUT_MS + 60_000;
 }
-
-/** A client unit's TimeoutStartSec=: the wrapper's own start (Node, the instance binding its port) gets 30 s on top of the warm-up budget. */
-function clientStartTimeoutMs(m: Pick<StackModel, 'warmup'>): number { return m.warmup.budgetMs + 30_000; }
-
-/** A client unit's TimeoutStopSec=: the drain, the instance's own stop and 15 s for the wrapper. */
-function clientStopTimeoutMs(m: Pick<StackModel, 'stop'>): number { return m.stop.drainMs + m.stop.timeoutMs + 15_000; }

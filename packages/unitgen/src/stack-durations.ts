@@ -40,6 +40,17 @@ export const STACK_DURATIONS = {
     min: 10_000, default: 600_000, max: 'span', doc: 'how often the timer runs zstack recycle',
     why: 'a run that recycles a client drains, stops and warms it up, which takes longer than that, and a run that finds the stack busy only skips: shorter adds load and journal lines, not recycling',
   },
+  'restart.delay': {
+    // RestartSec= of ZEO and the clients: systemd's timer.
+    min: 100, default: 5000, max: 'span', doc: 'RestartSec= of ZEO and the clients: the pause before systemd restarts a failed one',
+    why: 'systemd\'s own least (100ms): a failing start comes round again at once, and its restarts use up the start limit (restart.burst) faster than an operator can read the journal',
+  },
+  'restart.interval': {
+    // StartLimitIntervalSec= of ZEO and the clients: systemd's span. Shorter than restart.burst failing starts is
+    // a warning (parse.ts), not an error: an operator may know that the unit's failures are fast.
+    min: 1000, max: 'span', doc: 'StartLimitIntervalSec= of ZEO and the clients (default: per unit, restart.burst times the longest one failing start and restart of it can take)',
+    why: 'systemd counts the starts of this span: a shorter one lets restarts that come a second apart go on for ever',
+  },
   'haproxy.check-interval': {
     // HAProxy keeps its timers in 32-bit milliseconds as Node does.
     min: 100, default: 2000, max: 'timer', doc: 'HAProxy\'s inter: how often it asks each wrapper\'s agent',
@@ -53,3 +64,9 @@ export const STACK_DURATIONS = {
 } as const satisfies Record<string, StackDuration>;
 
 export type StackDurationKey = keyof typeof STACK_DURATIONS;
+
+/**
+ * restart.burst (StartLimitBurst= of ZEO and the clients): the starts systemd allows within restart.interval. 1 would
+ * allow the first start only: a client that fails once, an hour after it started, would not be restarted.
+ */
+export const RESTART_BURST = { min: 2, max: 1000, default: 5 } as const;

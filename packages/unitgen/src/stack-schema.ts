@@ -5,7 +5,7 @@
 // the wrapper configuration (@zope-systemd/common, wrapper-config.ts), read with each key's `stack` rule.
 // zunitgen's own parser (parse.ts) is the authority; a test holds both to the same good and bad configs.
 import { durationSchema, formatTimeSpan, wrapperKeySchema, wrapperRequiredKeys, wrapperSchemaDefs, type WrapperSchemaFlavour } from '@zope-systemd/common';
-import { STACK_DURATIONS, type StackDuration, type StackDurationKey } from './stack-durations.js';
+import { RESTART_BURST, STACK_DURATIONS, type StackDuration, type StackDurationKey } from './stack-durations.js';
 
 type Schema = Record<string, unknown>;
 
@@ -134,6 +134,15 @@ const STACK_REST: Record<string, Schema> = {
     }
   },
   "watchdog": stackDuration('watchdog'),
+  "restart": {
+    "type": "object", "additionalProperties": false,
+    "description": "How systemd restarts ZEO and the clients after a failure, and when it gives up on one that fails at every start (docs/unitgen.md, Restarts and the start limit)",
+    "properties": {
+      "delay": stackDuration('restart.delay'),
+      "burst": { "type": "integer", "minimum": RESTART_BURST.min, "maximum": RESTART_BURST.max, "default": RESTART_BURST.default, "description": "StartLimitBurst= of ZEO and the clients: starts allowed within restart.interval; one more and the unit ends failed" },
+      "interval": stackDuration('restart.interval')
+    }
+  },
   "haproxy": {
     "type": "object", "additionalProperties": false,
     "properties": {

@@ -10,6 +10,7 @@ import {
   ConfigError, builtinTemplates, compileTemplates, createEnv, formatAddress, formatDuration, loadTemplates, parseStack, renderWith,
   systemdUnescape, invalidUnitName, expandTemplate, parseAddress, belongsToStack, systemdEscape, type GeneratedFile, type StackModel,
 } from '../src/index.js';
+import { parseDuration } from '@zope-systemd/common';
 import { parseExec, parseUnitFile, shape, splitWords, unspecify, type Directive } from './unitfile.js';
 import { assertWrapperRead, REPO, type WrapperConfig } from './helpers.js';
 import { join } from 'node:path';
@@ -144,6 +145,10 @@ function roundTrip(m: StackModel, files: GeneratedFile[]): void {
           assert.deepEqual(parseExec(d.value), [want]);
           break;
         }
+        // The start limit and the restart pause: the model's numbers, read back as systemd reads a time span.
+        case 'StartLimitIntervalSec': assert.equal(f.name === setupUnitName(m.prefix) ? d.value : spanMs(d.value), f.name === setupUnitName(m.prefix) ? '0' : startLimitSpan(m, f.name), f.name); break;
+        case 'StartLimitBurst': assert.equal(d.value, String(m.restart.burst), f.name); break;
+        case 'RestartSec': assert.equal(spanMs(d.value), m.restart.delayMs, f.name); break;
         case 'ExecStartPost': assert.deepEqual(parseExec(d.value), [[...m.zunitgen, 'wait-tcp', formatAddress(m.zeo!.address), '--timeout', formatDuration(m.zeo!.readyTimeoutMs)]]); break;
         default:
           if (['After', 'Wants', 'Sockets'].includes(d.key)) for (const u of units(d.value)) assert.equal(invalidUnitName(u), undefined, `${d.key}=${u}`);
@@ -166,6 +171,26 @@ function roundTrip(m: StackModel, files: GeneratedFile[]): void {
   const hap = files.find((x) => x.kind === 'haproxy')!.content;
   assert.match(hap, new RegExp(`^backend ${m.haproxy.backend.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`, 'm'));
   assert.equal(hap.split('\n').filter((l) => /^\s+server /.test(l)).length, m.clients.length);
+}
+
+/** A systemd time span in ms (the value side of the round trip; refuses what is not one). */
+function spanMs(v: string): number {
+  const r = parseDuration(v, undefined, 'span');
+  assert.ok(r.ok, `${JSON.stringify(v)} is not a time span`);
+  return r.value;
+}
+
+/**
+ * StartLimitIntervalSec= as docs/unitgen.md states it: restart.interval, or restart.burst times the longest one failing
+ * start and restart can take (clients: three warm-up budgets + 30 s, TimeoutStopSec=, RestartSec=; ZEO: TimeoutStartSec=,
+ * its 60 s TimeoutStopSec=, RestartSec=).
+ */
+function startLimitSpan(m: StackModel, unit: string): number {
+  if (m.restart.intervalMs !== undefined) return m.restart.intervalMs;
+  const cycle = unit === m.zeo?.unit
+    ? m.zeo.readyTimeoutMs + 10_000 + 60_000 + m.restart.delayMs
+    : 3 * m.warmup.budgetMs + 30_000 + (m.stop.drainMs + m.stop.timeoutMs + 15_000) + m.restart.delayMs;
+  return m.restart.burst * cycle;
 }
 
 /** A check as the generated YAML must spell it: the wrapper's keys, only those the model sets. */
@@ -247,6 +272,10 @@ property('haproxy wrapper-socket', nasty.map((s) => `/${s}`), (c, s) => { (c.hap
 property('wanted-by', nasty, (c, s) => { c['wanted-by'] = [s]; }, (m, s) => assert.deepEqual(m.wantedBy, [s]));
 property('log-level', nasty, (c, s) => { c['log-level'] = s; }, (m, s) => assert.equal(m.logLevel, s));
 property('stop signal', nasty, (c, s) => { clients(c).stop = { signal: s }; }, (m, s) => assert.equal(m.stop.signal, s));
+property('restart delay', nasty, (c, s) => { c.restart = { delay: s }; }, (m) => assert.ok(m.restart.delayMs >= 100));
+property('restart interval', nasty, (c, s) => { c.restart = { interval: s }; }, (m) => assert.ok(m.restart.intervalMs! >= 1000));
+property('restart burst', nasty, (c, s) => { c.restart = { burst: s }; }, () => assert.fail('a string burst was accepted'));
+property('restart key', nasty, (c, s) => { c.restart = { [s]: 3 }; }, () => {});
 property('a key name', nasty, (c, s) => { clients(c)[s] = 1; }, () => {});
 
 // clients.checks: a new entry appended to the base's, each string field arbitrary. `{n}` expands where it may.

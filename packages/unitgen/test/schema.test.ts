@@ -59,6 +59,7 @@ test('every object of the schema has exactly the keys zunitgen accepts there', (
     ['clients.checks[]', KEYS.check, def('wrapper-check')],
     ['clients.recycle', KEYS.recycle, clients.recycle!],
     ['limits', KEYS.limits, p.limits!],
+    ['restart', KEYS.restart, p.restart!],
     ['haproxy', KEYS.haproxy, p.haproxy!],
     ['haproxy.install', KEYS.haproxyInstall, (p.haproxy!.properties as Record<string, Schema>).install!],
     ['hosts[]', KEYS.host, def('host')],
@@ -118,7 +119,16 @@ test('typical mistakes fail both the schema and zunitgen', () => {
     ['{ name: root, interval: 10s }', '{ interval: 10s }'],
     ['    agent: 127.0.0.1:{9080+n}', '    agent: "127.0.0.1:{9080+m}"'],
     ['    agent: 127.0.0.1:{9080+n}', '    agent: "agent.local:{9080+n}"'],
+    // restart: the start limit's burst is a whole number from 2 (1 allows no restart); its keys are these three.
+    ['watchdog: 30s', 'watchdog: 30s\nrestart: { burst: 1 }'],
+    ['watchdog: 30s', 'watchdog: 30s\nrestart: { burst: 0 }'],
+    ['watchdog: 30s', 'watchdog: 30s\nrestart: { burst: 1001 }'],
+    ['watchdog: 30s', 'watchdog: 30s\nrestart: { burst: 2.5 }'],
+    ['watchdog: 30s', 'watchdog: 30s\nrestart: { burst: "5" }'],
+    ['watchdog: 30s', 'watchdog: 30s\nrestart: { limit: 5 }'],
+    ['watchdog: 30s', 'watchdog: 30s\nrestart: 5s'],
   ]);
+  bothAccept(EXAMPLE(), [['watchdog: 30s', 'watchdog: 30s\nrestart: { delay: 100ms, burst: 2, interval: 1d }'], ['watchdog: 30s', 'watchdog: 30s\nrestart: { burst: 1000 }']]);
 });
 
 test('durations below their least value, as a number or as text in any unit, fail both', () => {
@@ -154,6 +164,8 @@ const STACK_DURATION_EDITS: Record<StackDurationKey, readonly [string, string]> 
   'zeo.ready-timeout': ['  address: 127.0.0.1:8100', '  address: 127.0.0.1:8100\n  ready-timeout: VALUE'],
   'clients.recycle.max-age': ['  threads: 2', '  threads: 2\n  recycle: { max-age: VALUE }'],
   'clients.recycle.every': ['  threads: 2', '  threads: 2\n  recycle: { max-age: 1d, every: VALUE }'],
+  'restart.delay': ['watchdog: 30s', 'watchdog: 30s\nrestart: { delay: VALUE }'],
+  'restart.interval': ['watchdog: 30s', 'watchdog: 30s\nrestart: { interval: VALUE }'],
   'haproxy.check-interval': ['haproxy: { backend: plone,', 'haproxy: { check-interval: VALUE, backend: plone,'],
   'haproxy.queue-timeout': ['haproxy: { backend: plone,', 'haproxy: { queue-timeout: VALUE, backend: plone,'],
 };
