@@ -8,9 +8,15 @@
 //
 // Found here first (docs/dev/UNITGEN-E2E-FINDINGS.md, F1): with PartOf= alone the sockets restarted the failed
 // client until systemd's start limit ended it; the sockets now also carry BindsTo= their service.
+//
+// The start limit (restart: in the stack config, here with a 200 ms restart delay and a burst of 3): a client that
+// fails at every start ends failed after exactly 3 starts, with its sockets down and zstack status saying so; one that
+// fails twice within the span is restarted both times. The box's DefaultStartLimitIntervalSec=0 is only a default:
+// the generated units' own StartLimitIntervalSec= and StartLimitBurst= hold here as on a production host.
 // Set-up: test/fixtures/unitgen/stack.ts.
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
+import net from 'node:net';
 import { test } from 'node:test';
 import { BOX_NODE } from './harness/box.js';
 import {
@@ -18,14 +24,13 @@ import {
 } from './fixtures/unitgen/stack.js';
 
 const skip = stackSkipReason();
+/** restart.burst of the test's stack: StartLimitBurst= of its units. */
+const BURST = 3;
 
 test('a client that exits 78 (configuration error) while its health sockets are being probed', { skip, timeout: 90_000 }, async (t) => {
-  const s = await setUpStack(t, { clients: 2, warmupSeconds: 0.5 });
+  const s = await setUpStack(t, { clients: 2, warmupSeconds: 0.5, edit: (y) => `${y}restart: { delay: 200ms, burst: ${BURST} }\n` });
   const { box } = s;
   const hx = s.hx!;
-  // The box disables start limits (DefaultStartLimitIntervalSec=0); give client2 systemd's stock defaults back
-  // (systemd-system.conf(5): DefaultStartLimitIntervalSec=10s, DefaultStartLimitBurst=5), as on a production host.
-  await box.writeUnit(`${clientUnit(2)}.d/start-limit.conf`, '[Unit]\nStartLimitIntervalSec=10s\nStartLimitBurst=5\n');
   await box.exec(['systemctl', 'start', TARGET], { timeoutMs: 60_000 });
   await hx.waitForState(BACKEND, 'client2', 'UP', { timeoutMs: 5000 });
 
@@ -82,6 +87,69 @@ test('a client that exits 78 (configuration error) while its health sockets are 
     assert.match(await box.journal(clientUnit(2)), /plone-client2\.znotify\.yaml: cannot read the config file \(ENOENT\)/);
   });
 
+  // Port taken: client1's instance cannot bind its HTTP port (held here, on the host network the box shares), so each
+  // start fails within a second or two; with RestartSec=200ms systemd's default limit (5 in 10 s) would never stop it.
+  await t.test(`a client that fails at every start ends failed after restart.burst (${BURST}) starts, its sockets down, zstack status says why`, async () => {
+    await box.exec(['systemctl', 'stop', clientUnit(1)], { timeoutMs: 30_000 });
+    // Connections to it (the wrapper's warm-up requests) are closed at once.
+    const holder = net.createServer((c) => { c.on('error', () => {}); c.destroy(); }).listen(s.ports.http(1), '127.0.0.1');
+    await new Promise((r) => holder.once('listening', r));
+    try {
+      const since = (await box.exec(['date', '+%Y-%m-%d %H:%M:%S.%N'])).stdout.trim().slice(0, 26);
+      // The stack's start already counts in client1's span: a fresh count, as after an operator's reset-failed.
+      await box.exec(['systemctl', 'reset-failed', clientUnit(1)]);
+      const start = await box.exec(['systemctl', 'start', clientUnit(1)], { allowFail: true, timeoutMs: 60_000 });
+      assert.notEqual(start.code, 0, 'a client whose port is taken started');
+      const end = await until('systemd to give up on client1', async () => {
+        const p = await s.show(clientUnit(1), ['ActiveState', 'SubState', 'Result', 'NRestarts', 'InvocationID']);
+        return p.ActiveState === 'failed' ? p : undefined;
+      }, 60_000, 200);
+      const pid1 = (await box.exec(['journalctl', '--no-pager', '-q', '-o', 'cat', '_PID=1', `UNIT=${clientUnit(1)}`, '--since', since])).stdout.split('\n');
+      t.diagnostic(`client1 at the end: ${JSON.stringify(end)}; systemd said:\n${pid1.filter((l) => /Starting|Scheduled|too quickly|Failed with/.test(l)).join('\n')}`);
+      assert.equal(pid1.filter((l) => l.startsWith('Starting ')).length, BURST, 'starts of client1');
+      assert.equal(pid1.filter((l) => l === `${clientUnit(1)}: Start request repeated too quickly.`).length, 1);
+      // systemd 252 keeps the Result= of the failure that led to the refused restart: only its journal says why it stopped.
+      assert.deepEqual([end.ActiveState, end.SubState, end.Result, end.NRestarts], ['failed', 'failed', 'exit-code', String(BURST)]);
+      // The sockets went with it (the refused restart fails them: their service cannot start), so no health check
+      // starts it again.
+      assert.deepEqual(await s.show(agentSocket(1), ['ActiveState', 'Result']), { ActiveState: 'failed', Result: 'service-start-limit-hit' });
+      assert.equal(await probeTcp(s.ports.agent(1)), 'refused');
+      // zstack status: start-limit-hit as the last reason, the failure before it, and what to do.
+      const st = await box.exec([BOX_NODE, `${box.repo}/packages/stack/dist/cli.js`, 'status', s.configFile], { allowFail: true, timeoutMs: 60_000 });
+      t.diagnostic(st.stdout);
+      const row = st.stdout.split('\n').find((l) => l.startsWith(`${clientUnit(1)} `)) ?? '';
+      assert.match(row, /^\S+\s+failed\/failed\s.*\sstart-limit-hit \(exit-code\)\s/, st.stdout);
+      assert.ok(st.stdout.includes(`${clientUnit(1)}: systemd gave up on it (more than ${BURST} starts within `), st.stdout);
+      assert.ok(st.stdout.includes(`systemctl reset-failed ${clientUnit(1)} && systemctl start ${clientUnit(1)}`), st.stdout);
+      const json = JSON.parse((await box.exec([BOX_NODE, `${box.repo}/packages/stack/dist/cli.js`, 'status', '--json', s.configFile], { allowFail: true, timeoutMs: 60_000 })).stdout) as { clients: Array<{ unit: string; result: string; startLimitHit?: { limit: string } }> };
+      const c1 = json.clients.find((c) => c.unit === clientUnit(1))!;
+      assert.equal(c1.result, 'exit-code');
+      assert.match(c1.startLimitHit?.limit ?? '', new RegExp(`^${BURST} starts within \\S`));
+      // client2 is fine: no start-limit-hit there.
+      assert.ok(!json.clients.find((c) => c.unit === clientUnit(2))!.startLimitHit);
+    } finally {
+      await new Promise((r) => holder.close(r));
+    }
+  });
+
+  await t.test(`a client that fails ${BURST - 1} times within the span is restarted each time`, async () => {
+    // The operator's way back: the cause gone (the port free again), reset-failed forgets the count, start.
+    await box.exec(['systemctl', 'reset-failed', clientUnit(1)]);
+    const again = await box.exec(['systemctl', 'start', clientUnit(1)], { allowFail: true, timeoutMs: 60_000 });
+    assert.equal(again.code, 0, again.stderr);
+    for (let kill = 1; kill < BURST; kill++) {
+      const before = await s.show(clientUnit(1), ['MainPID', 'InvocationID']);
+      await box.exec(['systemctl', 'kill', '--kill-who=main', '--signal=SIGKILL', clientUnit(1)]);
+      const back = await until(`client1 restarted after kill ${kill}`, async () => {
+        const p = await s.show(clientUnit(1), ['ActiveState', 'SubState', 'NRestarts', 'InvocationID']);
+        return p.ActiveState === 'active' && p.InvocationID !== before.InvocationID ? p : p.ActiveState === 'failed' ? assert.fail(`client1 failed after kill ${kill}: ${JSON.stringify(p)}`) : undefined;
+      }, 60_000, 200);
+      assert.deepEqual([back.SubState, back.NRestarts], ['running', String(kill)]);
+    }
+    // BURST starts in the span so far (the start above and the restarts): all allowed, the unit serves.
+    await until('HAProxy to see client1 UP again', async () => (await hx.serverState(BACKEND, 'client1')) === 'UP' || undefined, 10_000);
+  });
+
   // An operator who runs znotify from a checkout under /tmp: it is there for zunitgen, but PrivateTmp=yes gives the
   // units an empty /tmp. generate says so; the unit indeed cannot start, and does once PrivateTmp=no.
   await t.test('znotify under /tmp: generate warns, the unit cannot run it under PrivateTmp=yes, and can without', async () => {
@@ -106,4 +174,5 @@ test('a client that exits 78 (configuration error) while its health sockets are 
     await box.exec(['systemctl', 'start', clientUnit(2)], { timeoutMs: 30_000 });
     assert.equal((await s.show(clientUnit(2), ['ActiveState'])).ActiveState, 'active');
   });
+
 });

@@ -7,6 +7,7 @@
 // `track.phase` says at every moment what putBack() has to undo if the operation is interrupted.
 import { setTimeout as sleep } from 'node:timers/promises';
 import { StackError } from './errors.js';
+import { resultText, startLimitHint, startLimitText } from './start-limit.js';
 import type { LoadBalancer, ServerView } from './haproxy.js';
 import type { Progress } from './progress.js';
 import type { ClientRef, StackRef } from './stack.js';
@@ -75,12 +76,18 @@ export async function drainClient(ctx: OpContext, t: CycleTrack): Promise<void> 
   }
 }
 
-/** `systemctl restart`; resolves at READY=1. Cuts the wrapper's own drain short (already drained above). */
+/**
+ * `systemctl restart`; resolves at READY=1. Cuts the wrapper's own drain short (already drained above). The unit's
+ * start limit count is forgotten first (reset-failed): a restart asked for on purpose (a rollout, a recycle, a
+ * resumed rollout at a client systemd gave up on) is never refused for restarts systemd made on its own, and counts
+ * as the first start of a fresh span. A manual restart sets NRestarts= back to 0 anyway, so nothing else is lost.
+ */
 export async function restartClient(ctx: OpContext, t: CycleTrack): Promise<void> {
   const c = t.client;
   ctx.progress.step(c.name, 'restarting');
   t.invocationBefore = (await ctx.systemd.show([c.unit]).catch(() => undefined))?.get(c.unit)?.InvocationID ?? '';
   t.phase = 'restarting';
+  await ctx.systemd.resetFailed(c.unit);
   let finished = false;
   const restart = ctx.systemd.restart(c.unit).finally(() => { finished = true; });
   restart.catch(() => { /* reported below */ });
@@ -105,14 +112,29 @@ export async function restartClient(ctx: OpContext, t: CycleTrack): Promise<void
     await Promise.race([restart, aborted]);
   } catch (e) {
     if (e instanceof StackError && e.code === 'EINTERRUPTED') throw e;
-    const p = (await ctx.systemd.show([c.unit]).catch(() => undefined))?.get(c.unit);
-    throw new StackError('EUNAVAILABLE', `${c.name} did not start: ${c.unit} is ${p?.ActiveState ?? '?'}/${p?.SubState ?? '?'}, Result=${p?.Result ?? '?'}${p?.StatusText ? `, "${p.StatusText}"` : ''}`,
-      { cause: e, hint: `see journalctl -u ${c.unit}; systemd retries it by itself (Restart=on-failure), and HAProxy takes it back when its agent says ready` });
+    throw await startFailure(ctx, c, e);
   } finally {
     finished = true;
     await watch.catch(() => {});
   }
   t.phase = 'started';
+}
+
+/**
+ * Why a client's restart failed, as systemd has it now: still restarting by itself (within its start limit), given
+ * up on (the start limit hit), or failed for good (an exit status that Restart= does not retry, e.g. 78).
+ */
+async function startFailure(ctx: OpContext, c: ClientRef, cause: unknown): Promise<StackError> {
+  const p = (await ctx.systemd.show([c.unit]).catch(() => undefined))?.get(c.unit);
+  const hit = p ? await ctx.systemd.startLimitHit(c.unit, p).catch(() => undefined) : undefined;
+  const limit = p ? startLimitText(p) : '';
+  const state = `${c.unit} is ${p?.ActiveState ?? '?'}/${p?.SubState ?? '?'}, Result=${hit ? resultText(p!.Result, true) : p?.Result ?? '?'}${p?.StatusText ? `, "${p.StatusText}"` : ''}`;
+  const hint = hit
+    ? startLimitHint(c.unit, limit)
+    : p?.SubState === 'auto-restart' || p?.ActiveState === 'activating'
+      ? `see journalctl -u ${c.unit}; systemd retries it by itself (Restart=on-failure${limit ? `, at most ${limit}, then it gives up and leaves it failed` : ''}), and HAProxy takes it back when its agent says ready`
+      : `see journalctl -u ${c.unit}; systemd does not retry this failure: fix the cause`;
+  return new StackError('EUNAVAILABLE', `${c.name} did not start: ${state}`, { cause, hint });
 }
 
 /**

@@ -125,6 +125,8 @@ export class HostsSystemd implements SystemdHost {
 
   restart(unit: string, opts?: { signal?: AbortSignal }): Promise<void> { return this.host(unit).restart(unit, opts); }
 
+  resetFailed(unit: string): Promise<void> { return this.host(unit).resetFailed(unit); }
+
   /** Clients first (every host in parallel), then the rest: ZEO where it runs, and the target on every host. */
   async stop(units: readonly string[]): Promise<void> {
     const clientUnits = new Set(this.model.clients.map((c) => c.unit));
@@ -142,6 +144,8 @@ export class HostsSystemd implements SystemdHost {
   async signalProcess(unit: string, p: UnitProps, signal: NodeJS.Signals): Promise<boolean> { void unit; void p; void signal; return false; }
 
   now(): Promise<number> { return Promise.resolve(Date.now() / 1000); }
+
+  startLimitHit(unit: string, p: UnitProps): Promise<boolean | undefined> { return this.host(unit).startLimitHit(unit, p); }
 }
 
 /**

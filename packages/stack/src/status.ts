@@ -6,6 +6,7 @@ import { timeSpan, unixTimestamp, type SystemdHost, type UnitProps } from './sys
 import type { InstanceMemory, WrapperHealth } from './health.js';
 import { readHealth } from './reach.js';
 import { unitHosts, type HostsSystemd } from './hosts.js';
+import { resultText, startLimitHint, startLimitText } from './start-limit.js';
 
 export interface UnitStatus {
   unit: string;
@@ -16,6 +17,11 @@ export interface UnitStatus {
   sub: string;
   /** Result= of the last run (`success`, `exit-code`, `watchdog`, `oom-kill`, ...). */
   result: string;
+  /**
+   * systemd refused to start it again (its start limit: more than StartLimitBurst= starts within
+   * StartLimitIntervalSec=): `result` then says which failure came last. Absent when it did not or cannot be told.
+   */
+  startLimitHit?: { limit: string };
   /** Automatic restarts since the unit was started by hand (NRestarts=). */
   restarts: number;
   mainPid: number;
@@ -79,7 +85,12 @@ export async function gatherStatus({ stack, systemd, lb }: StatusDeps, clients: 
     systemd.now(),
   ]);
   const hostOf = stack.model.hosts ? unitHosts(stack.model) : undefined;
-  const onHost = (u: UnitStatus): UnitStatus => (hostOf?.get(u.unit) ? { ...u, host: hostOf.get(u.unit)! } : u);
+  // Only a failed unit is asked (its journal, locally): a healthy stack costs nothing more.
+  const hit = new Map(await Promise.all(units.map(async (u) => [u, await systemd.startLimitHit(u, props.get(u)!).catch(() => undefined)] as const)));
+  const onHost = (u: UnitStatus): UnitStatus => ({
+    ...u, ...(hostOf?.get(u.unit) ? { host: hostOf.get(u.unit)! } : {}),
+    ...(hit.get(u.unit) ? { startLimitHit: { limit: startLimitText(props.get(u.unit)!) } } : {}),
+  });
   const lost = (systemd as Partial<Pick<HostsSystemd, 'unreachable'>>).unreachable?.() ?? [];
   const rows = clients.map((c, i): ClientStatus => {
     const u = onHost(unitStatus(c.unit, props.get(c.unit)!, now));
@@ -167,7 +178,7 @@ const HEAD = ['UNIT', 'SYSTEMD', 'WRAPPER', 'HAPROXY', 'SESS', 'RSS', 'PSS', 'UP
 export function renderTable(s: StackStatus): string {
   const rows: string[][] = [[...HEAD]];
   const unitRow = (u: UnitStatus): string[] => [
-    u.unit, u.load === 'loaded' ? `${u.active}/${u.sub}` : u.load, '-', '-', '-', '-', '-', formatAge(u.uptimeSeconds), String(u.restarts), u.result || '-', watchdogText(u.watchdog),
+    u.unit, u.load === 'loaded' ? `${u.active}/${u.sub}` : u.load, '-', '-', '-', '-', '-', formatAge(u.uptimeSeconds), String(u.restarts), resultText(u.result, !!u.startLimitHit), watchdogText(u.watchdog),
   ];
   for (const u of s.servers) rows.push(unitRow(u));
   for (const c of s.clients) {
@@ -175,7 +186,7 @@ export function renderTable(s: StackStatus): string {
       c.unit, c.load === 'loaded' ? `${c.active}/${c.sub}` : c.load, c.health.summary,
       c.haproxy ? `${c.haproxy.status}${c.haproxy.agent === 'off' ? ' (agent off)' : ''}` : '?',
       c.haproxy ? String(c.haproxy.sessions) : '-', rssText(c), formatBytes(c.memory?.pssBytes),
-      formatAge(c.uptimeSeconds), String(c.restarts), c.result || '-', watchdogText(c.watchdog),
+      formatAge(c.uptimeSeconds), String(c.restarts), resultText(c.result, !!c.startLimitHit), watchdogText(c.watchdog),
     ]);
   }
   // Over hosts: a HOST column after UNIT.
@@ -193,6 +204,9 @@ export function renderTable(s: StackStatus): string {
     const byReason = new Map<string, string[]>();
     for (const c of cgroup) byReason.set(noInstanceMemory(c), [...(byReason.get(noInstanceMemory(c)) ?? []), c.client]);
     lines.push(`(cg): the unit's cgroup memory (MemoryCurrent=, wrapper and page cache included), where the wrapper reports no instance memory: ${[...byReason].map(([why, clients]) => `${clients.join(', ')}: ${why}`).join('; ')}`);
+  }
+  for (const u of [...s.servers, ...s.clients].filter((x) => x.startLimitHit)) {
+    lines.push(`${u.unit}: ${startLimitHint(u.unit, u.startLimitHit!.limit)}`);
   }
   if (s.haproxy.error) lines.push(`HAProxy: ${s.haproxy.error}`);
   for (const h of s.unreachableHosts ?? []) lines.push(`host ${h.host} unreachable: ${h.error}`);

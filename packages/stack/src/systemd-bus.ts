@@ -53,6 +53,7 @@ const PROPS: Record<Prop, { on: 'unit' | 'type'; sig: 's' | 'u' | 't' | 'ay' }> 
   Result: { on: 'type', sig: 's' }, NRestarts: { on: 'type', sig: 'u' }, StatusText: { on: 'type', sig: 's' },
   ExecMainStartTimestamp: { on: 'type', sig: 't' }, WatchdogUSec: { on: 'type', sig: 't' },
   WatchdogTimestamp: { on: 'type', sig: 't' }, MemoryCurrent: { on: 'type', sig: 't' },
+  StartLimitBurst: { on: 'unit', sig: 'u' }, StartLimitIntervalUSec: { on: 'unit', sig: 't' },
 };
 /** Unit type (name suffix) -> its D-Bus interface (org.freedesktop.systemd1(5)). */
 const TYPE_INTERFACE: Record<string, string> = {

@@ -7,12 +7,13 @@ import fs from 'node:fs';
 import { StackError } from './errors.js';
 import { run } from './exec.js';
 import { readUnitsOverBus, SystemdBusError, type BusReadOptions } from './systemd-bus.js';
+import { startLimitFromProps, startLimitJournalArgv } from './start-limit.js';
 
 /** The properties zstack reads (systemd.exec(5), org.freedesktop.systemd1(5)). */
 export const UNIT_PROPS = [
   'Id', 'LoadState', 'ActiveState', 'SubState', 'Result', 'MainPID', 'NRestarts', 'StatusText',
   'ActiveEnterTimestamp', 'ExecMainStartTimestamp', 'InvocationID', 'ControlGroup',
-  'WatchdogUSec', 'WatchdogTimestamp', 'MemoryCurrent',
+  'WatchdogUSec', 'WatchdogTimestamp', 'MemoryCurrent', 'StartLimitBurst', 'StartLimitIntervalUSec',
 ] as const;
 export type UnitProps = Record<(typeof UNIT_PROPS)[number], string>;
 
@@ -23,6 +24,8 @@ export interface SystemdHost {
   show(units: readonly string[]): Promise<Map<string, UnitProps>>;
   /** `systemctl restart`: resolves when the start job is done (Type=notify: READY=1); rejects when it failed. */
   restart(unit: string, opts?: { signal?: AbortSignal }): Promise<void>;
+  /** `systemctl reset-failed`: forgets the unit's failed state and its start limit count (start-limit.ts). */
+  resetFailed(unit: string): Promise<void>;
   /** `systemctl stop` of all units in one transaction (systemd orders the stop jobs by After=); resolves when done. */
   stop(units: readonly string[]): Promise<void>;
   /**
@@ -34,6 +37,11 @@ export interface SystemdHost {
   signalProcess(unit: string, p: UnitProps, signal: NodeJS.Signals): Promise<boolean>;
   /** Seconds since the epoch on that host (unit timestamps are compared with it). */
   now(): Promise<number>;
+  /**
+   * Whether systemd refused to start the unit again because of its start limit (start-limit.ts), in the run `p`
+   * describes; undefined when that cannot be told from here (another host's journal).
+   */
+  startLimitHit(unit: string, p: UnitProps): Promise<boolean | undefined>;
 }
 
 /**
@@ -122,6 +130,10 @@ export class LocalSystemd implements SystemdHost {
     await this.ctl(['restart', '--', unit], `systemctl restart ${unit}`, opts);
   }
 
+  async resetFailed(unit: string): Promise<void> {
+    await this.ctl(['reset-failed', '--', unit], `systemctl reset-failed ${unit}`);
+  }
+
   async stop(units: readonly string[]): Promise<void> {
     await this.ctl(['stop', '--', ...units], `systemctl stop ${units.join(' ')}`);
   }
@@ -145,6 +157,15 @@ export class LocalSystemd implements SystemdHost {
   }
 
   async now(): Promise<number> { return Date.now() / 1000; }
+
+  async startLimitHit(unit: string, p: UnitProps): Promise<boolean | undefined> {
+    const known = startLimitFromProps(p);
+    if (known !== undefined) return known;
+    // The journal is this machine's: a remote host's (systemctl -H) is not read from here.
+    if (this.systemctl.length !== 1 || this.systemctl[0] !== 'systemctl') return undefined;
+    const r = await run(startLimitJournalArgv(unit, p.InvocationID), { timeoutMs: 10_000 }).catch(() => undefined);
+    return r && r.code === 0 ? r.stdout.trim() !== '' : undefined;
+  }
 }
 
 /** `@1733340000` (--timestamp=unix) -> seconds; undefined when systemd has no value. */

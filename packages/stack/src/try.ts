@@ -3,6 +3,7 @@
 // a HAProxy started for the occasion; then start, status, a rollout and a stop are run with zstack itself and
 // reported, and everything is torn down, also on Ctrl-C or a failure. It shares this host's network, so the
 // stack's ports must be free here (it refuses, naming the port, when something listens on one).
+import { resultText, startLimitFromProps, startLimitJournalArgv, startLimitText } from './start-limit.js';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
@@ -213,13 +214,16 @@ async function haproxyAnswers(hx: ChildProcess, socket: string, said: HaproxyMes
  */
 async function unitsStarted(b: BoxLike, stack: StackRef, timeoutMs: number): Promise<boolean> {
   const units = [...stack.servers, ...stack.clients.map((c) => c.unit)];
-  const r = await b.exec(['systemctl', 'show', '--property=ActiveState,SubState,Result', '--', ...units], { timeoutMs });
+  const r = await b.exec(['systemctl', 'show', '--property=ActiveState,SubState,Result,InvocationID,StartLimitBurst,StartLimitIntervalUSec', '--', ...units], { timeoutMs });
   const props = parseShow(r.stdout, units);
   const bad = units.filter((u) => props.get(u)!.ActiveState !== 'active');
   if (bad.length === 0) { say(`every unit of stack ${stack.stack} is active: ${units.join(' ')}`); return true; }
   for (const u of bad) {
     const p = props.get(u)!;
-    say(`\n== ${u} did not start: ${p.ActiveState}/${p.SubState}, Result=${p.Result}\n$ journalctl -u ${u} -n 20 --no-pager`);
+    // A unit systemd gave up on (its start limit) says so: Result= alone names only the failure before it.
+    const hit = startLimitFromProps(p) ?? ((await b.exec(startLimitJournalArgv(u, p.InvocationID), { allowFail: true, timeoutMs: 30_000 })).stdout.trim() !== '');
+    const limit = startLimitText(p);
+    say(`\n== ${u} did not start: ${p.ActiveState}/${p.SubState}, Result=${resultText(p.Result, hit)}${hit ? `: systemd gave up on it${limit ? ` (more than ${limit})` : ''}` : ''}\n$ journalctl -u ${u} -n 20 --no-pager`);
     const j = await b.exec(['journalctl', '-u', u, '-n', '20', '--no-pager'], { allowFail: true, timeoutMs: 30_000 });
     process.stdout.write(j.stdout);
   }
