@@ -26,7 +26,7 @@ function units(text: string): Map<string, ReturnType<typeof parseUnitFile>> {
 }
 const key = (u: Map<string, ReturnType<typeof parseUnitFile>>, unit: string, section: string, k: string) => values(u.get(unit)!, section, k);
 
-function issuesOf(text: string): ConfigIssue[] {
+function issuesOf(text: string): readonly ConfigIssue[] {
   try { parseStack(text, { file: 'stack.yaml' }); } catch (e) { assert.ok(e instanceof ConfigError, String(e)); return e.issues; }
   return assert.fail('accepted');
 }
