@@ -27,7 +27,7 @@ function zstack(args: string[], opts: { uid?: number; env?: NodeJS.ProcessEnv } 
 }
 
 /** A stack of `count` sample clients behind ZEO; `instance` is the script each client runs (a missing one fails). */
-async function stackFile(t: { after(fn: () => void): void }, o: { count?: number; checkInterval?: string; instance?: string; zeo?: string; directory?: string; comment?: string; hardening?: boolean; znotify?: string } = {}): Promise<{ file: string; http1: number }> {
+async function stackFile(t: { after(fn: () => void): void }, o: { count?: number; checkInterval?: string; instance?: string; zeo?: string; directory?: string; comment?: string; hardening?: boolean; znotify?: string; extra?: string } = {}): Promise<{ file: string; http1: number }> {
   const count = o.count ?? 2;
   const taken = new Set<number>();
   const zeo = (await portBase(1, taken)) + 1;
@@ -44,7 +44,7 @@ async function stackFile(t: { after(fn: () => void): void }, o: { count?: number
     `  command: [${SAMPLE_PYTHON}, ${o.instance ?? 'sample/instance.py'}, --host, 127.0.0.1, --port, "{${http}+n}", --warmup-seconds, "0.5", --zeo, "127.0.0.1:${zeo}"]`,
     `  http: "127.0.0.1:{${http}+n}"`, `  health: { agent: "127.0.0.1:{${agent}+n}", http: "127.0.0.1:{${health}+n}" }`,
     '  warmup: { budget: 30s, interval: 200ms, urls: [/Plone] }', '  stop: { drain: 1s, timeout: 10s }',
-    `haproxy: { backend: trial, check-interval: ${o.checkInterval ?? '200ms'} }`, '',
+    `haproxy: { backend: trial, check-interval: ${o.checkInterval ?? '200ms'} }`, ...(o.extra ? [o.extra] : []), '',
   ].join('\n'));
   return { file, http1: http + 1 };
 }
@@ -75,14 +75,20 @@ test('zstack try: the stack booted in a disposable systemd, start, every client 
 });
 
 // `systemctl start <stack>.target` exits 0 when its units fail (the target only Wants= them): try judges the start
-// by the units and shows, for each that failed, its Result= and the reason from its journal.
+// by the units and shows, for each that failed, its Result= and the reason from its journal. A client failing at every
+// start makes its start job fail at once while systemd goes on restarting it: try waits until systemd gives up on it
+// (the generated start limit, here 3 starts 200 ms apart), not for its own bound, and says so.
 test('zstack try: a stack whose clients cannot start is a failed start, with each unit\'s Result= and journal', { skip: opsSkipReason(), timeout: 300_000 }, async (t) => {
-  const { file } = await stackFile(t, { instance: 'sample/no-such-instance.py' });
+  const { file } = await stackFile(t, { instance: 'sample/no-such-instance.py', extra: 'restart: { delay: 200ms, burst: 3 }' });
   const r = await zstack(['try', file]);
   t.diagnostic(r.stdout.split('\n').filter((l) => l.startsWith('==') || l.startsWith('->')).join(' | '));
   assert.equal(r.code, 1, r.stdout + r.stderr);
   assert.match(r.stdout, /== start trial\.target[^]*-> exit 0 /);
-  assert.match(r.stdout, /^== trial-client1\.service did not start: \w+\/[\w-]+, Result=exit-code\n\$ journalctl -u trial-client1\.service -n 20 --no-pager\n/m);
+  assert.match(r.stdout, /\n== systemd restarts [^\n]*trial-client\d\.service[^\n]* by itself: waiting until each is active or systemd gives up on it[^\n]*\n-> settled\n/);
+  for (const n of [1, 2]) {
+    assert.match(r.stdout, new RegExp(`^== trial-client${n}\\.service did not start: failed/failed, Result=start-limit-hit \\(exit-code\\): systemd gave up on it \\(more than 3 starts within \\S[^)]*\\)\n\\$ journalctl -u trial-client${n}\\.service -n 20 --no-pager\n`, 'm'));
+  }
+  assert.match(r.stdout, /trial-client1\.service: Start request repeated too quickly\./);
   assert.match(r.stdout, /no-such-instance\.py.*No such file or directory/);
   assert.match(r.stdout, /-> the start failed: 2 of 3 units of stack trial not active \(trial-client1\.service, trial-client2\.service\)/);
   assert.doesNotMatch(r.stdout, /== status|== rollout/);

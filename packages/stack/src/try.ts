@@ -232,6 +232,30 @@ async function unitsStarted(b: BoxLike, stack: StackRef, timeoutMs: number): Pro
 }
 
 /**
+ * A client whose start failed makes its start job fail at once, while systemd goes on restarting it (Restart=): such
+ * units are waited for until they are active or systemd gives up on them (their start limit: zunitgen sizes it so
+ * that a unit failing at every start ends failed after restart.burst attempts), within the start's own bound, the
+ * backstop. Then unitsStarted() shows each one's end, start-limit-hit included.
+ */
+async function restartsSettled(b: BoxLike, stack: StackRef, deadline: number, check: () => void): Promise<void> {
+  const units = [...stack.servers, ...stack.clients.map((c) => c.unit)];
+  let said = false;
+  for (;; check()) {
+    const r = await b.exec(['systemctl', 'show', '--property=ActiveState,SubState', '--', ...units], { allowFail: true, timeoutMs: 30_000 });
+    if (r.code !== 0) return;
+    const props = parseShow(r.stdout, units);
+    const restarting = units.filter((u) => props.get(u)!.ActiveState === 'activating' && props.get(u)!.SubState === 'auto-restart');
+    if (restarting.length === 0 || Date.now() >= deadline) {
+      if (said) say(restarting.length ? `-> still restarting at the start's bound: ${restarting.join(', ')}` : '-> settled');
+      return;
+    }
+    if (!said) say(`\n== systemd restarts ${restarting.join(', ')} by itself: waiting until each is active or systemd gives up on it (its start limit; at most ${Math.ceil((deadline - Date.now()) / 1000)} s)`);
+    said = true;
+    await new Promise((res) => setTimeout(res, 500));
+  }
+}
+
+/**
  * `systemctl start` returns at READY, 0.3-1 s before HAProxy's agent check sees a client UP: status and the rollout
  * (which refuses while a client is not UP) wait for HAProxy first, with the rollout's own wait.
  */
@@ -371,7 +395,9 @@ export async function tryStack(file: string, o: { startTimeoutMs?: number } = {}
     const budget = stack.model.warmup.budgetMs * (stack.clients.length + 1) + 60_000;
     const startBudget = o.startTimeoutMs ?? budget;
     const zs = (...a: string[]): string[] => [process.execPath, CLI, '--haproxy-socket', socket, '--run-dir', path.join(b!.shared, 'run'), ...a];
+    const startAt = Date.now();
     const startOk = await step(`start ${stack.target} (each client after the previous one is READY)`, ['systemctl', 'start', stack.target], startBudget);
+    await restartsSettled(b, stack, startAt + startBudget, () => intr.check());
     // Judged by the units also when the start failed or did not end: each unit not active is shown with why.
     const unitsOk = await unitsStarted(b, stack, 30_000);
     started = startOk && unitsOk && await clientsUp(stack, socket);
