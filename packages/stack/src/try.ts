@@ -212,7 +212,8 @@ async function haproxyAnswers(hx: ChildProcess, socket: string, said: HaproxyMes
  * `systemctl start <stack>.target` succeeds although every unit of the stack failed (the target only Wants= them):
  * the start is judged by the units. Each one not active is named with its Result= and its last journal lines.
  */
-async function unitsStarted(b: BoxLike, stack: StackRef, timeoutMs: number): Promise<boolean> {
+async function unitsStarted(b: BoxLike, stack: StackRef, timeoutMs: number, settle: { by: number; check: () => void }): Promise<boolean> {
+  await restartsSettled(b, stack, settle.by, settle.check);
   const units = [...stack.servers, ...stack.clients.map((c) => c.unit)];
   const r = await b.exec(['systemctl', 'show', '--property=ActiveState,SubState,Result,InvocationID,StartLimitBurst,StartLimitIntervalUSec', '--', ...units], { timeoutMs });
   const props = parseShow(r.stdout, units);
@@ -393,13 +394,11 @@ export async function tryStack(file: string, o: { startTimeoutMs?: number } = {}
       return r.code === 0;
     };
     const budget = stack.model.warmup.budgetMs * (stack.clients.length + 1) + 60_000;
-    const startBudget = o.startTimeoutMs ?? budget;
     const zs = (...a: string[]): string[] => [process.execPath, CLI, '--haproxy-socket', socket, '--run-dir', path.join(b!.shared, 'run'), ...a];
-    const startAt = Date.now();
-    const startOk = await step(`start ${stack.target} (each client after the previous one is READY)`, ['systemctl', 'start', stack.target], startBudget);
-    await restartsSettled(b, stack, startAt + startBudget, () => intr.check());
+    const startMs = o.startTimeoutMs ?? budget, startBy = Date.now() + startMs;
+    const startOk = await step(`start ${stack.target} (each client after the previous one is READY)`, ['systemctl', 'start', stack.target], startMs);
     // Judged by the units also when the start failed or did not end: each unit not active is shown with why.
-    const unitsOk = await unitsStarted(b, stack, 30_000);
+    const unitsOk = await unitsStarted(b, stack, 30_000, { by: startBy, check: () => intr.check() });
     started = startOk && unitsOk && await clientsUp(stack, socket);
     intr.check();
     if (startOk && !started) failed++;

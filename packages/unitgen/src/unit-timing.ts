@@ -33,7 +33,7 @@ export function zeoStartTimeoutMs(zeo: { readyTimeoutMs: number }): number { ret
  * waits for its databases, then for the warm-up slot, then for the warm-up, each for at most the warm-up budget, and
  * keeps systemd's start timeout ahead of each wait (EXTEND_TIMEOUT_USEC=). Three budgets and the 30 s of its own start.
  */
-export function clientLongestStartMs(m: Pick<StackModel, 'warmup'>): number { return 3 * m.warmup.budgetMs + CLIENT_START_SLACK_MS; }
+function clientLongestStartMs(m: Pick<StackModel, 'warmup'>): number { return 3 * m.warmup.budgetMs + CLIENT_START_SLACK_MS; }
 
 /**
  * From one start of a client to the next when every start fails, at the longest: the start, systemd stopping what
@@ -61,7 +61,7 @@ export interface StartLimit { intervalMs: number; burst: number; spacingMs: numb
  * after `burst` attempts. A unit whose starts come more than one cycle apart (a watchdog kill an hour after a good
  * start, a recycle) never has burst+1 of them in one span: it is restarted every time.
  */
-export function startLimit(m: Pick<StackModel, 'restart'>, cycleMs: number): StartLimit {
+function startLimit(m: Pick<StackModel, 'restart'>, cycleMs: number): StartLimit {
   const intervalMs = m.restart.intervalMs ?? m.restart.burst * cycleMs;
   return { intervalMs, burst: m.restart.burst, spacingMs: Math.floor(intervalMs / m.restart.burst) };
 }
