@@ -24,14 +24,14 @@ export function startLimitJournalArgv(unit: string, invocationId: string): strin
   return ['journalctl', '--no-pager', '--quiet', '--output=cat', '--lines=1', '_PID=1', `INVOCATION_ID=${invocationId}`, `MESSAGE=${unit}: Start request repeated too quickly.`];
 }
 
-/** `5 starts within 2h 40min`: the unit's own limit, from its properties (empty when systemd gave none). */
+/** `5 starts within 1h 50min`: the unit's own limit, from its properties (empty when systemd gave none). */
 export function startLimitText(p: Partial<Pick<UnitProps, 'StartLimitBurst' | 'StartLimitIntervalUSec'>>): string {
   const burst = Number(p.StartLimitBurst);
   const span = timeSpan(p.StartLimitIntervalUSec);
   return burst > 0 && span !== undefined && span > 0 ? `${burst} starts within ${spanText(span)}` : '';
 }
 
-/** Seconds as `2h 40min`, `11min 47s`, `9s` (whole seconds: systemd's own form carries microseconds). */
+/** Seconds as `1h 50min`, `11min 47s`, `9s` (whole seconds: systemd's own form carries microseconds). */
 function spanText(seconds: number): string {
   let s = Math.round(seconds);
   const parts: string[] = [];

@@ -29,11 +29,12 @@ export function clientStopTimeoutMs(m: Pick<StackModel, 'stop'>): number { retur
 export function zeoStartTimeoutMs(zeo: { readyTimeoutMs: number }): number { return zeo.readyTimeoutMs + ZEO_START_SLACK_MS; }
 
 /**
- * The longest one start of a client can last before it fails. TimeoutStartSec= alone does not bound it: the wrapper
- * waits for its databases, then for the warm-up slot, then for the warm-up, each for at most the warm-up budget, and
- * keeps systemd's start timeout ahead of each wait (EXTEND_TIMEOUT_USEC=). Three budgets and the 30 s of its own start.
+ * The longest one failing start of a client can last. TimeoutStartSec= alone does not bound it: the wrapper keeps
+ * systemd's start timeout ahead of each of its waits (EXTEND_TIMEOUT_USEC=). It waits for its databases within the
+ * warm-up budget, and fails past it; or for the warm-up slot within the budget (then goes on without it) and then for
+ * the warm-up within the budget, and fails past that. Two budgets and the 30 s of its own start.
  */
-function clientLongestStartMs(m: Pick<StackModel, 'warmup'>): number { return 3 * m.warmup.budgetMs + CLIENT_START_SLACK_MS; }
+function clientLongestStartMs(m: Pick<StackModel, 'warmup'>): number { return 2 * m.warmup.budgetMs + CLIENT_START_SLACK_MS; }
 
 /**
  * From one start of a client to the next when every start fails, at the longest: the start, systemd stopping what

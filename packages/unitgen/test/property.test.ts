@@ -182,14 +182,14 @@ function spanMs(v: string): number {
 
 /**
  * StartLimitIntervalSec= as docs/unitgen.md states it: restart.interval, or restart.burst times the longest one failing
- * start and restart can take (clients: three warm-up budgets + 30 s, TimeoutStopSec=, RestartSec=; ZEO: TimeoutStartSec=,
+ * start and restart can take (clients: two warm-up budgets + 30 s, TimeoutStopSec=, RestartSec=; ZEO: TimeoutStartSec=,
  * its 60 s TimeoutStopSec=, RestartSec=).
  */
 function startLimitSpan(m: StackModel, unit: string): number {
   if (m.restart.intervalMs !== undefined) return m.restart.intervalMs;
   const cycle = unit === m.zeo?.unit
     ? m.zeo.readyTimeoutMs + 10_000 + 60_000 + m.restart.delayMs
-    : 3 * m.warmup.budgetMs + 30_000 + (m.stop.drainMs + m.stop.timeoutMs + 15_000) + m.restart.delayMs;
+    : 2 * m.warmup.budgetMs + 30_000 + (m.stop.drainMs + m.stop.timeoutMs + 15_000) + m.restart.delayMs;
   return m.restart.burst * cycle;
 }
 
