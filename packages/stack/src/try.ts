@@ -234,7 +234,7 @@ async function unitsStarted(b: BoxLike, stack: StackRef, timeoutMs: number, sett
 
 /**
  * A client whose start failed makes its start job fail at once, while systemd goes on restarting it (Restart=): such
- * units are waited for until they are active or systemd gives up on them (their start limit: zunitgen sizes it so
+ * units are waited for until they are active, or failed or inactive (systemd gave up on them: their start limit, sized so
  * that a unit failing at every start ends failed after restart.burst attempts), within the start's own bound, the
  * backstop. Then unitsStarted() shows each one's end, start-limit-hit included.
  */
@@ -245,7 +245,8 @@ async function restartsSettled(b: BoxLike, stack: StackRef, deadline: number, ch
     const r = await b.exec(['systemctl', 'show', '--property=ActiveState,SubState', '--', ...units], { allowFail: true, timeoutMs: 30_000 });
     if (r.code !== 0) return;
     const props = parseShow(r.stdout, units);
-    const restarting = units.filter((u) => props.get(u)!.ActiveState === 'activating' && props.get(u)!.SubState === 'auto-restart');
+    // In between: waiting to be restarted (activating/auto-restart), starting again, or stopping what a failed start left.
+    const restarting = units.filter((u) => ['activating', 'deactivating'].includes(props.get(u)!.ActiveState));
     if (restarting.length === 0 || Date.now() >= deadline) {
       if (said) say(restarting.length ? `-> still restarting at the start's bound: ${restarting.join(', ')}` : '-> settled');
       return;
