@@ -12,7 +12,7 @@ import { CHECK_KEYS, checksFor, generatedChecks, MAX_WRAPPER_CHECKS, parseChecks
 import { command, describe, quotedDelta, sourcePositions, Walker } from './yaml-reader.js';
 import { RESTART_BURST, STACK_DURATIONS, type StackDurationKey } from './stack-durations.js';
 import { existingUnits, recycleUnitNames, reservedStackName } from './unit-names.js';
-import { clientRestartCycleMs, zeoRestartCycleMs } from './unit-timing.js';
+import { restartCycleMs } from './unit-timing.js';
 import { checkListeners, HAPROXY_INSTALL_KEYS, HOST_KEYS, hostModels, hostNetworks, hostRef, parseClientHosts, parseHaproxyInstall, parseHosts, type HostDecl, type Listener } from './hosts.js';
 import { serverMaxconn } from './haproxy-maxconn.js';
 
@@ -329,6 +329,7 @@ function validate(w: Walker, root: Node | null, file: string, positions: () => S
   const { zeo, zeoCheck } = readZeo(t, { directory: install.directory, prefix: id.prefix, stackEnv, placeDb });
   const watchdogMs = top.has('watchdog') ? stackDuration(w, t.g('watchdog'), 'watchdog') : STACK_DURATIONS.watchdog.default;
   const restart = readRestart(t);
+  warnShortStartLimit(t, restart);
   const cm = w.map(t.g('clients'), 'clients', KEYS.clients, ['command', 'http', 'health']);
   const o = readClientOptions(t, cm, hostDecls);
   const generated = generatedChecks({ ...(zeoCheck ? { zeo: zeoCheck } : {}), ...(pgCheck ? { postgresql: pgCheck } : {}) });
@@ -340,7 +341,6 @@ function validate(w: Walker, root: Node | null, file: string, positions: () => S
   }
   const claim = claimPorts(t, cm, zeo, postgresql, clients);
   const haproxy = readHaproxy(t, id.stack, o.threads, claim, hostDecls);
-  warnShortStartLimit(t, restart, o, zeo);
   // ProtectHome=yes hides /home, /root and /run/user entirely, so an instance living there gets read-only
   // instead (ReadWritePaths= then re-opens its var/).
   const underHome = install.directory !== undefined && firstDirHolding(install.directory, HOME_DIRS) !== undefined;
@@ -488,23 +488,21 @@ function readRestart(t: Top): StackModel['restart'] {
 }
 
 /**
- * A restart.interval shorter than restart.burst failing starts of a unit can take is valid, but that unit, when it
- * fails slowly (a warm-up that never passes, a database that never answers), would be restarted for ever: a warning
- * naming the unit and the least span, at the interval's position.
+ * A restart.interval shorter than restart.burst prompt failures take is valid, but a unit that fails at once every
+ * time (a port taken, a storage that cannot be opened) would be restarted for ever: a warning with the least span, at
+ * the interval's position.
  */
-function warnShortStartLimit(t: Top, restart: StackModel['restart'], o: Pick<ReturnType<typeof readClientOptions>, 'warmup' | 'stop'>, zeo: StackModel['zeo']): void {
+function warnShortStartLimit(t: Top, restart: StackModel['restart']): void {
   if (restart.intervalMs === undefined) return;
   const node = (t.top.get('restart') as YAMLMap | null)?.get?.('interval', true) as Node | null;
-  const units: Array<[string, number]> = [['the clients', clientRestartCycleMs({ ...o, restart })], ...(zeo ? [['the ZEO server', zeoRestartCycleMs({ restart }, zeo)] as [string, number]] : [])];
-  for (const [what, cycleMs] of units) {
-    const least = restart.burst * cycleMs;
-    if (restart.intervalMs >= least) continue;
-    t.w.warn(configIssue({
-      file: t.w.file, ...t.w.pos(node), key: 'restart.interval',
-      message: `restart.interval: ${formatDuration(restart.intervalMs)} is shorter than ${restart.burst} failing starts of ${what} can take (${restart.burst} x ${formatDuration(cycleMs)} = ${formatDuration(least)}): one whose start fails only at the end of its wait would be restarted for ever`,
-      fix: `leave restart.interval out (zunitgen sizes it per unit), or give at least ${formatDuration(least)}`,
-    }));
-  }
+  const cycleMs = restartCycleMs({ restart });
+  const least = restart.burst * cycleMs;
+  if (restart.intervalMs >= least) return;
+  t.w.warn(configIssue({
+    file: t.w.file, ...t.w.pos(node), key: 'restart.interval',
+    message: `restart.interval: ${formatDuration(restart.intervalMs)} is shorter than ${restart.burst} failing starts of ZEO or a client can take (${restart.burst} x ${formatDuration(cycleMs)} = ${formatDuration(least)}): one whose start fails every time would be restarted for ever`,
+    fix: `leave restart.interval out (zunitgen sizes it), or give at least ${formatDuration(least)}`,
+  }));
 }
 
 /** The source of a generated database check, present as soon as the config names the database. */

@@ -48,7 +48,7 @@ export const STACK_DURATIONS = {
   'restart.interval': {
     // StartLimitIntervalSec= of ZEO and the clients: systemd's span. Shorter than restart.burst failing starts is
     // a warning (parse.ts), not an error: an operator may know that the unit's failures are fast.
-    min: 1000, max: 'span', doc: 'StartLimitIntervalSec= of ZEO and the clients (default: per unit, restart.burst times the longest one failing start and restart of it can take)',
+    min: 1000, max: 'span', doc: 'StartLimitIntervalSec= of ZEO and the clients (default: restart.burst times a start that fails at once (1 minute) and restart.delay)',
     why: 'systemd counts the starts of this span: a shorter one lets restarts that come a second apart go on for ever',
   },
   'haproxy.check-interval': {

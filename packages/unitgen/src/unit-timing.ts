@@ -29,24 +29,22 @@ export function clientStopTimeoutMs(m: Pick<StackModel, 'stop'>): number { retur
 export function zeoStartTimeoutMs(zeo: { readyTimeoutMs: number }): number { return zeo.readyTimeoutMs + ZEO_START_SLACK_MS; }
 
 /**
- * The longest one failing start of a client can last. TimeoutStartSec= alone does not bound it: the wrapper keeps
- * systemd's start timeout ahead of each of its waits (EXTEND_TIMEOUT_USEC=). It waits for its databases within the
- * warm-up budget, and fails past it; or for the warm-up slot within the budget (then goes on without it) and then for
- * the warm-up within the budget, and fails past that. Two budgets and the 30 s of its own start.
+ * How long a start that fails by itself can take: the unit's process starts, and a real Plone imports its packages
+ * for tens of seconds before it binds its port or stops on a bad configuration; runzeo opens its storages. A start
+ * that fails later does so by running out a wait (a client waiting a whole warm-up budget for its database, a ZEO
+ * server for its port): those attempts come minutes apart, and are retried every time, so that the unit comes up by
+ * itself once what it waited for is there, and a database outage longer than a few budgets needs no operator.
  */
-function clientLongestStartMs(m: Pick<StackModel, 'warmup'>): number { return 2 * m.warmup.budgetMs + CLIENT_START_SLACK_MS; }
+const PROMPT_FAILURE_MS = 60_000;
 
 /**
- * From one start of a client to the next when every start fails, at the longest: the start, systemd stopping what
- * is left of it (TimeoutStopSec=, after a start timeout) and RestartSec=.
+ * From one start of a unit to the next when every start fails promptly, at the longest: the start and RestartSec=.
+ * The start limit is sized to catch these loops (a port taken, a storage that cannot be opened, a crash at import)
+ * and nothing slower: a span sized to the slowest failure (two warm-up budgets for a client) would be hours long,
+ * and a sixth `systemctl restart` by hand within it would stop a healthy client and leave it failed.
  */
-export function clientRestartCycleMs(m: Pick<StackModel, 'warmup' | 'stop' | 'restart'>): number {
-  return clientLongestStartMs(m) + clientStopTimeoutMs(m) + m.restart.delayMs;
-}
-
-/** The same for the ZEO unit: its TimeoutStartSec= (it sends no EXTEND_TIMEOUT_USEC=), TimeoutStopSec= and RestartSec=. */
-export function zeoRestartCycleMs(m: Pick<StackModel, 'restart'>, zeo: { readyTimeoutMs: number }): number {
-  return zeoStartTimeoutMs(zeo) + ZEO_STOP_TIMEOUT_MS + m.restart.delayMs;
+export function restartCycleMs(m: Pick<StackModel, 'restart'>): number {
+  return PROMPT_FAILURE_MS + m.restart.delayMs;
 }
 
 /**
@@ -56,19 +54,14 @@ export function zeoRestartCycleMs(m: Pick<StackModel, 'restart'>, zeo: { readyTi
 export interface StartLimit { intervalMs: number; burst: number; spacingMs: number }
 
 /**
- * The start limit of a unit whose failing start and restart take at most `cycleMs`: restart.burst starts, within
- * burst times that (unless restart.interval gives the span). The (burst+1)th start of a unit that fails every time
- * comes at most burst x cycle after the first counted one, inside the span: refused, and the unit ends `failed`
- * after `burst` attempts. A unit whose starts come more than one cycle apart (a watchdog kill an hour after a good
- * start, a recycle) never has burst+1 of them in one span: it is restarted every time.
+ * The start limit of ZEO and the clients: restart.burst starts within burst times the prompt failure's cycle (unless
+ * restart.interval gives the span). The (burst+1)th start of a unit that fails promptly every time comes at most
+ * burst x cycle after the first counted one, inside the span: refused, and the unit ends `failed` after `burst`
+ * attempts. A unit whose starts come more than one cycle apart (a watchdog kill an hour after a good start, a
+ * recycle, a client that waited a whole budget for its database) never has burst+1 of them in one span: it is
+ * restarted every time.
  */
-function startLimit(m: Pick<StackModel, 'restart'>, cycleMs: number): StartLimit {
-  const intervalMs = m.restart.intervalMs ?? m.restart.burst * cycleMs;
+export function startLimit(m: Pick<StackModel, 'restart'>): StartLimit {
+  const intervalMs = m.restart.intervalMs ?? m.restart.burst * restartCycleMs(m);
   return { intervalMs, burst: m.restart.burst, spacingMs: Math.floor(intervalMs / m.restart.burst) };
 }
-
-/** The start limit of the client units (all alike). */
-export function clientStartLimit(m: Pick<StackModel, 'warmup' | 'stop' | 'restart'>): StartLimit { return startLimit(m, clientRestartCycleMs(m)); }
-
-/** The start limit of the ZEO unit. */
-export function zeoStartLimit(m: Pick<StackModel, 'restart'>, zeo: { readyTimeoutMs: number }): StartLimit { return startLimit(m, zeoRestartCycleMs(m, zeo)); }

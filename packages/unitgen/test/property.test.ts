@@ -146,7 +146,7 @@ function roundTrip(m: StackModel, files: GeneratedFile[]): void {
           break;
         }
         // The start limit and the restart pause: the model's numbers, read back as systemd reads a time span.
-        case 'StartLimitIntervalSec': assert.equal(f.name === setupUnitName(m.prefix) ? d.value : spanMs(d.value), f.name === setupUnitName(m.prefix) ? '0' : startLimitSpan(m, f.name), f.name); break;
+        case 'StartLimitIntervalSec': assert.equal(f.name === setupUnitName(m.prefix) ? d.value : spanMs(d.value), f.name === setupUnitName(m.prefix) ? '0' : startLimitSpan(m), f.name); break;
         case 'StartLimitBurst': assert.equal(d.value, String(m.restart.burst), f.name); break;
         case 'RestartSec': assert.equal(spanMs(d.value), m.restart.delayMs, f.name); break;
         case 'ExecStartPost': assert.deepEqual(parseExec(d.value), [[...m.zunitgen, 'wait-tcp', formatAddress(m.zeo!.address), '--timeout', formatDuration(m.zeo!.readyTimeoutMs)]]); break;
@@ -181,16 +181,11 @@ function spanMs(v: string): number {
 }
 
 /**
- * StartLimitIntervalSec= as docs/unitgen.md states it: restart.interval, or restart.burst times the longest one failing
- * start and restart can take (clients: two warm-up budgets + 30 s, TimeoutStopSec=, RestartSec=; ZEO: TimeoutStartSec=,
- * its 60 s TimeoutStopSec=, RestartSec=).
+ * StartLimitIntervalSec= as docs/unitgen.md states it: restart.interval, or restart.burst times a prompt failure
+ * (60 s) and RestartSec=, for ZEO and the clients alike.
  */
-function startLimitSpan(m: StackModel, unit: string): number {
-  if (m.restart.intervalMs !== undefined) return m.restart.intervalMs;
-  const cycle = unit === m.zeo?.unit
-    ? m.zeo.readyTimeoutMs + 10_000 + 60_000 + m.restart.delayMs
-    : 2 * m.warmup.budgetMs + 30_000 + (m.stop.drainMs + m.stop.timeoutMs + 15_000) + m.restart.delayMs;
-  return m.restart.burst * cycle;
+function startLimitSpan(m: StackModel): number {
+  return m.restart.intervalMs ?? m.restart.burst * (60_000 + m.restart.delayMs);
 }
 
 /** A check as the generated YAML must spell it: the wrapper's keys, only those the model sets. */

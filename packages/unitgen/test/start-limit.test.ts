@@ -24,6 +24,9 @@ function units(text: string): Map<string, ReturnType<typeof parseUnitFile>> {
   const files = renderWith(parseStack(text, { file: 'stack.yaml' }), builtinTemplates(), { outDir: '/etc/systemd/system' });
   return new Map(files.filter((f) => f.kind === 'unit').map((f) => [f.name, parseUnitFile(f.content)]));
 }
+function unitText(text: string, unit: string): string {
+  return renderWith(parseStack(text, { file: 'stack.yaml' }), builtinTemplates(), { outDir: '/etc/systemd/system' }).find((f) => f.name === unit)!.content;
+}
 const key = (u: Map<string, ReturnType<typeof parseUnitFile>>, unit: string, section: string, k: string) => values(u.get(unit)!, section, k);
 
 function issuesOf(text: string): readonly ConfigIssue[] {
@@ -31,16 +34,15 @@ function issuesOf(text: string): readonly ConfigIssue[] {
   return assert.fail('accepted');
 }
 
-test('by default: 5 starts within 5 times the longest failing start and restart of each unit', () => {
+test('by default: 5 starts within 5 times a prompt failure (1 min) and the restart delay, the same for every unit', () => {
   const u = units(STACK());
-  // clients: 2 x 2min budget + 30s = 270s; TimeoutStopSec= 5s + 20s + 15s = 40s; RestartSec=5s: 315s a cycle.
-  assert.deepEqual(key(u, 'plone-client1.service', 'Unit', 'StartLimitIntervalSec'), ['1575s']);
+  // 60s + RestartSec=5s: 65s a cycle, x 5.
+  assert.deepEqual(key(u, 'plone-client1.service', 'Unit', 'StartLimitIntervalSec'), ['325s']);
   assert.deepEqual(key(u, 'plone-client2.service', 'Unit', 'StartLimitBurst'), ['5']);
   assert.deepEqual(key(u, 'plone-client2.service', 'Service', 'RestartSec'), ['5s']);
-  // ZEO: TimeoutStartSec= 1min + 10s, TimeoutStopSec=1min, RestartSec=5s: 135s a cycle.
   assert.deepEqual(key(u, 'plone-zeo.service', 'Service', 'TimeoutStartSec'), ['70s']);
   assert.deepEqual(key(u, 'plone-zeo.service', 'Service', 'TimeoutStopSec'), ['1min']);
-  assert.deepEqual(key(u, 'plone-zeo.service', 'Unit', 'StartLimitIntervalSec'), ['675s']);
+  assert.deepEqual(key(u, 'plone-zeo.service', 'Unit', 'StartLimitIntervalSec'), ['325s']);
   assert.deepEqual(key(u, 'plone-zeo.service', 'Unit', 'StartLimitBurst'), ['5']);
   // The setup unit is started by every start of the others, which are limited: none of its own.
   assert.deepEqual(key(u, 'plone-setup.service', 'Unit', 'StartLimitIntervalSec'), ['0']);
@@ -48,32 +50,37 @@ test('by default: 5 starts within 5 times the longest failing start and restart 
   assert.deepEqual(key(u, 'plone-client1-agent.socket', 'Unit', 'StartLimitIntervalSec'), []);
 });
 
-test('the span grows with the warm-up budget, the stop timeouts and the restart delay', () => {
+test('the span follows the restart delay and burst, not the warm-up budget: a start that waits a whole budget in vain is retried every time', () => {
+  // A longer budget makes failing waits slower, not more frequent: the span stays that of a prompt failure.
   const longer = units(STACK('', '  watchdog: {}\n').replace('budget: 2min', 'budget: 10min'));
-  // 2 x 10min + 30s + 40s + 5s = 1275s; x 5.
-  assert.deepEqual(key(longer, 'plone-client1.service', 'Unit', 'StartLimitIntervalSec'), ['6375s']);
+  assert.deepEqual(key(longer, 'plone-client1.service', 'Unit', 'StartLimitIntervalSec'), ['325s']);
+  // Each failed wait for the database takes at least the budget (2min), more than the span's spacing (65s): no
+  // burst+1 of them fit in one span, so the client keeps trying until its database is back.
+  const comment = unitText(STACK(), 'plone-client1.service');
+  assert.match(comment, /within 325s;/);
+  assert.match(comment, /starts come more than\n# 65s apart/);
   const delayed = units(STACK('restart: { delay: 1min, burst: 3 }\n'));
   assert.deepEqual(key(delayed, 'plone-client1.service', 'Service', 'RestartSec'), ['1min']);
-  assert.deepEqual(key(delayed, 'plone-client1.service', 'Unit', 'StartLimitIntervalSec'), [`${3 * (270 + 40 + 60)}s`]);
-  assert.deepEqual(key(delayed, 'plone-zeo.service', 'Unit', 'StartLimitIntervalSec'), [`${3 * (70 + 60 + 60)}s`]);
+  assert.deepEqual(key(delayed, 'plone-client1.service', 'Unit', 'StartLimitIntervalSec'), ['6min']);
+  assert.deepEqual(key(delayed, 'plone-zeo.service', 'Unit', 'StartLimitIntervalSec'), ['6min']);
   assert.deepEqual(key(delayed, 'plone-zeo.service', 'Unit', 'StartLimitBurst'), ['3']);
 });
 
-test('restart.interval given: every unit takes it; shorter than burst failing starts of a unit is a warning naming it', () => {
+test('restart.interval given: every unit takes it; shorter than burst prompt failures is a warning, with the least span', () => {
   const u = units(STACK('restart: { delay: 200ms, burst: 3, interval: 1h }\n'));
   assert.deepEqual(key(u, 'plone-client1.service', 'Unit', 'StartLimitIntervalSec'), ['1h']);
   assert.deepEqual(key(u, 'plone-zeo.service', 'Unit', 'StartLimitIntervalSec'), ['1h']);
   assert.deepEqual(key(u, 'plone-zeo.service', 'Service', 'RestartSec'), ['200ms']);
   const warnings: ConfigIssue[] = [];
-  parseStack(STACK('restart: { burst: 3, interval: 10min }\n'), { file: 'stack.yaml', warn: (i) => warnings.push(i) });
-  // clients: 3 x 315s = 945s > 10min; ZEO: 3 x 135s = 405s < 10min.
+  parseStack(STACK('restart: { burst: 3, interval: 2min }\n'), { file: 'stack.yaml', warn: (i) => warnings.push(i) });
+  // 3 x (60s + 5s) = 195s > 2min.
   assert.equal(warnings.length, 1, JSON.stringify(warnings));
   const [w] = warnings;
   assert.deepEqual([w!.file, w!.line, w!.col, w!.key], ["stack.yaml", 12, 32, "restart.interval"]);
-  assert.match(w!.message, /^restart\.interval: 10min is shorter than 3 failing starts of the clients can take \(3 x 315s = 945s\): .*restarted for ever$/);
-  assert.match(w!.fix ?? '', /at least 945s/);
+  assert.match(w!.message, /^restart\.interval: 2min is shorter than 3 failing starts of ZEO or a client can take \(3 x 65s = 195s\): .*restarted for ever$/);
+  assert.match(w!.fix ?? '', /at least 195s/);
   const none: ConfigIssue[] = [];
-  parseStack(STACK('restart: { burst: 3, interval: 945s }\n'), { file: 'stack.yaml', warn: (i) => none.push(i) });
+  parseStack(STACK('restart: { burst: 3, interval: 195s }\n'), { file: 'stack.yaml', warn: (i) => none.push(i) });
   assert.deepEqual(none, []);
 });
 
