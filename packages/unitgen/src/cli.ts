@@ -296,9 +296,11 @@ function planRecord(p: Plan): object {
 
 function printPlans(plans: Plan[], dryRun: boolean): void {
   const verb = dryRun ? 'would ' : '';
+  // A dry run always says something: silence would look like a run that did not get that far. Where something would
+  // change, the list says it, and a host directory left as it is needs no line of its own.
+  const quiet = (p: Plan): boolean => changeCount(p) + p.conflicts.length + p.running.length === 0;
+  if (dryRun && plans.every(quiet)) for (const p of plans) process.stdout.write(`nothing would change in ${p.outDir} (${p.unchanged.length} files unchanged)\n`);
   for (const p of plans) {
-    // A dry run always says something: silence would look like a run that did not get that far.
-    if (dryRun && changeCount(p) + p.conflicts.length + p.running.length === 0) process.stdout.write(`nothing would change in ${p.outDir} (${p.unchanged.length} files unchanged)\n`);
     for (const n of p.create) process.stdout.write(`${verb}create ${join(p.outDir, n)}\n`);
     for (const n of p.update) process.stdout.write(`${verb}update ${join(p.outDir, n)}\n`);
     for (const n of p.remove) process.stdout.write(`${verb}remove ${join(p.outDir, n)}\n`);
