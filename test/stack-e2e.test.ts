@@ -7,7 +7,8 @@
 //   down: one line, 64/69, nothing drained); Ctrl-C while a client drains (put back, not restarted); Ctrl-C once a
 //   client's new instance started (counted restarted, not restarted again by --resume); a client whose warm-up fails (the rollout stops there, the rest untouched,
 //   --resume finishes it); recycle (the client over its memory threshold and only it; nothing while another is
-//   down); stop (a request in flight finishes, every unit inactive when it returns, reverse order).
+//   down); stop (a request in flight finishes, every unit inactive when it returns, reverse order; a stopped stack:
+//   said at once, unless a client's socket still listens).
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import net from 'node:net';
@@ -541,6 +542,24 @@ test('zstack against a real systemd, HAProxy and wrk', { skip, timeout: 600_000 
     const t3 = Number(props[4]!.InactiveEnterTimestampMonotonic), t2 = Number(props[3]!.InactiveEnterTimestampMonotonic), t1 = Number(props[2]!.InactiveEnterTimestampMonotonic), tz = Number(props[1]!.InactiveEnterTimestampMonotonic);
     assert.ok(t3 <= t2 && t2 <= t1 && t1 <= tz, `stop order client3 ${t3}, client2 ${t2}, client1 ${t1}, zeo ${tz}`);
     assert.match(r.stderr, /client1 draining/);
+
+    // Stopped already: said at once, nothing drained, no stop job (still under the lock: a held lock refuses it).
+    const t0 = performance.now();
+    const again = await s.zstack(['stop', s.file]);
+    t.diagnostic(`zstack stop of the stopped stack: ${Math.round(performance.now() - t0)} ms (the stop before it: ${r.stdout.trim()})`);
+    assert.equal(again.code, 0, again.stdout + again.stderr);
+    assert.equal(again.stdout, 'stack shop is stopped already: every unit is inactive (nothing drained, nothing stopped)\n');
+    assert.equal(again.stderr, '');
+    const lock = acquireLock(s.runDir, 'shop', 'rollout of shop (test)');
+    try {
+      assert.equal((await s.zstack(['stop', s.file])).code, 75);
+    } finally { lock.release(); }
+    // A client's socket still listening would start it on the next connection: that is not stopped, so the stop runs.
+    await box.systemctl('start', 'shop-client1-agent.socket');
+    const socket = await s.zstack(['stop', s.file]);
+    assert.equal(socket.code, 0, socket.stdout + socket.stderr);
+    assert.match(socket.stdout, /^stack shop stopped in /);
+    assert.equal((await s.show('shop-client1-agent.socket', ['ActiveState'])).ActiveState, 'inactive');
 
     // Stopped: the shrink the running stack refused now goes through.
     const shrunk = await box.exec([BOX_NODE, `${box.repo}/packages/unitgen/dist/cli.js`, 'generate', path.join(box.shared, 'stack-2.yaml'), '--out', UNIT_DIR], { allowFail: true });

@@ -321,6 +321,7 @@ function addStop(cx: CliContext): void {
       const c = withTimeouts(cx.common(), o);
       const d = cx.deps(stack, c);
       const r = await operate(stack, c, d, 'stop', (ctx) => stopStack(ctx, { drain: o.drain }));
+      if (r.alreadyStopped) { process.stdout.write(`stack ${stack.stack} is stopped already: every unit is inactive (nothing drained, nothing stopped)\n`); return; }
       if (r.notInactive.length) throw new StackError('EUNAVAILABLE', `still not inactive after the stop: ${r.notInactive.join(', ')}`, { hint: `systemctl status ${r.notInactive.join(' ')}` });
       process.stdout.write(`stack ${stack.stack} stopped in ${(r.elapsedMs / 1000).toFixed(1)} s${r.drained.length ? ` (drained first: ${r.drained.join(', ')})` : ''}; every unit is inactive\n`);
     });

@@ -123,6 +123,9 @@ export class HostsSystemd implements SystemdHost {
     return new Map(units.map((u) => [u, merged.get(u)!]));
   }
 
+  /** Each host's units through its `systemctl -H` already (show()), one call per host. */
+  showUnloaded(units: readonly string[]): Promise<Map<string, UnitProps>> { return this.show(units); }
+
   restart(unit: string, opts?: { signal?: AbortSignal }): Promise<void> { return this.host(unit).restart(unit, opts); }
 
   resetFailed(unit: string): Promise<void> { return this.host(unit).resetFailed(unit); }

@@ -22,6 +22,13 @@ export interface SystemdHost {
   readonly name: string;
   /** Every unit's properties, in one call; a unit systemd does not know has LoadState=not-found. */
   show(units: readonly string[]): Promise<Map<string, UnitProps>>;
+  /**
+   * The same answer as show(), always from `systemctl show` (one GetAll per unit): the cheaper way to look at units
+   * that are likely stopped. systemd unloads an inactive unit nothing refers to, and loads it again (its unit file
+   * and drop-ins) for every call that names it: once per unit here, once per property over the private socket
+   * (measured with five inactive units under load: 1.2-1.5 s over the socket).
+   */
+  showUnloaded(units: readonly string[]): Promise<Map<string, UnitProps>>;
   /** `systemctl restart`: resolves when the start job is done (Type=notify: READY=1); rejects when it failed. */
   restart(unit: string, opts?: { signal?: AbortSignal }): Promise<void>;
   /** `systemctl reset-failed`: forgets the unit's failed state and its start limit count (start-limit.ts). */
@@ -105,6 +112,7 @@ export class LocalSystemd implements SystemdHost {
   }
 
   async show(units: readonly string[]): Promise<Map<string, UnitProps>> {
+    if (units.length === 0) return new Map();
     let busError: string | undefined;
     // A unit that changed while it was read is read again (the socket works); after the third time, or on any
     // other failure, systemctl answers: this once for a changing unit, from then on for a failing socket.
@@ -121,8 +129,15 @@ export class LocalSystemd implements SystemdHost {
         break;
       }
     }
+    const props = await this.showUnloaded(units);
+    if (busError !== undefined) this.lastShow = { via: 'systemctl', busError };
+    return props;
+  }
+
+  async showUnloaded(units: readonly string[]): Promise<Map<string, UnitProps>> {
+    if (units.length === 0) return new Map();
     const text = await this.ctl(['show', '--timestamp=unix', `--property=${UNIT_PROPS.join(',')}`, '--', ...units], 'systemctl show');
-    this.lastShow = busError === undefined ? { via: 'systemctl' } : { via: 'systemctl', busError };
+    this.lastShow = { via: 'systemctl' };
     return parseShow(text, units);
   }
 
