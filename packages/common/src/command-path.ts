@@ -27,7 +27,7 @@ export function findCommand(cmd: string, env: NodeJS.ProcessEnv = process.env): 
   if (cmd.includes('/')) {
     let st;
     try { st = statSync(cmd); } catch { return refused(`command not found: ${cmd} (no such file)`, 'check the path'); }
-    if (st.isDirectory()) return refused(`command is a directory: ${cmd} (give the program in it, e.g. ${path.join(cmd, 'bin', 'instance')})`);
+    if (st.isDirectory()) return refused(`command is a directory: ${cmd} (give the path of a program, not a directory)`);
     if (!executableFile(cmd)) return refused(`command not executable: ${cmd} (check its mode and the x bit)`);
     return parsed(cmd);
   }

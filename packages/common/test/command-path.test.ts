@@ -24,7 +24,8 @@ test('findCommand: a path is that file; a bare name the first executable file in
   const cases: Array<[string, string]> = [
     ['/nonexistent/varnishadm', 'command not found: /nonexistent/varnishadm (no such file)'],
     [path.join(a, 'tool'), `command not executable: ${path.join(a, 'tool')} (check its mode and the x bit)`],
-    [a, `command is a directory: ${a} (give the program in it, e.g. ${path.join(a, 'bin', 'instance')})`],
+    [a, `command is a directory: ${a} (give the path of a program, not a directory)`],
+    ['/usr/bin', 'command is a directory: /usr/bin (give the path of a program, not a directory)'],
   ];
   for (const [cmd, message] of cases) {
     const r = findCommand(cmd, { PATH: b });

@@ -111,7 +111,7 @@ test('a directory as the command is named as one, not as a missing file', () => 
   try {
     const r = spawnSync(process.execPath, [CLI, 'run', '--name', 'c1', '--', dir], { encoding: 'utf8', timeout: 60_000 });
     assert.equal(r.status, 1, r.stderr);
-    assert.match(r.stderr, new RegExp(`command is a directory: ${dir.replace(/[.]/g, '\\.')} \\(give the program in it`));
+    assert.match(r.stderr, new RegExp(`command is a directory: ${dir.replace(/[.]/g, '\\.')} \\(give the path of a program, not a directory\\)$`, 'm'));
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
