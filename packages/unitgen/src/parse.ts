@@ -12,7 +12,7 @@ import { CHECK_KEYS, checksFor, generatedChecks, MAX_WRAPPER_CHECKS, parseChecks
 import { command, describe, quotedDelta, sourcePositions, Walker } from './yaml-reader.js';
 import { RESTART_BURST, STACK_DURATIONS, type StackDurationKey } from './stack-durations.js';
 import { existingUnits, recycleUnitNames, reservedStackName } from './unit-names.js';
-import { restartCycleMs } from './unit-timing.js';
+import { clientRestartCycleMs, zeoRestartCycleMs } from './unit-timing.js';
 import { checkListeners, HAPROXY_INSTALL_KEYS, HOST_KEYS, hostModels, hostNetworks, hostRef, parseClientHosts, parseHaproxyInstall, parseHosts, type HostDecl, type Listener } from './hosts.js';
 import { serverMaxconn } from './haproxy-maxconn.js';
 
@@ -329,7 +329,6 @@ function validate(w: Walker, root: Node | null, file: string, positions: () => S
   const { zeo, zeoCheck } = readZeo(t, { directory: install.directory, prefix: id.prefix, stackEnv, placeDb });
   const watchdogMs = top.has('watchdog') ? stackDuration(w, t.g('watchdog'), 'watchdog') : STACK_DURATIONS.watchdog.default;
   const restart = readRestart(t);
-  warnShortStartLimit(t, restart);
   const cm = w.map(t.g('clients'), 'clients', KEYS.clients, ['command', 'http', 'health']);
   const o = readClientOptions(t, cm, hostDecls);
   const generated = generatedChecks({ ...(zeoCheck ? { zeo: zeoCheck } : {}), ...(pgCheck ? { postgresql: pgCheck } : {}) });
@@ -341,6 +340,7 @@ function validate(w: Walker, root: Node | null, file: string, positions: () => S
   }
   const claim = claimPorts(t, cm, zeo, postgresql, clients);
   const haproxy = readHaproxy(t, id.stack, o.threads, claim, hostDecls);
+  warnStartLimitSpan(t, restart, o, zeo);
   // ProtectHome=yes hides /home, /root and /run/user entirely, so an instance living there gets read-only
   // instead (ReadWritePaths= then re-opens its var/).
   const underHome = install.directory !== undefined && firstDirHolding(install.directory, HOME_DIRS) !== undefined;
@@ -488,21 +488,30 @@ function readRestart(t: Top): StackModel['restart'] {
 }
 
 /**
- * A restart.interval shorter than restart.burst prompt failures take is valid, but a unit that fails at once every
- * time (a port taken, a storage that cannot be opened) would be restarted for ever: a warning with the least span, at
- * the interval's position.
+ * A restart.interval is valid from 1s up, but each unit's span should lie between restart.burst prompt failures
+ * (shorter: a unit failing at once every time is restarted for ever) and restart.burst starts that run out the
+ * unit's wait (longer: a client waiting in vain for its database, ZEO for its port, is given up on and stays down
+ * when what it waits for is back). A warning for each side a unit falls outside, at the interval's position.
  */
-function warnShortStartLimit(t: Top, restart: StackModel['restart']): void {
+function warnStartLimitSpan(t: Top, restart: StackModel['restart'], o: Pick<ReturnType<typeof readClientOptions>, 'warmup'>, zeo: StackModel['zeo']): void {
   if (restart.intervalMs === undefined) return;
   const node = (t.top.get('restart') as YAMLMap | null)?.get?.('interval', true) as Node | null;
-  const cycleMs = restartCycleMs({ restart });
-  const least = restart.burst * cycleMs;
-  if (restart.intervalMs >= least) return;
-  t.w.warn(configIssue({
-    file: t.w.file, ...t.w.pos(node), key: 'restart.interval',
-    message: `restart.interval: ${formatDuration(restart.intervalMs)} is shorter than ${restart.burst} failing starts of ZEO or a client can take (${restart.burst} x ${formatDuration(cycleMs)} = ${formatDuration(least)}): one whose start fails every time would be restarted for ever`,
-    fix: `leave restart.interval out (zunitgen sizes it), or give at least ${formatDuration(least)}`,
-  }));
+  const units: Array<[string, number, string, number]> = [
+    ['the clients', clientRestartCycleMs({ ...o, restart }), 'its warm-up budget for its database', o.warmup.budgetMs],
+    ...(zeo ? [['the ZEO server', zeoRestartCycleMs({ restart }, zeo), 'its ready-timeout for its port', zeo.readyTimeoutMs] as [string, number, string, number]] : []),
+  ];
+  const say = (message: string, fix: string): void => { t.w.warn(configIssue({ file: t.w.file, ...t.w.pos(node), key: 'restart.interval', message: `restart.interval: ${formatDuration(restart.intervalMs!)} ${message}`, fix })); };
+  for (const [what, cycleMs, wait, waitMs] of units) {
+    const least = restart.burst * cycleMs;
+    const most = restart.burst * (waitMs + restart.delayMs);
+    if (restart.intervalMs < least) {
+      say(`is shorter than ${restart.burst} failing starts of ${what} can take (${restart.burst} x ${formatDuration(cycleMs)} = ${formatDuration(least)}): one whose start fails every time would be restarted for ever`,
+        `leave restart.interval out (zunitgen sizes it per unit), or give at least ${formatDuration(least)}`);
+    } else if (restart.intervalMs > most) {
+      say(`is longer than ${restart.burst} starts of ${what} that each wait out ${wait} (${restart.burst} x ${formatDuration(waitMs + restart.delayMs)} = ${formatDuration(most)}): after an outage that long it would be given up on, and stay down when the outage ends`,
+        `leave restart.interval out (zunitgen sizes it per unit), or give at most ${formatDuration(most)}`);
+    }
+  }
 }
 
 /** The source of a generated database check, present as soon as the config names the database. */

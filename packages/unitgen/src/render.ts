@@ -12,7 +12,7 @@ import { commentText } from './escape.js';
 import type { CheckModel, ClientModel, StackModel } from './model.js';
 import { CHECK_KEYS, ZSTACK_DRAIN_TIMEOUT_MS, ZSTACK_UP_TIMEOUT_MS } from '@zope-systemd/common';
 import { formatAddress, formatDuration, type Address } from './values.js';
-import { clientStartTimeoutMs, clientStopTimeoutMs, startLimit, zeoStartTimeoutMs, ZEO_STOP_TIMEOUT_MS } from './unit-timing.js';
+import { clientStartLimit, clientStartTimeoutMs, clientStopTimeoutMs, zeoStartLimit, zeoStartTimeoutMs, ZEO_STOP_TIMEOUT_MS } from './unit-timing.js';
 
 /**
  * TimeoutAbortSec= of a client: how long a watchdog kill (WatchdogSignal=, SIGABRT) may take before systemd sends
@@ -153,12 +153,12 @@ export function renderWith(m: StackModel, t: Compiled, opts: RenderOptions): Gen
   files.push({ name: sysusersName(m.prefix), kind: 'sysusers', content: sysusersText(m, hdr) }, { name: tmpfilesName(m.prefix), kind: 'tmpfiles', content: tmpfilesText(m, hdr) });
   if (m.zeo) {
     const waitArgv = [...m.zunitgen, 'wait-tcp', formatAddress(m.zeo.address), '--timeout', formatDuration(m.zeo.readyTimeoutMs)];
-    run(m.zeo.unit, 'unit', t['zeo.service'], { waitArgv, setupUnit, after: [setupUnit, ...(m.postgresql ? [m.postgresql.unit] : [])], timeoutStartMs: zeoStartTimeoutMs(m.zeo), timeoutStopMs: ZEO_STOP_TIMEOUT_MS, restartDelayMs: m.restart.delayMs, startLimit: startLimit(m), env: environmentWords(m, m.zeo.environment) });
+    run(m.zeo.unit, 'unit', t['zeo.service'], { waitArgv, setupUnit, after: [setupUnit, ...(m.postgresql ? [m.postgresql.unit] : [])], timeoutStartMs: zeoStartTimeoutMs(m.zeo), timeoutStopMs: ZEO_STOP_TIMEOUT_MS, restartDelayMs: m.restart.delayMs, startLimit: zeoStartLimit(m, m.zeo), env: environmentWords(m, m.zeo.environment) });
   }
   const servers = m.clients.map((c) => ({ name: c.server, http: c.http, agent: c.health.agent, healthHttp: c.health.http }));
   const wrapperOptions = wrapperOptionsView(m);
   const clientEnv = environmentWords(m, m.clientEnvironment);
-  const clientLimit = startLimit(m);
+  const clientLimit = clientStartLimit(m);
   const source = opts.configPath ?? m.source;
   const regenerate = opts.regenerate ?? (m.hosts ? `run \`zunitgen deploy ${source}\`` : `run \`zunitgen generate ${source} --out ${opts.outDir}\``);
   for (const c of m.clients) {

@@ -31,20 +31,34 @@ export function zeoStartTimeoutMs(zeo: { readyTimeoutMs: number }): number { ret
 /**
  * How long a start that fails by itself can take: the unit's process starts, and a real Plone imports its packages
  * for tens of seconds before it binds its port or stops on a bad configuration; runzeo opens its storages. A start
- * that fails later does so by running out a wait (a client waiting a whole warm-up budget for its database, a ZEO
- * server for its port): those attempts come minutes apart, and are retried every time, so that the unit comes up by
- * itself once what it waited for is there, and a database outage longer than a few budgets needs no operator.
+ * that fails later does so by running out a wait (a client waiting its warm-up budget for its database, a ZEO server
+ * its ready-timeout for its port): those attempts are retried every time, so that the unit comes up by itself once
+ * what it waited for is there, and a database outage of any length needs no operator.
  */
 const PROMPT_FAILURE_MS = 60_000;
 
 /**
- * From one start of a unit to the next when every start fails promptly, at the longest: the start and RestartSec=.
- * The start limit is sized to catch these loops (a port taken, a storage that cannot be opened, a crash at import)
- * and nothing slower: a span sized to the slowest failure (two warm-up budgets for a client) would be hours long,
- * and a sixth `systemctl restart` by hand within it would stop a healthy client and leave it failed.
+ * A minute, and at most half the wait the unit can run out: a start that fails by running out its wait then always
+ * comes more than one cycle after the one before (the wait, the process's own start and RestartSec=), so it is
+ * never refused, whatever the budget (a 20 s budget with a fixed minute was given up on after three tries).
  */
-export function restartCycleMs(m: Pick<StackModel, 'restart'>): number {
-  return PROMPT_FAILURE_MS + m.restart.delayMs;
+function promptFailureMs(waitMs: number): number {
+  return Math.min(PROMPT_FAILURE_MS, Math.floor(waitMs / 2));
+}
+
+/**
+ * From one start of a client to the next when every start fails promptly, at the longest: the start and RestartSec=.
+ * The start limit is sized to catch these loops (a port taken, a crash at import) and nothing slower: a span sized to
+ * the slowest failure (two warm-up budgets) would be hours long, clients would give up after a long database outage,
+ * and a sixth start (a fifth restart) by hand within it would stop a healthy client and leave it failed.
+ */
+export function clientRestartCycleMs(m: Pick<StackModel, 'restart' | 'warmup'>): number {
+  return promptFailureMs(m.warmup.budgetMs) + m.restart.delayMs;
+}
+
+/** The same for the ZEO unit, whose wait is zeo.ready-timeout (a storage that cannot be opened fails promptly). */
+export function zeoRestartCycleMs(m: Pick<StackModel, 'restart'>, zeo: { readyTimeoutMs: number }): number {
+  return promptFailureMs(zeo.readyTimeoutMs) + m.restart.delayMs;
 }
 
 /**
@@ -54,14 +68,19 @@ export function restartCycleMs(m: Pick<StackModel, 'restart'>): number {
 export interface StartLimit { intervalMs: number; burst: number; spacingMs: number }
 
 /**
- * The start limit of ZEO and the clients: restart.burst starts within burst times the prompt failure's cycle (unless
- * restart.interval gives the span). The (burst+1)th start of a unit that fails promptly every time comes at most
- * burst x cycle after the first counted one, inside the span: refused, and the unit ends `failed` after `burst`
- * attempts. A unit whose starts come more than one cycle apart (a watchdog kill an hour after a good start, a
- * recycle, a client that waited a whole budget for its database) never has burst+1 of them in one span: it is
- * restarted every time.
+ * The start limit of a unit whose prompt failure and restart take `cycleMs`: restart.burst starts within burst times
+ * that (unless restart.interval gives the span). The (burst+1)th start of a unit that fails promptly every time comes
+ * at most burst x cycle after the first counted one, inside the span: refused, and the unit ends `failed` after
+ * `burst` attempts. A unit whose starts come more than one cycle apart (a watchdog kill an hour after a good start, a
+ * recycle, a start that ran out its wait) never has burst+1 of them in one span: it is restarted every time.
  */
-export function startLimit(m: Pick<StackModel, 'restart'>): StartLimit {
-  const intervalMs = m.restart.intervalMs ?? m.restart.burst * restartCycleMs(m);
+function startLimit(m: Pick<StackModel, 'restart'>, cycleMs: number): StartLimit {
+  const intervalMs = m.restart.intervalMs ?? m.restart.burst * cycleMs;
   return { intervalMs, burst: m.restart.burst, spacingMs: Math.floor(intervalMs / m.restart.burst) };
 }
+
+/** The start limit of the client units (all alike). */
+export function clientStartLimit(m: Pick<StackModel, 'restart' | 'warmup'>): StartLimit { return startLimit(m, clientRestartCycleMs(m)); }
+
+/** The start limit of the ZEO unit. */
+export function zeoStartLimit(m: Pick<StackModel, 'restart'>, zeo: { readyTimeoutMs: number }): StartLimit { return startLimit(m, zeoRestartCycleMs(m, zeo)); }

@@ -146,7 +146,7 @@ function roundTrip(m: StackModel, files: GeneratedFile[]): void {
           break;
         }
         // The start limit and the restart pause: the model's numbers, read back as systemd reads a time span.
-        case 'StartLimitIntervalSec': assert.equal(f.name === setupUnitName(m.prefix) ? d.value : spanMs(d.value), f.name === setupUnitName(m.prefix) ? '0' : startLimitSpan(m), f.name); break;
+        case 'StartLimitIntervalSec': assert.equal(f.name === setupUnitName(m.prefix) ? d.value : spanMs(d.value), f.name === setupUnitName(m.prefix) ? '0' : startLimitSpan(m, f.name), f.name); break;
         case 'StartLimitBurst': assert.equal(d.value, String(m.restart.burst), f.name); break;
         case 'RestartSec': assert.equal(spanMs(d.value), m.restart.delayMs, f.name); break;
         case 'ExecStartPost': assert.deepEqual(parseExec(d.value), [[...m.zunitgen, 'wait-tcp', formatAddress(m.zeo!.address), '--timeout', formatDuration(m.zeo!.readyTimeoutMs)]]); break;
@@ -181,11 +181,13 @@ function spanMs(v: string): number {
 }
 
 /**
- * StartLimitIntervalSec= as docs/unitgen.md states it: restart.interval, or restart.burst times a prompt failure
- * (60 s) and RestartSec=, for ZEO and the clients alike.
+ * StartLimitIntervalSec= as docs/unitgen.md states it: restart.interval, or restart.burst times a prompt failure (a
+ * minute, at most half the unit's wait: the clients' warm-up budget, ZEO's ready-timeout) and RestartSec=.
  */
-function startLimitSpan(m: StackModel): number {
-  return m.restart.intervalMs ?? m.restart.burst * (60_000 + m.restart.delayMs);
+function startLimitSpan(m: StackModel, unit: string): number {
+  if (m.restart.intervalMs !== undefined) return m.restart.intervalMs;
+  const waitMs = unit === m.zeo?.unit ? m.zeo.readyTimeoutMs : m.warmup.budgetMs;
+  return m.restart.burst * (Math.min(60_000, Math.floor(waitMs / 2)) + m.restart.delayMs);
 }
 
 /** A check as the generated YAML must spell it: the wrapper's keys, only those the model sets. */

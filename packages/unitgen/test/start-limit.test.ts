@@ -34,15 +34,16 @@ function issuesOf(text: string): readonly ConfigIssue[] {
   return assert.fail('accepted');
 }
 
-test('by default: 5 starts within 5 times a prompt failure (1 min) and the restart delay, the same for every unit', () => {
+test('by default: 5 starts within 5 times a prompt failure (a minute, at most half the unit\'s wait) and the restart delay', () => {
   const u = units(STACK());
-  // 60s + RestartSec=5s: 65s a cycle, x 5.
+  // clients: min(60s, 2min budget / 2) + RestartSec=5s: 65s a cycle, x 5.
   assert.deepEqual(key(u, 'plone-client1.service', 'Unit', 'StartLimitIntervalSec'), ['325s']);
   assert.deepEqual(key(u, 'plone-client2.service', 'Unit', 'StartLimitBurst'), ['5']);
   assert.deepEqual(key(u, 'plone-client2.service', 'Service', 'RestartSec'), ['5s']);
   assert.deepEqual(key(u, 'plone-zeo.service', 'Service', 'TimeoutStartSec'), ['70s']);
   assert.deepEqual(key(u, 'plone-zeo.service', 'Service', 'TimeoutStopSec'), ['1min']);
-  assert.deepEqual(key(u, 'plone-zeo.service', 'Unit', 'StartLimitIntervalSec'), ['325s']);
+  // ZEO: min(60s, 1min ready-timeout / 2) + 5s: 35s a cycle, x 5.
+  assert.deepEqual(key(u, 'plone-zeo.service', 'Unit', 'StartLimitIntervalSec'), ['175s']);
   assert.deepEqual(key(u, 'plone-zeo.service', 'Unit', 'StartLimitBurst'), ['5']);
   // The setup unit is started by every start of the others, which are limited: none of its own.
   assert.deepEqual(key(u, 'plone-setup.service', 'Unit', 'StartLimitIntervalSec'), ['0']);
@@ -50,38 +51,49 @@ test('by default: 5 starts within 5 times a prompt failure (1 min) and the resta
   assert.deepEqual(key(u, 'plone-client1-agent.socket', 'Unit', 'StartLimitIntervalSec'), []);
 });
 
-test('the span follows the restart delay and burst, not the warm-up budget: a start that waits a whole budget in vain is retried every time', () => {
+test('a start that runs out its wait is retried every time, whatever the budget: the span\'s spacing stays below the wait', () => {
   // A longer budget makes failing waits slower, not more frequent: the span stays that of a prompt failure.
   const longer = units(STACK('', '  watchdog: {}\n').replace('budget: 2min', 'budget: 10min'));
   assert.deepEqual(key(longer, 'plone-client1.service', 'Unit', 'StartLimitIntervalSec'), ['325s']);
-  // Each failed wait for the database takes at least the budget (2min), more than the span's spacing (65s): no
-  // burst+1 of them fit in one span, so the client keeps trying until its database is back.
   const comment = unitText(STACK(), 'plone-client1.service');
   assert.match(comment, /within 325s;/);
   assert.match(comment, /starts come more than\n# 65s apart/);
+  // A short budget: a client waiting 20 s in vain for its database, then 1 s before the next start, must not be
+  // given up on. Its cycle is 10 s + 1 s: starts 21 s apart never make 4 in 33 s.
+  const short = units(STACK('restart: { delay: 1s, burst: 3 }\n').replace('budget: 2min', 'budget: 20s').replace('ready-timeout: 1min', 'ready-timeout: 10s'));
+  assert.deepEqual(key(short, 'plone-client1.service', 'Unit', 'StartLimitIntervalSec'), ['33s']);
+  assert.ok(33 / 3 < 20 + 1);
+  // ZEO waiting 10 s in vain for its port: 5 s + 1 s a cycle.
+  assert.deepEqual(key(short, 'plone-zeo.service', 'Unit', 'StartLimitIntervalSec'), ['18s']);
   const delayed = units(STACK('restart: { delay: 1min, burst: 3 }\n'));
   assert.deepEqual(key(delayed, 'plone-client1.service', 'Service', 'RestartSec'), ['1min']);
   assert.deepEqual(key(delayed, 'plone-client1.service', 'Unit', 'StartLimitIntervalSec'), ['6min']);
-  assert.deepEqual(key(delayed, 'plone-zeo.service', 'Unit', 'StartLimitIntervalSec'), ['6min']);
+  assert.deepEqual(key(delayed, 'plone-zeo.service', 'Unit', 'StartLimitIntervalSec'), ['270s']);
   assert.deepEqual(key(delayed, 'plone-zeo.service', 'Unit', 'StartLimitBurst'), ['3']);
 });
 
-test('restart.interval given: every unit takes it; shorter than burst prompt failures is a warning, with the least span', () => {
+test('restart.interval given: every unit takes it; outside a unit\'s range it is a warning naming the unit and the bound', () => {
   const u = units(STACK('restart: { delay: 200ms, burst: 3, interval: 1h }\n'));
   assert.deepEqual(key(u, 'plone-client1.service', 'Unit', 'StartLimitIntervalSec'), ['1h']);
   assert.deepEqual(key(u, 'plone-zeo.service', 'Unit', 'StartLimitIntervalSec'), ['1h']);
   assert.deepEqual(key(u, 'plone-zeo.service', 'Service', 'RestartSec'), ['200ms']);
-  const warnings: ConfigIssue[] = [];
-  parseStack(STACK('restart: { burst: 3, interval: 2min }\n'), { file: 'stack.yaml', warn: (i) => warnings.push(i) });
-  // 3 x (60s + 5s) = 195s > 2min.
-  assert.equal(warnings.length, 1, JSON.stringify(warnings));
-  const [w] = warnings;
-  assert.deepEqual([w!.file, w!.line, w!.col, w!.key], ["stack.yaml", 12, 32, "restart.interval"]);
-  assert.match(w!.message, /^restart\.interval: 2min is shorter than 3 failing starts of ZEO or a client can take \(3 x 65s = 195s\): .*restarted for ever$/);
-  assert.match(w!.fix ?? '', /at least 195s/);
-  const none: ConfigIssue[] = [];
-  parseStack(STACK('restart: { burst: 3, interval: 195s }\n'), { file: 'stack.yaml', warn: (i) => none.push(i) });
-  assert.deepEqual(none, []);
+  const warned = (extra: string): ConfigIssue[] => {
+    const w: ConfigIssue[] = [];
+    parseStack(STACK(extra), { file: 'stack.yaml', warn: (i) => w.push(i) });
+    return w;
+  };
+  // Too short for the clients: 3 x (60s + 5s) = 195s > 2min (ZEO: 3 x 35s = 105s, fine).
+  const short = warned('restart: { burst: 3, interval: 2min }\n');
+  assert.equal(short.length, 1, JSON.stringify(short));
+  assert.deepEqual([short[0]!.file, short[0]!.line, short[0]!.col, short[0]!.key], ['stack.yaml', 12, 32, 'restart.interval']);
+  assert.match(short[0]!.message, /^restart\.interval: 2min is shorter than 3 failing starts of the clients can take \(3 x 65s = 195s\): .*restarted for ever$/);
+  assert.match(short[0]!.fix ?? '', /at least 195s/);
+  assert.deepEqual(warned('restart: { burst: 3, interval: 195s }\n'), []);
+  // Too long: the clients' waits (3 x (2min + 5s) = 375s) and ZEO's (3 x (1min + 5s) = 195s) would be given up on.
+  const long = warned('restart: { burst: 3, interval: 1h }\n');
+  assert.deepEqual(long.map((w) => /of (the clients|the ZEO server)/.exec(w.message)?.[1]), ['the clients', 'the ZEO server']);
+  assert.match(long[0]!.message, /^restart\.interval: 1h is longer than 3 starts of the clients that each wait out its warm-up budget for its database \(3 x 125s = 375s\): .*stay down when the outage ends$/);
+  assert.match(long[0]!.fix ?? '', /at most 375s/);
 });
 
 test('bad restart values are errors at their place, with the fix', () => {
