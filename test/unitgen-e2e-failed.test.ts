@@ -11,7 +11,8 @@
 //
 // The start limit (restart: in the stack config, here with a 200 ms restart delay and a burst of 3): a client that
 // fails at every start ends failed after exactly 3 starts, with its sockets down and zstack status saying so; one that
-// fails twice within the span is restarted both times. The box's DefaultStartLimitIntervalSec=0 is only a default:
+// fails twice within the span is restarted both times; one started while ZEO is down, failing after each 8 s budget, is
+// started again and again and comes up by itself when ZEO is back. The box's DefaultStartLimitIntervalSec=0 is only a default:
 // the generated units' own StartLimitIntervalSec= and StartLimitBurst= hold here as on a production host.
 // Set-up: test/fixtures/unitgen/stack.ts.
 import assert from 'node:assert/strict';
@@ -20,15 +21,19 @@ import net from 'node:net';
 import { test } from 'node:test';
 import { BOX_NODE } from './harness/box.js';
 import {
-  agentSocket, BACKEND, clientUnit, healthSocket, probeTcp, setUpStack, sleep, stackSkipReason, TARGET, UNIT_DIR, until,
+  agentSocket, BACKEND, clientUnit, healthSocket, probeTcp, setUpStack, sleep, stackSkipReason, TARGET, UNIT_DIR, until, ZEO_UNIT,
 } from './fixtures/unitgen/stack.js';
 
 const skip = stackSkipReason();
 /** restart.burst of the test's stack: StartLimitBurst= of its units. */
 const BURST = 3;
+/** clients.warmup.budget of the test's stack, in seconds. */
+const BUDGET_S = 8;
 
-test('a client that exits 78 (configuration error) while its health sockets are being probed', { skip, timeout: 90_000 }, async (t) => {
-  const s = await setUpStack(t, { clients: 2, warmupSeconds: 0.5, edit: (y) => `${y}restart: { delay: 200ms, burst: ${BURST} }\n` });
+test('a client that exits 78 (configuration error) while its health sockets are being probed', { skip, timeout: 240_000 }, async (t) => {
+  // An 8 s warm-up budget: the start limit's cycle is then min(1 min, 8 s / 2) + 200 ms = 4.2 s, and a client waiting
+  // in vain for ZEO fails about 8.5 s after each start.
+  const s = await setUpStack(t, { clients: 2, warmupSeconds: 0.5, edit: (y) => `${y.replace('budget: 60s', `budget: ${BUDGET_S}s`)}restart: { delay: 200ms, burst: ${BURST} }\n` });
   const { box } = s;
   const hx = s.hx!;
   await box.exec(['systemctl', 'start', TARGET], { timeoutMs: 60_000 });
@@ -147,6 +152,28 @@ test('a client that exits 78 (configuration error) while its health sockets are 
       assert.deepEqual([back.SubState, back.NRestarts], ['running', String(kill)]);
     }
     // BURST starts in the span so far (the start above and the restarts): all allowed, the unit serves.
+    await until('HAProxy to see client1 UP again', async () => (await hx.serverState(BACKEND, 'client1')) === 'UP' || undefined, 10_000);
+  });
+
+  // A start that fails by running out its wait is no crash loop: a client (re)started while ZEO is down waits its whole
+  // budget for it, fails (69), and systemd starts it again, more than restart.burst times, since those starts come
+  // further apart than the limit's cycle. Once ZEO is back the client comes up by itself, with no reset-failed.
+  await t.test(`a client started while ZEO is down is started more than ${BURST} times, each after its budget, and comes up by itself when ZEO is back`, async () => {
+    await box.exec(['systemctl', 'stop', ZEO_UNIT]);
+    const since = (await box.exec(['date', '+%Y-%m-%d %H:%M:%S.%N'])).stdout.trim().slice(0, 26);
+    await box.exec(['systemctl', 'reset-failed', clientUnit(1)]);
+    await box.exec(['systemctl', '--no-block', 'restart', clientUnit(1)]);
+    const pid1 = async (): Promise<string[]> => (await box.exec(['journalctl', '--no-pager', '-q', '-o', 'cat', '_PID=1', `UNIT=${clientUnit(1)}`, '--since', since])).stdout.split('\n');
+    const starts = await until(`client1 started ${BURST + 1} times while ZEO is down`, async () => {
+      const p = await s.show(clientUnit(1), ['ActiveState']);
+      if (p.ActiveState === 'failed') assert.fail(`systemd gave up on client1 while it waited for ZEO:\n${(await pid1()).join('\n')}`);
+      const n = (await pid1()).filter((l) => l.startsWith('Starting ')).length;
+      return n > BURST ? n : undefined;
+    }, (BURST + 2) * (BUDGET_S + 10) * 1000, 500);
+    t.diagnostic(`client1 started ${starts} times while ZEO was down`);
+    assert.ok(!(await pid1()).some((l) => /too quickly/.test(l)), 'no start was refused');
+    await box.exec(['systemctl', 'start', ZEO_UNIT], { timeoutMs: 60_000 });
+    await until('client1 active again', async () => ((await s.show(clientUnit(1), ['ActiveState'])).ActiveState === 'active' || undefined), 3 * (BUDGET_S + 10) * 1000, 200);
     await until('HAProxy to see client1 UP again', async () => (await hx.serverState(BACKEND, 'client1')) === 'UP' || undefined, 10_000);
   });
 
