@@ -5,8 +5,9 @@
 //   than N-1 UP); the lock held by another process (rollout and stop refuse, exit 75); bad input (an unknown
 //   client or stack file, units not installed, HAProxy unreachable, a command after `--` that cannot run, a client
 //   down: one line, 64/69, nothing drained); Ctrl-C while a client drains (put back, not restarted); Ctrl-C once a
-//   client's new instance started (counted restarted, not restarted again by --resume); a client whose warm-up fails (the rollout stops there, the rest untouched,
-//   --resume finishes it); recycle (the client over its memory threshold and only it; nothing while another is
+//   client's new instance started (counted restarted, not restarted again by --resume, which runs the command the
+//   interrupted rollout was given after `--`); a client whose warm-up fails (the rollout stops there, the rest
+//   untouched, --resume finishes it and runs the command given to it instead of the recorded one); recycle (the client over its memory threshold and only it; nothing while another is
 //   down); stop (a request in flight finishes, every unit inactive when it returns, reverse order; a stopped stack:
 //   said at once, unless a client's socket still listens).
 import assert from 'node:assert/strict';
@@ -404,9 +405,10 @@ test('zstack against a real systemd, HAProxy and wrk', { skip, timeout: 600_000 
     assert.equal(v.clients[0]!.haproxy?.agent, 'on');
   });
 
-  await t.test('Ctrl-C once a client\'s new instance has started: the summary and the journal count it restarted, --resume does not restart it again', async () => {
+  await t.test('Ctrl-C once a client\'s new instance has started: the summary and the journal count it restarted, --resume does not restart it again and runs the command given after `--` to the interrupted rollout', async () => {
     const before = await invocations(s);
-    const run = s.zstack(['rollout', s.file]);
+    const marker = path.join(box.shared, 'resumed-ban');
+    const run = s.zstack(['rollout', s.file, '--', '/usr/bin/touch', marker]);
     const pid = await until('zstack holds the lock', () => lockHeld(s.runDir, 'shop')?.pid, 10_000);
     // SIGINT at the phase the operator hit: systemd has started client1's new instance (a new InvocationID), and
     // zstack is still in its restart (warming up) or waiting for HAProxy.
@@ -419,15 +421,22 @@ test('zstack against a real systemd, HAProxy and wrk', { skip, timeout: 600_000 
     t.diagnostic(`SIGINT with client1 ${seen.ActiveState}; ${r.stderr.trim().split('\n').slice(-3).join(' | ')}`);
     assert.equal(r.code, 130, r.stdout + r.stderr);
     assert.match(r.stderr, /rollout interrupted\. Restarted: client1; untouched: (client2, )?client3/);
-    const journal = JSON.parse(fs.readFileSync(path.join(s.runDir, 'shop.rollout.json'), 'utf8')) as { done: string[]; current: Record<string, string> };
+    assert.match(r.stderr, /continue with: zstack rollout --resume \S+, which runs "\/usr\/bin\/touch \S+resumed-ban" once every client is UP/);
+    assert.equal(fs.existsSync(marker), false, 'an interrupted rollout does not run its command');
+    const journal = JSON.parse(fs.readFileSync(path.join(s.runDir, 'shop.rollout.json'), 'utf8')) as { done: string[]; current: Record<string, string>; after?: string[] };
     assert.deepEqual(journal.done, ['client1']);
     assert.equal(journal.current.client1, 'restarted');
+    assert.deepEqual(journal.after, ['/usr/bin/touch', marker]);
     const mid = await invocations(s);
     assert.notEqual(mid[0], before[0]);
     assert.deepEqual(mid.slice(1), before.slice(1), "client2 and client3 not restarted");
     const resumed = await s.zstack(['rollout', '--resume', s.file], { timeoutMs: 120_000 });
     assert.equal(resumed.code, 0, resumed.stdout + resumed.stderr);
     assert.match(resumed.stdout, /rollout of shop done: client2, client3 restarted/);
+    // No `--` this time: the command the interrupted rollout was given runs, and the output says so before it starts.
+    assert.match(resumed.stderr, /once every client is UP, runs the command the stopped rollout was given: "\/usr\/bin\/touch \S+resumed-ban"/);
+    assert.match(resumed.stdout, /after-rollout command "\/usr\/bin\/touch \S+resumed-ban" exited 0/);
+    assert.ok(fs.existsSync(marker), 'the recorded command ran');
     assert.doesNotMatch(resumed.stderr, /client1 (draining|restarting)/);
     const after = await invocations(s);
     assert.equal(after[0], mid[0], 'client1 was not restarted a second time');
@@ -448,7 +457,8 @@ test('zstack against a real systemd, HAProxy and wrk', { skip, timeout: 600_000 
       .replace(`--zeo 127.0.0.1:${s.ports.zeo}`, '--zeo 127.0.0.1:9');
     await box.writeUnit(`${clientUnit(2)}.d/fail.conf`, `[Service]\nExecStart=\nExecStart=${exec}\n`);
     const before = await invocations(s);
-    const r = await s.zstack(['rollout', s.file], { timeoutMs: 120_000 });
+    const replaced = path.join(box.shared, 'replaced-ban');
+    const r = await s.zstack(['rollout', s.file, '--', '/usr/bin/touch', replaced], { timeoutMs: 120_000 });
     assert.equal(r.code, 69, r.stdout + r.stderr);
     assert.match(r.stderr, /rollout stopped: client2 did not start/);
     // systemd goes on restarting it, within the generated start limit, and the hint says how far (restart: defaults).
@@ -471,8 +481,11 @@ test('zstack against a real systemd, HAProxy and wrk', { skip, timeout: 600_000 
     const resumed = await s.zstack(['rollout', '--resume', s.file, '--', '/usr/bin/touch', marker], { timeoutMs: 120_000 });
     assert.equal(resumed.code, 0, resumed.stdout + resumed.stderr);
     assert.match(resumed.stdout, /client2, client3 restarted/);
+    // The command given now replaces the one the stopped rollout was given, and the output says so.
+    assert.match(resumed.stderr, /runs the command given now, ".*after-\$\(id\);x", instead of the one the stopped rollout was given, "\/usr\/bin\/touch \S+replaced-ban"/);
     assert.match(resumed.stdout, /after-rollout command ".*after-\$\(id\);x" exited 0/);
     assert.ok(fs.existsSync(marker), 'the command ran with its argument as given');
+    assert.equal(fs.existsSync(replaced), false, 'the replaced command did not run');
     const after = await invocations(s);
     assert.equal(after[0], mid[0]);
     assert.notEqual(after[1], mid[1]);

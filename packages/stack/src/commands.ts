@@ -1,6 +1,5 @@
 // zstack: the operator's commands for a zunitgen stack (run by src/launcher.ts from the bundle, or unbundled by
 // src/bin.ts). Errors become one line, a hint and a sysexits status in one place (report()).
-import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { Command, InvalidArgumentError } from 'commander';
 import { parseDuration, parseSize, sizeBytes } from '@zope-systemd/unitgen';
@@ -20,7 +19,8 @@ import { stopStack } from './stop.js';
 import { LocalSystemd, type SystemdHost } from './systemd.js';
 import { acquireHostLock, HostsSystemd, unitHosts } from './hosts.js';
 import { hostname } from 'node:os';
-import { findCommand, toJson, watchBrokenPipe } from '@zope-systemd/common';
+import { toJson, watchBrokenPipe } from '@zope-systemd/common';
+import { resolveAfter, runAfter, showCommand } from './after-command.js';
 
 export const DEFAULT_RUN_DIR = '/run/zope-systemd';
 
@@ -102,28 +102,6 @@ async function withLock<T>(stack: StackRef, o: Common, operation: string, fn: (s
     hostLock?.release();
     lock.release();
   }
-}
-
-/**
- * The command given after `--`, resolved through PATH as it will be run, before anything is drained: a command that
- * cannot run is refused up front (EUNAVAILABLE, 69: a program it needs is not there), never found missing after
- * every client was restarted.
- */
-function afterCommand(argv: readonly string[]): string | undefined {
-  if (argv.length === 0) return undefined;
-  const r = findCommand(argv[0]!);
-  if (r.ok) return r.value;
-  throw new StackError('EUNAVAILABLE', `the command after \`--\` cannot be run: ${r.message}; nothing was drained or restarted`,
-    { hint: `${r.hint ? `${r.hint}; ` : ''}the command after \`--\` runs without a shell once every client is UP again` });
-}
-
-/** Runs the command given after `--` (argv[0] resolved to `file`) without a shell; resolves with its exit status. */
-function runAfter(file: string, argv: readonly string[]): Promise<number> {
-  return new Promise((resolve) => {
-    const child = spawn(file, argv.slice(1), { stdio: 'inherit', argv0: argv[0]! });
-    child.once('error', (e) => { process.stderr.write(`zstack: cannot run ${argv[0]}: ${e.message}\n`); resolve(127); });
-    child.once('close', (code, sig) => resolve(code ?? (sig ? 128 : 1)));
-  });
 }
 
 /** What each command's part needs from the program being built. */
@@ -221,7 +199,7 @@ async function printStatus(stack: StackRef, d: Deps, runDir: string, o: StatusOp
   } else {
     let text = renderTable(s);
     if (busy) text += `in progress: ${busy.operation} (pid ${busy.pid}, since ${busy.since})\n`;
-    else if (journal) text += `unfinished rollout (started ${journal.startedAt}): stopped at ${journal.stopped?.client ?? Object.keys(journal.current).join(', ')}; continue with zstack rollout --resume ${stack.file}\n`;
+    else if (journal) text += `unfinished rollout (started ${journal.startedAt}): stopped at ${journal.stopped?.client ?? Object.keys(journal.current).join(', ')}; continue with zstack rollout --resume ${stack.file}${journal.after?.length ? ` (then it runs ${showCommand(journal.after)})` : ''}\n`;
     // Watching on a terminal: the table replaces the previous one.
     process.stdout.write(o.watch && process.stdout.isTTY ? `\x1b[H\x1b[2J${text}` : `${text}${o.watch ? '\n' : ''}`);
   }
@@ -269,7 +247,7 @@ function addRollout(cx: CliContext): void {
     .argument('[clients...]', 'only these clients (client2 or 2), in stack order; default all')
     .option('--parallel <n>', 'clients restarted together (never all of them)', count, 1)
     .option('--pause <duration>', 'pause after each client is UP', duration, 0)
-    .option('--resume', 'continue the rollout that stopped (failed start, Ctrl-C) where it stopped')
+    .option('--resume', 'continue the rollout that stopped (failed start, Ctrl-C) where it stopped, then run the command it was given after `--` (or the one given now)')
     .option('--drain-timeout <duration>', 'longest wait for a drained client\'s sessions to end', duration)
     .option('--up-timeout <duration>', 'longest wait for HAProxy to show a READY client UP', duration)
     .addHelpText('after', '\nAfter `--`, a command to run (without a shell) once every client is UP again, e.g.\n  zstack rollout plone.yaml -- varnishadm ban req.url "~" .')
@@ -280,12 +258,13 @@ function addRollout(cx: CliContext): void {
       const c = withTimeouts(cx.common(), o);
       const d = cx.deps(stack, c);
       const lb = needLb(stack, d);
-      const after = afterCommand(cx.afterArgs);
-      const r = await operate(stack, c, d, 'rollout', (ctx) => rollout({ ...ctx, lb }, { clients, parallel: o.parallel, pauseMs: o.pause, resume: !!o.resume, runDir: c.runDir }));
+      resolveAfter(cx.afterArgs); // refused before the lock is taken; --resume resolves a recorded one under it
+      const r = await operate(stack, c, d, 'rollout', (ctx) => rollout({ ...ctx, lb },
+        { clients, parallel: o.parallel, pauseMs: o.pause, resume: !!o.resume, runDir: c.runDir, after: cx.afterArgs }));
       process.stdout.write(`rollout of ${stack.stack} done: ${r.restarted.join(', ')} restarted in ${(r.elapsedMs / 1000).toFixed(1)} s, each back UP in HAProxy before the next\n`);
-      if (after) {
-        const code = await runAfter(after, cx.afterArgs);
-        process.stdout.write(`after-rollout command ${JSON.stringify(cx.afterArgs.join(' '))} exited ${code}\n`);
+      if (r.after) {
+        const code = await runAfter(r.after);
+        process.stdout.write(`after-rollout command ${showCommand(r.after.argv)} exited ${code}\n`);
         if (code !== 0) cx.setExit(1);
       }
     });

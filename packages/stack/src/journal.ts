@@ -24,6 +24,11 @@ export interface RolloutJournal {
    * job after zstack ends, so --resume skips the client when its InvocationID has changed since.
    */
   invocationBefore?: Record<string, string>;
+  /**
+   * The command given after `--` (argv, run without a shell once every client is UP), which --resume runs unless it is
+   * given another. Absent when none was given (and in journals written before it was kept).
+   */
+  after?: string[];
   /** Why it stopped, once it did. */
   stopped?: { client?: string; reason: string };
 }
@@ -35,9 +40,12 @@ export function journalFile(runDir: string, stack: string): string {
 export function readJournal(runDir: string, stack: string): RolloutJournal | undefined {
   try {
     const j = JSON.parse(readInRunDir(journalFile(runDir, stack)) ?? '') as RolloutJournal;
-    return Array.isArray(j.clients) && Array.isArray(j.done) ? j : undefined;
+    return Array.isArray(j.clients) && Array.isArray(j.done) && validAfter(j.after) ? j : undefined;
   } catch { return undefined; }
 }
+
+/** A recorded command is run as it stands: anything but a non-empty list of strings is not one zstack wrote. */
+const validAfter = (a: unknown): boolean => a === undefined || (Array.isArray(a) && a.length > 0 && a.every((x) => typeof x === 'string'));
 
 export function writeJournal(runDir: string, j: RolloutJournal): void {
   replaceInRunDir(journalFile(runDir, j.stack), `${JSON.stringify(j, null, 2)}\n`);

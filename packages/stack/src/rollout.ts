@@ -4,6 +4,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { StackError } from './errors.js';
 import { awaitUp, cycleClient, putBack, restartedSince, type CycleTrack, type OpContext } from './cycle.js';
+import { resolveAfter, showCommand, type AfterCommand } from './after-command.js';
 import { readJournal, removeJournal, writeJournal, type RolloutJournal } from './journal.js';
 import { selectClients, type ClientRef } from './stack.js';
 
@@ -13,9 +14,16 @@ export interface RolloutOptions {
   pauseMs: number;
   resume: boolean;
   runDir: string;
+  /** The command given after `--` (empty or absent: none); on --resume, it replaces the one the journal recorded. */
+  after?: readonly string[];
 }
 
-export interface RolloutResult { restarted: string[]; elapsedMs: number }
+export interface RolloutResult {
+  restarted: string[];
+  elapsedMs: number;
+  /** The command to run now that every client is UP again: the one given, or on --resume the one recorded. */
+  after?: AfterCommand;
+}
 
 /** Checks the whole stack before anything is touched: units installed, every client serving but `allowDown`. */
 export async function checkServing(ctx: OpContext, allowDown: ReadonlySet<string> = new Set()): Promise<void> {
@@ -70,25 +78,51 @@ async function restartedAfterInterrupt(ctx: OpContext, prev: RolloutJournal): Pr
   }
 }
 
-async function plan(ctx: OpContext, o: RolloutOptions): Promise<{ list: ClientRef[]; journal: RolloutJournal; allowDown: Set<string> }> {
+/** What a rollout is to do: its clients in order, its journal, the clients allowed down at its start, its command. */
+interface Plan { list: ClientRef[]; journal: RolloutJournal; allowDown: Set<string>; after?: AfterCommand }
+
+async function plan(ctx: OpContext, o: RolloutOptions): Promise<Plan> {
   const prev = readJournal(o.runDir, ctx.stack.stack);
+  const given = o.after?.length ? [...o.after] : undefined;
   if (o.resume) {
     if (!prev) throw new StackError('EUSAGE', `no unfinished rollout of stack ${ctx.stack.stack} to resume (${o.runDir})`, { hint: `start one: zstack rollout ${ctx.stack.file}` });
+    const after = afterOnResume(ctx, prev, given);
     await restartedAfterInterrupt(ctx, prev);
     const list = selectClients(ctx.stack, prev.clients.filter((n) => !prev.done.includes(n)));
     // The client the last run stopped at may be down (it failed to start), one it restarted may still be warming
     // up: the first is restarted first, and each must be UP before the next drain (othersUp).
     const allowDown = new Set([...Object.keys(prev.current), ...(prev.stopped?.client ? [prev.stopped.client] : [])]);
-    return { list, allowDown, journal: { ...prev, pid: process.pid, current: {}, stopped: undefined, invocationBefore: undefined } as RolloutJournal };
+    const journal: RolloutJournal = { ...prev, pid: process.pid, current: {}, stopped: undefined, invocationBefore: undefined, after: after?.argv as string[] | undefined };
+    return { list, allowDown, journal, ...(after ? { after } : {}) };
   }
   if (prev && prev.done.length < prev.clients.length) {
-    ctx.progress.line(`note: an earlier rollout (started ${prev.startedAt}) stopped at ${prev.stopped?.client ?? Object.keys(prev.current).join(', ') ?? '?'}; starting a new one`);
+    const dropped = prev.after ? ` (its command ${showCommand(prev.after)} is not run unless given again after \`--\`)` : '';
+    ctx.progress.line(`note: an earlier rollout (started ${prev.startedAt}) stopped at ${prev.stopped?.client ?? Object.keys(prev.current).join(', ') ?? '?'}; starting a new one${dropped}`);
   }
   const list = selectClients(ctx.stack, o.clients);
+  const after = resolveAfter(given);
   return {
-    list, allowDown: new Set(),
-    journal: { stack: ctx.stack.stack, file: ctx.stack.file, startedAt: new Date().toISOString(), pid: process.pid, clients: list.map((c) => c.name), done: [], current: {} },
+    list, allowDown: new Set(), ...(after ? { after } : {}),
+    journal: { stack: ctx.stack.stack, file: ctx.stack.file, startedAt: new Date().toISOString(), pid: process.pid, clients: list.map((c) => c.name), done: [], current: {}, ...(given ? { after: given } : {}) },
   };
+}
+
+/**
+ * The command a resumed rollout runs at its end, resolved before anything is drained: the one given now (said so when
+ * it replaces the recorded one), else the one the stopped rollout was given, from its journal (said so).
+ */
+function afterOnResume(ctx: OpContext, prev: RolloutJournal, given: string[] | undefined): AfterCommand | undefined {
+  const recorded = prev.after;
+  if (given) {
+    const after = resolveAfter(given);
+    if (recorded && JSON.stringify(recorded) !== JSON.stringify(given)) {
+      ctx.progress.line(`once every client is UP, runs the command given now, ${showCommand(given)}, instead of the one the stopped rollout was given, ${showCommand(recorded)}`);
+    }
+    return after;
+  }
+  const after = resolveAfter(recorded, 'the command the stopped rollout was given (kept in its journal; give another after `--`)');
+  if (after) ctx.progress.line(`once every client is UP, runs the command the stopped rollout was given: ${showCommand(after.argv)} (give another after \`--\` to run that instead)`);
+  return after;
 }
 
 export async function rollout(ctx: OpContext, o: RolloutOptions): Promise<RolloutResult> {
@@ -98,7 +132,7 @@ export async function rollout(ctx: OpContext, o: RolloutOptions): Promise<Rollou
     throw new StackError('EUSAGE', `--parallel ${o.parallel} would take out all ${ctx.stack.clients.length} clients of stack ${ctx.stack.stack} at once`,
       { hint: `use at most --parallel ${Math.max(1, ctx.stack.clients.length - 1)}; a rollout never takes out the last serving client` });
   }
-  const { list, journal, allowDown } = await plan(ctx, o);
+  const { list, journal, allowDown, after } = await plan(ctx, o);
   await checkServing(ctx, allowDown);
   writeJournal(o.runDir, journal);
   const restarted: string[] = [];
@@ -132,7 +166,7 @@ export async function rollout(ctx: OpContext, o: RolloutOptions): Promise<Rollou
     }
   }
   removeJournal(o.runDir, ctx.stack.stack);
-  return { restarted, elapsedMs: Date.now() - t0 };
+  return { restarted, elapsedMs: Date.now() - t0, ...(after ? { after } : {}) };
 }
 
 const isInterrupt = (e: unknown): boolean => e instanceof StackError && e.code === 'EINTERRUPTED';
@@ -164,6 +198,7 @@ function withRolloutHint(e: unknown, ctx: OpContext, list: readonly ClientRef[],
   const what = e.code === 'EINTERRUPTED' ? 'rollout interrupted' : `rollout stopped: ${e.message}`;
   const under = e.code === 'EINTERRUPTED' && pending.length ? `; restart issued, not done yet: ${pending.join(', ')}` : '';
   const msg = `${what}. Restarted: ${j.done.join(', ') || 'none'}${under}; untouched: ${left.join(', ') || 'none'}`;
-  const hint = `${e.hint ? `${e.hint}; then ` : ''}continue with: zstack rollout --resume ${ctx.stack.file}`;
+  const then = j.after ? `, which runs ${showCommand(j.after)} once every client is UP (as this one would have)` : '';
+  const hint = `${e.hint ? `${e.hint}; then ` : ''}continue with: zstack rollout --resume ${ctx.stack.file}${then}`;
   return new StackError(e.code, msg, { hint, cause: e, exitCode: e.exitCode });
 }
