@@ -427,6 +427,7 @@ test('zstack against a real systemd, HAProxy and wrk', { skip, timeout: 600_000 
     assert.deepEqual(journal.done, ['client1']);
     assert.equal(journal.current.client1, 'restarted');
     assert.deepEqual(journal.after, ['/usr/bin/touch', marker]);
+    assert.match((await s.zstack(['status', s.file])).stdout, /unfinished rollout .*continue with zstack rollout --resume \S+ \(then it runs "\/usr\/bin\/touch \S+resumed-ban"\)/);
     const mid = await invocations(s);
     assert.notEqual(mid[0], before[0]);
     assert.deepEqual(mid.slice(1), before.slice(1), "client2 and client3 not restarted");
