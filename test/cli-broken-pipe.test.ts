@@ -36,14 +36,14 @@ function headOne(cli: string, args: string[]): Outcome & { first: string } {
 }
 
 /**
- * The example with `count` clients on ports far from the example's own, and the tools its units run set to this
- * checkout's, without the sandbox (what generate warns about when they are missing here, or hidden from the
- * units because the checkout is under /tmp, is not what this test is about).
+ * The example with `count` clients on ports far from the example's own, the tools its units run set to this
+ * checkout's and its programs to one this machine has, without the sandbox (what generate warns about when they
+ * are missing here, or hidden from the units because the checkout is under /tmp, is not what this test is about).
  */
 function bigStack(dir: string, count: number): string {
   const file = path.join(dir, `c${count}.yaml`);
   const tool = (rel: string) => `[${process.execPath}, ${path.join(REPO_ROOT, rel)}]`;
-  writeFileSync(file, `${readFileSync(EXAMPLE, 'utf8').replace(/count: \d+/, `count: ${count}`).replace('{8080+n}', '{10080+n}')}\nznotify: ${tool('packages/notify/dist/znotify/cli.js')}\nzunitgen: ${tool('packages/unitgen/dist/cli.js')}\nhardening: false\n`);
+  writeFileSync(file, `${readFileSync(EXAMPLE, 'utf8').replace(/count: \d+/, `count: ${count}`).replace('{8080+n}', '{10080+n}').replace('bin/zeoserver', '/bin/true').replace('bin/client{n}', '/bin/true')}\nznotify: ${tool('packages/notify/dist/znotify/cli.js')}\nzunitgen: ${tool('packages/unitgen/dist/cli.js')}\nhardening: false\n`);
   return file;
 }
 

@@ -184,6 +184,24 @@ test('zstack try refuses a tool the units\' sandbox hides (78), at its key with 
   assert.doesNotMatch(r.stdout, /booted/);
 });
 
+// The same for the stack's own commands: ZEO's program under /root (python3 /root/site/zeo_server.py) would fail
+// every start behind ProtectHome=yes; refused at the command word's own key, before booting.
+test('zstack try refuses a ZEO program the units\' sandbox hides (78), at the command word\'s key with the fix, before booting', { skip: opsSkipReason(), timeout: 60_000 }, async (t) => {
+  const home = fs.mkdtempSync('/root/zstack-try-cmd-');
+  t.after(() => fs.rmSync(home, { recursive: true, force: true }));
+  const script = path.join(home, 'zeo_server.py');
+  fs.copyFileSync(path.join(REPO, 'sample/zeo_server.py'), script);
+  const { file } = await stackFile(t, { hardening: true, zeo: script });
+  const r = await zstack(['try', file]);
+  assert.equal(r.code, 78, r.stdout + r.stderr);
+  const lines = fs.readFileSync(file, 'utf8').split('\n');
+  const line = lines.findIndex((l) => l.includes(script)) + 1;
+  const col = lines[line - 1]!.indexOf(script) + 1;
+  assert.ok(r.stderr.includes(`${file}:${line}:${col}: error: ${script}: zeo.command names it, but ProtectHome=yes hides /home, /root and /run/user from the stack's services`), r.stderr);
+  assert.match(r.stderr, /hint: move it out of \/home, \/root and \/run\/user \(for example under \/srv\) and point `zeo\.command` there/);
+  assert.doesNotMatch(r.stdout, /booted/);
+});
+
 /** The pid of the `haproxy` process `parent` started (its child), or undefined. */
 function haproxyChild(parent: number): number | undefined {
   for (const task of fs.readdirSync(`/proc/${parent}/task`)) {

@@ -113,8 +113,9 @@ const BOX_UNIT_DIR = '/etc/systemd/system';
 /**
  * The units' own sandbox hides paths as well as the box does: with hardening, PrivateTmp=yes gives every service an
  * empty /tmp, also where the box shows zstack's own directory (a tool installed under /tmp with the zstack that runs
- * the try), and ProtectHome=yes hides /home. What zunitgen generate warns about for this machine (a tool that is
- * missing, not executable or hidden from the unit that runs it) would make the units fail with status=203/EXEC in
+ * the try), and ProtectHome=yes hides /home. What zunitgen generate warns about for this machine (a tool or a
+ * program of ZEO, the clients or their command checks that is missing, not executable or hidden from the unit that
+ * runs it, an existing file such a command names that the sandbox hides) would make the units fail with status=203/EXEC in
  * the box, so try refuses it up front (78), each at its key with its fix.
  */
 function refuseHostPathProblems(m: StackRef['model'], files: readonly GeneratedFile[]): void {

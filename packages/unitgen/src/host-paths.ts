@@ -1,5 +1,6 @@
 // What the generated units need from this machine, checked when they are generated for it (not for remote
-// hosts): the executables they run exist and may be run, and nothing they read is hidden by their own sandbox.
+// hosts): the executables they run exist and may be run (the tools, ZEO's and the clients' programs, their command
+// checks), and nothing they run or name by absolute path is hidden by their own sandbox.
 // A unit that fails either way loops in auto-restart with `status=203/EXEC` or a wrapper that cannot find its
 // config; the warning says so at generate time, one per path, at the stack file's key that gives it, with the fix.
 //
@@ -62,9 +63,75 @@ function onPath(name: string, fs: HostFs): string | undefined {
   return undefined;
 }
 
+/** One absolute word of the stack's own commands: its key (the first client's), and each client's path there. */
+interface CommandWord { key: string; base: string; executable: boolean; paths: string[] }
+
 /**
- * One warning per path the units need that this machine does not give them: a missing or non-executable tool, a
- * tool, config directory or stack directory the sandbox hides. Each names the path, what is wrong and the fix, at
+ * Every absolute path word of zeo.command, clients.command and the clients' command checks, one per key, with the
+ * distinct paths the clients give it once `{n}` is put in. Relative arguments are the program's business.
+ */
+function commandWords(m: StackModel): CommandWord[] {
+  const byKey = new Map<string, CommandWord>();
+  const add = (base: string, argv: readonly string[] | undefined): void => {
+    (argv ?? []).forEach((p, i) => {
+      if (!p.startsWith('/')) return;
+      const key = `${base}[${i}]`;
+      const w = byKey.get(key) ?? { key, base, executable: i === 0, paths: [] };
+      if (!w.paths.includes(p)) w.paths.push(p);
+      byKey.set(key, w);
+    });
+  };
+  add('zeo.command', m.zeo?.command);
+  for (const c of m.clients) {
+    add('clients.command', c.command);
+    for (const k of c.checks) add(`clients.checks[name=${k.name}].command`, k.command);
+  }
+  return [...byKey.values()];
+}
+
+/** What is wrong with one path of a command word here, or undefined: see commandWordIssue. */
+function commandPathProblem(w: CommandWord, p: string, s: Sandbox, fs: HostFs): { message: string; fix: string } | undefined {
+  try {
+    fs.access(p, w.executable ? constants.X_OK : constants.F_OK);
+  } catch (e) {
+    if (!w.executable) return undefined; // `/Plone`, or a file the program creates: not for this machine to have
+    const found = onPath(basename(p), fs);
+    return {
+      message: `${p}: the units run it (${w.base}), but it is not executable here (${(e as NodeJS.ErrnoException).code ?? 'error'})`,
+      fix: `install or build it there, or set \`${w.base}\` to where it is${found && found !== p ? `; \`command -v ${basename(p)}\` finds ${found}` : ''}`,
+    };
+  }
+  let real = p;
+  try { real = fs.realpath(p); } catch { /* checked as written */ }
+  const by = hiddenBy(s, p) ?? hiddenBy(s, real);
+  if (!by) return undefined;
+  const dirs = by.startsWith('PrivateTmp') ? PRIVATE_TMP_DIRS.join(' and ') : '/home, /root and /run/user';
+  return {
+    message: `${p}${real !== p ? ` (${real})` : ''}: ${w.executable ? `the units run it (${w.base})` : `${w.base} names it`}, but ${by} from the stack's services`,
+    fix: `move it out of ${dirs} (for example under /srv) and point \`${w.base}\` there (or set hardening: false)`,
+  };
+}
+
+/**
+ * The warning for one word of the stack's commands: its executable as a tool's (missing, not executable, hidden by
+ * the services' sandbox); an argument only when it exists here and is hidden, since an argument that is no file here
+ * may be no file at all (`/Plone`) or one the program creates. Once per key: the first client's path that fails,
+ * naming the other clients' paths that fail there too.
+ */
+function commandWordIssue(m: StackModel, w: CommandWord, fs: HostFs): ConfigIssue | undefined {
+  const s = servicesSandbox(m);
+  const failing = w.paths.flatMap((p) => { const r = commandPathProblem(w, p, s, fs); return r ? [{ p, ...r }] : []; });
+  const first = failing[0];
+  if (!first) return undefined;
+  const others = failing.slice(1).map((f) => f.p);
+  const also = others.length ? ` (also ${others.slice(0, 3).join(', ')}${others.length > 3 ? ` and ${others.length - 3} more` : ''})` : '';
+  return configIssue({ ...positionOf(m, w.key), key: w.key, message: `${first.message}${also}`, fix: first.fix });
+}
+
+/**
+ * One warning per path the units need that this machine does not give them: a missing or non-executable tool or
+ * command (ZEO's, the clients', their command checks), a tool, command path, config directory or stack directory the
+ * sandbox hides. Each names the path, what is wrong and the fix, at
  * the exact key of the stack file that gives the path (the parser's positions); the output directory at --out.
  */
 export function hostPathWarnings(m: StackModel, files: readonly GeneratedFile[], outDir: string, fs: HostFs = nodeFs): ConfigIssue[] {
@@ -93,6 +160,7 @@ export function hostPathWarnings(m: StackModel, files: readonly GeneratedFile[],
       hiddenLine(at(`${key}[${i}]`), p, `the units run it (${key}:)`, `install it elsewhere (npm install -g puts it in $(npm config get prefix)/bin) and set \`${key}:\``, sandbox, unit);
     });
   }
+  for (const w of commandWords(m)) { const issue = commandWordIssue(m, w, fs); if (issue) out.push(issue); }
   if (m.clients.length) hiddenLine({ file: '--out', line: 0, col: 0, key: '' }, outDir, 'the clients read their znotify configs from here', 'generate into /etc/systemd/system');
   hiddenLine(at('directory'), m.directory, 'it is the stack\'s directory (directory:)', 'move the instance out of it');
   return out;
