@@ -54,7 +54,8 @@ async function part1(): Promise<void> {
     const stack = path.join(out, 'plone.yaml');
     const tool = (rel: string) => `[${process.execPath}, ${path.join(repo, rel)}]`;
     fs.writeFileSync(stack, `${fs.readFileSync(path.join(repo, 'examples/stack/plone.yaml'), 'utf8')}\nznotify: ${tool('packages/notify/dist/znotify/cli.js')}\nzunitgen: ${tool('packages/unitgen/dist/cli.js')}\n`);
-    say(`  (${path.relative(repo, stack)}: examples/stack/plone.yaml with znotify: and zunitgen: set to this checkout's)`);
+    say(`  (${path.relative(repo, stack)}: examples/stack/plone.yaml with znotify: and zunitgen: set to this checkout's;`);
+    say('   the example describes a buildout in /srv/plone, which is not installed here: generate warns that its programs are missing)');
     // A checkout where the units' sandbox hides it (a clone under /tmp or /root): generate says so, rightly, for
     // these units; the boot in part 2 runs the sample's own units, which do not read from here.
     const hidden = hiddenBy(servicesSandbox({ hardening: true, protectHome: 'yes' }), repo);
