@@ -102,10 +102,12 @@ test('child: started through setpriv --pdeathsig KILL (same pid, death signal se
   assert.equal(child.pdeathsig, true);
   // /proc/PID/status has no PDeathSig line; the cmdline shows the exec'd command under the same pid
   const { readFileSync } = await import('node:fs');
-  // Until setpriv has exec'd the command (a loaded machine may take a while to get there): then the same pid.
+  // Until the command runs under the same pid: setpriv execs a shell that checks its parent, which execs the command
+  // (a loaded machine may take a while to get through both execs; a CI run caught the middle one).
   const cmdline = () => readFileSync(`/proc/${child.pid}/cmdline`, 'utf8');
-  for (let i = 0; i < 500 && /setpriv/.test(cmdline()); i++) await new Promise((r) => setTimeout(r, 20));
-  assert.match(cmdline(), /^\/bin\/sh\0-c\0sleep 5\0$/);
+  const command = /^\/bin\/sh\0-c\0sleep 5\0$/;
+  for (let i = 0; i < 500 && !command.test(cmdline()); i++) await new Promise((r) => setTimeout(r, 20));
+  assert.match(cmdline(), command);
   assert.equal(child.signal('SIGTERM'), true);
   assert.deepEqual(await child.exited, { code: null, signal: 'SIGTERM' });
   assert.equal(child.alive, false);
